@@ -1,0 +1,13 @@
+/**
+ * `npm run bench`: starts a real control plane and prints figures. Targets
+ * live here, never in timed tests (which would flake on a busy machine).
+ */
+import { ControlPlane } from '../test/controlplane/index.js';
+import { benchControlPlane } from './controlplane.bench.js';
+
+const cp = await ControlPlane.start({ log: (line) => console.error(`[controlplane] ${line}`) });
+try {
+  await benchControlPlane(cp);
+} finally {
+  await cp.stop();
+}
