@@ -30,7 +30,8 @@ export type KubekvErrorCode =
   | 'ABORTED'
   | 'INVALID_OPTION'
   | 'NOT_LEADER'
-  | 'FENCED';
+  | 'FENCED'
+  | 'API_ERROR';
 
 /** Options every kubekv error accepts. */
 export interface KubekvErrorOptions {
@@ -295,6 +296,20 @@ export class FencedError extends KubekvError {
     super('FENCED', `fenced: this replica led at epoch ${heldEpoch} but the bucket is at epoch ${currentEpoch}`, options);
     this.heldEpoch = heldEpoch;
     this.currentEpoch = currentEpoch;
+  }
+}
+
+/** The API server answered with an error kubekv did not expect (e.g. 400 or 422); `status` has the HTTP code. */
+export class ApiError extends KubekvError {
+  /** HTTP status of the response. */
+  readonly status: number;
+  /**
+   * @param status - HTTP status
+   * @param message - what was attempted and the server's message
+   */
+  constructor(status: number, message: string, options?: KubekvErrorOptions) {
+    super('API_ERROR', message, { ...options, retryable: status === 429 || status >= 500 });
+    this.status = status;
   }
 }
 

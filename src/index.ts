@@ -26,5 +26,6 @@ export {
   InvalidOptionError,
   NotLeaderError,
   FencedError,
+  ApiError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';

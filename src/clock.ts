@@ -1,0 +1,57 @@
+/**
+ * Time as kubekv sees it. Everything time-dependent (lease expiry, backoff,
+ * renew deadlines) reads time and sets timers only through a {@link Clock},
+ * so tests can drive it with a fake clock instead of sleeping.
+ */
+
+/** A cancellable timer handle. */
+export interface TimerHandle {
+  /** Cancels the timer; harmless if it already fired. */
+  cancel(): void;
+}
+
+/** Source of time and timers. */
+export interface Clock {
+  /** Wall-clock time in ms since the epoch (what goes into Lease records). */
+  now(): number;
+  /**
+   * Monotonic time in ms (never jumps with wall-clock changes); what kubekv
+   * uses to judge durations such as lease expiry.
+   */
+  monotonic(): number;
+  /** Calls `fn` after `ms` milliseconds. The timer does not keep the process alive. */
+  setTimer(fn: () => void, ms: number): TimerHandle;
+}
+
+/** The real clock: Date.now(), performance.now() and unref'd setTimeout. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+  setTimer(fn, ms) {
+    const timer = setTimeout(fn, ms);
+    timer.unref();
+    return { cancel: () => clearTimeout(timer) };
+  },
+};
+
+/**
+ * Resolves after `ms` on `clock`, or rejects with the signal's reason when
+ * `signal` aborts first; the timer is cleared either way.
+ */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      timer.cancel();
+      reject(signal!.reason as Error);
+    };
+    const timer = clock.setTimer(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

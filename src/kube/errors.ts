@@ -1,0 +1,102 @@
+/**
+ * The one boundary where errors from @kubernetes/client-node and the network
+ * become kubekv errors. Nothing outside src/kube/ inspects ApiException or
+ * undici errors; it asks these functions instead.
+ */
+import { ApiException } from '@kubernetes/client-node';
+import {
+  AbortedError,
+  ApiError,
+  ForbiddenError,
+  KubekvError,
+  UnavailableError,
+} from '../errors.js';
+
+/** What a request was doing, so a mapped error can say so. */
+export interface RequestDescription {
+  /** API verb: get, list, watch, create, update, patch, delete. */
+  verb: string;
+  /** Resource, e.g. "configmaps". */
+  resource: string;
+  /** Object name, if the request named one. */
+  name?: string | undefined;
+  /** Namespace. */
+  namespace?: string | undefined;
+}
+
+/** An HTTP error status from a raw request (watch) that client-node does not wrap. */
+export class HttpStatusError extends Error {
+  /**
+   * @param status - HTTP status code
+   * @param body - response body text (a Status object, usually)
+   */
+  constructor(readonly status: number, readonly body: string) {
+    super(`HTTP ${status}: ${statusMessage(body) ?? body.slice(0, 200)}`);
+    this.name = 'HttpStatusError';
+  }
+}
+
+/** The HTTP status of an API error, or undefined for network and other errors. */
+export function statusOf(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  if (err instanceof HttpStatusError) return err.status;
+  return undefined;
+}
+
+/** 409: a resourceVersion precondition failed (or the object already exists, on create). */
+export const isConflict = (err: unknown): boolean => statusOf(err) === 409;
+/** 404: the object (or its namespace) does not exist. */
+export const isNotFound = (err: unknown): boolean => statusOf(err) === 404;
+/** 410: the requested resourceVersion is older than the server keeps. */
+export const isGone = (err: unknown): boolean => statusOf(err) === 410;
+
+/**
+ * True for failures that a retry after a pause may fix: connection errors,
+ * timeouts, 429 (priority and fairness), 5xx. Never true for an abort.
+ */
+export function isTransient(err: unknown): boolean {
+  if (isAbort(err)) return false;
+  const status = statusOf(err);
+  if (status === undefined) return !(err instanceof KubekvError);
+  return status === 429 || status >= 500;
+}
+
+/** True when `err` is an AbortSignal firing (DOM AbortError or TimeoutError). */
+export function isAbort(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError') || err instanceof AbortedError;
+}
+
+/** Maps any error of a request to the kubekv error a caller should see. */
+export function toKubekvError(err: unknown, request: RequestDescription): KubekvError {
+  if (err instanceof KubekvError) return err;
+  if (isAbort(err)) return new AbortedError(`${request.verb} ${request.resource}`, { cause: err });
+  const status = statusOf(err);
+  if (status === 401 || status === 403) {
+    return new ForbiddenError(request.verb, request.resource, request.name, request.namespace, { cause: err });
+  }
+  const target = `${request.verb} ${request.resource}${request.name ? ` ${request.namespace ? `${request.namespace}/` : ''}${request.name}` : ''}`;
+  if (status === undefined) {
+    return new UnavailableError(`${target} failed: ${networkReason(err)}`, { cause: err });
+  }
+  const message = statusMessage(err instanceof ApiException ? String(err.body) : err instanceof HttpStatusError ? err.body : '');
+  if (status === 429 || status >= 500) {
+    return new UnavailableError(`${target} failed: HTTP ${status}${message ? `: ${message}` : ''}`, { cause: err });
+  }
+  return new ApiError(status, `${target} failed: HTTP ${status}${message ? `: ${message}` : ''}`, { cause: err });
+}
+
+/** The `message` of a Kubernetes Status body, if the text is one. */
+export function statusMessage(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown };
+    return typeof parsed.message === 'string' ? parsed.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function networkReason(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? err.message;
+}

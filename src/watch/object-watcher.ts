@@ -1,0 +1,177 @@
+/**
+ * Keeps one named object (a bucket's ConfigMap, an election's Lease) in view
+ * with a list+watch loop that never silently stops.
+ *
+ * Guarantees:
+ * - Every change after the starting resourceVersion is delivered in order, or
+ *   the loop relists and reports the full current state with `onSync` (after
+ *   410 Gone); so a consumer that applies events and syncs never misses a final
+ *   state. Events may repeat after a reconnect: dedupe by resourceVersion.
+ * - Bookmarks are requested, so an idle watch advances its resourceVersion and
+ *   a reconnect rarely needs a relist.
+ * - Connection loss, server restarts, 429/5xx and inactivity reconnect with
+ *   jittered exponential backoff; persistent failures (403) are reported with
+ *   `onError` and retried with the same backoff until `stop()`.
+ * - It only lists and watches with fieldSelector metadata.name=<name>, so an
+ *   RBAC Role restricted by resourceNames is enough.
+ *
+ * Non-guarantees: delivery is as timely as the API server's watch; between a
+ * disconnect and the reconnect nothing is delivered (see `lastContactAt`).
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { systemClock, sleep, type Clock } from '../clock.js';
+import type { KubekvError } from '../errors.js';
+import { isAbort, isGone, toKubekvError } from '../kube/errors.js';
+import { watchStream } from '../kube/watch-stream.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+
+/** The least an object must have to be watched. */
+export interface KubeObject {
+  metadata?: { name?: string; resourceVersion?: string } | undefined;
+}
+
+/** A list of the watched object (zero or one item) and the collection's resourceVersion. */
+export interface ObjectList<T> {
+  items: T[];
+  resourceVersion: string;
+}
+
+/** Options of {@link ObjectWatcher}. */
+export interface ObjectWatcherOptions<T extends KubeObject> {
+  kubeConfig: KubeConfig;
+  /** Collection path, e.g. /api/v1/namespaces/ns/configmaps. */
+  collectionPath: string;
+  /** Resource name for errors, e.g. "configmaps". */
+  resource: string;
+  namespace: string;
+  /** Name of the object to follow. */
+  name: string;
+  /** Lists the collection with the given fieldSelector (a quorum read). */
+  list: (fieldSelector: string) => Promise<ObjectList<T>>;
+  /** Full state after a (re)list: the object, or undefined if it does not exist. */
+  onSync: (object: T | undefined, resourceVersion: string) => void;
+  /** A change, in server order. */
+  onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void;
+  /** A bookmark: nothing changed up to this resourceVersion. */
+  onProgress?: (resourceVersion: string) => void;
+  /** A failure the loop is retrying; the watch is not current until it recovers. */
+  onError?: (error: KubekvError) => void;
+  logger?: Logger;
+  clock?: Clock;
+  backoff?: BackoffOptions;
+  /** See watchStream; default 150000 ms. */
+  inactivityTimeoutMs?: number;
+}
+
+/** A running list+watch loop for one object. */
+export class ObjectWatcher<T extends KubeObject> {
+  readonly #o: ObjectWatcherOptions<T>;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #backoff: Backoff;
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #connected = false;
+  #lastContactAt: number | undefined;
+  #resourceVersion: string | undefined;
+
+  /** @param options - see {@link ObjectWatcherOptions} */
+  constructor(options: ObjectWatcherOptions<T>) {
+    this.#o = options;
+    this.#log = options.logger ?? silentLogger;
+    this.#clock = options.clock ?? systemClock;
+    this.#backoff = new Backoff(options.backoff);
+  }
+
+  /** True while a watch request is open. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Monotonic time (clock.monotonic) of the last list, event, bookmark or watch open; undefined before the first. */
+  get lastContactAt(): number | undefined {
+    return this.#lastContactAt;
+  }
+
+  /** The newest resourceVersion seen. */
+  get resourceVersion(): string | undefined {
+    return this.#resourceVersion;
+  }
+
+  /**
+   * Starts the loop. With `from`, it watches from that resourceVersion (the
+   * caller already holds the state as of it); without, it lists first.
+   */
+  start(from?: string): void {
+    if (this.#loop) throw new Error('ObjectWatcher already started');
+    this.#resourceVersion = from;
+    this.#loop = this.#run();
+  }
+
+  /** Stops the loop and waits for it to end. */
+  async stop(): Promise<void> {
+    this.#stop.abort(new DOMException('watcher stopped', 'AbortError'));
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    const { name, namespace, resource } = this.#o;
+    const fieldSelector = `metadata.name=${name}`;
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      let verb = 'watch';
+      try {
+        if (this.#resourceVersion === undefined) {
+          verb = 'list';
+          const listed = await this.#o.list(fieldSelector);
+          if (signal.aborted) break;
+          this.#contact();
+          this.#resourceVersion = listed.resourceVersion;
+          this.#o.onSync(listed.items.find((i) => i.metadata?.name === name), listed.resourceVersion);
+          verb = 'watch';
+        }
+        const events = watchStream<T>(this.#o.kubeConfig, {
+          path: this.#o.collectionPath,
+          query: { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, fieldSelector },
+          signal,
+          inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
+          onOpen: () => {
+            this.#connected = true;
+            this.#contact();
+          },
+        });
+        for await (const event of events) {
+          this.#contact();
+          this.#backoff.reset();
+          const rv = event.object.metadata?.resourceVersion;
+          if (rv) this.#resourceVersion = rv;
+          if (event.type === 'BOOKMARK') this.#o.onProgress?.(this.#resourceVersion);
+          else this.#o.onEvent(event.type, event.object);
+        }
+        // The server closed the watch (its timeout): resume from where we are.
+        this.#connected = false;
+      } catch (err) {
+        this.#connected = false;
+        if (signal.aborted) break;
+        if (isGone(err)) {
+          this.#log.info({ resource, namespace }, 'watch resourceVersion expired (410); relisting');
+          this.#resourceVersion = undefined;
+          continue;
+        }
+        const error = isAbort(err)
+          ? toKubekvError(new Error('watch inactive; reconnecting', { cause: err }), { verb, resource, name, namespace })
+          : toKubekvError(err, { verb, resource, name, namespace });
+        const delay = this.#backoff.next();
+        this.#log.warn({ resource, namespace, code: error.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `${verb} failed; retrying: ${error.message}`);
+        this.#o.onError?.(error);
+        await sleep(this.#clock, delay, signal).catch(() => {});
+      }
+    }
+    this.#connected = false;
+  }
+
+  #contact(): void {
+    this.#lastContactAt = this.#clock.monotonic();
+  }
+}
