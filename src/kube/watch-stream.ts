@@ -13,7 +13,7 @@
  * the server closes the watch (its timeout); the caller reconnects.
  */
 import { RequestContext, HttpMethod, type KubeConfig } from '@kubernetes/client-node';
-import { fetch, type Dispatcher } from 'undici';
+import { fetch } from 'undici';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
 
