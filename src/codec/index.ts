@@ -1,0 +1,42 @@
+/**
+ * The codec: how a bucket's logical content (keys, byte values, revisions)
+ * maps to the fields of one ConfigMap and back. Pure code, no API calls.
+ *
+ * For use inside kubekv only: nothing here is part of the public API, which
+ * src/index.ts names.
+ *
+ * @module
+ */
+export { MAX_CONFIGMAP_KEY_LENGTH, decodeKey, encodeKey, isValidConfigMapKey } from './key.js';
+export {
+  DEFAULT_COMPRESSION,
+  ENCODING_GZIP,
+  ENCODING_RAW,
+  VALUE_HEADER_LENGTH,
+  VALUE_MAGIC,
+  checkValueSize,
+  decodeValue,
+  encodeValue,
+  validateValue,
+} from './value.js';
+export type { CompressionOptions, EncodedValue } from './value.js';
+export {
+  ANNOTATION_PREFIX,
+  APP_NAME_LABEL,
+  BUCKET_LABEL,
+  EPOCH_ANNOTATION,
+  FORMAT_ANNOTATION,
+  FORMAT_VERSION,
+  INDEX_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  MAX_ANNOTATIONS_BYTES,
+  MAX_DATA_BYTES,
+  REVISION_ANNOTATION,
+  annotationsSize,
+  checkBucketSize,
+  dataSize,
+  parseFormatVersion,
+  parseIndex,
+  serializeIndex,
+} from './format.js';
