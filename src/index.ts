@@ -29,3 +29,24 @@ export {
   ApiError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
+
+export { ConfigMapStore } from './store/index.js';
+export type {
+  BatchOperation,
+  CallOptions,
+  KVPair,
+  KeyEvent,
+  OpenStoreOptions,
+  Previous,
+  ReadOptions,
+  ReadableStore,
+  Store,
+  StoreStatus,
+  TreeEvent,
+  Value,
+} from './store/index.js';
+export type { CompressionOptions } from './codec/index.js';
+export type { Logger, LogFn } from './logger.js';
+export { silentLogger } from './logger.js';
+export type { Clock, TimerHandle } from './clock.js';
+export { systemClock } from './clock.js';

@@ -1,0 +1,153 @@
+/**
+ * An immutable, decoded view of a bucket's ConfigMap: which user keys it
+ * holds, where each value is stored, each key's revision, and the bucket
+ * metadata kubekv keeps in annotations (see docs/format.md).
+ *
+ * Parsing never decodes values (gzip may be costly); a value is decoded when
+ * it is read, and a corrupt one fails that read with FormatError naming its
+ * key while every other key stays readable.
+ */
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import {
+  EPOCH_ANNOTATION,
+  FORMAT_ANNOTATION,
+  INDEX_ANNOTATION,
+  REVISION_ANNOTATION,
+  annotationsSize,
+  dataSize,
+  decodeKey,
+  decodeValue,
+  parseFormatVersion,
+  parseIndex,
+} from '../codec/index.js';
+import { FormatError } from '../errors.js';
+import type { KVPair } from './types.js';
+
+/** Annotation holding the ids of the most recent commits (to settle ambiguous write outcomes). */
+export const RECENT_WRITES_ANNOTATION = 'kubekv.dev/recent-writes';
+/** How many commit ids RECENT_WRITES_ANNOTATION keeps. */
+export const RECENT_WRITES_KEPT = 16;
+
+/** One stored key. */
+export interface Entry {
+  /** User key. */
+  readonly key: string;
+  /** ConfigMap key it is stored under. */
+  readonly cmKey: string;
+  readonly field: 'data' | 'binaryData';
+  /** Text (data) or base64 (binaryData) as stored. */
+  readonly stored: string;
+  /** Bytes it counts toward the 1 MiB limit. */
+  readonly size: number;
+  /** Bucket revision of its last kubekv write (0: never written by kubekv). */
+  readonly lastIndex: number;
+}
+
+/** The decoded bucket. */
+export interface BucketState {
+  readonly resourceVersion: string;
+  readonly uid: string;
+  /** kubekv's bucket revision counter (0 for a bucket kubekv never wrote). */
+  readonly revision: number;
+  /** Format version; undefined for a ConfigMap kubekv never wrote. */
+  readonly formatVersion: number | undefined;
+  /** Leader epoch (0 when none was ever set). */
+  readonly epoch: number;
+  /** Entries by user key. */
+  readonly entries: ReadonlyMap<string, Entry>;
+  /** Bytes of data + binaryData values. */
+  readonly dataBytes: number;
+  /** Bytes of annotations other than the index (which is rewritten on every commit). */
+  readonly otherAnnotationBytes: number;
+  /** Annotations as stored. */
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Ids of the most recent commits, newest last. */
+  readonly recentWrites: readonly string[];
+  /** True when the ConfigMap is immutable (no write can succeed). */
+  readonly immutable: boolean;
+}
+
+/** Decodes a bucket ConfigMap; throws FormatError for a newer format or a corrupt index. */
+export function parseBucket(cm: V1ConfigMap): BucketState {
+  const annotations = cm.metadata?.annotations ?? {};
+  const formatVersion = parseFormatVersion(annotations);
+  const index = parseIndex(annotations[INDEX_ANNOTATION]);
+  const entries = new Map<string, Entry>();
+  const add = (field: 'data' | 'binaryData', values: Record<string, string> | undefined) => {
+    for (const [cmKey, stored] of Object.entries(values ?? {})) {
+      const key = decodeKey(cmKey);
+      const size = dataSize(field === 'data' ? { [cmKey]: stored } : undefined, field === 'binaryData' ? { [cmKey]: stored } : undefined);
+      const existing = entries.get(key);
+      // Two ConfigMap keys can only map to one user key when one of them is a
+      // foreign, non-canonical name; the canonical (kubekv-written) one wins.
+      if (existing && existing.cmKey === key) continue;
+      entries.set(key, { key, cmKey, field, stored, size, lastIndex: index.get(cmKey) ?? 0 });
+    }
+  };
+  add('data', cm.data);
+  add('binaryData', cm.binaryData);
+  const withoutIndex = { ...annotations };
+  delete withoutIndex[INDEX_ANNOTATION];
+  return {
+    resourceVersion: cm.metadata?.resourceVersion ?? '',
+    uid: cm.metadata?.uid ?? '',
+    revision: counter(annotations, REVISION_ANNOTATION),
+    formatVersion,
+    epoch: counter(annotations, EPOCH_ANNOTATION),
+    entries,
+    dataBytes: dataSize(cm.data, cm.binaryData),
+    otherAnnotationBytes: annotationsSize(withoutIndex),
+    annotations,
+    recentWrites: (annotations[RECENT_WRITES_ANNOTATION] ?? '').split(',').filter(Boolean),
+    immutable: cm.immutable === true,
+  };
+}
+
+/** True when `a` is a newer resourceVersion than `b` (numeric compare; etcd revisions). */
+export function isNewer(a: string, b: string): boolean {
+  if (b === '') return true;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) > BigInt(b);
+  // Opaque versions (a non-etcd backend): only "different" is knowable.
+  return a !== b;
+}
+
+const decoded = new WeakMap<Entry, Uint8Array>();
+const utf8 = new TextDecoder();
+
+/**
+ * The KVPair of an entry; decodes (and memoises) the value, FormatError if
+ * corrupt. Each pair gets its own copy of the bytes, so a caller mutating one
+ * cannot corrupt the cache.
+ */
+export function toPair(entry: Entry): KVPair {
+  let value = decoded.get(entry);
+  if (!value) {
+    value = decodeValue(entry.field, entry.stored, entry.key);
+    decoded.set(entry, value);
+  }
+  const bytes = value.slice();
+  return {
+    key: entry.key,
+    value: bytes,
+    lastIndex: entry.lastIndex,
+    get text() {
+      return utf8.decode(bytes);
+    },
+  };
+}
+
+/** True when two entries hold the same stored value and revision. */
+export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.stored === b.stored && a.field === b.field && a.lastIndex === b.lastIndex && a.cmKey === b.cmKey;
+}
+
+function counter(annotations: Record<string, string>, name: string): number {
+  const raw = annotations[name];
+  if (raw === undefined) return 0;
+  if (!/^\d{1,15}$/.test(raw)) throw new FormatError(`annotation ${name} is not a decimal counter: ${JSON.stringify(raw.slice(0, 40))}`);
+  return Number(raw);
+}
+
+/** Annotation names kubekv manages (for tests and docs). */
+export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, RECENT_WRITES_ANNOTATION];

@@ -1,0 +1,197 @@
+/**
+ * Plans one commit: applies queued writes, in order, to a base state and
+ * produces the single merge patch that makes them all real. Pure: no I/O.
+ *
+ * Each write is all-or-nothing: its conditions (absent / lastIndex) are
+ * checked against the base plus the writes before it in the same commit, its
+ * size against the limits; a write that fails gets its own error and leaves
+ * no trace, the others go ahead. The patch carries the base resourceVersion,
+ * so the server applies it only to exactly the state it was planned on.
+ */
+import {
+  FORMAT_ANNOTATION,
+  FORMAT_VERSION,
+  INDEX_ANNOTATION,
+  MAX_ANNOTATIONS_BYTES,
+  MAX_DATA_BYTES,
+  REVISION_ANNOTATION,
+  serializeIndex,
+  type EncodedValue,
+} from '../codec/index.js';
+import { BucketFullError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
+import type { ConfigMapPatch } from '../kube/configmap-api.js';
+import { RECENT_WRITES_ANNOTATION, RECENT_WRITES_KEPT, type BucketState, type Entry } from './bucket-state.js';
+
+/** One validated operation. */
+export type WriteOp =
+  | { kind: 'put'; key: string; cmKey: string; encoded: EncodedValue; expect?: 'absent' | number | undefined }
+  | { kind: 'delete'; key: string; cmKey: string; expect?: number | undefined }
+  | { kind: 'deleteTree'; prefix: string };
+
+/** What a successful write did. */
+export interface WriteResult {
+  /** Bucket revision after the commit (unchanged when the write changed nothing). */
+  revision: number;
+  /** For each op: put -> 1, delete -> 1 if the key existed else 0, deleteTree -> keys deleted. */
+  counts: number[];
+}
+
+/** Outcome of one write within a commit. */
+export type WriteOutcome = { ok: true; result: WriteResult } | { ok: false; error: KubekvError };
+
+/** The planned commit. */
+export interface CommitPlan {
+  /** The patch to send; undefined when no write changes anything. */
+  patch: ConfigMapPatch | undefined;
+  /** Revision the bucket will have after the patch. */
+  revision: number;
+  /** One outcome per write, in order. */
+  outcomes: WriteOutcome[];
+}
+
+/** Context of a plan. */
+export interface PlanContext {
+  /** Bucket name, for errors. */
+  bucket: string;
+  /** Id recorded in the recent-writes annotation, to recognise this commit later. */
+  commitId: string;
+  /** Extra annotations to set with the commit (e.g. the leader epoch). */
+  annotations?: Record<string, string>;
+}
+
+// Headroom for the annotations kubekv rewrites besides the index (revision,
+// format, recent writes, epoch) so the size check can be made per write.
+const ANNOTATION_HEADROOM = 1024;
+
+/** Plans a commit of `writes` on `base`. */
+export function planCommit(base: BucketState, writes: readonly (readonly WriteOp[])[], ctx: PlanContext): CommitPlan {
+  const revision = base.revision + 1;
+  const view = new Map<string, Entry | null>(); // changes so far: entry, or null = deleted
+  const lookup = (key: string): Entry | undefined => {
+    const changed = view.get(key);
+    return changed === null ? undefined : (changed ?? base.entries.get(key));
+  };
+  let dataBytes = base.dataBytes;
+  let indexBytes = estimateIndexBytes(base, revision);
+  const outcomes: WriteOutcome[] = [];
+
+  for (const ops of writes) {
+    const staged = new Map<string, Entry | null>();
+    const current = (key: string) => (staged.has(key) ? (staged.get(key) ?? undefined) : lookup(key));
+    let bytes = dataBytes;
+    let index = indexBytes;
+    const counts: number[] = [];
+    let error: KubekvError | undefined;
+    const remove = (entry: Entry) => {
+      staged.set(entry.key, null);
+      bytes -= entry.size;
+      if (entry.lastIndex > 0) index -= indexEntryBytes(entry.cmKey, revision);
+    };
+    for (const op of ops) {
+      if (op.kind === 'deleteTree') {
+        let count = 0;
+        for (const key of keysWithPrefix(base, view, staged, op.prefix)) {
+          const entry = current(key);
+          if (entry) {
+            remove(entry);
+            count++;
+          }
+        }
+        counts.push(count);
+        continue;
+      }
+      const existing = current(op.key);
+      error = checkCondition(op, existing);
+      if (error) break;
+      if (op.kind === 'delete') {
+        if (existing) remove(existing);
+        counts.push(existing ? 1 : 0);
+        continue;
+      }
+      if (existing) remove(existing);
+      staged.set(op.key, { key: op.key, cmKey: op.cmKey, field: op.encoded.field, stored: op.encoded.stored, size: op.encoded.size, lastIndex: revision });
+      bytes += op.encoded.size;
+      index += indexEntryBytes(op.cmKey, revision);
+      counts.push(1);
+    }
+    if (!error && bytes > MAX_DATA_BYTES) error = new BucketFullError(ctx.bucket, bytes, MAX_DATA_BYTES);
+    const annotationBytes = base.otherAnnotationBytes + ANNOTATION_HEADROOM + index;
+    if (!error && annotationBytes > MAX_ANNOTATIONS_BYTES) error = new BucketFullError(ctx.bucket, annotationBytes, MAX_ANNOTATIONS_BYTES);
+    if (error) {
+      outcomes.push({ ok: false, error });
+      continue;
+    }
+    for (const [key, entry] of staged) view.set(key, entry);
+    dataBytes = bytes;
+    indexBytes = index;
+    outcomes.push({ ok: true, result: { revision: staged.size > 0 ? revision : base.revision, counts } });
+  }
+
+  if (view.size === 0) {
+    return { patch: undefined, revision: base.revision, outcomes: outcomes.map((o) => (o.ok ? { ok: true, result: { ...o.result, revision: base.revision } } : o)) };
+  }
+  return { patch: buildPatch(base, view, revision, ctx), revision, outcomes };
+}
+
+function checkCondition(op: Extract<WriteOp, { key: string }>, existing: Entry | undefined): KubekvError | undefined {
+  if (op.expect === undefined) return undefined;
+  if (op.expect === 'absent') return existing ? new KeyExistsError(op.key) : undefined;
+  if (!existing) return new KeyNotFoundError(op.key);
+  if (existing.lastIndex !== op.expect) return new KeyModifiedError(op.key, op.expect, existing.lastIndex);
+  return undefined;
+}
+
+function keysWithPrefix(base: BucketState, view: Map<string, Entry | null>, staged: Map<string, Entry | null>, prefix: string): string[] {
+  const keys = new Set<string>();
+  for (const source of [base.entries.keys(), view.keys(), staged.keys()]) {
+    for (const key of source) if (key.startsWith(prefix)) keys.add(key);
+  }
+  return [...keys];
+}
+
+function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision: number, ctx: PlanContext): ConfigMapPatch {
+  const data: Record<string, string | null> = {};
+  const binaryData: Record<string, string | null> = {};
+  for (const [key, entry] of view) {
+    if (entry) {
+      (entry.field === 'data' ? data : binaryData)[entry.cmKey] = entry.stored;
+      (entry.field === 'data' ? binaryData : data)[entry.cmKey] = null;
+    }
+    const old = base.entries.get(key);
+    // The key may move to a new ConfigMap name only for a foreign,
+    // non-canonical key; the old name goes so the user key is not duplicated.
+    if (old && (!entry || old.cmKey !== entry.cmKey)) {
+      data[old.cmKey] = null;
+      binaryData[old.cmKey] = null;
+    }
+  }
+  const index = new Map<string, number>();
+  for (const entry of base.entries.values()) if (!view.has(entry.key) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
+  for (const entry of view.values()) if (entry) index.set(entry.cmKey, entry.lastIndex);
+  const recent = [...base.recentWrites, ctx.commitId].slice(-RECENT_WRITES_KEPT);
+  return {
+    metadata: {
+      resourceVersion: base.resourceVersion,
+      annotations: {
+        [FORMAT_ANNOTATION]: String(FORMAT_VERSION),
+        [REVISION_ANNOTATION]: String(revision),
+        [INDEX_ANNOTATION]: serializeIndex(index),
+        [RECENT_WRITES_ANNOTATION]: recent.join(','),
+        ...ctx.annotations,
+      },
+    },
+    data,
+    binaryData,
+  };
+}
+
+/** Upper bound of one index entry's JSON bytes: "cmKey":revision, */
+function indexEntryBytes(cmKey: string, revision: number): number {
+  return cmKey.length + 4 + String(revision).length;
+}
+
+function estimateIndexBytes(base: BucketState, revision: number): number {
+  let bytes = 2;
+  for (const entry of base.entries.values()) if (entry.lastIndex > 0) bytes += indexEntryBytes(entry.cmKey, revision);
+  return bytes + INDEX_ANNOTATION.length;
+}

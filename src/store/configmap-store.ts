@@ -1,0 +1,414 @@
+/**
+ * ConfigMapStore: a libkv-style key/value store in one ConfigMap (a bucket).
+ *
+ * Guarantees:
+ * - Every mutation is a compare-and-swap on the ConfigMap's resourceVersion
+ *   (see write-pipeline.ts): no concurrent update, from this process or
+ *   another, is ever lost; a write that resolved is stored, one that rejected
+ *   is not. Keys kubekv did not write are never removed or rewritten.
+ * - Reads come from a local cache, fed write-through by this store's own
+ *   writes (a read after an acknowledged write sees it) and by a list+watch
+ *   loop for everyone else's (see object-watcher.ts). `{ consistent: true }`
+ *   reads through a quorum GET instead.
+ * - Bad input is refused locally with a typed error before anything is sent:
+ *   invalid keys and values, values or buckets over the ConfigMap limits.
+ *
+ * Non-guarantees: cached reads by a process that does not write lag other
+ * writers by the watch delay; per-key revisions track kubekv writes only (an
+ * edit made with kubectl changes a value without changing its lastIndex).
+ */
+import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
+import { systemClock, type Clock } from '../clock.js';
+import {
+  APP_NAME_LABEL,
+  BUCKET_LABEL,
+  DEFAULT_COMPRESSION,
+  FORMAT_ANNOTATION,
+  FORMAT_VERSION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  REVISION_ANNOTATION,
+  checkValueSize,
+  encodeKey,
+  encodeValue,
+  validateValue,
+  type CompressionOptions,
+} from '../codec/index.js';
+import {
+  AbortedError,
+  BucketNotFoundError,
+  ClosedError,
+  InvalidKeyError,
+  InvalidOptionError,
+  type KubekvError,
+} from '../errors.js';
+import { ConfigMapApi } from '../kube/configmap-api.js';
+import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { ObjectWatcher } from '../watch/object-watcher.js';
+import { isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
+import type { WriteOp } from './commit.js';
+import { WatchHub, diffStates } from './watch-hub.js';
+import { WritePipeline, type PipelineHost } from './write-pipeline.js';
+import type {
+  BatchOperation,
+  CallOptions,
+  KVPair,
+  KeyEvent,
+  OpenStoreOptions,
+  Previous,
+  ReadOptions,
+  Store,
+  StoreStatus,
+  TreeEvent,
+  Value,
+} from './types.js';
+
+/** Hooks a coordinating component (the StateManager) installs on a store's writes. Internal. */
+export interface WriteHooks {
+  guard?(base: BucketState): void;
+  annotations?(): Record<string, string> | undefined;
+}
+
+/** A bucket: one ConfigMap used as a key/value store. Open it with {@link ConfigMapStore.open}. */
+export class ConfigMapStore implements Store {
+  readonly name: string;
+  readonly namespace: string;
+  readonly ready: Promise<void> = Promise.resolve();
+  readonly #api: ConfigMapApi;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #compression: CompressionOptions;
+  readonly #hub = new WatchHub();
+  readonly #pipeline: WritePipeline;
+  readonly #watcher: ObjectWatcher<V1ConfigMap>;
+  #state: BucketState;
+  #deleted = false;
+  #closed = false;
+  #lastWriteAt: number | undefined;
+  #lastError: KubekvError | undefined;
+  #hooks: WriteHooks = {};
+
+  private constructor(kc: KubeConfig, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
+    this.name = api.name;
+    this.namespace = api.namespace;
+    this.#api = api;
+    this.#log = options.logger;
+    this.#clock = options.clock;
+    this.#compression = options.compression;
+    this.#state = initial;
+    const host: PipelineHost = {
+      bucket: this.name,
+      api,
+      logger: this.#log,
+      maxAttempts: options.maxAttempts,
+      current: () => this.#state,
+      apply: (object) => {
+        this.#lastWriteAt = this.#clock.monotonic();
+        return this.#apply(object);
+      },
+      guard: (base) => this.#hooks.guard?.(base),
+      annotations: () => this.#hooks.annotations?.(),
+    };
+    this.#pipeline = new WritePipeline(host);
+    this.#watcher = new ObjectWatcher<V1ConfigMap>({
+      kubeConfig: kc,
+      collectionPath: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps`,
+      resource: 'configmaps',
+      namespace: this.namespace,
+      name: this.name,
+      list: (fieldSelector) => api.list(fieldSelector),
+      onSync: (object) => (object ? this.#apply(object) : this.#markDeleted()),
+      onEvent: (type, object) => (type === 'DELETED' ? this.#markDeleted() : this.#apply(object)),
+      onProgress: () => (this.#lastError = undefined),
+      onError: (error) => (this.#lastError = error),
+      logger: this.#log,
+      clock: this.#clock,
+    });
+  }
+
+  /**
+   * Opens a bucket: reads (or, with `create: true`, creates) its ConfigMap and
+   * starts the watch that keeps the cache current. Rejects with
+   * BucketNotFoundError, ForbiddenError, FormatError (a newer format), or
+   * InvalidOptionError naming the bad option.
+   */
+  static async open(options: OpenStoreOptions): Promise<ConfigMapStore> {
+    const resolved = resolveOptions(options);
+    const kc = loadKubeConfig(options.kubeConfig);
+    const namespace = resolveNamespace(kc, options.namespace);
+    const api = new ConfigMapApi(kc, namespace, resolved.name);
+    const abortable = <T>(promise: Promise<T>) => raceAbort(promise, options.signal, `open bucket ${resolved.name}`);
+
+    let object = await abortable(api.get());
+    if (!object) {
+      if (!options.create) throw new BucketNotFoundError(namespace, resolved.name);
+      const created = await abortable(api.create(newBucket(resolved.name, options.app ?? 'kubekv')));
+      object = created.ok ? created.object : await abortable(api.get());
+      if (!object) throw new BucketNotFoundError(namespace, resolved.name);
+      resolved.logger.info({ bucket: resolved.name, namespace }, 'created bucket');
+    }
+    const state = parseBucket(object);
+    const store = new ConfigMapStore(kc, api, state, resolved);
+    store.#watcher.start(state.resourceVersion);
+    return store;
+  }
+
+  async get(key: string, options: ReadOptions = {}): Promise<KVPair | undefined> {
+    await this.#prepareRead(options);
+    checkKey(key);
+    const entry = this.#state.entries.get(key);
+    return entry ? toPair(entry) : undefined;
+  }
+
+  async exists(key: string, options: ReadOptions = {}): Promise<boolean> {
+    await this.#prepareRead(options);
+    checkKey(key);
+    return this.#state.entries.has(key);
+  }
+
+  async list(prefix: string, options: ReadOptions = {}): Promise<KVPair[]> {
+    await this.#prepareRead(options);
+    checkPrefix(prefix);
+    return [...this.#state.entries.values()]
+      .filter((e) => e.key.startsWith(prefix))
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .map(toPair);
+  }
+
+  watch(key: string, options: CallOptions = {}): AsyncIterable<KeyEvent> {
+    this.#assertOpen();
+    checkKey(key);
+    return this.#hub.watchKey(key, () => this.#state, options.signal);
+  }
+
+  watchTree(prefix: string, options: CallOptions = {}): AsyncIterable<TreeEvent> {
+    this.#assertOpen();
+    checkPrefix(prefix);
+    return this.#hub.watchTree(prefix, () => this.#state, options.signal);
+  }
+
+  status(): StoreStatus {
+    const contact = Math.max(this.#watcher.lastContactAt ?? -Infinity, this.#lastWriteAt ?? -Infinity);
+    return {
+      synced: true,
+      connected: this.#watcher.connected,
+      stalenessMs: Number.isFinite(contact) ? Math.max(0, this.#clock.monotonic() - contact) : 0,
+      revision: this.#state.revision,
+      resourceVersion: this.#state.resourceVersion,
+      lastError: this.#lastError,
+    };
+  }
+
+  async put(key: string, value: Value, options: CallOptions = {}): Promise<KVPair> {
+    const op = this.#putOp(key, value);
+    const result = await this.#write([op], options);
+    return { ...pairOf(key, value), lastIndex: result.revision };
+  }
+
+  async delete(key: string, options: CallOptions = {}): Promise<boolean> {
+    const result = await this.#write([{ kind: 'delete', key, cmKey: encodeKey(key) }], options);
+    return result.counts[0] === 1;
+  }
+
+  async deleteTree(prefix: string, options: CallOptions = {}): Promise<number> {
+    checkPrefix(prefix);
+    const result = await this.#write([{ kind: 'deleteTree', prefix }], options);
+    return result.counts[0] ?? 0;
+  }
+
+  async atomicPut(key: string, value: Value, previous?: Previous, options: CallOptions = {}): Promise<KVPair> {
+    const op = { ...this.#putOp(key, value), expect: previous === undefined ? ('absent' as const) : lastIndexOf(previous) };
+    const result = await this.#write([op], options);
+    return { ...pairOf(key, value), lastIndex: result.revision };
+  }
+
+  async atomicDelete(key: string, previous: Previous, options: CallOptions = {}): Promise<void> {
+    await this.#write([{ kind: 'delete', key, cmKey: encodeKey(key), expect: lastIndexOf(previous) }], options);
+  }
+
+  async batch(operations: BatchOperation[], options: CallOptions = {}): Promise<number> {
+    if (!Array.isArray(operations)) throw new InvalidOptionError('operations', operations, 'an array of batch operations');
+    const ops: WriteOp[] = operations.map((operation, i) => {
+      if (operation?.op === 'put') {
+        const expect = operation.expect === undefined || operation.expect === 'absent' ? operation.expect : lastIndexOf(operation.expect);
+        return { ...this.#putOp(operation.key, operation.value), expect };
+      }
+      if (operation?.op === 'delete') {
+        return { kind: 'delete', key: operation.key, cmKey: encodeKey(operation.key), expect: operation.expect === undefined ? undefined : lastIndexOf(operation.expect) };
+      }
+      throw new InvalidOptionError(`operations[${i}].op`, (operation as { op?: unknown } | undefined)?.op, "'put' or 'delete'");
+    });
+    if (ops.length === 0) return this.#state.revision;
+    return (await this.#write(ops, options)).revision;
+  }
+
+  async teardown(options: CallOptions = {}): Promise<void> {
+    this.#assertOpen();
+    for (let attempt = 1; ; attempt++) {
+      const current = await raceAbort(this.#api.get(), options.signal, `teardown of ${this.name}`);
+      if (!current) break;
+      const result = await this.#api.remove(current.metadata?.resourceVersion ?? '');
+      // A conflict means a write landed meanwhile; teardown removes it too.
+      if (result.ok || result.reason === 'not-found' || attempt >= 10) break;
+    }
+    this.#log.info({ bucket: this.name, namespace: this.namespace }, 'deleted bucket');
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pipeline.close();
+    await this.#watcher.stop();
+    this.#hub.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Installs write hooks (fencing). Internal: used by the StateManager. */
+  setWriteHooks(hooks: WriteHooks): void {
+    this.#hooks = hooks;
+  }
+
+  /** The cached decoded state. Internal. */
+  get state(): BucketState {
+    return this.#state;
+  }
+
+  #putOp(key: string, value: Value): Extract<WriteOp, { kind: 'put' }> {
+    const cmKey = encodeKey(key);
+    const encoded = encodeValue(validateValue(value), this.#compression);
+    checkValueSize(key, encoded);
+    return { kind: 'put', key, cmKey, encoded };
+  }
+
+  async #write(ops: WriteOp[], options: CallOptions) {
+    this.#assertOpen();
+    if (this.#deleted) throw new BucketNotFoundError(this.namespace, this.name);
+    return this.#pipeline.submit(ops, options.signal);
+  }
+
+  async #prepareRead(options: ReadOptions): Promise<void> {
+    this.#assertOpen();
+    if (options.signal?.aborted) throw new AbortedError('read', { cause: options.signal.reason });
+    if (options.consistent) {
+      const object = await raceAbort(this.#api.get(), options.signal, `read of bucket ${this.name}`);
+      if (object) this.#apply(object);
+      else this.#markDeleted();
+    }
+  }
+
+  #apply(object: V1ConfigMap): BucketState {
+    const rv = object.metadata?.resourceVersion ?? '';
+    if (!this.#deleted && !isNewer(rv, this.#state.resourceVersion)) return this.#state;
+    let next: BucketState;
+    try {
+      next = parseBucket(object);
+    } catch (err) {
+      this.#lastError = err as KubekvError;
+      this.#log.error({ bucket: this.name, code: (err as KubekvError).code }, 'bucket content cannot be decoded; keeping the last good state');
+      throw err;
+    }
+    const changes = diffStates(this.#state, next);
+    this.#state = next;
+    this.#deleted = false;
+    if (changes.length > 0) this.#hub.publish(changes);
+    return next;
+  }
+
+  #markDeleted(): void {
+    if (this.#deleted) return;
+    this.#deleted = true;
+    const empty: BucketState = { ...this.#state, entries: new Map(), dataBytes: 0, resourceVersion: '' };
+    const changes = diffStates(this.#state, empty);
+    this.#state = empty;
+    this.#log.warn({ bucket: this.name, namespace: this.namespace }, 'bucket ConfigMap was deleted');
+    if (changes.length > 0) this.#hub.publish(changes);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new ClosedError(`store ${this.namespace}/${this.name}`);
+  }
+}
+
+interface ResolvedOptions {
+  name: string;
+  logger: Logger;
+  clock: Clock;
+  compression: CompressionOptions;
+  maxAttempts: number;
+}
+
+function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
+  const name = validateName('name', options.name);
+  const maxAttempts = options.maxAttempts ?? 12;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new InvalidOptionError('maxAttempts', maxAttempts, 'a positive integer');
+  let compression: CompressionOptions;
+  if (options.compression === undefined || options.compression === true) compression = { ...DEFAULT_COMPRESSION };
+  else if (options.compression === false) compression = { ...DEFAULT_COMPRESSION, enabled: false };
+  else if (typeof options.compression === 'object') compression = { ...DEFAULT_COMPRESSION, ...options.compression };
+  else throw new InvalidOptionError('compression', options.compression, 'a boolean or { enabled?, minBytes?, minSavings? }');
+  if (!(Number.isFinite(compression.minBytes) && compression.minBytes! >= 0)) throw new InvalidOptionError('compression.minBytes', compression.minBytes, 'a non-negative number of bytes');
+  if (!(compression.minSavings! >= 0 && compression.minSavings! < 1)) throw new InvalidOptionError('compression.minSavings', compression.minSavings, 'a fraction within [0, 1)');
+  if (options.app !== undefined) validateLabelValue('app', options.app);
+  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, maxAttempts };
+}
+
+function newBucket(name: string, app: string): V1ConfigMap {
+  return {
+    metadata: {
+      name,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [APP_NAME_LABEL]: app, [BUCKET_LABEL]: name.slice(0, 63) },
+      annotations: { [FORMAT_ANNOTATION]: String(FORMAT_VERSION), [REVISION_ANNOTATION]: '0' },
+    },
+  };
+}
+
+function checkKey(key: unknown): void {
+  // encodeKey validates (type, emptiness, UTF-8, encoded length).
+  encodeKey(key);
+}
+
+function checkPrefix(prefix: unknown): void {
+  if (typeof prefix !== 'string') throw new InvalidKeyError(`prefix must be a string, got ${prefix === null ? 'null' : typeof prefix}`);
+  if (!prefix.isWellFormed()) throw new InvalidKeyError('prefix is not well-formed UTF-16 (lone surrogate)');
+}
+
+function lastIndexOf(previous: Previous): number {
+  const index = typeof previous === 'number' ? previous : (previous as { lastIndex?: unknown } | null)?.lastIndex;
+  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
+    throw new InvalidOptionError('previous', previous, 'a KVPair from this store or its lastIndex (a non-negative integer)');
+  }
+  return index;
+}
+
+function pairOf(key: string, value: Value): Omit<KVPair, 'lastIndex'> {
+  const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value.slice();
+  return {
+    key,
+    value: bytes,
+    get text() {
+      return new TextDecoder().decode(bytes);
+    },
+  };
+}
+
+function validateLabelValue(option: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(value)) {
+    throw new InvalidOptionError(option, value, 'a label value: at most 63 alphanumerics, "-", "_" or "."');
+  }
+}
+
+async function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) throw new AbortedError(what, { cause: signal.reason });
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new AbortedError(what, { cause: signal.reason }));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -1,0 +1,16 @@
+/** The key/value store: contracts and the ConfigMap implementation. */
+export { ConfigMapStore } from './configmap-store.js';
+export type {
+  BatchOperation,
+  CallOptions,
+  KVPair,
+  KeyEvent,
+  OpenStoreOptions,
+  Previous,
+  ReadOptions,
+  ReadableStore,
+  Store,
+  StoreStatus,
+  TreeEvent,
+  Value,
+} from './types.js';

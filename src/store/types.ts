@@ -1,0 +1,180 @@
+/**
+ * The contracts of the key/value store, apart from its implementation: a
+ * read-only view ({@link ReadableStore}, what a follower hands out) and the
+ * writable store that extends it ({@link Store}). The operations mirror
+ * docker/libkv's Store in TypeScript idiom.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Clock } from '../clock.js';
+import type { CompressionOptions } from '../codec/index.js';
+import type { Logger } from '../logger.js';
+
+/** A key with its value and per-key revision. */
+export interface KVPair {
+  /** The user key. */
+  readonly key: string;
+  /** The value's bytes. */
+  readonly value: Uint8Array;
+  /** The value as UTF-8 text (invalid sequences become U+FFFD). */
+  readonly text: string;
+  /**
+   * The bucket revision at which this key last changed (etcd mod_revision
+   * semantics). Pass the pair (or this number) to atomicPut/atomicDelete to
+   * make the write conditional on the key not having changed since. Keys a
+   * kubekv writer never touched (made with kubectl) have lastIndex 0.
+   */
+  readonly lastIndex: number;
+}
+
+/** A value as accepted by writes: bytes, or a string stored as UTF-8. */
+export type Value = Uint8Array | string;
+
+/** What a conditional write compares with: a pair read earlier, or its lastIndex. */
+export type Previous = Pick<KVPair, 'lastIndex'> | number;
+
+/** Options of every call that waits. */
+export interface CallOptions {
+  /** Aborts the wait. A write already sent to the API server is not recalled: its outcome stands. */
+  signal?: AbortSignal;
+}
+
+/** Options of reads. */
+export interface ReadOptions extends CallOptions {
+  /**
+   * Read through a quorum GET of the ConfigMap instead of the local cache,
+   * seeing every write acknowledged anywhere before this call. Default false:
+   * the cache (a leader sees its own writes; a follower may lag its watch).
+   */
+  consistent?: boolean;
+}
+
+/** One operation of a {@link Store.batch}. */
+export type BatchOperation =
+  | {
+      op: 'put';
+      key: string;
+      value: Value;
+      /** Condition: the key must be absent ('absent') or at this revision. Default: none. */
+      expect?: 'absent' | Previous;
+    }
+  | {
+      op: 'delete';
+      key: string;
+      /** Condition: the key must exist at this revision. Default: none (a missing key is not an error). */
+      expect?: Previous;
+    };
+
+/** An event of {@link ReadableStore.watch}. */
+export interface KeyEvent {
+  /** The key watched. */
+  key: string;
+  /** The current pair, or undefined when the key is absent (deleted or never set). */
+  pair: KVPair | undefined;
+  /** Bucket revision of this state. */
+  revision: number;
+}
+
+/** An event of {@link ReadableStore.watchTree}: first a snapshot, then each change in order. */
+export type TreeEvent =
+  | { type: 'snapshot'; pairs: KVPair[]; revision: number }
+  | { type: 'put'; pair: KVPair; revision: number }
+  | { type: 'delete'; key: string; revision: number };
+
+/** Health of a store's cache. */
+export interface StoreStatus {
+  /** True once the initial state was loaded. */
+  synced: boolean;
+  /** True while the watch that feeds the cache is connected. */
+  connected: boolean;
+  /**
+   * Milliseconds since the cache last heard from the API server (an event,
+   * bookmark, list or write response); an upper bound on how stale a cached
+   * read may be while `connected` is false.
+   */
+  stalenessMs: number;
+  /** The bucket revision the cache holds. */
+  revision: number;
+  /** The ConfigMap resourceVersion the cache holds. */
+  resourceVersion: string;
+  /** The last error of the watch loop, if it is currently failing. */
+  lastError: Error | undefined;
+}
+
+/** Reads of a bucket; what a follower may hand out. */
+export interface ReadableStore {
+  /** Bucket (ConfigMap) name. */
+  readonly name: string;
+  /** Namespace of the bucket. */
+  readonly namespace: string;
+  /** Resolves once the initial state is loaded (already true after open()). */
+  readonly ready: Promise<void>;
+  /** The pair for `key`, or undefined when it does not exist. */
+  get(key: string, options?: ReadOptions): Promise<KVPair | undefined>;
+  /** True when `key` exists. */
+  exists(key: string, options?: ReadOptions): Promise<boolean>;
+  /** Every pair whose key starts with `prefix` ('' for all), sorted by key. */
+  list(prefix: string, options?: ReadOptions): Promise<KVPair[]>;
+  /** The key's current state, then every change to it, until the signal aborts or the store closes. */
+  watch(key: string, options?: CallOptions): AsyncIterable<KeyEvent>;
+  /** A snapshot of the keys under `prefix`, then every put and delete under it, in order. */
+  watchTree(prefix: string, options?: CallOptions): AsyncIterable<TreeEvent>;
+  /** Cache health, e.g. for a readiness probe. */
+  status(): StoreStatus;
+}
+
+/** The writable bucket. Every write is a compare-and-swap on the ConfigMap's resourceVersion. */
+export interface Store extends ReadableStore {
+  /** Sets `key` to `value` unconditionally (still a CAS underneath: no concurrent update is lost). */
+  put(key: string, value: Value, options?: CallOptions): Promise<KVPair>;
+  /** Deletes `key`; resolves false when it did not exist. */
+  delete(key: string, options?: CallOptions): Promise<boolean>;
+  /** Deletes every key under `prefix` in one write; resolves with how many were deleted. */
+  deleteTree(prefix: string, options?: CallOptions): Promise<number>;
+  /**
+   * Without `previous`: creates `key`, rejecting with KeyExistsError if present.
+   * With `previous`: replaces it only if its lastIndex still matches
+   * (KeyModifiedError otherwise, KeyNotFoundError if it is gone).
+   */
+  atomicPut(key: string, value: Value, previous?: Previous, options?: CallOptions): Promise<KVPair>;
+  /** Deletes `key` only if its lastIndex still matches `previous` (KeyModifiedError / KeyNotFoundError otherwise). */
+  atomicDelete(key: string, previous: Previous, options?: CallOptions): Promise<void>;
+  /**
+   * Applies all operations in one atomic write, or none: if any condition
+   * fails, the call rejects with that key's error and nothing changes.
+   * Resolves with the new bucket revision.
+   */
+  batch(operations: BatchOperation[], options?: CallOptions): Promise<number>;
+  /** Deletes the bucket's ConfigMap (and everything in it), then closes the store. */
+  teardown(options?: CallOptions): Promise<void>;
+  /** Stops the watch and rejects queued writes with ClosedError; in-flight writes finish first. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options of ConfigMapStore.open(). */
+export interface OpenStoreOptions {
+  /** Bucket name = ConfigMap name (a DNS-1123 subdomain). */
+  name: string;
+  /** Namespace; default: NAMESPACE env, the service-account namespace, the kubeconfig context, "default". */
+  namespace?: string;
+  /** Cluster access; default: in-cluster, else KUBECONFIG, else ~/.kube/config. */
+  kubeConfig?: KubeConfig;
+  /** App name for the app.kubernetes.io/name label of a created bucket. Default "kubekv". */
+  app?: string;
+  /** Create the ConfigMap if it does not exist. Default false: a missing bucket is BucketNotFoundError. */
+  create?: boolean;
+  /** Value compression; see CompressionOptions. Default: gzip values >= 1 KiB that shrink by >= 10%. */
+  compression?: CompressionOptions | boolean;
+  /** Aborts opening. */
+  signal?: AbortSignal;
+  /** pino-compatible logger; keys and values are never logged. Default: silent. */
+  logger?: Logger;
+  /** Time source; default the system clock. */
+  clock?: Clock;
+  /**
+   * Most attempts of one write when concurrent writers keep conflicting or
+   * the API server keeps failing; then it rejects with ConflictError or
+   * UnavailableError. Default 12.
+   */
+  maxAttempts?: number;
+}

@@ -1,0 +1,145 @@
+/**
+ * Fans bucket changes out to watch() and watchTree() iterators.
+ *
+ * Guarantees: an iterator's first event is the state at the moment it
+ * started, taken in the same synchronous step as its subscription, so no
+ * change between that state and the stream is missed or repeated. Changes
+ * then arrive in the order the cache applied them. An iterator ends (done)
+ * when its signal aborts or the store closes; a value that cannot be decoded
+ * is thrown from the iterator, never skipped.
+ *
+ * Non-guarantee: a consumer that stops pulling buffers its pending events in
+ * memory; iterate promptly or abort.
+ */
+import type { BucketState, Entry } from './bucket-state.js';
+import { toPair } from './bucket-state.js';
+import type { KeyEvent, TreeEvent } from './types.js';
+
+/** One key's new state after a cache update. */
+export interface Change {
+  key: string;
+  /** The new entry, or undefined when the key was deleted. */
+  entry: Entry | undefined;
+  /** Bucket revision of the update. */
+  revision: number;
+}
+
+interface Subscriber {
+  accepts(key: string): boolean;
+  push(change: Change): void;
+  end(): void;
+}
+
+/** The set of live watch iterators of one store. */
+export class WatchHub {
+  readonly #subscribers = new Set<Subscriber>();
+  #closed = false;
+
+  /** Delivers `changes` (one cache update) to every interested iterator. */
+  publish(changes: readonly Change[]): void {
+    for (const subscriber of this.#subscribers) {
+      for (const change of changes) if (subscriber.accepts(change.key)) subscriber.push(change);
+    }
+  }
+
+  /** Ends every iterator. */
+  close(): void {
+    this.#closed = true;
+    for (const subscriber of this.#subscribers) subscriber.end();
+    this.#subscribers.clear();
+  }
+
+  /** See ReadableStore.watch. `state` gives the cache's current state. */
+  async *watchKey(key: string, state: () => BucketState, signal?: AbortSignal): AsyncGenerator<KeyEvent> {
+    const stream = this.#subscribe((k) => k === key, signal);
+    try {
+      const current = state();
+      const entry = current.entries.get(key);
+      yield { key, pair: entry ? toPair(entry) : undefined, revision: current.revision };
+      for (let change = await stream.next(); change; change = await stream.next()) {
+        yield { key, pair: change.entry ? toPair(change.entry) : undefined, revision: change.revision };
+      }
+    } finally {
+      stream.close();
+    }
+  }
+
+  /** See ReadableStore.watchTree. */
+  async *watchTree(prefix: string, state: () => BucketState, signal?: AbortSignal): AsyncGenerator<TreeEvent> {
+    const stream = this.#subscribe((k) => k.startsWith(prefix), signal);
+    try {
+      const current = state();
+      const pairs = [...current.entries.values()]
+        .filter((e) => e.key.startsWith(prefix))
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+        .map(toPair);
+      yield { type: 'snapshot', pairs, revision: current.revision };
+      for (let change = await stream.next(); change; change = await stream.next()) {
+        yield change.entry
+          ? { type: 'put', pair: toPair(change.entry), revision: change.revision }
+          : { type: 'delete', key: change.key, revision: change.revision };
+      }
+    } finally {
+      stream.close();
+    }
+  }
+
+  /**
+   * Registers a subscriber synchronously (the caller takes its snapshot in the
+   * same step) and returns the stream of changes it will receive.
+   */
+  #subscribe(accepts: (key: string) => boolean, signal?: AbortSignal): ChangeStream {
+    const buffer: Change[] = [];
+    let wake: (() => void) | undefined;
+    let ended = this.#closed || signal?.aborted === true;
+    const end = () => {
+      ended = true;
+      this.#subscribers.delete(subscriber);
+      signal?.removeEventListener('abort', end);
+      wake?.();
+    };
+    const subscriber: Subscriber = {
+      accepts,
+      push: (change) => {
+        buffer.push(change);
+        wake?.();
+      },
+      end,
+    };
+    if (!ended) {
+      this.#subscribers.add(subscriber);
+      signal?.addEventListener('abort', end, { once: true });
+    }
+    return {
+      async next() {
+        while (buffer.length === 0 && !ended) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = undefined;
+        }
+        return buffer.shift();
+      },
+      close: end,
+    };
+  }
+}
+
+/** Changes for one iterator: next() resolves undefined once the stream ended. */
+interface ChangeStream {
+  next(): Promise<Change | undefined>;
+  close(): void;
+}
+
+/** The per-key changes between two states of a bucket, sorted by key. */
+export function diffStates(before: BucketState, after: BucketState): Change[] {
+  const changes: Change[] = [];
+  for (const [key, entry] of after.entries) {
+    const old = before.entries.get(key);
+    if (!old || old.stored !== entry.stored || old.field !== entry.field || old.lastIndex !== entry.lastIndex) {
+      changes.push({ key, entry, revision: after.revision });
+    }
+  }
+  for (const key of before.entries.keys()) {
+    if (!after.entries.has(key)) changes.push({ key, entry: undefined, revision: after.revision });
+  }
+  return changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
