@@ -59,6 +59,7 @@ export interface ObjectWatcherOptions<T extends KubeObject> {
   onError?: (error: KubekvError) => void;
   logger?: Logger;
   clock?: Clock;
+  /** Reconnect backoff; default 200 ms growing to 5 s, jittered. */
   backoff?: BackoffOptions;
   /** See watchStream; default 150000 ms. */
   inactivityTimeoutMs?: number;
@@ -81,7 +82,9 @@ export class ObjectWatcher<T extends KubeObject> {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
-    this.#backoff = new Backoff(options.backoff);
+    // A follower's cache is stale while it waits, so the ceiling is low: one
+    // request per replica every few seconds is cheap next to a stale cache.
+    this.#backoff = new Backoff({ initialMs: 200, maxMs: 5000, ...options.backoff });
   }
 
   /** True while a watch request is open. */
@@ -138,6 +141,7 @@ export class ObjectWatcher<T extends KubeObject> {
           inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
           onOpen: () => {
             this.#connected = true;
+            this.#backoff.reset();
             this.#contact();
           },
         });

@@ -326,10 +326,14 @@ export class ControlPlane implements ControlPlaneHandle {
     this.#sampleMemory();
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
+    // kube-apiserver's graceful shutdown waits for open watches to drain, which
+    // clients reconnecting elsewhere never do here; a few seconds of grace
+    // then SIGKILL keeps restarts fast (and is what a crashed server does).
+    const graceMs = role === 'apiserver' ? 3000 : 20_000;
     const timer = setTimeout(() => {
-      this.#log(`${role} did not stop within 20 s; killing it`);
+      this.#log(`${role} did not stop within ${graceMs} ms; killing it`);
       child.kill('SIGKILL');
-    }, 20_000);
+    }, graceMs);
     await exited;
     clearTimeout(timer);
   }
