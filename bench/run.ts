@@ -4,10 +4,12 @@
  */
 import { ControlPlane } from '../test/controlplane/index.js';
 import { benchControlPlane } from './controlplane.bench.js';
+import { benchStore } from './store.bench.js';
 
 const cp = await ControlPlane.start({ log: (line) => console.error(`[controlplane] ${line}`) });
 try {
   await benchControlPlane(cp);
+  await benchStore(cp);
 } finally {
   await cp.stop();
 }

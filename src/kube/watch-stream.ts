@@ -80,18 +80,24 @@ export async function* watchStream<T>(kc: KubeConfig, options: WatchStreamOption
     if (!response.body) throw new UnavailableError('watch response has no body');
     options.onOpen?.();
     const decoder = new TextDecoder();
-    let buffered = '';
+    // A line (one event) can be a whole 1 MiB ConfigMap arriving in many
+    // chunks: keep the pieces and search only each new chunk for the newline,
+    // or the scan turns quadratic in the object size.
+    let pieces: string[] = [];
     for await (const chunk of response.body) {
       touch();
-      buffered += decoder.decode(chunk as Uint8Array, { stream: true });
+      let text = decoder.decode(chunk as Uint8Array, { stream: true });
       let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
+      while ((newline = text.indexOf('\n')) >= 0) {
+        pieces.push(text.slice(0, newline));
+        const line = pieces.join('').trim();
+        pieces = [];
+        text = text.slice(newline + 1);
         if (line) yield parseLine<T>(line);
       }
+      if (text) pieces.push(text);
     }
-    const rest = (buffered + decoder.decode()).trim();
+    const rest = (pieces.join('') + decoder.decode()).trim();
     if (rest) yield parseLine<T>(rest);
   } catch (err) {
     // An abort surfaces as the reason we aborted with (caller's signal or inactivity).
