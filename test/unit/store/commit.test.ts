@@ -39,7 +39,7 @@ describe('planCommit', () => {
     assert.equal(plan.patch?.data?.dir__y, 'Y');
     assert.equal(plan.patch?.data?.foreign, undefined, 'a key the commit does not touch must not be in the patch');
     assert.equal(plan.patch?.metadata.annotations?.[REVISION_ANNOTATION], '8');
-    assert.deepEqual(JSON.parse(plan.patch!.metadata.annotations![INDEX_ANNOTATION]!), { dir__x: 7, dir__y: 8, n: 8 });
+    assert.deepEqual(JSON.parse(plan.patch.metadata.annotations[INDEX_ANNOTATION]!), { dir__x: 7, dir__y: 8, n: 8 });
   });
 
   it('fails only the write whose condition is false, and leaves no trace of it', () => {
