@@ -1,0 +1,35 @@
+/**
+ * The README's store example as a program (type-checked with the repo).
+ * Run against any cluster: KUBECONFIG=<path> node --import tsx examples/store-basics.ts
+ */
+import { ConfigMapStore, KeyExistsError, KeyModifiedError } from '../src/index.js';
+
+await using store = await ConfigMapStore.open({ name: 'app-state', create: true });
+
+await store.put('config/db/host', 'db.internal');
+const pair = await store.get('config/db/host');
+console.log(pair?.text, pair?.lastIndex);
+
+// Optimistic read-modify-write of one key.
+for (;;) {
+  const current = await store.get('counter', { consistent: true });
+  const next = String(Number(current?.text ?? '0') + 1);
+  try {
+    await (current ? store.atomicPut('counter', next, current) : store.atomicPut('counter', next));
+    break;
+  } catch (err) {
+    if (!(err instanceof KeyModifiedError || err instanceof KeyExistsError)) throw err;
+  }
+}
+console.log('counter', (await store.get('counter'))?.text);
+
+// Several keys atomically, with per-key conditions: all or nothing.
+await store.batch([
+  { op: 'put', key: `jobs/${Date.now()}`, value: 'running', expect: 'absent' },
+  { op: 'delete', key: 'queue/42' },
+]);
+
+// Watches: first the current state, then every change (here for one second).
+for await (const event of store.watchTree('jobs/', { signal: AbortSignal.timeout(1000) })) {
+  console.log(event.type, event.type === 'snapshot' ? event.pairs.length : '');
+}
