@@ -18,6 +18,7 @@
  *   its outcome stands (so the promise never lies about what happened).
  */
 import { randomBytes } from 'node:crypto';
+import { Mutex } from 'async-mutex';
 import pRetry, { AbortError as StopRetrying } from 'p-retry';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import {
@@ -65,7 +66,10 @@ const MAX_WRITES_PER_COMMIT = 512;
 export class WritePipeline {
   readonly #host: PipelineHost;
   #queue: Pending[] = [];
-  #draining: Promise<void> | undefined;
+  /** One commit at a time: what queues meanwhile goes out together in the next. */
+  readonly #commitLock = new Mutex();
+  /** A drain is waiting for the lock; it will take whatever is queued when it gets it. */
+  #drainScheduled = false;
   #closed = false;
 
   /** @param host - the store it writes for */
@@ -85,7 +89,10 @@ export class WritePipeline {
         this.#queue = this.#queue.filter((p) => p !== pending);
         reject(new AbortedError('write', { cause: signal.reason }));
       }, { once: true });
-      this.#draining ??= this.#drain().finally(() => (this.#draining = undefined));
+      if (!this.#drainScheduled) {
+        this.#drainScheduled = true;
+        void this.#drain();
+      }
     });
   }
 
@@ -95,15 +102,22 @@ export class WritePipeline {
     const queued = this.#queue;
     this.#queue = [];
     for (const pending of queued) pending.reject(new ClosedError(`store ${this.#host.bucket}`));
-    await this.#draining;
+    // Taking the lock waits for the commit in flight.
+    await this.#commitLock.runExclusive(() => {});
   }
 
-  async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
-      for (const pending of batch) pending.sent = true;
-      await this.#commit(batch);
-    }
+  /** Commits until the queue is empty; a write queued while this runs joins the next commit. */
+  #drain(): Promise<void> {
+    return this.#commitLock.runExclusive(async () => {
+      // From here on a new write schedules another drain (which waits for
+      // this one), so none is ever left in the queue unattended.
+      this.#drainScheduled = false;
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
+        for (const pending of batch) pending.sent = true;
+        await this.#commit(batch);
+      }
+    });
   }
 
   async #commit(writes: Pending[]): Promise<void> {
