@@ -1,0 +1,470 @@
+/**
+ * Leader election over a Lease, compatible with client-go's
+ * tools/leaderelection: kubekv and Go electors can contend for one Lease.
+ *
+ * Non-guarantees first:
+ * - This is NOT fencing. A leader that pauses (GC, SIGSTOP) longer than the
+ *   margin between renewDeadlineMs and leaseDurationMs may still believe it
+ *   leads after another took over. Guard writes with the store's leader epoch
+ *   (see `term`), not with `isLeader` alone.
+ * - Expiry is judged by the LOCAL monotonic time at which this elector last
+ *   saw the record change, plus the record's leaseDurationSeconds; record
+ *   timestamps are never compared with the local clock. Wall-clock skew is
+ *   harmless; a clock-RATE difference beyond leaseDuration / renewDeadline
+ *   (1.5 with the defaults) is not.
+ * - Identities must be unique; two electors with one identity both lead.
+ *
+ * Guarantees:
+ * - Every write is a CAS on the Lease's resourceVersion.
+ * - A leader stops leading (aborts the signal given to onStartedLeading, then
+ *   calls onStoppedLeading) when no renewal succeeded for renewDeadlineMs, or
+ *   at once when it sees another holder; every onStartedLeading is followed by
+ *   exactly one onStoppedLeading, also on close().
+ * - Followers do not poll: they watch the Lease and keep ONE timer for the
+ *   moment the observed lease would expire, and act on a release at once.
+ * - Each leadership period has its own `term` (leaseTransitions when it was
+ *   acquired), above every term this elector saw, unless the Lease is deleted.
+ *
+ * Differences from client-go, all in the safe direction: a record naming our
+ * identity that this process does not hold (a restart, a renewal that landed
+ * after we gave up) is taken over as a new term, not resumed; close() awaits
+ * onStoppedLeading before releasing; a leader stops at once if the Lease is
+ * deleted.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { ClosedError, InvalidOptionError, NotLeaderError } from '../errors.js';
+import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { compareResourceVersions, KubeLeaseLock, type LeaseLock, type LeaseRecord, type LeaseSnapshot, type LeaseWatch } from './lease-lock.js';
+
+/** client-go's JitterFactor: a failed attempt is retried after retryPeriod × [1, 2.2]. */
+const jitterFactor = 1.2;
+
+/** Options of {@link LeaseElector}; each is validated by the constructor. */
+export interface LeaseElectorOptions {
+  /** Name of the Lease (a DNS-1123 subdomain). */
+  name: string;
+  /** Namespace of the Lease. Default: NAMESPACE env, the Pod's namespace, the kubeconfig context's, else "default". */
+  namespace?: string | undefined;
+  /** Cluster access. Default: in-cluster config, else KUBECONFIG, else ~/.kube/config. */
+  kubeConfig?: KubeConfig | undefined;
+  /**
+   * This replica's identity in the Lease; must be unique among contenders.
+   * Default: POD_NAME env (from the Downward API), else host name + 6 random hex.
+   */
+  identity?: string | undefined;
+  /**
+   * How long, in ms, followers wait after last seeing the record change before
+   * taking over; whole seconds (the Lease records seconds). Longer tolerates
+   * slow API servers and clock-rate differences; shorter fails over sooner.
+   * @default 15000
+   */
+  leaseDurationMs?: number | undefined;
+  /**
+   * How long, in ms, the leader keeps trying to renew before it stops leading.
+   * Must be less than leaseDurationMs: the gap is the safety margin against
+   * pauses and clock-rate differences. @default 10000
+   */
+  renewDeadlineMs?: number | undefined;
+  /**
+   * Interval, in ms, between renewals, and the base of the retry delay after
+   * a failed acquisition (jittered to retryPeriod × [1, 2.2]). renewDeadlineMs
+   * must exceed 1.2 × retryPeriodMs. @default 2000
+   */
+  retryPeriodMs?: number | undefined;
+  /**
+   * Release the Lease on close() if held, so a follower takes over at once
+   * instead of after leaseDurationMs. Hazard: only safe if the work guarded by
+   * leadership has stopped when onStoppedLeading returns (close() awaits it).
+   * @default true
+   */
+  releaseOnClose?: boolean | undefined;
+  /** @default systemClock */
+  clock?: Clock | undefined;
+  /** Receives leadership changes (info) and failures (warn). @default silentLogger */
+  logger?: Logger | undefined;
+  /**
+   * Called on becoming leader. `signal` aborts when leadership ends (reason: a
+   * NotLeaderError, or a ClosedError on close). A rejection is logged.
+   */
+  onStartedLeading?: ((signal: AbortSignal) => void | Promise<void>) | undefined;
+  /** Called once after each leadership period ends, after the signal aborted. close() awaits it. */
+  onStoppedLeading?: (() => void | Promise<void>) | undefined;
+  /** Called when a different holder is observed (this replica included); not called for a released Lease. */
+  onNewLeader?: ((identity: string) => void) | undefined;
+  /** Storage of the record (kubeConfig and namespace are then unused); by default the Lease namespace/name. For other kubekv modules and tests. */
+  lock?: LeaseLock | undefined;
+}
+
+interface Leadership {
+  readonly controller: AbortController;
+  readonly term: number;
+  deadline: TimerHandle | undefined;
+}
+
+/** A contender for one Lease; see the module doc for what it does and does not promise. */
+export class LeaseElector implements AsyncDisposable {
+  /** This replica's identity in the Lease. */
+  readonly identity: string;
+  readonly #lock: LeaseLock;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #leaseMs: number;
+  readonly #renewDeadlineMs: number;
+  readonly #retryMs: number;
+  readonly #releaseOnClose: boolean;
+  readonly #o: LeaseElectorOptions;
+  readonly #closeController = new AbortController();
+  #watch: LeaseWatch | undefined;
+  #started = false;
+  #closing: Promise<void> | undefined;
+  #ready: PromiseWithResolvers<void> = Promise.withResolvers<void>();
+  // What we last saw of the record: `#synced` false until the first look;
+  // `#observed` undefined when the Lease does not exist.
+  #synced = false;
+  #observed: LeaseSnapshot | undefined;
+  #observedRv: string | undefined;
+  /** Monotonic ms at which the record last CHANGED in our eyes: the base of every expiry judgement. */
+  #observedAt = 0;
+  #maxTransitions = -1;
+  #reported: string | undefined;
+  #leading: Leadership | undefined;
+  #busy = false;
+  #inflight: Promise<void> | undefined;
+  #timer: TimerHandle | undefined;
+  #renewAt = 0;
+  #retryAt: number | undefined;
+  #lastRenewAt: number | undefined;
+
+  /** @param options - see {@link LeaseElectorOptions}; validated here, and no request is made */
+  constructor(options: LeaseElectorOptions) {
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'must be an object');
+    this.#o = options;
+    const name = validateName('name', options.name);
+    const leaseMs = positive('leaseDurationMs', options.leaseDurationMs ?? 15_000, true);
+    const renewMs = positive('renewDeadlineMs', options.renewDeadlineMs ?? 10_000);
+    const retryMs = positive('retryPeriodMs', options.retryPeriodMs ?? 2_000);
+    // client-go's rules, with its wording (NewLeaderElector).
+    if (!(leaseMs > renewMs)) throw new InvalidOptionError('leaseDurationMs', leaseMs, `must be greater than renewDeadlineMs (${renewMs})`);
+    if (!(renewMs > jitterFactor * retryMs)) {
+      throw new InvalidOptionError('renewDeadlineMs', renewMs, `must be greater than ${jitterFactor} × retryPeriodMs (${jitterFactor * retryMs})`);
+    }
+    const identity = options.identity ?? (process.env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`);
+    if (typeof identity !== 'string' || identity === '') throw new InvalidOptionError('identity', identity, 'must be a non-empty string');
+    if (options.releaseOnClose !== undefined && typeof options.releaseOnClose !== 'boolean') {
+      throw new InvalidOptionError('releaseOnClose', options.releaseOnClose, 'must be a boolean');
+    }
+    for (const fn of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader'] as const) {
+      if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'must be a function');
+    }
+    this.identity = identity;
+    this.#leaseMs = leaseMs;
+    this.#renewDeadlineMs = renewMs;
+    this.#retryMs = retryMs;
+    this.#releaseOnClose = options.releaseOnClose ?? true;
+    this.#clock = options.clock ?? systemClock;
+    if (options.lock) {
+      if (options.namespace !== undefined) validateName('namespace', options.namespace);
+      this.#lock = options.lock;
+    } else {
+      const kubeConfig = loadKubeConfig(options.kubeConfig);
+      const namespace = resolveNamespace(kubeConfig, options.namespace);
+      this.#lock = new KubeLeaseLock({ kubeConfig, namespace, name, clock: this.#clock, logger: options.logger });
+    }
+    this.#log = (options.logger ?? silentLogger).child({ lease: this.#lock.describe(), identity });
+  }
+
+  /** True from onStartedLeading until leadership ends. */
+  get isLeader(): boolean {
+    return this.#leading !== undefined;
+  }
+
+  /** The holder as last observed (possibly one whose lease has expired); undefined when nobody holds it. */
+  get leader(): string | undefined {
+    return this.#observed?.record.holderIdentity || undefined;
+  }
+
+  /** Wall ms (clock.now) of this replica's last successful acquisition or renewal; undefined before the first. */
+  get lastRenewAt(): number | undefined {
+    return this.#lastRenewAt;
+  }
+
+  /** While leading: the Lease's leaseTransitions at which we acquired it, a number that grows with each new leadership period. */
+  get term(): number | undefined {
+    return this.#leading?.term;
+  }
+
+  /**
+   * Starts contending. Resolves once the first observation is done: the Lease
+   * was read and, if it was free, the first acquisition attempt finished (so
+   * `isLeader` is meaningful). While the API server is unreachable it keeps
+   * waiting; close() resolves it. Calling it again returns the same promise.
+   */
+  start(): Promise<void> {
+    if (this.#closing) return Promise.reject(new ClosedError(`elector for ${this.#lock.describe()}`));
+    if (this.#started) return this.#ready.promise;
+    this.#started = true;
+    this.#log.info('contending for leadership');
+    this.#watch = this.#lock.watch({
+      onLease: (lease, rv) => {
+        this.#observe(lease, rv);
+        this.#reschedule();
+      },
+    });
+    return this.#ready.promise;
+  }
+
+  /**
+   * Stops: aborts leadership and awaits onStoppedLeading if leading, then, with
+   * releaseOnClose, releases the Lease if this replica holds it. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      // Set before any work: onStoppedLeading may call close() again.
+      const done = Promise.withResolvers<void>();
+      this.#closing = done.promise;
+      this.#shutdown().then(done.resolve, done.reject);
+    }
+    return this.#closing;
+  }
+
+  /** Same as {@link close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#timer?.cancel();
+    const reason = new ClosedError(`elector for ${this.#lock.describe()}`);
+    this.#closeController.abort(reason);
+    const wasLeading = this.#leading !== undefined;
+    await this.#stopLeading(reason, 'elector closing');
+    await this.#inflight;
+    await this.#watch?.stop();
+    if (this.#releaseOnClose && (wasLeading || this.#observed?.record.holderIdentity === this.identity)) await this.#release();
+    this.#ready.resolve();
+  }
+
+  /** Takes in a state of the record, from the watch or from our own requests; stale ones are dropped. */
+  #observe(lease: LeaseSnapshot | undefined, rv: string | undefined): void {
+    if (this.#synced && rv !== undefined && this.#observedRv !== undefined && compareResourceVersions(rv, this.#observedRv) <= 0) return;
+    const changed = !this.#synced || !sameRecord(this.#observed?.record, lease?.record);
+    this.#synced = true;
+    this.#observed = lease;
+    this.#observedRv = rv;
+    if (!changed) return;
+    // A change, not a resourceVersion, restarts the expiry clock: client-go
+    // compares the record, so edits to labels do not extend a dead lease.
+    this.#observedAt = this.#clock.monotonic();
+    this.#retryAt = undefined;
+    const holder = lease?.record.holderIdentity || undefined;
+    if (lease) this.#maxTransitions = Math.max(this.#maxTransitions, lease.record.leaseTransitions);
+    if (holder !== this.#reported) {
+      this.#reported = holder;
+      if (holder !== undefined && !this.#closing) {
+        this.#log.info({ leader: holder }, 'new leader observed');
+        void this.#invoke('onNewLeader', () => this.#o.onNewLeader?.(holder));
+      }
+    }
+    if (this.#leading && holder !== this.identity) {
+      void this.#stopLeading(new NotLeaderError(holder), `lease is now ${holder ? `held by ${holder}` : lease ? 'released' : 'deleted'}`);
+    }
+  }
+
+  /** True while another identity holds the record and, by our local clock, its lease has not expired. */
+  #heldByOther(): boolean {
+    const record = this.#observed?.record;
+    if (!record || record.holderIdentity === '' || record.holderIdentity === this.identity) return false;
+    return this.#clock.monotonic() < this.#expiresAt();
+  }
+
+  #expiresAt(): number {
+    return this.#observedAt + (this.#observed?.record.leaseDurationSeconds ?? 0) * 1000;
+  }
+
+  /** Sets the one timer for what comes next, or acts now. */
+  #reschedule(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    if (this.#closing || !this.#started || this.#busy || !this.#synced) return;
+    const now = this.#clock.monotonic();
+    let due: number;
+    if (this.#leading) due = this.#renewAt;
+    else if (this.#heldByOther()) due = this.#expiresAt();
+    else due = this.#retryAt ?? now;
+    if (due > now) {
+      this.#timer = this.#clock.setTimer(() => this.#reschedule(), due - now);
+      this.#ready.resolve();
+      return;
+    }
+    this.#busy = true;
+    this.#inflight = this.#attempt().finally(() => {
+      this.#busy = false;
+      this.#inflight = undefined;
+      if (this.#leading) this.#renewAt = this.#clock.monotonic() + this.#retryMs;
+      this.#reschedule();
+    });
+  }
+
+  /** client-go's tryAcquireOrRenew: one read-decide-CAS round (a leader first tries its CAS without the read). */
+  async #attempt(): Promise<void> {
+    const leading = this.#leading;
+    const startedAt = this.#clock.monotonic();
+    const { signal, done } = this.#requestSignal(true);
+    try {
+      const mine = this.#observed;
+      if (leading && mine?.record.holderIdentity === this.identity) {
+        const result = await this.#lock.update(this.#record(mine.record.leaseTransitions, mine.record), mine.resourceVersion, signal);
+        if (result.ok) return this.#succeeded(result.lease, leading, startedAt);
+        this.#log.debug({ reason: result.reason }, 'optimistic renewal failed; reading the lease');
+      }
+      const current = await this.#lock.get(signal);
+      if (this.#closing) return;
+      if (!current) {
+        this.#observe(undefined, undefined);
+        // After a deletion, carry the count on (from -1: 0 for a new Lease) so terms keep growing.
+        const result = await this.#lock.create(this.#record(this.#maxTransitions + 1), signal);
+        return result.ok ? this.#succeeded(result.lease, undefined, startedAt) : this.#failed('another replica created the lease first');
+      }
+      this.#observe(current, current.resourceVersion);
+      if (this.#heldByOther()) return;
+      const renewing = this.#leading !== undefined && this.#leading === leading;
+      const { leaseTransitions } = current.record;
+      const record = renewing ? this.#record(leaseTransitions, current.record) : this.#record(leaseTransitions + 1);
+      const result = await this.#lock.update(record, current.resourceVersion, signal);
+      if (result.ok) this.#succeeded(result.lease, renewing ? leading : undefined, startedAt);
+      else this.#failed(result.reason === 'conflict' ? 'another replica wrote the lease first' : 'the lease was deleted');
+    } catch (err) {
+      if (!this.#closing) this.#failed(err instanceof Error ? err.message : String(err));
+    } finally {
+      done();
+    }
+  }
+
+  /** A signal for one round of requests: aborted after renewDeadlineMs and, if `onClose`, by close(). */
+  #requestSignal(onClose: boolean): { signal: AbortSignal; done: () => void } {
+    const controller = new AbortController();
+    const closing = this.#closeController.signal;
+    const abort = () => controller.abort(closing.reason);
+    if (onClose) closing.addEventListener('abort', abort, { once: true });
+    const timer = this.#clock.setTimer(() => controller.abort(new Error(`no answer within renewDeadlineMs (${this.#renewDeadlineMs})`)), this.#renewDeadlineMs);
+    const done = () => {
+      timer.cancel();
+      closing.removeEventListener('abort', abort);
+    };
+    return { signal: controller.signal, done };
+  }
+
+  /** A write of ours landed: renewed (`renewed` is the leadership it renewed) or acquired. */
+  #succeeded(lease: LeaseSnapshot, renewed: Leadership | undefined, startedAt: number): void {
+    this.#observe(lease, lease.resourceVersion);
+    this.#retryAt = undefined;
+    this.#lastRenewAt = lease.record.renewTime?.getTime() ?? this.#clock.now();
+    if (this.#closing) return;
+    if (renewed) {
+      // A renewal that lands after we gave up does not restore that term; the
+      // next round takes the record over as a new one.
+      if (this.#leading === renewed) this.#armDeadline(renewed, startedAt);
+      return;
+    }
+    const leadership: Leadership = { controller: new AbortController(), term: lease.record.leaseTransitions, deadline: undefined };
+    this.#leading = leadership;
+    this.#armDeadline(leadership, startedAt);
+    this.#log.info({ term: leadership.term }, 'started leading');
+    void this.#invoke('onStartedLeading', () => this.#o.onStartedLeading?.(leadership.controller.signal));
+  }
+
+  #failed(reason: string): void {
+    if (this.#leading) {
+      this.#log.warn({ reason }, 'failed to renew the lease; retrying until renewDeadlineMs');
+      return;
+    }
+    this.#retryAt = this.#clock.monotonic() + this.#retryMs * (1 + Math.random() * jitterFactor);
+    this.#log.warn({ reason }, 'failed to acquire the lease; retrying');
+  }
+
+  /**
+   * The leader gives up renewDeadlineMs after the START of its last successful
+   * write: the others' expiry clocks started no earlier than that write landed.
+   */
+  #armDeadline(leadership: Leadership, lastSuccessStartedAt: number): void {
+    leadership.deadline?.cancel();
+    const remaining = lastSuccessStartedAt + this.#renewDeadlineMs - this.#clock.monotonic();
+    leadership.deadline = this.#clock.setTimer(() => {
+      if (this.#leading !== leadership) return;
+      void this.#stopLeading(new NotLeaderError(undefined), `no renewal succeeded within renewDeadlineMs (${this.#renewDeadlineMs})`);
+      this.#reschedule();
+    }, Math.max(0, remaining));
+  }
+
+  #stopLeading(reason: Error, why: string): Promise<void> {
+    const leadership = this.#leading;
+    if (!leadership) return Promise.resolve();
+    this.#leading = undefined;
+    leadership.deadline?.cancel();
+    leadership.controller.abort(reason);
+    this.#log.info({ term: leadership.term, reason: why }, 'stopped leading');
+    return this.#invoke('onStoppedLeading', () => this.#o.onStoppedLeading?.());
+  }
+
+  /** client-go's release: an empty holder with leaseDurationSeconds 1, so followers take over at once. */
+  async #release(): Promise<void> {
+    const { signal, done } = this.#requestSignal(false);
+    try {
+      let base = this.#observed;
+      // Two rounds: a renewal aborted by close() may have landed after all,
+      // leaving our resourceVersion stale though we still hold the Lease.
+      for (let round = 0; round < 2 && base?.record.holderIdentity === this.identity; round++) {
+        const released = { ...this.#record(base.record.leaseTransitions), holderIdentity: '', leaseDurationSeconds: 1 };
+        const result = await this.#lock.update(released, base.resourceVersion, signal);
+        if (result.ok) {
+          this.#observe(result.lease, result.lease.resourceVersion);
+          this.#log.info('released the lease');
+          return;
+        }
+        if (result.reason === 'not-found') return;
+        base = await this.#lock.get(signal);
+      }
+    } catch (err) {
+      this.#log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'failed to release the lease; others take over when it expires');
+    } finally {
+      done();
+    }
+  }
+
+  /** Our record as of now: a renewal keeps the `renewing` record's acquireTime; an acquisition sets it to now. */
+  #record(leaseTransitions: number, renewing?: LeaseRecord): LeaseRecord {
+    const now = new Date(this.#clock.now());
+    const acquireTime = renewing ? renewing.acquireTime : now;
+    return { holderIdentity: this.identity, leaseDurationSeconds: this.#leaseMs / 1000, acquireTime, renewTime: now, leaseTransitions };
+  }
+
+  /** Runs a user callback; a throw or rejection is logged, never propagated into the election. */
+  #invoke(name: string, callback: () => unknown): Promise<void> {
+    const report = (err: unknown) => this.#log.error({ callback: name, error: err instanceof Error ? err.message : String(err) }, `${name} failed`);
+    try {
+      return Promise.resolve(callback()).then(() => undefined, report);
+    } catch (err) {
+      report(err);
+      return Promise.resolve();
+    }
+  }
+}
+
+function sameRecord(a: LeaseRecord | undefined, b: LeaseRecord | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.holderIdentity === b.holderIdentity && a.leaseDurationSeconds === b.leaseDurationSeconds
+    && a.leaseTransitions === b.leaseTransitions && a.acquireTime?.getTime() === b.acquireTime?.getTime()
+    && a.renewTime?.getTime() === b.renewTime?.getTime();
+}
+
+function positive(option: string, value: unknown, wholeSeconds = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new InvalidOptionError(option, value, 'must be a positive number of milliseconds');
+  }
+  if (wholeSeconds && value % 1000 !== 0) throw new InvalidOptionError(option, value, 'must be whole seconds (the Lease records seconds)');
+  return value;
+}

@@ -1,0 +1,261 @@
+/**
+ * Where an election keeps its record: a small lock interface (the shape of
+ * client-go's resourcelock.Interface, plus a watch) and its implementation
+ * over a coordination.k8s.io/v1 Lease.
+ *
+ * Guarantees:
+ * - Every write is conditional: `create` fails if the Lease exists, `update`
+ *   sends the resourceVersion the caller read. Losing either race is a result
+ *   (`{ ok: false, reason: 'conflict' }`), not an exception, because for an
+ *   elector a lost race is an ordinary outcome, not a failure.
+ * - The record fields are written exactly as client-go writes them
+ *   (holderIdentity, leaseDurationSeconds, acquireTime, renewTime,
+ *   leaseTransitions; MicroTime as V1MicroTime), so kubekv and client-go
+ *   electors can share one Lease. An `update` keeps the Lease's other spec
+ *   fields (strategy, preferredHolder) and its metadata, as client-go does.
+ * - Every other failure is a KubekvError from src/kube/errors.ts.
+ *
+ * Non-guarantees: the watch may lag behind reads and writes and may repeat
+ * events after a reconnect; consumers compare resourceVersions (see
+ * {@link compareResourceVersions}).
+ */
+import {
+  CoordinationV1Api,
+  Observable,
+  V1MicroTime,
+  type ConfigurationOptions,
+  type KubeConfig,
+  type RequestContext,
+  type ResponseContext,
+  type V1Lease,
+  type V1LeaseSpec,
+} from '@kubernetes/client-node';
+import type { Clock } from '../clock.js';
+import type { KubekvError } from '../errors.js';
+import { isConflict, isNotFound, toKubekvError } from '../kube/errors.js';
+import type { Logger } from '../logger.js';
+import { ObjectWatcher } from '../watch/object-watcher.js';
+
+/** The election record, field for field what client-go keeps in a Lease's spec. */
+export interface LeaseRecord {
+  /** Identity of the holder; "" when the Lease was released. */
+  holderIdentity: string;
+  /** How long, in seconds, others must see the record unchanged before they may take it over. */
+  leaseDurationSeconds: number;
+  /** Wall time the current holder acquired the Lease (the holder's clock). */
+  acquireTime: Date | undefined;
+  /** Wall time of the holder's last renewal (the holder's clock; never compared with the local clock). */
+  renewTime: Date | undefined;
+  /** Number of times the Lease changed hands. */
+  leaseTransitions: number;
+}
+
+/** A record as read or written, with the resourceVersion a later update must name. */
+export interface LeaseSnapshot {
+  readonly record: LeaseRecord;
+  readonly resourceVersion: string;
+}
+
+/** Outcome of a conditional write: the new snapshot, or the race that was lost. */
+export type LeaseWriteResult =
+  | { ok: true; lease: LeaseSnapshot }
+  | { ok: false; reason: 'conflict' | 'not-found' };
+
+/** Receives what a lock's watch sees. */
+export interface LeaseObserver {
+  /**
+   * The record's current state: a snapshot, or undefined when the Lease does
+   * not exist. `resourceVersion` is the object's (or, for a list or a
+   * deletion, the collection's) and orders observations.
+   */
+  onLease(lease: LeaseSnapshot | undefined, resourceVersion: string | undefined): void;
+  /** A failure the watch is retrying; until it recovers, observations may be stale. */
+  onError?(error: KubekvError): void;
+}
+
+/** A running watch of the record. */
+export interface LeaseWatch {
+  /** Stops the watch and waits for it to end. */
+  stop(): Promise<void>;
+}
+
+/** Storage of one election record; every write is a CAS. */
+export interface LeaseLock {
+  /** Reads the record (a quorum read); undefined when the Lease does not exist. */
+  get(signal?: AbortSignal): Promise<LeaseSnapshot | undefined>;
+  /** Creates the Lease with `record`; 'conflict' when it already exists. */
+  create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult>;
+  /** Replaces the record if the Lease is still at `resourceVersion`; 'conflict' otherwise, 'not-found' if it is gone. */
+  update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult>;
+  /** Follows the record; the first call of `onLease` reports the current state. */
+  watch(observer: LeaseObserver): LeaseWatch;
+  /** "lease <namespace>/<name>", for logs and errors. */
+  describe(): string;
+}
+
+/**
+ * Orders two resourceVersions: negative, zero or positive as `a` is older,
+ * the same or newer. Kubernetes documents them as integers comparable within
+ * one resource type from 1.35; for anything that is not a decimal integer only
+ * equality is known, and different values count as newer (a fresh read wins).
+ */
+export function compareResourceVersions(a: string, b: string): number {
+  if (a === b) return 0;
+  if (/^\d+$/.test(a) && /^\d+$/.test(b)) return BigInt(a) < BigInt(b) ? -1 : 1;
+  return 1;
+}
+
+/** Options of {@link KubeLeaseLock}. */
+export interface KubeLeaseLockOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  /** Lease name. */
+  name: string;
+  clock?: Clock | undefined;
+  logger?: Logger | undefined;
+}
+
+const resource = 'leases';
+/** How many recent objects to keep so an update can carry the metadata of the version it replaces. */
+const keptVersions = 8;
+
+/** A {@link LeaseLock} over a coordination.k8s.io/v1 Lease. */
+export class KubeLeaseLock implements LeaseLock {
+  readonly #api: CoordinationV1Api;
+  readonly #o: KubeLeaseLockOptions;
+  // The objects last seen, by resourceVersion: a PUT replaces the whole object,
+  // so it must carry that version's labels, annotations and other spec fields
+  // or it would erase them.
+  readonly #seen = new Map<string, V1Lease>();
+
+  /** @param options - see {@link KubeLeaseLockOptions}; no request is made here */
+  constructor(options: KubeLeaseLockOptions) {
+    this.#o = options;
+    this.#api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+  }
+
+  describe(): string {
+    return `lease ${this.#o.namespace}/${this.#o.name}`;
+  }
+
+  async get(signal?: AbortSignal): Promise<LeaseSnapshot | undefined> {
+    const { name, namespace } = this.#o;
+    try {
+      return this.#snapshot(await this.#api.readNamespacedLease({ name, namespace }, requestOptions(signal)));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw toKubekvError(err, { verb: 'get', resource, name, namespace });
+    }
+  }
+
+  async create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult> {
+    const { name, namespace } = this.#o;
+    try {
+      const body: V1Lease = { metadata: { name }, spec: toSpec(record) };
+      return { ok: true, lease: this.#snapshot(await this.#api.createNamespacedLease({ namespace, body }, requestOptions(signal))) };
+    } catch (err) {
+      if (isConflict(err)) return { ok: false, reason: 'conflict' };
+      throw toKubekvError(err, { verb: 'create', resource, name, namespace });
+    }
+  }
+
+  async update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
+    const { name, namespace } = this.#o;
+    const base = this.#seen.get(resourceVersion);
+    const body: V1Lease = {
+      ...base,
+      metadata: { ...base?.metadata, name, resourceVersion },
+      spec: { ...base?.spec, ...toSpec(record) },
+    };
+    try {
+      return { ok: true, lease: this.#snapshot(await this.#api.replaceNamespacedLease({ name, namespace, body }, requestOptions(signal))) };
+    } catch (err) {
+      if (isConflict(err)) return { ok: false, reason: 'conflict' };
+      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
+      throw toKubekvError(err, { verb: 'update', resource, name, namespace });
+    }
+  }
+
+  watch(observer: LeaseObserver): LeaseWatch {
+    const { name, namespace, kubeConfig } = this.#o;
+    const watcher = new ObjectWatcher<V1Lease>({
+      kubeConfig,
+      collectionPath: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      resource,
+      namespace,
+      name,
+      list: async (fieldSelector) => {
+        try {
+          const list = await this.#api.listNamespacedLease({ namespace, fieldSelector });
+          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+        } catch (err) {
+          throw toKubekvError(err, { verb: 'list', resource, namespace });
+        }
+      },
+      onSync: (object, rv) => observer.onLease(object ? this.#snapshot(object) : undefined, rv),
+      onEvent: (type, object) => {
+        if (type === 'DELETED') observer.onLease(undefined, object.metadata?.resourceVersion);
+        else observer.onLease(this.#snapshot(object), object.metadata?.resourceVersion);
+      },
+      onError: (error) => observer.onError?.(error),
+      ...(this.#o.clock ? { clock: this.#o.clock } : {}),
+      ...(this.#o.logger ? { logger: this.#o.logger } : {}),
+    });
+    watcher.start();
+    return { stop: () => watcher.stop() };
+  }
+
+  #snapshot(lease: V1Lease): LeaseSnapshot {
+    const resourceVersion = lease.metadata?.resourceVersion ?? '';
+    this.#seen.set(resourceVersion, lease);
+    if (this.#seen.size > keptVersions) this.#seen.delete(this.#seen.keys().next().value!);
+    return { record: fromSpec(lease.spec), resourceVersion };
+  }
+}
+
+/** The spec client-go writes for a record (LeaderElectionRecordToLeaseSpec). */
+function toSpec(record: LeaseRecord): V1LeaseSpec {
+  // MicroTime must be a V1MicroTime: a plain Date serialises with
+  // milliseconds and the API server refuses it with 400.
+  return {
+    holderIdentity: record.holderIdentity,
+    leaseDurationSeconds: record.leaseDurationSeconds,
+    acquireTime: record.acquireTime ? new V1MicroTime(record.acquireTime.getTime()) : undefined,
+    renewTime: record.renewTime ? new V1MicroTime(record.renewTime.getTime()) : undefined,
+    leaseTransitions: record.leaseTransitions,
+  };
+}
+
+/** The record in a spec (LeaseSpecToLeaderElectionRecord); absent numbers read as 0, as in client-go. */
+function fromSpec(spec: V1LeaseSpec | undefined): LeaseRecord {
+  return {
+    holderIdentity: spec?.holderIdentity ?? '',
+    leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
+    acquireTime: parseTime(spec?.acquireTime),
+    renewTime: parseTime(spec?.renewTime),
+    leaseTransitions: spec?.leaseTransitions ?? 0,
+  };
+}
+
+// Read back (and in watch events), MicroTime fields arrive as the wire strings
+// ("2006-01-02T15:04:05.000000Z"), not as Dates, whatever the types say.
+function parseTime(value: unknown): Date | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(ms) ? undefined : new Date(ms);
+}
+
+/** Per-request options that abort the request with `signal` (client-node has no per-call signal parameter). */
+function requestOptions(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
+  if (!signal) return undefined;
+  return {
+    middleware: [{
+      pre: (context: RequestContext) => {
+        context.setSignal(signal);
+        return new Observable(Promise.resolve(context));
+      },
+      post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
+    }],
+    middlewareMergeStrategy: 'append',
+  };
+}
