@@ -50,3 +50,8 @@ export type { Logger, LogFn } from './logger.js';
 export { silentLogger } from './logger.js';
 export type { Clock, TimerHandle } from './clock.js';
 export { systemClock } from './clock.js';
+
+export { LeaseElector } from './election/index.js';
+export type { LeaseElectorOptions } from './election/index.js';
+export { StateManager, healthHandler } from './state/index.js';
+export type { FollowerContext, HealthOptions, LeaderContext, StateManagerOptions, StateStatus } from './state/index.js';

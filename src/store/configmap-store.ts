@@ -64,10 +64,28 @@ import type {
   Value,
 } from './types.js';
 
-/** Hooks a coordinating component (the StateManager) installs on a store's writes. Internal. */
+/** Hooks a coordinating component (the StateManager) installs on a store's writes. */
 export interface WriteHooks {
+  /** Called before every commit attempt with the state it is planned on; throw to refuse the commit. */
   guard?(base: BucketState): void;
+  /** Annotations every commit sets (the leader epoch). */
   annotations?(): Record<string, string> | undefined;
+}
+
+/**
+ * Key of a store's internals, for other kubekv modules (the StateManager's
+ * fencing). Not exported from the package: applications cannot reach it.
+ */
+export const storeInternals = Symbol('kubekv.storeInternals');
+
+/** What {@link storeInternals} gives access to. */
+export interface StoreInternals {
+  readonly api: ConfigMapApi;
+  /** The cached decoded state. */
+  state(): BucketState;
+  /** Feeds a server response into the cache (newer resourceVersions only). */
+  apply(object: V1ConfigMap): BucketState;
+  setWriteHooks(hooks: WriteHooks): void;
 }
 
 /** A bucket: one ConfigMap used as a key/value store. Open it with {@link ConfigMapStore.open}. */
@@ -268,14 +286,14 @@ export class ConfigMapStore implements Store {
     await this.close();
   }
 
-  /** Installs write hooks (fencing). Internal: used by the StateManager. */
-  setWriteHooks(hooks: WriteHooks): void {
-    this.#hooks = hooks;
-  }
-
-  /** The cached decoded state. Internal. */
-  get state(): BucketState {
-    return this.#state;
+  /** Internals for other kubekv modules; see {@link storeInternals}. */
+  get [storeInternals](): StoreInternals {
+    return {
+      api: this.#api,
+      state: () => this.#state,
+      apply: (object) => this.#apply(object),
+      setWriteHooks: (hooks) => (this.#hooks = hooks),
+    };
   }
 
   #putOp(key: string, value: Value): Extract<WriteOp, { kind: 'put' }> {

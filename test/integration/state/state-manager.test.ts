@@ -1,0 +1,115 @@
+/**
+ * StateManager in one process: one leader among replicas, follower writes
+ * refused, fencing on a raised epoch, graceful handover, health endpoints.
+ * (Faults across OS processes are in failover.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+import { after, describe, it } from 'node:test';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { FencedError, NotLeaderError, StateManager, healthHandler, type StateManagerOptions } from '../../../src/index.js';
+import { testControlPlane } from '../../controlplane/remote.js';
+import { waitFor } from '../../support/wait.js';
+
+const cp = testControlPlane();
+const timings = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
+const open: StateManager[] = [];
+after(async () => {
+  for (const manager of open) await manager.close();
+});
+
+async function replicas(namespace: string, count: number, extra: Partial<StateManagerOptions> = {}): Promise<StateManager[]> {
+  const managers = await Promise.all(
+    Array.from({ length: count }, (_, i) => StateManager.start({ name: 'app', namespace, kubeConfig: cp.adminKubeConfig(), identity: `replica-${i}`, ...timings, ...extra })),
+  );
+  open.push(...managers);
+  return managers;
+}
+
+describe('StateManager', () => {
+  it('elects exactly one leader; followers refuse writes naming it and read the leader writes', async () => {
+    const namespace = await cp.freshNamespace('state');
+    const managers = await replicas(namespace, 3);
+    await waitFor(() => managers.filter((m) => m.isLeader).length === 1, 'one leader');
+    const leader = managers.find((m) => m.isLeader)!;
+    const followers = managers.filter((m) => m !== leader);
+    await leader.store.put('greeting', 'hello');
+    for (const follower of followers) {
+      await assert.rejects(follower.store.put('greeting', 'mutiny'), (err: unknown) => err instanceof NotLeaderError && err.code === 'NOT_LEADER' && err.leader === leader.identity);
+      await waitFor(async () => (await follower.store.get('greeting'))?.text === 'hello', `${follower.identity} to see the leader's write`);
+    }
+    assert.equal((await leader.store.get('greeting', { consistent: true }))?.text, 'hello');
+    assert.ok((leader.epoch ?? 0) >= 1);
+  });
+
+  it('runs onLeader after raising the epoch, aborts it on close, and hands over without waiting for expiry', async () => {
+    const namespace = await cp.freshNamespace('state-handover');
+    const managers = await replicas(namespace, 2);
+    const starts: Array<{ identity: string; epoch: number; at: number }> = [];
+    const aborted: string[] = [];
+    for (const manager of managers) {
+      manager.onLeader(({ signal, store, epoch }) => {
+        starts.push({ identity: manager.identity, epoch, at: Date.now() });
+        signal.addEventListener('abort', () => aborted.push(manager.identity));
+        return store.put(`led-by/${manager.identity}`, String(epoch));
+      });
+    }
+    await waitFor(() => starts.length === 1, 'the first onLeader');
+    const first = managers.find((m) => m.identity === starts[0]!.identity)!;
+    const bucket = await cp.adminKubeConfig().makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'app-state', namespace });
+    assert.equal(bucket.metadata?.annotations?.['kubekv.dev/epoch'], String(starts[0]!.epoch), 'onLeader ran before the epoch write landed');
+    const closedAt = Date.now();
+    await first.close();
+    assert.deepEqual(aborted, [first.identity]);
+    await waitFor(() => starts.length === 2, 'the second replica to lead');
+    const handoverMs = starts[1]!.at - closedAt;
+    console.log(`  handover after close(): ${handoverMs} ms (lease duration ${timings.leaseDurationMs} ms)`);
+    assert.ok(handoverMs < timings.leaseDurationMs, `handover took ${handoverMs} ms: it waited for expiry instead of acting on the release`);
+    assert.ok(starts[1]!.epoch > starts[0]!.epoch, 'the new leader must hold a higher epoch');
+  });
+
+  it('fences a leader whose bucket epoch was raised by a newer leader: FencedError, leader work aborted', async () => {
+    const namespace = await cp.freshNamespace('state-fence');
+    const [manager] = await replicas(namespace, 1);
+    await waitFor(() => manager!.isLeader, 'leadership');
+    let abortReason: unknown;
+    manager!.onLeader(({ signal }) => {
+      signal.addEventListener('abort', () => {
+        abortReason = signal.reason as unknown;
+      });
+    });
+    await manager!.store.put('before', '1');
+    // What a new leader's first act looks like from the outside: a CAS raise of the epoch.
+    const api = cp.adminKubeConfig().makeApiClient(CoreV1Api);
+    const current = await api.readNamespacedConfigMap({ name: 'app-state', namespace });
+    const newer = String(Number(current.metadata!.annotations!['kubekv.dev/epoch']) + 1);
+    await api.patchNamespacedConfigMap(
+      { name: 'app-state', namespace, body: { metadata: { resourceVersion: current.metadata!.resourceVersion, annotations: { 'kubekv.dev/epoch': newer } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await assert.rejects(manager!.store.put('after', '2'), (err: unknown) => err instanceof FencedError && err.code === 'FENCED' && err.currentEpoch === Number(newer));
+    assert.ok(abortReason instanceof FencedError, 'leader work must be aborted with the FencedError');
+    assert.equal(manager!.isLeader, false);
+    const after = await api.readNamespacedConfigMap({ name: 'app-state', namespace });
+    assert.equal(after.data?.after, undefined, 'the fenced write must not land');
+  });
+
+  it('serves /readyz on every replica, /leader only on the leader', async () => {
+    const namespace = await cp.freshNamespace('state-health');
+    const managers = await replicas(namespace, 2);
+    await waitFor(() => managers.some((m) => m.isLeader), 'a leader');
+    for (const manager of managers) {
+      const server = createServer(healthHandler(manager)).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, `${manager.identity} ready`);
+      assert.equal((await fetch(`${base}/livez`)).status, 200);
+      const leader = await fetch(`${base}/leader`);
+      assert.equal(leader.status, manager.isLeader ? 200 : 503);
+      const body = (await leader.json()) as { identity: string; isLeader: boolean };
+      assert.equal(body.identity, manager.identity);
+      server.close();
+    }
+  });
+});
