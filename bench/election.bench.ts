@@ -67,10 +67,22 @@ function clientGo(cp: ControlPlane, namespace: string, lease: string, identity: 
   ]);
 }
 
-/** Runs TRIALS in parallel (one Lease each): leader A, follower B, then `signal` A; returns ms until B leads. */
+/**
+ * Runs `count` trials at once (one Lease each): leader A, follower B, then
+ * `signal` A; returns ms until B leads. Failovers run 10 at a time (each waits
+ * out a lease); handovers one at a time, since 20 processes waking at once on
+ * two cores would measure the scheduler, not the handover.
+ */
 async function handoverTrials(cp: ControlPlane, t: Timings, signal: 'SIGKILL' | 'SIGTERM'): Promise<number[]> {
+  if (signal === 'SIGKILL') return trialBatch(cp, t, signal, TRIALS);
+  const results: number[] = [];
+  for (let i = 0; i < TRIALS; i++) results.push(...(await trialBatch(cp, t, signal, 1)));
+  return results;
+}
+
+async function trialBatch(cp: ControlPlane, t: Timings, signal: 'SIGKILL' | 'SIGTERM', count: number): Promise<number[]> {
   const namespace = await cp.freshNamespace(`bench-${signal.toLowerCase()}`);
-  const pairs = Array.from({ length: TRIALS }, (_, i) => ({ a: kubekv(cp, namespace, `lease-${i}`, `a-${i}`, t), b: undefined as Contender | undefined }));
+  const pairs = Array.from({ length: count }, (_, i) => ({ a: kubekv(cp, namespace, `lease-${i}`, `a-${i}`, t), b: undefined as Contender | undefined }));
   try {
     for (const pair of pairs) await pair.a.until('started');
     for (const [i, pair] of pairs.entries()) pair.b = kubekv(cp, namespace, `lease-${i}`, `b-${i}`, t);

@@ -112,7 +112,8 @@ export function isNewer(a: string, b: string): boolean {
 }
 
 const decoded = new WeakMap<Entry, Uint8Array>();
-const utf8 = new TextDecoder();
+// ignoreBOM: a leading U+FEFF is part of the value, as in `value`.
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * The KVPair of an entry; decodes (and memoises) the value, FormatError if

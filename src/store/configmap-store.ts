@@ -17,6 +17,7 @@
  * writers by the watch delay; per-key revisions track kubekv writes only (an
  * edit made with kubectl changes a value without changing its lastIndex).
  */
+import { createHash } from 'node:crypto';
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../clock.js';
 import {
@@ -43,6 +44,7 @@ import {
   type KubekvError,
 } from '../errors.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
+import { Lock, type LockOptions } from '../lock/lock.js';
 import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { ObjectWatcher } from '../watch/object-watcher.js';
@@ -94,6 +96,8 @@ export class ConfigMapStore implements Store {
   readonly namespace: string;
   readonly ready: Promise<void> = Promise.resolve();
   readonly #api: ConfigMapApi;
+  readonly #kc: KubeConfig;
+  readonly #locks = new Set<Lock>();
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #compression: CompressionOptions;
@@ -111,6 +115,7 @@ export class ConfigMapStore implements Store {
     this.name = api.name;
     this.namespace = api.namespace;
     this.#api = api;
+    this.#kc = kc;
     this.#log = options.logger;
     this.#clock = options.clock;
     this.#compression = options.compression;
@@ -274,9 +279,27 @@ export class ConfigMapStore implements Store {
     await this.close();
   }
 
+  newLock(key: string, options?: LockOptions): Lock {
+    this.#assertOpen();
+    const lock: Lock = new Lock({
+      bucket: this.name,
+      namespace: this.namespace,
+      key,
+      options,
+      kubeConfig: this.#kc,
+      logger: this.#log,
+      clock: this.#clock,
+      onClose: () => this.#locks.delete(lock),
+    });
+    this.#locks.add(lock);
+    return lock;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Locks live in Leases of their own; release them first so waiters elsewhere go on at once.
+    await Promise.all([...this.#locks].map((lock) => lock.close()));
     await this.#pipeline.close();
     await this.#watcher.stop();
     this.#hub.close();
@@ -370,6 +393,7 @@ function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   else if (options.compression === false) compression = { ...DEFAULT_COMPRESSION, enabled: false };
   else if (typeof options.compression === 'object') compression = { ...DEFAULT_COMPRESSION, ...options.compression };
   else throw new InvalidOptionError('compression', options.compression, 'a boolean or { enabled?, minBytes?, minSavings? }');
+  if (typeof compression.enabled !== 'boolean') throw new InvalidOptionError('compression.enabled', compression.enabled, 'a boolean');
   if (!(Number.isFinite(compression.minBytes) && compression.minBytes! >= 0)) throw new InvalidOptionError('compression.minBytes', compression.minBytes, 'a non-negative number of bytes');
   if (!(compression.minSavings! >= 0 && compression.minSavings! < 1)) throw new InvalidOptionError('compression.minSavings', compression.minSavings, 'a fraction within [0, 1)');
   if (options.app !== undefined) validateLabelValue('app', options.app);
@@ -380,10 +404,21 @@ function newBucket(name: string, app: string): V1ConfigMap {
   return {
     metadata: {
       name,
-      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [APP_NAME_LABEL]: app, [BUCKET_LABEL]: name.slice(0, 63) },
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [APP_NAME_LABEL]: app, [BUCKET_LABEL]: bucketLabel(name) },
       annotations: { [FORMAT_ANNOTATION]: String(FORMAT_VERSION), [REVISION_ANNOTATION]: '0' },
     },
   };
+}
+
+/**
+ * The bucket label value: the name itself when it fits a label (<= 63), else
+ * a prefix cut back to an alphanumeric plus a hash of the full name, so the
+ * value stays valid and distinct.
+ */
+function bucketLabel(name: string): string {
+  if (name.length <= 63) return name;
+  const prefix = name.slice(0, 54).replace(/[^a-z0-9]+$/, '');
+  return `${prefix}-${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
 }
 
 function checkKey(key: unknown): void {
@@ -410,7 +445,7 @@ function pairOf(key: string, value: Value): Omit<KVPair, 'lastIndex'> {
     key,
     value: bytes,
     get text() {
-      return new TextDecoder().decode(bytes);
+      return new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
     },
   };
 }

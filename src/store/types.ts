@@ -7,6 +7,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
+import type { Lock, LockOptions } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 
 /** A key with its value and per-key revision. */
@@ -146,7 +147,19 @@ export interface Store extends ReadableStore {
   batch(operations: BatchOperation[], options?: CallOptions): Promise<number>;
   /** Deletes the bucket's ConfigMap (and everything in it), then closes the store. */
   teardown(options?: CallOptions): Promise<void>;
-  /** Stops the watch and rejects queued writes with ClosedError; in-flight writes finish first. */
+  /**
+   * A lock named `key` in this bucket, held in a Lease of its own (not a key:
+   * list() never shows it). Makes no request; call `lock()` on the result to
+   * acquire. Each call returns a new contender with its own identity. The key
+   * is validated like a store key (InvalidKeyError), the options up front
+   * (InvalidOptionError naming the option). See src/lock/lock.ts for what a
+   * lock does and does not guarantee.
+   */
+  newLock(key: string, options?: LockOptions): Lock;
+  /**
+   * Closes the store's open Locks (unlocking held ones), then stops the watch
+   * and rejects queued writes with ClosedError; in-flight writes finish first.
+   */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -1,0 +1,372 @@
+/**
+ * Conformance of ConfigMapStore to the Store contract (src/store/types.ts),
+ * modelled on the libkv/valkeyrie store tests: open, the plain and atomic
+ * reads and writes, lastIndex semantics and batch, each checked against the
+ * real ConfigMap as well as through the store. Watches, visibility across
+ * instances, the on-cluster format and the lifecycle are in the sibling
+ * conformance-*.test.ts files.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  BucketNotFoundError,
+  ConfigMapStore,
+  KeyExistsError,
+  KeyModifiedError,
+  KeyNotFoundError,
+} from '../../../src/index.js';
+import { testControlPlane } from '../../controlplane/remote.js';
+import { expectApiStatus } from '../../support/kube.js';
+import {
+  adminClients,
+  expectBucketUnchanged,
+  expectKubekvError,
+  openBucket,
+  openPeer,
+  rawIndex,
+  readRaw,
+  utf8,
+} from '../../support/store.js';
+
+/** A hang fails the test after a minute, naming it, instead of stalling the run. */
+const bounded = { timeout: 60_000 };
+
+const cp = testControlPlane();
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+describe('open', () => {
+  it('rejects a missing bucket with BucketNotFoundError when create is not set, and creates nothing', bounded, async () => {
+    const namespace = await cp.freshNamespace('kv-open-missing');
+    const err = await expectKubekvError(
+      ConfigMapStore.open({ name: 'missing', namespace, kubeConfig: cp.adminKubeConfig() }),
+      BucketNotFoundError,
+      'BUCKET_NOT_FOUND',
+    );
+    assert.equal(err.namespace, namespace);
+    assert.equal(err.bucket, 'missing');
+    await expectApiStatus(readRaw(namespace, 'missing'), 404);
+    const listed = await adminClients().core.listNamespacedConfigMap({ namespace });
+    assert.deepEqual(listed.items.map((i) => i.metadata?.name).filter((n) => n === 'missing'), []);
+  });
+
+  it('create: true creates the ConfigMap with the kubekv labels and format annotation', bounded, async () => {
+    await using b = await openBucket('made', { app: 'my-app' });
+    assert.equal(b.store.name, 'made');
+    assert.equal(b.store.namespace, b.namespace);
+    const raw = await readRaw(b.namespace, 'made');
+    assert.deepEqual(raw.metadata?.labels, {
+      'app.kubernetes.io/managed-by': 'kubekv',
+      'app.kubernetes.io/name': 'my-app',
+      'kubekv.dev/bucket': 'made',
+    });
+    assert.equal(raw.metadata?.annotations?.['kubekv.dev/format'], '1');
+    assert.deepEqual({ ...raw.data, ...raw.binaryData }, {});
+    assert.deepEqual(await b.store.list(''), []);
+  });
+
+  it('create: true without app labels the bucket app.kubernetes.io/name=kubekv', bounded, async () => {
+    await using b = await openBucket('default-app');
+    const raw = await readRaw(b.namespace, 'default-app');
+    assert.equal(raw.metadata?.labels?.['app.kubernetes.io/name'], 'kubekv');
+  });
+
+  it('create: true with a long valid name (a dash at the 63rd character) still creates a bucket with valid labels', bounded, async () => {
+    // DNS-1123 subdomains may be 253 characters; label values only 63 and must
+    // end with an alphanumeric, so the bucket label cannot be a plain prefix.
+    const name = `${'a'.repeat(62)}-b`;
+    await using b = await openBucket(name);
+    const label = (await readRaw(b.namespace, name)).metadata?.labels?.['kubekv.dev/bucket'];
+    assert.ok(label !== undefined && label.length <= 63 && LABEL_VALUE.test(label), `invalid bucket label ${JSON.stringify(label)}`);
+    await b.store.put('k', 'v');
+    assert.equal((await b.store.get('k'))?.text, 'v');
+  });
+
+  it('reopening an existing bucket (with or without create) sees its data and revisions', bounded, async () => {
+    const b = await openBucket('reopen');
+    const written = await b.store.put('kept/key', 'value');
+    await b.store.close();
+    for (const create of [false, true]) {
+      await using again = await ConfigMapStore.open({ name: 'reopen', namespace: b.namespace, kubeConfig: cp.adminKubeConfig(), create });
+      const pair = await again.get('kept/key');
+      assert.equal(pair?.text, 'value');
+      assert.equal(pair?.lastIndex, written.lastIndex);
+      assert.equal(again.status().revision, written.lastIndex);
+    }
+  });
+});
+
+describe('put, get, exists', () => {
+  it('round-trips text, binary (non-UTF-8), empty and string values, through the cache and a fresh instance', bounded, async () => {
+    await using b = await openBucket('values');
+    const cases: Array<[string, Uint8Array | string]> = [
+      ['text', 'hello world'],
+      ['unicode-text', 'zoë ✓ 😀'],
+      ['binary', Uint8Array.from([0xff, 0x00, 0xfe, 0x80, 0xc3, 0x28])],
+      ['nul-bytes', new Uint8Array(16)],
+      ['empty-string', ''],
+      ['empty-bytes', new Uint8Array(0)],
+      ['utf8-bytes', utf8('bytes that are text')],
+    ];
+    let previous = 0;
+    const written = new Map<string, number>();
+    for (const [key, value] of cases) {
+      const expected = typeof value === 'string' ? utf8(value) : value;
+      const pair = await b.store.put(key, value);
+      assert.equal(pair.key, key);
+      assert.deepEqual(pair.value, expected, `put(${key}) returned other bytes`);
+      if (typeof value === 'string') assert.equal(pair.text, value);
+      assert.ok(pair.lastIndex > previous, `put(${key}) lastIndex ${pair.lastIndex} did not grow past ${previous}`);
+      previous = pair.lastIndex;
+      written.set(key, pair.lastIndex);
+      const read = await b.store.get(key);
+      assert.deepEqual(read?.value, expected, `get(${key}) returned other bytes`);
+      assert.equal(read?.lastIndex, pair.lastIndex);
+      if (typeof value === 'string') assert.equal(read?.text, value);
+    }
+    await using fresh = await openPeer(b);
+    for (const [key, value] of cases) {
+      const read = await fresh.get(key);
+      assert.deepEqual(read?.value, typeof value === 'string' ? utf8(value) : value, `a fresh instance read other bytes for ${key}`);
+      assert.equal(read?.lastIndex, written.get(key));
+    }
+  });
+
+  it('a text value with a leading byte-order mark keeps it in .text as well as in .value', bounded, async () => {
+    // docs/format.md: "A leading byte-order mark is kept."
+    await using b = await openBucket('bom');
+    const value = '\uFEFFstarts with a byte-order mark';
+    const pair = await b.store.put('bom', value);
+    const read = await b.store.get('bom');
+    assert.deepEqual(read?.value, utf8(value), 'the stored bytes lost the BOM');
+    assert.equal((await readRaw(b.namespace, 'bom')).data?.['bom'], value);
+    assert.equal(read?.text, value, 'get().text dropped the leading U+FEFF');
+    assert.equal(pair.text, value, 'put().text dropped the leading U+FEFF');
+  });
+
+  it('keys with "/", spaces, unicode and underscores round-trip under the documented ConfigMap keys', bounded, async () => {
+    await using b = await openBucket('keys');
+    const keys: Record<string, string> = {
+      DB_HOST: 'DB_HOST',
+      'config/db/host': 'config__db__host',
+      'a b': 'a_20b',
+      'users/zoë': 'users__zo_C3_AB',
+      'a_BC': 'a_5FBC',
+      'a__b': 'a_5F_b',
+      '..hidden': '_2E.hidden',
+      '日本/語': '_E6_97_A5_E6_9C_AC___E8_AA_9E',
+      'trailing_': 'trailing_',
+      '/leading/slash': '__leading__slash',
+    };
+    for (const key of Object.keys(keys)) await b.store.put(key, `value of ${key}`);
+    const raw = await readRaw(b.namespace, 'keys');
+    assert.deepEqual(Object.keys(raw.data ?? {}).sort(), Object.values(keys).sort());
+    for (const [key, cmKey] of Object.entries(keys)) {
+      assert.equal(raw.data?.[cmKey], `value of ${key}`, `ConfigMap key ${cmKey} does not hold ${key}`);
+      assert.equal((await b.store.get(key))?.text, `value of ${key}`);
+    }
+    await using fresh = await openPeer(b);
+    assert.deepEqual((await fresh.list('')).map((p) => p.key), Object.keys(keys).sort());
+  });
+
+  it('get of a missing key resolves undefined, and exists tells present from absent', bounded, async () => {
+    await using b = await openBucket('exists');
+    assert.equal(await b.store.get('nope'), undefined);
+    assert.equal(await b.store.get('nope', { consistent: true }), undefined);
+    assert.equal(await b.store.exists('nope'), false);
+    await b.store.put('yes', '');
+    assert.equal(await b.store.exists('yes'), true, 'a key with an empty value exists');
+    assert.equal(await b.store.exists('ye'), false, 'exists is not a prefix match');
+    assert.equal(await b.store.exists('yes', { consistent: true }), true);
+  });
+});
+
+describe('list, delete, deleteTree', () => {
+  it('list(prefix) returns the keys under the prefix sorted by key, and "" returns all', bounded, async () => {
+    await using b = await openBucket('list');
+    const keys = ['p/b', 'q/a', 'p/a', 'pa', 'p/c/d', 'p/A', 'p'];
+    for (const key of keys) await b.store.put(key, `v:${key}`);
+    const under = await b.store.list('p/');
+    assert.deepEqual(under.map((p) => p.key), ['p/A', 'p/a', 'p/b', 'p/c/d']);
+    for (const pair of under) assert.equal(pair.text, `v:${pair.key}`);
+    assert.deepEqual((await b.store.list('')).map((p) => p.key), [...keys].sort());
+    assert.deepEqual((await b.store.list('p')).map((p) => p.key), ['p', 'p/A', 'p/a', 'p/b', 'p/c/d', 'pa']);
+    assert.deepEqual(await b.store.list('zzz'), []);
+    assert.deepEqual((await b.store.list('q/', { consistent: true })).map((p) => p.key), ['q/a']);
+  });
+
+  it('delete resolves true, then false; the key leaves the cache, data and index', bounded, async () => {
+    await using b = await openBucket('delete');
+    await b.store.put('a/doomed', 'x');
+    await b.store.put('survivor', 'y');
+    assert.equal(await b.store.delete('a/doomed'), true);
+    assert.equal(await b.store.get('a/doomed'), undefined);
+    const raw = await readRaw(b.namespace, 'delete');
+    assert.equal(raw.data?.['a__doomed'], undefined);
+    assert.deepEqual(Object.keys(rawIndex(raw)), ['survivor']);
+    assert.equal(await expectBucketUnchanged(b, () => b.store.delete('a/doomed')), false);
+    assert.equal((await b.store.get('survivor'))?.text, 'y');
+  });
+
+  it('deleteTree deletes every key under the prefix in one write, counts them, and leaves the rest', bounded, async () => {
+    await using b = await openBucket('tree');
+    for (const key of ['tree/a', 'tree/b/c', 'tree/b/d', 'treetop', 'other']) await b.store.put(key, key);
+    const before = b.store.status().revision;
+    assert.equal(await b.store.deleteTree('tree/'), 3);
+    assert.equal(b.store.status().revision, before + 1, 'deleteTree took more than one write');
+    assert.deepEqual((await b.store.list('')).map((p) => p.key), ['other', 'treetop']);
+    const raw = await readRaw(b.namespace, 'tree');
+    assert.deepEqual(Object.keys(raw.data ?? {}).sort(), ['other', 'treetop']);
+    assert.equal(raw.metadata?.annotations?.['kubekv.dev/revision'], String(before + 1));
+    assert.equal(await expectBucketUnchanged(b, () => b.store.deleteTree('tree/')), 0);
+  });
+});
+
+describe('atomicPut and atomicDelete', () => {
+  it('atomicPut without previous creates the key, and rejects KeyExistsError the second time', bounded, async () => {
+    await using b = await openBucket('create-only');
+    const created = await b.store.atomicPut('k', 'v1');
+    assert.ok(created.lastIndex > 0);
+    assert.equal(created.text, 'v1');
+    const err = await expectBucketUnchanged(b, () => expectKubekvError(b.store.atomicPut('k', 'v2'), KeyExistsError, 'KEY_EXISTS'));
+    assert.equal(err.key, 'k');
+    const now = await b.store.get('k');
+    assert.equal(now?.text, 'v1');
+    assert.equal(now?.lastIndex, created.lastIndex);
+  });
+
+  it('atomicPut with the pair (or lastIndex) read earlier succeeds and lastIndex grows', bounded, async () => {
+    await using b = await openBucket('cas-ok');
+    await b.store.put('k', 'v1');
+    const read = (await b.store.get('k'))!;
+    const second = await b.store.atomicPut('k', 'v2', read);
+    assert.ok(second.lastIndex > read.lastIndex, `lastIndex ${second.lastIndex} did not grow past ${read.lastIndex}`);
+    const third = await b.store.atomicPut('k', utf8('v3'), second.lastIndex);
+    assert.ok(third.lastIndex > second.lastIndex);
+    const now = await b.store.get('k', { consistent: true });
+    assert.equal(now?.text, 'v3');
+    assert.equal(now?.lastIndex, third.lastIndex);
+    assert.equal(rawIndex(await readRaw(b.namespace, 'cas-ok'))['k'], third.lastIndex);
+  });
+
+  it('atomicPut with a stale pair rejects KeyModifiedError naming the expected and actual indexes', bounded, async () => {
+    await using b = await openBucket('cas-stale');
+    const stale = await b.store.put('k', 'v1');
+    const current = await b.store.put('k', 'v2');
+    const err = await expectBucketUnchanged(b, () => expectKubekvError(b.store.atomicPut('k', 'v3', stale), KeyModifiedError, 'KEY_MODIFIED'));
+    assert.equal(err.key, 'k');
+    assert.equal(err.expectedIndex, stale.lastIndex);
+    assert.equal(err.actualIndex, current.lastIndex);
+    assert.equal((await b.store.get('k'))?.text, 'v2');
+  });
+
+  it('atomicPut with the pair of a key deleted since rejects KeyNotFoundError and does not recreate it', bounded, async () => {
+    await using b = await openBucket('cas-deleted');
+    const pair = await b.store.put('k', 'v1');
+    await b.store.delete('k');
+    const err = await expectBucketUnchanged(b, () => expectKubekvError(b.store.atomicPut('k', 'v2', pair), KeyNotFoundError, 'KEY_NOT_FOUND'));
+    assert.equal(err.key, 'k');
+    assert.equal(await b.store.exists('k'), false);
+  });
+
+  it('atomicDelete: a stale pair -> KeyModifiedError, a missing key -> KeyNotFoundError, the current pair -> deleted', bounded, async () => {
+    await using b = await openBucket('cas-delete');
+    const stale = await b.store.put('k', 'v1');
+    const current = await b.store.put('k', 'v2');
+    const modified = await expectBucketUnchanged(b, () => expectKubekvError(b.store.atomicDelete('k', stale), KeyModifiedError, 'KEY_MODIFIED'));
+    assert.deepEqual([modified.key, modified.expectedIndex, modified.actualIndex], ['k', stale.lastIndex, current.lastIndex]);
+    const missing = await expectBucketUnchanged(b, () => expectKubekvError(b.store.atomicDelete('absent', 1), KeyNotFoundError, 'KEY_NOT_FOUND'));
+    assert.equal(missing.key, 'absent');
+    assert.equal((await b.store.get('k'))?.text, 'v2');
+    await b.store.atomicDelete('k', current);
+    assert.equal(await b.store.exists('k'), false);
+    assert.equal((await readRaw(b.namespace, 'cas-delete')).data?.['k'], undefined);
+    await expectKubekvError(b.store.atomicDelete('k', current), KeyNotFoundError, 'KEY_NOT_FOUND');
+  });
+});
+
+describe('lastIndex', () => {
+  it('a write to another key leaves a key\'s lastIndex alone, in the cache and in the index annotation', bounded, async () => {
+    await using b = await openBucket('last-index');
+    const a = await b.store.put('a', '1');
+    let last = a.lastIndex;
+    for (let i = 0; i < 3; i++) last = (await b.store.put('b', String(i))).lastIndex;
+    assert.ok(last > a.lastIndex);
+    assert.equal((await b.store.get('a'))?.lastIndex, a.lastIndex);
+    const raw = await readRaw(b.namespace, 'last-index');
+    assert.deepEqual(rawIndex(raw), { a: a.lastIndex, b: last });
+    assert.equal(raw.metadata?.annotations?.['kubekv.dev/revision'], String(last));
+  });
+
+  it('atomicPut with a pair succeeds after unrelated writes by a second instance (the conflict is retried)', bounded, async () => {
+    await using b = await openBucket('cross');
+    const pair = await b.store.put('k', 'v1');
+    await using peer = await openPeer(b);
+    let peerLast = 0;
+    for (let i = 0; i < 3; i++) peerLast = (await peer.put(`other/${i}`, String(i))).lastIndex;
+    // Right away: the first store's cache is most likely behind the peer's
+    // writes, so its patch carries a stale resourceVersion and gets a 409.
+    const updated = await b.store.atomicPut('k', 'v2', pair);
+    assert.ok(updated.lastIndex > peerLast, `lastIndex ${updated.lastIndex} is not after the peer's ${peerLast}`);
+    const seen = await peer.get('k', { consistent: true });
+    assert.deepEqual([seen?.text, seen?.lastIndex], ['v2', updated.lastIndex]);
+    // Concurrently this time: every write lands, none is lost.
+    const results = await Promise.all([
+      b.store.atomicPut('k', 'v3', updated),
+      ...Array.from({ length: 5 }, (_, i) => peer.put(`more/${i}`, String(i))),
+    ]);
+    const all = await peer.list('', { consistent: true });
+    assert.equal((await peer.get('k'))?.lastIndex, results[0].lastIndex);
+    assert.deepEqual(all.map((p) => p.key), ['k', 'more/0', 'more/1', 'more/2', 'more/3', 'more/4', 'other/0', 'other/1', 'other/2']);
+  });
+});
+
+describe('batch', () => {
+  it('applies every operation in one write with one revision', bounded, async () => {
+    await using b = await openBucket('batch');
+    await b.store.put('gone', 'x');
+    const before = b.store.status().revision;
+    const revision = await b.store.batch([
+      { op: 'put', key: 'b/1', value: 'one' },
+      { op: 'put', key: 'b/2', value: Uint8Array.from([0xff, 0xfe]), expect: 'absent' },
+      { op: 'delete', key: 'gone' },
+      { op: 'delete', key: 'never-was' },
+    ]);
+    assert.equal(revision, before + 1);
+    assert.equal((await b.store.get('b/1'))?.lastIndex, revision);
+    assert.deepEqual((await b.store.get('b/2'))?.value, Uint8Array.from([0xff, 0xfe]));
+    assert.equal(await b.store.exists('gone'), false);
+    const raw = await readRaw(b.namespace, 'batch');
+    assert.equal(raw.metadata?.annotations?.['kubekv.dev/revision'], String(revision));
+    assert.deepEqual(rawIndex(raw), { b__1: revision, b__2: revision });
+    assert.equal(await expectBucketUnchanged(b, () => b.store.batch([])), revision, 'an empty batch returns the current revision');
+  });
+
+  it('one failing condition rejects with that key\'s error and applies nothing', bounded, async () => {
+    await using b = await openBucket('batch-fail');
+    const stale = await b.store.put('x', 'v1');
+    await b.store.put('x', 'v2');
+    await b.store.put('y', 'keep');
+    const modified = await expectBucketUnchanged(b, () => expectKubekvError(
+      b.store.batch([
+        { op: 'put', key: 'new', value: 'n' },
+        { op: 'delete', key: 'y' },
+        { op: 'put', key: 'x', value: 'v3', expect: stale },
+      ]),
+      KeyModifiedError,
+      'KEY_MODIFIED',
+    ));
+    assert.equal(modified.key, 'x');
+    const exists = await expectBucketUnchanged(b, () => expectKubekvError(
+      b.store.batch([{ op: 'delete', key: 'x' }, { op: 'put', key: 'y', value: 'again', expect: 'absent' }]),
+      KeyExistsError,
+      'KEY_EXISTS',
+    ));
+    assert.equal(exists.key, 'y');
+    await expectBucketUnchanged(b, () => expectKubekvError(
+      b.store.batch([{ op: 'put', key: 'z', value: 'z' }, { op: 'delete', key: 'missing', expect: 1 }]),
+      KeyNotFoundError,
+      'KEY_NOT_FOUND',
+    ));
+    assert.deepEqual((await b.store.list('')).map((p) => [p.key, p.text]), [['x', 'v2'], ['y', 'keep']]);
+  });
+});
