@@ -55,3 +55,4 @@ export { LeaseElector } from './election/index.js';
 export type { LeaseElectorOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
 export type { FollowerContext, HealthOptions, LeaderContext, StateManagerOptions, StateStatus } from './state/index.js';
+export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';

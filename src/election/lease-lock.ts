@@ -111,6 +111,10 @@ export interface KubeLeaseLockOptions {
   namespace: string;
   /** Lease name. */
   name: string;
+  /** Labels the Lease gets when this lock creates it (an existing Lease's labels are kept as they are). */
+  labels?: Record<string, string> | undefined;
+  /** Annotations the Lease gets when this lock creates it (an existing Lease's annotations are kept as they are). */
+  annotations?: Record<string, string> | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
 }
@@ -151,7 +155,8 @@ export class KubeLeaseLock implements LeaseLock {
   async create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult> {
     const { name, namespace } = this.#o;
     try {
-      const body: V1Lease = { metadata: { name }, spec: toSpec(record) };
+      const { labels, annotations } = this.#o;
+      const body: V1Lease = { metadata: { name, labels, annotations }, spec: toSpec(record) };
       return { ok: true, lease: this.#snapshot(await this.#api.createNamespacedLease({ namespace, body }, requestOptions(signal))) };
     } catch (err) {
       if (isConflict(err)) return { ok: false, reason: 'conflict' };
@@ -162,9 +167,12 @@ export class KubeLeaseLock implements LeaseLock {
   async update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
     const { name, namespace } = this.#o;
     const base = this.#seen.get(resourceVersion);
+    // Without the version we replace (rare: evicted from #seen), at least
+    // keep what create sets rather than erase it.
+    const metadata = base?.metadata ?? { labels: this.#o.labels, annotations: this.#o.annotations };
     const body: V1Lease = {
       ...base,
-      metadata: { ...base?.metadata, name, resourceVersion },
+      metadata: { ...metadata, name, resourceVersion },
       spec: { ...base?.spec, ...toSpec(record) },
     };
     try {
