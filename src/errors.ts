@@ -31,7 +31,8 @@ export type KubekvErrorCode =
   | 'INVALID_OPTION'
   | 'NOT_LEADER'
   | 'FENCED'
-  | 'API_ERROR';
+  | 'API_ERROR'
+  | 'LOCK_HELD';
 
 /** Options every kubekv error accepts. */
 export interface KubekvErrorOptions {
@@ -310,6 +311,14 @@ export class ApiError extends KubekvError {
   constructor(status: number, message: string, options?: KubekvErrorOptions) {
     super('API_ERROR', message, { ...options, retryable: status === 429 || status >= 500 });
     this.status = status;
+  }
+}
+
+/** lock() was called on a Lock that already holds (or is acquiring) its lock; unlock first, or use another Lock. */
+export class LockHeldError extends KubekvError {
+  /** @param what - the lock concerned */
+  constructor(what: string, options?: KubekvErrorOptions) {
+    super('LOCK_HELD', `${what} is already held or being acquired by this Lock; unlock the handle first, or use another Lock for a concurrent waiter`, options);
   }
 }
 

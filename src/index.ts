@@ -27,6 +27,7 @@ export {
   NotLeaderError,
   FencedError,
   ApiError,
+  LockHeldError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 

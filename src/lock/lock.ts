@@ -57,7 +57,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { BUCKET_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, encodeKey } from '../codec/index.js';
 import { LeaseElector } from '../election/lease-elector.js';
 import { KubeLeaseLock, type LeaseLock } from '../election/lease-lock.js';
-import { AbortedError, ClosedError, ConflictError, InvalidOptionError, KubekvError } from '../errors.js';
+import { AbortedError, ClosedError, InvalidOptionError, KubekvError, LockHeldError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 
 /** Annotation on a lock's Lease holding the lock key, encoded as a ConfigMap key would be. */
@@ -237,7 +237,7 @@ export class Lock implements AsyncDisposable {
    * no request while another holder renews: it watches the Lease.
    *
    * Rejects with AbortedError when `signal` aborts first (nothing stays held),
-   * ClosedError when the Lock (or its store) is closed, ConflictError when
+   * ClosedError when the Lock (or its store) is closed, LockHeldError when
    * this Lock already holds or is acquiring (a Lock is not re-entrant), and,
    * without waiting further, with an error no retry can fix (ForbiddenError,
    * an ApiError such as a missing namespace). Network failures are retried.
@@ -246,7 +246,7 @@ export class Lock implements AsyncDisposable {
     const signal = checkAcquireOptions(options);
     if (this.#closing) throw new ClosedError(this.#what);
     if (this.#attempt) {
-      throw new ConflictError(`${this.#what} is already ${this.#attempt.handle ? 'held' : 'being acquired'} by this Lock; unlock the handle first, or use another Lock for a concurrent waiter`);
+      throw new LockHeldError(this.#what);
     }
     const aborted = () => new AbortedError(`acquisition of ${this.#what}`, { cause: signal?.reason });
     if (signal?.aborted) throw aborted();

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
-import { AbortedError, ClosedError, ConflictError, ForbiddenError, InvalidKeyError, InvalidOptionError, NotLeaderError } from '../../../src/errors.js';
+import { AbortedError, ClosedError, ForbiddenError, LockHeldError, InvalidKeyError, InvalidOptionError, NotLeaderError } from '../../../src/errors.js';
 import { validateName } from '../../../src/kube/config.js';
 import { Lock, lockLeaseName, type LockOptions } from '../../../src/lock/index.js';
 import { FakeClock } from '../../support/fake-clock.js';
@@ -152,16 +152,16 @@ describe('Lock life cycle', () => {
     await again.value?.unlock();
   });
 
-  it('rejects lock() with ConflictError while the same Lock holds or is acquiring', async () => {
+  it('rejects lock() with LockHeldError while the same Lock holds or is acquiring', async () => {
     const { clock, make } = setup();
     const other = await make('other').lock();
     const me = make('me');
     const waiting = track(me.lock());
-    await assert.rejects(me.lock(), ConflictError);
+    await assert.rejects(me.lock(), (err: unknown) => err instanceof LockHeldError && err.code === 'LOCK_HELD');
     await other.unlock();
     await clock.advance(0);
     assert.ok(waiting.value);
-    await assert.rejects(me.lock(), ConflictError);
+    await assert.rejects(me.lock(), (err: unknown) => err instanceof LockHeldError && err.code === 'LOCK_HELD');
     await waiting.value.unlock();
     const again = await me.lock();
     await again.unlock();
