@@ -283,6 +283,7 @@ export class ConfigMapStore implements Store {
     this.#assertOpen();
     const lock: Lock = new Lock({
       bucket: this.name,
+      bucketLabel: bucketLabel(this.name),
       namespace: this.namespace,
       key,
       options,

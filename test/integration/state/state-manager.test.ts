@@ -34,6 +34,8 @@ describe('StateManager', () => {
     await waitFor(() => managers.filter((m) => m.isLeader).length === 1, 'one leader');
     const leader = managers.find((m) => m.isLeader)!;
     const followers = managers.filter((m) => m !== leader);
+    // A follower names the leader it has seen; its watch delivers the new holder within moments.
+    await waitFor(() => followers.every((f) => f.leader === leader.identity), 'the followers to observe the leader');
     await leader.store.put('greeting', 'hello');
     for (const follower of followers) {
       await assert.rejects(follower.store.put('greeting', 'mutiny'), (err: unknown) => err instanceof NotLeaderError && err.code === 'NOT_LEADER' && err.leader === leader.identity);
