@@ -7,9 +7,10 @@ import {
   ApiException,
   CoordinationV1Api,
   CoreV1Api,
+  KubeConfig,
   RbacAuthorizationV1Api,
   Watch,
-  type KubeConfig,
+  type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { testControlPlane } from '../controlplane/remote.js';
 
@@ -121,4 +122,34 @@ export async function recordWatch(kc: KubeConfig, path: string, query: Record<st
       });
     },
   };
+}
+
+/**
+ * Grants `rules` to `user` in `namespace` (a Role and RoleBinding named
+ * `name`) and returns a KubeConfig authenticated as that user. With no rules,
+ * only the kubeconfig is made: the user can do nothing.
+ */
+export async function userWithRole(
+  namespace: string,
+  name: string,
+  rules: V1PolicyRule[],
+  user: string,
+  groups: string[] = [],
+): Promise<KubeConfig> {
+  const cp = testControlPlane();
+  if (rules.length > 0) {
+    const { rbac } = adminApis();
+    await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules } });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
+      },
+    });
+  }
+  const kc = new KubeConfig();
+  kc.loadFromFile(await cp.mintUser({ user, groups, namespace }));
+  return kc;
 }

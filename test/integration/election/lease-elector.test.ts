@@ -7,11 +7,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
 import { KubeLeaseLock, LeaseElector, type LeaseElectorOptions, type LeaseLock } from '../../../src/election/index.js';
 import type { Logger } from '../../../src/logger.js';
 import { testControlPlane } from '../../controlplane/remote.js';
-import { adminApis, recordWatch, type Apis } from '../../support/kube.js';
+import { adminApis, recordWatch, userWithRole, type Apis } from '../../support/kube.js';
 import { waitFor } from '../../support/wait.js';
 
 const cp = testControlPlane();
@@ -145,17 +144,7 @@ describe('LeaseElector on a real API server', () => {
       metadata: { name: 'elector' },
       rules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs }],
     });
-    await admin.rbac.createNamespacedRole({ namespace: ns, body: role(['get', 'list', 'watch', 'create', 'update']) });
-    await admin.rbac.createNamespacedRoleBinding({
-      namespace: ns,
-      body: {
-        metadata: { name: 'elector' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'elector' },
-        subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
-      },
-    });
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(await cp.mintUser({ user }));
+    const kubeConfig = await userWithRole(ns, 'elector', role(['get', 'list', 'watch', 'create', 'update']).rules, user);
     const warnings: string[] = [];
     const t = contender('rbac', 'restricted', { kubeConfig, logger: capture(warnings) });
     await t.elector.start();

@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { KubeConfig, PatchStrategy, setHeaderOptions, V1MicroTime, type V1ConfigMap } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, V1MicroTime, type V1ConfigMap } from '@kubernetes/client-node';
 import { testControlPlane } from '../../controlplane/remote.js';
-import { adminApis, apisFor, expectApiStatus, recordWatch, type Apis } from '../../support/kube.js';
+import { adminApis, apisFor, expectApiStatus, recordWatch, userWithRole, type Apis } from '../../support/kube.js';
 
 const cp = testControlPlane();
 let admin: Apis;
@@ -251,25 +251,11 @@ describe('Leases (the election record)', () => {
 describe('RBAC restricted by resourceNames (the least-privilege Role kubekv documents)', () => {
   it('allows get and fieldSelector list/watch of the named object only', async () => {
     const user = 'system:serviceaccount:' + ns + ':app';
-    await admin.rbac.createNamespacedRole({
-      namespace: ns,
-      body: {
-        metadata: { name: 'bucket-app' },
-        rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['mine'], verbs: ['get', 'list', 'watch', 'update', 'patch'] }],
-      },
-    });
-    await admin.rbac.createNamespacedRoleBinding({
-      namespace: ns,
-      body: {
-        metadata: { name: 'bucket-app' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'bucket-app' },
-        subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
-      },
-    });
+    const kc = await userWithRole(ns, 'bucket-app',
+      [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['mine'], verbs: ['get', 'list', 'watch', 'update', 'patch'] }],
+      user, ['system:serviceaccounts', `system:serviceaccounts:${ns}`]);
     await createConfigMap('mine');
     await createConfigMap('theirs');
-    const kc = new KubeConfig();
-    kc.loadFromFile(await cp.mintUser({ user, groups: ['system:serviceaccounts', `system:serviceaccounts:${ns}`] }));
     const app = apisFor(kc);
 
     const mine = await app.core.readNamespacedConfigMap({ name: 'mine', namespace: ns });

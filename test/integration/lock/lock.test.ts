@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { decodeKey } from '../../../src/codec/index.js';
 import { KubeLeaseLock, type LeaseLock } from '../../../src/election/index.js';
 import { AbortedError, ClosedError, ConfigMapStore, ForbiddenError, NotLeaderError, type LockHandle } from '../../../src/index.js';
 import { Lock, lockLeaseName } from '../../../src/lock/index.js';
 import { testControlPlane } from '../../controlplane/remote.js';
-import { adminApis, recordWatch, type Apis } from '../../support/kube.js';
+import { adminApis, recordWatch, userWithRole, type Apis } from '../../support/kube.js';
 import { TcpProxy, serverPort } from '../../support/tcp-proxy.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -216,26 +216,10 @@ describe('Lock on a real API server', () => {
   it('rejects lock() with ForbiddenError when RBAC does not grant create on leases, instead of waiting forever', async () => {
     await openStore('rbac');
     const user = `system:serviceaccount:${ns}:reader`;
-    await admin.rbac.createNamespacedRole({
-      namespace: ns,
-      body: {
-        metadata: { name: 'reader' },
-        rules: [
-          { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
-          { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch'] },
-        ],
-      },
-    });
-    await admin.rbac.createNamespacedRoleBinding({
-      namespace: ns,
-      body: {
-        metadata: { name: 'reader' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'reader' },
-        subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
-      },
-    });
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(await cp.mintUser({ user }));
+    const kubeConfig = await userWithRole(ns, 'reader', [
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'list', 'watch'] },
+    ], user);
     const store = await ConfigMapStore.open({ name: 'rbac', namespace: ns, kubeConfig });
     stores.push(store);
     await assert.rejects(acquire(store.newLock('k', { ttlMs })), (err: unknown) => err instanceof ForbiddenError && err.verb === 'create' && err.resource === 'leases');

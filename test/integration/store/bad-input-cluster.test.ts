@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { KubeConfig, PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
 import {
   BucketNotFoundError,
   ConfigMapStore,
@@ -14,7 +14,7 @@ import {
   FormatError,
 } from '../../../src/index.js';
 import { testControlPlane } from '../../controlplane/remote.js';
-import { expectApiStatus } from '../../support/kube.js';
+import { expectApiStatus, userWithRole } from '../../support/kube.js';
 import {
   adminClients,
   expectBucketUnchanged,
@@ -155,30 +155,12 @@ describe('unreadable bucket metadata', () => {
 });
 
 describe('RBAC', () => {
-  async function userWithRole(namespace: string, user: string, verbs: string[], bucket: string): Promise<KubeConfig> {
-    const rbac = adminClients().rbac;
-    if (verbs.length > 0) {
-      await rbac.createNamespacedRole({
-        namespace,
-        body: { metadata: { name: user }, rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [bucket], verbs }] },
-      });
-      await rbac.createNamespacedRoleBinding({
-        namespace,
-        body: {
-          metadata: { name: user },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: user },
-          subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: user }],
-        },
-      });
-    }
-    const kc = new KubeConfig();
-    kc.loadFromFile(await cp.mintUser({ user, namespace }));
-    return kc;
-  }
+  const bucketUser = (namespace: string, user: string, verbs: string[], bucket: string) =>
+    userWithRole(namespace, user, verbs.length > 0 ? [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [bucket], verbs }] : [], user);
 
   it('a user allowed get/list/watch but not update/patch: reads work, writes reject ForbiddenError naming verb, resource and name', bounded, async () => {
     await using b = await seeded('read-only');
-    const kc = await userWithRole(b.namespace, `reader-${b.namespace}`, ['get', 'list', 'watch'], b.name);
+    const kc = await bucketUser(b.namespace, `reader-${b.namespace}`, ['get', 'list', 'watch'], b.name);
     await using reader = await ConfigMapStore.open({ name: b.name, namespace: b.namespace, kubeConfig: kc });
     assert.equal((await reader.get('seed/a'))?.text, 'one');
     const pair = (await reader.get('seed/a'))!;
@@ -199,7 +181,7 @@ describe('RBAC', () => {
 
   it('a user with no access at all: open rejects ForbiddenError (also with create) and creates nothing', bounded, async () => {
     await using b = await seeded('no-access');
-    const kc = await userWithRole(b.namespace, `nobody-${b.namespace}`, [], b.name);
+    const kc = await bucketUser(b.namespace, `nobody-${b.namespace}`, [], b.name);
     await expectBucketUnchanged(b, async () => {
       for (const create of [false, true]) {
         const err = await expectKubekvError(ConfigMapStore.open({ name: b.name, namespace: b.namespace, kubeConfig: kc, create }), ForbiddenError, 'FORBIDDEN');
