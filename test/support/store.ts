@@ -11,6 +11,7 @@ import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { ConfigMapStore, KubekvError, type KubekvErrorCode, type OpenStoreOptions } from '../../src/index.js';
 import { testControlPlane } from '../controlplane/remote.js';
 import { adminApis, type Apis } from './kube.js';
+import { waitFor as pollUntil } from './wait.js';
 
 /** A bucket opened for a test; `await using` closes its store. */
 export interface OpenedBucket extends AsyncDisposable {
@@ -102,18 +103,9 @@ async function settle(result: unknown): Promise<unknown> {
   return result;
 }
 
-/**
- * Polls `probe` until it returns a truthy value, and returns that value.
- * Fails after `timeoutMs` with `what` and the last value seen.
- */
-export async function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 5_000, intervalMs = 10): Promise<NonNullable<T>> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (performance.now() >= deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}; last value: ${inspect(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
+/** wait.ts's bounded polling with the store suites' argument order and tighter defaults (5 s, every 10 ms). */
+export function waitFor<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 5_000, intervalMs = 10): Promise<NonNullable<T>> {
+  return pollUntil(probe, what, timeoutMs, intervalMs);
 }
 
 /** The next result of `iterator`, failing with `what` if none comes within `timeoutMs`. */
