@@ -17,39 +17,28 @@
  * writers by the watch delay; per-key revisions track kubekv writes only (an
  * edit made with kubectl changes a value without changing its lastIndex).
  */
-import { createHash } from 'node:crypto';
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
-import { systemClock, type Clock } from '../clock.js';
-import {
-  APP_NAME_LABEL,
-  BUCKET_LABEL,
-  DEFAULT_COMPRESSION,
-  FORMAT_ANNOTATION,
-  FORMAT_VERSION,
-  MANAGED_BY_LABEL,
-  MANAGED_BY_VALUE,
-  REVISION_ANNOTATION,
-  checkValueSize,
-  encodeKey,
-  encodeValue,
-  validateValue,
-  type CompressionOptions,
-} from '../codec/index.js';
-import {
-  AbortedError,
-  BucketNotFoundError,
-  ClosedError,
-  InvalidKeyError,
-  InvalidOptionError,
-  type KubekvError,
-} from '../errors.js';
+import type { Clock } from '../clock.js';
+import { checkValueSize, encodeKey, encodeValue, validateValue, type CompressionOptions } from '../codec/index.js';
+import { AbortedError, BucketNotFoundError, ClosedError, InvalidOptionError, type KubekvError } from '../errors.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
+import { loadKubeConfig, resolveNamespace } from '../kube/config.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
-import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
-import { silentLogger, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import { ObjectWatcher } from '../watch/object-watcher.js';
 import { isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
+import {
+  bucketLabel,
+  checkKey,
+  checkPrefix,
+  lastIndexOf,
+  newBucket,
+  pairOf,
+  raceAbort,
+  resolveOptions,
+  type ResolvedOptions,
+} from './inputs.js';
 import { WatchHub, diffStates } from './watch-hub.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
@@ -374,95 +363,4 @@ export class ConfigMapStore implements Store {
   #assertOpen(): void {
     if (this.#closed) throw new ClosedError(`store ${this.namespace}/${this.name}`);
   }
-}
-
-interface ResolvedOptions {
-  name: string;
-  logger: Logger;
-  clock: Clock;
-  compression: CompressionOptions;
-  maxAttempts: number;
-}
-
-function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
-  const name = validateName('name', options.name);
-  const maxAttempts = options.maxAttempts ?? 12;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new InvalidOptionError('maxAttempts', maxAttempts, 'a positive integer');
-  let compression: CompressionOptions;
-  if (options.compression === undefined || options.compression === true) compression = { ...DEFAULT_COMPRESSION };
-  else if (options.compression === false) compression = { ...DEFAULT_COMPRESSION, enabled: false };
-  else if (typeof options.compression === 'object') compression = { ...DEFAULT_COMPRESSION, ...options.compression };
-  else throw new InvalidOptionError('compression', options.compression, 'a boolean or { enabled?, minBytes?, minSavings? }');
-  if (typeof compression.enabled !== 'boolean') throw new InvalidOptionError('compression.enabled', compression.enabled, 'a boolean');
-  if (!(Number.isFinite(compression.minBytes) && compression.minBytes! >= 0)) throw new InvalidOptionError('compression.minBytes', compression.minBytes, 'a non-negative number of bytes');
-  if (!(compression.minSavings! >= 0 && compression.minSavings! < 1)) throw new InvalidOptionError('compression.minSavings', compression.minSavings, 'a fraction within [0, 1)');
-  if (options.app !== undefined) validateLabelValue('app', options.app);
-  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, maxAttempts };
-}
-
-function newBucket(name: string, app: string): V1ConfigMap {
-  return {
-    metadata: {
-      name,
-      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [APP_NAME_LABEL]: app, [BUCKET_LABEL]: bucketLabel(name) },
-      annotations: { [FORMAT_ANNOTATION]: String(FORMAT_VERSION), [REVISION_ANNOTATION]: '0' },
-    },
-  };
-}
-
-/**
- * The bucket label value: the name itself when it fits a label (<= 63), else
- * a prefix cut back to an alphanumeric plus a hash of the full name, so the
- * value stays valid and distinct.
- */
-function bucketLabel(name: string): string {
-  if (name.length <= 63) return name;
-  const prefix = name.slice(0, 54).replace(/[^a-z0-9]+$/, '');
-  return `${prefix}-${createHash('sha256').update(name).digest('hex').slice(0, 8)}`;
-}
-
-function checkKey(key: unknown): void {
-  // encodeKey validates (type, emptiness, UTF-8, encoded length).
-  encodeKey(key);
-}
-
-function checkPrefix(prefix: unknown): void {
-  if (typeof prefix !== 'string') throw new InvalidKeyError(`prefix must be a string, got ${prefix === null ? 'null' : typeof prefix}`);
-  if (!prefix.isWellFormed()) throw new InvalidKeyError('prefix is not well-formed UTF-16 (lone surrogate)');
-}
-
-function lastIndexOf(previous: Previous): number {
-  const index = typeof previous === 'number' ? previous : (previous as { lastIndex?: unknown } | null)?.lastIndex;
-  if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
-    throw new InvalidOptionError('previous', previous, 'a KVPair from this store or its lastIndex (a non-negative integer)');
-  }
-  return index;
-}
-
-function pairOf(key: string, value: Value): Omit<KVPair, 'lastIndex'> {
-  const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value.slice();
-  return {
-    key,
-    value: bytes,
-    get text() {
-      return new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
-    },
-  };
-}
-
-function validateLabelValue(option: string, value: unknown): void {
-  if (typeof value !== 'string' || value.length > 63 || !/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/.test(value)) {
-    throw new InvalidOptionError(option, value, 'a label value: at most 63 alphanumerics, "-", "_" or "."');
-  }
-}
-
-async function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) throw new AbortedError(what, { cause: signal.reason });
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new AbortedError(what, { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
