@@ -82,13 +82,20 @@ export class WritePipeline {
     if (this.#closed) return Promise.reject(new ClosedError(`store ${this.#host.bucket}`));
     if (signal?.aborted) return Promise.reject(new AbortedError('write', { cause: signal.reason }));
     return new Promise((resolve, reject) => {
-      const pending: Pending = { ops, resolve, reject, signal, sent: false };
-      this.#queue.push(pending);
-      signal?.addEventListener('abort', () => {
+      const onAbort = () => {
         if (pending.sent) return;
         this.#queue = this.#queue.filter((p) => p !== pending);
-        reject(new AbortedError('write', { cause: signal.reason }));
-      }, { once: true });
+        reject(new AbortedError('write', { cause: signal?.reason }));
+      };
+      // Settling removes the listener, so a long-lived signal shared by many
+      // writes does not collect one listener per write.
+      const settle = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
+        signal?.removeEventListener('abort', onAbort);
+        fn(...args);
+      };
+      const pending: Pending = { ops, resolve: settle(resolve), reject: settle(reject), signal, sent: false };
+      this.#queue.push(pending);
+      signal?.addEventListener('abort', onAbort, { once: true });
       if (!this.#drainScheduled) {
         this.#drainScheduled = true;
         void this.#drain();
