@@ -444,7 +444,9 @@ export class LeaseElector implements AsyncDisposable {
 
   /** Runs a user callback; a throw or rejection is logged, never propagated into the election. */
   #invoke(name: string, callback: () => unknown): Promise<void> {
-    const report = (err: unknown) => this.#log.error({ callback: name, error: err instanceof Error ? err.message : String(err) }, `${name} failed`);
+    // Name and code only: a callback's error message may carry app data (keys).
+    const report = (err: unknown) =>
+      this.#log.error({ callback: name, error: err instanceof Error ? err.name : typeof err, code: (err as { code?: unknown } | null)?.code }, `${name} failed`);
     try {
       return Promise.resolve(callback()).then(() => undefined, report);
     } catch (err) {
