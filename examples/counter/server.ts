@@ -11,7 +11,7 @@
  * Each increment records `ops/<id>` in the same atomic batch as the counter,
  * so a client that retries an id after a failover never counts twice.
  *
- * Usage: node --import tsx examples/counter/server.ts --identity a [--port 0]
+ * Usage: node --import tsx examples/counter/server.ts --identity a [--port 0] [--host 127.0.0.1]
  *   [--namespace ns] [--kubeconfig path] [--lease-duration 3000 --renew-deadline 2000 --retry-period 500]
  * Prints JSON lines: {"event":"listening","port"}, {"event":"leader",...}, {"event":"follower",...}.
  */
@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
   options: {
     identity: { type: 'string' },
     port: { type: 'string', default: '0' },
+    host: { type: 'string', default: '127.0.0.1' },
     namespace: { type: 'string' },
     kubeconfig: { type: 'string' },
     'lease-duration': { type: 'string' },
@@ -103,4 +104,4 @@ const server = createServer((req: IncomingMessage, res: ServerResponse) => {
   }
   probes(req, res);
 });
-server.listen(Number(args.port), '127.0.0.1', () => emit('listening', { port: (server.address() as { port: number }).port }));
+server.listen(Number(args.port), args.host, () => emit('listening', { port: (server.address() as { port: number }).port }));
