@@ -32,7 +32,9 @@ export type KubekvErrorCode =
   | 'NOT_LEADER'
   | 'FENCED'
   | 'API_ERROR'
-  | 'LOCK_HELD';
+  | 'LOCK_HELD'
+  | 'OUTCOME_UNKNOWN'
+  | 'DEADLINE_EXCEEDED';
 
 /** Options every kubekv error accepts. */
 export interface KubekvErrorOptions {
@@ -219,7 +221,36 @@ export class UnavailableError extends KubekvError {
   }
 }
 
-/** A write kept conflicting with concurrent writers until its retries ran out. */
+/**
+ * A write's deadline passed while its outcome could not be established: the
+ * request may or may not have been applied (its answer was lost and the
+ * server could not be read back in time). Not retryable as such: read the
+ * key (with `consistent: true`) to learn what happened before writing again,
+ * or repeat only a write that is safe to apply twice.
+ */
+export class OutcomeUnknownError extends KubekvError {
+  /** @param message - the write concerned and why its outcome is unknown */
+  constructor(message: string, options?: KubekvErrorOptions) {
+    super('OUTCOME_UNKNOWN', message, { ...options, retryable: false });
+  }
+}
+
+/**
+ * A write's deadline (`timeoutMs`) passed before it could be applied, and it
+ * is known not to have been: nothing was stored. Retryable: the same call may
+ * succeed later (the server was unreachable or the bucket busy until then).
+ */
+export class DeadlineExceededError extends KubekvError {
+  /** @param message - the write concerned and what kept it from landing */
+  constructor(message: string, options?: KubekvErrorOptions) {
+    super('DEADLINE_EXCEEDED', message, { ...options, retryable: true });
+  }
+}
+
+/**
+ * A request kept conflicting until a deadline passed (used by locks and
+ * teardown; a store write never ends with it: contention only delays writes).
+ */
 export class ConflictError extends KubekvError {
   /** @param message - what was being attempted */
   constructor(message: string, options?: KubekvErrorOptions) {

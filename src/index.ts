@@ -28,6 +28,8 @@ export {
   FencedError,
   ApiError,
   LockHeldError,
+  OutcomeUnknownError,
+  DeadlineExceededError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 

@@ -4,14 +4,25 @@
  * metadata.resourceVersion (a merge patch with it is a precondition: 409 on
  * mismatch), `remove` carries a resourceVersion precondition. There is no
  * unconditional update in this module on purpose.
+ *
+ * Every request has a timeout (`requestTimeoutMs`): a black-holed connection
+ * cannot hold a caller (or the store's commit lock) for client-node's 300 s
+ * default. A timed-out request is reported as UnavailableError; whether a
+ * timed-out write was applied is unknown, and callers find out by reading
+ * (see certainlyNotApplied in errors.ts).
  */
 import {
   CoreV1Api,
+  Observable,
   PatchStrategy,
   setHeaderOptions,
+  type ConfigurationOptions,
   type KubeConfig,
+  type RequestContext,
+  type ResponseContext,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
+import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { toKubekvError, isNotFound, isConflict } from './errors.js';
 import type { ObjectList } from '../watch/object-watcher.js';
 
@@ -29,11 +40,27 @@ export interface ConfigMapPatch {
 /** Result of a conditional write: the new object, or 'conflict' when the precondition failed. */
 export type CasResult = { ok: true; object: V1ConfigMap } | { ok: false; reason: 'conflict' | 'not-found' };
 
+/** Options of one request. */
+export interface RequestOptions {
+  /** Abandons the request (its outcome, for a write, is then unknown). */
+  signal?: AbortSignal | undefined;
+}
+
+/** Default of {@link ConfigMapApiOptions.requestTimeoutMs}. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+
+/** Options of {@link ConfigMapApi}. */
+export interface ConfigMapApiOptions {
+  /** Most ms one request may take, response body included. Default 10000. */
+  requestTimeoutMs?: number;
+}
+
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
 /** ConfigMap operations for one bucket. */
 export class ConfigMapApi {
   readonly #api: CoreV1Api;
+  readonly #timeoutMs: number;
   readonly namespace: string;
   readonly name: string;
 
@@ -41,72 +68,108 @@ export class ConfigMapApi {
    * @param kc - cluster access
    * @param namespace - bucket namespace
    * @param name - bucket (ConfigMap) name
+   * @param options - request timeout
    */
-  constructor(kc: KubeConfig, namespace: string, name: string) {
+  constructor(kc: KubeConfig, namespace: string, name: string, options: ConfigMapApiOptions = {}) {
     this.#api = kc.makeApiClient(CoreV1Api);
+    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.namespace = namespace;
     this.name = name;
   }
 
   /** Quorum read; undefined when the ConfigMap does not exist. */
-  async get(): Promise<V1ConfigMap | undefined> {
-    try {
-      return await this.#api.readNamespacedConfigMap({ name: this.name, namespace: this.namespace });
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw toKubekvError(err, this.#describe('get'));
-    }
+  async get(options: RequestOptions = {}): Promise<V1ConfigMap | undefined> {
+    return this.#call('get', options, async (config) => {
+      try {
+        return await this.#api.readNamespacedConfigMap({ name: this.name, namespace: this.namespace }, config());
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
+    });
   }
 
   /** Lists with a field selector (the watch loop's relist); a quorum read. */
-  async list(fieldSelector: string): Promise<ObjectList<V1ConfigMap>> {
-    try {
-      const list = await this.#api.listNamespacedConfigMap({ namespace: this.namespace, fieldSelector });
+  async list(fieldSelector: string, options: RequestOptions = {}): Promise<ObjectList<V1ConfigMap>> {
+    return this.#call('list', options, async (config) => {
+      const list = await this.#api.listNamespacedConfigMap({ namespace: this.namespace, fieldSelector }, config());
       return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
-    } catch (err) {
-      throw toKubekvError(err, { verb: 'list', resource: 'configmaps', namespace: this.namespace });
-    }
+    });
   }
 
   /** Creates the ConfigMap; 'conflict' when it already exists. */
-  async create(body: V1ConfigMap): Promise<CasResult> {
-    try {
-      return { ok: true, object: await this.#api.createNamespacedConfigMap({ namespace: this.namespace, body }) };
-    } catch (err) {
-      if (isConflict(err)) return { ok: false, reason: 'conflict' };
-      throw toKubekvError(err, { verb: 'create', resource: 'configmaps', name: this.name, namespace: this.namespace });
-    }
+  async create(body: V1ConfigMap, options: RequestOptions = {}): Promise<CasResult> {
+    return this.#call('create', options, async (config) => {
+      try {
+        return { ok: true, object: await this.#api.createNamespacedConfigMap({ namespace: this.namespace, body }, config()) };
+      } catch (err) {
+        if (isConflict(err)) return { ok: false, reason: 'conflict' };
+        throw err;
+      }
+    });
   }
 
   /** Merge-patches the ConfigMap if its resourceVersion still is `patch.metadata.resourceVersion`. */
-  async patch(patch: ConfigMapPatch): Promise<CasResult> {
-    try {
-      const object = await this.#api.patchNamespacedConfigMap({ name: this.name, namespace: this.namespace, body: patch }, mergePatch);
-      return { ok: true, object };
-    } catch (err) {
-      if (isConflict(err)) return { ok: false, reason: 'conflict' };
-      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
-      throw toKubekvError(err, this.#describe('patch'));
-    }
+  async patch(patch: ConfigMapPatch, options: RequestOptions = {}): Promise<CasResult> {
+    // Without a resourceVersion a merge patch is last-write-wins: never send one.
+    if (!patch.metadata.resourceVersion) throw new InvalidOptionError('patch.metadata.resourceVersion', patch.metadata.resourceVersion, 'the resourceVersion the patch was planned on');
+    return this.#call('patch', options, async (config) => {
+      try {
+        const object = await this.#api.patchNamespacedConfigMap({ name: this.name, namespace: this.namespace, body: patch }, config(mergePatch));
+        return { ok: true, object };
+      } catch (err) {
+        if (isConflict(err)) return { ok: false, reason: 'conflict' };
+        if (isNotFound(err)) return { ok: false, reason: 'not-found' };
+        throw err;
+      }
+    });
   }
 
   /** Deletes the ConfigMap if its resourceVersion still is `resourceVersion`. */
-  async remove(resourceVersion: string): Promise<CasResult | { ok: true; object: undefined }> {
-    try {
-      await this.#api.deleteNamespacedConfigMap({
-        name: this.name,
-        namespace: this.namespace,
-        body: { preconditions: { resourceVersion } },
-      });
-      return { ok: true, object: undefined };
-    } catch (err) {
-      if (isConflict(err)) return { ok: false, reason: 'conflict' };
-      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
-      throw toKubekvError(err, this.#describe('delete'));
-    }
+  async remove(resourceVersion: string, options: RequestOptions = {}): Promise<CasResult | { ok: true; object: undefined }> {
+    return this.#call('delete', options, async (config) => {
+      try {
+        await this.#api.deleteNamespacedConfigMap(
+          { name: this.name, namespace: this.namespace, body: { preconditions: { resourceVersion } } },
+          config(),
+        );
+        return { ok: true, object: undefined };
+      } catch (err) {
+        if (isConflict(err)) return { ok: false, reason: 'conflict' };
+        if (isNotFound(err)) return { ok: false, reason: 'not-found' };
+        throw err;
+      }
+    });
   }
 
-  #describe(verb: string) {
-    return { verb, resource: 'configmaps', name: this.name, namespace: this.namespace };
+  /**
+   * Runs one request with a timeout (and the caller's signal) and maps its
+   * failure to a kubekv error. `config(extra)` gives the client-node options
+   * that carry the request's AbortSignal.
+   */
+  async #call<T>(verb: string, options: RequestOptions, request: (config: (extra?: ConfigurationOptions) => ConfigurationOptions) => Promise<T>): Promise<T> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    try {
+      return await request((extra) => withSignal(signal, extra));
+    } catch (err) {
+      const describe = { verb, resource: 'configmaps', name: verb === 'list' ? undefined : this.name, namespace: this.namespace };
+      if (timeout.aborted && !options.signal?.aborted) {
+        throw new UnavailableError(`${verb} configmaps ${this.namespace}/${this.name} timed out after ${this.#timeoutMs} ms`, { cause: err });
+      }
+      throw toKubekvError(err, describe);
+    }
   }
+}
+
+/** client-node options that make the request use `signal` (chained after `extra`'s middleware). */
+function withSignal(signal: AbortSignal, extra?: ConfigurationOptions): ConfigurationOptions {
+  const setSignal = {
+    pre: (context: RequestContext) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+  return { ...extra, middleware: [...(extra?.middleware ?? []), setSignal], middlewareMergeStrategy: 'append' };
 }

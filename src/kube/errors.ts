@@ -61,6 +61,22 @@ export function isTransient(err: unknown): boolean {
   return status === 429 || status >= 500;
 }
 
+/**
+ * True when a failed request certainly changed nothing on the server: the
+ * server answered with a 4xx status (it refused the request; 408 excepted),
+ * or the connection was refused (nothing was sent). A timeout, a reset
+ * connection or a 5xx answer may hide a request the server applied, so they
+ * are never "certain": the caller must find out by reading.
+ */
+export function certainlyNotApplied(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const status = statusOf(e);
+    if (status !== undefined) return status >= 400 && status < 500 && status !== 408;
+    if ((e as { code?: unknown }).code === 'ECONNREFUSED') return true;
+  }
+  return false;
+}
+
 /** True when `err` is an AbortSignal firing (DOM AbortError or TimeoutError). */
 export function isAbort(err: unknown): boolean {
   return err instanceof Error && (err.name === 'AbortError' || err.name === 'TimeoutError') || err instanceof AbortedError;
