@@ -40,3 +40,13 @@ export {
   parseIndex,
   serializeIndex,
 } from './format.js';
+export {
+  LEGACY_RECENT_WRITES_ANNOTATION,
+  MAX_WRITERS,
+  WRITERS_ANNOTATION,
+  WRITERS_PRUNED_ANNOTATION,
+  commitStatus,
+  parseWriters,
+  recordCommit,
+} from './writers.js';
+export type { CommitStatus, WriterEntry } from './writers.js';

@@ -14,19 +14,20 @@ import {
   INDEX_ANNOTATION,
   REVISION_ANNOTATION,
   annotationsSize,
+  LEGACY_RECENT_WRITES_ANNOTATION,
+  WRITERS_ANNOTATION,
+  WRITERS_PRUNED_ANNOTATION,
   dataSize,
   decodeKey,
+  encodeKey,
   decodeValue,
   parseFormatVersion,
   parseIndex,
+  parseWriters,
+  type WriterEntry,
 } from '../codec/index.js';
 import { FormatError } from '../errors.js';
 import type { KVPair } from './types.js';
-
-/** Annotation holding the ids of the most recent commits (to settle ambiguous write outcomes). */
-export const RECENT_WRITES_ANNOTATION = 'kubekv.dev/recent-writes';
-/** How many commit ids RECENT_WRITES_ANNOTATION keeps. */
-export const RECENT_WRITES_KEPT = 16;
 
 /** One stored key. */
 export interface Entry {
@@ -61,8 +62,12 @@ export interface BucketState {
   readonly otherAnnotationBytes: number;
   /** Annotations as stored. */
   readonly annotations: Readonly<Record<string, string>>;
-  /** Ids of the most recent commits, newest last. */
-  readonly recentWrites: readonly string[];
+  /** Each writer's last landed commit (see codec/writers.ts). */
+  readonly writers: ReadonlyMap<string, WriterEntry>;
+  /** Highest revision pruned from `writers` (0: none). */
+  readonly writersPruned: number;
+  /** False when the bucket has no writers annotation at all. */
+  readonly writersRecorded: boolean;
   /** True when the ConfigMap is immutable (no write can succeed). */
   readonly immutable: boolean;
 }
@@ -79,8 +84,11 @@ export function parseBucket(cm: V1ConfigMap): BucketState {
       const size = dataSize(field === 'data' ? { [cmKey]: stored } : undefined, field === 'binaryData' ? { [cmKey]: stored } : undefined);
       const existing = entries.get(key);
       // Two ConfigMap keys can only map to one user key when one of them is a
-      // foreign, non-canonical name; the canonical (kubekv-written) one wins.
-      if (existing && existing.cmKey === key) continue;
+      // foreign, non-canonical name: the canonical one (what kubekv writes for
+      // the key) wins, so a kubectl-made key never shadows a kubekv key and a
+      // kubekv write never touches the foreign one. Between two foreign
+      // names the first seen stays.
+      if (existing && (existing.cmKey === canonicalName(key) || cmKey !== canonicalName(key))) continue;
       entries.set(key, { key, cmKey, field, stored, size, lastIndex: index.get(cmKey) ?? 0 });
     }
   };
@@ -98,9 +106,19 @@ export function parseBucket(cm: V1ConfigMap): BucketState {
     dataBytes: dataSize(cm.data, cm.binaryData),
     otherAnnotationBytes: annotationsSize(withoutIndex),
     annotations,
-    recentWrites: (annotations[RECENT_WRITES_ANNOTATION] ?? '').split(',').filter(Boolean),
+    writers: parseWriters(annotations[WRITERS_ANNOTATION]),
+    writersPruned: counter(annotations, WRITERS_PRUNED_ANNOTATION),
+    writersRecorded: annotations[WRITERS_ANNOTATION] !== undefined,
     immutable: cm.immutable === true,
   };
+}
+
+function canonicalName(key: string): string | undefined {
+  try {
+    return encodeKey(key);
+  } catch {
+    return undefined;
+  }
 }
 
 /** True when `a` is a newer resourceVersion than `b` (numeric compare; etcd revisions). */
@@ -151,4 +169,4 @@ function counter(annotations: Record<string, string>, name: string): number {
 }
 
 /** Annotation names kubekv manages (for tests and docs). */
-export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, RECENT_WRITES_ANNOTATION];
+export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, WRITERS_ANNOTATION, WRITERS_PRUNED_ANNOTATION, LEGACY_RECENT_WRITES_ANNOTATION];

@@ -12,15 +12,19 @@ import {
   FORMAT_ANNOTATION,
   FORMAT_VERSION,
   INDEX_ANNOTATION,
+  LEGACY_RECENT_WRITES_ANNOTATION,
   MAX_ANNOTATIONS_BYTES,
   MAX_DATA_BYTES,
   REVISION_ANNOTATION,
+  WRITERS_ANNOTATION,
+  WRITERS_PRUNED_ANNOTATION,
+  recordCommit,
   serializeIndex,
   type EncodedValue,
 } from '../codec/index.js';
 import { BucketFullError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
 import type { ConfigMapPatch } from '../kube/configmap-api.js';
-import { RECENT_WRITES_ANNOTATION, RECENT_WRITES_KEPT, type BucketState, type Entry } from './bucket-state.js';
+import type { BucketState, Entry } from './bucket-state.js';
 
 /** One validated operation. */
 export type WriteOp =
@@ -53,14 +57,15 @@ export interface CommitPlan {
 export interface PlanContext {
   /** Bucket name, for errors. */
   bucket: string;
-  /** Id recorded in the recent-writes annotation, to recognise this commit later. */
-  commitId: string;
+  /** The committing writer's id and commit number, recorded so it can recognise this commit later (codec/writers.ts). */
+  writer: { id: string; seq: number };
   /** Extra annotations to set with the commit (e.g. the leader epoch). */
   annotations?: Record<string, string>;
 }
 
 // Headroom for the annotations kubekv rewrites besides the index (revision,
-// format, recent writes, epoch) so the size check can be made per write.
+// format, this writer's entry in the writers record, epoch) so the size check
+// can be made per write.
 const ANNOTATION_HEADROOM = 1024;
 
 /** Plans a commit of `writes` on `base`. */
@@ -168,17 +173,20 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
   const index = new Map<string, number>();
   for (const entry of base.entries.values()) if (!view.has(entry.key) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
   for (const entry of view.values()) if (entry) index.set(entry.cmKey, entry.lastIndex);
-  const recent = [...base.recentWrites, ctx.commitId].slice(-RECENT_WRITES_KEPT);
+  const writers = recordCommit(base.writers, base.writersPruned, ctx.writer.id, { seq: ctx.writer.seq, revision });
+  const annotations: Record<string, string | null> = {
+    [FORMAT_ANNOTATION]: String(FORMAT_VERSION),
+    [REVISION_ANNOTATION]: String(revision),
+    [INDEX_ANNOTATION]: serializeIndex(index),
+    [WRITERS_ANNOTATION]: writers.value,
+    ...ctx.annotations,
+  };
+  if (writers.pruned > base.writersPruned) annotations[WRITERS_PRUNED_ANNOTATION] = String(writers.pruned);
+  if (base.annotations[LEGACY_RECENT_WRITES_ANNOTATION] !== undefined) annotations[LEGACY_RECENT_WRITES_ANNOTATION] = null;
   return {
     metadata: {
       resourceVersion: base.resourceVersion,
-      annotations: {
-        [FORMAT_ANNOTATION]: String(FORMAT_VERSION),
-        [REVISION_ANNOTATION]: String(revision),
-        [INDEX_ANNOTATION]: serializeIndex(index),
-        [RECENT_WRITES_ANNOTATION]: recent.join(','),
-        ...ctx.annotations,
-      },
+      annotations,
     },
     data,
     binaryData,

@@ -1,7 +1,7 @@
 /** The commit planner: conditions, atomicity per write, size limits, the patch it builds. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeKey, encodeValue, INDEX_ANNOTATION, REVISION_ANNOTATION } from '../../../src/codec/index.js';
+import { commitStatus, encodeKey, encodeValue, INDEX_ANNOTATION, MAX_WRITERS, REVISION_ANNOTATION } from '../../../src/codec/index.js';
 import { BucketFullError, KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../../src/errors.js';
 import { parseBucket } from '../../../src/store/bucket-state.js';
 import { planCommit, type WriteOp } from '../../../src/store/commit.js';
@@ -14,7 +14,7 @@ const base = parseBucket({
   },
   data: { a: 'A', dir__x: 'X', foreign: 'F' },
 });
-const ctx = { bucket: 'b', commitId: 'c1' };
+const ctx = { bucket: 'b', writer: { id: 'w1', seq: 1 } };
 // Compression off: the size tests need values that stay their size.
 const put = (key: string, value: string, expect?: 'absent' | number): WriteOp => ({
   kind: 'put', key, cmKey: encodeKey(key), encoded: encodeValue(new TextEncoder().encode(value), { enabled: false }), expect,
@@ -79,14 +79,43 @@ describe('planCommit', () => {
     assert.deepEqual(Object.keys(plan.patch!.data!), ['one']);
   });
 
-  it('records its commit id among the recent writes, keeping the last 16', () => {
+  it('records each writer\'s last commit, so a commit is recognised however many others follow', () => {
     let state = base;
-    for (let i = 0; i < 20; i++) {
-      const plan = planCommit(state, [[put('k', String(i))]], { bucket: 'b', commitId: `id${i}` });
-      state = parseBucket({ metadata: { resourceVersion: String(200 + i), annotations: plan.patch!.metadata.annotations as Record<string, string> }, data: { k: String(i) } });
+    const commit = (writer: string, seq: number, value: string) => {
+      const plan = planCommit(state, [[put('k', value)]], { bucket: 'b', writer: { id: writer, seq } });
+      state = parseBucket({
+        metadata: { resourceVersion: String(Number(state.resourceVersion) + 1), annotations: plan.patch!.metadata.annotations as Record<string, string> },
+        data: { k: value },
+      });
+    };
+    commit('mine', 1, 'a');
+    const landedAt = state.revision;
+    for (let i = 0; i < 50; i++) commit(`other${i % 5}`, i + 1, String(i));
+    assert.equal(commitStatus(state, 'mine', 1, landedAt - 1), 'landed');
+    assert.equal(commitStatus(state, 'mine', 2, landedAt), 'absent', 'my next commit has not landed');
+    assert.equal(commitStatus(state, 'nobody', 1, landedAt), 'absent');
+    assert.equal(state.writers.size, 6);
+  });
+
+  it('prunes the oldest writers past MAX_WRITERS and then says "unknown" rather than guess', () => {
+    let state = base;
+    for (let i = 0; i <= MAX_WRITERS; i++) {
+      const plan = planCommit(state, [[put('k', String(i))]], { bucket: 'b', writer: { id: `w${String(i).padStart(3, '0')}`, seq: 1 } });
+      state = parseBucket({
+        metadata: { resourceVersion: String(Number(state.resourceVersion) + 1), annotations: plan.patch!.metadata.annotations as Record<string, string> },
+        data: { k: String(i) },
+      });
     }
-    assert.equal(state.recentWrites.length, 16);
-    assert.equal(state.recentWrites.at(-1), 'id19');
-    assert.ok(!state.recentWrites.includes('id3'));
+    assert.equal(state.writers.size, MAX_WRITERS);
+    assert.equal(state.writers.has('w000'), false, 'the oldest entry went');
+    assert.equal(state.writersPruned, base.revision + 1);
+    assert.equal(commitStatus(state, 'w000', 1, base.revision), 'unknown');
+    assert.equal(commitStatus(state, 'w001', 1, base.revision + 1), 'landed');
+  });
+
+  it('a writers record stripped by hand after kubekv commits makes a lost answer "unknown"', () => {
+    const stripped = { ...base, revision: base.revision + 3, writers: new Map(), writersRecorded: false };
+    assert.equal(commitStatus(stripped, 'mine', 1, base.revision), 'unknown');
+    assert.equal(commitStatus({ ...stripped, revision: base.revision }, 'mine', 1, base.revision), 'absent', 'no kubekv commit since: not landed');
   });
 });
