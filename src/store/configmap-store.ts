@@ -18,9 +18,9 @@
  * edit made with kubectl changes a value without changing its lastIndex).
  */
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
-import type { Clock } from '../clock.js';
+import { sleep, type Clock } from '../clock.js';
 import { checkValueSize, encodeKey, encodeValue, validateValue, type CompressionOptions } from '../codec/index.js';
-import { AbortedError, BucketNotFoundError, ClosedError, InvalidOptionError, type KubekvError } from '../errors.js';
+import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, InvalidOptionError, type KubekvError } from '../errors.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
 import { loadKubeConfig, resolveNamespace } from '../kube/config.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
@@ -32,6 +32,7 @@ import {
   bucketLabel,
   checkKey,
   checkPrefix,
+  checkTimeout,
   lastIndexOf,
   newBucket,
   pairOf,
@@ -93,11 +94,21 @@ export class ConfigMapStore implements Store {
   readonly #hub = new WatchHub();
   readonly #pipeline: WritePipeline;
   readonly #watcher: ObjectWatcher<V1ConfigMap>;
+  readonly #timeoutMs: number;
   #state: BucketState;
   #deleted = false;
+  /** resourceVersion at which the bucket was seen deleted: an older answer must not bring it back. */
+  #deletedAt = '';
   #closed = false;
   #lastWriteAt: number | undefined;
+  /** The watch loop's current failure (cleared when it makes progress again). */
   #lastError: KubekvError | undefined;
+  /**
+   * A newer state of the bucket could not be decoded, so the cache missed a
+   * change: reported by status() until a later state decodes (bookmarks do
+   * not clear it).
+   */
+  #decodeError: FormatError | undefined;
   #hooks: WriteHooks = {};
 
   private constructor(kc: KubeConfig, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
@@ -108,12 +119,14 @@ export class ConfigMapStore implements Store {
     this.#log = options.logger;
     this.#clock = options.clock;
     this.#compression = options.compression;
+    this.#timeoutMs = options.timeoutMs;
     this.#state = initial;
     const host: PipelineHost = {
       bucket: this.name,
       api,
       logger: this.#log,
-      maxAttempts: options.maxAttempts,
+      clock: this.#clock,
+      timeoutMs: options.timeoutMs,
       current: () => this.#state,
       apply: (object) => {
         this.#lastWriteAt = this.#clock.monotonic();
@@ -130,8 +143,8 @@ export class ConfigMapStore implements Store {
       namespace: this.namespace,
       name: this.name,
       list: (fieldSelector) => api.list(fieldSelector),
-      onSync: (object) => (object ? this.#apply(object) : this.#markDeleted()),
-      onEvent: (type, object) => (type === 'DELETED' ? this.#markDeleted() : this.#apply(object)),
+      onSync: (object, resourceVersion) => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion)),
+      onEvent: (type, object) => (type === 'DELETED' ? this.#markDeleted(object.metadata?.resourceVersion ?? '') : this.#applyWatched(object)),
       onProgress: () => (this.#lastError = undefined),
       onError: (error) => (this.#lastError = error),
       logger: this.#log,
@@ -149,7 +162,7 @@ export class ConfigMapStore implements Store {
     const resolved = resolveOptions(options);
     const kc = loadKubeConfig(options.kubeConfig);
     const namespace = resolveNamespace(kc, options.namespace);
-    const api = new ConfigMapApi(kc, namespace, resolved.name);
+    const api = new ConfigMapApi(kc, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs });
     const abortable = <T>(promise: Promise<T>) => raceAbort(promise, options.signal, `open bucket ${resolved.name}`);
 
     let object = await abortable(api.get());
@@ -167,21 +180,21 @@ export class ConfigMapStore implements Store {
   }
 
   async get(key: string, options: ReadOptions = {}): Promise<KVPair | undefined> {
-    await this.#prepareRead(options);
     checkKey(key);
+    await this.#prepareRead(options);
     const entry = this.#state.entries.get(key);
     return entry ? toPair(entry) : undefined;
   }
 
   async exists(key: string, options: ReadOptions = {}): Promise<boolean> {
-    await this.#prepareRead(options);
     checkKey(key);
+    await this.#prepareRead(options);
     return this.#state.entries.has(key);
   }
 
   async list(prefix: string, options: ReadOptions = {}): Promise<KVPair[]> {
-    await this.#prepareRead(options);
     checkPrefix(prefix);
+    await this.#prepareRead(options);
     return [...this.#state.entries.values()]
       .filter((e) => e.key.startsWith(prefix))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
@@ -203,12 +216,13 @@ export class ConfigMapStore implements Store {
   status(): StoreStatus {
     const contact = Math.max(this.#watcher.lastContactAt ?? -Infinity, this.#lastWriteAt ?? -Infinity);
     return {
-      synced: true,
+      // A state the cache could not decode is a change it missed: not synced.
+      synced: this.#decodeError === undefined,
       connected: this.#watcher.connected,
       stalenessMs: Number.isFinite(contact) ? Math.max(0, this.#clock.monotonic() - contact) : 0,
       revision: this.#state.revision,
       resourceVersion: this.#state.resourceVersion,
-      lastError: this.#lastError,
+      lastError: this.#decodeError ?? this.#lastError,
     };
   }
 
@@ -257,12 +271,22 @@ export class ConfigMapStore implements Store {
 
   async teardown(options: CallOptions = {}): Promise<void> {
     this.#assertOpen();
-    for (let attempt = 1; ; attempt++) {
-      const current = await raceAbort(this.#api.get(), options.signal, `teardown of ${this.name}`);
+    const timeoutMs = checkTimeout(options.timeoutMs) ?? this.#timeoutMs;
+    const deadline = this.#clock.monotonic() + timeoutMs;
+    // A conflict means a write landed meanwhile; teardown removes it too, so
+    // it goes on until the bucket is gone or its deadline passes: it never
+    // resolves with the bucket still there.
+    for (let attempt = 0; ; attempt++) {
+      if (this.#clock.monotonic() > deadline) {
+        throw new DeadlineExceededError(`teardown of bucket ${this.namespace}/${this.name} did not complete within ${timeoutMs} ms; the bucket still exists`);
+      }
+      const current = await raceAbort(this.#api.get({ signal: options.signal }), options.signal, `teardown of ${this.name}`);
       if (!current) break;
-      const result = await this.#api.remove(current.metadata?.resourceVersion ?? '');
-      // A conflict means a write landed meanwhile; teardown removes it too.
-      if (result.ok || result.reason === 'not-found' || attempt >= 10) break;
+      const result = await this.#api.remove(current.metadata?.resourceVersion ?? '', { signal: options.signal });
+      if (result.ok || result.reason === 'not-found') break;
+      await sleep(this.#clock, Math.min(1000, 10 * 2 ** attempt) * Math.random(), options.signal).catch((err: unknown) => {
+        throw new AbortedError(`teardown of ${this.name}`, { cause: err });
+      });
     }
     this.#log.info({ bucket: this.name, namespace: this.namespace }, 'deleted bucket');
     await this.close();
@@ -318,31 +342,45 @@ export class ConfigMapStore implements Store {
 
   async #write(ops: WriteOp[], options: CallOptions) {
     this.#assertOpen();
+    const timeoutMs = checkTimeout(options.timeoutMs);
     if (this.#deleted) throw new BucketNotFoundError(this.namespace, this.name);
-    return this.#pipeline.submit(ops, options.signal);
+    return this.#pipeline.submit(ops, options.signal, timeoutMs);
   }
 
   async #prepareRead(options: ReadOptions): Promise<void> {
     this.#assertOpen();
     if (options.signal?.aborted) throw new AbortedError('read', { cause: options.signal.reason });
     if (options.consistent) {
-      const object = await raceAbort(this.#api.get(), options.signal, `read of bucket ${this.name}`);
+      const object = await raceAbort(this.#api.get({ signal: options.signal }), options.signal, `read of bucket ${this.name}`);
       if (object) this.#apply(object);
-      else this.#markDeleted();
+      else this.#markDeleted(undefined);
     }
   }
 
+  /**
+   * Feeds a state of the bucket into the cache if it is newer than what the
+   * cache holds (or than the deletion it saw); returns the cache's state.
+   * Throws FormatError when the state cannot be decoded (the cache keeps the
+   * last good state and status() reports the error until a later one decodes).
+   */
   #apply(object: V1ConfigMap): BucketState {
     const rv = object.metadata?.resourceVersion ?? '';
-    if (!this.#deleted && !isNewer(rv, this.#state.resourceVersion)) return this.#state;
+    if (!isNewer(rv, this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
     let next: BucketState;
     try {
       next = parseBucket(object);
     } catch (err) {
-      this.#lastError = err as KubekvError;
-      this.#log.error({ bucket: this.name, code: (err as KubekvError).code }, 'bucket content cannot be decoded; keeping the last good state');
-      throw err;
+      const error = err instanceof FormatError ? err : new FormatError('bucket content cannot be decoded', undefined, { cause: err });
+      if (!this.#decodeError) {
+        this.#log.error({ bucket: this.name, code: error.code }, 'bucket content cannot be decoded; keeping the last good state');
+        // Open watch iterators would otherwise skip this change silently.
+        this.#hub.fail(error);
+      }
+      this.#decodeError = error;
+      throw error;
     }
+    if (this.#decodeError) this.#log.info({ bucket: this.name }, 'bucket content decodes again');
+    this.#decodeError = undefined;
     const changes = diffStates(this.#state, next);
     this.#state = next;
     this.#deleted = false;
@@ -350,9 +388,32 @@ export class ConfigMapStore implements Store {
     return next;
   }
 
-  #markDeleted(): void {
-    if (this.#deleted) return;
+  /** #apply for the watch loop: a decode failure is recorded, not thrown into the loop. */
+  #applyWatched(object: V1ConfigMap): void {
+    this.#lastError = undefined;
+    try {
+      this.#apply(object);
+    } catch {
+      // Recorded in #decodeError and reported by status() and the iterators.
+    }
+  }
+
+  /**
+   * The bucket is gone. `resourceVersion` is the revision that saw it gone
+   * (a DELETED event or an empty list), so an answer older than that (a
+   * patch response arriving late) does not bring it back; undefined when
+   * unknown (a GET found nothing): then only a newer object than the cache
+   * held counts.
+   */
+  #markDeleted(resourceVersion: string | undefined): void {
+    if (this.#deleted) {
+      if (resourceVersion && isNewer(resourceVersion, this.#deletedAt)) this.#deletedAt = resourceVersion;
+      return;
+    }
+    const held = this.#state.resourceVersion;
+    this.#deletedAt = resourceVersion && isNewer(resourceVersion, held) ? resourceVersion : held;
     this.#deleted = true;
+    this.#decodeError = undefined;
     const empty: BucketState = { ...this.#state, entries: new Map(), dataBytes: 0, resourceVersion: '' };
     const changes = diffStates(this.#state, empty);
     this.#state = empty;

@@ -20,6 +20,7 @@ import {
   type CompressionOptions,
 } from '../codec/index.js';
 import { AbortedError, InvalidKeyError, InvalidOptionError } from '../errors.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/configmap-api.js';
 import { validateName } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { KVPair, OpenStoreOptions, Previous, Value } from './types.js';
@@ -29,14 +30,25 @@ export interface ResolvedOptions {
   logger: Logger;
   clock: Clock;
   compression: CompressionOptions;
-  maxAttempts: number;
+  timeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/** Default deadline of a write (OpenStoreOptions.timeoutMs). */
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
+
+/** Validates a `timeoutMs` option: undefined, or a positive finite number of ms. */
+export function checkTimeout(value: unknown, option = 'timeoutMs'): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(option, value, 'a positive number of milliseconds');
+  return value;
 }
 
 export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
   const name = validateName('name', options.name);
-  const maxAttempts = options.maxAttempts ?? 12;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new InvalidOptionError('maxAttempts', maxAttempts, 'a positive integer');
+  const timeoutMs = checkTimeout(options.timeoutMs) ?? DEFAULT_WRITE_TIMEOUT_MS;
+  const requestTimeoutMs = checkTimeout(options.requestTimeoutMs, 'requestTimeoutMs') ?? DEFAULT_REQUEST_TIMEOUT_MS;
   let compression: CompressionOptions;
   if (options.compression === undefined || options.compression === true) compression = { ...DEFAULT_COMPRESSION };
   else if (options.compression === false) compression = { ...DEFAULT_COMPRESSION, enabled: false };
@@ -46,7 +58,7 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   if (!(Number.isFinite(compression.minBytes) && compression.minBytes! >= 0)) throw new InvalidOptionError('compression.minBytes', compression.minBytes, 'a non-negative number of bytes');
   if (!(compression.minSavings! >= 0 && compression.minSavings! < 1)) throw new InvalidOptionError('compression.minSavings', compression.minSavings, 'a fraction within [0, 1)');
   if (options.app !== undefined) validateLabelValue('app', options.app);
-  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, maxAttempts };
+  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, timeoutMs, requestTimeoutMs };
 }
 
 export function newBucket(name: string, app: string): V1ConfigMap {

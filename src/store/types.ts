@@ -35,8 +35,20 @@ export type Previous = Pick<KVPair, 'lastIndex'> | number;
 
 /** Options of every call that waits. */
 export interface CallOptions {
-  /** Aborts the wait. A write already sent to the API server is not recalled: its outcome stands. */
+  /**
+   * Withdraws a write while no request that may apply it is outstanding
+   * (AbortedError: not stored); once one is, the outcome stands and is
+   * awaited, within the deadline. Aborts a read's wait.
+   */
   signal?: AbortSignal;
+  /**
+   * Deadline of a write (and of teardown), in ms from the call: the most it
+   * waits through contention, retries and an unreachable API server. When it
+   * passes, the write rejects with DeadlineExceededError (not stored) or, if
+   * a request that may have applied it could not be resolved,
+   * OutcomeUnknownError. Default: the store's `timeoutMs`.
+   */
+  timeoutMs?: number;
 }
 
 /** Options of reads. */
@@ -83,7 +95,11 @@ export type TreeEvent =
 
 /** Health of a store's cache. */
 export interface StoreStatus {
-  /** True once the initial state was loaded. */
+  /**
+   * True while the cache holds the newest state it was sent: false when a
+   * newer state of the bucket could not be decoded (the cache missed a
+   * change; `lastError` is the FormatError) until a later state decodes.
+   */
   synced: boolean;
   /** True while the watch that feeds the cache is connected. */
   connected: boolean;
@@ -97,7 +113,7 @@ export interface StoreStatus {
   revision: number;
   /** The ConfigMap resourceVersion the cache holds. */
   resourceVersion: string;
-  /** The last error of the watch loop, if it is currently failing. */
+  /** Why the cache is not current: a decode failure (FormatError), or the watch loop's failure while it retries. */
   lastError: Error | undefined;
 }
 
@@ -185,9 +201,16 @@ export interface OpenStoreOptions {
   /** Time source; default the system clock. */
   clock?: Clock;
   /**
-   * Most attempts of one write when concurrent writers keep conflicting or
-   * the API server keeps failing; then it rejects with ConflictError or
-   * UnavailableError. Default 12.
+   * Default deadline of each write, in ms (see CallOptions.timeoutMs).
+   * Contention never fails a write before it: conflicts are retried with
+   * jittered exponential backoff (10 ms doubling to 1 s). Default 30000.
    */
-  maxAttempts?: number;
+  timeoutMs?: number;
+  /**
+   * Most ms one API request may take, response included; a request that
+   * hangs (a black-holed connection) is abandoned then, and a write whose
+   * request was abandoned learns its outcome by reading the bucket.
+   * Default 10000.
+   */
+  requestTimeoutMs?: number;
 }

@@ -6,7 +6,9 @@
  * change between that state and the stream is missed or repeated. Changes
  * then arrive in the order the cache applied them. An iterator ends (done)
  * when its signal aborts or the store closes; a value that cannot be decoded
- * is thrown from the iterator, never skipped.
+ * is thrown from the iterator, never skipped; a bucket state the cache could
+ * not decode (a change it therefore missed) ends every iterator with that
+ * error after the changes before it ({@link WatchHub.fail}).
  *
  * Non-guarantee: a consumer that stops pulling buffers its pending events in
  * memory; iterate promptly or abort.
@@ -27,7 +29,7 @@ export interface Change {
 interface Subscriber {
   accepts(key: string): boolean;
   push(change: Change): void;
-  end(): void;
+  end(error?: Error): void;
 }
 
 /** The set of live watch iterators of one store. */
@@ -40,6 +42,16 @@ export class WatchHub {
     for (const subscriber of this.#subscribers) {
       for (const change of changes) if (subscriber.accepts(change.key)) subscriber.push(change);
     }
+  }
+
+  /**
+   * Ends every open iterator with `error`, thrown after the changes already
+   * delivered to it: the cache missed a change, so continuing would skip it
+   * silently. New iterators start from the cache and are not affected.
+   */
+  fail(error: Error): void {
+    for (const subscriber of this.#subscribers) subscriber.end(error);
+    this.#subscribers.clear();
   }
 
   /** Ends every iterator. */
@@ -92,10 +104,13 @@ export class WatchHub {
     const buffer: Change[] = [];
     let wake: (() => void) | undefined;
     let ended = this.#closed || signal?.aborted === true;
-    const end = () => {
+    let failure: Error | undefined;
+    const onAbort = () => end();
+    const end = (error?: Error) => {
+      if (error instanceof Error) failure = error;
       ended = true;
       this.#subscribers.delete(subscriber);
-      signal?.removeEventListener('abort', end);
+      signal?.removeEventListener('abort', onAbort);
       wake?.();
     };
     const subscriber: Subscriber = {
@@ -108,7 +123,7 @@ export class WatchHub {
     };
     if (!ended) {
       this.#subscribers.add(subscriber);
-      signal?.addEventListener('abort', end, { once: true });
+      signal?.addEventListener('abort', onAbort, { once: true });
     }
     return {
       async next() {
@@ -116,9 +131,10 @@ export class WatchHub {
           await new Promise<void>((resolve) => (wake = resolve));
           wake = undefined;
         }
+        if (buffer.length === 0 && failure) throw failure;
         return buffer.shift();
       },
-      close: end,
+      close: () => end(),
     };
   }
 }

@@ -1,70 +1,131 @@
 /**
  * The store's write path: queue -> group commit -> one CAS patch -> retry.
  *
- * Guarantees:
- * - No lost update: every commit is a merge patch carrying the resourceVersion
- *   it was planned on; on 409 the pipeline re-reads, re-plans every queued
- *   write against the new state (re-checking conditions) and tries again,
- *   with p-retry's bounded, jittered backoff.
+ * Every write ends in exactly one of three ways, and says which:
+ * - resolved: it is stored (exactly once);
+ * - rejected with a definite error: it is not stored (a condition failed on
+ *   the server's state, DeadlineExceededError, AbortedError, FencedError, a
+ *   refused request...);
+ * - rejected with OutcomeUnknownError: its deadline passed while a request
+ *   that may have applied it could not be resolved by reading the bucket.
+ *
+ * How:
+ * - Every commit is a merge patch carrying the resourceVersion it was planned
+ *   on, so the server applies it only to exactly that state. A commit that
+ *   lands therefore also proves every condition and no-op planned on that
+ *   state. A plan that sends nothing (every write failed its condition or
+ *   changes nothing) is settled only on a state read from the server after
+ *   those writes were submitted: never on a cache the server may have moved
+ *   past.
+ * - Contention never fails a write. On 409 the pipeline re-reads, re-plans
+ *   every write of the commit and retries with jittered exponential backoff
+ *   (p-retry), until the write's own deadline (`timeoutMs`, default 30 s).
+ * - A lost answer (timeout, reset, 5xx) is resolved by reading, not guessed:
+ *   each store is a writer with its own commit numbers, recorded per writer
+ *   in the bucket (codec/writers.ts). The re-read tells "landed", "not
+ *   landed and never can" (the resourceVersion moved on without it), or "may
+ *   still land" (unchanged): then the identical CAS is sent again, which at
+ *   most one of the copies can win.
  * - Group commit: writes that queue while a commit is in flight go out
- *   together in the next one, so throughput grows with concurrency instead of
- *   being capped at one round trip per write. Each caller gets its own
- *   outcome; a failed condition fails only its own write.
- * - A write that resolved is in the ConfigMap; a write that rejected is not.
- *   When a request's outcome is unknown (connection lost mid-request), the
- *   pipeline re-reads and looks for its commit id in the recent-writes
- *   annotation before deciding.
- * - An AbortSignal withdraws a write only while it is still queued; once sent,
- *   its outcome stands (so the promise never lies about what happened).
+ *   together in the next one, so throughput grows with concurrency. Each
+ *   caller gets its own outcome; a failed condition fails only its write.
+ * - An AbortSignal withdraws a write while no request that may apply it is
+ *   outstanding; after that, its outcome stands and is awaited (bounded by
+ *   the deadline).
  */
 import { randomBytes } from 'node:crypto';
 import { Mutex } from 'async-mutex';
-import pRetry, { AbortError as StopRetrying } from 'p-retry';
+import pRetry from 'p-retry';
 import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { Clock, TimerHandle } from '../clock.js';
+import { commitStatus } from '../codec/index.js';
 import {
   AbortedError,
   BucketNotFoundError,
   ClosedError,
-  ConflictError,
+  DeadlineExceededError,
   KubekvError,
+  OutcomeUnknownError,
   UnavailableError,
 } from '../errors.js';
-import type { CasResult, ConfigMapApi } from '../kube/configmap-api.js';
+import type { CasResult, ConfigMapApi, ConfigMapPatch } from '../kube/configmap-api.js';
+import { certainlyNotApplied } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
 import type { BucketState } from './bucket-state.js';
-import { planCommit, type WriteOp, type WriteResult } from './commit.js';
+import { planCommit, type CommitPlan, type WriteOp, type WriteResult } from './commit.js';
 
 /** What the pipeline needs from its store. */
 export interface PipelineHost {
   readonly bucket: string;
   readonly api: ConfigMapApi;
   readonly logger: Logger;
-  /** Most attempts of one commit. */
-  readonly maxAttempts: number;
+  readonly clock: Clock;
+  /** Default deadline of a write, in ms. */
+  readonly timeoutMs: number;
   /** The newest state the store knows (its cache). */
   current(): BucketState;
-  /** Feeds a server response or fresh read into the cache; returns the parsed state. */
+  /**
+   * Feeds a server response or fresh read into the cache; returns the newest
+   * state the store now holds (this one, or a newer one from the watch).
+   */
   apply(object: V1ConfigMap): BucketState;
-  /** Checked before each attempt: throws to refuse every write (e.g. fenced, not leader). */
+  /** Checked before each plan: throws to refuse every write (e.g. fenced, not leader). */
   guard?(base: BucketState): void;
   /** Extra annotations every commit sets (e.g. the leader epoch). */
   annotations?(): Record<string, string> | undefined;
 }
 
+type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
+
 interface Pending {
-  ops: WriteOp[];
-  resolve: (result: WriteResult) => void;
-  reject: (error: unknown) => void;
-  signal: AbortSignal | undefined;
-  sent: boolean;
+  readonly ops: WriteOp[];
+  readonly signal: AbortSignal | undefined;
+  /** Value of the request counter when the write was submitted (see Base.seq). */
+  readonly submittedSeq: number;
+  /** The commit it belongs to, once taken from the queue. */
+  commit: Commit | undefined;
+  settled: boolean;
+  settle(outcome: Outcome): void;
+}
+
+/**
+ * A state of the bucket and where it came from: `seq` is the number of the
+ * request whose answer it is (0: the cache, of unknown age). A state with
+ * seq > p.submittedSeq was on the server after write p was submitted.
+ */
+interface Base {
+  readonly state: BucketState;
+  readonly seq: number;
+}
+
+/** One commit in progress: its writes and whether a request that may apply them is outstanding. */
+interface Commit {
+  members: Pending[];
+  /** A patch request is on the wire. */
+  inFlight: boolean;
+  /** A sent attempt's outcome is unknown and it may still land. */
+  ambiguous: boolean;
+  /** Aborted when every member is settled: the commit stops working. */
+  readonly done: AbortController;
 }
 
 /** Most writes in one commit; bounds the patch size and the cost of a re-plan. */
 const MAX_WRITES_PER_COMMIT = 512;
 
+/** Thrown inside a retry iteration to wait (backoff) and go again. */
+class Retry extends Error {}
+
 /** Serialises and batches a store's writes. */
 export class WritePipeline {
   readonly #host: PipelineHost;
+  /** This store's writer id in the bucket's writers record. */
+  readonly #writer = randomBytes(9).toString('base64url');
+  /** Commit numbers of this writer; one commit at a time, so at most one in flight. */
+  #commitSeq = 0;
+  /** Numbers every request the pipeline sends (reads and patches), see Base.seq. */
+  #requestSeq = 0;
+  /** The last state the server answered this pipeline with. */
+  #lastAnswer: Base | undefined;
   #queue: Pending[] = [];
   /** One commit at a time: what queues meanwhile goes out together in the next. */
   readonly #commitLock = new Mutex();
@@ -77,23 +138,38 @@ export class WritePipeline {
     this.#host = host;
   }
 
-  /** Queues one write (its ops apply atomically) and resolves with its result. */
-  submit(ops: WriteOp[], signal?: AbortSignal): Promise<WriteResult> {
+  /**
+   * Queues one write (its ops apply atomically) and resolves with its result.
+   *
+   * @param timeoutMs - the write's deadline; default the store's
+   */
+  submit(ops: WriteOp[], signal?: AbortSignal, timeoutMs?: number): Promise<WriteResult> {
     if (this.#closed) return Promise.reject(new ClosedError(`store ${this.#host.bucket}`));
     if (signal?.aborted) return Promise.reject(new AbortedError('write', { cause: signal.reason }));
+    const deadlineMs = timeoutMs ?? this.#host.timeoutMs;
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
-        if (pending.sent) return;
-        this.#queue = this.#queue.filter((p) => p !== pending);
-        reject(new AbortedError('write', { cause: signal?.reason }));
+      // Assigned right below; settle() may only run after that.
+      const timers: { deadline?: TimerHandle } = {};
+      const onAbort = () => this.#withdraw(pending, new AbortedError('write', { cause: signal?.reason }));
+      const pending: Pending = {
+        ops,
+        signal,
+        submittedSeq: this.#requestSeq,
+        commit: undefined,
+        settled: false,
+        settle: (outcome) => {
+          if (pending.settled) return;
+          pending.settled = true;
+          timers.deadline?.cancel();
+          // A long-lived signal shared by many writes keeps no listener per write.
+          signal?.removeEventListener('abort', onAbort);
+          if (outcome.ok) resolve(outcome.result);
+          else reject(outcome.error);
+          const commit = pending.commit;
+          if (commit && commit.members.every((m) => m.settled)) commit.done.abort();
+        },
       };
-      // Settling removes the listener, so a long-lived signal shared by many
-      // writes does not collect one listener per write.
-      const settle = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
-        signal?.removeEventListener('abort', onAbort);
-        fn(...args);
-      };
-      const pending: Pending = { ops, resolve: settle(resolve), reject: settle(reject), signal, sent: false };
+      timers.deadline = this.#host.clock.setTimer(() => this.#expire(pending, deadlineMs), deadlineMs);
       this.#queue.push(pending);
       signal?.addEventListener('abort', onAbort, { once: true });
       if (!this.#drainScheduled) {
@@ -108,9 +184,42 @@ export class WritePipeline {
     this.#closed = true;
     const queued = this.#queue;
     this.#queue = [];
-    for (const pending of queued) pending.reject(new ClosedError(`store ${this.#host.bucket}`));
-    // Taking the lock waits for the commit in flight.
+    for (const pending of queued) pending.settle({ ok: false, error: new ClosedError(`store ${this.#host.bucket}`) });
+    // Taking the lock waits for the commit in flight (bounded by its writes' deadlines).
     await this.#commitLock.runExclusive(() => {});
+  }
+
+  /** True while a request that may apply `pending` is outstanding or unresolved. */
+  #maybeSent(pending: Pending): boolean {
+    const commit = pending.commit;
+    return commit !== undefined && (commit.inFlight || commit.ambiguous);
+  }
+
+  /** The caller's signal fired: withdraw the write unless it may already be applied. */
+  #withdraw(pending: Pending, error: AbortedError): void {
+    if (pending.settled || this.#maybeSent(pending)) return;
+    this.#queue = this.#queue.filter((p) => p !== pending);
+    pending.settle({ ok: false, error });
+  }
+
+  /** The write's deadline passed: say what is known. */
+  #expire(pending: Pending, deadlineMs: number): void {
+    if (pending.settled) return;
+    const bucket = this.#host.bucket;
+    if (this.#maybeSent(pending)) {
+      pending.settle({
+        ok: false,
+        error: new OutcomeUnknownError(
+          `write to bucket ${bucket}: deadline of ${deadlineMs} ms passed while a request that may have applied it could not be resolved; it may or may not be stored`,
+        ),
+      });
+      return;
+    }
+    this.#queue = this.#queue.filter((p) => p !== pending);
+    pending.settle({
+      ok: false,
+      error: new DeadlineExceededError(`write to bucket ${bucket} was not applied within its deadline of ${deadlineMs} ms; nothing was stored`),
+    });
   }
 
   /** Commits until the queue is empty; a write queued while this runs joins the next commit. */
@@ -120,91 +229,183 @@ export class WritePipeline {
       // this one), so none is ever left in the queue unattended.
       this.#drainScheduled = false;
       while (this.#queue.length > 0) {
-        const batch = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
-        for (const pending of batch) pending.sent = true;
-        await this.#commit(batch);
+        const members = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
+        const commit: Commit = { members, inFlight: false, ambiguous: false, done: new AbortController() };
+        for (const pending of members) pending.commit = commit;
+        await this.#commit(commit);
       }
     });
   }
 
-  async #commit(writes: Pending[]): Promise<void> {
+  /** The state a commit starts from: the pipeline's last answer if the cache still holds it, else the cache. */
+  #startingBase(): Base {
+    const cached = this.#host.current();
+    const last = this.#lastAnswer;
+    return last && last.state.resourceVersion === cached.resourceVersion ? last : { state: cached, seq: 0 };
+  }
+
+  async #commit(commit: Commit): Promise<void> {
     const host = this.#host;
-    const commitId = randomBytes(8).toString('base64url');
-    const landed = (state: BucketState) => state.recentWrites.includes(commitId);
-    let base = host.current();
-    let open = writes;
-    const finish = (results: WriteResult[]) => {
-      open.forEach((pending, i) => pending.resolve(results[i]!));
-      open = [];
-    };
-
-    const attempt = async (): Promise<void> => {
-      try {
-        host.guard?.(base);
-      } catch (err) {
-        throw new StopRetrying(err as Error);
-      }
-      const plan = planCommit(base, open.map((w) => w.ops), { bucket: host.bucket, commitId, annotations: host.annotations?.() ?? {} });
-      const results: WriteResult[] = [];
-      const still: Pending[] = [];
-      plan.outcomes.forEach((outcome, i) => {
-        if (outcome.ok) {
-          still.push(open[i]!);
-          results.push(outcome.result);
-        } else {
-          // The condition was false on a real state of the bucket: final.
-          open[i]!.reject(outcome.error);
-        }
+    const seq = ++this.#commitSeq;
+    let base = this.#startingBase();
+    // The plan of the outstanding attempt (sent, or about to be), and its base.
+    let attempt: { plan: CommitPlan & { patch: ConfigMapPatch }; base: Base } | undefined;
+    const open = () => commit.members.filter((m) => !m.settled);
+    const settleAll = (outcome: (i: number) => Outcome) => commit.members.forEach((m, i) => m.settle(outcome(i)));
+    const settlePlan = (plan: CommitPlan) =>
+      settleAll((i) => {
+        const o = plan.outcomes[i]!;
+        return o.ok ? { ok: true, result: o.result } : { ok: false, error: o.error };
       });
-      open = still;
-      if (!plan.patch) return finish(results);
+    const fail = (error: unknown) =>
+      settleAll(() => ({ ok: false, error: error instanceof Error ? error : new UnavailableError(`write to bucket ${host.bucket} failed: ${String(error)}`) }));
+    const unknown = (why: string, cause?: unknown) =>
+      fail(new OutcomeUnknownError(`write to bucket ${host.bucket}: ${why}; it may or may not be stored`, { cause }));
 
-      let response: CasResult;
-      try {
-        response = await host.api.patch(plan.patch);
-      } catch (err) {
-        // The request may or may not have been applied: look for our commit
-        // before trying it again (a retry on the old base would 409 anyway).
-        const fresh = await this.#reread();
-        if (fresh && landed(fresh)) return finish(results);
-        if (fresh) base = fresh;
-        throw err;
+    const iteration = async (): Promise<void> => {
+      for (;;) {
+        if (open().length === 0) return;
+
+        if (commit.ambiguous && attempt) {
+          // Learn what became of the sent attempt by reading, never by guessing.
+          const fresh = await this.#readOrRetry(commit);
+          if (!fresh) return unknown('the bucket was deleted while the outcome of a sent request was unknown');
+          const status = commitStatus(fresh.state, this.#writer, seq, attempt.base.state.revision);
+          if (status === 'landed') return settlePlan(attempt.plan);
+          if (status === 'unknown') {
+            return unknown('the bucket no longer records which commits landed (its kubekv.dev/writers annotation was removed or pruned)');
+          }
+          if (fresh.state.resourceVersion !== attempt.base.state.resourceVersion) {
+            // The bucket moved on without it: that attempt can never land.
+            commit.ambiguous = false;
+            attempt = undefined;
+            base = fresh;
+          }
+          // Else it may still land: send the identical CAS again (below);
+          // at most one copy can win, and either way we learn the outcome.
+        }
+
+        if (!attempt) {
+          // Writes withdrawn or expired before any live attempt leave the commit.
+          commit.members = open();
+          if (base.state.resourceVersion === '') {
+            // The cache saw the bucket deleted: never plan on that (a patch
+            // without a resourceVersion would be unconditional).
+            const fresh = await this.#readOrRetry(commit);
+            if (!fresh) return fail(new BucketNotFoundError(host.api.namespace, host.bucket));
+            base = fresh;
+            continue;
+          }
+          try {
+            host.guard?.(base.state);
+          } catch (err) {
+            return fail(err);
+          }
+          const plan = planCommit(
+            base.state,
+            commit.members.map((m) => m.ops),
+            { bucket: host.bucket, writer: { id: this.#writer, seq }, annotations: host.annotations?.() ?? {} },
+          );
+          if (!plan.patch) {
+            // Nothing to send: settle only on a state the server had after
+            // every one of these writes was submitted.
+            const newest = Math.max(...commit.members.map((m) => m.submittedSeq));
+            if (base.seq > newest) return settlePlan(plan);
+            const fresh = await this.#readOrRetry(commit);
+            if (!fresh) return fail(new BucketNotFoundError(host.api.namespace, host.bucket));
+            base = fresh;
+            continue;
+          }
+          attempt = { plan: plan as CommitPlan & { patch: ConfigMapPatch }, base };
+        }
+
+        const sent = await this.#send(commit, attempt.plan.patch);
+        if (sent.kind === 'answer') {
+          const response = sent.result;
+          if (response.ok) {
+            const state = host.apply(response.object);
+            this.#lastAnswer = { state, seq: sent.seq };
+            return settlePlan(attempt.plan);
+          }
+          if (response.reason === 'not-found') {
+            if (commit.ambiguous) return unknown('the bucket was deleted while the outcome of a sent request was unknown');
+            return fail(new BucketNotFoundError(host.api.namespace, host.bucket));
+          }
+          // 409: the bucket changed. If an earlier copy of this attempt
+          // landed, the re-read shows it; otherwise re-plan on the new state.
+          if (commit.ambiguous) continue;
+          const fresh = await this.#readOrRetry(commit);
+          if (!fresh) return fail(new BucketNotFoundError(host.api.namespace, host.bucket));
+          attempt = undefined;
+          base = fresh;
+          throw new Retry('conflict');
+        }
+        // The request failed.
+        if (commit.ambiguous || !certainlyNotApplied(sent.error)) {
+          commit.ambiguous = true;
+          throw new Retry('outcome unknown', { cause: sent.error });
+        }
+        const error = sent.error;
+        if (error instanceof KubekvError && !error.retryable) return fail(error);
+        // Refused before anything happened (connection refused, 429): try again later.
+        throw new Retry('refused', { cause: error });
       }
-      if (response.ok) {
-        host.apply(response.object);
-        return finish(results);
-      }
-      const fresh = response.reason === 'conflict' ? await this.#reread() : undefined;
-      if (!fresh) throw new StopRetrying(new BucketNotFoundError(host.api.namespace, host.bucket));
-      // An earlier attempt whose response was lost may have landed after all.
-      if (landed(fresh)) return finish(results);
-      base = fresh;
-      throw new ConflictError(`bucket ${host.bucket} kept changing under concurrent writers (${host.maxAttempts} attempts)`);
     };
 
     try {
-      await pRetry(attempt, {
-        retries: host.maxAttempts - 1,
+      await pRetry(iteration, {
+        retries: Number.POSITIVE_INFINITY,
         factor: 2,
-        minTimeout: 5,
-        maxTimeout: 500,
+        minTimeout: 10,
+        maxTimeout: 1000,
         randomize: true,
-        shouldRetry: ({ error }) => (error instanceof KubekvError ? error.retryable : true),
+        signal: commit.done.signal,
+        shouldRetry: ({ error }) => error instanceof Retry,
         onFailedAttempt: ({ error, attemptNumber }) => {
-          if (!(error instanceof ConflictError)) {
-            host.logger.warn({ bucket: host.bucket, attempt: attemptNumber, code: (error as Partial<KubekvError>).code }, 'write attempt failed; retrying');
+          if (error instanceof Retry && error.message !== 'conflict') {
+            const code = (error.cause as Partial<KubekvError> | undefined)?.code;
+            host.logger.warn({ bucket: host.bucket, attempt: attemptNumber, code }, `write attempt failed (${error.message}); retrying`);
           }
         },
       });
     } catch (err) {
-      const error = err instanceof KubekvError ? err : new UnavailableError(`write to bucket ${host.bucket} failed`, { cause: err });
-      for (const pending of open) pending.reject(error);
+      if (commit.done.signal.aborted) return; // every write already has its outcome
+      // Not a Retry: a bug or an unexpected failure. Say what is known.
+      if (commit.inFlight || commit.ambiguous) unknown('an unexpected error ended the commit', err);
+      else fail(err instanceof KubekvError ? err : new UnavailableError(`write to bucket ${host.bucket} failed`, { cause: err }));
     }
   }
 
-  async #reread(): Promise<BucketState | undefined> {
-    const object = await this.#host.api.get();
-    return object ? this.#host.apply(object) : undefined;
+  /** Sends one patch; `inFlight` is set while it is on the wire. */
+  async #send(commit: Commit, patch: ConfigMapPatch): Promise<{ kind: 'answer'; result: CasResult; seq: number } | { kind: 'error'; error: unknown }> {
+    const seq = ++this.#requestSeq;
+    commit.inFlight = true;
+    try {
+      return { kind: 'answer', result: await this.#host.api.patch(patch, { signal: commit.done.signal }), seq };
+    } catch (error) {
+      return { kind: 'error', error };
+    } finally {
+      commit.inFlight = false;
+    }
+  }
+
+  /**
+   * A quorum read of the bucket, fed into the cache. Undefined when the
+   * bucket does not exist; a failed read becomes a Retry (backoff, again).
+   */
+  async #readOrRetry(commit: Commit): Promise<Base | undefined> {
+    const seq = ++this.#requestSeq;
+    let object;
+    try {
+      object = await this.#host.api.get({ signal: commit.done.signal });
+    } catch (err) {
+      throw new Retry('read failed', { cause: err });
+    }
+    if (!object) return undefined;
+    const state = this.#host.apply(object);
+    if (state.resourceVersion === '') return undefined; // the cache holds a deletion newer than this answer
+    const base = { state, seq };
+    this.#lastAnswer = base;
+    return base;
   }
 }
-

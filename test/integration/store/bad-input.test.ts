@@ -322,10 +322,11 @@ describe('bad open() options', () => {
     await expectBadOption(b, { compression: { minBytes: Number.NaN } }, 'compression.minBytes');
   });
 
-  it('an invalid maxAttempts -> InvalidOptionError naming "maxAttempts"', bounded, async () => {
-    await using b = await seeded('bad-max-attempts');
-    for (const maxAttempts of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '3']) {
-      await expectBadOption(b, { maxAttempts: maxAttempts as number }, 'maxAttempts');
+  it('an invalid timeoutMs / requestTimeoutMs -> InvalidOptionError naming the option', bounded, async () => {
+    await using b = await seeded('bad-timeouts');
+    for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '3']) {
+      await expectBadOption(b, { timeoutMs: bad as number }, 'timeoutMs');
+      await expectBadOption(b, { requestTimeoutMs: bad as number }, 'requestTimeoutMs');
     }
   });
 
