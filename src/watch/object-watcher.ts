@@ -141,20 +141,28 @@ export class ObjectWatcher<T extends KubeObject> {
           inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
           onOpen: () => {
             this.#connected = true;
-            this.#backoff.reset();
             this.#contact();
           },
         });
+        let delivered = false;
         for await (const event of events) {
           this.#contact();
+          // Only a watch that delivers resets the backoff: one the server
+          // accepts and closes at once (overload, a proxy) must not become a
+          // tight reconnect loop.
           this.#backoff.reset();
+          delivered = true;
           const rv = event.object.metadata?.resourceVersion;
-          if (rv) this.#resourceVersion = rv;
-          if (event.type === 'BOOKMARK') this.#o.onProgress?.(this.#resourceVersion);
+          // The consumer handles the event before the resourceVersion
+          // advances: if it throws, the reconnect replays the event rather
+          // than skipping it.
+          if (event.type === 'BOOKMARK') this.#o.onProgress?.(rv ?? this.#resourceVersion ?? '');
           else this.#o.onEvent(event.type, event.object);
+          if (rv) this.#resourceVersion = rv;
         }
         // The server closed the watch (its timeout): resume from where we are.
         this.#connected = false;
+        if (!delivered) await sleep(this.#clock, this.#backoff.next(), signal).catch(() => {});
       } catch (err) {
         this.#connected = false;
         if (signal.aborted) break;
