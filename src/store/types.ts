@@ -203,7 +203,7 @@ export interface OpenStoreOptions {
   /**
    * Default deadline of each write, in ms (see CallOptions.timeoutMs).
    * Contention never fails a write before it: conflicts are retried with
-   * jittered exponential backoff (10 ms doubling to 1 s). Default 30000.
+   * full-jitter backoff (a window of 5 ms doubling to 250 ms). Default 30000.
    */
   timeoutMs?: number;
   /**

@@ -17,9 +17,10 @@
  *   changes nothing) is settled only on a state read from the server after
  *   those writes were submitted: never on a cache the server may have moved
  *   past.
- * - Contention never fails a write. On 409 the pipeline re-reads, re-plans
- *   every write of the commit and retries with jittered exponential backoff
- *   (p-retry), until the write's own deadline (`timeoutMs`, default 30 s).
+ * - Contention never fails a write. On 409 the pipeline backs off (full
+ *   jitter, 5 ms doubling to a 250 ms window), re-plans every write of the
+ *   commit on a newer state and retries (p-retry), until the write's own
+ *   deadline (`timeoutMs`, default 30 s).
  * - A lost answer (timeout, reset, 5xx) is resolved by reading, not guessed:
  *   each store is a writer with its own commit numbers, recorded per writer
  *   in the bucket (codec/writers.ts). The re-read tells "landed", "not
@@ -37,7 +38,7 @@ import { randomBytes } from 'node:crypto';
 import { Mutex } from 'async-mutex';
 import pRetry from 'p-retry';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import type { Clock, TimerHandle } from '../clock.js';
+import { sleep, type Clock, type TimerHandle } from '../clock.js';
 import { commitStatus } from '../codec/index.js';
 import {
   AbortedError,
@@ -51,7 +52,7 @@ import {
 import type { CasResult, ConfigMapApi, ConfigMapPatch } from '../kube/configmap-api.js';
 import { certainlyNotApplied } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
-import type { BucketState } from './bucket-state.js';
+import { isNewer, type BucketState } from './bucket-state.js';
 import { planCommit, type CommitPlan, type WriteOp, type WriteResult } from './commit.js';
 
 /** What the pipeline needs from its store. */
@@ -114,6 +115,21 @@ const MAX_WRITES_PER_COMMIT = 512;
 
 /** Thrown inside a retry iteration to wait (backoff) and go again. */
 class Retry extends Error {}
+
+/**
+ * Backoff after a conflict: full jitter, uniform in [0, min(cap, base * 2^n)].
+ * The window reaches its cap after a few conflicts and stays there, so every
+ * contending writer draws from the same window: no writer is starved for
+ * having lost more often (as one would be if windows kept growing), and
+ * contenders spread out instead of waking in lock-step.
+ */
+const CONFLICT_BACKOFF = { baseMs: 5, capMs: 250 };
+/** Backoff after a failed or unanswered request: the server may be down or overloaded. */
+const FAILURE_BACKOFF = { baseMs: 50, capMs: 1000 };
+
+function fullJitter(backoff: { baseMs: number; capMs: number }, n: number): number {
+  return Math.random() * Math.min(backoff.capMs, backoff.baseMs * 2 ** Math.min(n, 20));
+}
 
 /** Serialises and batches a store's writes. */
 export class WritePipeline {
@@ -250,6 +266,10 @@ export class WritePipeline {
     let base = this.#startingBase();
     // The plan of the outstanding attempt (sent, or about to be), and its base.
     let attempt: { plan: CommitPlan & { patch: ConfigMapPatch }; base: Base } | undefined;
+    // The resourceVersion of the last attempt refused with 409 (a newer state is needed).
+    let conflictedOn: string | undefined;
+    let conflicts = 0;
+    let failures = 0;
     const open = () => commit.members.filter((m) => !m.settled);
     const settleAll = (outcome: (i: number) => Outcome) => commit.members.forEach((m, i) => m.settle(outcome(i)));
     const settlePlan = (plan: CommitPlan) =>
@@ -288,6 +308,19 @@ export class WritePipeline {
         if (!attempt) {
           // Writes withdrawn or expired before any live attempt leave the commit.
           commit.members = open();
+          if (conflictedOn !== undefined) {
+            // After a conflict: the cache usually already holds the winner's
+            // commit (the watch is fast); else read it. Either is fine to
+            // plan a CAS on; a plan that sends nothing reads again below.
+            const cached = host.current();
+            if (cached.resourceVersion !== '' && isNewer(cached.resourceVersion, conflictedOn)) base = { state: cached, seq: 0 };
+            else {
+              const fresh = await this.#readOrRetry(commit);
+              if (!fresh) return fail(new BucketNotFoundError(host.api.namespace, host.bucket));
+              base = fresh;
+            }
+            conflictedOn = undefined;
+          }
           if (base.state.resourceVersion === '') {
             // The cache saw the bucket deleted: never plan on that (a patch
             // without a resourceVersion would be unconditional).
@@ -332,12 +365,11 @@ export class WritePipeline {
             return fail(new BucketNotFoundError(host.api.namespace, host.bucket));
           }
           // 409: the bucket changed. If an earlier copy of this attempt
-          // landed, the re-read shows it; otherwise re-plan on the new state.
+          // landed, the re-read shows it; otherwise back off, then re-plan
+          // on a newer state (read after the pause, so it is as new as can be).
           if (commit.ambiguous) continue;
-          const fresh = await this.#readOrRetry(commit);
-          if (!fresh) return fail(new BucketNotFoundError(host.api.namespace, host.bucket));
+          conflictedOn = attempt.base.state.resourceVersion;
           attempt = undefined;
-          base = fresh;
           throw new Retry('conflict');
         }
         // The request failed.
@@ -355,17 +387,22 @@ export class WritePipeline {
     try {
       await pRetry(iteration, {
         retries: Number.POSITIVE_INFINITY,
-        factor: 2,
-        minTimeout: 10,
-        maxTimeout: 1000,
-        randomize: true,
+        // The pause is taken in onFailedAttempt (full jitter, on the injected clock).
+        minTimeout: 0,
+        maxTimeout: 0,
         signal: commit.done.signal,
         shouldRetry: ({ error }) => error instanceof Retry,
-        onFailedAttempt: ({ error, attemptNumber }) => {
-          if (error instanceof Retry && error.message !== 'conflict') {
+        onFailedAttempt: async ({ error, attemptNumber }) => {
+          if (!(error instanceof Retry)) return;
+          let delay: number;
+          if (error.message === 'conflict') {
+            delay = fullJitter(CONFLICT_BACKOFF, conflicts++);
+          } else {
+            delay = fullJitter(FAILURE_BACKOFF, failures++);
             const code = (error.cause as Partial<KubekvError> | undefined)?.code;
-            host.logger.warn({ bucket: host.bucket, attempt: attemptNumber, code }, `write attempt failed (${error.message}); retrying`);
+            host.logger.warn({ bucket: host.bucket, attempt: attemptNumber, code, delayMs: Math.round(delay) }, `write attempt failed (${error.message}); retrying`);
           }
+          await sleep(host.clock, delay, commit.done.signal).catch(() => {});
         },
       });
     } catch (err) {
