@@ -1,17 +1,33 @@
 /**
- * `npm run bench`: starts a real control plane and prints figures. Targets
- * live here, never in timed tests (which would flake on a busy machine).
+ * `npm run bench [-- <name> ...]`: starts a real control plane and prints
+ * figures; with names (controlplane, store, contention, election) only those
+ * benchmarks run. Targets live here, never in timed tests (which would flake
+ * on a busy machine).
  */
 import { ControlPlane } from '../test/controlplane/index.js';
 import { benchControlPlane } from './controlplane.bench.js';
 import { benchStore } from './store.bench.js';
+import { benchContention } from './contention.bench.js';
 import { benchElection } from './election.bench.js';
+
+const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
+  controlplane: benchControlPlane,
+  store: benchStore,
+  contention: benchContention,
+  election: benchElection,
+};
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = wanted.filter((name) => !(name in benches));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
+}
 
 const cp = await ControlPlane.start({ log: (line) => console.error(`[controlplane] ${line}`) });
 try {
-  await benchControlPlane(cp);
-  await benchStore(cp);
-  await benchElection(cp);
+  for (const [name, bench] of Object.entries(benches)) {
+    if (wanted.length === 0 || wanted.includes(name)) await bench(cp);
+  }
 } finally {
   await cp.stop();
 }
