@@ -1,0 +1,464 @@
+package main
+
+// Parsing of the robustness history (test/robustness/README.md, "History
+// format") into operations and per-client watch streams. Anything the README
+// does not allow (an unparsable line, a completion without its invoke, two
+// completions for one invoke, a missing result field) is bad input: the
+// checker refuses to judge rather than guess.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+)
+
+// Status is the recorded outcome of an operation.
+type Status int
+
+const (
+	StatusOK      Status = iota
+	StatusFail           // definitely not applied
+	StatusUnknown        // may or may not have been applied (also: no completion)
+)
+
+func (s Status) String() string {
+	return [...]string{"ok", "fail", "unknown"}[s]
+}
+
+// Pending is the Return time of an operation that never completed for sure:
+// it stays pending to the end of the history (porcupine convention).
+const Pending = int64(math.MaxInt64)
+
+// ExpectKind is the kind of condition a conditional write carries.
+type ExpectKind int
+
+const (
+	ExpectNone   ExpectKind = iota // unconditional
+	ExpectAbsent                   // create-only
+	ExpectIndex                    // the key must exist with this lastIndex
+)
+
+// Expect is a write condition: `prev` of atomicPut/atomicDelete or `expect`
+// of a batch operation.
+type Expect struct {
+	Kind  ExpectKind
+	Index int64
+}
+
+func (e Expect) String() string {
+	switch e.Kind {
+	case ExpectAbsent:
+		return "absent"
+	case ExpectIndex:
+		return strconv.FormatInt(e.Index, 10)
+	}
+	return ""
+}
+
+// Mutation is one key change. Every write op is a list of them, applied in
+// order and all-or-nothing: put = [put], atomicPut = [put with condition],
+// delete = [delete], atomicDelete = [delete with condition], batch = its ops.
+type Mutation struct {
+	Delete bool
+	Key    string
+	Value  string // puts only
+	Expect Expect
+}
+
+// Op is one invoked operation with its completion.
+type Op struct {
+	ID         string
+	Client     int
+	Kind       string // get, put, delete, atomicPut, atomicDelete, batch
+	Key        string // get only (writes use Muts)
+	Consistent bool   // get only
+	Muts       []Mutation
+
+	Invoke int64
+	Return int64 // Pending when unknown
+	Status Status
+	Code   string // fail / unknown
+
+	// Result of an ok completion; which fields are meaningful depends on Kind.
+	Found     bool   // get
+	Value     string // get
+	LastIndex int64  // get, put, atomicPut
+	Deleted   bool   // delete
+	Revision  int64  // batch
+}
+
+// IsWrite reports whether the op may change the store.
+func (o *Op) IsWrite() bool { return o.Kind != "get" }
+
+// Pair is a key with its value and per-key revision.
+type Pair struct {
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	LastIndex int64  `json:"lastIndex"`
+}
+
+// WatchRecord is one record of a client's watchTree(”) stream: Type is
+// "snapshot", "put", "delete" (events), "error" (watch-error) or "start"
+// (watch-start).
+type WatchRecord struct {
+	Client    int
+	At        int64
+	Type      string
+	Pairs     []Pair // snapshot
+	Key       string // put, delete
+	Value     string // put
+	LastIndex int64  // put
+	Revision  int64  // snapshot, put, delete
+	Code      string // error
+}
+
+// Final is the orchestrator's consistent read of every key after healing.
+type Final struct {
+	At       int64
+	Pairs    []Pair
+	Revision int64
+}
+
+// History is a parsed history file.
+type History struct {
+	Ops       []*Op                 // in invoke order
+	Watches   map[int][]WatchRecord // per client, in time order
+	Final     *Final                // nil when the orchestrator wrote none
+	ClientEnd map[int]int64         // client -> time of its client-end
+}
+
+// nanos is a CLOCK_MONOTONIC time: a decimal string per the README (a JSON
+// number is accepted too).
+type nanos int64
+
+func (n *nanos) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("bad time %s", b)
+	}
+	*n = nanos(v)
+	return nil
+}
+
+// prev is a condition in the history: a number or the string "absent".
+type prev struct {
+	set bool
+	e   Expect
+}
+
+func (p *prev) UnmarshalJSON(b []byte) error {
+	p.set = true
+	if string(b) == `"absent"` {
+		p.e = Expect{Kind: ExpectAbsent}
+		return nil
+	}
+	v, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf(`condition must be a number or "absent", got %s`, b)
+	}
+	p.e = Expect{Kind: ExpectIndex, Index: v}
+	return nil
+}
+
+type rawBatchOp struct {
+	Op     string  `json:"op"`
+	Key    *string `json:"key"`
+	Value  *string `json:"value"`
+	Expect prev    `json:"expect"`
+}
+
+type rawResult struct {
+	Found     *bool   `json:"found"`
+	Value     *string `json:"value"`
+	LastIndex *int64  `json:"lastIndex"`
+	Deleted   *bool   `json:"deleted"`
+	Revision  *int64  `json:"revision"`
+}
+
+// rawRecord is the union of every line's fields.
+type rawRecord struct {
+	T          string       `json:"t"`
+	ID         string       `json:"id"`
+	Client     *int         `json:"client"`
+	At         *nanos       `json:"at"`
+	Op         string       `json:"op"`
+	Key        *string      `json:"key"`
+	Value      *string      `json:"value"`
+	Consistent *bool        `json:"consistent"`
+	Prev       prev         `json:"prev"`
+	Ops        []rawBatchOp `json:"ops"`
+	Result     *rawResult   `json:"result"`
+	Code       string       `json:"code"`
+	Type       string       `json:"type"`
+	Pairs      []Pair       `json:"pairs"`
+	LastIndex  *int64       `json:"lastIndex"`
+	Revision   *int64       `json:"revision"`
+}
+
+// ParseHistory reads JSON lines. Records may come in any order across
+// clients; each client's watch records are put in time order (stable, so
+// records with equal times keep their file order).
+func ParseHistory(r io.Reader) (*History, error) {
+	h := &History{Watches: map[int][]WatchRecord{}, ClientEnd: map[int]int64{}}
+	byID := map[string]*Op{}
+	completed := map[string]bool{}
+	type completion struct {
+		line int
+		rec  rawRecord
+	}
+	var completions []completion
+
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	lineNo := 0
+	for sc.Scan() {
+		lineNo++
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var rec rawRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return nil, fmt.Errorf("line %d: %v", lineNo, err)
+		}
+		if rec.At == nil {
+			return nil, fmt.Errorf("line %d: no \"at\"", lineNo)
+		}
+		at := int64(*rec.At)
+		bad := func(format string, args ...any) error {
+			return fmt.Errorf("line %d (%s): %s", lineNo, rec.T, fmt.Sprintf(format, args...))
+		}
+		switch rec.T {
+		case "invoke":
+			if rec.ID == "" || rec.Client == nil {
+				return nil, bad("invoke needs id and client")
+			}
+			if byID[rec.ID] != nil {
+				return nil, bad("duplicate op id %q", rec.ID)
+			}
+			op, err := parseInvoke(&rec, at)
+			if err != nil {
+				return nil, bad("%v", err)
+			}
+			byID[rec.ID] = op
+			h.Ops = append(h.Ops, op)
+		case "ok", "fail", "unknown":
+			completions = append(completions, completion{lineNo, rec})
+		case "watch", "watch-error", "watch-start":
+			if rec.Client == nil {
+				return nil, bad("no client")
+			}
+			w := WatchRecord{Client: *rec.Client, At: at, Code: rec.Code}
+			switch rec.T {
+			case "watch-error":
+				w.Type = "error"
+			case "watch-start":
+				w.Type = "start"
+			default:
+				w.Type = rec.Type
+				if rec.Revision == nil {
+					return nil, bad("watch event without revision")
+				}
+				w.Revision = *rec.Revision
+				switch rec.Type {
+				case "snapshot":
+					w.Pairs = rec.Pairs
+				case "put":
+					if rec.Key == nil || rec.Value == nil || rec.LastIndex == nil {
+						return nil, bad("watch put needs key, value, lastIndex")
+					}
+					w.Key, w.Value, w.LastIndex = *rec.Key, *rec.Value, *rec.LastIndex
+				case "delete":
+					if rec.Key == nil {
+						return nil, bad("watch delete needs key")
+					}
+					w.Key = *rec.Key
+				default:
+					return nil, bad("unknown watch type %q", rec.Type)
+				}
+			}
+			h.Watches[w.Client] = append(h.Watches[w.Client], w)
+		case "final":
+			if h.Final != nil {
+				return nil, bad("second final record")
+			}
+			f := &Final{At: at, Pairs: rec.Pairs}
+			if rec.Revision != nil {
+				f.Revision = *rec.Revision
+			}
+			h.Final = f
+		case "client-end":
+			if rec.Client == nil {
+				return nil, bad("no client")
+			}
+			h.ClientEnd[*rec.Client] = at
+		default:
+			return nil, bad("unknown record type")
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+
+	// Completions are matched after the whole file is read: a merged file
+	// need not put an invoke before its completion.
+	for _, c := range completions {
+		rec := c.rec
+		op := byID[rec.ID]
+		if op == nil {
+			return nil, fmt.Errorf("line %d: %s for unknown op id %q", c.line, rec.T, rec.ID)
+		}
+		if completed[rec.ID] {
+			return nil, fmt.Errorf("line %d: second completion for op %q", c.line, rec.ID)
+		}
+		completed[rec.ID] = true
+		if err := complete(op, &rec); err != nil {
+			return nil, fmt.Errorf("line %d: op %s: %v", c.line, rec.ID, err)
+		}
+	}
+	sort.SliceStable(h.Ops, func(i, j int) bool { return h.Ops[i].Invoke < h.Ops[j].Invoke })
+	for c, ws := range h.Watches {
+		sort.SliceStable(ws, func(i, j int) bool { return ws[i].At < ws[j].At })
+		h.Watches[c] = ws
+	}
+	return h, nil
+}
+
+func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
+	// Until a completion says otherwise, an invoke is pending forever: the
+	// client may have been SIGKILLed during the call.
+	op := &Op{ID: rec.ID, Client: *rec.Client, Kind: rec.Op, Invoke: at, Return: Pending, Status: StatusUnknown}
+	key := func() (string, error) {
+		if rec.Key == nil {
+			return "", fmt.Errorf("%s needs key", rec.Op)
+		}
+		return *rec.Key, nil
+	}
+	k, kerr := key()
+	switch rec.Op {
+	case "get":
+		if kerr != nil {
+			return nil, kerr
+		}
+		if rec.Consistent == nil {
+			return nil, fmt.Errorf("get needs consistent")
+		}
+		op.Key, op.Consistent = k, *rec.Consistent
+	case "put", "atomicPut":
+		if kerr != nil || rec.Value == nil {
+			return nil, fmt.Errorf("%s needs key and value", rec.Op)
+		}
+		m := Mutation{Key: k, Value: *rec.Value}
+		if rec.Op == "atomicPut" {
+			if !rec.Prev.set {
+				return nil, fmt.Errorf("atomicPut needs prev")
+			}
+			m.Expect = rec.Prev.e
+		}
+		op.Muts = []Mutation{m}
+	case "delete", "atomicDelete":
+		if kerr != nil {
+			return nil, kerr
+		}
+		m := Mutation{Delete: true, Key: k}
+		if rec.Op == "atomicDelete" {
+			if !rec.Prev.set || rec.Prev.e.Kind != ExpectIndex {
+				return nil, fmt.Errorf("atomicDelete needs a numeric prev")
+			}
+			m.Expect = rec.Prev.e
+		}
+		op.Muts = []Mutation{m}
+	case "batch":
+		for i, b := range rec.Ops {
+			if b.Key == nil {
+				return nil, fmt.Errorf("batch ops[%d] needs key", i)
+			}
+			m := Mutation{Key: *b.Key, Expect: b.Expect.e}
+			switch b.Op {
+			case "put":
+				if b.Value == nil {
+					return nil, fmt.Errorf("batch ops[%d] put needs value", i)
+				}
+				m.Value = *b.Value
+			case "delete":
+				m.Delete = true
+				if b.Expect.e.Kind == ExpectAbsent {
+					return nil, fmt.Errorf(`batch ops[%d]: a delete cannot expect "absent"`, i)
+				}
+			default:
+				return nil, fmt.Errorf("batch ops[%d]: unknown op %q", i, b.Op)
+			}
+			op.Muts = append(op.Muts, m)
+		}
+	default:
+		return nil, fmt.Errorf("unknown op %q", rec.Op)
+	}
+	return op, nil
+}
+
+func complete(op *Op, rec *rawRecord) error {
+	op.Return = int64(*rec.At)
+	op.Code = rec.Code
+	switch rec.T {
+	case "fail":
+		op.Status = StatusFail
+		return nil
+	case "unknown":
+		// Recorded as unknown: the call settled, but the effect may land
+		// at any time after the invoke, so it stays pending to the end.
+		op.Status = StatusUnknown
+		op.Return = Pending
+		return nil
+	}
+	op.Status = StatusOK
+	r := rec.Result
+	if r == nil {
+		return fmt.Errorf("ok without result")
+	}
+	switch op.Kind {
+	case "get":
+		if r.Found == nil {
+			return fmt.Errorf("get result needs found")
+		}
+		op.Found = *r.Found
+		if op.Found {
+			if r.Value == nil || r.LastIndex == nil {
+				return fmt.Errorf("found get result needs value and lastIndex")
+			}
+			op.Value, op.LastIndex = *r.Value, *r.LastIndex
+		}
+	case "put", "atomicPut":
+		if r.LastIndex == nil {
+			return fmt.Errorf("%s result needs lastIndex", op.Kind)
+		}
+		op.LastIndex = *r.LastIndex
+	case "delete":
+		if r.Deleted == nil {
+			return fmt.Errorf("delete result needs deleted")
+		}
+		op.Deleted = *r.Deleted
+	case "batch":
+		if r.Revision == nil {
+			return fmt.Errorf("batch result needs revision")
+		}
+		op.Revision = *r.Revision
+	}
+	return nil
+}
+
+// PutIndex is the lastIndex an ok write gave its puts (0 when it has none).
+func (o *Op) PutIndex() int64 {
+	switch o.Kind {
+	case "put", "atomicPut":
+		return o.LastIndex
+	case "batch":
+		return o.Revision
+	}
+	return 0
+}

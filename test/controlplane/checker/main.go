@@ -1,0 +1,153 @@
+// Command kubekv-check is the history checker of kubekv's robustness harness
+// (test/robustness/README.md is its contract):
+//
+//	kubekv-check --history <history.jsonl> --out <dir> [--timeout 120s]
+//
+// It prints one JSON summary line and exits 0 when every claim holds, 1 on
+// any violation, 2 when it cannot decide (porcupine timed out, or the
+// history is malformed). A timeout is never reported as a pass.
+//
+// It lives in its own main package so the control-plane binary does not
+// link porcupine.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Summary is the JSON line printed on stdout.
+type Summary struct {
+	Operations          Counts   `json:"operations"`
+	Linearizable        string   `json:"linearizable"` // ok | violation | inconclusive
+	CacheReadViolations int      `json:"cacheReadViolations"`
+	WatchViolations     int      `json:"watchViolations"`
+	Violations          []string `json:"violations"`
+	CheckMs             int64    `json:"checkMs"`
+	// Error says why the check could not decide (bad input, or the
+	// linearizability search timed out); exit code 2 unless a violation was
+	// found anyway.
+	Error string `json:"error,omitempty"`
+}
+
+// Counts are the recorded outcomes of every invoked operation.
+type Counts struct {
+	OK      int `json:"ok"`
+	Fail    int `json:"fail"`
+	Unknown int `json:"unknown"`
+}
+
+// maxListed bounds the violations printed in the summary line; the full
+// list goes to <out>/violations.txt.
+const maxListed = 20
+
+func main() {
+	historyPath := flag.String("history", "", "history file (JSON lines)")
+	outDir := flag.String("out", "", "directory for linearizability.html and violations.txt")
+	timeout := flag.Duration("timeout", 120*time.Second, "time limit of the linearizability search (exceeded: inconclusive)")
+	flag.Parse()
+	if *historyPath == "" || *outDir == "" {
+		fmt.Fprintln(os.Stderr, "usage: kubekv-check --history <history.jsonl> --out <dir> [--timeout 120s]")
+		os.Exit(2)
+	}
+	summary, code := run(*historyPath, *outDir, *timeout)
+	enc := json.NewEncoder(os.Stdout) // one line, ending in a newline
+	enc.SetEscapeHTML(false)          // keep "->" readable
+	if err := enc.Encode(summary); err != nil {
+		fmt.Fprintln(os.Stderr, "kubekv-check:", err)
+		os.Exit(2)
+	}
+	os.Exit(code)
+}
+
+// run checks one history and returns the summary and the exit code.
+func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
+	started := time.Now()
+	summary := Summary{Linearizable: "inconclusive", Violations: []string{}}
+	fail := func(err error) (Summary, int) {
+		summary.Error = err.Error()
+		summary.CheckMs = time.Since(started).Milliseconds()
+		fmt.Fprintln(os.Stderr, "kubekv-check:", err)
+		return summary, 2
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fail(err)
+	}
+	f, err := os.Open(historyPath)
+	if err != nil {
+		return fail(err)
+	}
+	h, err := ParseHistory(f)
+	f.Close()
+	if err != nil {
+		return fail(fmt.Errorf("bad history %s: %w", historyPath, err))
+	}
+	for _, op := range h.Ops {
+		switch op.Status {
+		case StatusOK:
+			summary.Operations.OK++
+		case StatusFail:
+			summary.Operations.Fail++
+		default:
+			summary.Operations.Unknown++
+		}
+	}
+
+	obs := newObservations(h)
+	lin := checkLinearizability(h, obs, timeout)
+	cache := checkCacheReads(h, obs)
+	watch := checkWatches(h, obs)
+	summary.CacheReadViolations = len(cache)
+	summary.WatchViolations = len(watch)
+
+	all := []string{} // [] rather than null in the summary
+	switch lin.result {
+	case porcupine.Ok:
+		summary.Linearizable = "ok"
+	case porcupine.Illegal:
+		summary.Linearizable = "violation"
+		all = append(all, lin.violations...)
+	default:
+		// Not a violation (the list holds only those): say it in error.
+		summary.Linearizable = "inconclusive"
+		summary.Error = fmt.Sprintf("linearizability check timed out after %s (%d operations in %d partitions): inconclusive", timeout, lin.operations, lin.partitions)
+		fmt.Fprintln(os.Stderr, "kubekv-check:", summary.Error)
+	}
+	all = append(all, cache...)
+	all = append(all, watch...)
+
+	// The visualisation needs a finished search; after a timeout the
+	// partial linearizations mean little.
+	if lin.result != porcupine.Unknown {
+		if err := porcupine.VisualizePath(lin.model, lin.info, filepath.Join(outDir, "linearizability.html")); err != nil {
+			return fail(fmt.Errorf("writing the visualisation: %w", err))
+		}
+	}
+	text := strings.Join(all, "\n")
+	if text != "" {
+		text += "\n"
+	}
+	if err := os.WriteFile(filepath.Join(outDir, "violations.txt"), []byte(text), 0o644); err != nil {
+		return fail(err)
+	}
+
+	summary.Violations = all
+	if len(all) > maxListed {
+		summary.Violations = append(append([]string{}, all[:maxListed]...), fmt.Sprintf("... and %d more in violations.txt", len(all)-maxListed))
+	}
+	summary.CheckMs = time.Since(started).Milliseconds()
+	switch {
+	case lin.result == porcupine.Illegal || len(cache) > 0 || len(watch) > 0:
+		return summary, 1
+	case lin.result == porcupine.Unknown:
+		return summary, 2
+	}
+	return summary, 0
+}
