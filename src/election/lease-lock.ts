@@ -21,18 +21,16 @@
  */
 import {
   CoordinationV1Api,
-  Observable,
   V1MicroTime,
   type ConfigurationOptions,
   type KubeConfig,
-  type RequestContext,
-  type ResponseContext,
   type V1Lease,
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
 import type { KubekvError } from '../errors.js';
 import { isConflict, isNotFound, toKubekvError } from '../kube/errors.js';
+import { withSignal } from '../kube/request-options.js';
 import type { Logger } from '../logger.js';
 import { ObjectWatcher } from '../watch/object-watcher.js';
 
@@ -255,15 +253,5 @@ function parseTime(value: unknown): Date | undefined {
 
 /** Per-request options that abort the request with `signal` (client-node has no per-call signal parameter). */
 function requestOptions(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
-  if (!signal) return undefined;
-  return {
-    middleware: [{
-      pre: (context: RequestContext) => {
-        context.setSignal(signal);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (context: ResponseContext) => new Observable(Promise.resolve(context)),
-    }],
-    middlewareMergeStrategy: 'append',
-  };
+  return signal ? withSignal(signal) : undefined;
 }

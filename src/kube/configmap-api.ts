@@ -13,17 +13,15 @@
  */
 import {
   CoreV1Api,
-  Observable,
   PatchStrategy,
   setHeaderOptions,
   type ConfigurationOptions,
   type KubeConfig,
-  type RequestContext,
-  type ResponseContext,
   type V1ConfigMap,
 } from '@kubernetes/client-node';
 import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { toKubekvError, isNotFound, isConflict } from './errors.js';
+import { withSignal } from './request-options.js';
 import type { ObjectList } from '../watch/object-watcher.js';
 
 /** A merge patch of a ConfigMap; null deletes a field or map entry. */
@@ -160,16 +158,4 @@ export class ConfigMapApi {
       throw toKubekvError(err, describe);
     }
   }
-}
-
-/** client-node options that make the request use `signal` (chained after `extra`'s middleware). */
-function withSignal(signal: AbortSignal, extra?: ConfigurationOptions): ConfigurationOptions {
-  const setSignal = {
-    pre: (context: RequestContext) => {
-      context.setSignal(signal);
-      return new Observable(Promise.resolve(context));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  return { ...extra, middleware: [...(extra?.middleware ?? []), setSignal], middlewareMergeStrategy: 'append' };
 }
