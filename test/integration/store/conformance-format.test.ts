@@ -10,6 +10,7 @@ import pako from 'pako';
 import { ClosedError, ConfigMapStore, type Store } from '../../../src/index.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { expectApiStatus } from '../../support/kube.js';
+import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import {
   adminClients,
   expectKubekvError,
@@ -18,6 +19,7 @@ import {
   rawBinary,
   rawIndex,
   readRaw,
+  utf8,
   waitFor,
 } from '../../support/store.js';
 
@@ -25,6 +27,7 @@ import {
 const bounded = { timeout: 60_000 };
 
 const cp = testControlPlane();
+const mergePatchOptions = () => setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const HEADER_RAW = [0x00, 0x4b, 0x56, 0x72]; // \0 K V r
 const HEADER_GZIP = [0x00, 0x4b, 0x56, 0x7a]; // \0 K V z
 
@@ -117,6 +120,30 @@ describe('a ConfigMap kubekv did not create', () => {
     assert.equal(raw.metadata?.annotations?.['kubekv.dev/format'], '1');
     assert.equal((await store.get('plain'))?.lastIndex, 0, 'a foreign key got a revision it never had');
   });
+
+  // The kubekv key "a_5Fb" is stored as "a_5F5Fb"; a kubectl-made "a_5Fb"
+  // decodes to the same kubekv key. The canonical one must win in either
+  // order (data is read before binaryData), and writes must leave the
+  // foreign one alone.
+  for (const where of ['data', 'binaryData'] as const) {
+    it(`a foreign key never shadows the kubekv key of the same name (kubekv value in ${where}), and delete() leaves it`, bounded, async () => {
+      const namespace = await cp.freshNamespace('kv-shadow');
+      const name = `shadow-${where.toLowerCase()}`;
+      await using store = await ConfigMapStore.open({ name, namespace, kubeConfig: cp.adminKubeConfig(), create: true });
+      const value = where === 'data' ? 'kubekv value' : Uint8Array.from([0xff, 0xfe, 0x00]);
+      await store.put('a_5Fb', value);
+      const patch = { data: { a_5Fb: 'foreign value' } };
+      await adminClients().core.patchNamespacedConfigMap({ name, namespace, body: patch }, mergePatchOptions());
+      const seen = await store.get('a_5Fb', { consistent: true });
+      assert.deepEqual(seen?.value, typeof value === 'string' ? utf8(value) : value, 'the foreign key shadowed the kubekv key');
+      assert.ok((seen?.lastIndex ?? 0) > 0);
+
+      assert.equal(await store.delete('a_5Fb'), true);
+      const raw = await readRaw(namespace, name);
+      assert.equal(raw.data?.['a_5Fb'], 'foreign value', 'delete() removed the foreign key instead of (or as well as) its own');
+      assert.equal(raw.data?.['a_5F5Fb'] ?? raw.binaryData?.['a_5F5Fb'], undefined);
+    });
+  }
 });
 
 describe('lifecycle', () => {
