@@ -23,6 +23,7 @@ import {
 } from '../../../src/index.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { expectApiStatus } from '../../support/kube.js';
+import { serverPort, TcpProxy } from '../../support/tcp-proxy.js';
 import {
   adminClients,
   expectBucketUnchanged,
@@ -134,6 +135,36 @@ describe('bad keys', () => {
         for (const call of [() => b.store.list(p), () => b.store.deleteTree(p), () => b.store.watchTree(p)]) {
           await expectKubekvError(call, InvalidKeyError, 'INVALID_KEY');
         }
+      }
+    });
+  });
+});
+
+describe('bad keys with the API server unreachable', () => {
+  it('consistent reads of a bad key are refused before any request is sent', bounded, async () => {
+    const b = await seeded('bad-key-offline');
+    const proxy = await TcpProxy.start(serverPort(cp.adminKubeConfig()));
+    const store = await ConfigMapStore.open({ name: b.name, namespace: b.namespace, kubeConfig: proxy.kubeConfigFor(cp.adminKubeConfig()), requestTimeoutMs: 2000 });
+    try {
+      // Unreachable: a request sent first would fail with UnavailableError.
+      proxy.block();
+      await expectKubekvError(store.get('', { consistent: true }), InvalidKeyError, 'INVALID_KEY');
+      await expectKubekvError(store.exists('\ud800', { consistent: true }), InvalidKeyError, 'INVALID_KEY');
+      await expectKubekvError(store.list(7 as unknown as string, { consistent: true }), InvalidKeyError, 'INVALID_KEY');
+    } finally {
+      proxy.heal();
+      await store.close();
+      await proxy.close();
+      await b[Symbol.asyncDispose]();
+    }
+  });
+
+  it('an invalid per-call timeoutMs -> InvalidOptionError naming "timeoutMs", nothing stored', bounded, async () => {
+    await using b = await seeded('bad-call-timeout');
+    await expectBucketUnchanged(b, async () => {
+      for (const timeoutMs of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, '100']) {
+        const err = await expectKubekvError(b.store.put('k', 'v', { timeoutMs: timeoutMs as number }), InvalidOptionError, 'INVALID_OPTION');
+        assert.equal(err.option, 'timeoutMs');
       }
     });
   });
