@@ -149,7 +149,10 @@ export class ConfigMapApi {
     const timeout = AbortSignal.timeout(this.#timeoutMs);
     const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
     try {
-      return await request((extra) => withSignal(signal, extra));
+      // Raced with the signal: client-node runs authentication (an exec
+      // credential plugin, say) before the signal reaches fetch, so a hang
+      // there would otherwise outlive the timeout.
+      return await raceSignal(request((extra) => withSignal(signal, extra)), signal);
     } catch (err) {
       const describe = { verb, resource: 'configmaps', name: verb === 'list' ? undefined : this.name, namespace: this.namespace };
       if (timeout.aborted && !options.signal?.aborted) {
@@ -158,4 +161,20 @@ export class ConfigMapApi {
       throw toKubekvError(err, describe);
     }
   }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts (the promise is then left to settle unobserved). */
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason as Error);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      promise.catch(() => {});
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

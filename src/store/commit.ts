@@ -12,7 +12,6 @@ import {
   FORMAT_ANNOTATION,
   FORMAT_VERSION,
   INDEX_ANNOTATION,
-  LEGACY_RECENT_WRITES_ANNOTATION,
   MAX_ANNOTATIONS_BYTES,
   MAX_DATA_BYTES,
   REVISION_ANNOTATION,
@@ -173,7 +172,11 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
   const index = new Map<string, number>();
   for (const entry of base.entries.values()) if (!view.has(entry.key) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
   for (const entry of view.values()) if (entry) index.set(entry.cmKey, entry.lastIndex);
-  const writers = recordCommit(base.writers, base.writersPruned, ctx.writer.id, { seq: ctx.writer.seq, revision });
+  // A bucket with kubekv commits but no writers record had it stripped (or
+  // predates it): whatever it held is lost, which the watermark says, so a
+  // writer whose entry was there reports "unknown" instead of "not landed".
+  const prunedBefore = !base.writersRecorded && base.revision > 0 ? Math.max(base.writersPruned, base.revision) : base.writersPruned;
+  const writers = recordCommit(base.writers, prunedBefore, ctx.writer.id, { seq: ctx.writer.seq, revision });
   const annotations: Record<string, string | null> = {
     [FORMAT_ANNOTATION]: String(FORMAT_VERSION),
     [REVISION_ANNOTATION]: String(revision),
@@ -182,7 +185,6 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
     ...ctx.annotations,
   };
   if (writers.pruned > base.writersPruned) annotations[WRITERS_PRUNED_ANNOTATION] = String(writers.pruned);
-  if (base.annotations[LEGACY_RECENT_WRITES_ANNOTATION] !== undefined) annotations[LEGACY_RECENT_WRITES_ANNOTATION] = null;
   return {
     metadata: {
       resourceVersion: base.resourceVersion,

@@ -204,13 +204,13 @@ export class ConfigMapStore implements Store {
   watch(key: string, options: CallOptions = {}): AsyncIterable<KeyEvent> {
     this.#assertOpen();
     checkKey(key);
-    return this.#hub.watchKey(key, () => this.#state, options.signal);
+    return this.#hub.watchKey(key, () => this.#state, options.signal, () => this.#decodeError);
   }
 
   watchTree(prefix: string, options: CallOptions = {}): AsyncIterable<TreeEvent> {
     this.#assertOpen();
     checkPrefix(prefix);
-    return this.#hub.watchTree(prefix, () => this.#state, options.signal);
+    return this.#hub.watchTree(prefix, () => this.#state, options.signal, () => this.#decodeError);
   }
 
   status(): StoreStatus {
@@ -351,9 +351,13 @@ export class ConfigMapStore implements Store {
     this.#assertOpen();
     if (options.signal?.aborted) throw new AbortedError('read', { cause: options.signal.reason });
     if (options.consistent) {
-      const object = await raceAbort(this.#api.get({ signal: options.signal }), options.signal, `read of bucket ${this.name}`);
+      // A list by name rather than a GET: also a quorum read, and when the
+      // bucket is gone its resourceVersion says as of when, so a late answer
+      // older than that cannot bring the bucket back into the cache.
+      const listed = await raceAbort(this.#api.list(`metadata.name=${this.name}`, { signal: options.signal }), options.signal, `read of bucket ${this.name}`);
+      const object = listed.items.find((item) => item.metadata?.name === this.name);
       if (object) this.#apply(object);
-      else this.#markDeleted(undefined);
+      else this.#markDeleted(listed.resourceVersion);
     }
   }
 
@@ -371,12 +375,10 @@ export class ConfigMapStore implements Store {
       next = parseBucket(object);
     } catch (err) {
       const error = err instanceof FormatError ? err : new FormatError('bucket content cannot be decoded', undefined, { cause: err });
-      if (!this.#decodeError) {
-        this.#log.error({ bucket: this.name, code: error.code }, 'bucket content cannot be decoded; keeping the last good state');
-        // Open watch iterators would otherwise skip this change silently.
-        this.#hub.fail(error);
-      }
+      if (!this.#decodeError) this.#log.error({ bucket: this.name, code: error.code }, 'bucket content cannot be decoded; keeping the last good state');
       this.#decodeError = error;
+      // Open watch iterators would otherwise skip this change silently.
+      this.#hub.fail(error);
       throw error;
     }
     if (this.#decodeError) this.#log.info({ bucket: this.name }, 'bucket content decodes again');

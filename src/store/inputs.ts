@@ -37,10 +37,16 @@ export interface ResolvedOptions {
 /** Default deadline of a write (OpenStoreOptions.timeoutMs). */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
+/** Largest timeout Node's timers honour. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** Validates a `timeoutMs` option: undefined, or a positive finite number of ms. */
 export function checkTimeout(value: unknown, option = 'timeoutMs'): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(option, value, 'a positive number of milliseconds');
+  // Node's timers clamp anything above 2^31 - 1 ms to 1 ms: refuse it rather than time out at once.
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
+    throw new InvalidOptionError(option, value, `a positive number of milliseconds, at most ${MAX_TIMEOUT_MS} (about 24.8 days)`);
+  }
   return value;
 }
 

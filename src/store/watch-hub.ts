@@ -8,7 +8,9 @@
  * when its signal aborts or the store closes; a value that cannot be decoded
  * is thrown from the iterator, never skipped; a bucket state the cache could
  * not decode (a change it therefore missed) ends every iterator with that
- * error after the changes before it ({@link WatchHub.fail}).
+ * error after the changes before it ({@link WatchHub.fail}), and an iterator
+ * opened while the cache is in that state throws at once rather than start
+ * from a stale snapshot.
  *
  * Non-guarantee: a consumer that stops pulling buffers its pending events in
  * memory; iterate promptly or abort.
@@ -61,10 +63,15 @@ export class WatchHub {
     this.#subscribers.clear();
   }
 
-  /** See ReadableStore.watch. `state` gives the cache's current state. */
-  async *watchKey(key: string, state: () => BucketState, signal?: AbortSignal): AsyncGenerator<KeyEvent> {
+  /**
+   * See ReadableStore.watch. `state` gives the cache's current state;
+   * `missed`, when the cache is known to have missed a change, the error to
+   * throw instead of a stale snapshot.
+   */
+  async *watchKey(key: string, state: () => BucketState, signal?: AbortSignal, missed?: () => Error | undefined): AsyncGenerator<KeyEvent> {
     const stream = this.#subscribe((k) => k === key, signal);
     try {
+      throwIfMissed(missed);
       const current = state();
       const entry = current.entries.get(key);
       yield { key, pair: entry ? toPair(entry) : undefined, revision: current.revision };
@@ -77,9 +84,10 @@ export class WatchHub {
   }
 
   /** See ReadableStore.watchTree. */
-  async *watchTree(prefix: string, state: () => BucketState, signal?: AbortSignal): AsyncGenerator<TreeEvent> {
+  async *watchTree(prefix: string, state: () => BucketState, signal?: AbortSignal, missed?: () => Error | undefined): AsyncGenerator<TreeEvent> {
     const stream = this.#subscribe((k) => k.startsWith(prefix), signal);
     try {
+      throwIfMissed(missed);
       const current = state();
       const pairs = [...current.entries.values()]
         .filter((e) => e.key.startsWith(prefix))
@@ -137,6 +145,15 @@ export class WatchHub {
       close: () => end(),
     };
   }
+}
+
+/**
+ * An iterator must not start from a cache that missed a change (a state it
+ * could not decode): `missed` says whether it did, and why.
+ */
+function throwIfMissed(missed: (() => Error | undefined) | undefined): void {
+  const error = missed?.();
+  if (error) throw error;
 }
 
 /** Changes for one iterator: next() resolves undefined once the stream ended. */

@@ -240,17 +240,23 @@ export class WritePipeline {
 
   /** Commits until the queue is empty; a write queued while this runs joins the next commit. */
   #drain(): Promise<void> {
-    return this.#commitLock.runExclusive(async () => {
-      // From here on a new write schedules another drain (which waits for
-      // this one), so none is ever left in the queue unattended.
-      this.#drainScheduled = false;
-      while (this.#queue.length > 0) {
-        const members = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
-        const commit: Commit = { members, inFlight: false, ambiguous: false, done: new AbortController() };
-        for (const pending of members) pending.commit = commit;
-        await this.#commit(commit);
-      }
-    });
+    // The clock's timers (deadlines, backoff) do not keep the process alive;
+    // a write in progress must, or a process waiting on it could exit with
+    // the write unsettled (say, while the API server refuses connections).
+    const keepAlive = setInterval(() => {}, 60_000);
+    return this.#commitLock
+      .runExclusive(async () => {
+        // From here on a new write schedules another drain (which waits for
+        // this one), so none is ever left in the queue unattended.
+        this.#drainScheduled = false;
+        while (this.#queue.length > 0) {
+          const members = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
+          const commit: Commit = { members, inFlight: false, ambiguous: false, done: new AbortController() };
+          for (const pending of members) pending.commit = commit;
+          await this.#commit(commit);
+        }
+      })
+      .finally(() => clearInterval(keepAlive));
   }
 
   /** The state a commit starts from: the pipeline's last answer if the cache still holds it, else the cache. */
@@ -356,8 +362,12 @@ export class WritePipeline {
         if (sent.kind === 'answer') {
           const response = sent.result;
           if (response.ok) {
-            const state = host.apply(response.object);
-            this.#lastAnswer = { state, seq: sent.seq };
+            try {
+              this.#lastAnswer = { state: host.apply(response.object), seq: sent.seq };
+            } catch {
+              // The commit landed whatever the cache makes of the answer (a
+              // decode failure is reported by the store's status()).
+            }
             return settlePlan(attempt.plan);
           }
           if (response.reason === 'not-found') {
@@ -379,7 +389,10 @@ export class WritePipeline {
         }
         const error = sent.error;
         if (error instanceof KubekvError && !error.retryable) return fail(error);
-        // Refused before anything happened (connection refused, 429): try again later.
+        // Refused before anything happened (connection refused, 429): re-plan
+        // after the pause, so writes withdrawn or expired meanwhile (told
+        // "not stored") are left out and the guard is checked again.
+        attempt = undefined;
         throw new Retry('refused', { cause: error });
       }
     };

@@ -113,6 +113,18 @@ describe('planCommit', () => {
     assert.equal(commitStatus(state, 'w001', 1, base.revision + 1), 'landed');
   });
 
+  it('a record stripped by hand and then rewritten by another writer still says "unknown" for the lost entry', () => {
+    const mine = planCommit(base, [[put('k', 'mine')]], { bucket: 'b', writer: { id: 'mine', seq: 1 } });
+    const landed = parseBucket({ metadata: { resourceVersion: '101', annotations: mine.patch!.metadata.annotations as Record<string, string> }, data: { k: 'mine' } });
+    const annotations = { ...landed.annotations };
+    delete annotations['kubekv.dev/writers'];
+    const stripped = parseBucket({ metadata: { resourceVersion: '102', annotations }, data: { k: 'mine' } });
+    const other = planCommit(stripped, [[put('k', 'other')]], { bucket: 'b', writer: { id: 'other', seq: 1 } });
+    const after = parseBucket({ metadata: { resourceVersion: '103', annotations: other.patch!.metadata.annotations as Record<string, string> }, data: { k: 'other' } });
+    assert.equal(after.writers.has('mine'), false);
+    assert.equal(commitStatus(after, 'mine', 1, base.revision), 'unknown', 'a landed write must not be taken for "not landed"');
+  });
+
   it('a writers record stripped by hand after kubekv commits makes a lost answer "unknown"', () => {
     const stripped = { ...base, revision: base.revision + 3, writers: new Map(), writersRecorded: false };
     assert.equal(commitStatus(stripped, 'mine', 1, base.revision), 'unknown');
