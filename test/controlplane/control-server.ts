@@ -14,7 +14,7 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** Serves POST /restart-apiserver, /restart-all and /compact for `cp` on 127.0.0.1. */
+/** Serves POST /restart-apiserver, /restart-all, /restart-etcd and /compact for `cp` on 127.0.0.1. */
 export async function serveControl(cp: ControlPlane): Promise<ControlServer> {
   const token = randomBytes(16).toString('hex');
   const expected = Buffer.from(`Bearer ${token}`);
@@ -23,6 +23,7 @@ export async function serveControl(cp: ControlPlane): Promise<ControlServer> {
   const actions: Record<string, () => Promise<unknown>> = {
     '/restart-apiserver': () => cp.restartApiserver().then(() => ({})),
     '/restart-all': () => cp.restartAll().then(() => ({})),
+    '/restart-etcd': () => cp.restartEtcd().then(() => ({})),
     '/compact': () => cp.compact().then((revision) => ({ revision })),
   };
   const server: Server = createServer((req, res) => {

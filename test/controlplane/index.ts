@@ -5,7 +5,7 @@
  * certificates and RBAC on. No fake API server exists anywhere in this repo.
  *
  * Guarantees: ports are chosen free and retried on collision; etcd keeps its
- * data across restartApiserver() and restartAll(); the child processes die
+ * data across restartApiserver(), restartEtcd() and restartAll(); the child processes die
  * with this process even if it crashes (PR_SET_PDEATHSIG + parent polling in
  * the binary, a synchronous kill on exit here).
  *
@@ -71,6 +71,12 @@ export interface ControlPlaneHandle {
   restartApiserver(): Promise<void>;
   /** Restarts etcd and kube-apiserver on the same ports; data is kept. */
   restartAll(): Promise<void>;
+  /**
+   * Restarts etcd alone on the same ports, keeping its data directory;
+   * kube-apiserver stays up (failing requests meanwhile) and reconnects.
+   * Resolves once /readyz answers ok again.
+   */
+  restartEtcd(): Promise<void>;
   /**
    * Compacts etcd at its current revision and restarts kube-apiserver, so every
    * older resourceVersion is gone: a watch or list from one gets 410 Gone.
@@ -214,6 +220,15 @@ export class ControlPlane implements ControlPlaneHandle {
     this.#etcd = undefined;
     await this.#startEtcd();
     await this.#startApiserver();
+  }
+
+  async restartEtcd(): Promise<void> {
+    this.#log('restarting etcd');
+    await this.#stopChild(this.#etcd, 'etcd');
+    this.#etcd = undefined;
+    await this.#startEtcd();
+    // The apiserver's etcd client reconnects by itself; wait until it serves again.
+    await withTimeout(this.#waitReady(), this.#readyTimeoutMs, 'kube-apiserver /readyz after the etcd restart');
   }
 
   async compact(): Promise<number> {

@@ -56,6 +56,9 @@ class RemoteControlPlane implements ControlPlaneHandle {
   async restartAll(): Promise<void> {
     await this.#call('restart-all');
   }
+  async restartEtcd(): Promise<void> {
+    await this.#call('restart-etcd');
+  }
   async compact(): Promise<number> {
     const body = await this.#call('compact');
     return (body as { revision: number }).revision;

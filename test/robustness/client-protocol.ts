@@ -1,0 +1,43 @@
+/**
+ * What the orchestrator and a client process tell each other: the job (the
+ * client's one command-line argument) and one JSON object per line on the
+ * client's stdin (commands) and stdout (events). Kept apart from client.ts
+ * so the orchestrator can import the types without running a client.
+ */
+import type { StoreKind } from './stores.js';
+
+/** A client process's assignment. */
+export interface ClientJob {
+  /** Client index (the `client` of its history records). */
+  index: number;
+  /** 0 for the first process of this index, +1 per restart after a SIGKILL; part of every op id. */
+  incarnation: number;
+  /** Run seed; the client's PRNG mixes in index and incarnation. */
+  seed: number;
+  /** Kubeconfig whose server is this client's fault proxy. */
+  kubeconfig: string;
+  namespace: string;
+  bucket: string;
+  store: StoreKind;
+  /** History file to append to (client-<index>.jsonl). */
+  history: string;
+  /** The keys the workload uses. */
+  keys: string[];
+  /** Think time between operations, uniform in [min, max] ms. */
+  thinkMs: [number, number];
+  /** Epoch ms after which the client exits by itself whatever happens (a leak guard). */
+  hardDeadline: number;
+}
+
+/** Orchestrator to client (stdin). */
+export type ClientCommand =
+  /** Stop issuing operations; answer `quiesced` once the one in flight settled. */
+  | { cmd: 'quiesce' }
+  /** Wait (at most `waitMs`) until the watcher saw `finalRevision`, write client-end, close, exit 0. */
+  | { cmd: 'end'; finalRevision: number; waitMs: number };
+
+/** Client to orchestrator (stdout). */
+export type ClientEvent =
+  | { event: 'ready' }
+  | { event: 'quiesced'; ops: number }
+  | { event: 'ended'; caughtUp: boolean; watchedRevision: number };

@@ -1,0 +1,293 @@
+/**
+ * One robustness client: its own OS process, its own store, through its own
+ * fault proxy. Like a Jepsen client it issues one operation at a time (a
+ * seeded random mix over a handful of keys, with a small think time) and
+ * records each as an invoke line BEFORE the call and a completion after, so
+ * a SIGKILL leaves an invoke without completion (= unknown). Beside the
+ * workload, a watchTree('') recorder writes every event it delivers.
+ *
+ * Usage: node --import tsx test/robustness/client.ts '<ClientJob json>'
+ * Commands arrive as JSON lines on stdin, events leave on stdout (see
+ * client-protocol.ts). SIGTERM stops the workload and exits without a
+ * client-end (no final revision to wait for, so no claim to make). The client
+ * exits by itself at the job's hard deadline or when stdin closes (its
+ * orchestrator is gone).
+ *
+ * Outcome classification, exactly as the checker reads it: an error whose
+ * code is OUTCOME_UNKNOWN, or any error that is not a KubekvError, is
+ * `unknown`; every other KubekvError is `fail` (= not applied) with its code.
+ * Nothing is retried or reinterpreted here: if the store calls an applied
+ * write UNAVAILABLE, the history says so and the checker must catch it.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createInterface } from 'node:readline';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubekvError } from '../../src/index.js';
+import type { ClientCommand, ClientEvent, ClientJob } from './client-protocol.js';
+import { HistoryWriter, type BatchOpRecord, type OkResult, type OpFields, type PairRecord } from './history.js';
+import { Prng } from './prng.js';
+import { openHarnessStore, type HarnessStore } from './stores.js';
+
+const job = JSON.parse(process.argv[2] ?? '') as ClientJob;
+const history = new HistoryWriter(job.history);
+const rng = new Prng(job.seed, job.index, job.incarnation);
+const client = job.index;
+
+// Assigned once opened (the workload loop waits for it); `let` with an initializer, as it is read before.
+let store: HarnessStore | undefined = undefined;
+let quiescing = false;
+let ops = 0;
+let seq = 0;
+let watchedRevision = -1;
+const watchStop = new AbortController();
+const revisionWaiters = new Set<() => void>();
+
+setTimeout(() => {
+  process.stderr.write(`client ${client}: hard deadline reached; exiting\n`);
+  process.exit(3);
+}, Math.max(0, job.hardDeadline - Date.now())).unref();
+
+function send(event: ClientEvent): void {
+  process.stdout.write(`${JSON.stringify(event)}\n`);
+}
+
+// ---- the workload -------------------------------------------------------------
+
+/** Recent lastIndexes this client saw per key, newest last: the source of `prev` (sometimes a stale one, on purpose). */
+const seen = new Map<string, number[]>();
+function note(key: string, lastIndex: number): void {
+  const list = seen.get(key) ?? [];
+  if (list.at(-1) !== lastIndex) list.push(lastIndex);
+  if (list.length > 4) list.shift();
+  seen.set(key, list);
+}
+function prevFor(key: string): number {
+  const list = seen.get(key);
+  // Never read: a guess, nearly always wrong (KEY_MODIFIED / KEY_NOT_FOUND are histories too).
+  if (!list?.length) return rng.int(1, 8);
+  if (list.length > 1 && rng.chance(0.25)) return list[rng.int(0, list.length - 2)]!;
+  return list.at(-1)!;
+}
+
+type Kind = 'get-cache' | 'get-consistent' | 'put' | 'delete' | 'create' | 'atomicPut' | 'atomicDelete' | 'batch';
+const mix: [Kind, number][] = [
+  ['get-cache', 14],
+  ['get-consistent', 14],
+  ['put', 16],
+  ['delete', 6],
+  ['create', 8],
+  ['atomicPut', 16],
+  ['atomicDelete', 8],
+  ['batch', 12],
+];
+
+/** The next operation to record and run. Values are the op id (with a suffix per batch put): unique in the run. */
+function nextOp(id: string): OpFields {
+  const key = rng.pick(job.keys);
+  switch (rng.weighted(mix)) {
+    case 'get-cache':
+      return { op: 'get', key, consistent: false };
+    case 'get-consistent':
+      return { op: 'get', key, consistent: true };
+    case 'put':
+      return { op: 'put', key, value: id };
+    case 'delete':
+      return { op: 'delete', key };
+    case 'create':
+      return { op: 'atomicPut', key, value: id, prev: 'absent' };
+    case 'atomicPut':
+      return { op: 'atomicPut', key, value: id, prev: prevFor(key) };
+    case 'atomicDelete':
+      return { op: 'atomicDelete', key, prev: prevFor(key) };
+    case 'batch': {
+      const other = rng.pick(job.keys.filter((k) => k !== key));
+      const batch: BatchOpRecord[] = [];
+      const add = (k: string, conditional: boolean) => {
+        const i = batch.length;
+        if (rng.chance(0.7)) {
+          const expect = conditional ? (rng.chance(0.3) ? 'absent' : prevFor(k)) : undefined;
+          batch.push({ op: 'put', key: k, value: `${id}/${i}`, ...(expect === undefined ? {} : { expect }) });
+        } else {
+          batch.push({ op: 'delete', key: k, ...(conditional ? { expect: prevFor(k) } : {}) });
+        }
+      };
+      add(key, rng.chance(0.4));
+      add(other, rng.chance(0.4));
+      // A third operation repeats a key, unconditionally, so the batch's own order matters.
+      if (rng.chance(0.3)) add(rng.pick([key, other]), false);
+      return { op: 'batch', ops: batch };
+    }
+  }
+}
+
+/** Runs `op` on the store and returns the README's `result`. */
+async function call(s: HarnessStore, op: OpFields): Promise<OkResult> {
+  switch (op.op) {
+    case 'get': {
+      const pair = await s.get(op.key, { consistent: op.consistent });
+      if (!pair) return { found: false };
+      note(op.key, pair.lastIndex);
+      return { found: true, value: pair.text, lastIndex: pair.lastIndex };
+    }
+    case 'put': {
+      const pair = await s.put(op.key, op.value);
+      note(op.key, pair.lastIndex);
+      return { lastIndex: pair.lastIndex };
+    }
+    case 'delete':
+      return { deleted: await s.delete(op.key) };
+    case 'atomicPut': {
+      const pair = await (op.prev === 'absent' ? s.atomicPut(op.key, op.value) : s.atomicPut(op.key, op.value, op.prev));
+      note(op.key, pair.lastIndex);
+      return { lastIndex: pair.lastIndex };
+    }
+    case 'atomicDelete':
+      await s.atomicDelete(op.key, op.prev);
+      return {};
+    case 'batch': {
+      const revision = await s.batch(op.ops);
+      for (const o of op.ops) if (o.op === 'put') note(o.key, revision);
+      return { revision };
+    }
+  }
+}
+
+async function runOne(s: HarnessStore): Promise<void> {
+  const id = `${client}.${job.incarnation}-${++seq}`;
+  const op = nextOp(id);
+  history.append({ t: 'invoke', id, client, ...op });
+  try {
+    const result = await call(s, op);
+    history.append({ t: 'ok', id, result });
+  } catch (err) {
+    const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : (err as Error)?.name ?? 'ERROR';
+    if (err instanceof KubekvError && err.code !== 'OUTCOME_UNKNOWN') history.append({ t: 'fail', id, code });
+    else history.append({ t: 'unknown', id, code });
+  }
+  ops++;
+}
+
+async function workload(): Promise<void> {
+  while (!quiescing) {
+    if (!store) {
+      await sleep(100);
+      continue;
+    }
+    await runOne(store);
+    await sleep(rng.int(job.thinkMs[0], job.thinkMs[1]));
+  }
+}
+
+// ---- the watch recorder -------------------------------------------------------------
+
+const pairRecord = (p: { key: string; text: string; lastIndex: number }): PairRecord => ({ key: p.key, value: p.text, lastIndex: p.lastIndex });
+
+function sawRevision(revision: number): void {
+  if (revision <= watchedRevision) return;
+  watchedRevision = revision;
+  for (const wake of revisionWaiters) wake();
+}
+
+async function watcher(s: HarnessStore): Promise<void> {
+  while (!watchStop.signal.aborted) {
+    history.append({ t: 'watch-start', client });
+    try {
+      for await (const event of s.watchTree('', { signal: watchStop.signal })) {
+        if (event.type === 'snapshot') {
+          history.append({ t: 'watch', client, type: 'snapshot', pairs: event.pairs.map(pairRecord), revision: event.revision });
+        } else if (event.type === 'put') {
+          history.append({ t: 'watch', client, type: 'put', ...pairRecord(event.pair), revision: event.revision });
+        } else {
+          history.append({ t: 'watch', client, type: 'delete', key: event.key, revision: event.revision });
+        }
+        sawRevision(event.revision);
+      }
+      // Ended without an error: the store closed or we aborted; anything else is worth a reopen too.
+      if (watchStop.signal.aborted) return;
+      history.append({ t: 'watch-error', client, code: 'ENDED' });
+    } catch (err) {
+      if (watchStop.signal.aborted) return;
+      const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : (err as Error)?.name ?? 'ERROR';
+      history.append({ t: 'watch-error', client, code });
+    }
+    await sleep(200);
+  }
+}
+
+function waitForRevision(revision: number, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      revisionWaiters.delete(check);
+      resolve(ok);
+    };
+    const check = () => {
+      if (watchedRevision >= revision) done(true);
+    };
+    const timer = setTimeout(() => done(false), ms);
+    revisionWaiters.add(check);
+    check();
+  });
+}
+
+// ---- lifecycle -------------------------------------------------------------
+
+/** Opens the store, retrying while faults keep the server away (opening is not an operation: nothing to record). */
+async function openStore(): Promise<HarnessStore | undefined> {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(job.kubeconfig);
+  for (let attempt = 1; !quiescing; attempt++) {
+    try {
+      return await openHarnessStore(job.store, { name: job.bucket, namespace: job.namespace, kubeConfig });
+    } catch (err) {
+      process.stderr.write(`client ${client}: open failed (attempt ${attempt}): ${String(err)}\n`);
+      await sleep(Math.min(2000, 100 * attempt));
+    }
+  }
+  return undefined;
+}
+
+let watching: Promise<void> = Promise.resolve();
+const working = workload();
+let quiesced: Promise<void> | undefined;
+
+function quiesce(): Promise<void> {
+  quiesced ??= (async () => {
+    quiescing = true;
+    await working;
+    send({ event: 'quiesced', ops });
+  })();
+  return quiesced;
+}
+
+async function end(finalRevision: number | undefined, waitMs: number): Promise<never> {
+  await quiesce();
+  let caughtUp = false;
+  if (finalRevision !== undefined) {
+    caughtUp = await waitForRevision(finalRevision, waitMs);
+    if (!caughtUp) process.stderr.write(`client ${client}: watcher saw revision ${watchedRevision}, not the final ${finalRevision}, within ${waitMs} ms\n`);
+    history.append({ t: 'client-end', client });
+  }
+  watchStop.abort();
+  await store?.close().catch(() => {});
+  await watching.catch(() => {});
+  history.close();
+  send({ event: 'ended', caughtUp, watchedRevision });
+  process.exit(0);
+}
+
+process.on('SIGTERM', () => void end(undefined, 0));
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  const command = JSON.parse(line) as ClientCommand;
+  if (command.cmd === 'quiesce') void quiesce();
+  else if (command.cmd === 'end') void end(command.finalRevision, command.waitMs);
+});
+// The orchestrator is gone: nobody will read what we do.
+lines.on('close', () => process.exit(4));
+
+store = await openStore();
+if (store) {
+  watching = watcher(store);
+  send({ event: 'ready' });
+}

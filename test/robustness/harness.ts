@@ -1,0 +1,311 @@
+/**
+ * One robustness run, start to verdict (run.ts is its command line; tests
+ * call {@link runRobustness} directly):
+ *
+ * control plane (its own, or `npm test`'s through KUBEKV_TEST_CONTROLPLANE)
+ * -> fresh namespace -> bucket -> one fault proxy + client process per index
+ * -> nemesis for the duration -> heal everything -> quiesce the clients ->
+ * final consistent read -> clients wait for their watchers to reach the final
+ * revision and write client-end -> merge the histories -> checker.
+ *
+ * Every phase is bounded in time; every child is killed when this process
+ * exits. The run directory keeps the per-client histories and logs, the merged
+ * history.jsonl, the nemesis log and run.json (options and fault counters).
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ControlPlane, type ControlPlaneHandle } from '../controlplane/index.js';
+import { controlPlaneEnv, testControlPlane } from '../controlplane/remote.js';
+import { repoRoot } from '../controlplane/build.js';
+import { ensureChecker, runChecker, type CheckSummary } from './checker.js';
+import { ClientProcess } from './client-process.js';
+import { FaultProxy, type FaultProxyCounters } from './fault-proxy.js';
+import { byTime, monotonicNow, readHistory, type FinalRecord, type HistoryRecord } from './history.js';
+import { Nemesis, type FaultKind, type NemesisEvent } from './nemesis.js';
+import { openHarnessStore, type StoreKind } from './stores.js';
+
+/** Options of one run. */
+export interface RobustnessOptions {
+  /** How long the workload and the nemesis run, in ms. */
+  durationMs: number;
+  seed: number;
+  /** Client processes (one fault proxy each). */
+  clients: number;
+  store: StoreKind;
+  /** Fault kinds the nemesis may pick; empty: no faults. */
+  faults: readonly FaultKind[];
+  /** Run directory. Default .cache/robustness/<timestamp>-seed<seed>, removed when the check passes. */
+  out?: string;
+  /** Progress lines. Default: discard. */
+  log?: (line: string) => void;
+  /** Think time between a client's operations, uniform in [min, max] ms. Default [5, 60]. */
+  thinkMs?: [number, number];
+  /** Keys of the workload. Default k0..k4. */
+  keys?: string[];
+}
+
+/** What a run found. */
+export interface RobustnessResult {
+  /** 0 the checker passed, 1 a violation, 2 inconclusive or the run itself broke. */
+  exitCode: 0 | 1 | 2;
+  outDir: string;
+  /** False when the run directory was removed (a passing run with the default directory). */
+  kept: boolean;
+  /** The checker's summary; undefined if the run broke before or in the check. */
+  summary: CheckSummary | undefined;
+  /** Operations by outcome, counted from the merged history (independent of the checker). */
+  operations: { ok: number; fail: number; unknown: number; pending: number };
+  faults: Record<FaultKind, number>;
+  faultErrors: Record<FaultKind, number>;
+  /** Network faults by kind, summed over the proxies. */
+  proxy: FaultProxyCounters;
+  /** Client processes started after a SIGKILL or a crash. */
+  restarts: number;
+  /** Client processes that exited on their own during the run (see client-<n>.log): the store crashed its host. */
+  crashes: number;
+  /** Clients that stopped cleanly but whose watcher did not reach the final revision in time. */
+  lagging: number[];
+  /** Why the run broke, when it did. */
+  error: string | undefined;
+}
+
+const keysDefault = ['k0', 'k1', 'k2', 'k3', 'k4'];
+
+
+/** Runs the harness once; never throws for a broken run (exitCode 2 and `error` say so). */
+export async function runRobustness(options: RobustnessOptions): Promise<RobustnessResult> {
+  const log = options.log ?? (() => {});
+  const outDir = options.out ?? join(repoRoot, '.cache', 'robustness', `${new Date().toISOString().replace(/[:.]/g, '-')}-seed${options.seed}`);
+  await mkdir(join(outDir, 'kubeconfigs'), { recursive: true });
+  const result: RobustnessResult = {
+    exitCode: 2,
+    outDir,
+    kept: true,
+    summary: undefined,
+    operations: { ok: 0, fail: 0, unknown: 0, pending: 0 },
+    faults: {} as Record<FaultKind, number>,
+    faultErrors: {} as Record<FaultKind, number>,
+    proxy: { connections: 0, drops: 0, partitions: 0, blackholes: 0, loseAnswers: 0, connectionsReset: 0, answersLost: 0, connectionsHeld: 0 },
+    restarts: 0,
+    crashes: 0,
+    lagging: [],
+    error: undefined,
+  };
+  await writeFile(join(outDir, 'run.json'), JSON.stringify({ ...options, log: undefined }, null, 2));
+
+  // The checker builds (Go) while the run goes on.
+  const checkerReady = ensureChecker(log);
+  checkerReady.catch(() => {}); // awaited below
+
+  let owned: ControlPlane | undefined;
+  let running = true;
+  const proxies: FaultProxy[] = [];
+  const clients: ClientProcess[] = [];
+  try {
+    let cp: ControlPlaneHandle;
+    if (process.env[controlPlaneEnv]) {
+      cp = testControlPlane();
+      log(`using the control plane of npm test at ${cp.server}`);
+    } else {
+      owned = await ControlPlane.start({ log: (line) => log(`[controlplane] ${line}`) });
+      cp = owned;
+    }
+    const namespace = await cp.freshNamespace('robustness');
+    const bucket = `bucket-${options.store}`;
+    const admin = cp.adminKubeConfig();
+    await (await openHarnessStore(options.store, { name: bucket, namespace, kubeConfig: admin, create: true })).close();
+    log(`bucket ${namespace}/${bucket} (${options.store} store), ${options.clients} clients, seed ${options.seed}, faults: ${options.faults.join(',') || 'none'}`);
+
+    // ---- clients, each behind its own proxy ----
+    const upstreamPort = Number(new URL(cp.server).port);
+    const hardDeadline = Date.now() + options.durationMs + 10 * 60_000;
+    for (let index = 0; index < options.clients; index++) {
+      const proxy = await FaultProxy.start(upstreamPort);
+      proxies.push(proxy);
+      const kubeconfig = join(outDir, 'kubeconfigs', `client-${index}.json`);
+      await writeFile(kubeconfig, viaProxy(admin, proxy.port).exportConfig(), { mode: 0o600 });
+      const client = new ClientProcess(
+        {
+          index,
+          seed: options.seed,
+          kubeconfig,
+          namespace,
+          bucket,
+          store: options.store,
+          history: join(outDir, `client-${index}.jsonl`),
+          keys: options.keys ?? keysDefault,
+          thinkMs: options.thinkMs ?? [5, 60],
+          hardDeadline,
+        },
+        join(outDir, `client-${index}.log`),
+      );
+      clients.push(client);
+      client.onCrash = (how) => {
+        log(`client ${index} exited on its own (${how}); see client-${index}.log`);
+        // Keep the workload going, a second later (a crash loop stays bounded by the run).
+        if (running && client.crashes <= 10) setTimeout(() => running && !client.alive && client.start(), 1000).unref();
+      };
+      client.start();
+    }
+    const ready = await Promise.all(clients.map((c) => c.waitFor('ready', 120_000)));
+    const notReady = clients.filter((_, i) => !ready[i]).map((c) => c.index);
+    if (notReady.length > 0) throw new Error(`clients ${notReady.join(', ')} did not open the store within 120 s (see client-<n>.log)`);
+    log(`clients ready; running for ${options.durationMs / 1000} s`);
+
+    // ---- the nemesis, for the duration ----
+    const nemesisLog = join(outDir, 'nemesis.jsonl');
+    const nemesis = new Nemesis(
+      {
+        clients: options.clients,
+        proxy: (i) => proxies[i]!,
+        kill: (i) => clients[i]!.kill(),
+        restart: (i) => {
+          if (!clients[i]!.alive) clients[i]!.start();
+        },
+        pause: (i) => clients[i]!.pause(),
+        resume: (i) => clients[i]!.resume(),
+        restartApiserver: () => cp.restartApiserver(),
+        restartEtcd: () => cp.restartEtcd(),
+        compact: () => cp.compact(),
+      },
+      options.faults,
+      options.seed,
+      (event: NemesisEvent) => {
+        appendFileSync(nemesisLog, `${JSON.stringify({ at: monotonicNow(), ...event })}\n`);
+        if (event.phase !== 'heal') log(`nemesis: ${event.phase} ${event.kind}${event.client === undefined ? '' : ` client ${event.client}`}${event.ms ? ` for ${event.ms} ms` : ''}${event.error ? `: ${event.error}` : ''}`);
+      },
+    );
+    const stopNemesis = new AbortController();
+    const timer = setTimeout(() => stopNemesis.abort(), options.durationMs);
+    await nemesis.run(stopNemesis.signal);
+    await new Promise<void>((resolve) => (stopNemesis.signal.aborted ? resolve() : stopNemesis.signal.addEventListener('abort', () => resolve())));
+    clearTimeout(timer);
+    result.faults = { ...nemesis.counts };
+    result.faultErrors = { ...nemesis.errors };
+
+    // ---- heal, quiesce, final read, end ----
+    running = false;
+    log('duration over: healing every fault and stopping the clients');
+    for (const proxy of proxies) proxy.heal();
+    for (const client of clients) {
+      client.resume();
+      if (!client.alive) client.start(); // killed and not yet restarted (should not happen: the nemesis heals)
+    }
+    const quiesced = await Promise.all(clients.map((c) => c.quiesce(90_000)));
+    const stuck = clients.filter((_, i) => !quiesced[i]).map((c) => c.index);
+    if (stuck.length > 0) log(`clients ${stuck.join(', ')} did not settle their operation within 90 s: killed (their pending operation stays unknown)`);
+    // A request a client gave up on may still be on its way through the server.
+    await new Promise((r) => setTimeout(r, 1000));
+    const final = await finalRead(options.store, admin, namespace, bucket);
+    log(`final state: ${final.pairs.length} keys at revision ${final.revision}`);
+    const ended = await Promise.all(clients.map((c) => c.end(final.revision, 30_000)));
+    result.lagging = clients.filter((_, i) => ended[i] && !ended[i].caughtUp).map((c) => c.index);
+    if (result.lagging.length > 0) log(`clients ${result.lagging.join(', ')}: watcher did not reach the final revision within 30 s`);
+    result.restarts = clients.reduce((n, c) => n + c.starts - 1, 0);
+    result.crashes = clients.reduce((n, c) => n + c.crashes, 0);
+
+    // ---- merge ----
+    const records: HistoryRecord[] = [];
+    for (const client of clients) {
+      records.push(...readHistory(join(outDir, `client-${client.index}.jsonl`), (_, lineNo) => log(`client-${client.index}.jsonl line ${lineNo} is not JSON; skipped`)));
+    }
+    const merged = byTime([...records, final]);
+    const history = join(outDir, 'history.jsonl');
+    await writeFile(history, merged.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    result.operations = countOutcomes(merged);
+    log(`history: ${merged.length} records, ${result.operations.ok + result.operations.fail + result.operations.unknown + result.operations.pending} operations`);
+  } catch (err) {
+    result.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+  } finally {
+    for (const client of clients) await client.kill();
+    for (const proxy of proxies) {
+      add(result.proxy, proxy.counters);
+      await proxy.close();
+    }
+    // Free the CPU for the checker.
+    await owned?.stop();
+    await rm(join(outDir, 'kubeconfigs'), { recursive: true, force: true });
+  }
+  await writeFile(join(outDir, 'run.json'), JSON.stringify({ options: { ...options, log: undefined }, result }, null, 2));
+  if (result.error) return result;
+
+  // ---- check ----
+  try {
+    const { path: binary } = await checkerReady;
+    const checked = await runChecker({ history: join(outDir, 'history.jsonl'), out: outDir, timeoutMs: 120_000, binary });
+    result.summary = checked.summary;
+    result.exitCode = verdict(checked.exitCode, checked.summary);
+  } catch (err) {
+    result.error = `checker: ${err instanceof Error ? err.message : String(err)}`;
+    result.exitCode = 2;
+  }
+  await writeFile(join(outDir, 'run.json'), JSON.stringify({ options: { ...options, log: undefined }, result }, null, 2));
+  if (result.exitCode === 0 && !options.out) {
+    await rm(outDir, { recursive: true, force: true });
+    result.kept = false;
+  }
+  return result;
+}
+
+/** 1 on any violation the summary reports, 2 when inconclusive or the checker failed otherwise, else 0. */
+function verdict(exitCode: number, summary: CheckSummary | undefined): 0 | 1 | 2 {
+  if (summary) {
+    if (summary.linearizable === 'violation' || summary.cacheReadViolations > 0 || summary.watchViolations > 0 || summary.violations.length > 0) return 1;
+    if (summary.linearizable === 'inconclusive') return 2;
+  }
+  return exitCode === 0 && summary ? 0 : exitCode === 1 ? 1 : 2;
+}
+
+/** A consistent read of every key, straight to the API server (no proxy), with the run's store kind. */
+async function finalRead(kind: StoreKind, admin: KubeConfig, namespace: string, bucket: string): Promise<FinalRecord> {
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= 20; attempt++) {
+    try {
+      const store = await openHarnessStore(kind, { name: bucket, namespace, kubeConfig: admin });
+      try {
+        const pairs = await store.list('', { consistent: true });
+        return {
+          t: 'final',
+          at: monotonicNow(),
+          pairs: pairs.map((p) => ({ key: p.key, value: p.text, lastIndex: p.lastIndex })),
+          revision: store.status().revision,
+        };
+      } finally {
+        await store.close();
+      }
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+  throw new Error(`the final read failed 20 times; last: ${String(lastError)}`);
+}
+
+function viaProxy(kc: KubeConfig, port: number): KubeConfig {
+  const via = new KubeConfig();
+  via.loadFromOptions({
+    clusters: kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` })),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  return via;
+}
+
+function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations'] {
+  const counts = { ok: 0, fail: 0, unknown: 0, pending: 0 };
+  for (const r of records) {
+    if (r.t === 'invoke') counts.pending++;
+    else if (r.t === 'ok' || r.t === 'fail' || r.t === 'unknown') {
+      counts[r.t]++;
+      counts.pending--;
+    }
+  }
+  return counts;
+}
+
+function add(into: FaultProxyCounters, from: FaultProxyCounters): void {
+  for (const key of Object.keys(into) as (keyof FaultProxyCounters)[]) into[key] += from[key];
+}

@@ -1,0 +1,146 @@
+/**
+ * The history records of the robustness harness (see README.md, "History
+ * format"), shared by the client processes that write them and the
+ * orchestrator that merges them for the checker.
+ *
+ * Guarantee: {@link HistoryWriter.append} returns only after the line was
+ * handed to the kernel (a synchronous write on an O_APPEND descriptor), so an
+ * invoke written before a call survives a SIGKILL during the call. Lines are
+ * written whole, in one write each, so a killed process never leaves half a
+ * line behind another process's lines. Non-guarantee: no fsync; a machine
+ * crash may lose the tail (the harness never crashes the machine).
+ */
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+
+/** A condition of a conditional write: an expected lastIndex, or "absent" (create-only). */
+export type Prev = number | 'absent';
+
+/** One operation of a batch, as recorded. */
+export type BatchOpRecord =
+  | { op: 'put'; key: string; value: string; expect?: Prev }
+  | { op: 'delete'; key: string; expect?: number };
+
+/** The operation an invoke describes. */
+export type OpFields =
+  | { op: 'get'; key: string; consistent: boolean }
+  | { op: 'put'; key: string; value: string }
+  | { op: 'delete'; key: string }
+  | { op: 'atomicPut'; key: string; value: string; prev: Prev }
+  | { op: 'atomicDelete'; key: string; prev: number }
+  | { op: 'batch'; ops: BatchOpRecord[] };
+
+/** What an ok completion carries, by op (README table). */
+export type OkResult =
+  | { found: false }
+  | { found: true; value: string; lastIndex: number }
+  | { lastIndex: number }
+  | { deleted: boolean }
+  | { revision: number }
+  | Record<string, never>;
+
+/** A key with its value (the op id that wrote it) and per-key revision. */
+export interface PairRecord {
+  key: string;
+  value: string;
+  lastIndex: number;
+}
+
+/** Written (and on disk) before the call is made. */
+export type InvokeRecord = { t: 'invoke'; id: string; client: number; at: string } & OpFields;
+/** The call resolved. */
+export interface OkRecord { t: 'ok'; id: string; at: string; result: OkResult }
+/** The call was definitely not applied; `code` is the kubekv error code. */
+export interface FailRecord { t: 'fail'; id: string; at: string; code: string }
+/** The call may or may not have been applied. */
+export interface UnknownRecord { t: 'unknown'; id: string; at: string; code: string }
+
+/** One event of a client's watchTree(''). */
+export type WatchRecord = { t: 'watch'; client: number; at: string } & (
+  | { type: 'snapshot'; pairs: PairRecord[]; revision: number }
+  | { type: 'put'; key: string; value: string; lastIndex: number; revision: number }
+  | { type: 'delete'; key: string; revision: number }
+);
+/** The client's watch iterator threw; it is reopened. */
+export interface WatchErrorRecord { t: 'watch-error'; client: number; at: string; code: string }
+/** A (re)opened watch iterator; its snapshot follows. */
+export interface WatchStartRecord { t: 'watch-start'; client: number; at: string }
+/** The orchestrator's consistent read of every key after the faults healed. */
+export interface FinalRecord { t: 'final'; at: string; pairs: PairRecord[]; revision: number }
+/** A client stopped cleanly after its watcher caught up with the final revision (or its wait ran out). */
+export interface ClientEndRecord { t: 'client-end'; client: number; at: string }
+
+/** Any line of a history file. */
+export type HistoryRecord =
+  | InvokeRecord
+  | OkRecord
+  | FailRecord
+  | UnknownRecord
+  | WatchRecord
+  | WatchErrorRecord
+  | WatchStartRecord
+  | FinalRecord
+  | ClientEndRecord;
+
+/** The record without its timestamp; {@link HistoryWriter.append} stamps it. */
+export type Unstamped<R> = R extends HistoryRecord ? Omit<R, 'at'> : never;
+
+/** CLOCK_MONOTONIC nanoseconds as a decimal string: the same clock in every process on the host. */
+export function monotonicNow(): string {
+  return process.hrtime.bigint().toString();
+}
+
+/** Appends JSON lines to one history file. */
+export class HistoryWriter {
+  readonly #fd: number;
+  #closed = false;
+
+  /** Opens `path` for appending (a restarted client continues its predecessor's file). */
+  constructor(readonly path: string) {
+    this.#fd = openSync(path, 'a');
+  }
+
+  /**
+   * Stamps `record` with the current monotonic time and writes it as one
+   * line before returning. Stamping here, at the write, keeps every file in
+   * time order, so the orchestrator's merge by time never reorders one
+   * process's records.
+   */
+  append(record: Unstamped<HistoryRecord>): HistoryRecord {
+    const stamped: HistoryRecord = { ...record, at: monotonicNow() };
+    if (!this.#closed) writeSync(this.#fd, `${JSON.stringify(stamped)}\n`);
+    return stamped;
+  }
+
+  /** Closes the file; later appends are dropped (a watcher racing the shutdown). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeSync(this.#fd);
+  }
+}
+
+/**
+ * Reads a history file. A line that does not parse (there should be none:
+ * lines are written whole) is reported through `onBadLine` and skipped, so
+ * a damaged file still yields everything else.
+ */
+export function readHistory(path: string, onBadLine: (line: string, lineNo: number) => void = () => {}): HistoryRecord[] {
+  const records: HistoryRecord[] = [];
+  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    try {
+      records.push(JSON.parse(line) as HistoryRecord);
+    } catch {
+      onBadLine(line, i + 1);
+    }
+  });
+  return records;
+}
+
+/** Orders records by `at` (stable: records with equal times keep their file order). */
+export function byTime(records: HistoryRecord[]): HistoryRecord[] {
+  return records
+    .map((record, i) => ({ record, i, at: BigInt(record.at) }))
+    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.i - b.i))
+    .map((e) => e.record);
+}

@@ -1,0 +1,192 @@
+/**
+ * The fault schedule of a robustness run. From the run's seed it picks, one
+ * at a time, a fault and a victim, applies the fault for a bounded time,
+ * heals it, waits a short gap, and repeats until the run's signal aborts;
+ * a fault in progress is healed at once on abort. Everything is on loopback:
+ * client faults act on a client's OS process or on its own fault proxy,
+ * server faults on the run's own kube-apiserver and etcd.
+ *
+ * | kind | what happens | how long |
+ * | --- | --- | --- |
+ * | `kill` | SIGKILL a client, restart it as a new incarnation | down 0.3-2 s |
+ * | `pause` | SIGSTOP a client (its connections stay open), then SIGCONT | 1-6 s |
+ * | `drop` | reset every connection of a client's proxy | instant |
+ * | `partition` | reset and refuse a client's connections | 1-5 s |
+ * | `blackhole` | a client's requests hang (held bytes delivered late on heal) | 1-5 s |
+ * | `lose-answers` | a client's requests are applied, their answers lost | 1-5 s |
+ * | `restart-apiserver` | restart kube-apiserver (etcd keeps the data) | until /readyz |
+ * | `restart-etcd` | restart etcd (same data dir); the apiserver reconnects | until /readyz |
+ * | `compact` | compact etcd and restart the apiserver: watches get 410 Gone | until /readyz |
+ *
+ * Non-guarantee: a schedule is reproducible from the seed; what the faults hit
+ * (which request is in flight) depends on timing and is not.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { FaultProxy } from './fault-proxy.js';
+import { Prng } from './prng.js';
+
+/** The kinds of fault, in the order of the table above. */
+export const faultKinds = ['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'restart-apiserver', 'restart-etcd', 'compact'] as const;
+/** One kind of fault. */
+export type FaultKind = (typeof faultKinds)[number];
+
+/** Parses `--faults`: "none", "all", or a comma-separated list of kinds; throws naming an unknown kind. */
+export function parseFaults(spec: string): FaultKind[] {
+  if (spec === 'none') return [];
+  if (spec === 'all') return [...faultKinds];
+  const kinds = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const kind of kinds) {
+    if (!(faultKinds as readonly string[]).includes(kind)) {
+      throw new Error(`unknown fault ${JSON.stringify(kind)}; known: ${faultKinds.join(', ')}, or none / all`);
+    }
+  }
+  return [...new Set(kinds)] as FaultKind[];
+}
+
+/** What the nemesis acts on. */
+export interface NemesisTarget {
+  /** Number of clients; faults pick a victim index below it. */
+  clients: number;
+  proxy(index: number): FaultProxy;
+  /** SIGKILL client `index` and wait for its exit. */
+  kill(index: number): Promise<void>;
+  /** Start client `index` again (next incarnation). */
+  restart(index: number): void;
+  pause(index: number): void;
+  resume(index: number): void;
+  restartApiserver(): Promise<void>;
+  restartEtcd(): Promise<void>;
+  compact(): Promise<number>;
+}
+
+/** One line of the fault log. */
+export interface NemesisEvent {
+  kind: FaultKind;
+  phase: 'start' | 'heal' | 'error';
+  client?: number;
+  /** Planned duration (start) or what went wrong (error). */
+  ms?: number;
+  error?: string;
+}
+
+/** Timing of a schedule, all in ms. */
+export interface NemesisTiming {
+  /** Quiet time between two faults, uniform in [min, max]. Default [1000, 4000]. */
+  gapMs?: [number, number];
+  /** Duration of partition, blackhole and lose-answers, uniform in [min, max]. Default [1000, 5000]. */
+  faultMs?: [number, number];
+  /** How long a paused client stays stopped. Default [1000, 6000]. */
+  pauseMs?: [number, number];
+  /** How long a killed client stays down. Default [300, 2000]. */
+  downMs?: [number, number];
+}
+
+// Server faults stop everyone for seconds; client faults are cheap and many.
+const weights: Record<FaultKind, number> = {
+  kill: 3,
+  pause: 3,
+  drop: 3,
+  partition: 3,
+  blackhole: 3,
+  'lose-answers': 3,
+  'restart-apiserver': 1,
+  'restart-etcd': 1,
+  compact: 1,
+};
+
+/** A seeded schedule of bounded faults; see the module doc. */
+export class Nemesis {
+  /** Faults applied, by kind. */
+  readonly counts: Record<FaultKind, number> = Object.fromEntries(faultKinds.map((k) => [k, 0])) as Record<FaultKind, number>;
+  /** Faults whose action failed (e.g. a restart that timed out), by kind. */
+  readonly errors: Record<FaultKind, number> = Object.fromEntries(faultKinds.map((k) => [k, 0])) as Record<FaultKind, number>;
+  readonly #target: NemesisTarget;
+  readonly #kinds: readonly FaultKind[];
+  readonly #rng: Prng;
+  readonly #timing: Required<NemesisTiming>;
+  readonly #record: (event: NemesisEvent) => void;
+
+  constructor(target: NemesisTarget, kinds: readonly FaultKind[], seed: number, record: (event: NemesisEvent) => void, timing: NemesisTiming = {}) {
+    this.#target = target;
+    this.#kinds = kinds;
+    // A stream of its own, apart from the clients' (which mix in their index).
+    this.#rng = new Prng(seed, 0x6e656d);
+    this.#record = record;
+    this.#timing = {
+      gapMs: timing.gapMs ?? [1000, 4000],
+      faultMs: timing.faultMs ?? [1000, 5000],
+      pauseMs: timing.pauseMs ?? [1000, 6000],
+      downMs: timing.downMs ?? [300, 2000],
+    };
+  }
+
+  /** Applies faults until `signal` aborts; resolves once the last one is healed. */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.#kinds.length === 0) return;
+    const choices = this.#kinds.map((k) => [k, weights[k]] as const);
+    // The first fault waits a gap too, so the clients get going first.
+    while (await this.#wait(this.#rng.int(...this.#timing.gapMs), signal)) {
+      const kind = this.#rng.weighted(choices);
+      const client = this.#rng.int(0, this.#target.clients - 1);
+      this.counts[kind]++;
+      try {
+        await this.#apply(kind, client, signal);
+      } catch (err) {
+        this.errors[kind]++;
+        this.#record({ kind, phase: 'error', client, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+
+  async #apply(kind: FaultKind, client: number, signal: AbortSignal): Promise<void> {
+    const t = this.#target;
+    const rng = this.#rng;
+    const timed = async (ms: number, apply: () => void | Promise<void>, heal: () => void | Promise<void>) => {
+      this.#record({ kind, phase: 'start', client, ms });
+      await apply();
+      try {
+        await this.#wait(ms, signal);
+      } finally {
+        await heal();
+        this.#record({ kind, phase: 'heal', client });
+      }
+    };
+    const server = async (action: () => Promise<unknown>) => {
+      this.#record({ kind, phase: 'start' });
+      // Not abortable: a half-restarted control plane is not a state to leave.
+      await action();
+      this.#record({ kind, phase: 'heal' });
+    };
+    switch (kind) {
+      case 'kill':
+        return timed(rng.int(...this.#timing.downMs), () => t.kill(client), () => t.restart(client));
+      case 'pause':
+        return timed(rng.int(...this.#timing.pauseMs), () => t.pause(client), () => t.resume(client));
+      case 'drop':
+        return timed(0, () => t.proxy(client).drop(), () => {});
+      case 'partition':
+        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).partition(), () => t.proxy(client).heal());
+      case 'blackhole':
+        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).blackhole(), () => t.proxy(client).heal());
+      case 'lose-answers':
+        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).loseAnswers(), () => t.proxy(client).heal());
+      case 'restart-apiserver':
+        return server(() => t.restartApiserver());
+      case 'restart-etcd':
+        return server(() => t.restartEtcd());
+      case 'compact':
+        return server(() => t.compact());
+    }
+  }
+
+  /** Sleeps `ms`; false if `signal` aborted (at once or meanwhile). */
+  async #wait(ms: number, signal: AbortSignal): Promise<boolean> {
+    if (signal.aborted) return false;
+    try {
+      await sleep(ms, undefined, { signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * `npm run robustness [-- --duration 90s --seed 7 --clients 4 --store kubekv|naive --faults none|all|a,b --out dir]`
+ *
+ * Runs the robustness harness once (see README.md and harness.ts) and prints
+ * a summary. Exit status: 0 the checker passed, 1 it found a violation, 2 the
+ * check was inconclusive or the run itself broke (including the hard
+ * timeout: duration + 10 minutes, counted once the binaries are built).
+ */
+import { randomInt } from 'node:crypto';
+import { relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureBinary, repoRoot } from '../controlplane/build.js';
+import { controlPlaneEnv } from '../controlplane/remote.js';
+import { ensureChecker } from './checker.js';
+import { runRobustness, type RobustnessResult } from './harness.js';
+import { faultKinds, parseFaults } from './nemesis.js';
+
+function usage(message: string): never {
+  console.error(`robustness: ${message}`);
+  console.error('usage: npm run robustness -- [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--faults none|all|kind,...] [--out DIR]');
+  console.error(`fault kinds: ${faultKinds.join(', ')}`);
+  process.exit(2);
+}
+
+/** "90s", "5m", "1500ms", or plain seconds. */
+function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) usage(`--duration ${JSON.stringify(text)} is not a duration like 90s or 5m`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's']!;
+  return Math.round(Number(match[1]) * unit);
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        duration: { type: 'string', default: '60s' },
+        seed: { type: 'string' },
+        clients: { type: 'string', default: '4' },
+        'allow-fewer': { type: 'boolean', default: false },
+        store: { type: 'string', default: 'kubekv' },
+        faults: { type: 'string', default: 'all' },
+        out: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    usage(err instanceof Error ? err.message : String(err));
+  }
+})();
+
+const durationMs = parseDuration(values.duration);
+const seed = values.seed === undefined ? randomInt(1, 2 ** 31) : Number(values.seed);
+if (!Number.isSafeInteger(seed)) usage(`--seed ${values.seed} is not an integer`);
+const clients = Number(values.clients);
+if (!Number.isInteger(clients) || clients < 1) usage(`--clients ${values.clients} is not a positive integer`);
+if (clients < 4 && !values['allow-fewer']) usage(`--clients ${clients}: at least 4 (contention needs company); pass --allow-fewer to insist`);
+if (values.store !== 'kubekv' && values.store !== 'naive') usage(`--store ${values.store}: kubekv or naive`);
+let faults;
+try {
+  faults = parseFaults(values.faults);
+} catch (err) {
+  usage(err instanceof Error ? err.message : String(err));
+}
+
+console.log(`robustness: seed ${seed} (rerun with --seed ${seed}), duration ${durationMs / 1000} s, ${clients} clients, store ${values.store}, faults ${faults.join(',') || 'none'}`);
+const log = (line: string) => console.log(`[robustness] ${line}`);
+// Compiling is not part of the run: a cold control-plane build takes minutes on two cores.
+if (!process.env[controlPlaneEnv]) await ensureBinary((line) => log(`[controlplane] ${line}`));
+await ensureChecker(log);
+const started = Date.now();
+// The last resort: whatever hangs, the run ends (client-process.ts and the control plane kill their children on exit).
+const hardTimeoutMs = durationMs + 10 * 60_000;
+setTimeout(() => {
+  console.error(`robustness: hard timeout after ${Math.round(hardTimeoutMs / 1000)} s; aborting`);
+  process.exit(2);
+}, hardTimeoutMs).unref();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(2));
+
+const result = await runRobustness({
+  durationMs,
+  seed,
+  clients,
+  store: values.store,
+  faults,
+  ...(values.out ? { out: values.out } : {}),
+  log,
+});
+printSummary(result, Date.now() - started);
+process.exit(result.exitCode);
+
+function printSummary(r: RobustnessResult, ms: number): void {
+  const where = relative(repoRoot, r.outDir) || r.outDir;
+  console.log('');
+  console.log(`robustness summary (seed ${seed}, ${values.store} store, ${(ms / 1000).toFixed(0)} s in all)`);
+  const ops = r.summary?.operations ?? r.operations;
+  const pending = r.summary ? '' : `, ${r.operations.pending} without completion`;
+  console.log(`  operations: ${ops.ok} ok, ${ops.fail} fail, ${ops.unknown} unknown${pending}`);
+  const faultList = Object.entries(r.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}${r.faultErrors[k as keyof typeof r.faultErrors] ? ` (${r.faultErrors[k as keyof typeof r.faultErrors]} failed)` : ''}`);
+  console.log(`  faults: ${faultList.join(', ') || 'none'}; client restarts ${r.restarts}`);
+  if (r.crashes > 0) console.log(`  WARNING: client processes crashed ${r.crashes} times (the store took its host process down; see client-<n>.log)`);
+  const p = r.proxy;
+  console.log(`  proxies: ${p.connections} connections, ${p.connectionsReset} reset, ${p.connectionsHeld} black-holed, ${p.answersLost} answers lost`);
+  if (r.lagging.length > 0) console.log(`  watchers short of the final revision: clients ${r.lagging.join(', ')}`);
+  if (r.summary) {
+    const s = r.summary;
+    console.log(`  linearizable: ${s.linearizable}; cache-read violations ${s.cacheReadViolations}; watch violations ${s.watchViolations}; check ${(s.checkMs / 1000).toFixed(1)} s`);
+    if (s.error) console.log(`  checker: ${s.error}`);
+    for (const v of s.violations.slice(0, 20)) console.log(`  violation: ${v}`);
+    if (s.violations.length > 20) console.log(`  ... and ${s.violations.length - 20} more (see ${where})`);
+  }
+  if (r.error) console.log(`  the run broke: ${r.error}`);
+  const verdict = ['PASSED', 'VIOLATION', r.error ? 'BROKEN' : 'INCONCLUSIVE'][r.exitCode];
+  console.log(`  verdict: ${verdict}${r.kept ? `; run directory ${where}` : ''}`);
+}

@@ -1,0 +1,31 @@
+/**
+ * The two stores a robustness run can drive, behind the few methods the
+ * harness uses: kubekv's ConfigMapStore, and the deliberately broken
+ * {@link NaiveStore} that proves the checker can fail.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ConfigMapStore, type Store } from '../../src/index.js';
+import { NaiveStore } from './naive-store.js';
+
+/** Which store a run drives. */
+export type StoreKind = 'kubekv' | 'naive';
+
+/** What the harness calls on a store (ConfigMapStore's signatures; NaiveStore matches them). */
+export type HarnessStore = Pick<Store, 'get' | 'list' | 'put' | 'delete' | 'atomicPut' | 'atomicDelete' | 'batch' | 'watchTree' | 'close'> & {
+  /** The bucket revision the store last saw (after a consistent list(): the current one). */
+  status(): { revision: number };
+};
+
+/** Options of {@link openHarnessStore}. */
+export interface OpenHarnessStoreOptions {
+  name: string;
+  namespace: string;
+  kubeConfig: KubeConfig;
+  /** Create the bucket if missing. Default false. */
+  create?: boolean;
+}
+
+/** Opens the bucket with the store of `kind`. */
+export async function openHarnessStore(kind: StoreKind, options: OpenHarnessStoreOptions): Promise<HarnessStore> {
+  return kind === 'naive' ? NaiveStore.open(options) : ConfigMapStore.open(options);
+}
