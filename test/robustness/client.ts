@@ -238,7 +238,10 @@ async function openStore(): Promise<HarnessStore | undefined> {
   kubeConfig.loadFromFile(job.kubeconfig);
   for (let attempt = 1; !quiescing; attempt++) {
     try {
-      return await openHarnessStore(job.store, { name: job.bucket, namespace: job.namespace, kubeConfig });
+      // Deadlines differ between clients (2.5 s / 1 s and 6 s / 2 s), so faults
+      // of a few seconds outlast some writes and not others.
+      const timeouts = job.index % 2 === 0 ? { timeoutMs: 2500, requestTimeoutMs: 1000 } : { timeoutMs: 6000, requestTimeoutMs: 2000 };
+      return await openHarnessStore(job.store, { name: job.bucket, namespace: job.namespace, kubeConfig, timeouts });
     } catch (err) {
       process.stderr.write(`client ${client}: open failed (attempt ${attempt}): ${String(err)}\n`);
       await sleep(Math.min(2000, 100 * attempt));

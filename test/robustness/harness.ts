@@ -56,7 +56,7 @@ export interface RobustnessResult {
   /** The checker's summary; undefined if the run broke before or in the check. */
   summary: CheckSummary | undefined;
   /** Operations by outcome, counted from the merged history (independent of the checker). */
-  operations: { ok: number; fail: number; unknown: number; pending: number };
+  operations: { ok: number; fail: number; unknown: number; pending: number; codes: Record<string, number> };
   faults: Record<FaultKind, number>;
   faultErrors: Record<FaultKind, number>;
   /** Network faults by kind, summed over the proxies. */
@@ -84,7 +84,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     outDir,
     kept: true,
     summary: undefined,
-    operations: { ok: 0, fail: 0, unknown: 0, pending: 0 },
+    operations: { ok: 0, fail: 0, unknown: 0, pending: 0, codes: {} },
     faults: {} as Record<FaultKind, number>,
     faultErrors: {} as Record<FaultKind, number>,
     proxy: { connections: 0, drops: 0, partitions: 0, blackholes: 0, loseAnswers: 0, connectionsReset: 0, answersLost: 0, connectionsHeld: 0 },
@@ -295,12 +295,13 @@ function viaProxy(kc: KubeConfig, port: number): KubeConfig {
 }
 
 function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations'] {
-  const counts = { ok: 0, fail: 0, unknown: 0, pending: 0 };
+  const counts = { ok: 0, fail: 0, unknown: 0, pending: 0, codes: {} as Record<string, number> };
   for (const r of records) {
     if (r.t === 'invoke') counts.pending++;
     else if (r.t === 'ok' || r.t === 'fail' || r.t === 'unknown') {
       counts[r.t]++;
       counts.pending--;
+      if (r.t !== 'ok') counts.codes[r.code] = (counts.codes[r.code] ?? 0) + 1;
     }
   }
   return counts;

@@ -95,6 +95,8 @@ function printSummary(r: RobustnessResult, ms: number): void {
   const ops = r.summary?.operations ?? r.operations;
   const pending = r.summary ? '' : `, ${r.operations.pending} without completion`;
   console.log(`  operations: ${ops.ok} ok, ${ops.fail} fail, ${ops.unknown} unknown${pending}`);
+  const codes = Object.entries(r.operations.codes).sort(([a], [b]) => (a < b ? -1 : 1)).map(([code, n]) => `${code} ${n}`);
+  if (codes.length > 0) console.log(`  fail / unknown by code: ${codes.join(', ')}`);
   const faultList = Object.entries(r.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}${r.faultErrors[k as keyof typeof r.faultErrors] ? ` (${r.faultErrors[k as keyof typeof r.faultErrors]} failed)` : ''}`);
   console.log(`  faults: ${faultList.join(', ') || 'none'}; client restarts ${r.restarts}`);
   if (r.crashes > 0) console.log(`  WARNING: client processes crashed ${r.crashes} times (the store took its host process down; see client-<n>.log)`);

@@ -23,9 +23,18 @@ export interface OpenHarnessStoreOptions {
   kubeConfig: KubeConfig;
   /** Create the bucket if missing. Default false. */
   create?: boolean;
+  /**
+   * kubekv's write deadline and request timeout, in ms. The harness keeps
+   * them short (seconds, not kubekv's 30 s / 10 s defaults) so black holes,
+   * lost answers and restarts end some writes in DEADLINE_EXCEEDED ("not
+   * stored") or OUTCOME_UNKNOWN, and the checker gets to verify those claims.
+   */
+  timeouts?: { timeoutMs: number; requestTimeoutMs: number };
 }
 
 /** Opens the bucket with the store of `kind`. */
 export async function openHarnessStore(kind: StoreKind, options: OpenHarnessStoreOptions): Promise<HarnessStore> {
-  return kind === 'naive' ? NaiveStore.open(options) : ConfigMapStore.open(options);
+  if (kind === 'naive') return NaiveStore.open(options);
+  const { timeouts, ...open } = options;
+  return ConfigMapStore.open({ ...open, ...timeouts });
 }
