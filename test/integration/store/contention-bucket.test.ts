@@ -97,13 +97,16 @@ describe('contention on a ~110 KB bucket never fails a write', () => {
     );
     const failures: string[] = [];
     let resolved = 0;
+    let slowest = 0;
     const started = Date.now();
     try {
       await Promise.all(
         stores.map(async (store, w) => {
           for (let i = 0; i < puts; i++) {
             try {
+              const began = performance.now();
               await store.put(`w${w}/${i}`, `w${w}-${i}`);
+              slowest = Math.max(slowest, performance.now() - began);
               resolved++;
             } catch (err) {
               failures.push(`w${w}/${i}: ${err instanceof KubekvError ? `${err.code} ${err.message}` : String(err)}`);
@@ -114,7 +117,7 @@ describe('contention on a ~110 KB bucket never fails a write', () => {
     } finally {
       await Promise.all(stores.map((s) => s.close()));
     }
-    console.log(`  ${writers} writers x ${puts} puts: ${resolved} resolved, ${failures.length} failed, ${Date.now() - started} ms`);
+    console.log(`  ${writers} writers x ${puts} puts: ${resolved} resolved, ${failures.length} failed, ${Date.now() - started} ms, slowest put ${slowest.toFixed(0)} ms`);
     assert.deepEqual(failures, [], `${failures.length} of ${writers * puts} puts failed under contention (none may)`);
 
     const cm = await readRaw(bucket.namespace, bucket.name);
