@@ -192,7 +192,7 @@ export class KubeLeaseLock implements LeaseLock {
       name,
       list: async (fieldSelector) => {
         try {
-          const list = await this.#api.listNamespacedLease({ namespace, fieldSelector });
+          const list = await this.#api.listNamespacedLease({ namespace, fieldSelector }, requestOptions(undefined));
           return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
         } catch (err) {
           throw toKubekvError(err, { verb: 'list', resource, namespace });
@@ -251,7 +251,11 @@ function parseTime(value: unknown): Date | undefined {
   return Number.isNaN(ms) ? undefined : new Date(ms);
 }
 
-/** Per-request options that abort the request with `signal` (client-node has no per-call signal parameter). */
-function requestOptions(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
-  return signal ? withSignal(signal) : undefined;
+/** Most ms one Lease request may take when the caller gives no tighter signal (a black-holed connection must not hang an election or a lock for client-node's 300 s). */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** Per-request options that abort the request with `signal` or after REQUEST_TIMEOUT_MS (client-node has no per-call signal parameter). */
+function requestOptions(signal: AbortSignal | undefined): ConfigurationOptions {
+  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  return withSignal(signal ? AbortSignal.any([signal, timeout]) : timeout);
 }
