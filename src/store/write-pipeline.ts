@@ -312,8 +312,6 @@ export class WritePipeline {
         }
 
         if (!attempt) {
-          // Writes withdrawn or expired before any live attempt leave the commit.
-          commit.members = open();
           if (conflictedOn !== undefined) {
             // After a conflict: the cache usually already holds the winner's
             // commit (the watch is fast); else read it. Either is fine to
@@ -335,6 +333,11 @@ export class WritePipeline {
             base = fresh;
             continue;
           }
+          // Writes withdrawn or expired before any live attempt leave the
+          // commit. From here to the send nothing awaits, so no write can be
+          // told "not stored" and still be in the plan that is sent.
+          commit.members = open();
+          if (commit.members.length === 0) return;
           try {
             host.guard?.(base.state);
           } catch (err) {
