@@ -3,7 +3,8 @@
  * call {@link runRobustness} directly):
  *
  * control plane (its own, or `npm test`'s through KUBEKV_TEST_CONTROLPLANE)
- * -> fresh namespace -> bucket -> one fault proxy + client process per index
+ * -> fresh namespace -> bucket -> one fault proxy (../support/tcp-proxy.ts)
+ * + client process per index
  * -> nemesis for the duration -> heal everything -> quiesce the clients ->
  * final consistent read -> clients wait for their watchers to reach the final
  * revision and write client-end -> merge the histories -> checker.
@@ -15,13 +16,13 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane, type ControlPlaneHandle } from '../controlplane/index.js';
 import { controlPlaneEnv, testControlPlane } from '../controlplane/remote.js';
 import { repoRoot } from '../controlplane/build.js';
+import { TcpProxy, type TcpProxyCounters } from '../support/tcp-proxy.js';
 import { ensureChecker, runChecker, type CheckSummary } from './checker.js';
 import { ClientProcess } from './client-process.js';
-import { FaultProxy, type FaultProxyCounters } from './fault-proxy.js';
 import { byTime, monotonicNow, readHistory, type FinalRecord, type HistoryRecord } from './history.js';
 import { Nemesis, type FaultKind, type NemesisEvent } from './nemesis.js';
 import { openHarnessStore, type StoreKind } from './stores.js';
@@ -60,7 +61,7 @@ export interface RobustnessResult {
   faults: Record<FaultKind, number>;
   faultErrors: Record<FaultKind, number>;
   /** Network faults by kind, summed over the proxies. */
-  proxy: FaultProxyCounters;
+  proxy: TcpProxyCounters;
   /** Client processes started after a SIGKILL or a crash. */
   restarts: number;
   /** Client processes that exited on their own during the run (see client-<n>.log): the store crashed its host. */
@@ -87,7 +88,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     operations: { ok: 0, fail: 0, unknown: 0, pending: 0, codes: {} },
     faults: {} as Record<FaultKind, number>,
     faultErrors: {} as Record<FaultKind, number>,
-    proxy: { connections: 0, drops: 0, partitions: 0, blackholes: 0, loseAnswers: 0, connectionsReset: 0, answersLost: 0, connectionsHeld: 0 },
+    proxy: { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0 },
     restarts: 0,
     crashes: 0,
     lagging: [],
@@ -101,7 +102,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
 
   let owned: ControlPlane | undefined;
   let running = true;
-  const proxies: FaultProxy[] = [];
+  const proxies: TcpProxy[] = [];
   const clients: ClientProcess[] = [];
   try {
     let cp: ControlPlaneHandle;
@@ -122,10 +123,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const upstreamPort = Number(new URL(cp.server).port);
     const hardDeadline = Date.now() + options.durationMs + 10 * 60_000;
     for (let index = 0; index < options.clients; index++) {
-      const proxy = await FaultProxy.start(upstreamPort);
+      const proxy = await TcpProxy.start(upstreamPort);
       proxies.push(proxy);
       const kubeconfig = join(outDir, 'kubeconfigs', `client-${index}.json`);
-      await writeFile(kubeconfig, viaProxy(admin, proxy.port).exportConfig(), { mode: 0o600 });
+      await writeFile(kubeconfig, proxy.kubeConfigFor(admin).exportConfig(), { mode: 0o600 });
       const client = new ClientProcess(
         {
           index,
@@ -283,17 +284,6 @@ async function finalRead(kind: StoreKind, admin: KubeConfig, namespace: string, 
   throw new Error(`the final read failed 20 times; last: ${String(lastError)}`);
 }
 
-function viaProxy(kc: KubeConfig, port: number): KubeConfig {
-  const via = new KubeConfig();
-  via.loadFromOptions({
-    clusters: kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` })),
-    users: kc.users,
-    contexts: kc.contexts,
-    currentContext: kc.currentContext,
-  });
-  return via;
-}
-
 function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations'] {
   const counts = { ok: 0, fail: 0, unknown: 0, pending: 0, codes: {} as Record<string, number> };
   for (const r of records) {
@@ -307,6 +297,6 @@ function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations']
   return counts;
 }
 
-function add(into: FaultProxyCounters, from: FaultProxyCounters): void {
-  for (const key of Object.keys(into) as (keyof FaultProxyCounters)[]) into[key] += from[key];
+function add(into: TcpProxyCounters, from: TcpProxyCounters): void {
+  for (const key of Object.keys(into) as (keyof TcpProxyCounters)[]) into[key] += from[key];
 }

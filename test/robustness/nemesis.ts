@@ -3,17 +3,18 @@
  * at a time, a fault and a victim, applies the fault for a bounded time,
  * heals it, waits a short gap, and repeats until the run's signal aborts;
  * a fault in progress is healed at once on abort. Everything is on loopback:
- * client faults act on a client's OS process or on its own fault proxy,
- * server faults on the run's own kube-apiserver and etcd.
+ * client faults act on a client's OS process or on its own fault proxy
+ * (a TcpProxy, ../support/tcp-proxy.ts), server faults on the run's own
+ * kube-apiserver and etcd.
  *
  * | kind | what happens | how long |
  * | --- | --- | --- |
  * | `kill` | SIGKILL a client, restart it as a new incarnation | down 0.3-2 s |
  * | `pause` | SIGSTOP a client (its connections stay open), then SIGCONT | 1-6 s |
- * | `drop` | reset every connection of a client's proxy | instant |
- * | `partition` | reset and refuse a client's connections | 1-5 s |
- * | `blackhole` | a client's requests hang (held bytes delivered late on heal) | 1-5 s |
- * | `lose-answers` | a client's requests are applied, their answers lost | 1-5 s |
+ * | `drop` | reset every connection of a client's proxy (dropConnections) | instant |
+ * | `partition` | reset and refuse a client's connections (block) | 1-5 s |
+ * | `blackhole` | a client's requests hang; held bytes are delivered late on heal, also those of a client that gave up meanwhile (blackhole with deliverAbandoned) | 1-5 s |
+ * | `lose-answers` | a client's requests are applied, their answers lost (loseAnswers) | 1-5 s |
  * | `restart-apiserver` | restart kube-apiserver (etcd keeps the data) | until /readyz |
  * | `restart-etcd` | restart etcd (same data dir); the apiserver reconnects | until /readyz |
  * | `compact` | compact etcd and restart the apiserver: watches get 410 Gone | until /readyz |
@@ -22,7 +23,7 @@
  * (which request is in flight) depends on timing and is not.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FaultProxy } from './fault-proxy.js';
+import type { TcpProxy } from '../support/tcp-proxy.js';
 import { Prng } from './prng.js';
 
 /** The kinds of fault, in the order of the table above. */
@@ -47,7 +48,7 @@ export function parseFaults(spec: string): FaultKind[] {
 export interface NemesisTarget {
   /** Number of clients; faults pick a victim index below it. */
   clients: number;
-  proxy(index: number): FaultProxy;
+  proxy(index: number): TcpProxy;
   /** SIGKILL client `index` and wait for its exit. */
   kill(index: number): Promise<void>;
   /** Start client `index` again (next incarnation). */
@@ -163,11 +164,11 @@ export class Nemesis {
       case 'pause':
         return timed(rng.int(...this.#timing.pauseMs), () => t.pause(client), () => t.resume(client));
       case 'drop':
-        return timed(0, () => t.proxy(client).drop(), () => {});
+        return timed(0, () => t.proxy(client).dropConnections(), () => {});
       case 'partition':
-        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).partition(), () => t.proxy(client).heal());
+        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).block(), () => t.proxy(client).heal());
       case 'blackhole':
-        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).blackhole(), () => t.proxy(client).heal());
+        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).blackhole({ deliverAbandoned: true }), () => t.proxy(client).heal());
       case 'lose-answers':
         return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).loseAnswers(), () => t.proxy(client).heal());
       case 'restart-apiserver':

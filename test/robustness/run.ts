@@ -101,7 +101,7 @@ function printSummary(r: RobustnessResult, ms: number): void {
   console.log(`  faults: ${faultList.join(', ') || 'none'}; client restarts ${r.restarts}`);
   if (r.crashes > 0) console.log(`  WARNING: client processes crashed ${r.crashes} times (the store took its host process down; see client-<n>.log)`);
   const p = r.proxy;
-  console.log(`  proxies: ${p.connections} connections, ${p.connectionsReset} reset, ${p.connectionsHeld} black-holed, ${p.answersLost} answers lost`);
+  console.log(`  proxies: ${p.connections} connections, ${p.connectionsReset} reset, ${p.connectionsHeld} black-holed (held requests delivered late on ${p.heldDelivered}, ${p.abandonedDelivered} of them after their client left), ${p.answersLost} answers lost, ${p.streamsCut} watch streams cut`);
   if (r.lagging.length > 0) console.log(`  watchers short of the final revision: clients ${r.lagging.join(', ')}`);
   if (r.summary) {
     const s = r.summary;

@@ -5,16 +5,31 @@
  * certificate is for 127.0.0.1, which the proxy also listens on.
  *
  * Fault modes (independent; heal() ends them all):
- * - dropConnections(): resets every open connection once.
+ * - dropConnections(): resets (TCP RST) every open connection once.
  * - block(): a partition that refuses: open connections are reset, new ones
- *   are refused (closed on accept) until unblock() or heal().
+ *   are reset on accept until unblock() or heal().
  * - blackhole(): a partition that hangs: open and new connections are kept,
  *   but nothing is forwarded either way, so requests hang until the client
  *   gives up. What arrives meanwhile is held, in order, and delivered on
- *   heal() (as TCP would retransmit it), except on a connection one side
- *   closed meanwhile: the client's close resets the upstream connection at
- *   once and its held bytes are discarded (the server never sees a request
- *   the client abandoned); an upstream close waits for heal().
+ *   heal() (as TCP would retransmit it). An upstream close waits for heal().
+ *   A client that leaves meanwhile (end, close or error) abandons what it
+ *   sent; what becomes of it is the caller's choice:
+ *   - blackhole() (the default): the upstream connection is closed at once
+ *     and the held bytes are discarded: the server never sees a request the
+ *     client abandoned, so a client's "not stored" can be held to account.
+ *   - blackhole({ deliverAbandoned: true }): the link outlives its client.
+ *     heal() delivers the client's held bytes to the server (those for the
+ *     client are dropped) and passes the client's close on only
+ *     {@link ABANDONED_CLOSE_DELAY_MS} later, so the server processes the
+ *     request rather than racing its cancellation against the close: the
+ *     late write a store must not have called "failed" (the robustness
+ *     nemesis uses this). (On a connection opened during the black hole
+ *     the held bytes are a ClientHello whose handshake cannot finish: no
+ *     request lands there.)
+ *   Either way, dropConnections() before heal() discards everything held on
+ *   every connection: no request or answer from before the black hole
+ *   arrives after it (test/integration/store/lost-answers.test.ts needs
+ *   that; as the connections are gone, no late write can land either).
  * - loseAnswers(count): "applied, but the answer was lost". The next `count`
  *   requests are forwarded to the server; when the first byte of a request's
  *   answer comes back, the answer is dropped and both sockets are destroyed:
@@ -23,6 +38,10 @@
  *   outstanding (a watch delivering events) is cut the same way, without
  *   counting as an answer: a watch cannot tell the client what its lost
  *   request did.
+ *
+ * {@link TcpProxy.counters} counts what the faults did (connections reset,
+ * held, held bytes delivered late, answers lost, streams cut), for a test to check that
+ * a fault really hit something.
  *
  * How answers are told apart from the handshake. A connection is a TLS
  * stream, so the proxy sees only record headers (type, length) and the
@@ -82,19 +101,51 @@ import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 
+/** What the faults of one proxy did, by kind (see {@link TcpProxy.counters}). */
+export interface TcpProxyCounters {
+  /** Connections accepted (each API request or watch may open one). */
+  connections: number;
+  /** Connections reset by dropConnections() or block(), open ones and those refused on accept. */
+  connectionsReset: number;
+  /** Connections held by a black hole (each counted once per blackhole()). */
+  connectionsHeld: number;
+  /** Connections on which heal() delivered client bytes a black hole held (requests reach the server late). */
+  heldDelivered: number;
+  /** Of those, connections whose client had left meanwhile (blackhole({ deliverAbandoned: true })). */
+  abandonedDelivered: number;
+  /** Answers cut by loseAnswers(). */
+  answersLost: number;
+  /** Streamed data (watch events, no request outstanding) cut while loseAnswers() lasted. */
+  streamsCut: number;
+}
+
+/** Options of {@link TcpProxy.blackhole}. */
+export interface BlackholeOptions {
+  /**
+   * A client that leaves during the black hole leaves its held bytes in
+   * flight: heal() delivers them to the server (a late request). Default
+   * false: they are discarded with the connection. See the module doc.
+   */
+  deliverAbandoned?: boolean;
+}
+
+/**
+ * How long after delivering an abandoned connection's held bytes the proxy
+ * passes its client's close on to the server (see the module doc).
+ */
+export const ABANDONED_CLOSE_DELAY_MS = 1000;
+
 /** A running proxy. */
 export class TcpProxy {
   readonly #server: Server;
   readonly #targetPort: number;
   readonly #links = new Set<Link>();
+  readonly #counters: TcpProxyCounters = { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0 };
   #blocked = false;
   #blackholed = false;
+  #deliverAbandoned = false;
   /** Answers still to lose (0: pass-through). */
   #answersToLose = 0;
-  /** Connections accepted so far (each API request or watch may open one). */
-  connections = 0;
-  /** Answers dropped by loseAnswers() so far (streamed watch data cut meanwhile is not counted). */
-  answersLost = 0;
 
   private constructor(server: Server, targetPort: number) {
     this.#server = server;
@@ -116,9 +167,27 @@ export class TcpProxy {
     return (this.#server.address() as { port: number }).port;
   }
 
-  /** Resets every open connection (in-flight requests and watches fail). */
+  /** A snapshot of what the faults did so far. */
+  get counters(): TcpProxyCounters {
+    return { ...this.#counters };
+  }
+
+  /** Connections accepted so far (each API request or watch may open one). */
+  get connections(): number {
+    return this.#counters.connections;
+  }
+
+  /** Answers dropped by loseAnswers() so far (streamed watch data cut meanwhile is not counted). */
+  get answersLost(): number {
+    return this.#counters.answersLost;
+  }
+
+  /** Resets every open connection (in-flight requests and watches fail); what a black hole held is discarded. */
   dropConnections(): void {
-    for (const link of this.#links) link.destroy();
+    for (const link of this.#links) {
+      this.#counters.connectionsReset++;
+      link.destroy(true);
+    }
   }
 
   /** Drops open connections and refuses new ones until unblock() or heal(): a partition. */
@@ -134,10 +203,14 @@ export class TcpProxy {
 
   /**
    * Keeps open and new connections but forwards nothing either way until
-   * heal(): requests hang (see the module doc for what happens to held bytes).
+   * heal(): requests hang. What the bytes held meanwhile become, on a
+   * connection whose client leaves, is `options.deliverAbandoned`'s choice
+   * (see the module doc).
    */
-  blackhole(): void {
+  blackhole(options: BlackholeOptions = {}): void {
+    if (!this.#blackholed) this.#counters.connectionsHeld += this.#links.size;
     this.#blackholed = true;
+    this.#deliverAbandoned = options.deliverAbandoned ?? false;
   }
 
   /**
@@ -156,7 +229,8 @@ export class TcpProxy {
     this.#answersToLose = 0;
     if (this.#blackholed) {
       this.#blackholed = false;
-      for (const link of this.#links) link.release();
+      this.#deliverAbandoned = false;
+      for (const link of [...this.#links]) link.release();
     }
   }
 
@@ -172,28 +246,39 @@ export class TcpProxy {
     return via;
   }
 
-  /** Stops listening and drops every connection. */
+  /** Stops listening and drops every connection (held bytes are discarded). */
   async close(): Promise<void> {
     this.#answersToLose = 0;
     this.#blackholed = false;
-    this.dropConnections();
+    for (const link of this.#links) link.destroy(false);
     await new Promise((resolve) => this.#server.close(resolve));
   }
 
   #accept(client: Socket): void {
-    this.connections++;
+    this.#counters.connections++;
     if (this.#blocked) {
-      client.destroy();
+      this.#counters.connectionsReset++;
+      client.on('error', () => {});
+      resetSocket(client);
       return;
     }
+    if (this.#blackholed) this.#counters.connectionsHeld++;
     const upstream = createConnection({ host: '127.0.0.1', port: this.#targetPort, noDelay: true });
     const link: Link = new Link(client, upstream, {
       blackholed: () => this.#blackholed,
+      deliverAbandoned: () => this.#deliverAbandoned,
       losing: () => this.#answersToLose > 0,
       lost: (answer) => {
-        if (!answer) return;
+        if (!answer) {
+          this.#counters.streamsCut++;
+          return;
+        }
         this.#answersToLose--;
-        this.answersLost++;
+        this.#counters.answersLost++;
+      },
+      deliveredLate: (abandoned) => {
+        this.#counters.heldDelivered++;
+        if (abandoned) this.#counters.abandonedDelivered++;
       },
       closed: () => this.#links.delete(link),
     });
@@ -201,12 +286,26 @@ export class TcpProxy {
   }
 }
 
+/** Destroys a socket with a TCP RST, as a dropped connection looks to its peer. */
+function resetSocket(socket: Socket): void {
+  try {
+    socket.resetAndDestroy();
+  } catch {
+    // Not connected yet (an upstream still connecting): a plain destroy.
+    socket.destroy();
+  }
+}
+
 /** What a link asks of its proxy. */
 interface LinkHost {
   blackholed(): boolean;
+  /** A client leaving during the black hole leaves its held bytes for heal() to deliver (else they go with it). */
+  deliverAbandoned(): boolean;
   losing(): boolean;
   /** A link cut an answer (`answer`: true) or streamed data (false). */
   lost(answer: boolean): void;
+  /** A link delivered client bytes a black hole held (`abandoned`: its client had left). */
+  deliveredLate(abandoned: boolean): void;
   closed(): void;
 }
 
@@ -233,6 +332,10 @@ class Link {
   #held: { dir: Direction; chunk: Buffer }[] = [];
   /** The upstream ended while black-holed: end the client after the held bytes. */
   #upstreamEndHeld = false;
+  /** The client left during a black hole with deliverAbandoned: the link lives on to deliver its held bytes. */
+  #abandoned = false;
+  /** Closes an abandoned link ABANDONED_CLOSE_DELAY_MS after its held bytes were delivered. */
+  #closeTimer: NodeJS.Timeout | undefined;
   #destroyed = false;
 
   readonly #up = new RecordReader();
@@ -257,47 +360,81 @@ class Link {
     client.on('data', (chunk: Buffer) => this.#receive('up', chunk));
     upstream.on('data', (chunk: Buffer) => this.#receive('down', chunk));
     // An orderly end is passed on once what precedes it was written; errors
-    // reset both sides. A client that leaves during a black hole takes its
-    // held bytes with it (the server never sees them).
-    client.on('end', () => (this.#host.blackholed() ? this.destroy() : upstream.end()));
+    // reset both sides. A client that leaves during a black hole abandons its
+    // held bytes (see #clientLeft).
+    client.on('end', () => this.#clientLeft(() => upstream.end()));
     upstream.on('end', () => {
       if (this.#host.blackholed() || this.#held.length > 0) this.#upstreamEndHeld = true;
+      else if (this.#abandoned) this.destroy();
       else client.end();
     });
     const closedBoth = () => {
       if (client.destroyed && upstream.destroyed) this.destroy();
     };
     client.on('close', () => {
-      if (this.#host.blackholed()) this.destroy();
-      else upstream.end();
+      this.#clientLeft(() => upstream.end());
       closedBoth();
     });
     upstream.on('close', () => {
-      if (!this.#upstreamEndHeld) client.end();
+      if (!this.#upstreamEndHeld && !client.destroyed) client.end();
       closedBoth();
     });
-    client.on('error', () => this.destroy());
+    client.on('error', () => this.#clientLeft(() => this.destroy()));
     upstream.on('error', () => this.destroy());
   }
 
-  /** Delivers what was held while black-holed (the black hole ended). */
+  /** Delivers what was held while black-holed (the black hole ended); on an abandoned link, only what its client sent. */
   release(): void {
     const held = this.#held;
     this.#held = [];
+    let delivered = false;
     for (const { dir, chunk } of held) {
       if (this.#destroyed) return;
+      delivered ||= dir === 'up';
       this.#forward(dir, chunk);
     }
-    if (this.#upstreamEndHeld) this.#client.end();
+    if (this.#destroyed) return;
+    if (delivered && !this.#upstream.destroyed) this.#host.deliveredLate(this.#abandoned);
+    if (this.#abandoned) {
+      // The client's close follows what it sent, late enough for the server to act on it.
+      if (!delivered || this.#upstream.destroyed) {
+        this.destroy();
+        return;
+      }
+      this.#closeTimer = setTimeout(() => this.destroy(), ABANDONED_CLOSE_DELAY_MS).unref();
+    } else if (this.#upstreamEndHeld) {
+      this.#client.end();
+    }
   }
 
-  destroy(): void {
+  /** Closes both sockets (`reset`: with a TCP RST) and discards what was held. */
+  destroy(reset = false): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#held = [];
-    this.#client.destroy();
-    this.#upstream.destroy();
+    clearTimeout(this.#closeTimer);
+    for (const socket of [this.#client, this.#upstream]) {
+      if (reset) resetSocket(socket);
+      else socket.destroy();
+    }
     this.#host.closed();
+  }
+
+  /**
+   * The client ended, closed or failed: outside a black hole, `normally`.
+   * In one, it abandons its held bytes: they go with the link, or (with
+   * deliverAbandoned) the link outlives the client until heal() delivers them.
+   */
+  #clientLeft(normally: () => void): void {
+    if (this.#destroyed || this.#abandoned) return;
+    if (!this.#host.blackholed()) {
+      normally();
+    } else if (!this.#host.deliverAbandoned()) {
+      this.destroy();
+    } else {
+      this.#abandoned = true;
+      this.#client.destroy();
+    }
   }
 
   #receive(dir: Direction, chunk: Buffer): void {
@@ -315,6 +452,7 @@ class Link {
       this.#upstream.write(chunk);
       return;
     }
+    if (this.#abandoned) return; // nobody to tell
     const cutAt = this.#fromServer(chunk);
     if (cutAt === undefined) {
       this.#client.write(chunk);
