@@ -2,7 +2,7 @@
  * The README's store example as a program (type-checked with the repo).
  * Run against any cluster: KUBECONFIG=<path> node --import tsx examples/store-basics.ts
  */
-import { ConfigMapStore, KeyExistsError, KeyModifiedError } from '../src/index.js';
+import { ConfigMapStore, KeyExistsError, KeyModifiedError, OutcomeUnknownError } from '../src/index.js';
 
 await using store = await ConfigMapStore.open({ name: 'app-state', create: true });
 
@@ -28,6 +28,16 @@ await store.batch([
   { op: 'put', key: `jobs/${Date.now()}`, value: 'running', expect: 'absent' },
   { op: 'delete', key: 'queue/42' },
 ]);
+
+// Three endings: resolved = stored; a definite error = not stored;
+// OutcomeUnknownError = the deadline passed while the outcome was unknown.
+try {
+  await store.put('jobs/last-run', new Date().toISOString(), { timeoutMs: 5_000 });
+} catch (err) {
+  if (!(err instanceof OutcomeUnknownError)) throw err; // definitely not stored: err.code says why
+  // May or may not be stored: read before deciding to write again.
+  console.log('last-run is now', (await store.get('jobs/last-run', { consistent: true }))?.text);
+}
 
 // Watches: first the current state, then every change (here for one second).
 for await (const event of store.watchTree('jobs/', { signal: AbortSignal.timeout(1000) })) {
