@@ -26,7 +26,7 @@ import { KubekvError } from '../../src/index.js';
 import type { ClientCommand, ClientEvent, ClientJob } from './client-protocol.js';
 import { HistoryWriter, type BatchOpRecord, type OkResult, type OpFields, type PairRecord } from './history.js';
 import { Prng } from './prng.js';
-import { openHarnessStore, type HarnessStore } from './stores.js';
+import { clientTimeouts, openHarnessStore, type HarnessStore } from './stores.js';
 
 const job = JSON.parse(process.argv[2] ?? '') as ClientJob;
 const history = new HistoryWriter(job.history);
@@ -238,10 +238,7 @@ async function openStore(): Promise<HarnessStore | undefined> {
   kubeConfig.loadFromFile(job.kubeconfig);
   for (let attempt = 1; !quiescing; attempt++) {
     try {
-      // Deadlines differ between clients (2.5 s / 1 s and 6 s / 2 s), so faults
-      // of a few seconds outlast some writes and not others.
-      const timeouts = job.index % 2 === 0 ? { timeoutMs: 2500, requestTimeoutMs: 1000 } : { timeoutMs: 6000, requestTimeoutMs: 2000 };
-      return await openHarnessStore(job.store, { name: job.bucket, namespace: job.namespace, kubeConfig, timeouts });
+      return await openHarnessStore(job.store, { name: job.bucket, namespace: job.namespace, kubeConfig, timeouts: clientTimeouts(job.index) });
     } catch (err) {
       process.stderr.write(`client ${client}: open failed (attempt ${attempt}): ${String(err)}\n`);
       await sleep(Math.min(2000, 100 * attempt));

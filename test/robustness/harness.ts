@@ -25,7 +25,7 @@ import { ensureChecker, runChecker, type CheckSummary } from './checker.js';
 import { ClientProcess } from './client-process.js';
 import { byTime, monotonicNow, readHistory, type FinalRecord, type HistoryRecord } from './history.js';
 import { Nemesis, type FaultKind, type NemesisEvent } from './nemesis.js';
-import { openHarnessStore, type StoreKind } from './stores.js';
+import { clientTimeouts, openHarnessStore, type StoreKind } from './stores.js';
 
 /** Options of one run. */
 export interface RobustnessOptions {
@@ -161,6 +161,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       {
         clients: options.clients,
         proxy: (i) => proxies[i]!,
+        deadlineMs: (i) => clientTimeouts(i).timeoutMs,
         kill: (i) => clients[i]!.kill(),
         restart: (i) => {
           if (!clients[i]!.alive) clients[i]!.start();

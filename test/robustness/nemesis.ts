@@ -14,10 +14,18 @@
  * | `drop` | reset every connection of a client's proxy (dropConnections) | instant |
  * | `partition` | reset and refuse a client's connections (block) | 1-5 s |
  * | `blackhole` | a client's requests hang; held bytes are delivered late on heal, also those of a client that gave up meanwhile (blackhole with deliverAbandoned) | 1-5 s |
- * | `lose-answers` | a client's requests are applied, their answers lost (loseAnswers) | 1-5 s |
+ * | `lose-answers` | a client's requests are applied, their answers lost (loseAnswers) | 40-80 % or 120-180 % of the victim's write deadline |
  * | `restart-apiserver` | restart kube-apiserver (etcd keeps the data) | until /readyz |
  * | `restart-etcd` | restart etcd (same data dir); the apiserver reconnects | until /readyz |
  * | `compact` | compact etcd and restart the apiserver: watches get 410 Gone | until /readyz |
+ *
+ * Before the random schedule comes a fixed opening of lost answers: on each
+ * short-deadline client one shorter and one longer than its write deadline,
+ * on each long-deadline client one shorter. A write that landed but whose
+ * answer was lost must then be recognised as landed once the bucket can be
+ * read again (shorter), or end OUTCOME_UNKNOWN, never a definite failure
+ * (longer). Left to chance, a run could miss both paths: the mutation tests
+ * of the store found seeds that did.
  *
  * Non-guarantee: a schedule is reproducible from the seed; what the faults hit
  * (which request is in flight) depends on timing and is not.
@@ -49,6 +57,8 @@ export interface NemesisTarget {
   /** Number of clients; faults pick a victim index below it. */
   clients: number;
   proxy(index: number): TcpProxy;
+  /** The write deadline of client `index`, in ms (lost answers are sized from it). */
+  deadlineMs(index: number): number;
   /** SIGKILL client `index` and wait for its exit. */
   kill(index: number): Promise<void>;
   /** Start client `index` again (next incarnation). */
@@ -74,7 +84,7 @@ export interface NemesisEvent {
 export interface NemesisTiming {
   /** Quiet time between two faults, uniform in [min, max]. Default [1000, 4000]. */
   gapMs?: [number, number];
-  /** Duration of partition, blackhole and lose-answers, uniform in [min, max]. Default [1000, 5000]. */
+  /** Duration of partition and blackhole, uniform in [min, max]. Default [1000, 5000]. */
   faultMs?: [number, number];
   /** How long a paused client stays stopped. Default [1000, 6000]. */
   pauseMs?: [number, number];
@@ -125,6 +135,7 @@ export class Nemesis {
   async run(signal: AbortSignal): Promise<void> {
     if (this.#kinds.length === 0) return;
     const choices = this.#kinds.map((k) => [k, weights[k]] as const);
+    if (this.#kinds.includes('lose-answers') && !(await this.#opening(signal))) return;
     // The first fault waits a gap too, so the clients get going first.
     while (await this.#wait(this.#rng.int(...this.#timing.gapMs), signal)) {
       const kind = this.#rng.weighted(choices);
@@ -136,6 +147,38 @@ export class Nemesis {
         this.errors[kind]++;
         this.#record({ kind, phase: 'error', client, error: err instanceof Error ? err.message : String(err) });
       }
+    }
+  }
+
+  /** The fixed opening of lost answers (see the module doc); false if the signal aborted. */
+  async #opening(signal: AbortSignal): Promise<boolean> {
+    const shortest = Math.min(...Array.from({ length: this.#target.clients }, (_, i) => this.#target.deadlineMs(i)));
+    for (let client = 0; client < this.#target.clients; client++) {
+      const deadline = this.#target.deadlineMs(client);
+      const lengths = deadline === shortest ? ['within', 'beyond'] as const : ['within'] as const;
+      for (const length of lengths) {
+        if (!(await this.#wait(this.#rng.int(...this.#timing.gapMs), signal))) return false;
+        this.counts['lose-answers']++;
+        await this.#loseAnswers(client, this.#lostAnswersMs(deadline, length), signal);
+      }
+    }
+    return true;
+  }
+
+  /** How long answers stay lost: within (40-80 %) or beyond (120-180 %) the victim's write deadline. */
+  #lostAnswersMs(deadlineMs: number, length: 'within' | 'beyond'): number {
+    return Math.round(deadlineMs * (length === 'within' ? 0.4 + 0.4 * this.#rng.next() : 1.2 + 0.6 * this.#rng.next()));
+  }
+
+  async #loseAnswers(client: number, ms: number, signal: AbortSignal): Promise<void> {
+    const proxy = this.#target.proxy(client);
+    this.#record({ kind: 'lose-answers', phase: 'start', client, ms });
+    proxy.loseAnswers();
+    try {
+      await this.#wait(ms, signal);
+    } finally {
+      proxy.heal();
+      this.#record({ kind: 'lose-answers', phase: 'heal', client });
     }
   }
 
@@ -170,7 +213,7 @@ export class Nemesis {
       case 'blackhole':
         return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).blackhole({ deliverAbandoned: true }), () => t.proxy(client).heal());
       case 'lose-answers':
-        return timed(rng.int(...this.#timing.faultMs), () => t.proxy(client).loseAnswers(), () => t.proxy(client).heal());
+        return this.#loseAnswers(client, this.#lostAnswersMs(t.deadlineMs(client), rng.chance(0.5) ? 'within' : 'beyond'), signal);
       case 'restart-apiserver':
         return server(() => t.restartApiserver());
       case 'restart-etcd':

@@ -32,6 +32,16 @@ export interface OpenHarnessStoreOptions {
   timeouts?: { timeoutMs: number; requestTimeoutMs: number };
 }
 
+/**
+ * The write deadline and request timeout of client `index`: they differ
+ * between clients (2.5 s / 1 s on even, 6 s / 2 s on odd), so faults of a few
+ * seconds outlast some writes and not others. The nemesis sizes its faults
+ * from them.
+ */
+export function clientTimeouts(index: number): { timeoutMs: number; requestTimeoutMs: number } {
+  return index % 2 === 0 ? { timeoutMs: 2500, requestTimeoutMs: 1000 } : { timeoutMs: 6000, requestTimeoutMs: 2000 };
+}
+
 /** Opens the bucket with the store of `kind`. */
 export async function openHarnessStore(kind: StoreKind, options: OpenHarnessStoreOptions): Promise<HarnessStore> {
   if (kind === 'naive') return NaiveStore.open(options);
