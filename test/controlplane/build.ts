@@ -52,19 +52,65 @@ export async function goCommand(): Promise<string> {
   }
 }
 
-async function cacheKey(go: string): Promise<string> {
+/** What {@link buildCachedGoBinary} builds and how it is cached. */
+export interface CachedGoBuild {
+  /** Binary name. */
+  name: string;
+  /** Folder under .cache/ that holds one subfolder per cache key. */
+  cacheDir: string;
+  /** Package to build, relative to the control plane's Go module ("." or "./checker"). */
+  pkg: string;
+  /** Strings hashed into the key after the Go version (e.g. a release pinned elsewhere). */
+  salt?: string[];
+  /** Files hashed into the key, each under its label, in order. */
+  inputs: { label: string; path: string }[];
+  /** -ldflags, if any. */
+  ldflags?: string;
+  /** What is built, for the progress line ("kube-apiserver + etcd"). */
+  what: string;
+  log: (line: string) => void;
+}
+
+/**
+ * Returns a binary of the control plane's Go module from
+ * .cache/<cacheDir>/<key>/<name>, building it first when the key (a hash of
+ * the Go version, `salt` and `inputs`) is new: any change rebuilds, nothing
+ * else does.
+ */
+export async function buildCachedGoBinary(build: CachedGoBuild): Promise<BuiltBinary> {
+  const go = await goCommand();
   const hash = createHash('sha256');
   const { stdout: goVersion } = await run(go, ['version']);
   hash.update(goVersion);
-  hash.update(kubernetesVersion);
-  const files = (await readdir(controlPlaneModuleDir))
-    .filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum')
-    .sort();
-  for (const file of files) {
-    hash.update(file);
-    hash.update(await readFile(join(controlPlaneModuleDir, file)));
+  for (const salt of build.salt ?? []) hash.update(salt);
+  for (const input of build.inputs) {
+    hash.update(input.label);
+    hash.update(await readFile(input.path));
   }
-  return hash.digest('hex').slice(0, 16);
+  const dir = join(repoRoot, '.cache', build.cacheDir, hash.digest('hex').slice(0, 16));
+  const path = join(dir, build.name);
+  if (existsSync(path)) return { path, built: false, buildMs: 0 };
+
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  build.log(`building ${build.name} (${build.what})`);
+  const started = Date.now();
+  try {
+    await run(go, ['build', '-trimpath', ...(build.ldflags ? ['-ldflags', build.ldflags] : []), '-o', tmp, build.pkg], {
+      cwd: controlPlaneModuleDir,
+      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    await rm(tmp, { force: true });
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(`go build of ${build.name} failed:\n${stderr.slice(-8000)}`, { cause: err });
+  }
+  // Rename is atomic: a concurrent run never sees a half-written binary.
+  await rename(tmp, path);
+  const buildMs = Date.now() - started;
+  build.log(`built ${build.name} in ${(buildMs / 1000).toFixed(1)} s`);
+  return { path, built: true, buildMs };
 }
 
 /**
@@ -73,14 +119,9 @@ async function cacheKey(go: string): Promise<string> {
  * several minutes on two cores; progress goes to `log`.
  */
 export async function ensureBinary(log: (line: string) => void = () => {}): Promise<BuiltBinary> {
-  const go = await goCommand();
-  const key = await cacheKey(go);
-  const dir = join(repoRoot, '.cache', 'controlplane', key);
-  const path = join(dir, binaryName);
-  if (existsSync(path)) return { path, built: false, buildMs: 0 };
-
-  await mkdir(dir, { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
+  const files = (await readdir(controlPlaneModuleDir))
+    .filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum')
+    .sort();
   const ldflags = [
     '-s',
     '-w',
@@ -89,22 +130,14 @@ export async function ensureBinary(log: (line: string) => void = () => {}): Prom
     `-X k8s.io/component-base/version.gitMajor=${kubernetesVersion.slice(1).split('.')[0]}`,
     `-X k8s.io/component-base/version.gitMinor=${kubernetesVersion.split('.')[1]}`,
   ].join(' ');
-  log(`building ${binaryName} (kube-apiserver ${kubernetesVersion} + etcd); a cold build takes several minutes`);
-  const started = Date.now();
-  try {
-    await run(go, ['build', '-trimpath', '-ldflags', ldflags, '-o', tmp, '.'], {
-      cwd: controlPlaneModuleDir,
-      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
-      maxBuffer: 64 * 1024 * 1024,
-    });
-  } catch (err) {
-    await rm(tmp, { force: true });
-    const stderr = (err as { stderr?: string }).stderr ?? '';
-    throw new Error(`go build of the control plane failed:\n${stderr.slice(-8000)}`, { cause: err });
-  }
-  // Rename is atomic: a concurrent run never sees a half-written binary.
-  await rename(tmp, path);
-  const buildMs = Date.now() - started;
-  log(`built ${binaryName} in ${(buildMs / 1000).toFixed(0)} s`);
-  return { path, built: true, buildMs };
+  return buildCachedGoBinary({
+    name: binaryName,
+    cacheDir: 'controlplane',
+    pkg: '.',
+    salt: [kubernetesVersion],
+    inputs: files.map((file) => ({ label: file, path: join(controlPlaneModuleDir, file) })),
+    ldflags,
+    what: `kube-apiserver ${kubernetesVersion} + etcd; a cold build takes several minutes`,
+    log,
+  });
 }

@@ -8,13 +8,11 @@
  * go.mod, go.sum and the Go version, so it is compiled once and again only
  * when one of them changes.
  */
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { controlPlaneModuleDir, goCommand, repoRoot } from '../controlplane/build.js';
+import { buildCachedGoBinary, controlPlaneModuleDir, type BuiltBinary } from '../controlplane/build.js';
 
 const run = promisify(execFile);
 
@@ -24,15 +22,8 @@ export const checkerPackageDir = join(controlPlaneModuleDir, 'checker');
 /** Name of the built binary. */
 export const checkerBinaryName = 'kubekv-check';
 
-/** Result of {@link ensureChecker}. */
-export interface BuiltChecker {
-  /** Absolute path of the binary. */
-  path: string;
-  /** True when this call compiled it (false: cache hit). */
-  built: boolean;
-  /** Milliseconds spent compiling (0 on a cache hit). */
-  buildMs: number;
-}
+/** Result of {@link ensureChecker}: the binary's path, and whether (and how long) this call compiled it. */
+export type BuiltChecker = BuiltBinary;
 
 /** The JSON line the checker prints (README, "What the checker claims"). */
 export interface CheckSummary {
@@ -74,54 +65,24 @@ export interface RunCheckerOptions {
   binary?: string;
 }
 
-async function cacheKey(go: string): Promise<string> {
-  const hash = createHash('sha256');
-  const { stdout: goVersion } = await run(go, ['version']);
-  hash.update(goVersion);
-  const sources = (await readdir(checkerPackageDir)).filter((f) => f.endsWith('.go') && !f.endsWith('_test.go')).sort();
-  for (const file of sources) {
-    hash.update(`checker/${file}`);
-    hash.update(await readFile(join(checkerPackageDir, file)));
-  }
-  for (const file of ['go.mod', 'go.sum']) {
-    hash.update(file);
-    hash.update(await readFile(join(controlPlaneModuleDir, file)));
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
 /**
  * Returns the cached checker binary, building it first if its sources, the
  * module's dependencies or the Go version changed (a few seconds once the
  * module cache holds porcupine). Progress goes to `log`.
  */
 export async function ensureChecker(log: (line: string) => void = () => {}): Promise<BuiltChecker> {
-  const go = await goCommand();
-  const key = await cacheKey(go);
-  const dir = join(repoRoot, '.cache', 'checker', key);
-  const path = join(dir, checkerBinaryName);
-  if (existsSync(path)) return { path, built: false, buildMs: 0 };
-
-  await mkdir(dir, { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  log(`building ${checkerBinaryName}`);
-  const started = Date.now();
-  try {
-    await run(go, ['build', '-trimpath', '-o', tmp, './checker'], {
-      cwd: controlPlaneModuleDir,
-      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
-  } catch (err) {
-    await rm(tmp, { force: true });
-    const stderr = (err as { stderr?: string }).stderr ?? '';
-    throw new Error(`go build of the checker failed:\n${stderr.slice(-8000)}`, { cause: err });
-  }
-  // Rename is atomic: a concurrent run never sees a half-written binary.
-  await rename(tmp, path);
-  const buildMs = Date.now() - started;
-  log(`built ${checkerBinaryName} in ${(buildMs / 1000).toFixed(1)} s`);
-  return { path, built: true, buildMs };
+  const sources = (await readdir(checkerPackageDir)).filter((f) => f.endsWith('.go') && !f.endsWith('_test.go')).sort();
+  return buildCachedGoBinary({
+    name: checkerBinaryName,
+    cacheDir: 'checker',
+    pkg: './checker',
+    inputs: [
+      ...sources.map((file) => ({ label: `checker/${file}`, path: join(checkerPackageDir, file) })),
+      ...['go.mod', 'go.sum'].map((file) => ({ label: file, path: join(controlPlaneModuleDir, file) })),
+    ],
+    what: 'porcupine history checker',
+    log,
+  });
 }
 
 /**
