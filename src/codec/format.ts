@@ -57,23 +57,33 @@ const DECIMAL = /^(?:0|[1-9][0-9]*)$/;
  */
 export function parseIndex(raw: string | undefined): Map<string, number> {
   const index = new Map<string, number>();
-  if (raw === undefined) return index;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    throw new FormatError(`annotation ${INDEX_ANNOTATION} is not valid JSON`, undefined, { cause: err });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new FormatError(`annotation ${INDEX_ANNOTATION} is not a JSON object`);
-  }
-  for (const [key, revision] of Object.entries(parsed)) {
+  for (const [key, revision] of jsonObjectEntries(INDEX_ANNOTATION, raw)) {
     if (!isRevision(revision)) {
       throw new FormatError(`annotation ${INDEX_ANNOTATION} has revision ${JSON.stringify(revision)}, not a positive integer`, key);
     }
     index.set(key, revision);
   }
   return index;
+}
+
+/**
+ * The entries of an annotation holding a JSON object; none when the
+ * annotation is absent.
+ *
+ * @throws {@link FormatError} naming the annotation when `raw` is not a JSON object
+ */
+export function jsonObjectEntries(annotation: string, raw: string | undefined): [string, unknown][] {
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new FormatError(`annotation ${annotation} is not valid JSON`, undefined, { cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new FormatError(`annotation ${annotation} is not a JSON object`);
+  }
+  return Object.entries(parsed);
 }
 
 /**

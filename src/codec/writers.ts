@@ -20,6 +20,7 @@
  * @module
  */
 import { FormatError } from '../errors.js';
+import { jsonObjectEntries } from './format.js';
 
 /** Annotation holding the writers record: a JSON object `{"<writer id>": [commit number, revision]}`. */
 export const WRITERS_ANNOTATION = 'kubekv.dev/writers';
@@ -41,17 +42,7 @@ export interface WriterEntry {
 /** Parses the writers record; an absent annotation is an empty record. */
 export function parseWriters(raw: string | undefined): Map<string, WriterEntry> {
   const writers = new Map<string, WriterEntry>();
-  if (raw === undefined) return writers;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    throw new FormatError(`annotation ${WRITERS_ANNOTATION} is not valid JSON`, undefined, { cause: err });
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new FormatError(`annotation ${WRITERS_ANNOTATION} is not a JSON object`);
-  }
-  for (const [id, entry] of Object.entries(parsed)) {
+  for (const [id, entry] of jsonObjectEntries(WRITERS_ANNOTATION, raw)) {
     if (!Array.isArray(entry) || entry.length !== 2 || !entry.every((n) => Number.isSafeInteger(n) && (n as number) >= 0)) {
       throw new FormatError(`annotation ${WRITERS_ANNOTATION} has an entry that is not [commit, revision] for writer ${JSON.stringify(id.slice(0, 40))}`);
     }
