@@ -35,10 +35,19 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
-import { ClosedError, InvalidOptionError, NotLeaderError } from '../errors.js';
+import { AbortedError, ClosedError, InvalidOptionError, KubekvError, NotLeaderError } from '../errors.js';
+import { certainlyNotApplied } from '../kube/errors.js';
 import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { compareResourceVersions, KubeLeaseLock, type LeaseLock, type LeaseRecord, type LeaseSnapshot, type LeaseWatch } from './lease-lock.js';
+import {
+  compareResourceVersions,
+  KubeLeaseLock,
+  type LeaseLock,
+  type LeaseRecord,
+  type LeaseSnapshot,
+  type LeaseWatch,
+  type LeaseWriteResult,
+} from './lease-lock.js';
 
 /** client-go's JitterFactor: a failed attempt is retried after retryPeriod × [1, 2.2]. */
 const jitterFactor = 1.2;
@@ -99,6 +108,9 @@ export interface LeaseElectorOptions {
   lock?: LeaseLock | undefined;
 }
 
+/** A write whose answer was lost: what it could still apply to. */
+type UncertainWrite = { kind: 'create' } | { kind: 'update'; baseRv: string };
+
 interface Leadership {
   readonly controller: AbortController;
   readonly term: number;
@@ -122,6 +134,7 @@ export class LeaseElector implements AsyncDisposable {
   #started = false;
   #closing: Promise<void> | undefined;
   #ready: PromiseWithResolvers<void> = Promise.withResolvers<void>();
+  #readySettled = false;
   // What we last saw of the record: `#synced` false until the first look;
   // `#observed` undefined when the Lease does not exist.
   #synced = false;
@@ -138,6 +151,16 @@ export class LeaseElector implements AsyncDisposable {
   #renewAt = 0;
   #retryAt: number | undefined;
   #lastRenewAt: number | undefined;
+  /**
+   * A write of ours whose answer never came (aborted by close(), timed out,
+   * reset): the server may have applied it, or may still. close() settles it
+   * before it stops (see #settleAndRelease), so no Lease stays named after a
+   * contender that has gone.
+   */
+  #uncertain: UncertainWrite | undefined;
+  /** The next term acquired is above this (see resign()). */
+  #termFloor = -1;
+  #resigning = false;
 
   /** @param options - see {@link LeaseElectorOptions}; validated here, and no request is made */
   constructor(options: LeaseElectorOptions) {
@@ -202,9 +225,25 @@ export class LeaseElector implements AsyncDisposable {
    * was read and, if it was free, the first acquisition attempt finished (so
    * `isLeader` is meaningful). While the API server is unreachable it keeps
    * waiting; close() resolves it. Calling it again returns the same promise.
+   *
+   * Rejects, and stops contending, with an error no retry can fix that comes
+   * before the first observation (a ForbiddenError when RBAC does not grant
+   * the Lease, an ApiError for a missing namespace), and with AbortedError
+   * when `options.signal` aborts first.
    */
-  start(): Promise<void> {
+  start(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
     if (this.#closing) return Promise.reject(new ClosedError(`elector for ${this.#lock.describe()}`));
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new InvalidOptionError('signal', signal, 'an AbortSignal'));
+    if (signal) {
+      const abort = () => this.#startFailed(new AbortedError(`start of the elector for ${this.#lock.describe()}`, { cause: signal.reason }));
+      if (signal.aborted) abort();
+      else {
+        signal.addEventListener('abort', abort, { once: true });
+        const off = () => signal.removeEventListener('abort', abort);
+        this.#ready.promise.then(off, off);
+      }
+    }
     if (this.#started) return this.#ready.promise;
     this.#started = true;
     this.#log.info('contending for leadership');
@@ -213,13 +252,52 @@ export class LeaseElector implements AsyncDisposable {
         this.#observe(lease, rv);
         this.#reschedule();
       },
+      onError: (error) => this.#requestFailed(error),
     });
     return this.#ready.promise;
   }
 
   /**
+   * Steps down without stopping: ends this leadership period (aborts the
+   * signal, awaits onStoppedLeading), releases the Lease if this replica
+   * holds it, and goes on contending after a retry period (so the others,
+   * which see the release at once, get the first chance). Does nothing more
+   * than keep contending when not leading.
+   *
+   * `nextTermAbove`: the release record's leaseTransitions is raised to at
+   * least this, so whoever acquires next (any contender, client-go's too)
+   * gets a greater term. The StateManager uses it when a bucket carries an
+   * epoch above the Lease's term (the Lease was deleted, or someone edited
+   * the epoch), so terms and epochs never go back.
+   */
+  async resign(options: { nextTermAbove?: number | undefined } = {}): Promise<void> {
+    if (this.#closing) return;
+    const floor = options.nextTermAbove;
+    if (floor !== undefined) {
+      if (!Number.isSafeInteger(floor) || floor < 0) throw new InvalidOptionError('nextTermAbove', floor, 'a non-negative integer');
+      this.#termFloor = Math.max(this.#termFloor, floor);
+    }
+    if (this.#resigning) return;
+    // No new attempt from here until the release is done: it would take the Lease straight back.
+    this.#resigning = true;
+    this.#timer?.cancel();
+    try {
+      await this.#stopLeading(new NotLeaderError(undefined), 'resigned');
+      // A renewal in flight may still land; it is then released below.
+      await this.#inflight;
+      if (!this.#closing) await this.#release(this.#termFloor);
+    } finally {
+      this.#resigning = false;
+      this.#retryAt = this.#clock.monotonic() + this.#retryMs;
+      this.#reschedule();
+    }
+  }
+
+  /**
    * Stops: aborts leadership and awaits onStoppedLeading if leading, then, with
-   * releaseOnClose, releases the Lease if this replica holds it. Idempotent.
+   * releaseOnClose, leaves no record naming this replica: it releases the
+   * Lease if it holds it, including through a write whose answer close()
+   * cut off (see #settleAndRelease). Idempotent.
    */
   close(): Promise<void> {
     if (!this.#closing) {
@@ -244,8 +322,31 @@ export class LeaseElector implements AsyncDisposable {
     await this.#stopLeading(reason, 'elector closing');
     await this.#inflight;
     await this.#watch?.stop();
-    if (this.#releaseOnClose && (wasLeading || this.#observed?.record.holderIdentity === this.identity)) await this.#release();
+    if (this.#releaseOnClose && (wasLeading || this.#uncertain || this.#observed?.record.holderIdentity === this.identity)) {
+      await this.#settleAndRelease();
+    }
+    this.#resolveReady();
+  }
+
+  #resolveReady(): void {
+    if (this.#readySettled) return;
+    this.#readySettled = true;
     this.#ready.resolve();
+  }
+
+  /** start() is over with `error`: reject it and stop contending. */
+  #startFailed(error: Error): void {
+    if (this.#readySettled) return;
+    this.#readySettled = true;
+    this.#log.warn({ code: (error as { code?: unknown }).code }, 'start failed; no longer contending');
+    this.#ready.reject(error);
+    void this.close().catch(() => {});
+  }
+
+  /** A request failed (the watch's or ours): before start() resolved, an error no retry can fix ends it. */
+  #requestFailed(error: unknown): void {
+    if (this.#readySettled || this.#closing) return;
+    if (error instanceof KubekvError && !error.retryable && !(error instanceof AbortedError)) this.#startFailed(error);
   }
 
   /** Takes in a state of the record, from the watch or from our own requests; stale ones are dropped. */
@@ -289,7 +390,7 @@ export class LeaseElector implements AsyncDisposable {
   #reschedule(): void {
     this.#timer?.cancel();
     this.#timer = undefined;
-    if (this.#closing || !this.#started || this.#busy || !this.#synced) return;
+    if (this.#closing || !this.#started || this.#busy || this.#resigning || !this.#synced) return;
     const now = this.#clock.monotonic();
     let due: number;
     if (this.#leading) due = this.#renewAt;
@@ -297,7 +398,7 @@ export class LeaseElector implements AsyncDisposable {
     else due = this.#retryAt ?? now;
     if (due > now) {
       this.#timer = this.#clock.setTimer(() => this.#reschedule(), due - now);
-      this.#ready.resolve();
+      this.#resolveReady();
       return;
     }
     this.#busy = true;
@@ -317,7 +418,7 @@ export class LeaseElector implements AsyncDisposable {
     try {
       const mine = this.#observed;
       if (leading && mine?.record.holderIdentity === this.identity) {
-        const result = await this.#lock.update(this.#record(mine.record.leaseTransitions, mine.record), mine.resourceVersion, signal);
+        const result = await this.#update(this.#record(mine.record.leaseTransitions, mine.record), mine.resourceVersion, signal);
         if (result.ok) return this.#succeeded(result.lease, leading, startedAt);
         this.#log.debug({ reason: result.reason }, 'optimistic renewal failed; reading the lease');
       }
@@ -326,21 +427,54 @@ export class LeaseElector implements AsyncDisposable {
       if (!current) {
         this.#observe(undefined, undefined);
         // After a deletion, carry the count on (from -1: 0 for a new Lease) so terms keep growing.
-        const result = await this.#lock.create(this.#record(this.#maxTransitions + 1), signal);
+        const result = await this.#create(this.#record(this.#nextTerm(this.#maxTransitions)), signal);
         return result.ok ? this.#succeeded(result.lease, undefined, startedAt) : this.#failed('another replica created the lease first');
       }
       this.#observe(current, current.resourceVersion);
       if (this.#heldByOther()) return;
       const renewing = this.#leading !== undefined && this.#leading === leading;
       const { leaseTransitions } = current.record;
-      const record = renewing ? this.#record(leaseTransitions, current.record) : this.#record(leaseTransitions + 1);
-      const result = await this.#lock.update(record, current.resourceVersion, signal);
+      const record = renewing ? this.#record(leaseTransitions, current.record) : this.#record(this.#nextTerm(leaseTransitions));
+      const result = await this.#update(record, current.resourceVersion, signal);
       if (result.ok) this.#succeeded(result.lease, renewing ? leading : undefined, startedAt);
       else this.#failed(result.reason === 'conflict' ? 'another replica wrote the lease first' : 'the lease was deleted');
     } catch (err) {
+      this.#requestFailed(err);
       if (!this.#closing) this.#failed(err instanceof Error ? err.message : String(err));
     } finally {
       done();
+    }
+  }
+
+  /** The term of a new acquisition over a record at `transitions`: one more, and above any floor resign() set. */
+  #nextTerm(transitions: number): number {
+    return Math.max(transitions, this.#termFloor) + 1;
+  }
+
+  /** lock.create, remembering while its outcome is unknown. */
+  #create(record: LeaseRecord, signal: AbortSignal): Promise<LeaseWriteResult> {
+    return this.#tracked({ kind: 'create' }, () => this.#lock.create(record, signal));
+  }
+
+  /** lock.update, remembering while its outcome is unknown. */
+  #update(record: LeaseRecord, baseRv: string, signal: AbortSignal): Promise<LeaseWriteResult> {
+    return this.#tracked({ kind: 'update', baseRv }, () => this.#lock.update(record, baseRv, signal));
+  }
+
+  /**
+   * Runs one write. An answer settles it; a failure that may have applied
+   * it (an abort, a timeout, a reset: anything but a refusal) leaves it
+   * recorded in #uncertain for close() to settle.
+   */
+  async #tracked(write: UncertainWrite, send: () => Promise<LeaseWriteResult>): Promise<LeaseWriteResult> {
+    this.#uncertain = write;
+    try {
+      const result = await send();
+      this.#uncertain = undefined;
+      return result;
+    } catch (err) {
+      if (certainlyNotApplied(err)) this.#uncertain = undefined;
+      throw err;
     }
   }
 
@@ -410,16 +544,20 @@ export class LeaseElector implements AsyncDisposable {
     return this.#invoke('onStoppedLeading', () => this.#o.onStoppedLeading?.());
   }
 
-  /** client-go's release: an empty holder with leaseDurationSeconds 1, so followers take over at once. */
-  async #release(): Promise<void> {
+  /**
+   * client-go's release: an empty holder with leaseDurationSeconds 1, so
+   * followers take over at once. `transitionsFloor` raises the released
+   * record's leaseTransitions (see resign()).
+   */
+  async #release(transitionsFloor = -1): Promise<void> {
     const { signal, done } = this.#requestSignal(false);
     try {
       let base = this.#observed;
       // Two rounds: a renewal aborted by close() may have landed after all,
       // leaving our resourceVersion stale though we still hold the Lease.
       for (let round = 0; round < 2 && base?.record.holderIdentity === this.identity; round++) {
-        const released = { ...this.#record(base.record.leaseTransitions), holderIdentity: '', leaseDurationSeconds: 1 };
-        const result = await this.#lock.update(released, base.resourceVersion, signal);
+        const released = this.#released(Math.max(base.record.leaseTransitions, transitionsFloor));
+        const result = await this.#update(released, base.resourceVersion, signal);
         if (result.ok) {
           this.#observe(result.lease, result.lease.resourceVersion);
           this.#log.info('released the lease');
@@ -427,12 +565,78 @@ export class LeaseElector implements AsyncDisposable {
         }
         if (result.reason === 'not-found') return;
         base = await this.#lock.get(signal);
+        if (base) this.#observe(base, base.resourceVersion);
       }
     } catch (err) {
       this.#log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'failed to release the lease; others take over when it expires');
     } finally {
       done();
     }
+  }
+
+  /**
+   * close() with releaseOnClose: leave no record naming this contender. A
+   * write whose answer was lost (close() aborted it, or it timed out) may
+   * have landed, or may still land: read the Lease; if it names us, release
+   * it; if our CAS could still apply to the version there (its base, or no
+   * Lease for a create), fence it first by moving the Lease past that
+   * version (an annotation changed, or a released record created),
+   * so it can never land later. Bounded: three rounds of requests, each
+   * within renewDeadlineMs.
+   */
+  async #settleAndRelease(): Promise<void> {
+    const { signal, done } = this.#requestSignal(false);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const current = await this.#lock.get(signal);
+        if (current) this.#observe(current, current.resourceVersion);
+        const pending = this.#uncertain;
+        if (!current) {
+          if (pending?.kind !== 'create') return;
+          // Our create may still arrive: take the name first with a released record.
+          const fenced = await this.#create(this.#released(Math.max(this.#maxTransitions, 0)), signal);
+          if (fenced.ok) {
+            this.#observe(fenced.lease, fenced.lease.resourceVersion);
+            this.#uncertain = undefined;
+            return;
+          }
+          continue;
+        }
+        if (current.record.holderIdentity === this.identity) {
+          const released = await this.#update(this.#released(current.record.leaseTransitions), current.resourceVersion, signal);
+          if (released.ok) {
+            this.#observe(released.lease, released.lease.resourceVersion);
+            this.#uncertain = undefined;
+            this.#log.info('released the lease');
+            return;
+          }
+          continue;
+        }
+        if (pending?.kind === 'update' && pending.baseRv === current.resourceVersion) {
+          // Our CAS is still possible on this version: move the version on (the record stays as it is).
+          const moved = await this.#lock.touch(current.resourceVersion, signal);
+          if (moved.ok) {
+            this.#observe(moved.lease, moved.lease.resourceVersion);
+            this.#uncertain = undefined;
+            return;
+          }
+          continue;
+        }
+        // Someone else's record on a version our write cannot apply to.
+        this.#uncertain = undefined;
+        return;
+      }
+      this.#log.warn('could not settle the lease on close (it kept changing); others take over when it expires');
+    } catch (err) {
+      this.#log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'failed to release the lease; others take over when it expires');
+    } finally {
+      done();
+    }
+  }
+
+  /** client-go's released record. */
+  #released(leaseTransitions: number): LeaseRecord {
+    return { ...this.#record(leaseTransitions), holderIdentity: '', leaseDurationSeconds: 1 };
   }
 
   /** Our record as of now: a renewal keeps the `renewing` record's acquireTime; an acquisition sets it to now. */

@@ -85,6 +85,13 @@ export interface LeaseLock {
   create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult>;
   /** Replaces the record if the Lease is still at `resourceVersion`; 'conflict' otherwise, 'not-found' if it is gone. */
   update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult>;
+  /**
+   * Moves the Lease on to a new resourceVersion without changing its record
+   * (an annotation changes), if it is still at `resourceVersion`. A write
+   * still in flight on that version can then never apply. Electors judge
+   * expiry by the record, so this does not extend anyone's lease.
+   */
+  touch(resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult>;
   /** Follows the record; the first call of `onLease` reports the current state. */
   watch(observer: LeaseObserver): LeaseWatch;
   /** "lease <namespace>/<name>", for logs and errors. */
@@ -118,6 +125,8 @@ export interface KubeLeaseLockOptions {
 }
 
 const resource = 'leases';
+/** Annotation touch() changes: a new resourceVersion without a new record. */
+export const TOUCH_ANNOTATION = 'kubekv.dev/fenced-write';
 /** How many recent objects to keep so an update can carry the metadata of the version it replaces. */
 const keptVersions = 8;
 
@@ -129,6 +138,7 @@ export class KubeLeaseLock implements LeaseLock {
   // so it must carry that version's labels, annotations and other spec fields
   // or it would erase them.
   readonly #seen = new Map<string, V1Lease>();
+  #touches = 0;
 
   /** @param options - see {@link KubeLeaseLockOptions}; no request is made here */
   constructor(options: KubeLeaseLockOptions) {
@@ -173,6 +183,22 @@ export class KubeLeaseLock implements LeaseLock {
       metadata: { ...metadata, name, resourceVersion },
       spec: { ...base?.spec, ...toSpec(record) },
     };
+    try {
+      return { ok: true, lease: this.#snapshot(await this.#api.replaceNamespacedLease({ name, namespace, body }, requestOptions(signal))) };
+    } catch (err) {
+      if (isConflict(err)) return { ok: false, reason: 'conflict' };
+      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
+      throw toKubekvError(err, { verb: 'update', resource, name, namespace });
+    }
+  }
+
+  async touch(resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
+    const { name, namespace } = this.#o;
+    const base = this.#seen.get(resourceVersion) ?? (await this.#api.readNamespacedLease({ name, namespace }, requestOptions(signal)).catch(() => undefined));
+    if (!base || base.metadata?.resourceVersion !== resourceVersion) return { ok: false, reason: 'conflict' };
+    this.#touches++;
+    const annotations = { ...base.metadata?.annotations, [TOUCH_ANNOTATION]: `${Date.now()}-${this.#touches}` };
+    const body: V1Lease = { ...base, metadata: { ...base.metadata, annotations, name, resourceVersion } };
     try {
       return { ok: true, lease: this.#snapshot(await this.#api.replaceNamespacedLease({ name, namespace, body }, requestOptions(signal))) };
     } catch (err) {

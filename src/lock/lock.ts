@@ -304,6 +304,7 @@ export class Lock implements AsyncDisposable {
       get: (signal) => inner.get(signal).catch(report),
       create: (record, signal) => inner.create(record, signal).catch(report),
       update: (record, rv, signal) => inner.update(record, rv, signal).catch(report),
+      touch: (rv, signal) => inner.touch(rv, signal).catch(report),
       watch: (observer) => inner.watch({ onLease: (l, rv) => observer.onLease(l, rv), onError: (err) => (observer.onError?.(err), check(err)) }),
     };
     const elector: LeaseElector = new LeaseElector({

@@ -73,6 +73,13 @@ export class MemoryLeaseLock implements LeaseLock {
     return { ok: true, lease: this.#store('update', record) };
   }
 
+  async touch(resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
+    await this.#enter('update', signal);
+    if (!this.#current) return { ok: false, reason: 'not-found' };
+    if (this.#current.resourceVersion !== resourceVersion) return { ok: false, reason: 'conflict' };
+    return { ok: true, lease: this.#store('update', this.#current.record) };
+  }
+
   watch(observer: LeaseObserver): LeaseWatch {
     this.#observers.add(observer);
     const initial = this.#current && copy(this.#current);

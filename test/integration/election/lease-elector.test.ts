@@ -181,6 +181,7 @@ function countingLock(inner: LeaseLock): { lock: LeaseLock; calls: string[] } {
     get: (signal) => (calls.push('get'), inner.get(signal)),
     create: (record, signal) => (calls.push('create'), inner.create(record, signal)),
     update: (record, rv, signal) => (calls.push('update'), inner.update(record, rv, signal)),
+    touch: (rv, signal) => (calls.push('touch'), inner.touch(rv, signal)),
     watch: (observer) => inner.watch(observer),
   };
   return { lock, calls };

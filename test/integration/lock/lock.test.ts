@@ -252,6 +252,7 @@ function countingLock(inner: LeaseLock): { lock: LeaseLock; calls: string[]; wat
     get: (signal) => (counted.calls.push('get'), inner.get(signal)),
     create: (record, signal) => (counted.calls.push('create'), inner.create(record, signal)),
     update: (record, rv, signal) => (counted.calls.push('update'), inner.update(record, rv, signal)),
+    touch: (rv, signal) => (counted.calls.push('touch'), inner.touch(rv, signal)),
     watch: (observer) => ((counted.watching = true), inner.watch(observer)),
   };
   return counted;
