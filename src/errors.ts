@@ -314,11 +314,16 @@ export class NotLeaderError extends KubekvError {
   }
 }
 
-/** This replica was deposed: a newer leader has written to the bucket, so its write was refused. */
+/**
+ * This replica's leadership is fenced: the bucket carries another leader
+ * epoch than the one it holds (a newer leader raised it; or the bucket was
+ * recreated, or its epoch edited), so its write was refused. The
+ * StateManager then ends its leader work and resigns.
+ */
 export class FencedError extends KubekvError {
   /** The leader epoch this replica held. */
   readonly heldEpoch: number;
-  /** The bucket's current (newer) epoch. */
+  /** The bucket's epoch. */
   readonly currentEpoch: number;
   /**
    * @param heldEpoch - epoch held by this replica

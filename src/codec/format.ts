@@ -27,8 +27,13 @@ export const FORMAT_ANNOTATION = 'kubekv.dev/format';
 export const REVISION_ANNOTATION = 'kubekv.dev/revision';
 /** Annotation holding the per-key revision index (see {@link parseIndex}). */
 export const INDEX_ANNOTATION = 'kubekv.dev/index';
-/** Annotation holding the leader epoch, which fences writes from deposed leaders. */
+/**
+ * Annotation holding the leader epoch, which fences writes from deposed
+ * leaders: the Lease term (leaseTransitions) of the leader that raised it.
+ */
 export const EPOCH_ANNOTATION = 'kubekv.dev/epoch';
+/** Annotation naming the identity that raised the current epoch. */
+export const LEADER_ANNOTATION = 'kubekv.dev/leader';
 
 /** Recommended Kubernetes label naming the tool that manages the object. */
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';

@@ -7,28 +7,41 @@
  * - Only the leader mutates: a write on a follower (or while a new leader is
  *   still raising its epoch) rejects with NotLeaderError naming the leader,
  *   without a request.
- * - Fencing (see fencing.ts): a new leader raises every bucket's epoch with a
- *   CAS write before its onLeader handlers run; a deposed leader's writes
- *   reject with FencedError and it stops its leader work. No write from a
- *   deposed leader lands after the new leader's first write.
- * - close() stops new writes, waits for writes in flight, aborts onLeader
- *   work and releases the Lease, so a follower takes over at once.
+ * - Fencing (see fencing.ts): a new leader raises every bucket's epoch to its
+ *   Lease term with a CAS write before its onLeader handlers run; a leader's
+ *   write lands only on a state carrying exactly its epoch. No write from a
+ *   deposed leader lands after the new leader's first write, and epochs
+ *   never go back (also across a recreated bucket or Lease).
+ * - A fenced leader recovers: it ends its leader work, resigns (releases the
+ *   Lease with the next term lifted above the bucket's epoch) and contends
+ *   again; whoever acquires next raises a valid epoch. Nothing stays stuck.
+ * - Graceful handover (KEP-5366's order): close() aborts the onLeader
+ *   signal, then waits for the onLeader handlers to return, at most
+ *   `shutdownGraceMs`, while still renewing the Lease (their final writes
+ *   are allowed and fenced as ever). Then it refuses writes, waits for the
+ *   commit in flight and only then releases the Lease. The next leader's
+ *   work can overlap a handler only if it outlives the grace; a handler's
+ *   bucket writes never can (they are refused from then on).
+ * - start() rejects, leaving nothing behind, with an error no retry can fix
+ *   (ForbiddenError when RBAC does not grant the Lease or the buckets, an
+ *   InvalidOptionError before any request), or AbortedError on `signal`.
  *
  * Non-guarantees: leader handlers that act outside the buckets are not fenced
  * (use `epoch`); a follower's reads lag the leader by its watch delay.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { sleep, systemClock, type Clock } from '../clock.js';
+import { sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
-import { EPOCH_ANNOTATION } from '../codec/index.js';
 import { LeaseElector } from '../election/index.js';
-import { ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
+import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { BucketState } from '../store/bucket-state.js';
+import type { WriteOp } from '../store/commit.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import type { ReadableStore, Store, StoreStatus } from '../store/types.js';
 import { Backoff } from '../watch/backoff.js';
-import { checkEpoch, raiseEpoch } from './fencing.js';
+import { checkEpoch } from './fencing.js';
 
 /** Options of {@link StateManager.start}. */
 export interface StateManagerOptions {
@@ -64,6 +77,16 @@ export interface StateManagerOptions {
    * above the time your leader work needs to stop. @default false
    */
   handleSignals?: boolean;
+  /**
+   * How long, in ms, close() (and a fenced leader's resignation) waits for
+   * the onLeader handlers to return after aborting their signal, before it
+   * releases the Lease anyway. The Lease is renewed meanwhile, so the next
+   * leader cannot start before the handlers end or this passes. Keep it
+   * below terminationGracePeriodSeconds. @default leaseDurationMs
+   */
+  shutdownGraceMs?: number;
+  /** Gives up start(): it rejects with AbortedError and leaves nothing running or held. */
+  signal?: AbortSignal;
 }
 
 /** What an onLeader handler gets. */
@@ -74,7 +97,7 @@ export interface LeaderContext {
   readonly store: Store;
   /** A bucket by name. */
   bucket(name: string): Store;
-  /** The epoch this leadership holds on the first bucket (grows with each leader). */
+  /** The epoch this leadership holds on every bucket: its Lease term, greater than every earlier leader's. A fencing token for other systems. */
   readonly epoch: number;
 }
 
@@ -96,10 +119,14 @@ export interface StateStatus {
   isLeader: boolean;
   /** Current leader identity as last observed. */
   leader: string | undefined;
-  /** Epoch held on the first bucket while leading. */
+  /** Epoch held while leading. */
   epoch: number | undefined;
-  /** Wall-clock ms of the last successful Lease renewal by this replica. */
+  /** Wall-clock ms (the manager's clock) of the last successful Lease renewal by this replica. */
   lastRenewAt: number | undefined;
+  /** True while the elector holds leadership, including while the epoch is being raised or after a fence, before it resigns. */
+  holdsLease: boolean;
+  /** The Lease duration in ms, for liveness judgements. */
+  leaseDurationMs: number;
   /** Every bucket's cache health. */
   buckets: Record<string, StoreStatus>;
   /** The last leadership error (e.g. a FencedError), if any. */
@@ -107,6 +134,9 @@ export interface StateStatus {
 }
 
 type Phase = 'follower' | 'raising' | 'leader' | 'fenced' | 'closed';
+
+/** Longest timer Node accepts. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Elector + buckets + fencing + hooks. Start one per replica with {@link StateManager.start}. */
 export class StateManager implements AsyncDisposable {
@@ -116,22 +146,63 @@ export class StateManager implements AsyncDisposable {
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #elector: LeaseElector;
+  readonly #leaseMs: number;
+  readonly #graceMs: number;
   readonly #leaderHandlers: Array<(ctx: LeaderContext) => unknown> = [];
   readonly #followerHandlers: Array<(ctx: FollowerContext) => unknown> = [];
   #phase: Phase = 'follower';
-  #epochs = new Map<string, number>();
+  /** While leading: the Lease term, which is every bucket's epoch. */
+  #epoch: number | undefined;
   #leaderWork: AbortController | undefined;
+  /** onLeader handlers still running (of this leadership period or the last). */
+  readonly #leaderRuns = new Set<Promise<void>>();
+  /** Settles when the last leadership period's handlers have returned (or their grace passed): the next period waits for it. */
+  #leaderEnded: Promise<void> = Promise.resolve();
   #followerWork: AbortController | undefined;
   #lastError: Error | undefined;
+  #closeRequested = false;
   #closing: Promise<void> | undefined;
   #signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
 
-  private constructor(stores: Map<string, ConfigMapStore>, namespace: string, options: StateManagerOptions, kc: KubeConfig) {
+  private constructor(stores: Map<string, ConfigMapStore>, namespace: string, elector: LeaseElector, options: StateManagerOptions, graceMs: number) {
     this.#stores = stores;
     this.namespace = namespace;
+    this.#elector = elector;
     this.#log = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
-    this.#elector = new LeaseElector({
+    this.#leaseMs = options.leaseDurationMs ?? 15_000;
+    this.#graceMs = graceMs;
+    this.identity = elector.identity;
+    for (const store of stores.values()) {
+      store[storeInternals].setWriteHooks({ guard: (base, ops) => this.#guard(base, ops) });
+    }
+  }
+
+  /**
+   * Validates the options (before any request), opens the buckets, starts
+   * contending for the Lease and resolves once this replica knows whether it
+   * leads (handlers registered afterwards run at once if their role is
+   * current). On any failure nothing is left running or held.
+   */
+  static async start(options: StateManagerOptions): Promise<StateManager> {
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
+    validateName('name', options.name);
+    const bucketNames = options.buckets ?? [`${options.name}-state`];
+    if (!Array.isArray(bucketNames) || bucketNames.length === 0) throw new InvalidOptionError('buckets', bucketNames, 'a non-empty array of bucket names');
+    bucketNames.forEach((b, i) => validateName(`buckets[${i}]`, b));
+    if (new Set(bucketNames).size !== bucketNames.length) throw new InvalidOptionError('buckets', bucketNames, 'bucket names must be distinct');
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', signal, 'an AbortSignal');
+    const graceMs = options.shutdownGraceMs ?? options.leaseDurationMs ?? 15_000;
+    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0 || graceMs > MAX_TIMER_MS) {
+      throw new InvalidOptionError('shutdownGraceMs', graceMs, `a number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+    }
+    const kc = loadKubeConfig(options.kubeConfig);
+    const namespace = resolveNamespace(kc, options.namespace);
+    let manager: StateManager | undefined;
+    // Made first: its constructor validates the timing options, so bad ones
+    // are refused before any bucket is created.
+    const elector = new LeaseElector({
       name: options.leaseName ?? `${options.name}-leader`,
       namespace,
       kubeConfig: kc,
@@ -141,32 +212,10 @@ export class StateManager implements AsyncDisposable {
       retryPeriodMs: options.retryPeriodMs,
       clock: options.clock,
       logger: options.logger,
-      onStartedLeading: (signal) => this.#becomeLeader(signal),
-      onStoppedLeading: () => this.#becomeFollower(),
+      onStartedLeading: (leadership) => (manager ? manager.#becomeLeader(leadership) : undefined),
+      onStoppedLeading: () => (manager ? manager.#becomeFollower() : undefined),
     });
-    this.identity = this.#elector.identity;
-    for (const [name, store] of stores) {
-      store[storeInternals].setWriteHooks({
-        guard: (base) => this.#guard(name, base),
-        annotations: () => ({ [EPOCH_ANNOTATION]: String(this.#epochs.get(name) ?? 0) }),
-      });
-    }
-  }
-
-  /**
-   * Opens the buckets, starts contending for the Lease and resolves once this
-   * replica knows whether it leads (handlers registered afterwards run at once
-   * if their role is current).
-   */
-  static async start(options: StateManagerOptions): Promise<StateManager> {
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
-    validateName('name', options.name);
-    const bucketNames = options.buckets ?? [`${options.name}-state`];
-    if (!Array.isArray(bucketNames) || bucketNames.length === 0) throw new InvalidOptionError('buckets', bucketNames, 'a non-empty array of bucket names');
-    bucketNames.forEach((b, i) => validateName(`buckets[${i}]`, b));
-    if (new Set(bucketNames).size !== bucketNames.length) throw new InvalidOptionError('buckets', bucketNames, 'bucket names must be distinct');
-    const kc = loadKubeConfig(options.kubeConfig);
-    const namespace = resolveNamespace(kc, options.namespace);
+    if (signal?.aborted) throw new AbortedError('start of the state manager', { cause: signal.reason });
     const stores = new Map<string, ConfigMapStore>();
     try {
       for (const name of bucketNames) {
@@ -179,14 +228,17 @@ export class StateManager implements AsyncDisposable {
           ...(options.compression === undefined ? {} : { compression: options.compression }),
           ...(options.logger ? { logger: options.logger } : {}),
           ...(options.clock ? { clock: options.clock } : {}),
+          ...(signal ? { signal } : {}),
         }));
       }
-      const manager = new StateManager(stores, namespace, options, kc);
-      await manager.#elector.start();
+      manager = new StateManager(stores, namespace, elector, options, graceMs);
+      await elector.start({ signal });
       if (manager.#phase === 'follower' && !manager.#followerWork) manager.#startFollowing();
       if (options.handleSignals) manager.#installSignalHandlers();
       return manager;
     } catch (err) {
+      if (manager) manager.#closeRequested = true;
+      await elector.close();
       for (const store of stores.values()) await store.close();
       throw err;
     }
@@ -194,7 +246,7 @@ export class StateManager implements AsyncDisposable {
 
   /** True once close() was called. */
   get closed(): boolean {
-    return this.#phase === 'closed';
+    return this.#closeRequested;
   }
 
   /** True while this replica leads and holds the buckets' epochs (writes allowed). */
@@ -212,9 +264,9 @@ export class StateManager implements AsyncDisposable {
     return observed === this.identity && !this.isLeader ? undefined : observed;
   }
 
-  /** The epoch held on the first bucket while leading. */
+  /** The epoch this replica holds on every bucket while leading (its Lease term). */
   get epoch(): number | undefined {
-    return this.isLeader ? this.#epochs.get(this.#firstBucket) : undefined;
+    return this.isLeader ? this.#epoch : undefined;
   }
 
   /** The first bucket. Writes reject with NotLeaderError unless this replica leads. */
@@ -229,10 +281,10 @@ export class StateManager implements AsyncDisposable {
     return store;
   }
 
-  /** Runs `handler` each time this replica becomes leader (at once if it leads now). */
+  /** Runs `handler` each time this replica becomes leader (at once if it leads now). close() waits for it to return (see shutdownGraceMs). */
   onLeader(handler: (ctx: LeaderContext) => unknown): this {
     this.#leaderHandlers.push(handler);
-    if (this.#phase === 'leader' && this.#leaderWork) this.#runLeader(handler, this.#leaderWork.signal);
+    if (this.#phase === 'leader' && this.#leaderWork && !this.#closeRequested) this.#runLeader(handler, this.#leaderWork.signal);
     return this;
   }
 
@@ -253,12 +305,33 @@ export class StateManager implements AsyncDisposable {
       leader: this.leader,
       epoch: this.epoch,
       lastRenewAt: this.#elector.lastRenewAt,
+      holdsLease: this.#elector.isLeader,
+      leaseDurationMs: this.#leaseMs,
       buckets,
       lastError: this.#lastError,
     };
   }
 
-  /** Stops new writes, waits for writes in flight, aborts leader work and releases the Lease. Idempotent. */
+  /**
+   * Liveness as client-go's leader-election health adaptor judges it: false
+   * when this replica believes it holds the Lease but has not renewed it for
+   * longer than leaseDurationMs + `toleranceMs` (its renewals are stuck, so
+   * others have taken over while it still acts as leader: restart it).
+   * Followers are always live. @param toleranceMs - @default 20000, client-go's usual timeout
+   */
+  isLive(toleranceMs = 20_000): boolean {
+    if (this.#closeRequested) return false;
+    const renewedAt = this.#elector.lastRenewAt;
+    if (!this.#elector.isLeader || renewedAt === undefined) return true;
+    return this.#clock.now() - renewedAt <= this.#leaseMs + toleranceMs;
+  }
+
+  /**
+   * Hands over gracefully: aborts onLeader work and waits for the handlers
+   * to return (at most shutdownGraceMs, still renewing the Lease), refuses
+   * further writes, waits for the commit in flight, then releases the Lease
+   * so a follower takes over at once. Idempotent.
+   */
   close(): Promise<void> {
     this.#closing ??= this.#shutdown();
     return this.#closing;
@@ -274,54 +347,90 @@ export class StateManager implements AsyncDisposable {
   }
 
   async #shutdown(): Promise<void> {
-    this.#phase = 'closed';
+    this.#closeRequested = true;
     for (const [signal, handler] of this.#signalHandlers) process.off(signal, handler);
+    this.#followerWork?.abort(new ClosedError('state manager'));
+    // KEP-5366's order: the work guarded by leadership ends first, while the
+    // Lease is still held and renewed, so the next leader cannot overlap it.
+    await this.#drainLeaderWork(new ClosedError('state manager'));
+    this.#phase = 'closed';
+    this.#epoch = undefined;
     // Store close rejects queued writes and waits for the commit in flight;
     // only then may the Lease go, so the next leader never overlaps our writes.
     for (const store of this.#stores.values()) await store.close();
     await this.#elector.close();
-    this.#followerWork?.abort(new ClosedError('state manager'));
     this.#log.info({ identity: this.identity }, 'state manager closed');
   }
 
-  async #becomeLeader(electorSignal: AbortSignal): Promise<void> {
-    if (this.#phase === 'closed') return;
+  async #becomeLeader(leadership: AbortSignal): Promise<void> {
+    // The term of THIS leadership period, read before any await.
+    const term = this.#elector.term;
+    await this.#leaderEnded;
+    if (this.#closeRequested || leadership.aborted || term === undefined) return;
     this.#followerWork?.abort(new NotLeaderError(this.identity));
     this.#followerWork = undefined;
     this.#phase = 'raising';
+    this.#epoch = term;
     const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
-    const epochs = new Map<string, number>();
     for (const [name, store] of this.#stores) {
       for (;;) {
         try {
-          epochs.set(name, await raiseEpoch(store[storeInternals], this.identity, electorSignal));
+          // One write of the store's pipeline; withdrawn when leadership ends.
+          await store[storeInternals].raiseEpoch(term, this.identity, leadership);
           break;
         } catch (err) {
-          if (electorSignal.aborted || this.#phase !== 'raising') return;
+          if (leadership.aborted || this.#phase !== 'raising') return;
+          if (err instanceof FencedError) return this.#fenced(err);
           this.#lastError = err as Error;
           this.#log.warn({ bucket: name, code: (err as { code?: string }).code }, 'raising the leader epoch failed; retrying');
-          await sleep(this.#clock, backoff.next(), electorSignal).catch(() => {});
-          if (electorSignal.aborted) return;
+          await sleep(this.#clock, backoff.next(), leadership).catch(() => {});
+          if (leadership.aborted) return;
         }
       }
     }
-    if (electorSignal.aborted || this.#phase !== 'raising') return;
-    this.#epochs = epochs;
+    if (leadership.aborted || this.#phase !== 'raising') return;
     this.#phase = 'leader';
     const work = new AbortController();
-    electorSignal.addEventListener('abort', () => work.abort(electorSignal.reason), { once: true });
+    leadership.addEventListener('abort', () => work.abort(leadership.reason), { once: true });
     this.#leaderWork = work;
-    this.#log.info({ identity: this.identity, epoch: epochs.get(this.#firstBucket) }, 'leading: epochs raised, starting leader work');
+    this.#log.info({ identity: this.identity, epoch: term }, 'leading: epochs raised, starting leader work');
     for (const handler of this.#leaderHandlers) this.#runLeader(handler, work.signal);
   }
 
-  #becomeFollower(): void {
-    this.#leaderWork?.abort(new NotLeaderError(this.leader));
-    this.#leaderWork = undefined;
-    this.#epochs = new Map();
-    if (this.#phase === 'closed') return;
-    this.#phase = 'follower';
+  /** The elector stopped leading (lost, resigned or closing): no more writes; follower work starts once the leader handlers have returned. */
+  async #becomeFollower(): Promise<void> {
+    if (this.#phase !== 'closed') this.#phase = 'follower';
+    this.#epoch = undefined;
+    const ended = this.#drainLeaderWork(new NotLeaderError(this.leader));
+    this.#leaderEnded = ended;
+    await ended;
+    if (this.#closeRequested || this.#phase !== 'follower' || this.#followerWork) return;
     this.#startFollowing();
+  }
+
+  /**
+   * Aborts the leader work and waits for its handlers to return, at most
+   * shutdownGraceMs (a timer on the injected clock; an interval keeps the
+   * process alive meanwhile, or it could exit with close() unsettled).
+   */
+  async #drainLeaderWork(reason: Error): Promise<void> {
+    this.#leaderWork?.abort(reason);
+    this.#leaderWork = undefined;
+    if (this.#leaderRuns.size === 0) return;
+    let timer: TimerHandle | undefined;
+    const keepAlive = setInterval(() => {}, 60_000);
+    try {
+      const expired = new Promise<boolean>((resolve) => {
+        timer = this.#clock.setTimer(() => resolve(true), this.#graceMs);
+      });
+      const returned = Promise.allSettled([...this.#leaderRuns]).then(() => false);
+      if (await Promise.race([returned, expired])) {
+        this.#log.warn({ identity: this.identity, graceMs: this.#graceMs, running: this.#leaderRuns.size }, 'onLeader handlers still running after shutdownGraceMs; going on without them');
+      }
+    } finally {
+      timer?.cancel();
+      clearInterval(keepAlive);
+    }
   }
 
   #startFollowing(): void {
@@ -330,24 +439,40 @@ export class StateManager implements AsyncDisposable {
     for (const handler of this.#followerHandlers) this.#runFollower(handler, work.signal);
   }
 
-  #guard(bucket: string, base: Parameters<typeof checkEpoch>[0]): void {
+  #guard(base: BucketState, ops: readonly WriteOp[]): void {
     if (this.#phase === 'closed') throw new ClosedError('state manager');
-    if (this.#phase !== 'leader') throw new NotLeaderError(this.leader);
+    if (ops.some((op) => op.kind === 'epoch')) {
+      // The raise itself checks the bucket's epoch against its term.
+      if (this.#phase !== 'raising') throw new NotLeaderError(this.leader);
+      return;
+    }
+    if (this.#phase === 'fenced' && this.#lastError instanceof FencedError) {
+      throw new FencedError(this.#lastError.heldEpoch, this.#lastError.currentEpoch);
+    }
+    if (this.#phase !== 'leader' || this.#epoch === undefined) throw new NotLeaderError(this.leader);
     try {
-      checkEpoch(base, this.#epochs.get(bucket) ?? 0);
+      checkEpoch(base, this.#epoch);
     } catch (err) {
       if (err instanceof FencedError) this.#fenced(err);
       throw err;
     }
   }
 
-  /** A newer leader wrote: stop leader work now; the elector will find out on its own and step down. */
+  /**
+   * The bucket's epoch is not ours: stop leader work now, then resign, with
+   * the Lease's next term lifted above the bucket's epoch, so whoever leads
+   * next (this replica included) can raise a valid one.
+   */
   #fenced(err: FencedError): void {
-    if (this.#phase !== 'leader') return;
+    if (this.#phase !== 'leader' && this.#phase !== 'raising') return;
     this.#lastError = err;
     this.#phase = 'fenced';
-    this.#log.warn({ identity: this.identity, held: err.heldEpoch, current: err.currentEpoch }, 'fenced: a newer leader has written; stopping leader work');
-    this.#leaderWork?.abort(err);
+    this.#log.warn({ identity: this.identity, held: err.heldEpoch, current: err.currentEpoch }, 'fenced: the bucket carries another leader epoch; stopping leader work and resigning');
+    void (async () => {
+      await this.#drainLeaderWork(err);
+      if (this.#closeRequested) return;
+      await this.#elector.resign({ nextTermAbove: err.currentEpoch });
+    })().catch((failure: unknown) => this.#log.error({ code: (failure as { code?: unknown }).code }, 'resigning after a fence failed'));
   }
 
   #runLeader(handler: (ctx: LeaderContext) => unknown, signal: AbortSignal): void {
@@ -355,21 +480,25 @@ export class StateManager implements AsyncDisposable {
       signal,
       store: this.store,
       bucket: (name) => this.bucket(name),
-      epoch: this.#epochs.get(this.#firstBucket) ?? 0,
+      epoch: this.#epoch ?? 0,
     };
-    this.#invoke('onLeader', () => handler(ctx));
+    const run = this.#invoke('onLeader', () => handler(ctx));
+    this.#leaderRuns.add(run);
+    void run.finally(() => this.#leaderRuns.delete(run));
   }
 
   #runFollower(handler: (ctx: FollowerContext) => unknown, signal: AbortSignal): void {
     const ctx: FollowerContext = { signal, leader: this.leader, store: this.store, bucket: (name) => this.bucket(name) };
-    this.#invoke('onFollower', () => handler(ctx));
+    void this.#invoke('onFollower', () => handler(ctx));
   }
 
-  #invoke(what: string, fn: () => unknown): void {
+  /** Runs a handler; never rejects (a failure is logged). */
+  #invoke(what: string, fn: () => unknown): Promise<void> {
     try {
-      Promise.resolve(fn()).catch((err: unknown) => this.#handlerFailed(what, err));
+      return Promise.resolve(fn()).then(() => undefined, (err: unknown) => this.#handlerFailed(what, err));
     } catch (err) {
       this.#handlerFailed(what, err);
+      return Promise.resolve();
     }
   }
 

@@ -10,6 +10,7 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import {
   EPOCH_ANNOTATION,
+  LEADER_ANNOTATION,
   FORMAT_ANNOTATION,
   INDEX_ANNOTATION,
   REVISION_ANNOTATION,
@@ -54,6 +55,8 @@ export interface BucketState {
   readonly formatVersion: number | undefined;
   /** Leader epoch (0 when none was ever set). */
   readonly epoch: number;
+  /** Identity that raised the epoch ("" when none). */
+  readonly leader: string;
   /** Entries by user key. */
   readonly entries: ReadonlyMap<string, Entry>;
   /** Bytes of data + binaryData values. */
@@ -102,6 +105,7 @@ export function parseBucket(cm: V1ConfigMap): BucketState {
     revision: counter(annotations, REVISION_ANNOTATION),
     formatVersion,
     epoch: counter(annotations, EPOCH_ANNOTATION),
+    leader: annotations[LEADER_ANNOTATION] ?? '',
     entries,
     dataBytes: dataSize(cm.data, cm.binaryData),
     otherAnnotationBytes: annotationsSize(withoutIndex),
@@ -169,4 +173,4 @@ function counter(annotations: Record<string, string>, name: string): number {
 }
 
 /** Annotation names kubekv manages (for tests and docs). */
-export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, WRITERS_ANNOTATION, WRITERS_PRUNED_ANNOTATION, LEGACY_RECENT_WRITES_ANNOTATION];
+export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, WRITERS_ANNOTATION, WRITERS_PRUNED_ANNOTATION, LEGACY_RECENT_WRITES_ANNOTATION, LEADER_ANNOTATION];

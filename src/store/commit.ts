@@ -15,13 +15,15 @@ import {
   MAX_ANNOTATIONS_BYTES,
   MAX_DATA_BYTES,
   REVISION_ANNOTATION,
+  EPOCH_ANNOTATION,
+  LEADER_ANNOTATION,
   WRITERS_ANNOTATION,
   WRITERS_PRUNED_ANNOTATION,
   recordCommit,
   serializeIndex,
   type EncodedValue,
 } from '../codec/index.js';
-import { BucketFullError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
+import { BucketFullError, FencedError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
 import type { ConfigMapPatch } from '../kube/configmap-api.js';
 import type { BucketState, Entry } from './bucket-state.js';
 
@@ -29,13 +31,19 @@ import type { BucketState, Entry } from './bucket-state.js';
 export type WriteOp =
   | { kind: 'put'; key: string; cmKey: string; encoded: EncodedValue; expect?: 'absent' | number | undefined }
   | { kind: 'delete'; key: string; cmKey: string; expect?: number | undefined }
-  | { kind: 'deleteTree'; prefix: string };
+  | { kind: 'deleteTree'; prefix: string }
+  /**
+   * Raise the leader epoch to `epoch` (the raiser's Lease term). Fails with
+   * FencedError when the bucket's epoch is already higher, or equal but
+   * raised by someone else: epochs never go back.
+   */
+  | { kind: 'epoch'; epoch: number; leader: string };
 
 /** What a successful write did. */
 export interface WriteResult {
   /** Bucket revision after the commit (unchanged when the write changed nothing). */
   revision: number;
-  /** For each op: put -> 1, delete -> 1 if the key existed else 0, deleteTree -> keys deleted. */
+  /** For each op: put -> 1, delete -> 1 if the key existed else 0, deleteTree -> keys deleted, epoch -> 1 if raised else 0 (already held). */
   counts: number[];
 }
 
@@ -58,8 +66,6 @@ export interface PlanContext {
   bucket: string;
   /** The committing writer's id and commit number, recorded so it can recognise this commit later (codec/writers.ts). */
   writer: { id: string; seq: number };
-  /** Extra annotations to set with the commit (e.g. the leader epoch). */
-  annotations?: Record<string, string>;
 }
 
 // Headroom for the annotations kubekv rewrites besides the index (revision,
@@ -78,6 +84,8 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
   let dataBytes = base.dataBytes;
   let indexBytes = estimateIndexBytes(base, revision);
   const outcomes: WriteOutcome[] = [];
+  // Annotations set by epoch raises in this commit.
+  let raised: Record<string, string> | undefined;
 
   for (const ops of writes) {
     const staged = new Map<string, Entry | null>();
@@ -91,7 +99,23 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
       bytes -= entry.size;
       if (entry.lastIndex > 0) index -= indexEntryBytes(entry.cmKey, revision);
     };
+    let raise: Record<string, string> | undefined;
     for (const op of ops) {
+      if (op.kind === 'epoch') {
+        const epoch = raise ? Number(raise[EPOCH_ANNOTATION]) : (raised ? Number(raised[EPOCH_ANNOTATION]) : base.epoch);
+        const leader = raise?.[LEADER_ANNOTATION] ?? raised?.[LEADER_ANNOTATION] ?? base.leader;
+        if (epoch === op.epoch && leader === op.leader) {
+          counts.push(0);
+          continue;
+        }
+        if (epoch >= op.epoch) {
+          error = new FencedError(op.epoch, epoch);
+          break;
+        }
+        raise = { [EPOCH_ANNOTATION]: String(op.epoch), [LEADER_ANNOTATION]: op.leader };
+        counts.push(1);
+        continue;
+      }
       if (op.kind === 'deleteTree') {
         let count = 0;
         for (const key of keysWithPrefix(base, view, staged, op.prefix)) {
@@ -126,15 +150,16 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
       continue;
     }
     for (const [key, entry] of staged) view.set(key, entry);
+    if (raise) raised = raise;
     dataBytes = bytes;
     indexBytes = index;
-    outcomes.push({ ok: true, result: { revision: staged.size > 0 ? revision : base.revision, counts } });
+    outcomes.push({ ok: true, result: { revision: staged.size > 0 || raise ? revision : base.revision, counts } });
   }
 
-  if (view.size === 0) {
+  if (view.size === 0 && !raised) {
     return { patch: undefined, revision: base.revision, outcomes: outcomes.map((o) => (o.ok ? { ok: true, result: { ...o.result, revision: base.revision } } : o)) };
   }
-  return { patch: buildPatch(base, view, revision, ctx), revision, outcomes };
+  return { patch: buildPatch(base, view, revision, ctx, raised), revision, outcomes };
 }
 
 function checkCondition(op: Extract<WriteOp, { key: string }>, existing: Entry | undefined): KubekvError | undefined {
@@ -153,7 +178,7 @@ function keysWithPrefix(base: BucketState, view: Map<string, Entry | null>, stag
   return [...keys];
 }
 
-function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision: number, ctx: PlanContext): ConfigMapPatch {
+function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision: number, ctx: PlanContext, raised: Record<string, string> | undefined): ConfigMapPatch {
   const data: Record<string, string | null> = {};
   const binaryData: Record<string, string | null> = {};
   for (const [key, entry] of view) {
@@ -182,7 +207,7 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
     [REVISION_ANNOTATION]: String(revision),
     [INDEX_ANNOTATION]: serializeIndex(index),
     [WRITERS_ANNOTATION]: writers.value,
-    ...ctx.annotations,
+    ...raised,
   };
   if (writers.pruned > base.writersPruned) annotations[WRITERS_PRUNED_ANNOTATION] = String(writers.pruned);
   return {

@@ -58,10 +58,8 @@ import type {
 
 /** Hooks a coordinating component (the StateManager) installs on a store's writes. */
 export interface WriteHooks {
-  /** Called before every commit attempt with the state it is planned on; throw to refuse the commit. */
-  guard?(base: BucketState): void;
-  /** Annotations every commit sets (the leader epoch). */
-  annotations?(): Record<string, string> | undefined;
+  /** Called for each write before every commit attempt, with the state it is planned on and the write's ops; throw to refuse that write. */
+  guard?(base: BucketState, ops: readonly WriteOp[]): void;
 }
 
 /**
@@ -78,6 +76,13 @@ export interface StoreInternals {
   /** Feeds a server response into the cache (newer resourceVersions only). */
   apply(object: V1ConfigMap): BucketState;
   setWriteHooks(hooks: WriteHooks): void;
+  /**
+   * Raises the leader epoch to `epoch` through the write pipeline (one CAS,
+   * retried and settled like every write; see WriteOp 'epoch'). Resolves
+   * true when raised, false when the bucket already held exactly this epoch
+   * of this leader; rejects with FencedError when its epoch is higher.
+   */
+  raiseEpoch(epoch: number, leader: string, signal: AbortSignal): Promise<boolean>;
 }
 
 /** A bucket: one ConfigMap used as a key/value store. Open it with {@link ConfigMapStore.open}. */
@@ -132,8 +137,7 @@ export class ConfigMapStore implements Store {
         this.#lastWriteAt = this.#clock.monotonic();
         return this.#apply(object);
       },
-      guard: (base) => this.#hooks.guard?.(base),
-      annotations: () => this.#hooks.annotations?.(),
+      guard: (base, ops) => this.#hooks.guard?.(base, ops),
     };
     this.#pipeline = new WritePipeline(host);
     this.#watcher = new ObjectWatcher<V1ConfigMap>({
@@ -330,6 +334,7 @@ export class ConfigMapStore implements Store {
       state: () => this.#state,
       apply: (object) => this.#apply(object),
       setWriteHooks: (hooks) => (this.#hooks = hooks),
+      raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
     };
   }
 

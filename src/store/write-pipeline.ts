@@ -70,10 +70,8 @@ export interface PipelineHost {
    * state the store now holds (this one, or a newer one from the watch).
    */
   apply(object: V1ConfigMap): BucketState;
-  /** Checked before each plan: throws to refuse every write (e.g. fenced, not leader). */
-  guard?(base: BucketState): void;
-  /** Extra annotations every commit sets (e.g. the leader epoch). */
-  annotations?(): Record<string, string> | undefined;
+  /** Checked for each write before each plan: throws to refuse that write (e.g. fenced, not leader). */
+  guard?(base: BucketState, ops: readonly WriteOp[]): void;
 }
 
 type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
@@ -336,18 +334,16 @@ export class WritePipeline {
           // Writes withdrawn or expired before any live attempt leave the
           // commit. From here to the send nothing awaits, so no write can be
           // told "not stored" and still be in the plan that is sent.
+          for (const member of open()) {
+            try {
+              host.guard?.(base.state, member.ops);
+            } catch (err) {
+              member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
+            }
+          }
           commit.members = open();
           if (commit.members.length === 0) return;
-          try {
-            host.guard?.(base.state);
-          } catch (err) {
-            return fail(err);
-          }
-          const plan = planCommit(
-            base.state,
-            commit.members.map((m) => m.ops),
-            { bucket: host.bucket, writer: { id: this.#writer, seq }, annotations: host.annotations?.() ?? {} },
-          );
+          const plan = planCommit(base.state, commit.members.map((m) => m.ops), { bucket: host.bucket, writer: { id: this.#writer, seq } });
           if (!plan.patch) {
             // Nothing to send: settle only on a state the server had after
             // every one of these writes was submitted.

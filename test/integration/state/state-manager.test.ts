@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { FencedError, NotLeaderError, StateManager, healthHandler, type StateManagerOptions } from '../../../src/index.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { waitFor } from '../../support/wait.js';
@@ -71,30 +71,60 @@ describe('StateManager', () => {
     assert.ok(starts[1]!.epoch > starts[0]!.epoch, 'the new leader must hold a higher epoch');
   });
 
-  it('fences a leader whose bucket epoch was raised by a newer leader: FencedError, leader work aborted', async () => {
+  it('fences a leader whose bucket epoch was raised past its own (kubectl edit): FencedError, leader work ended, then it recovers with a higher epoch', async () => {
     const namespace = await cp.freshNamespace('state-fence');
     const [manager] = await replicas(namespace, 1);
     await waitFor(() => manager!.isLeader, 'leadership');
-    let abortReason: unknown;
+    const reasons: unknown[] = [];
     manager!.onLeader(({ signal }) => {
-      signal.addEventListener('abort', () => {
-        abortReason = signal.reason as unknown;
-      });
+      signal.addEventListener('abort', () => reasons.push(signal.reason));
     });
     await manager!.store.put('before', '1');
-    // What a new leader's first act looks like from the outside: a CAS raise of the epoch.
+    const held = manager!.epoch!;
+    // What a stray edit (or a leader from a deleted and recreated Lease) looks like: an epoch above ours.
     const api = cp.adminKubeConfig().makeApiClient(CoreV1Api);
     const current = await api.readNamespacedConfigMap({ name: 'app-state', namespace });
-    const newer = String(Number(current.metadata!.annotations!['kubekv.dev/epoch']) + 1);
+    const edited = held + 5;
     await api.patchNamespacedConfigMap(
-      { name: 'app-state', namespace, body: { metadata: { resourceVersion: current.metadata!.resourceVersion, annotations: { 'kubekv.dev/epoch': newer } } } },
+      { name: 'app-state', namespace, body: { metadata: { resourceVersion: current.metadata!.resourceVersion, annotations: { 'kubekv.dev/epoch': String(edited) } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    await assert.rejects(manager!.store.put('after', '2'), (err: unknown) => err instanceof FencedError && err.code === 'FENCED' && err.currentEpoch === Number(newer));
-    assert.ok(abortReason instanceof FencedError, 'leader work must be aborted with the FencedError');
+    await assert.rejects(manager!.store.put('after', '2'), (err: unknown) => err instanceof FencedError && err.code === 'FENCED' && err.currentEpoch === edited);
+    assert.ok(reasons[0] instanceof FencedError, 'leader work must be aborted with the FencedError');
     assert.equal(manager!.isLeader, false);
-    const after = await api.readNamespacedConfigMap({ name: 'app-state', namespace });
-    assert.equal(after.data?.after, undefined, 'the fenced write must not land');
+    assert.equal((await api.readNamespacedConfigMap({ name: 'app-state', namespace })).data?.after, undefined, 'the fenced write must not land');
+    // It does not stay stuck: it resigns with the next term lifted above the edit, and leads again.
+    await waitFor(() => manager!.isLeader, 'leadership again', 15_000);
+    assert.ok(manager!.epoch! > edited, `the new epoch ${manager!.epoch} must be above the edited ${edited}`);
+    await manager!.store.put('after', '3');
+    const bucket = await api.readNamespacedConfigMap({ name: 'app-state', namespace });
+    assert.equal(bucket.metadata?.annotations?.['kubekv.dev/epoch'], String(manager!.epoch));
+    const lease = await cp.adminKubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'app-leader', namespace });
+    assert.equal(lease.spec?.leaseTransitions, manager!.epoch, 'the epoch is the Lease term');
+    assert.equal(bucket.data?.after, '3');
+  });
+
+  it('a bucket deleted and recreated does not take an old epoch back: the leader is fenced and recovers above it', async () => {
+    const namespace = await cp.freshNamespace('state-recreate');
+    const [manager] = await replicas(namespace, 1);
+    await waitFor(() => manager!.isLeader, 'leadership');
+    const held = manager!.epoch!;
+    await manager!.store.put('k', 'v');
+    const api = cp.adminKubeConfig().makeApiClient(CoreV1Api);
+    await api.deleteNamespacedConfigMap({ name: 'app-state', namespace });
+    await api.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'app-state' } } });
+    // Epoch 0 on the bucket now: a ">" check would let the held epoch through and write it back.
+    await waitFor(async () => {
+      try {
+        await manager!.store.put('k', 'again');
+        return manager!.isLeader && manager!.epoch! > held;
+      } catch (err) {
+        assert.ok(err instanceof FencedError || err instanceof NotLeaderError, String(err));
+        return false;
+      }
+    }, 'a write under a new epoch', 20_000);
+    const bucket = await api.readNamespacedConfigMap({ name: 'app-state', namespace });
+    assert.ok(Number(bucket.metadata?.annotations?.['kubekv.dev/epoch']) > held, 'the epoch went back');
   });
 
   it('serves /readyz on every replica, /leader only on the leader', async () => {
