@@ -3,36 +3,20 @@
  * store does, and it really is least privilege (other names are refused).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { ConfigMapStore, ForbiddenError } from '../../../src/index.js';
-import { repoRoot } from '../../controlplane/build.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { expectApiStatus } from '../../support/kube.js';
+import { asServiceAccount } from '../../support/rbac.js';
 import { waitFor } from '../../support/wait.js';
 
 const cp = testControlPlane();
 
-/** Applies deploy/rbac.yaml in `namespace` and returns a KubeConfig of its ServiceAccount. */
-async function asServiceAccount(namespace: string): Promise<KubeConfig> {
-  const manifest = readFileSync(join(repoRoot, 'deploy/rbac.yaml'), 'utf8').replaceAll('namespace: my-app', `namespace: ${namespace}`);
-  const client = KubernetesObjectApi.makeApiClient(cp.adminKubeConfig());
-  for (const object of loadAllYaml(manifest) as KubernetesObject[]) await client.create(object);
-  const kc = new KubeConfig();
-  kc.loadFromFile(await cp.mintUser({
-    user: `system:serviceaccount:${namespace}:my-app`,
-    groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`],
-    namespace,
-  }));
-  return kc;
-}
-
 describe('deploy/rbac.yaml', () => {
   it('lets the app create, write, watch and tear down its bucket, and nothing else', async () => {
     const namespace = await cp.freshNamespace('rbac');
-    const kc = await asServiceAccount(namespace);
+    const kc = await asServiceAccount(cp, namespace);
     // The namespace comes from the kubeconfig context, as in a Pod.
     const store = await ConfigMapStore.open({ name: 'my-app-state', kubeConfig: kc, create: true });
     assert.equal(store.namespace, namespace);

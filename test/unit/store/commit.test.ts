@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { commitStatus, encodeKey, encodeValue, INDEX_ANNOTATION, MAX_WRITERS, REVISION_ANNOTATION } from '../../../src/codec/index.js';
-import { BucketFullError, KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../../src/errors.js';
+import { BucketFullError, FencedError, KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../../src/errors.js';
 import { parseBucket } from '../../../src/store/bucket-state.js';
 import { planCommit, type WriteOp } from '../../../src/store/commit.js';
 
@@ -129,5 +129,44 @@ describe('planCommit', () => {
     const stripped = { ...base, revision: base.revision + 3, writers: new Map(), writersRecorded: false };
     assert.equal(commitStatus(stripped, 'mine', 1, base.revision), 'unknown');
     assert.equal(commitStatus({ ...stripped, revision: base.revision }, 'mine', 1, base.revision), 'absent', 'no kubekv commit since: not landed');
+  });
+});
+
+describe('planCommit: epoch raises (fencing)', () => {
+  const at = (epoch: number, leader: string) => parseBucket({
+    metadata: { name: 'b', resourceVersion: '200', annotations: { 'kubekv.dev/format': '1', [REVISION_ANNOTATION]: '9', 'kubekv.dev/epoch': String(epoch), 'kubekv.dev/leader': leader } },
+    data: { a: 'A' },
+  });
+  const raise = (epoch: number, leader: string): WriteOp => ({ kind: 'epoch', epoch, leader });
+
+  it('raises a lower epoch to the term, naming the leader, as a CAS with a new revision', () => {
+    const plan = planCommit(at(3, 'old'), [[raise(5, 'me')]], ctx);
+    assert.equal(plan.patch?.metadata.resourceVersion, '200');
+    assert.equal(plan.patch?.metadata.annotations?.['kubekv.dev/epoch'], '5');
+    assert.equal(plan.patch?.metadata.annotations?.['kubekv.dev/leader'], 'me');
+    assert.equal(plan.revision, 10);
+    assert.deepEqual(plan.outcomes, [{ ok: true, result: { revision: 10, counts: [1] } }]);
+  });
+
+  it('sends nothing when the bucket already holds exactly this epoch of this leader (its raise landed)', () => {
+    const plan = planCommit(at(5, 'me'), [[raise(5, 'me')]], ctx);
+    assert.equal(plan.patch, undefined);
+    assert.deepEqual(plan.outcomes, [{ ok: true, result: { revision: 9, counts: [0] } }]);
+  });
+
+  it('never takes an epoch back: a raise below the bucket, or equal but another leader, is FencedError', () => {
+    // An ex-leader whose raise was delayed past the new leader's.
+    for (const [bucket, term] of [[at(7, 'new'), 6], [at(7, 'new'), 7]] as const) {
+      const plan = planCommit(bucket, [[raise(term, 'ex')]], ctx);
+      assert.equal(plan.patch, undefined);
+      const outcome = plan.outcomes[0]!;
+      assert.ok(!outcome.ok && outcome.error instanceof FencedError && outcome.error.heldEpoch === term && outcome.error.currentEpoch === 7);
+    }
+  });
+
+  it('a failed raise leaves no trace beside other writes of the commit', () => {
+    const plan = planCommit(at(7, 'new'), [[raise(6, 'ex')], [put('n', '1')]], ctx);
+    assert.equal(plan.patch?.metadata.annotations?.['kubekv.dev/epoch'], undefined);
+    assert.equal(plan.patch?.data?.n, '1');
   });
 });
