@@ -70,11 +70,7 @@ export const storeInternals = Symbol('kubekv.storeInternals');
 
 /** What {@link storeInternals} gives access to. */
 export interface StoreInternals {
-  readonly api: ConfigMapApi;
-  /** The cached decoded state. */
-  state(): BucketState;
-  /** Feeds a server response into the cache (newer resourceVersions only). */
-  apply(object: V1ConfigMap): BucketState;
+  /** Installs the hooks; every write, the epoch raise included, goes through the one pipeline. */
   setWriteHooks(hooks: WriteHooks): void;
   /**
    * Raises the leader epoch to `epoch` through the write pipeline (one CAS,
@@ -330,9 +326,6 @@ export class ConfigMapStore implements Store {
   /** Internals for other kubekv modules; see {@link storeInternals}. */
   get [storeInternals](): StoreInternals {
     return {
-      api: this.#api,
-      state: () => this.#state,
-      apply: (object) => this.#apply(object),
       setWriteHooks: (hooks) => (this.#hooks = hooks),
       raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
     };
