@@ -18,7 +18,7 @@ func runAPIServer(args []string) error {
 	fs := flag.NewFlagSet("apiserver", flag.ContinueOnError)
 	dir := fs.String("dir", "", "state directory")
 	port := fs.Int("port", 0, "secure port on 127.0.0.1")
-	etcd := fs.String("etcd", "", "etcd client URL")
+	etcd := fs.String("etcd", "", "etcd client URLs, comma-separated (--etcd-servers)")
 	verbosity := fs.Int("v", 0, "apiserver log verbosity")
 	if err := fs.Parse(args); err != nil {
 		return err

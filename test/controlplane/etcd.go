@@ -14,23 +14,41 @@ import (
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
-// runEtcd runs a single-member etcd with its data under --dir/etcd, so
-// restarting it (restartAll) keeps every object. fsync is off: the tests need
-// durability across process restarts, not across power loss.
+// defaultMemberName is the single member's name; with it the data and log
+// paths are those of the single topology (etcd, etcd.log).
+const defaultMemberName = "kubekv-test"
+
+// runEtcd runs one etcd member with its data under --dir/etcd, so restarting
+// it (restartAll) keeps every object. fsync is off: the tests need durability
+// across process restarts, not across power loss.
+//
+// By default it is a single-member cluster. For the HA topology the wrapper
+// starts three processes with --name, one shared --initial-cluster
+// (name=peerURL,...) and --initial-cluster-state new; each member then keeps
+// its data under --dir/etcd-<name> and logs to etcd-<name>.log, so all three
+// share one state directory. A restarted member finds its data directory and
+// rejoins from its WAL (etcd ignores the initial-cluster flags then).
 func runEtcd(args []string) error {
 	fs := flag.NewFlagSet("etcd", flag.ContinueOnError)
 	dir := fs.String("dir", "", "state directory")
 	clientPort := fs.Int("client-port", 0, "client port on 127.0.0.1")
 	peerPort := fs.Int("peer-port", 0, "peer port on 127.0.0.1")
+	name := fs.String("name", defaultMemberName, "member name")
+	initialCluster := fs.String("initial-cluster", "", "name=peerURL,... of every member (default: this member alone)")
+	initialClusterState := fs.String("initial-cluster-state", "new", "new or existing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *dir == "" || *clientPort == 0 || *peerPort == 0 {
 		return errors.New("--dir, --client-port and --peer-port are required")
 	}
+	dataName, logName := "etcd", "etcd.log"
+	if *name != defaultMemberName {
+		dataName, logName = "etcd-"+*name, "etcd-"+*name+".log"
+	}
 	cfg := embed.NewConfig()
-	cfg.Name = "kubekv-test"
-	cfg.Dir = filepath.Join(*dir, "etcd")
+	cfg.Name = *name
+	cfg.Dir = filepath.Join(*dir, dataName)
 	clientURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", *clientPort)}
 	peerURL := url.URL{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", *peerPort)}
 	cfg.ListenClientUrls = []url.URL{clientURL}
@@ -38,9 +56,13 @@ func runEtcd(args []string) error {
 	cfg.ListenPeerUrls = []url.URL{peerURL}
 	cfg.AdvertisePeerUrls = []url.URL{peerURL}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	if *initialCluster != "" {
+		cfg.InitialCluster = *initialCluster
+	}
+	cfg.ClusterState = *initialClusterState
 	cfg.UnsafeNoFsync = true
 	cfg.LogLevel = "warn"
-	cfg.LogOutputs = []string{filepath.Join(*dir, "etcd.log")}
+	cfg.LogOutputs = []string{filepath.Join(*dir, logName)}
 
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {

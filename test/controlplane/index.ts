@@ -9,23 +9,38 @@
  * with this process even if it crashes (PR_SET_PDEATHSIG + parent polling in
  * the binary, a synchronous kill on exit here).
  *
+ * Topologies: by default one etcd and one kube-apiserver, clients talking to
+ * it directly. With `ha` (see ha.ts): a three-member etcd cluster and two or
+ * more apiservers behind a TCP load balancer, each apiserver reaching etcd
+ * through proxies of its own, with fault controls in {@link ControlPlane.ha}.
+ *
  * Non-guarantees: there is no kube-controller-manager, so namespaces never
  * finish deleting (use {@link ControlPlane.freshNamespace}, never delete one),
  * there is no garbage collection, no default ServiceAccount and no
  * kube-root-ca.crt ConfigMap.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ensureBinary, kubernetesVersion, repoRoot } from './build.js';
+import { HaTopology, type HaContext, type HaControl, type HaOptions } from './ha.js';
+import {
+  apiserverReady,
+  etcdReadyLine,
+  freePortList,
+  peakRss,
+  readyz,
+  spawnRole,
+  stopChild,
+  withTimeout,
+  type ProbeTls,
+} from './processes.js';
+
+export type { HaControl, HaOptions } from './ha.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -41,6 +56,14 @@ export interface ControlPlaneOptions {
   readyTimeoutMs?: number;
   /** Keep an automatically created state directory after stop(), for post-mortems. Default: the KUBEKV_KEEP_CONTROLPLANE env var is "1". */
   keep?: boolean;
+  /**
+   * The highly available topology: three etcd members, `apiservers`
+   * kube-apiservers (default 2) behind a TCP load balancer that `server` and
+   * every kubeconfig point at, and fault controls in {@link ControlPlane.ha}.
+   * Starting it takes longer and needs about three times the memory of the
+   * single topology. Default: false (one etcd, one apiserver).
+   */
+  ha?: boolean | HaOptions;
 }
 
 /** User identity to mint a kubeconfig for. */
@@ -95,8 +118,10 @@ export interface ControlPlaneStats {
   buildMs: number;
   /** Milliseconds from spawning etcd to /readyz answering ok, first start. */
   startToReadyMs: number;
-  /** Highest resident set size seen, in bytes, per process (VmHWM). */
+  /** Highest resident set size seen, in bytes, per process (VmHWM); in HA, the highest of any one apiserver / member. */
   peakRssBytes: { apiserver: number; etcd: number };
+  /** HA only: the same per process ("apiserver-0", "etcd-2"). */
+  peakRssByProcess?: Record<string, number>;
 }
 
 interface Ports {
@@ -105,18 +130,15 @@ interface Ports {
   etcdPeer: number;
 }
 
-const running = new Set<ChildProcess>();
-// Last line of defence: never leave a child behind, even on process.exit().
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
 /** The control plane owned by this process. */
 export class ControlPlane implements ControlPlaneHandle {
   readonly dir: string;
   readonly binary: string;
   readonly adminKubeconfigPath: string;
-  #ports: Ports;
+  /** Single topology only. */
+  #ports: Ports | undefined;
+  /** HA topology only. */
+  #ha: HaTopology | undefined;
   #etcd: ChildProcess | undefined;
   #apiserver: ChildProcess | undefined;
   #log: (line: string) => void;
@@ -126,7 +148,7 @@ export class ControlPlane implements ControlPlaneHandle {
   #stopped = false;
   #removeDirOnStop = false;
 
-  private constructor(dir: string, binary: string, ports: Ports, options: ControlPlaneOptions, buildMs: number) {
+  private constructor(dir: string, binary: string, ports: Ports | undefined, options: ControlPlaneOptions, buildMs: number) {
     this.dir = dir;
     this.binary = binary;
     this.#ports = ports;
@@ -137,14 +159,19 @@ export class ControlPlane implements ControlPlaneHandle {
     this.#stats = { kubernetesVersion, buildMs, startToReadyMs: 0, peakRssBytes: { apiserver: 0, etcd: 0 } };
   }
 
-  /** https URL of kube-apiserver. */
+  /** https URL of kube-apiserver; in HA, of the load balancer. */
   get server(): string {
-    return `https://127.0.0.1:${this.#ports.apiserver}`;
+    return this.#ha?.server ?? `https://127.0.0.1:${this.#ports!.apiserver}`;
   }
 
-  /** URL of etcd's client endpoint (plain HTTP on loopback). */
+  /** URL of etcd's client endpoint (plain HTTP on loopback); in HA, member 0's. */
   get etcdUrl(): string {
-    return `http://127.0.0.1:${this.#ports.etcdClient}`;
+    return this.#ha?.etcdClientUrl(0) ?? `http://127.0.0.1:${this.#ports!.etcdClient}`;
+  }
+
+  /** Fault controls of the HA topology; undefined in the single topology. */
+  get ha(): HaControl | undefined {
+    return this.#ha;
   }
 
   /** Builds the binary if needed, starts etcd and kube-apiserver, and waits for /readyz. */
@@ -158,12 +185,17 @@ export class ControlPlane implements ControlPlaneHandle {
 
     let lastError: unknown;
     for (let attempt = 1; attempt <= 3; attempt++) {
-      const cp = new ControlPlane(dir, binary, await freePorts(), options, buildMs);
+      const cp = new ControlPlane(dir, binary, options.ha ? undefined : await freePorts(), options, buildMs);
       const started = Date.now();
       cp.#removeDirOnStop = removeDirOnStop && attempt === 3;
       try {
-        await cp.#startEtcd();
-        await cp.#startApiserver();
+        if (options.ha) {
+          cp.#ha = await HaTopology.create(cp.#haContext(), options.ha === true ? {} : options.ha);
+          await cp.#ha.start();
+        } else {
+          await cp.#startEtcd();
+          await cp.#startApiserver();
+        }
         await cp.#writeAdminKubeconfig();
         cp.#stats.startToReadyMs = Date.now() - started;
         cp.#removeDirOnStop = removeDirOnStop;
@@ -173,7 +205,7 @@ export class ControlPlane implements ControlPlaneHandle {
         lastError = err;
         await cp.stop();
         // A port taken between choosing and binding is the one failure worth retrying.
-        if (!/address already in use|bind/i.test(String(err))) break;
+        if (err instanceof RangeError || !/address already in use|bind/i.test(String(err))) break;
         log(`port collision, retrying (${attempt}/3)`);
       }
     }
@@ -205,15 +237,19 @@ export class ControlPlane implements ControlPlaneHandle {
     return createNamespace(this.adminKubeConfig(), prefix);
   }
 
+  /** In HA, restarts apiserver 0 (the others keep serving). */
   async restartApiserver(): Promise<void> {
     this.#log('restarting kube-apiserver');
+    if (this.#ha) return this.#ha.restartApiserver(0);
     await this.#stopChild(this.#apiserver, 'apiserver');
     this.#apiserver = undefined;
     await this.#startApiserver();
   }
 
+  /** In HA, stops every apiserver and member, then starts them all again. */
   async restartAll(): Promise<void> {
     this.#log('restarting etcd and kube-apiserver');
+    if (this.#ha) return this.#ha.restartAll();
     await this.#stopChild(this.#apiserver, 'apiserver');
     this.#apiserver = undefined;
     await this.#stopChild(this.#etcd, 'etcd');
@@ -222,8 +258,10 @@ export class ControlPlane implements ControlPlaneHandle {
     await this.#startApiserver();
   }
 
+  /** In HA, restarts the members one at a time (the cluster keeps its quorum), then waits for every apiserver's /readyz. */
   async restartEtcd(): Promise<void> {
     this.#log('restarting etcd');
+    if (this.#ha) return this.#ha.restartEtcd();
     await this.#stopChild(this.#etcd, 'etcd');
     this.#etcd = undefined;
     await this.#startEtcd();
@@ -231,7 +269,9 @@ export class ControlPlane implements ControlPlaneHandle {
     await withTimeout(this.#waitReady(), this.#readyTimeoutMs, 'kube-apiserver /readyz after the etcd restart');
   }
 
+  /** In HA, restarts every apiserver in turn after compacting. */
   async compact(): Promise<number> {
+    if (this.#ha) return this.#ha.compact();
     const { stdout } = await execFileAsync(this.binary, ['compact', '--etcd', this.etcdUrl]);
     const revision = Number(stdout.trim());
     this.#log(`compacted etcd at revision ${revision}`);
@@ -243,6 +283,8 @@ export class ControlPlane implements ControlPlaneHandle {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    await this.#ha?.stop();
+    if (this.#ha) this.#recordHaMemory();
     await this.#stopChild(this.#apiserver, 'apiserver');
     await this.#stopChild(this.#etcd, 'etcd');
     if (this.#removeDirOnStop) await rm(this.dir, { recursive: true, force: true });
@@ -254,53 +296,49 @@ export class ControlPlane implements ControlPlaneHandle {
   }
 
   async #startEtcd(): Promise<void> {
-    const child = this.#spawn('etcd', [
+    const child = spawnRole(this.binary, this.dir, 'etcd', [
       '--dir', this.dir,
-      '--client-port', String(this.#ports.etcdClient),
-      '--peer-port', String(this.#ports.etcdPeer),
+      '--client-port', String(this.#ports!.etcdClient),
+      '--peer-port', String(this.#ports!.etcdPeer),
     ], 'pipe');
     this.#etcd = child;
-    const lines = createInterface({ input: child.stdout! });
-    const ready = new Promise<void>((resolve, reject) => {
-      lines.on('line', (line) => {
-        if (line.startsWith('etcd ready')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`etcd exited with ${code} before ready:\n${tail(join(this.dir, 'etcd.stderr.log'))}`)));
-    });
-    await withTimeout(ready, this.#readyTimeoutMs, 'etcd to become ready');
+    await etcdReadyLine(child, join(this.dir, 'etcd.stderr.log'), this.#readyTimeoutMs);
   }
 
   async #startApiserver(): Promise<void> {
-    const child = this.#spawn('apiserver', [
+    const child = spawnRole(this.binary, this.dir, 'apiserver', [
       '--dir', this.dir,
-      '--port', String(this.#ports.apiserver),
+      '--port', String(this.#ports!.apiserver),
       '--etcd', this.etcdUrl,
       '--v', String(this.#verbosity),
     ], 'ignore');
     this.#apiserver = child;
-    const exited = once(child, 'exit').then(([code]) => {
-      throw new Error(`kube-apiserver exited with ${String(code)} before ready:\n${tail(join(this.dir, 'apiserver.stderr.log'))}`);
-    });
-    exited.catch(() => {}); // observed below via race; avoid an unhandled rejection later
-    await withTimeout(Promise.race([this.#waitReady(), exited]), this.#readyTimeoutMs, 'kube-apiserver /readyz');
+    await apiserverReady(child, this.server, await this.#probeTls(), join(this.dir, 'apiserver.stderr.log'), this.#readyTimeoutMs);
   }
 
   async #waitReady(): Promise<void> {
-    const tls = {
-      ca: readFileSync(join(this.dir, 'ca.crt')),
-      ...(await this.#adminCert()),
-    };
-    for (;;) {
-      if (this.#apiserver?.exitCode !== null && this.#apiserver?.exitCode !== undefined) return;
-      const status = await httpsStatus(`${this.server}/readyz`, tls).catch(() => 0);
-      if (status === 200) return;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await readyz(this.server, await this.#probeTls(), () => this.#apiserver);
   }
 
-  #adminCertCache: { cert: Buffer; key: Buffer } | undefined;
-  async #adminCert(): Promise<{ cert: Buffer; key: Buffer }> {
-    if (!this.#adminCertCache) {
+  async #probeTls(): Promise<ProbeTls> {
+    return { ca: readFileSync(join(this.dir, 'ca.crt')), ...(await this.#adminCert()) };
+  }
+
+  #haContext(): HaContext {
+    return {
+      binary: this.binary,
+      dir: this.dir,
+      log: this.#log,
+      verbosity: this.#verbosity,
+      readyTimeoutMs: this.#readyTimeoutMs,
+      probeTls: () => this.#probeTls(),
+    };
+  }
+
+  /** The promise, not its value, so apiservers started together mint the harness kubeconfig once. */
+  #adminCertCache: Promise<{ cert: Buffer; key: Buffer }> | undefined;
+  #adminCert(): Promise<{ cert: Buffer; key: Buffer }> {
+    this.#adminCertCache ??= (async () => {
       const path = await mintKubeconfig(this.binary, this.dir, this.server, {
         user: 'kubekv-harness',
         groups: ['system:masters'],
@@ -308,11 +346,13 @@ export class ControlPlane implements ControlPlaneHandle {
       const kc = new KubeConfig();
       kc.loadFromFile(path);
       const user = kc.getCurrentUser();
-      this.#adminCertCache = {
+      return {
         cert: Buffer.from(user?.certData ?? '', 'base64'),
         key: Buffer.from(user?.keyData ?? '', 'base64'),
       };
-    }
+    })();
+    // A failed mint is tried again by the next caller, as before the cache.
+    this.#adminCertCache.catch(() => (this.#adminCertCache = undefined));
     return this.#adminCertCache;
   }
 
@@ -320,37 +360,30 @@ export class ControlPlane implements ControlPlaneHandle {
     await mintKubeconfig(this.binary, this.dir, this.server, { user: 'kubekv-admin', groups: ['system:masters'], namespace: 'default' }, this.adminKubeconfigPath);
   }
 
-  #spawn(role: 'etcd' | 'apiserver', args: string[], stdout: 'pipe' | 'ignore'): ChildProcess {
-    const stderr = openSync(join(this.dir, `${role}.stderr.log`), 'a');
-    const child = spawn(this.binary, [role, ...args], { stdio: ['ignore', stdout, stderr] });
-    closeSync(stderr);
-    running.add(child);
-    child.once('exit', () => running.delete(child));
-    return child;
-  }
-
   #sampleMemory(): void {
+    if (this.#ha) {
+      this.#recordHaMemory();
+      return;
+    }
     for (const [role, child] of [['apiserver', this.#apiserver], ['etcd', this.#etcd]] as const) {
       const hwm = child?.pid ? peakRss(child.pid) : 0;
       this.#stats.peakRssBytes[role] = Math.max(this.#stats.peakRssBytes[role], hwm);
     }
   }
 
+  #recordHaMemory(): void {
+    const byProcess = this.#ha!.peakRss();
+    this.#stats.peakRssByProcess = byProcess;
+    for (const role of ['apiserver', 'etcd'] as const) {
+      const peaks = Object.entries(byProcess).filter(([label]) => label.startsWith(`${role}-`)).map(([, bytes]) => bytes);
+      this.#stats.peakRssBytes[role] = Math.max(this.#stats.peakRssBytes[role], ...peaks);
+    }
+  }
+
   async #stopChild(child: ChildProcess | undefined, role: string): Promise<void> {
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     this.#sampleMemory();
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    // kube-apiserver's graceful shutdown waits for open watches to drain, which
-    // clients reconnecting elsewhere never do here; a few seconds of grace
-    // then SIGKILL keeps restarts fast (and is what a crashed server does).
-    const graceMs = role === 'apiserver' ? 3000 : 20_000;
-    const timer = setTimeout(() => {
-      this.#log(`${role} did not stop within ${graceMs} ms; killing it`);
-      child.kill('SIGKILL');
-    }, graceMs);
-    await exited;
-    clearTimeout(timer);
+    await stopChild(child, role, this.#log);
   }
 }
 
@@ -379,55 +412,6 @@ async function newRunDir(): Promise<string> {
 }
 
 async function freePorts(): Promise<Ports> {
-  // Hold all three listeners at once so the three ports are distinct.
-  const servers = await Promise.all([0, 1, 2].map(async () => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    return server;
-  }));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  const ports = await freePortList(3);
   return { apiserver: ports[0]!, etcdClient: ports[1]!, etcdPeer: ports[2]! };
-}
-
-function httpsStatus(url: string, tls: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ...tls, timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function peakRss(pid: number): number {
-  try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match ? Number(match[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
-function tail(path: string, lines = 30): string {
-  try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
