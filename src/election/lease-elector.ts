@@ -49,6 +49,9 @@ import {
   type LeaseWriteResult,
 } from './lease-lock.js';
 
+/** leaseTransitions is an int32: terms stay below this. */
+const MAX_TERM = 2 ** 31 - 1;
+
 /** client-go's JitterFactor: a failed attempt is retried after retryPeriod × [1, 2.2]. */
 const jitterFactor = 1.2;
 
@@ -152,15 +155,19 @@ export class LeaseElector implements AsyncDisposable {
   #retryAt: number | undefined;
   #lastRenewAt: number | undefined;
   /**
-   * A write of ours whose answer never came (aborted by close(), timed out,
-   * reset): the server may have applied it, or may still. close() settles it
-   * before it stops (see #settleAndRelease), so no Lease stays named after a
-   * contender that has gone.
+   * Writes of ours whose answer never came (aborted by close(), timed out,
+   * reset): the server may have applied them, or may still. Each leaves only
+   * when its own answer comes, or when the Lease is seen past the version it
+   * was sent against (it can no longer apply). A later write answered 409
+   * settles nothing: what moved the Lease on may be one of these. close()
+   * settles those left (see #settleAndRelease), so no Lease stays named
+   * after a contender that has gone.
    */
-  #uncertain: UncertainWrite | undefined;
+  readonly #uncertain = new Set<UncertainWrite>();
   /** The next term acquired is above this (see resign()). */
   #termFloor = -1;
   #resigning = false;
+  #resignation: Promise<void> = Promise.resolve();
 
   /** @param options - see {@link LeaseElectorOptions}; validated here, and no request is made */
   constructor(options: LeaseElectorOptions) {
@@ -270,14 +277,22 @@ export class LeaseElector implements AsyncDisposable {
    * epoch above the Lease's term (the Lease was deleted, or someone edited
    * the epoch), so terms and epochs never go back.
    */
-  async resign(options: { nextTermAbove?: number | undefined } = {}): Promise<void> {
-    if (this.#closing) return;
+  resign(options: { nextTermAbove?: number | undefined } = {}): Promise<void> {
     const floor = options.nextTermAbove;
     if (floor !== undefined) {
-      if (!Number.isSafeInteger(floor) || floor < 0) throw new InvalidOptionError('nextTermAbove', floor, 'a non-negative integer');
+      if (!Number.isSafeInteger(floor) || floor < 0 || floor >= MAX_TERM) {
+        return Promise.reject(new InvalidOptionError('nextTermAbove', floor, `an integer from 0 to ${MAX_TERM - 1} (leaseTransitions is an int32)`));
+      }
       this.#termFloor = Math.max(this.#termFloor, floor);
     }
-    if (this.#resigning) return;
+    // One resignation at a time; one asked for during another runs after it
+    // (the other may have failed to release, or a new term may have begun).
+    this.#resignation = this.#resignation.catch(() => {}).then(() => this.#resignOnce());
+    return this.#resignation;
+  }
+
+  async #resignOnce(): Promise<void> {
+    if (this.#closing) return;
     // No new attempt from here until the release is done: it would take the Lease straight back.
     this.#resigning = true;
     this.#timer?.cancel();
@@ -322,7 +337,7 @@ export class LeaseElector implements AsyncDisposable {
     await this.#stopLeading(reason, 'elector closing');
     await this.#inflight;
     await this.#watch?.stop();
-    if (this.#releaseOnClose && (wasLeading || this.#uncertain || this.#observed?.record.holderIdentity === this.identity)) {
+    if (this.#releaseOnClose && (wasLeading || this.#uncertain.size > 0 || this.#observed?.record.holderIdentity === this.identity)) {
       await this.#settleAndRelease();
     }
     this.#resolveReady();
@@ -356,6 +371,7 @@ export class LeaseElector implements AsyncDisposable {
     this.#synced = true;
     this.#observed = lease;
     this.#observedRv = rv;
+    if (lease) this.#forgetSettled(lease.resourceVersion);
     if (!changed) return;
     // A change, not a resourceVersion, restarts the expiry clock: client-go
     // compares the record, so edits to labels do not extend a dead lease.
@@ -372,6 +388,16 @@ export class LeaseElector implements AsyncDisposable {
     }
     if (this.#leading && holder !== this.identity) {
       void this.#stopLeading(new NotLeaderError(holder), `lease is now ${holder ? `held by ${holder}` : lease ? 'released' : 'deleted'}`);
+    }
+  }
+
+  /**
+   * The Lease is at `rv`: an uncertain update sent against an older version
+   * can no longer apply, and a create can no longer succeed while it exists.
+   */
+  #forgetSettled(rv: string): void {
+    for (const write of this.#uncertain) {
+      if (write.kind === 'create' || compareResourceVersions(rv, write.baseRv) > 0) this.#uncertain.delete(write);
     }
   }
 
@@ -423,7 +449,8 @@ export class LeaseElector implements AsyncDisposable {
         this.#log.debug({ reason: result.reason }, 'optimistic renewal failed; reading the lease');
       }
       const current = await this.#lock.get(signal);
-      if (this.#closing) return;
+      // Closing or resigning: no new acquisition (a release is about to go out).
+      if (this.#closing || this.#resigning) return;
       if (!current) {
         this.#observe(undefined, undefined);
         // After a deletion, carry the count on (from -1: 0 for a new Lease) so terms keep growing.
@@ -467,13 +494,15 @@ export class LeaseElector implements AsyncDisposable {
    * recorded in #uncertain for close() to settle.
    */
   async #tracked(write: UncertainWrite, send: () => Promise<LeaseWriteResult>): Promise<LeaseWriteResult> {
-    this.#uncertain = write;
+    // A fresh object per write: two writes on one base are two entries.
+    const entry = { ...write };
+    this.#uncertain.add(entry);
     try {
       const result = await send();
-      this.#uncertain = undefined;
+      this.#uncertain.delete(entry);
       return result;
     } catch (err) {
-      if (certainlyNotApplied(err)) this.#uncertain = undefined;
+      if (certainlyNotApplied(err)) this.#uncertain.delete(entry);
       throw err;
     }
   }
@@ -590,15 +619,14 @@ export class LeaseElector implements AsyncDisposable {
       for (let round = 0; round < 3; round++) {
         const current = await this.#lock.get(signal);
         if (current) this.#observe(current, current.resourceVersion);
-        const pending = this.#uncertain;
+        const pending = [...this.#uncertain];
         if (!current) {
-          if (pending?.kind !== 'create') return;
-          // Our create may still arrive: take the name first with a released record.
+          if (!pending.some((w) => w.kind === 'create')) return this.#uncertain.clear();
+          // A create of ours may still arrive: take the name first with a released record.
           const fenced = await this.#create(this.#released(Math.max(this.#maxTransitions, 0)), signal);
           if (fenced.ok) {
             this.#observe(fenced.lease, fenced.lease.resourceVersion);
-            this.#uncertain = undefined;
-            return;
+            return this.#uncertain.clear();
           }
           continue;
         }
@@ -606,25 +634,22 @@ export class LeaseElector implements AsyncDisposable {
           const released = await this.#update(this.#released(current.record.leaseTransitions), current.resourceVersion, signal);
           if (released.ok) {
             this.#observe(released.lease, released.lease.resourceVersion);
-            this.#uncertain = undefined;
             this.#log.info('released the lease');
-            return;
+            return this.#uncertain.clear();
           }
           continue;
         }
-        if (pending?.kind === 'update' && pending.baseRv === current.resourceVersion) {
-          // Our CAS is still possible on this version: move the version on (the record stays as it is).
+        if (pending.some((w) => w.kind === 'update' && w.baseRv === current.resourceVersion)) {
+          // A CAS of ours is still possible on this version: move the version on (the record stays as it is).
           const moved = await this.#lock.touch(current.resourceVersion, signal);
           if (moved.ok) {
             this.#observe(moved.lease, moved.lease.resourceVersion);
-            this.#uncertain = undefined;
-            return;
+            return this.#uncertain.clear();
           }
           continue;
         }
-        // Someone else's record on a version our write cannot apply to.
-        this.#uncertain = undefined;
-        return;
+        // Someone else's record on a version none of our writes can apply to.
+        return this.#uncertain.clear();
       }
       this.#log.warn('could not settle the lease on close (it kept changing); others take over when it expires');
     } catch (err) {

@@ -37,9 +37,11 @@ async function cutOff(signal: AbortSignal | undefined): Promise<never> {
 }
 
 /**
- * The first write lands on the server, then `onLanded` runs (it closes the contender)
- * and the answer is withheld until the request's signal aborts: the server
- * applied the write, the contender never learns it.
+ * The first write lands on the server, then `onLanded` runs (it closes the
+ * contender) and the answer is withheld until the request's signal aborts:
+ * the server applied the write, the contender never learns it. The watch
+ * lags too (only its first observation arrives), as it tends to when answers
+ * are lost, so the contender cannot learn it that way either.
  */
 function answerCutOff(inner: LeaseLock, onLanded: () => void): LeaseLock {
   let writes = 0;
@@ -57,7 +59,16 @@ function answerCutOff(inner: LeaseLock, onLanded: () => void): LeaseLock {
     create: (record, signal) => land(() => inner.create(record), signal),
     update: (record, rv, signal) => land(() => inner.update(record, rv), signal),
     touch: (rv, signal) => inner.touch(rv, signal),
-    watch: (observer) => inner.watch(observer),
+    watch: (observer) => {
+      let delivered = false;
+      return inner.watch({
+        onLease: (lease, rv) => {
+          if (delivered) return;
+          delivered = true;
+          observer.onLease(lease, rv);
+        },
+      });
+    },
   };
 }
 
