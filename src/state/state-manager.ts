@@ -135,6 +135,9 @@ export interface StateStatus {
 
 type Phase = 'follower' | 'raising' | 'leader' | 'fenced' | 'closed';
 
+/** Highest bucket epoch a Lease term can exceed (leaseTransitions is an int32). */
+const MAX_EPOCH = 2 ** 31 - 3;
+
 /** Longest timer Node accepts. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -174,7 +177,11 @@ export class StateManager implements AsyncDisposable {
     this.#graceMs = graceMs;
     this.identity = elector.identity;
     for (const store of stores.values()) {
-      store[storeInternals].setWriteHooks({ guard: (base, ops) => this.#guard(base, ops) });
+      store[storeInternals].setWriteHooks({
+        // Each write is bound to the epoch it was made under (undefined: not leading then).
+        admit: () => (this.#phase === 'leader' ? this.#epoch : undefined),
+        guard: (base, ops, epoch) => this.#guard(base, ops, epoch),
+      });
     }
   }
 
@@ -193,10 +200,6 @@ export class StateManager implements AsyncDisposable {
     if (new Set(bucketNames).size !== bucketNames.length) throw new InvalidOptionError('buckets', bucketNames, 'bucket names must be distinct');
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', signal, 'an AbortSignal');
-    const graceMs = options.shutdownGraceMs ?? options.leaseDurationMs ?? 15_000;
-    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0 || graceMs > MAX_TIMER_MS) {
-      throw new InvalidOptionError('shutdownGraceMs', graceMs, `a number of milliseconds from 0 to ${MAX_TIMER_MS}`);
-    }
     const kc = loadKubeConfig(options.kubeConfig);
     const namespace = resolveNamespace(kc, options.namespace);
     let manager: StateManager | undefined;
@@ -215,6 +218,11 @@ export class StateManager implements AsyncDisposable {
       onStartedLeading: (leadership) => (manager ? manager.#becomeLeader(leadership) : undefined),
       onStoppedLeading: () => (manager ? manager.#becomeFollower() : undefined),
     });
+    // After the elector, which has validated leaseDurationMs (the default grace).
+    const graceMs = options.shutdownGraceMs ?? options.leaseDurationMs ?? 15_000;
+    if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0 || graceMs > MAX_TIMER_MS) {
+      throw new InvalidOptionError('shutdownGraceMs', graceMs, `a number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+    }
     if (signal?.aborted) throw new AbortedError('start of the state manager', { cause: signal.reason });
     const stores = new Map<string, ConfigMapStore>();
     try {
@@ -388,7 +396,7 @@ export class StateManager implements AsyncDisposable {
         }
       }
     }
-    if (leadership.aborted || this.#phase !== 'raising') return;
+    if (leadership.aborted || this.#phase !== 'raising' || this.#closeRequested) return;
     this.#phase = 'leader';
     const work = new AbortController();
     leadership.addEventListener('abort', () => work.abort(leadership.reason), { once: true });
@@ -423,9 +431,13 @@ export class StateManager implements AsyncDisposable {
       const expired = new Promise<boolean>((resolve) => {
         timer = this.#clock.setTimer(() => resolve(true), this.#graceMs);
       });
-      const returned = Promise.allSettled([...this.#leaderRuns]).then(() => false);
+      const runs = [...this.#leaderRuns];
+      const returned = Promise.allSettled(runs).then(() => false);
       if (await Promise.race([returned, expired])) {
-        this.#log.warn({ identity: this.identity, graceMs: this.#graceMs, running: this.#leaderRuns.size }, 'onLeader handlers still running after shutdownGraceMs; going on without them');
+        this.#log.warn({ identity: this.identity, graceMs: this.#graceMs, running: runs.length }, 'onLeader handlers still running after shutdownGraceMs; going on without them');
+        // Waited for once: a later drain (close() after a fence, the
+        // elector's onStoppedLeading after close()) does not wait again.
+        for (const run of runs) this.#leaderRuns.delete(run);
       }
     } finally {
       timer?.cancel();
@@ -439,7 +451,8 @@ export class StateManager implements AsyncDisposable {
     for (const handler of this.#followerHandlers) this.#runFollower(handler, work.signal);
   }
 
-  #guard(base: BucketState, ops: readonly WriteOp[]): void {
+  /** Refuses a write unless this replica leads under the epoch the write was made under, and the state carries exactly that epoch. */
+  #guard(base: BucketState, ops: readonly WriteOp[], madeUnder: number | undefined): void {
     if (this.#phase === 'closed') throw new ClosedError('state manager');
     if (ops.some((op) => op.kind === 'epoch')) {
       // The raise itself checks the bucket's epoch against its term.
@@ -450,6 +463,9 @@ export class StateManager implements AsyncDisposable {
       throw new FencedError(this.#lastError.heldEpoch, this.#lastError.currentEpoch);
     }
     if (this.#phase !== 'leader' || this.#epoch === undefined) throw new NotLeaderError(this.leader);
+    // Made in an earlier term (or while not leading): a write outliving its
+    // term is never sent under the next one, even by the same replica.
+    if (madeUnder !== this.#epoch) throw new NotLeaderError(this.leader);
     try {
       checkEpoch(base, this.#epoch);
     } catch (err) {
@@ -468,10 +484,14 @@ export class StateManager implements AsyncDisposable {
     this.#lastError = err;
     this.#phase = 'fenced';
     this.#log.warn({ identity: this.identity, held: err.heldEpoch, current: err.currentEpoch }, 'fenced: the bucket carries another leader epoch; stopping leader work and resigning');
+    const floor = err.currentEpoch <= MAX_EPOCH ? err.currentEpoch : undefined;
+    if (floor === undefined) {
+      this.#log.error({ identity: this.identity, current: err.currentEpoch }, `a bucket epoch is above any possible Lease term (${MAX_EPOCH + 1}): set its kubekv.dev/epoch annotation back by hand`);
+    }
     void (async () => {
       await this.#drainLeaderWork(err);
       if (this.#closeRequested) return;
-      await this.#elector.resign({ nextTermAbove: err.currentEpoch });
+      await this.#elector.resign({ nextTermAbove: floor });
     })().catch((failure: unknown) => this.#log.error({ code: (failure as { code?: unknown }).code }, 'resigning after a fence failed'));
   }
 

@@ -58,8 +58,10 @@ import type {
 
 /** Hooks a coordinating component (the StateManager) installs on a store's writes. */
 export interface WriteHooks {
-  /** Called for each write before every commit attempt, with the state it is planned on and the write's ops; throw to refuse that write. */
-  guard?(base: BucketState, ops: readonly WriteOp[]): void;
+  /** Called once per write when it is submitted; the result is passed to guard() with that write (see PipelineHost.admit). */
+  admit?(): number | undefined;
+  /** Called for each write before every commit attempt, with the state it is planned on, the write's ops and what admit() gave it; throw to refuse that write. */
+  guard?(base: BucketState, ops: readonly WriteOp[], admitted: number | undefined): void;
 }
 
 /**
@@ -133,7 +135,8 @@ export class ConfigMapStore implements Store {
         this.#lastWriteAt = this.#clock.monotonic();
         return this.#apply(object);
       },
-      guard: (base, ops) => this.#hooks.guard?.(base, ops),
+      admit: () => this.#hooks.admit?.(),
+      guard: (base, ops, admitted) => this.#hooks.guard?.(base, ops, admitted),
     };
     this.#pipeline = new WritePipeline(host);
     this.#watcher = new ObjectWatcher<V1ConfigMap>({
@@ -165,11 +168,13 @@ export class ConfigMapStore implements Store {
     const api = new ConfigMapApi(kc, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs });
     const abortable = <T>(promise: Promise<T>) => raceAbort(promise, options.signal, `open bucket ${resolved.name}`);
 
-    let object = await abortable(api.get());
+    // The signal goes to the requests too: an aborted open leaves nothing running.
+    const request = { signal: options.signal };
+    let object = await abortable(api.get(request));
     if (!object) {
       if (!options.create) throw new BucketNotFoundError(namespace, resolved.name);
-      const created = await abortable(api.create(newBucket(resolved.name, options.app ?? 'kubekv')));
-      object = created.ok ? created.object : await abortable(api.get());
+      const created = await abortable(api.create(newBucket(resolved.name, options.app ?? 'kubekv'), request));
+      object = created.ok ? created.object : await abortable(api.get(request));
       if (!object) throw new BucketNotFoundError(namespace, resolved.name);
       resolved.logger.info({ bucket: resolved.name, namespace }, 'created bucket');
     }

@@ -70,8 +70,15 @@ export interface PipelineHost {
    * state the store now holds (this one, or a newer one from the watch).
    */
   apply(object: V1ConfigMap): BucketState;
-  /** Checked for each write before each plan: throws to refuse that write (e.g. fenced, not leader). */
-  guard?(base: BucketState, ops: readonly WriteOp[]): void;
+  /**
+   * Called once when a write is submitted; the number it returns travels
+   * with the write to every guard call (the StateManager binds each write
+   * to the leader epoch it was made under, so a write outliving its term
+   * can never be sent under the next one).
+   */
+  admit?(): number | undefined;
+  /** Checked for each write before each plan, with what admit() gave it: throws to refuse that write (e.g. fenced, not leader). */
+  guard?(base: BucketState, ops: readonly WriteOp[], admitted: number | undefined): void;
 }
 
 type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
@@ -79,6 +86,8 @@ type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
 interface Pending {
   readonly ops: WriteOp[];
   readonly signal: AbortSignal | undefined;
+  /** What host.admit() returned when the write was submitted. */
+  readonly admitted: number | undefined;
   /** Value of the request counter when the write was submitted (see Base.seq). */
   readonly submittedSeq: number;
   /** The commit it belongs to, once taken from the queue. */
@@ -168,6 +177,7 @@ export class WritePipeline {
       const pending: Pending = {
         ops,
         signal,
+        admitted: this.#host.admit?.(),
         submittedSeq: this.#requestSeq,
         commit: undefined,
         settled: false,
@@ -336,7 +346,7 @@ export class WritePipeline {
           // told "not stored" and still be in the plan that is sent.
           for (const member of open()) {
             try {
-              host.guard?.(base.state, member.ops);
+              host.guard?.(base.state, member.ops, member.admitted);
             } catch (err) {
               member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
             }

@@ -113,6 +113,8 @@ describe('graceful handover (KEP-5366 order)', () => {
     await stuck.close();
     const tookMs = performance.now() - startedAt;
     assert.ok(tookMs >= 750, `close() took ${tookMs} ms: it did not wait for the handler`);
+    // Once, not once per drain (close(), then the elector's onStoppedLeading).
+    assert.ok(tookMs < 800 + 1200, `close() took ${Math.round(tookMs)} ms with shutdownGraceMs 800: it waited more than once`);
     assert.equal(await holderOf(namespace), '', 'the Lease was not released after the grace');
     release();
     await assert.rejects(lateWrite!, ClosedError);
