@@ -1,8 +1,9 @@
 /**
  * `npm run robustness [-- --duration 90s --seed 7 --clients 4 --store kubekv|naive --faults none|all|a,b --out dir]`
+ * `npm run robustness -- --workload state [--ha] [--replicas 3] [--clients 2] [--duration 90s --seed 7 --faults ... --out dir]`
  *
- * Runs the robustness harness once (see README.md and harness.ts) and prints
- * a summary. Exit status: 0 the checker passed, 1 it found a violation, 2 the
+ * Runs the robustness harness once (see README.md; the store workload is
+ * harness.ts, the state workload state-workload.ts) and prints a summary. Exit status: 0 the checker passed, 1 it found a violation, 2 the
  * check was inconclusive or the run itself broke (including the hard
  * timeout: duration + 10 minutes, counted once the binaries are built).
  */
@@ -14,11 +15,14 @@ import { controlPlaneEnv } from '../controlplane/remote.js';
 import { ensureChecker } from './checker.js';
 import { runRobustness, type RobustnessResult } from './harness.js';
 import { faultKinds, parseFaults } from './nemesis.js';
+import { haFaultKinds, stateFaultKinds } from './state-nemesis.js';
 
 function usage(message: string): never {
   console.error(`robustness: ${message}`);
-  console.error('usage: npm run robustness -- [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--faults none|all|kind,...] [--out DIR]');
+  console.error('usage: npm run robustness -- [--workload store|state] [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--faults none|all|kind,...] [--out DIR]');
+  console.error('       state workload: [--replicas 3] [--clients 2] [--ha]');
   console.error(`fault kinds: ${faultKinds.join(', ')}`);
+  console.error(`state workload fault kinds: ${stateFaultKinds.join(', ')}; with --ha also ${haFaultKinds.join(', ')}`);
   process.exit(2);
 }
 
@@ -34,9 +38,12 @@ const { values } = (() => {
   try {
     return parseArgs({
       options: {
+        workload: { type: 'string', default: 'store' },
         duration: { type: 'string', default: '60s' },
         seed: { type: 'string' },
-        clients: { type: 'string', default: '4' },
+        clients: { type: 'string' },
+        replicas: { type: 'string', default: '3' },
+        ha: { type: 'boolean', default: false },
         'allow-fewer': { type: 'boolean', default: false },
         store: { type: 'string', default: 'kubekv' },
         faults: { type: 'string', default: 'all' },
@@ -51,7 +58,20 @@ const { values } = (() => {
 const durationMs = parseDuration(values.duration);
 const seed = values.seed === undefined ? randomInt(1, 2 ** 31) : Number(values.seed);
 if (!Number.isSafeInteger(seed)) usage(`--seed ${values.seed} is not an integer`);
-const clients = Number(values.clients);
+const log = (line: string) => console.log(`[robustness] ${line}`);
+if (values.workload !== 'store' && values.workload !== 'state') usage(`--workload ${values.workload}: store or state`);
+if (values.workload === 'state') {
+  const { runStateCli } = await import('./state-run.js');
+  if (!process.env[controlPlaneEnv] || values.ha) await ensureBinary((line) => log(`[controlplane] ${line}`));
+  setTimeout(() => {
+    console.error(`robustness: hard timeout after ${Math.round((durationMs + 10 * 60_000) / 1000)} s; aborting`);
+    process.exit(2);
+  }, durationMs + 10 * 60_000).unref();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(2));
+  await runStateCli({ durationMs, seed, replicas: Number(values.replicas), clients: Number(values.clients ?? '2'), faults: values.faults, ha: values.ha, out: values.out, log, usage });
+}
+if (values.ha) usage('--ha belongs to --workload state');
+const clients = Number(values.clients ?? '4');
 if (!Number.isInteger(clients) || clients < 1) usage(`--clients ${values.clients} is not a positive integer`);
 if (clients < 4 && !values['allow-fewer']) usage(`--clients ${clients}: at least 4 (contention needs company); pass --allow-fewer to insist`);
 if (values.store !== 'kubekv' && values.store !== 'naive') usage(`--store ${values.store}: kubekv or naive`);
@@ -63,7 +83,6 @@ try {
 }
 
 console.log(`robustness: seed ${seed} (rerun with --seed ${seed}), duration ${durationMs / 1000} s, ${clients} clients, store ${values.store}, faults ${faults.join(',') || 'none'}`);
-const log = (line: string) => console.log(`[robustness] ${line}`);
 // Compiling is not part of the run: a cold control-plane build takes minutes on two cores.
 if (!process.env[controlPlaneEnv]) await ensureBinary((line) => log(`[controlplane] ${line}`));
 await ensureChecker(log);
