@@ -1,20 +1,22 @@
 /**
  * `npm run bench [-- <name> ...]`: starts a real control plane and prints
- * figures; with names (controlplane, store, contention, election) only those
- * benchmarks run. Targets live here, never in timed tests (which would flake
- * on a busy machine).
+ * figures; with names (controlplane, store, contention, election, transport)
+ * only those benchmarks run, without names all of them. Targets live here,
+ * never in timed tests (which would flake on a busy machine).
  */
 import { ControlPlane } from '../test/controlplane/index.js';
 import { benchControlPlane } from './controlplane.bench.js';
 import { benchStore } from './store.bench.js';
 import { benchContention } from './contention.bench.js';
 import { benchElection } from './election.bench.js';
+import { benchTransport } from './transport.bench.js';
 
 const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   controlplane: benchControlPlane,
   store: benchStore,
   contention: benchContention,
   election: benchElection,
+  transport: benchTransport,
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !(name in benches));

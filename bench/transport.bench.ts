@@ -1,0 +1,329 @@
+/**
+ * `npm run bench -- transport`: what kubekv pays per request over what the
+ * transport itself costs, side by side against one apiserver (issue "Talk to
+ * the apiserver over persistent connections: every request at client-go
+ * speed"). kubekv is measured only through its public API (open, put,
+ * get { consistent: true }), so a new transport under src/kube can be
+ * compared by rerunning this file unchanged.
+ *
+ * Clients, each in its own process or object:
+ * - client-go: a bare, unthrottled clientset (test/controlplane/benchclient/,
+ *   driven by go-bench-client.ts): GET and conditional merge PATCH of a small
+ *   ConfigMap; the naive store (GET + full Update per put); PATCH of a copy of
+ *   kubekv's 10 / 100 / ~900 KiB buckets (same data, same size).
+ * - client-node: a bare CoreV1Api, GET and conditional merge PATCH, of the
+ *   small ConfigMap and of the bucket copies.
+ * - kubekv: sequential put, consistent get, put by bucket size.
+ * Every PATCH here carries the resourceVersion of the previous answer, so it
+ * is a compare-and-swap like a kubekv put. Latency figures are medians over
+ * ROUNDS rounds of each round's p50 / p99 (the clients interleaved within a
+ * round, so drift on this shared machine hits them alike); connections are
+ * counted by a TcpProxy per client (test/support/tcp-proxy.ts), over
+ * CONN_PUTS sequential puts after a warm-up one. The last table sets the
+ * issue's targets beside the measured ratios; nothing asserts them.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { ConfigMapStore, type BatchOperation } from '../src/index.js';
+import type { ControlPlane } from '../test/controlplane/index.js';
+import { TcpProxy, serverPort } from '../test/support/tcp-proxy.js';
+import { GoBenchClient, ensureGoBenchClient } from './go-bench-client.js';
+import { ms, quantile, timeEach } from './stats.js';
+
+const ROUNDS = 3;
+/** Sequential requests per client per round, for GET and PATCH/put latency. */
+const LATENCY_COUNT = 200;
+/** Sequential put throughput: run time per client per round. */
+const THROUGHPUT_MS = 2500;
+/** Bucket sizes (KiB of incompressible values) for put latency by size. */
+const SIZES_KIB = [10, 100, 900];
+/** Puts (and Go PATCHes) per size per round. */
+const SIZE_COUNT = 30;
+/** Sequential puts over which connections are counted. */
+const CONN_PUTS = 100;
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** p50 and p99 of one series, in ms. */
+interface Latency {
+  p50: number;
+  p99: number;
+}
+
+/** Runs the transport benchmark and prints its tables. */
+export async function benchTransport(cp: ControlPlane): Promise<void> {
+  const binary = await ensureGoBenchClient((line) => console.error(`[transport] ${line}`));
+  const kc = cp.adminKubeConfig();
+  const namespace = await cp.freshNamespace('bench-transport');
+  console.log(`\ntransport (one apiserver on loopback TLS; medians of ${ROUNDS} rounds)`);
+  const go = GoBenchClient.start(binary, cp.adminKubeconfigPath, namespace);
+  try {
+    const small = await smallObjects(go, kc, namespace);
+    const bySize = await putBySize(go, kc, namespace);
+    const connections = await connectionsPerPuts(binary, kc, namespace);
+    printTargets(small, bySize, connections);
+  } finally {
+    await go.stop();
+  }
+}
+
+/** Figures of {@link smallObjects}. */
+interface SmallFigures {
+  goGet: Latency;
+  goPatch: Latency;
+  nodeGet: Latency;
+  nodePatch: Latency;
+  kubekvGet: Latency;
+  kubekvPut: Latency;
+  kubekvOps: number;
+  naiveOps: number;
+}
+
+/** GET / PATCH / put latency on a small object and sequential put throughput, per client. */
+async function smallObjects(go: GoBenchClient, kc: KubeConfig, namespace: string): Promise<SmallFigures> {
+  const api = kc.makeApiClient(CoreV1Api);
+  await go.ensure('go-small');
+  await go.ensure('go-naive');
+  await api.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'node-small' }, data: { small: '0' } } });
+  let nodeRv = '';
+  const nodePatch = async (i: number): Promise<void> => {
+    const body = { metadata: { resourceVersion: nodeRv }, data: { small: String(i) } };
+    nodeRv = (await api.patchNamespacedConfigMap({ name: 'node-small', namespace, body }, mergePatch)).metadata!.resourceVersion!;
+  };
+  const store = await ConfigMapStore.open({ name: 'kv-small', namespace, kubeConfig: kc, create: true });
+  try {
+    const rounds: SmallFigures[] = [];
+    for (let round = 0; round <= ROUNDS; round++) {
+      // Round 0 warms every client up (connections, JIT) and is not counted.
+      const count = round === 0 ? 20 : LATENCY_COUNT;
+      const goGet = await go.get('go-small', count);
+      const goPatch = await go.patch('go-small', count);
+      const nodeGet = await timeEach(count, () => api.readNamespacedConfigMap({ name: 'node-small', namespace }));
+      nodeRv = (await api.readNamespacedConfigMap({ name: 'node-small', namespace })).metadata!.resourceVersion!;
+      const nodePatches = await timeEach(count, nodePatch);
+      const kubekvPut = await timeEach(count, (i) => store.put('small', String(i)));
+      const kubekvGet = await timeEach(count, () => store.get('small', { consistent: true }));
+      const kubekvOps = await opsPerSecond(round === 0 ? 300 : THROUGHPUT_MS, (i) => store.put(`k${i % 50}`, `v${i}`));
+      const naive = await go.naive('go-naive', round === 0 ? 300 : THROUGHPUT_MS);
+      if (round === 0) continue;
+      rounds.push({
+        goGet: latency(goGet),
+        goPatch: latency(goPatch),
+        nodeGet: latency(nodeGet),
+        nodePatch: latency(nodePatches),
+        kubekvGet: latency(kubekvGet),
+        kubekvPut: latency(kubekvPut),
+        kubekvOps,
+        naiveOps: naive.ops / naive.seconds,
+      });
+    }
+    const figures: SmallFigures = {
+      goGet: medianLatency(rounds.map((r) => r.goGet)),
+      goPatch: medianLatency(rounds.map((r) => r.goPatch)),
+      nodeGet: medianLatency(rounds.map((r) => r.nodeGet)),
+      nodePatch: medianLatency(rounds.map((r) => r.nodePatch)),
+      kubekvGet: medianLatency(rounds.map((r) => r.kubekvGet)),
+      kubekvPut: medianLatency(rounds.map((r) => r.kubekvPut)),
+      kubekvOps: median(rounds.map((r) => r.kubekvOps)),
+      naiveOps: median(rounds.map((r) => r.naiveOps)),
+    };
+    console.log(`  small object, ${LATENCY_COUNT} sequential requests per client per round:`);
+    console.log('    client                            GET p50    GET p99   write p50  write p99');
+    const row = (name: string, get: Latency, write: Latency): void =>
+      console.log(`    ${name.padEnd(32)} ${ms(get.p50).padStart(8)} ${ms(get.p99).padStart(10)} ${ms(write.p50).padStart(11)} ${ms(write.p99).padStart(10)}`);
+    row('client-go bare (GET / PATCH)', figures.goGet, figures.goPatch);
+    row('client-node bare (GET / PATCH)', figures.nodeGet, figures.nodePatch);
+    row('kubekv (consistent get / put)', figures.kubekvGet, figures.kubekvPut);
+    console.log(`  sequential put throughput (${THROUGHPUT_MS / 1000} s per round):`);
+    console.log(`    kubekv put                          ${figures.kubekvOps.toFixed(0).padStart(6)} ops/s`);
+    console.log(`    naive client-go store (GET+Update)  ${figures.naiveOps.toFixed(0).padStart(6)} ops/s`);
+    return figures;
+  } finally {
+    await store.close();
+  }
+}
+
+/** kubekv put latency beside bare PATCHes of the same-size object, by bucket size. */
+interface SizeFigures {
+  kib: number;
+  kubekvPut: Latency;
+  goPatch: Latency;
+  nodePatch: Latency;
+}
+
+/**
+ * Put latency (one small key rewritten) in a bucket filled with `kib` KiB of
+ * incompressible values, next to client-go and client-node PATCHing one
+ * small key of a copy of that bucket (same data, so the same object size on
+ * the wire and in etcd; nobody watches the copy, while kubekv's own watch
+ * receives every version of its bucket).
+ */
+async function putBySize(go: GoBenchClient, kc: KubeConfig, namespace: string): Promise<SizeFigures[]> {
+  const api = kc.makeApiClient(CoreV1Api);
+  const figures: SizeFigures[] = [];
+  console.log(`  put latency by bucket size (one small key rewritten; ${SIZE_COUNT} per client per round):`);
+  console.log('     KiB   kubekv put p50     p99   client-go PATCH p50     p99   client-node PATCH p50     p99   kubekv/client-go p50');
+  for (const kib of SIZES_KIB) {
+    const name = `kv-size-${kib}`;
+    const store = await ConfigMapStore.open({ name, namespace, kubeConfig: kc, create: true });
+    try {
+      await fill(store, kib);
+      await store.put('small', 'x');
+      await go.copy(name, `go-size-${kib}`);
+      const copy = `go-size-${kib}`;
+      let rv = '';
+      const nodePatch = async (i: number): Promise<void> => {
+        const body = { metadata: { resourceVersion: rv }, data: { small: `n${i}` } };
+        rv = (await api.patchNamespacedConfigMap({ name: copy, namespace, body }, mergePatch)).metadata!.resourceVersion!;
+      };
+      const kubekv: Latency[] = [];
+      const bare: Latency[] = [];
+      const node: Latency[] = [];
+      for (let round = 0; round <= ROUNDS; round++) {
+        const count = round === 0 ? 3 : SIZE_COUNT;
+        const puts = await timeEach(count, (i) => store.put('small', String(i)));
+        const patches = await go.patch(copy, count);
+        // The Go PATCHes moved the copy on: start from its current version.
+        rv = (await api.readNamespacedConfigMap({ name: copy, namespace })).metadata!.resourceVersion!;
+        const nodePatches = await timeEach(count, nodePatch);
+        if (round === 0) continue;
+        kubekv.push(latency(puts));
+        bare.push(latency(patches));
+        node.push(latency(nodePatches));
+      }
+      const row: SizeFigures = { kib, kubekvPut: medianLatency(kubekv), goPatch: medianLatency(bare), nodePatch: medianLatency(node) };
+      figures.push(row);
+      console.log(
+        `    ${String(kib).padStart(4)}   ${ms(row.kubekvPut.p50).padStart(14)} ${ms(row.kubekvPut.p99).padStart(7)}   ${ms(row.goPatch.p50).padStart(19)} ${ms(row.goPatch.p99).padStart(7)}   ${ms(row.nodePatch.p50).padStart(21)} ${ms(row.nodePatch.p99).padStart(7)}   ${(row.kubekvPut.p50 / row.goPatch.p50).toFixed(2).padStart(19)}x`,
+      );
+    } finally {
+      await store.close();
+    }
+  }
+  return figures;
+}
+
+/** Fills a bucket with `kib` KiB of random 8 KiB values, a few batches of about 96 KiB. */
+async function fill(store: ConfigMapStore, kib: number): Promise<void> {
+  let ops: BatchOperation[] = [];
+  for (let filled = 0; filled < kib; filled += 8) {
+    ops.push({ op: 'put', key: `fill/${filled}`, value: randomBytes(Math.min(8, kib - filled) * 1024) });
+    if (ops.length === 12) {
+      await store.batch(ops);
+      ops = [];
+    }
+  }
+  if (ops.length > 0) await store.batch(ops);
+}
+
+/** TCP connections each client opened over {@link CONN_PUTS} sequential puts. */
+interface ConnectionFigures {
+  kubekv: number;
+  kubekvOpen: number;
+  node: number;
+  go: number;
+}
+
+/** Counts connections per client, each through a TcpProxy of its own. */
+async function connectionsPerPuts(binary: string, kc: KubeConfig, namespace: string): Promise<ConnectionFigures> {
+  const port = serverPort(kc);
+  const proxies = await Promise.all([TcpProxy.start(port), TcpProxy.start(port), TcpProxy.start(port)]);
+  const [kvProxy, nodeProxy, goProxy] = proxies;
+  const dir = await mkdtemp(join(tmpdir(), 'kubekv-bench-transport-'));
+  try {
+    // kubekv: open (its watch connection included), one warm-up put, then the counted puts.
+    const kvKc = kvProxy.kubeConfigFor(kc);
+    const store = await ConfigMapStore.open({ name: 'kv-conns', namespace, kubeConfig: kvKc, create: true });
+    let kubekv: number;
+    let kubekvOpen: number;
+    try {
+      await store.put('small', 'warm');
+      kubekvOpen = kvProxy.counters.connections;
+      await timeEach(CONN_PUTS, (i) => store.put('small', String(i)));
+      kubekv = kvProxy.counters.connections - kubekvOpen;
+    } finally {
+      await store.close();
+    }
+
+    const api = nodeProxy.kubeConfigFor(kc).makeApiClient(CoreV1Api);
+    let rv = (await api.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'node-conns' }, data: { small: '0' } } })).metadata!.resourceVersion!;
+    const nodeBefore = nodeProxy.counters.connections;
+    await timeEach(CONN_PUTS, async (i) => {
+      const body = { metadata: { resourceVersion: rv }, data: { small: String(i) } };
+      rv = (await api.patchNamespacedConfigMap({ name: 'node-conns', namespace, body }, mergePatch)).metadata!.resourceVersion!;
+    });
+    const node = nodeProxy.counters.connections - nodeBefore;
+
+    const kubeconfig = join(dir, 'go-proxied.kubeconfig');
+    await writeFile(kubeconfig, goProxy.kubeConfigFor(kc).exportConfig(), { mode: 0o600 });
+    const goProxied = GoBenchClient.start(binary, kubeconfig, namespace);
+    let goConns: number;
+    try {
+      await goProxied.ensure('go-conns');
+      await goProxied.patch('go-conns', 1);
+      const goBefore = goProxy.counters.connections;
+      await goProxied.patch('go-conns', CONN_PUTS);
+      goConns = goProxy.counters.connections - goBefore;
+    } finally {
+      await goProxied.stop();
+    }
+
+    console.log(`  TCP connections opened per ${CONN_PUTS} sequential puts (after a warm-up one):`);
+    console.log(`    kubekv put                 ${String(kubekv).padStart(4)}   (open + first put: ${kubekvOpen})`);
+    console.log(`    client-node bare PATCH     ${String(node).padStart(4)}`);
+    console.log(`    client-go bare PATCH       ${String(goConns).padStart(4)}`);
+    return { kubekv, kubekvOpen, node, go: goConns };
+  } finally {
+    await Promise.all(proxies.map((p) => p.close()));
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The issue's targets beside the measured ratios. */
+function printTargets(small: SmallFigures, bySize: SizeFigures[], conns: ConnectionFigures): void {
+  const largest = bySize[bySize.length - 1]!;
+  const rows: [string, number, string, 'max' | 'min', number, string][] = [
+    ['kubekv put p50 / client-go PATCH p50', small.kubekvPut.p50 / small.goPatch.p50, 'x', 'max', 1.3, `${ms(small.kubekvPut.p50)} / ${ms(small.goPatch.p50)}`],
+    [`connections per ${CONN_PUTS} sequential kubekv puts`, conns.kubekv, '', 'max', 2, `client-node ${conns.node}, client-go ${conns.go}`],
+    ['kubekv put ops/s / naive client-go ops/s', small.kubekvOps / small.naiveOps, 'x', 'min', 1.5, `${small.kubekvOps.toFixed(0)} / ${small.naiveOps.toFixed(0)}`],
+    [
+      `${largest.kib} KiB-bucket put p50 / client-go PATCH p50`,
+      largest.kubekvPut.p50 / largest.goPatch.p50,
+      'x',
+      'max',
+      1.2,
+      `${ms(largest.kubekvPut.p50)} / ${ms(largest.goPatch.p50)}`,
+    ],
+  ];
+  console.log('  targets (issue: every request at client-go speed):');
+  console.log('    figure                                          measured   target   met   from');
+  for (const [name, value, unit, kind, target, from] of rows) {
+    const met = kind === 'max' ? value <= target : value >= target;
+    const shown = unit === 'x' ? `${value.toFixed(2)}x` : String(value);
+    const wanted = `${kind === 'max' ? '<=' : '>='} ${target}${unit}`;
+    console.log(`    ${name.padEnd(46)} ${shown.padStart(9)}   ${wanted.padEnd(7)}  ${(met ? 'yes' : 'no').padEnd(4)}  ${from}`);
+  }
+}
+
+/** Sequential calls of `op` for `durationMs`; returns completed calls per second. */
+async function opsPerSecond(durationMs: number, op: (i: number) => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  let done = 0;
+  while (performance.now() - started < durationMs) await op(done++);
+  return done / ((performance.now() - started) / 1000);
+}
+
+function latency(samples: readonly number[]): Latency {
+  return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99) };
+}
+
+function medianLatency(rounds: readonly Latency[]): Latency {
+  return { p50: median(rounds.map((r) => r.p50)), p99: median(rounds.map((r) => r.p99)) };
+}
+
+function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
