@@ -19,18 +19,12 @@
  * events after a reconnect; consumers compare resourceVersions (see
  * {@link compareResourceVersions}).
  */
-import {
-  CoordinationV1Api,
-  V1MicroTime,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type V1Lease,
-  type V1LeaseSpec,
-} from '@kubernetes/client-node';
+import type { KubeConfig, V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
 import type { KubekvError } from '../errors.js';
 import { isConflict, isNotFound, toKubekvError } from '../kube/errors.js';
-import { withSignal } from '../kube/request-options.js';
+import { withDeadline } from '../kube/signals.js';
+import { KubeTransport, type KubeRequest } from '../kube/transport.js';
 import type { Logger } from '../logger.js';
 import { ObjectWatcher } from '../watch/object-watcher.js';
 
@@ -132,8 +126,10 @@ const keptVersions = 8;
 
 /** A {@link LeaseLock} over a coordination.k8s.io/v1 Lease. */
 export class KubeLeaseLock implements LeaseLock {
-  readonly #api: CoordinationV1Api;
+  readonly #transport: KubeTransport;
   readonly #o: KubeLeaseLockOptions;
+  readonly #collection: string;
+  readonly #object: string;
   // The objects last seen, by resourceVersion: a PUT replaces the whole object,
   // so it must carry that version's labels, annotations and other spec fields
   // or it would erase them.
@@ -143,7 +139,9 @@ export class KubeLeaseLock implements LeaseLock {
   /** @param options - see {@link KubeLeaseLockOptions}; no request is made here */
   constructor(options: KubeLeaseLockOptions) {
     this.#o = options;
-    this.#api = options.kubeConfig.makeApiClient(CoordinationV1Api);
+    this.#transport = KubeTransport.for(options.kubeConfig);
+    this.#collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
+    this.#object = `${this.#collection}/${encodeURIComponent(options.name)}`;
   }
 
   describe(): string {
@@ -153,7 +151,7 @@ export class KubeLeaseLock implements LeaseLock {
   async get(signal?: AbortSignal): Promise<LeaseSnapshot | undefined> {
     const { name, namespace } = this.#o;
     try {
-      return this.#snapshot(await this.#api.readNamespacedLease({ name, namespace }, requestOptions(signal)));
+      return this.#snapshot(await this.#read(signal));
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw toKubekvError(err, { verb: 'get', resource, name, namespace });
@@ -164,8 +162,8 @@ export class KubeLeaseLock implements LeaseLock {
     const { name, namespace } = this.#o;
     try {
       const { labels, annotations } = this.#o;
-      const body: V1Lease = { metadata: { name, labels, annotations }, spec: toSpec(record) };
-      return { ok: true, lease: this.#snapshot(await this.#api.createNamespacedLease({ namespace, body }, requestOptions(signal))) };
+      const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels, annotations }, spec: toSpec(record) };
+      return { ok: true, lease: this.#snapshot(await this.#send({ method: 'POST', path: this.#collection, body }, signal)) };
     } catch (err) {
       if (isConflict(err)) return { ok: false, reason: 'conflict' };
       throw toKubekvError(err, { verb: 'create', resource, name, namespace });
@@ -179,12 +177,14 @@ export class KubeLeaseLock implements LeaseLock {
     // keep what create sets rather than erase it.
     const metadata = base?.metadata ?? { labels: this.#o.labels, annotations: this.#o.annotations };
     const body: V1Lease = {
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
       ...base,
       metadata: { ...metadata, name, resourceVersion },
       spec: { ...base?.spec, ...toSpec(record) },
     };
     try {
-      return { ok: true, lease: this.#snapshot(await this.#api.replaceNamespacedLease({ name, namespace, body }, requestOptions(signal))) };
+      return { ok: true, lease: this.#snapshot(await this.#send({ method: 'PUT', path: this.#object, body }, signal)) };
     } catch (err) {
       if (isConflict(err)) return { ok: false, reason: 'conflict' };
       if (isNotFound(err)) return { ok: false, reason: 'not-found' };
@@ -194,13 +194,13 @@ export class KubeLeaseLock implements LeaseLock {
 
   async touch(resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
     const { name, namespace } = this.#o;
-    const base = this.#seen.get(resourceVersion) ?? (await this.#api.readNamespacedLease({ name, namespace }, requestOptions(signal)).catch(() => undefined));
+    const base = this.#seen.get(resourceVersion) ?? (await this.#read(signal).catch(() => undefined));
     if (!base || base.metadata?.resourceVersion !== resourceVersion) return { ok: false, reason: 'conflict' };
     this.#touches++;
     const annotations = { ...base.metadata?.annotations, [TOUCH_ANNOTATION]: `${Date.now()}-${this.#touches}` };
     const body: V1Lease = { ...base, metadata: { ...base.metadata, annotations, name, resourceVersion } };
     try {
-      return { ok: true, lease: this.#snapshot(await this.#api.replaceNamespacedLease({ name, namespace, body }, requestOptions(signal))) };
+      return { ok: true, lease: this.#snapshot(await this.#send({ method: 'PUT', path: this.#object, body }, signal)) };
     } catch (err) {
       if (isConflict(err)) return { ok: false, reason: 'conflict' };
       if (isNotFound(err)) return { ok: false, reason: 'not-found' };
@@ -218,8 +218,11 @@ export class KubeLeaseLock implements LeaseLock {
       name,
       list: async (fieldSelector) => {
         try {
-          const list = await this.#api.listNamespacedLease({ namespace, fieldSelector }, requestOptions(undefined));
-          return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+          const list = await this.#send<{ items?: V1Lease[]; metadata?: { resourceVersion?: string } }>(
+            { method: 'GET', path: this.#collection, query: { fieldSelector } },
+            undefined,
+          );
+          return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
         } catch (err) {
           throw toKubekvError(err, { verb: 'list', resource, namespace });
         }
@@ -237,6 +240,15 @@ export class KubeLeaseLock implements LeaseLock {
     return { stop: () => watcher.stop() };
   }
 
+  #read(signal: AbortSignal | undefined): Promise<V1Lease> {
+    return this.#send({ method: 'GET', path: this.#object }, signal);
+  }
+
+  /** One request, aborted with `signal` or after REQUEST_TIMEOUT_MS. */
+  #send<T = V1Lease>(request: Omit<KubeRequest, 'signal'>, signal: AbortSignal | undefined): Promise<T> {
+    return withDeadline(REQUEST_TIMEOUT_MS, signal, (combined) => this.#transport.send<T>({ ...request, signal: combined }));
+  }
+
   #snapshot(lease: V1Lease): LeaseSnapshot {
     const resourceVersion = lease.metadata?.resourceVersion ?? '';
     this.#seen.set(resourceVersion, lease);
@@ -247,15 +259,15 @@ export class KubeLeaseLock implements LeaseLock {
 
 /** The spec client-go writes for a record (LeaderElectionRecordToLeaseSpec). */
 function toSpec(record: LeaseRecord): V1LeaseSpec {
-  // MicroTime must be a V1MicroTime: a plain Date serialises with
-  // milliseconds and the API server refuses it with 400.
+  // MicroTime on the wire has six fractional digits: a plain Date's JSON
+  // (three) is refused by the API server with 400.
   return {
     holderIdentity: record.holderIdentity,
     leaseDurationSeconds: record.leaseDurationSeconds,
-    acquireTime: record.acquireTime ? new V1MicroTime(record.acquireTime.getTime()) : undefined,
-    renewTime: record.renewTime ? new V1MicroTime(record.renewTime.getTime()) : undefined,
+    acquireTime: microTime(record.acquireTime),
+    renewTime: microTime(record.renewTime),
     leaseTransitions: record.leaseTransitions,
-  };
+  } as V1LeaseSpec;
 }
 
 /** The record in a spec (LeaseSpecToLeaderElectionRecord); absent numbers read as 0, as in client-go. */
@@ -277,11 +289,10 @@ function parseTime(value: unknown): Date | undefined {
   return Number.isNaN(ms) ? undefined : new Date(ms);
 }
 
-/** Most ms one Lease request may take when the caller gives no tighter signal (a black-holed connection must not hang an election or a lock for client-node's 300 s). */
+/** Most ms one Lease request may take when the caller gives no tighter signal (a black-holed connection must not hang an election or a lock). */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-/** Per-request options that abort the request with `signal` or after REQUEST_TIMEOUT_MS (client-node has no per-call signal parameter). */
-function requestOptions(signal: AbortSignal | undefined): ConfigurationOptions {
-  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
-  return withSignal(signal ? AbortSignal.any([signal, timeout]) : timeout);
+/** A MicroTime as the API server writes it: RFC 3339 with six fractional digits. */
+function microTime(date: Date | undefined): string | undefined {
+  return date ? date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') : undefined;
 }

@@ -11,17 +11,11 @@
  * timed-out write was applied is unknown, and callers find out by reading
  * (see certainlyNotApplied in errors.ts).
  */
-import {
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type ConfigurationOptions,
-  type KubeConfig,
-  type V1ConfigMap,
-} from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { toKubekvError, isNotFound, isConflict } from './errors.js';
-import { withSignal } from './request-options.js';
+import { RequestTimedOut, withDeadline } from './signals.js';
+import { KubeTransport, type KubeRequest } from './transport.js';
 import type { ObjectList } from '../watch/object-watcher.js';
 
 /** A merge patch of a ConfigMap; null deletes a field or map entry. */
@@ -53,12 +47,12 @@ export interface ConfigMapApiOptions {
   requestTimeoutMs?: number;
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-/** ConfigMap operations for one bucket. */
+/** ConfigMap operations for one bucket, as plain JSON over the shared transport. */
 export class ConfigMapApi {
-  readonly #api: CoreV1Api;
+  readonly #transport: KubeTransport;
   readonly #timeoutMs: number;
+  readonly #collection: string;
+  readonly #object: string;
   readonly namespace: string;
   readonly name: string;
 
@@ -69,17 +63,19 @@ export class ConfigMapApi {
    * @param options - request timeout
    */
   constructor(kc: KubeConfig, namespace: string, name: string, options: ConfigMapApiOptions = {}) {
-    this.#api = kc.makeApiClient(CoreV1Api);
+    this.#transport = KubeTransport.for(kc);
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.namespace = namespace;
     this.name = name;
+    this.#collection = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`;
+    this.#object = `${this.#collection}/${encodeURIComponent(name)}`;
   }
 
   /** Quorum read; undefined when the ConfigMap does not exist. */
   async get(options: RequestOptions = {}): Promise<V1ConfigMap | undefined> {
-    return this.#call('get', options, async (config) => {
+    return this.#call('get', options, async (signal) => {
       try {
-        return await this.#api.readNamespacedConfigMap({ name: this.name, namespace: this.namespace }, config());
+        return await this.#transport.send<V1ConfigMap>({ method: 'GET', path: this.#object, signal });
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;
@@ -89,92 +85,61 @@ export class ConfigMapApi {
 
   /** Lists with a field selector (the watch loop's relist); a quorum read. */
   async list(fieldSelector: string, options: RequestOptions = {}): Promise<ObjectList<V1ConfigMap>> {
-    return this.#call('list', options, async (config) => {
-      const list = await this.#api.listNamespacedConfigMap({ namespace: this.namespace, fieldSelector }, config());
-      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? '' };
+    return this.#call('list', options, async (signal) => {
+      const list = await this.#transport.send<{ items?: V1ConfigMap[]; metadata?: { resourceVersion?: string } }>({
+        method: 'GET', path: this.#collection, query: { fieldSelector }, signal,
+      });
+      return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
     });
   }
 
   /** Creates the ConfigMap; 'conflict' when it already exists. */
   async create(body: V1ConfigMap, options: RequestOptions = {}): Promise<CasResult> {
-    return this.#call('create', options, async (config) => {
-      try {
-        return { ok: true, object: await this.#api.createNamespacedConfigMap({ namespace: this.namespace, body }, config()) };
-      } catch (err) {
-        if (isConflict(err)) return { ok: false, reason: 'conflict' };
-        throw err;
-      }
-    });
+    return this.#write('create', options, { method: 'POST', path: this.#collection, body: { apiVersion: 'v1', kind: 'ConfigMap', ...body } });
   }
 
   /** Merge-patches the ConfigMap if its resourceVersion still is `patch.metadata.resourceVersion`. */
   async patch(patch: ConfigMapPatch, options: RequestOptions = {}): Promise<CasResult> {
     // Without a resourceVersion a merge patch is last-write-wins: never send one.
     if (!patch.metadata.resourceVersion) throw new InvalidOptionError('patch.metadata.resourceVersion', patch.metadata.resourceVersion, 'the resourceVersion the patch was planned on');
-    return this.#call('patch', options, async (config) => {
-      try {
-        const object = await this.#api.patchNamespacedConfigMap({ name: this.name, namespace: this.namespace, body: patch }, config(mergePatch));
-        return { ok: true, object };
-      } catch (err) {
-        if (isConflict(err)) return { ok: false, reason: 'conflict' };
-        if (isNotFound(err)) return { ok: false, reason: 'not-found' };
-        throw err;
-      }
-    });
+    return this.#write('patch', options, { method: 'PATCH', path: this.#object, body: patch, contentType: 'application/merge-patch+json' });
   }
 
   /** Deletes the ConfigMap if its resourceVersion still is `resourceVersion`. */
   async remove(resourceVersion: string, options: RequestOptions = {}): Promise<CasResult | { ok: true; object: undefined }> {
-    return this.#call('delete', options, async (config) => {
+    const result = await this.#write('delete', options, {
+      method: 'DELETE', path: this.#object, body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { resourceVersion } },
+    });
+    return result.ok ? { ok: true, object: undefined } : result;
+  }
+
+  /** A conditional write: its answer, or the race it lost (409 conflict, 404 not found). */
+  async #write(verb: string, options: RequestOptions, request: Omit<KubeRequest, 'signal'>): Promise<CasResult> {
+    return this.#call(verb, options, async (signal) => {
       try {
-        await this.#api.deleteNamespacedConfigMap(
-          { name: this.name, namespace: this.namespace, body: { preconditions: { resourceVersion } } },
-          config(),
-        );
-        return { ok: true, object: undefined };
+        return { ok: true, object: await this.#transport.send<V1ConfigMap>({ ...request, signal }) };
       } catch (err) {
         if (isConflict(err)) return { ok: false, reason: 'conflict' };
-        if (isNotFound(err)) return { ok: false, reason: 'not-found' };
+        if (isNotFound(err) && verb !== 'create') return { ok: false, reason: 'not-found' };
         throw err;
       }
     });
   }
 
   /**
-   * Runs one request with a timeout (and the caller's signal) and maps its
-   * failure to a kubekv error. `config(extra)` gives the client-node options
-   * that carry the request's AbortSignal.
+   * Runs one request with a timeout (and the caller's signal; both also
+   * bound authentication, see signals.ts) and maps its failure to a kubekv
+   * error.
    */
-  async #call<T>(verb: string, options: RequestOptions, request: (config: (extra?: ConfigurationOptions) => ConfigurationOptions) => Promise<T>): Promise<T> {
-    const timeout = AbortSignal.timeout(this.#timeoutMs);
-    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+  async #call<T>(verb: string, options: RequestOptions, request: (signal: AbortSignal) => Promise<T>): Promise<T> {
     try {
-      // Raced with the signal: client-node runs authentication (an exec
-      // credential plugin, say) before the signal reaches fetch, so a hang
-      // there would otherwise outlive the timeout.
-      return await raceSignal(request((extra) => withSignal(signal, extra)), signal);
+      return await withDeadline(this.#timeoutMs, options.signal, request);
     } catch (err) {
-      const describe = { verb, resource: 'configmaps', name: verb === 'list' ? undefined : this.name, namespace: this.namespace };
-      if (timeout.aborted && !options.signal?.aborted) {
+      if (err instanceof RequestTimedOut && !options.signal?.aborted) {
         throw new UnavailableError(`${verb} configmaps ${this.namespace}/${this.name} timed out after ${this.#timeoutMs} ms`, { cause: err });
       }
+      const describe = { verb, resource: 'configmaps', name: verb === 'list' ? undefined : this.name, namespace: this.namespace };
       throw toKubekvError(err, describe);
     }
   }
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as it aborts (the promise is then left to settle unobserved). */
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(signal.reason as Error);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => {
-      promise.catch(() => {});
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

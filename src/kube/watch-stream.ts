@@ -12,10 +12,10 @@
  * connection cannot hang a follower forever. The iterator ends normally when
  * the server closes the watch (its timeout); the caller reconnects.
  */
-import { RequestContext, HttpMethod, type KubeConfig } from '@kubernetes/client-node';
-import { fetch } from 'undici';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
+import { KubeTransport } from './transport.js';
 
 /** A watch event as the API server sends it. */
 export interface WatchEvent<T> {
@@ -42,16 +42,6 @@ export interface WatchStreamOptions {
 
 /** Opens a watch and yields its events; see the module doc for the guarantees. */
 export async function* watchStream<T>(kc: KubeConfig, options: WatchStreamOptions): AsyncGenerator<WatchEvent<T>> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new UnavailableError('the KubeConfig has no current cluster');
-  const url = new URL(cluster.server.replace(/\/+$/, '') + options.path);
-  url.searchParams.set('watch', 'true');
-  for (const [key, value] of Object.entries(options.query)) {
-    if (value !== undefined) url.searchParams.set(key, String(value));
-  }
-  const context = new RequestContext(url.toString(), HttpMethod.GET);
-  await kc.applySecurityAuthentication(context);
-
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -69,15 +59,16 @@ export async function* watchStream<T>(kc: KubeConfig, options: WatchStreamOption
 
   try {
     touch();
-    const response = await fetch(url, {
-      headers: context.getHeaders(),
-      dispatcher: context.getDispatcher(),
+    // Over the process's shared connection pool, like every other request.
+    const response = await KubeTransport.for(kc).open({
+      method: 'GET',
+      path: options.path,
+      query: { ...options.query, watch: true },
       signal: controller.signal,
     });
     if (response.status !== 200) {
       throw new HttpStatusError(response.status, await response.text());
     }
-    if (!response.body) throw new UnavailableError('watch response has no body');
     options.onOpen?.();
     const decoder = new TextDecoder();
     // A line (one event) can be a whole 1 MiB ConfigMap arriving in many
@@ -86,7 +77,7 @@ export async function* watchStream<T>(kc: KubeConfig, options: WatchStreamOption
     let pieces: string[] = [];
     for await (const chunk of response.body) {
       touch();
-      let text = decoder.decode(chunk as Uint8Array, { stream: true });
+      let text = decoder.decode(chunk, { stream: true });
       let newline: number;
       while ((newline = text.indexOf('\n')) >= 0) {
         pieces.push(text.slice(0, newline));

@@ -8,8 +8,12 @@ import {
   CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
+  Observable,
   RbacAuthorizationV1Api,
   Watch,
+  type ConfigurationOptions,
+  type RequestContext,
+  type ResponseContext,
   type V1PolicyRule,
 } from '@kubernetes/client-node';
 import { testControlPlane } from '../controlplane/remote.js';
@@ -152,4 +156,19 @@ export async function userWithRole(
   const kc = new KubeConfig();
   kc.loadFromFile(await cp.mintUser({ user, groups, namespace }));
   return kc;
+}
+
+/**
+ * client-node request options that carry an AbortSignal (its generated APIs
+ * take none; a middleware setting it on the request context is the way).
+ */
+export function withSignal(signal: AbortSignal, extra?: ConfigurationOptions): ConfigurationOptions {
+  const setSignal = {
+    pre: (context: RequestContext) => {
+      context.setSignal(signal);
+      return new Observable(Promise.resolve(context));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+  return { ...extra, middleware: [...(extra?.middleware ?? []), setSignal], middlewareMergeStrategy: 'append' };
 }

@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApiException, CoreV1Api, KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { ConfigMapStore } from '../../../src/index.js';
-import { withSignal } from '../../../src/kube/request-options.js';
 import { ControlPlane, type HaControl } from '../../controlplane/index.js';
+import { withSignal } from '../../support/kube.js';
 import { waitFor } from '../../support/wait.js';
 
 /** Deadline of one request that should succeed, in ms. */
