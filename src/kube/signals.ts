@@ -40,10 +40,14 @@ export async function withDeadline<T>(timeoutMs: number, outer: AbortSignal | un
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new RequestTimedOut(timeoutMs)), timeoutMs);
   timer.unref();
-  const signal = outer ? AbortSignal.any([deadline.signal, outer]) : deadline.signal;
+  // One controller for both (cheaper per request than AbortSignal.any).
+  const forward = () => deadline.abort(outer?.reason);
+  if (outer?.aborted) forward();
+  else outer?.addEventListener('abort', forward, { once: true });
   try {
-    return await raceSignal(request(signal), signal);
+    return await raceSignal(request(deadline.signal), deadline.signal);
   } finally {
     clearTimeout(timer);
+    outer?.removeEventListener('abort', forward);
   }
 }

@@ -117,6 +117,9 @@ interface Commit {
   readonly done: AbortController;
 }
 
+/** Reason of commit.done: preallocated (abort() without one builds a DOMException per commit). */
+const COMMIT_SETTLED = new Error('every write of the commit is settled');
+
 /** Most writes in one commit; bounds the patch size and the cost of a re-plan. */
 const MAX_WRITES_PER_COMMIT = 512;
 
@@ -190,7 +193,7 @@ export class WritePipeline {
           if (outcome.ok) resolve(outcome.result);
           else reject(outcome.error);
           const commit = pending.commit;
-          if (commit && commit.members.every((m) => m.settled)) commit.done.abort();
+          if (commit && commit.members.every((m) => m.settled)) commit.done.abort(COMMIT_SETTLED);
         },
       };
       timers.deadline = this.#host.clock.setTimer(() => this.#expire(pending, deadlineMs), deadlineMs);
