@@ -6,7 +6,7 @@
  */
 
 /** `promise`, or a rejection with the signal's reason as soon as it aborts (the promise is then left to settle unobserved). */
-function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) {
     promise.catch(() => {});
     return Promise.reject(signal.reason as Error);

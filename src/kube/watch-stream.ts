@@ -15,6 +15,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
+import { raceSignal } from './signals.js';
 import { KubeTransport } from './transport.js';
 
 /** A watch event as the API server sends it. */
@@ -36,6 +37,13 @@ export interface WatchStreamOptions {
    * Must exceed the server's bookmark interval (about 60 s). Default 150000.
    */
   inactivityTimeoutMs?: number | undefined;
+  /**
+   * Abort when the server has not accepted the watch (answered its headers)
+   * within this long, in ms: a healthy server answers at once, so a
+   * connection gone half-open (reused from the pool after a partition)
+   * is given up in seconds, not after the inactivity timeout. Default 15000.
+   */
+  openTimeoutMs?: number | undefined;
   /** Called once the server accepted the watch (HTTP 200), before any event. */
   onOpen?: (() => void) | undefined;
 }
@@ -58,14 +66,18 @@ export async function* watchStream<T>(kc: KubeConfig, options: WatchStreamOption
   };
 
   try {
-    touch();
+    const openMs = options.openTimeoutMs ?? 15_000;
+    timer = setTimeout(() => controller.abort(new DOMException(`the watch was not accepted within ${openMs} ms`, 'TimeoutError')), openMs);
+    timer.unref();
     // Over the process's shared connection pool, like every other request.
-    const response = await KubeTransport.for(kc).open({
+    // Raced with the signal too: undici honours an abort only once connected.
+    const response = await raceSignal(KubeTransport.for(kc).open({
       method: 'GET',
       path: options.path,
       query: { ...options.query, watch: true },
       signal: controller.signal,
-    });
+    }), controller.signal);
+    touch();
     if (response.status !== 200) {
       throw new HttpStatusError(response.status, await response.text());
     }
