@@ -18,8 +18,10 @@
  * in-cluster service-account token the kubelet rotates on disk, exec
  * credential plugins (their cached credentials included), custom CAs,
  * skipTLSVerify, tlsServerName, proxies (through client-node's own proxy
- * dispatcher, kept per cluster like ours). One pool per distinct TLS
- * material: a rotated client certificate gets a new pool.
+ * dispatcher, kept per cluster like ours; it negotiates HTTP/2 through the
+ * tunnel, which test/integration/kube/auth.test.ts exercises, idle periods
+ * included). One pool per distinct TLS material: a rotated client
+ * certificate gets a new pool.
  *
  * Bodies are plain JSON: no per-request model (de)serialisation, which for a
  * 1 MiB bucket cost more than the request itself; and requests use undici's
