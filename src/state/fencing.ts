@@ -5,8 +5,8 @@
  * act is raising each bucket's epoch to its term, as one write of the
  * store's pipeline (a CAS like every write, refused when the bucket's epoch
  * is already higher). Every later write of that leader is planned on a
- * state whose epoch it checks for EQUALITY with its own, and sent as a CAS
- * on that state's resourceVersion.
+ * state whose epoch (and the leader that raised it) it checks for EQUALITY
+ * with its own, and sent as a CAS on that state's resourceVersion.
  *
  * Why that is enough: an old leader's write is planned on some state S. If
  * the new leader's raise landed after S, S's resourceVersion is stale and the
@@ -30,7 +30,12 @@
 import { FencedError } from '../errors.js';
 import type { BucketState } from '../store/bucket-state.js';
 
-/** Throws FencedError unless the state carries exactly the epoch this leader holds. */
-export function checkEpoch(base: BucketState, held: number): void {
-  if (base.epoch !== held) throw new FencedError(held, base.epoch);
+/**
+ * Throws FencedError unless the state carries exactly the epoch this leader
+ * holds, raised by this leader. The identity matters for epoch 0: a
+ * recreated bucket is at epoch 0 raised by no one, and the first leader of
+ * a Lease (term 0), deposed since, must not write there.
+ */
+export function checkEpoch(base: BucketState, held: number, leader: string): void {
+  if (base.epoch !== held || base.leader !== leader) throw new FencedError(held, base.epoch);
 }

@@ -467,7 +467,7 @@ export class StateManager implements AsyncDisposable {
     // term is never sent under the next one, even by the same replica.
     if (madeUnder !== this.#epoch) throw new NotLeaderError(this.leader);
     try {
-      checkEpoch(base, this.#epoch);
+      checkEpoch(base, this.#epoch, this.identity);
     } catch (err) {
       if (err instanceof FencedError) this.#fenced(err);
       throw err;

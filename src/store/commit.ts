@@ -35,7 +35,8 @@ export type WriteOp =
   /**
    * Raise the leader epoch to `epoch` (the raiser's Lease term). Fails with
    * FencedError when the bucket's epoch is already higher, or equal but
-   * raised by someone else: epochs never go back.
+   * raised by someone else: epochs never go back. (Equal and raised by no
+   * one is a new bucket at epoch 0, taken by a leader of term 0.)
    */
   | { kind: 'epoch'; epoch: number; leader: string };
 
@@ -108,7 +109,9 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
           counts.push(0);
           continue;
         }
-        if (epoch >= op.epoch) {
+        // Equal but raised by no one is a bucket never raised (epoch 0): the
+        // first leader of a new Lease holds term 0 and may take it.
+        if (epoch > op.epoch || (epoch === op.epoch && leader !== '')) {
           error = new FencedError(op.epoch, epoch);
           break;
         }

@@ -42,7 +42,10 @@ describe('StateManager', () => {
       await waitFor(async () => (await follower.store.get('greeting'))?.text === 'hello', `${follower.identity} to see the leader's write`);
     }
     assert.equal((await leader.store.get('greeting', { consistent: true }))?.text, 'hello');
-    assert.ok((leader.epoch ?? 0) >= 1);
+    // The first leader of a new Lease holds term 0 and takes the new bucket without a fence.
+    const lease = await cp.adminKubeConfig().makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'app-leader', namespace });
+    assert.equal(leader.epoch, lease.spec?.leaseTransitions ?? 0);
+    assert.equal(leader.status().lastError, undefined, 'the first leader was fenced');
   });
 
   it('runs onLeader after raising the epoch, aborts it on close, and hands over without waiting for expiry', async () => {

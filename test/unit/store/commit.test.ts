@@ -164,6 +164,13 @@ describe('planCommit: epoch raises (fencing)', () => {
     }
   });
 
+  it('the first leader of a new Lease (term 0) takes a bucket never raised (epoch 0, no leader)', () => {
+    const fresh = parseBucket({ metadata: { name: 'b', resourceVersion: '5', annotations: { 'kubekv.dev/format': '1' } } });
+    const plan = planCommit(fresh, [[raise(0, 'first')]], ctx);
+    assert.deepEqual(plan.outcomes.map((o) => o.ok), [true]);
+    assert.equal(plan.patch?.metadata.annotations?.['kubekv.dev/leader'], 'first');
+  });
+
   it('a failed raise leaves no trace beside other writes of the commit', () => {
     const plan = planCommit(at(7, 'new'), [[raise(6, 'ex')], [put('n', '1')]], ctx);
     assert.equal(plan.patch?.metadata.annotations?.['kubekv.dev/epoch'], undefined);
