@@ -24,23 +24,12 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { Balancer } from './balancer.js';
-import {
-  apiserverReady,
-  etcdReadyLine,
-  exited,
-  freePortList,
-  killChild,
-  peakRss,
-  readyz,
-  spawnRole,
-  stopChild,
-  withTimeout,
-  type ProbeTls,
-} from './processes.js';
+import { exited, freePortList, killChild, peakRss, readyz, startApiserver, startEtcd, stopChild, withTimeout, type RoleContext } from './processes.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -93,14 +82,8 @@ export interface HaControl {
 }
 
 /** What the topology needs from the ControlPlane that owns it. */
-export interface HaContext {
-  binary: string;
-  dir: string;
+export interface HaContext extends RoleContext {
   log: (line: string) => void;
-  verbosity: number;
-  readyTimeoutMs: number;
-  /** Client certificate for /readyz probes. */
-  probeTls(): Promise<ProbeTls>;
 }
 
 interface HaPorts {
@@ -285,32 +268,17 @@ export class HaTopology implements HaControl {
   }
 
   async #spawnEtcd(i: number, state: 'new' | 'existing'): Promise<void> {
-    const { dir, binary, readyTimeoutMs } = this.#ctx;
-    const name = memberName(i);
     const initialCluster = this.#ports.etcdPeer.map((port, m) => `${memberName(m)}=http://127.0.0.1:${port}`).join(',');
-    const child = spawnRole(binary, dir, 'etcd', [
-      '--dir', dir,
-      '--name', name,
-      '--client-port', String(this.#ports.etcdClient[i]),
-      '--peer-port', String(this.#ports.etcdPeer[i]),
-      '--initial-cluster', initialCluster,
-      '--initial-cluster-state', state,
-    ], 'pipe', `etcd-${name}`);
-    this.#etcdProcs[i] = child;
-    await etcdReadyLine(child, join(dir, `etcd-${name}.stderr.log`), readyTimeoutMs);
+    const etcd = startEtcd(this.#ctx, this.#ports.etcdClient[i]!, this.#ports.etcdPeer[i]!, { name: memberName(i), initialCluster, state });
+    this.#etcdProcs[i] = etcd.child;
+    await etcd.ready;
   }
 
   async #spawnApiserver(i: number): Promise<void> {
-    const { dir, binary, verbosity, readyTimeoutMs } = this.#ctx;
     const etcdServers = (this.#proxies[i] ?? []).map((proxy) => `http://127.0.0.1:${proxy.port}`).join(',');
-    const child = spawnRole(binary, dir, 'apiserver', [
-      '--dir', dir,
-      '--port', String(this.#ports.apiservers[i]),
-      '--etcd', etcdServers,
-      '--v', String(verbosity),
-    ], 'ignore', `apiserver-${i}`);
-    this.#apiserverProcs[i] = child;
-    await apiserverReady(child, this.apiserverUrl(i), await this.#ctx.probeTls(), join(dir, `apiserver-${i}.stderr.log`), readyTimeoutMs);
+    const apiserver = startApiserver(this.#ctx, this.#ports.apiservers[i]!, etcdServers, this.apiserverUrl(i), `apiserver-${i}`);
+    this.#apiserverProcs[i] = apiserver.child;
+    await apiserver.ready;
   }
 
   async #allApiserversReady(): Promise<void> {
@@ -391,6 +359,12 @@ export class HaTopology implements HaControl {
 /** etcd member name of index `i`; its data lives in etcd-<name>/ (see etcd.go). */
 function memberName(i: number): string {
   return `m${i}`;
+}
+
+/** Deletes every HA etcd member's data directory under `dir` (etcd.go keeps member <name> in etcd-<name>/). */
+export async function removeEtcdMemberData(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  await Promise.all(entries.filter((e) => e.isDirectory() && /^etcd-m\d+$/.test(e.name)).map((e) => rm(join(dir, e.name), { recursive: true, force: true })));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -27,18 +27,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ensureBinary, kubernetesVersion, repoRoot } from './build.js';
-import { HaTopology, type HaContext, type HaControl, type HaOptions } from './ha.js';
-import {
-  apiserverReady,
-  etcdReadyLine,
-  freePortList,
-  peakRss,
-  readyz,
-  spawnRole,
-  stopChild,
-  withTimeout,
-  type ProbeTls,
-} from './processes.js';
+import { HaTopology, removeEtcdMemberData, type HaContext, type HaControl, type HaOptions } from './ha.js';
+import { freePortList, peakRss, readyz, startApiserver, startEtcd, stopChild, withTimeout, type ProbeTls } from './processes.js';
 
 export type { HaControl, HaOptions } from './ha.js';
 
@@ -190,7 +180,7 @@ export class ControlPlane implements ControlPlaneHandle {
       cp.#removeDirOnStop = removeDirOnStop && attempt === 3;
       try {
         if (options.ha) {
-          cp.#ha = await HaTopology.create(cp.#haContext(), options.ha === true ? {} : options.ha);
+          cp.#ha = await HaTopology.create(cp.#context(), options.ha === true ? {} : options.ha);
           await cp.#ha.start();
         } else {
           await cp.#startEtcd();
@@ -207,6 +197,9 @@ export class ControlPlane implements ControlPlaneHandle {
         // A port taken between choosing and binding is the one failure worth retrying.
         if (err instanceof RangeError || !/address already in use|bind/i.test(String(err))) break;
         log(`port collision, retrying (${attempt}/3)`);
+        // An HA cluster on new ports is a new cluster: members that kept the
+        // failed attempt's data would wait for peers that no longer exist.
+        if (options.ha) await removeEtcdMemberData(dir);
       }
     }
     throw lastError;
@@ -296,24 +289,15 @@ export class ControlPlane implements ControlPlaneHandle {
   }
 
   async #startEtcd(): Promise<void> {
-    const child = spawnRole(this.binary, this.dir, 'etcd', [
-      '--dir', this.dir,
-      '--client-port', String(this.#ports!.etcdClient),
-      '--peer-port', String(this.#ports!.etcdPeer),
-    ], 'pipe');
-    this.#etcd = child;
-    await etcdReadyLine(child, join(this.dir, 'etcd.stderr.log'), this.#readyTimeoutMs);
+    const etcd = startEtcd(this.#context(), this.#ports!.etcdClient, this.#ports!.etcdPeer);
+    this.#etcd = etcd.child;
+    await etcd.ready;
   }
 
   async #startApiserver(): Promise<void> {
-    const child = spawnRole(this.binary, this.dir, 'apiserver', [
-      '--dir', this.dir,
-      '--port', String(this.#ports!.apiserver),
-      '--etcd', this.etcdUrl,
-      '--v', String(this.#verbosity),
-    ], 'ignore');
-    this.#apiserver = child;
-    await apiserverReady(child, this.server, await this.#probeTls(), join(this.dir, 'apiserver.stderr.log'), this.#readyTimeoutMs);
+    const apiserver = startApiserver(this.#context(), this.#ports!.apiserver, this.etcdUrl, this.server);
+    this.#apiserver = apiserver.child;
+    await apiserver.ready;
   }
 
   async #waitReady(): Promise<void> {
@@ -324,7 +308,8 @@ export class ControlPlane implements ControlPlaneHandle {
     return { ca: readFileSync(join(this.dir, 'ca.crt')), ...(await this.#adminCert()) };
   }
 
-  #haContext(): HaContext {
+  /** What starting a role (either topology) and the HA topology need from this control plane. */
+  #context(): HaContext {
     return {
       binary: this.binary,
       dir: this.dir,

@@ -118,6 +118,68 @@ export async function apiserverReady(child: ChildProcess, url: string, tls: Prob
   await withTimeout(Promise.race([readyz(url, tls, () => child), exit]), timeoutMs, `kube-apiserver /readyz at ${url}`);
 }
 
+/** What starting a role needs from the control plane that owns it, the same in both topologies. */
+export interface RoleContext {
+  binary: string;
+  /** State directory: certificates, data, `<name>.stderr.log`. */
+  dir: string;
+  /** kube-apiserver's --v. */
+  verbosity: number;
+  /** How long to wait for a role to be ready, in ms. */
+  readyTimeoutMs: number;
+  /** Client certificate for /readyz probes. */
+  probeTls(): Promise<ProbeTls>;
+}
+
+/**
+ * A role just spawned: `child` at once, so the owner holds it (and stops it)
+ * even if it never gets ready; `ready` settles when it is ready, or rejects
+ * with the tail of its log if it exits first or times out.
+ */
+export interface StartedRole {
+  child: ChildProcess;
+  ready: Promise<void>;
+}
+
+/** An etcd member of a cluster (HA); without it, etcd runs as a cluster of one. */
+export interface EtcdMember {
+  /** Member name; its data lives in etcd-<name>/, its log is etcd-<name>.stderr.log. */
+  name: string;
+  /** etcd's --initial-cluster: `name=peer URL` of every member. */
+  initialCluster: string;
+  /** `new` for the first start of the cluster, `existing` to rejoin it. */
+  state: 'new' | 'existing';
+}
+
+/** Spawns etcd on `clientPort` / `peerPort` (as `member` of a cluster, if given). */
+export function startEtcd(ctx: RoleContext, clientPort: number, peerPort: number, member?: EtcdMember): StartedRole {
+  const logName = member ? `etcd-${member.name}` : 'etcd';
+  const child = spawnRole(ctx.binary, ctx.dir, 'etcd', [
+    '--dir', ctx.dir,
+    ...(member ? ['--name', member.name] : []),
+    '--client-port', String(clientPort),
+    '--peer-port', String(peerPort),
+    ...(member ? ['--initial-cluster', member.initialCluster, '--initial-cluster-state', member.state] : []),
+  ], 'pipe', logName);
+  return { child, ready: etcdReadyLine(child, join(ctx.dir, `${logName}.stderr.log`), ctx.readyTimeoutMs) };
+}
+
+/**
+ * Spawns kube-apiserver on `port` with `etcd` (comma-separated etcd client
+ * URLs); ready once `url`/readyz answers. `logName` names its log (default
+ * "apiserver"), e.g. "apiserver-1" in HA.
+ */
+export function startApiserver(ctx: RoleContext, port: number, etcd: string, url: string, logName = 'apiserver'): StartedRole {
+  const child = spawnRole(ctx.binary, ctx.dir, 'apiserver', [
+    '--dir', ctx.dir,
+    '--port', String(port),
+    '--etcd', etcd,
+    '--v', String(ctx.verbosity),
+  ], 'ignore', logName);
+  const ready = (async () => apiserverReady(child, url, await ctx.probeTls(), join(ctx.dir, `${logName}.stderr.log`), ctx.readyTimeoutMs))();
+  return { child, ready };
+}
+
 /** `count` distinct ports free on 127.0.0.1 a moment ago (a caller retries on a collision). */
 export async function freePortList(count: number): Promise<number[]> {
   // Hold all listeners at once so the ports are distinct.
