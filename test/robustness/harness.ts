@@ -17,14 +17,15 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ControlPlane, type ControlPlaneHandle } from '../controlplane/index.js';
-import { controlPlaneEnv, testControlPlane } from '../controlplane/remote.js';
-import { repoRoot } from '../controlplane/build.js';
-import { TcpProxy, type TcpProxyCounters } from '../support/tcp-proxy.js';
+import type { ControlPlane } from '../controlplane/index.js';
+import type { TcpProxyCounters } from '../support/tcp-proxy.js';
 import { ensureChecker, runChecker, type CheckSummary } from './checker.js';
 import { ClientProcess } from './client-process.js';
+import { FaultProxies, noProxyCounters } from './fault-proxies.js';
+import { writeHistoryFile } from './history-file.js';
 import { byTime, monotonicNow, readHistory, type FinalRecord, type HistoryRecord } from './history.js';
 import { Nemesis, type FaultKind, type NemesisEvent } from './nemesis.js';
+import { discardPassingRun, finalReadWithRetries, runControlPlane, runDir, runFaultWindow } from './run-steps.js';
 import { clientTimeouts, openHarnessStore, type StoreKind } from './stores.js';
 
 /** Options of one run. */
@@ -78,7 +79,7 @@ const keysDefault = ['k0', 'k1', 'k2', 'k3', 'k4'];
 /** Runs the harness once; never throws for a broken run (exitCode 2 and `error` say so). */
 export async function runRobustness(options: RobustnessOptions): Promise<RobustnessResult> {
   const log = options.log ?? (() => {});
-  const outDir = options.out ?? join(repoRoot, '.cache', 'robustness', `${new Date().toISOString().replace(/[:.]/g, '-')}-seed${options.seed}`);
+  const outDir = runDir(options.out, `seed${options.seed}`);
   await mkdir(join(outDir, 'kubeconfigs'), { recursive: true });
   const result: RobustnessResult = {
     exitCode: 2,
@@ -88,7 +89,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     operations: { ok: 0, fail: 0, unknown: 0, pending: 0, codes: {} },
     faults: {} as Record<FaultKind, number>,
     faultErrors: {} as Record<FaultKind, number>,
-    proxy: { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0 },
+    proxy: noProxyCounters(),
     restarts: 0,
     crashes: 0,
     lagging: [],
@@ -102,17 +103,12 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
 
   let owned: ControlPlane | undefined;
   let running = true;
-  const proxies: TcpProxy[] = [];
+  const proxies = new FaultProxies();
   const clients: ClientProcess[] = [];
   try {
-    let cp: ControlPlaneHandle;
-    if (process.env[controlPlaneEnv]) {
-      cp = testControlPlane();
-      log(`using the control plane of npm test at ${cp.server}`);
-    } else {
-      owned = await ControlPlane.start({ log: (line) => log(`[controlplane] ${line}`) });
-      cp = owned;
-    }
+    const started = await runControlPlane(log);
+    const cp = started.cp;
+    owned = started.owned;
     const namespace = await cp.freshNamespace('robustness');
     const bucket = `bucket-${options.store}`;
     const admin = cp.adminKubeConfig();
@@ -120,13 +116,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     log(`bucket ${namespace}/${bucket} (${options.store} store), ${options.clients} clients, seed ${options.seed}, faults: ${options.faults.join(',') || 'none'}`);
 
     // ---- clients, each behind its own proxy ----
-    const upstreamPort = Number(new URL(cp.server).port);
     const hardDeadline = Date.now() + options.durationMs + 10 * 60_000;
     for (let index = 0; index < options.clients; index++) {
-      const proxy = await TcpProxy.start(upstreamPort);
-      proxies.push(proxy);
       const kubeconfig = join(outDir, 'kubeconfigs', `client-${index}.json`);
-      await writeFile(kubeconfig, proxy.kubeConfigFor(admin).exportConfig(), { mode: 0o600 });
+      await proxies.add(cp.server, admin, kubeconfig);
       const client = new ClientProcess(
         {
           index,
@@ -143,11 +136,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
         join(outDir, `client-${index}.log`),
       );
       clients.push(client);
-      client.onCrash = (how) => {
-        log(`client ${index} exited on its own (${how}); see client-${index}.log`);
-        // Keep the workload going, a second later (a crash loop stays bounded by the run).
-        if (running && client.crashes <= 10) setTimeout(() => running && !client.alive && client.start(), 1000).unref();
-      };
+      client.restartAfterCrash(() => running, log);
       client.start();
     }
     const ready = await Promise.all(clients.map((c) => c.waitFor('ready', 120_000)));
@@ -160,12 +149,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const nemesis = new Nemesis(
       {
         clients: options.clients,
-        proxy: (i) => proxies[i]!,
+        proxy: (i) => proxies.get(i),
         deadlineMs: (i) => clientTimeouts(i).timeoutMs,
         kill: (i) => clients[i]!.kill(),
-        restart: (i) => {
-          if (!clients[i]!.alive) clients[i]!.start();
-        },
+        restart: (i) => clients[i]!.startIfDown(),
         pause: (i) => clients[i]!.pause(),
         resume: (i) => clients[i]!.resume(),
         restartApiserver: () => cp.restartApiserver(),
@@ -179,21 +166,17 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
         if (event.phase !== 'heal') log(`nemesis: ${event.phase} ${event.kind}${event.client === undefined ? '' : ` client ${event.client}`}${event.ms ? ` for ${event.ms} ms` : ''}${event.error ? `: ${event.error}` : ''}`);
       },
     );
-    const stopNemesis = new AbortController();
-    const timer = setTimeout(() => stopNemesis.abort(), options.durationMs);
-    await nemesis.run(stopNemesis.signal);
-    await new Promise<void>((resolve) => (stopNemesis.signal.aborted ? resolve() : stopNemesis.signal.addEventListener('abort', () => resolve())));
-    clearTimeout(timer);
+    await runFaultWindow(nemesis, options.durationMs);
     result.faults = { ...nemesis.counts };
     result.faultErrors = { ...nemesis.errors };
 
     // ---- heal, quiesce, final read, end ----
     running = false;
     log('duration over: healing every fault and stopping the clients');
-    for (const proxy of proxies) proxy.heal();
+    proxies.healAll();
     for (const client of clients) {
       client.resume();
-      if (!client.alive) client.start(); // killed and not yet restarted (should not happen: the nemesis heals)
+      client.startIfDown(); // killed and not yet restarted (should not happen: the nemesis heals)
     }
     const quiesced = await Promise.all(clients.map((c) => c.quiesce(90_000)));
     const stuck = clients.filter((_, i) => !quiesced[i]).map((c) => c.index);
@@ -214,18 +197,14 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       records.push(...readHistory(join(outDir, `client-${client.index}.jsonl`), (_, lineNo) => log(`client-${client.index}.jsonl line ${lineNo} is not JSON; skipped`)));
     }
     const merged = byTime([...records, final]);
-    const history = join(outDir, 'history.jsonl');
-    await writeFile(history, merged.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    await writeHistoryFile(join(outDir, 'history.jsonl'), merged);
     result.operations = countOutcomes(merged);
     log(`history: ${merged.length} records, ${result.operations.ok + result.operations.fail + result.operations.unknown + result.operations.pending} operations`);
   } catch (err) {
     result.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
   } finally {
     for (const client of clients) await client.kill();
-    for (const proxy of proxies) {
-      add(result.proxy, proxy.counters);
-      await proxy.close();
-    }
+    await proxies.close(result.proxy);
     // Free the CPU for the checker.
     await owned?.stop();
     await rm(join(outDir, 'kubeconfigs'), { recursive: true, force: true });
@@ -244,10 +223,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     result.exitCode = 2;
   }
   await writeFile(join(outDir, 'run.json'), JSON.stringify({ options: { ...options, log: undefined }, result }, null, 2));
-  if (result.exitCode === 0 && !options.out) {
-    await rm(outDir, { recursive: true, force: true });
-    result.kept = false;
-  }
+  result.kept = await discardPassingRun(outDir, options.out, result.exitCode);
   return result;
 }
 
@@ -262,27 +238,20 @@ function verdict(exitCode: number, summary: CheckSummary | undefined): 0 | 1 | 2
 
 /** A consistent read of every key, straight to the API server (no proxy), with the run's store kind. */
 async function finalRead(kind: StoreKind, admin: KubeConfig, namespace: string, bucket: string): Promise<FinalRecord> {
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= 20; attempt++) {
+  return finalReadWithRetries(async () => {
+    const store = await openHarnessStore(kind, { name: bucket, namespace, kubeConfig: admin });
     try {
-      const store = await openHarnessStore(kind, { name: bucket, namespace, kubeConfig: admin });
-      try {
-        const pairs = await store.list('', { consistent: true });
-        return {
-          t: 'final',
-          at: monotonicNow(),
-          pairs: pairs.map((p) => ({ key: p.key, value: p.text, lastIndex: p.lastIndex })),
-          revision: store.status().revision,
-        };
-      } finally {
-        await store.close();
-      }
-    } catch (err) {
-      lastError = err;
-      await new Promise((r) => setTimeout(r, 1000));
+      const pairs = await store.list('', { consistent: true });
+      return {
+        t: 'final',
+        at: monotonicNow(),
+        pairs: pairs.map((p) => ({ key: p.key, value: p.text, lastIndex: p.lastIndex })),
+        revision: store.status().revision,
+      };
+    } finally {
+      await store.close();
     }
-  }
-  throw new Error(`the final read failed 20 times; last: ${String(lastError)}`);
+  });
 }
 
 function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations'] {
@@ -296,8 +265,4 @@ function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations']
     }
   }
   return counts;
-}
-
-function add(into: TcpProxyCounters, from: TcpProxyCounters): void {
-  for (const key of Object.keys(into) as (keyof TcpProxyCounters)[]) into[key] += from[key];
 }

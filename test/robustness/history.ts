@@ -3,14 +3,12 @@
  * format"), shared by the client processes that write them and the
  * orchestrator that merges them for the checker.
  *
- * Guarantee: {@link HistoryWriter.append} returns only after the line was
- * handed to the kernel (a synchronous write on an O_APPEND descriptor), so an
- * invoke written before a call survives a SIGKILL during the call. Lines are
- * written whole, in one write each, so a killed process never leaves half a
- * line behind another process's lines. Non-guarantee: no fsync; a machine
- * crash may lose the tail (the harness never crashes the machine).
+ * Guarantee (history-file.ts): {@link HistoryWriter.append} returns only
+ * after the line was handed to the kernel, so an invoke written before a call
+ * survives a SIGKILL during the call, and lines never interleave.
+ * Non-guarantee: no fsync; a machine crash may lose the tail.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { HistoryFileWriter, orderByTime, readHistoryFile, type WithoutStamp } from './history-file.js';
 
 /** A condition of a conditional write: an expected lastIndex, or "absent" (create-only). */
 export type Prev = number | 'absent';
@@ -82,65 +80,27 @@ export type HistoryRecord =
   | ClientEndRecord;
 
 /** The record without its timestamp; {@link HistoryWriter.append} stamps it. */
-export type Unstamped<R> = R extends HistoryRecord ? Omit<R, 'at'> : never;
+export type Unstamped<R> = R extends HistoryRecord ? WithoutStamp<R> : never;
 
 /** CLOCK_MONOTONIC nanoseconds as a decimal string: the same clock in every process on the host. */
 export function monotonicNow(): string {
   return process.hrtime.bigint().toString();
 }
 
-/** Appends JSON lines to one history file. */
-export class HistoryWriter {
-  readonly #fd: number;
-  #closed = false;
-
+/** Appends JSON lines to one history file, stamped with {@link monotonicNow}. */
+export class HistoryWriter extends HistoryFileWriter<HistoryRecord> {
   /** Opens `path` for appending (a restarted client continues its predecessor's file). */
-  constructor(readonly path: string) {
-    this.#fd = openSync(path, 'a');
-  }
-
-  /**
-   * Stamps `record` with the current monotonic time and writes it as one
-   * line before returning. Stamping here, at the write, keeps every file in
-   * time order, so the orchestrator's merge by time never reorders one
-   * process's records.
-   */
-  append(record: Unstamped<HistoryRecord>): HistoryRecord {
-    const stamped: HistoryRecord = { ...record, at: monotonicNow() };
-    if (!this.#closed) writeSync(this.#fd, `${JSON.stringify(stamped)}\n`);
-    return stamped;
-  }
-
-  /** Closes the file; later appends are dropped (a watcher racing the shutdown). */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeSync(this.#fd);
+  constructor(path: string) {
+    super(path, monotonicNow);
   }
 }
 
-/**
- * Reads a history file. A line that does not parse (there should be none:
- * lines are written whole) is reported through `onBadLine` and skipped, so
- * a damaged file still yields everything else.
- */
-export function readHistory(path: string, onBadLine: (line: string, lineNo: number) => void = () => {}): HistoryRecord[] {
-  const records: HistoryRecord[] = [];
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      records.push(JSON.parse(line) as HistoryRecord);
-    } catch {
-      onBadLine(line, i + 1);
-    }
-  });
-  return records;
+/** Reads a history file; see {@link readHistoryFile}. */
+export function readHistory(path: string, onBadLine?: (line: string, lineNo: number) => void): HistoryRecord[] {
+  return readHistoryFile<HistoryRecord>(path, onBadLine);
 }
 
 /** Orders records by `at` (stable: records with equal times keep their file order). */
 export function byTime(records: HistoryRecord[]): HistoryRecord[] {
-  return records
-    .map((record, i) => ({ record, i, at: BigInt(record.at) }))
-    .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.i - b.i))
-    .map((e) => e.record);
+  return orderByTime(records, (r) => BigInt(r.at));
 }

@@ -30,8 +30,8 @@
  * Non-guarantee: a schedule is reproducible from the seed; what the faults hit
  * (which request is in flight) depends on timing and is not.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { holdFault, parseFaultSpec, serverFault, sleepUnlessAborted } from './fault-schedule.js';
 import { Prng } from './prng.js';
 
 /** The kinds of fault, in the order of the table above. */
@@ -41,15 +41,7 @@ export type FaultKind = (typeof faultKinds)[number];
 
 /** Parses `--faults`: "none", "all", or a comma-separated list of kinds; throws naming an unknown kind. */
 export function parseFaults(spec: string): FaultKind[] {
-  if (spec === 'none') return [];
-  if (spec === 'all') return [...faultKinds];
-  const kinds = spec.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const kind of kinds) {
-    if (!(faultKinds as readonly string[]).includes(kind)) {
-      throw new Error(`unknown fault ${JSON.stringify(kind)}; known: ${faultKinds.join(', ')}, or none / all`);
-    }
-  }
-  return [...new Set(kinds)] as FaultKind[];
+  return parseFaultSpec(spec, faultKinds);
 }
 
 /** What the nemesis acts on. */
@@ -137,7 +129,7 @@ export class Nemesis {
     const choices = this.#kinds.map((k) => [k, weights[k]] as const);
     if (this.#kinds.includes('lose-answers') && !(await this.#opening(signal))) return;
     // The first fault waits a gap too, so the clients get going first.
-    while (await this.#wait(this.#rng.int(...this.#timing.gapMs), signal)) {
+    while (await sleepUnlessAborted(this.#rng.int(...this.#timing.gapMs), signal)) {
       const kind = this.#rng.weighted(choices);
       const client = this.#rng.int(0, this.#target.clients - 1);
       this.counts[kind]++;
@@ -157,7 +149,7 @@ export class Nemesis {
       const deadline = this.#target.deadlineMs(client);
       const lengths = deadline === shortest ? ['within', 'beyond'] as const : ['within'] as const;
       for (const length of lengths) {
-        if (!(await this.#wait(this.#rng.int(...this.#timing.gapMs), signal))) return false;
+        if (!(await sleepUnlessAborted(this.#rng.int(...this.#timing.gapMs), signal))) return false;
         this.counts['lose-answers']++;
         await this.#loseAnswers(client, this.#lostAnswersMs(deadline, length), signal);
       }
@@ -175,7 +167,7 @@ export class Nemesis {
     this.#record({ kind: 'lose-answers', phase: 'start', client, ms });
     proxy.loseAnswers();
     try {
-      await this.#wait(ms, signal);
+      await sleepUnlessAborted(ms, signal);
     } finally {
       proxy.heal();
       this.#record({ kind: 'lose-answers', phase: 'heal', client });
@@ -185,22 +177,9 @@ export class Nemesis {
   async #apply(kind: FaultKind, client: number, signal: AbortSignal): Promise<void> {
     const t = this.#target;
     const rng = this.#rng;
-    const timed = async (ms: number, apply: () => void | Promise<void>, heal: () => void | Promise<void>) => {
-      this.#record({ kind, phase: 'start', client, ms });
-      await apply();
-      try {
-        await this.#wait(ms, signal);
-      } finally {
-        await heal();
-        this.#record({ kind, phase: 'heal', client });
-      }
-    };
-    const server = async (action: () => Promise<unknown>) => {
-      this.#record({ kind, phase: 'start' });
-      // Not abortable: a half-restarted control plane is not a state to leave.
-      await action();
-      this.#record({ kind, phase: 'heal' });
-    };
+    const timed = (ms: number, apply: () => void | Promise<void>, heal: () => void | Promise<void>) =>
+      holdFault(ms, signal, apply, heal, (phase) => this.#record(phase === 'start' ? { kind, phase, client, ms } : { kind, phase, client }));
+    const server = (action: () => Promise<unknown>) => serverFault(action, (phase) => this.#record({ kind, phase }));
     switch (kind) {
       case 'kill':
         return timed(rng.int(...this.#timing.downMs), () => t.kill(client), () => t.restart(client));
@@ -220,17 +199,6 @@ export class Nemesis {
         return server(() => t.restartEtcd());
       case 'compact':
         return server(() => t.compact());
-    }
-  }
-
-  /** Sleeps `ms`; false if `signal` aborted (at once or meanwhile). */
-  async #wait(ms: number, signal: AbortSignal): Promise<boolean> {
-    if (signal.aborted) return false;
-    try {
-      await sleep(ms, undefined, { signal });
-      return true;
-    } catch {
-      return false;
     }
   }
 }

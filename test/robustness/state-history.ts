@@ -7,12 +7,13 @@
  * injected clock: the clock-skew fault slows or speeds that clock, and the
  * validators need one time line for every process on the host.
  *
- * Guarantee (as history.ts): {@link StateHistoryWriter.append} returns only
- * after the line was handed to the kernel in one write, so a line written
- * before an action survives a SIGKILL during it and lines never interleave.
+ * Guarantee (history-file.ts): {@link StateHistoryWriter.append} returns
+ * only after the line was handed to the kernel in one write, so a line
+ * written before an action survives a SIGKILL during it and lines never
+ * interleave.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { HistoryFileWriter, orderByTime, readHistoryFile, type WithoutStamp } from './history-file.js';
 
 /** Where a replica record comes from: replica index and process incarnation (0 for the first process). */
 interface FromReplica { replica: number; inc: number }
@@ -117,50 +118,24 @@ export type StateRecordAny =
   | StateFinalRecord;
 
 /** A record without its time; {@link StateHistoryWriter.append} stamps it. */
-export type UnstampedState<R> = R extends StateRecordAny ? Omit<R, 'at'> : never;
+export type UnstampedState<R> = R extends StateRecordAny ? WithoutStamp<R> : never;
 
 /** Appends JSON lines to one history file, stamped with Date.now(). */
-export class StateHistoryWriter {
-  readonly #fd: number;
-  #closed = false;
-
+export class StateHistoryWriter extends HistoryFileWriter<StateRecordAny> {
   /** Opens `path` for appending (a restarted replica continues its predecessor's file). */
-  constructor(readonly path: string) {
-    this.#fd = openSync(path, 'a');
-  }
-
-  /** Stamps `record` with the wall time and writes it as one line before returning. */
-  append(record: UnstampedState<StateRecordAny>): StateRecordAny {
-    const stamped = { ...record, at: Date.now() };
-    if (!this.#closed) writeSync(this.#fd, `${JSON.stringify(stamped)}\n`);
-    return stamped;
-  }
-
-  /** Closes the file; later appends are dropped. */
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    closeSync(this.#fd);
+  constructor(path: string) {
+    super(path, Date.now);
   }
 }
 
-/** Reads a state history file; unparsable lines (there should be none) go to `onBadLine` and are skipped. */
-export function readStateHistory(path: string, onBadLine: (line: string, lineNo: number) => void = () => {}): StateRecordAny[] {
-  const records: StateRecordAny[] = [];
-  readFileSync(path, 'utf8').split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    try {
-      records.push(JSON.parse(line) as StateRecordAny);
-    } catch {
-      onBadLine(line, i + 1);
-    }
-  });
-  return records;
+/** Reads a state history file; see {@link readHistoryFile}. */
+export function readStateHistory(path: string, onBadLine?: (line: string, lineNo: number) => void): StateRecordAny[] {
+  return readHistoryFile<StateRecordAny>(path, onBadLine);
 }
 
 /** Orders records by time, stably (one file's records keep their order). */
 export function byWallTime(records: StateRecordAny[]): StateRecordAny[] {
-  return records.map((r, i) => ({ r, i })).sort((a, b) => a.r.at - b.r.at || a.i - b.i).map((e) => e.r);
+  return orderByTime(records, (r) => r.at);
 }
 
 /** Hash of a sorted `id=value` list of ops keys: replicas hash their cache, the orchestrator the final read. */

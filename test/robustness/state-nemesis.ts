@@ -23,8 +23,8 @@
  * victim's replica index and incarnation, or the member, and the clock rate.
  * Non-guarantee: the schedule follows from the seed; what it hits does not.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import { holdFault, parseFaultSpec, serverFault, sleepUnlessAborted } from './fault-schedule.js';
 import { Prng } from './prng.js';
 import type { FaultRecord } from './state-history.js';
 
@@ -55,16 +55,7 @@ export interface HaControlLike {
 /** Parses `--faults` for the state workload: "none", "all" (the HA kinds only with `ha`), or a list; throws naming an unknown kind. */
 export function parseStateFaults(spec: string, ha: boolean): StateFaultKind[] {
   const known: readonly StateFaultKind[] = ha ? [...stateFaultKinds, ...haFaultKinds] : stateFaultKinds;
-  if (spec === 'none') return [];
-  if (spec === 'all') return [...known];
-  const kinds = spec.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const kind of kinds) {
-    if (!(known as readonly string[]).includes(kind)) {
-      const hint = (haFaultKinds as readonly string[]).includes(kind) ? ' (needs --ha)' : '';
-      throw new Error(`unknown fault ${JSON.stringify(kind)}${hint}; known: ${known.join(', ')}, or none / all`);
-    }
-  }
-  return [...new Set(kinds)] as StateFaultKind[];
+  return parseFaultSpec(spec, known, (kind) => ((haFaultKinds as readonly string[]).includes(kind) ? ' (needs --ha)' : ''));
 }
 
 /** What the state nemesis acts on. */
@@ -132,7 +123,7 @@ export class StateNemesis {
     const choices = this.#kinds.map((k) => [k, weights[k]] as const);
     try {
       // The first fault waits a gap too, so the workload gets going first.
-      while (await this.#wait(this.#rng.int(2000, 5000), signal)) {
+      while (await sleepUnlessAborted(this.#rng.int(2000, 5000), signal)) {
         const kind = this.#rng.weighted(choices);
         // One skew at a time keeps every pair of clocks within the safety bound.
         if (kind === 'clock-skew' && this.#skew) continue;
@@ -160,22 +151,9 @@ export class StateNemesis {
     const t = this.#t;
     const rng = this.#rng;
     const victim = () => ({ replica, inc: t.incarnation(replica) });
-    const timed = async (ms: number, fields: Partial<FaultRecord>, apply: () => unknown, heal: () => unknown) => {
-      this.#record({ kind, phase: 'start', ms, ...fields });
-      await apply();
-      try {
-        await this.#wait(ms, signal);
-      } finally {
-        await heal();
-        this.#record({ kind, phase: 'heal', ...fields });
-      }
-    };
-    const server = async (action: () => Promise<unknown>) => {
-      this.#record({ kind, phase: 'start' });
-      // Not abortable: a half-restarted control plane is not a state to leave.
-      await action();
-      this.#record({ kind, phase: 'heal' });
-    };
+    const timed = (ms: number, fields: Partial<FaultRecord>, apply: () => unknown, heal: () => unknown) =>
+      holdFault(ms, signal, apply, heal, (phase) => this.#record(phase === 'start' ? { kind, phase, ms, ...fields } : { kind, phase, ...fields }));
+    const server = (action: () => Promise<unknown>) => serverFault(action, (phase) => this.#record({ kind, phase }));
     const ha = () => {
       if (!t.ha) throw new Error(`${kind} needs the HA control plane (--ha)`);
       return t.ha;
@@ -231,16 +209,5 @@ export class StateNemesis {
 
   #healSkew(): void {
     this.#skew?.heal();
-  }
-
-  /** Sleeps `ms`; false if `signal` aborted. */
-  async #wait(ms: number, signal: AbortSignal): Promise<boolean> {
-    if (signal.aborted) return false;
-    try {
-      await sleep(ms, undefined, { signal });
-      return true;
-    } catch {
-      return false;
-    }
   }
 }

@@ -21,10 +21,11 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ConfigMapStore } from '../../src/index.js';
 import { EPOCH_ANNOTATION } from '../../src/codec/index.js';
 import { parseBucket, toPair } from '../../src/store/bucket-state.js';
-import { ControlPlane, type ControlPlaneHandle, type ControlPlaneOptions } from '../controlplane/index.js';
-import { controlPlaneEnv, testControlPlane } from '../controlplane/remote.js';
-import { repoRoot } from '../controlplane/build.js';
-import { TcpProxy, type TcpProxyCounters } from '../support/tcp-proxy.js';
+import type { ControlPlane } from '../controlplane/index.js';
+import type { TcpProxyCounters } from '../support/tcp-proxy.js';
+import { FaultProxies, noProxyCounters } from './fault-proxies.js';
+import { writeHistoryFile } from './history-file.js';
+import { discardPassingRun, finalReadWithRetries, runControlPlane, runDir, runFaultWindow } from './run-steps.js';
 import { IncrementClient } from './state-client.js';
 import { StateHistoryWriter, byWallTime, readStateHistory, type OpEntry, type StateFinalRecord, type StateRecordAny } from './state-history.js';
 import { StateNemesis, type HaControlLike, type StateFaultKind } from './state-nemesis.js';
@@ -80,7 +81,7 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
   const timings = options.timings ?? defaultTimings;
   const replicaCount = options.replicas ?? 3;
   const clientCount = options.clients ?? 2;
-  const outDir = options.out ?? join(repoRoot, '.cache', 'robustness', `${new Date().toISOString().replace(/[:.]/g, '-')}-state-seed${options.seed}`);
+  const outDir = runDir(options.out, `state-seed${options.seed}`);
   await mkdir(join(outDir, 'kubeconfigs'), { recursive: true });
   const result: StateRunResult = {
     exitCode: 2,
@@ -89,7 +90,7 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
     verdict: undefined,
     faults: {},
     faultErrors: {},
-    proxy: { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0 },
+    proxy: noProxyCounters(),
     restarts: 0,
     crashes: 0,
     clientRetries: 0,
@@ -105,19 +106,12 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
   let owned: ControlPlane | undefined;
   let running = true;
   let observer: StateObserver | undefined;
-  const proxies: TcpProxy[] = [];
+  const proxies = new FaultProxies();
   const replicas: ReplicaProcess[] = [];
   try {
-    let cp: ControlPlaneHandle;
-    if (process.env[controlPlaneEnv] && !options.ha) {
-      cp = testControlPlane();
-      log(`using the control plane of npm test at ${cp.server}`);
-    } else {
-      // `ha` is passed through untyped so this compiles before ControlPlaneOptions has it.
-      const cpOptions: ControlPlaneOptions & { ha?: StateRunOptions['ha'] } = { log: (line) => log(`[controlplane] ${line}`), ...(options.ha ? { ha: options.ha } : {}) };
-      owned = await ControlPlane.start(cpOptions);
-      cp = owned;
-    }
+    const started = await runControlPlane(log, options.ha);
+    const cp = started.cp;
+    owned = started.owned;
     const ha = (cp as { ha?: HaControlLike }).ha;
     if (options.ha && !ha) throw new HaUnavailableError();
     const namespace = await cp.freshNamespace('robustness-state');
@@ -128,21 +122,15 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
     log(`bucket ${namespace}/${bucket}, ${replicaCount} replicas, ${clientCount} clients, seed ${options.seed}, faults: ${options.faults.join(',') || 'none'}${ha ? `, HA: ${ha.apiservers} apiservers, ${ha.etcdMembers} etcd members` : ''}`);
 
     // ---- replicas, each behind its own proxy ----
-    const upstreamPort = Number(new URL(cp.server).port);
     const hardDeadline = Date.now() + options.durationMs + 10 * 60_000;
     for (let index = 0; index < replicaCount; index++) {
-      const proxy = await TcpProxy.start(upstreamPort);
-      proxies.push(proxy);
       const kubeconfig = join(outDir, 'kubeconfigs', `replica-${index}.json`);
-      await writeFile(kubeconfig, proxy.kubeConfigFor(admin).exportConfig(), { mode: 0o600 });
+      await proxies.add(cp.server, admin, kubeconfig);
       const replica = new ReplicaProcess(
         { index, kubeconfig, namespace, name: appName, timings, history: join(outDir, `replica-${index}.jsonl`), hardDeadline },
         join(outDir, `replica-${index}.log`),
       );
-      replica.onCrash = (how) => {
-        log(`replica ${index} exited on its own (${how}); see replica-${index}.log`);
-        if (running && replica.crashes <= 10) setTimeout(() => running && !replica.alive && replica.start(), 1000).unref();
-      };
+      replica.restartAfterCrash(() => running, log);
       replicas.push(replica);
       replica.start();
     }
@@ -160,11 +148,9 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
         replicas: replicaCount,
         leader: () => replicaOfIdentity(observer!.holder),
         incarnation: (i) => replicas[i]!.incarnation,
-        proxy: (i) => proxies[i]!,
+        proxy: (i) => proxies.get(i),
         kill: (i) => replicas[i]!.kill(),
-        restart: (i) => {
-          if (!replicas[i]!.alive) replicas[i]!.start();
-        },
+        restart: (i) => replicas[i]!.startIfDown(),
         pause: (i) => replicas[i]!.pause(),
         resume: (i) => replicas[i]!.resume(),
         setRate: (i, rate) => replicas[i]!.setRate(rate),
@@ -182,11 +168,7 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
         }
       },
     );
-    const stopNemesis = new AbortController();
-    const timer = setTimeout(() => stopNemesis.abort(), options.durationMs);
-    await nemesis.run(stopNemesis.signal);
-    await new Promise<void>((resolve) => (stopNemesis.signal.aborted ? resolve() : stopNemesis.signal.addEventListener('abort', () => resolve())));
-    clearTimeout(timer);
+    await runFaultWindow(nemesis, options.durationMs);
     result.faults = { ...nemesis.counts };
     result.faultErrors = { ...nemesis.errors };
     // The workload goes on for one failover bound after the last heal, so the last fault's handover is checked too.
@@ -197,10 +179,10 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
     // ---- heal, quiesce, final read, caches, end ----
     running = false;
     log('duration over: healing every fault and stopping the clients');
-    for (const proxy of proxies) proxy.heal();
+    proxies.healAll();
     for (const replica of replicas) {
       replica.resume();
-      if (!replica.alive) replica.start();
+      replica.startIfDown();
     }
     await Promise.all(clients.map((c) => c.quiesce(45_000)));
     result.clientRetries = clients.reduce((n, c) => n + c.retries, 0);
@@ -226,10 +208,7 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
     for (const replica of replicas) await replica.kill();
     await observer?.stop();
     result.observer = { states: observer?.states ?? 0, errors: observer?.errors ?? 0 };
-    for (const proxy of proxies) {
-      add(result.proxy, proxy.counters);
-      await proxy.close();
-    }
+    await proxies.close(result.proxy);
     await owned?.stop();
     for (const w of Object.values(writers)) w.close();
     await rm(join(outDir, 'kubeconfigs'), { recursive: true, force: true });
@@ -244,16 +223,13 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
   const paths = [...replicas.map((r) => join(outDir, `replica-${r.index}.jsonl`)), ...Object.values(files)];
   for (const path of paths) records.push(...readStateHistory(path, (_, lineNo) => log(`${path} line ${lineNo} is not JSON; skipped`)));
   const merged = byWallTime(records);
-  await writeFile(join(outDir, 'history.jsonl'), merged.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  await writeHistoryFile(join(outDir, 'history.jsonl'), merged);
   const verdict = validateState(merged, { timings, replicas: replicaCount, endAt: result.endAt });
   result.verdict = verdict;
   result.exitCode = verdict.violations.length > 0 ? 1 : verdict.inconclusive.length > 0 ? 2 : 0;
   await writeFile(join(outDir, 'intervals.json'), JSON.stringify(verdict.intervals, null, 1));
   await saveRun();
-  if (result.exitCode === 0 && !options.out) {
-    await rm(outDir, { recursive: true, force: true });
-    result.kept = false;
-  }
+  result.kept = await discardPassingRun(outDir, options.out, result.exitCode);
   return result;
 }
 
@@ -267,28 +243,21 @@ class HaUnavailableError extends Error {
 /** A quorum GET of the bucket, straight to the API server, decoded here (not through a store). */
 async function finalRead(admin: KubeConfig, namespace: string, bucket: string): Promise<StateFinalRecord> {
   const api = admin.makeApiClient(CoreV1Api);
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= 20; attempt++) {
-    try {
-      const cm = await api.readNamespacedConfigMap({ name: bucket, namespace });
-      const state = parseBucket(cm);
-      const ops: OpEntry[] = [];
-      let counter = 0;
-      for (const entry of state.entries.values()) {
-        if (entry.key === 'counter') counter = Number(toPair(entry).text);
-        else if (entry.key.startsWith('ops/')) {
-          const stored = JSON.parse(toPair(entry).text) as { v: number; e: number };
-          ops.push({ id: entry.key.slice(4), value: stored.v, epoch: stored.e });
-        }
+  return finalReadWithRetries(async () => {
+    const cm = await api.readNamespacedConfigMap({ name: bucket, namespace });
+    const state = parseBucket(cm);
+    const ops: OpEntry[] = [];
+    let counter = 0;
+    for (const entry of state.entries.values()) {
+      if (entry.key === 'counter') counter = Number(toPair(entry).text);
+      else if (entry.key.startsWith('ops/')) {
+        const stored = JSON.parse(toPair(entry).text) as { v: number; e: number };
+        ops.push({ id: entry.key.slice(4), value: stored.v, epoch: stored.e });
       }
-      const epoch = Number(cm.metadata?.annotations?.[EPOCH_ANNOTATION] ?? '0');
-      return { t: 'final', at: Date.now(), revision: state.revision, rv: state.resourceVersion, epoch, counter, ops };
-    } catch (err) {
-      lastError = err;
-      await sleep(1000);
     }
-  }
-  throw new Error(`the final read failed 20 times; last: ${String(lastError)}`);
+    const epoch = Number(cm.metadata?.annotations?.[EPOCH_ANNOTATION] ?? '0');
+    return { t: 'final', at: Date.now(), revision: state.revision, rv: state.resourceVersion, epoch, counter, ops };
+  });
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -298,8 +267,4 @@ async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<b
     await sleep(100);
   }
   return true;
-}
-
-function add(into: TcpProxyCounters, from: TcpProxyCounters): void {
-  for (const key of Object.keys(into) as (keyof TcpProxyCounters)[]) into[key] += from[key];
 }
