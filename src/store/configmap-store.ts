@@ -78,7 +78,8 @@ export interface StoreInternals {
    * Raises the leader epoch to `epoch` through the write pipeline (one CAS,
    * retried and settled like every write; see WriteOp 'epoch'). Resolves
    * true when raised, false when the bucket already held exactly this epoch
-   * of this leader; rejects with FencedError when its epoch is higher.
+   * of this leader; rejects with FencedError when its epoch is higher, or
+   * equal but raised by another leader.
    */
   raiseEpoch(epoch: number, leader: string, signal: AbortSignal): Promise<boolean>;
 }
