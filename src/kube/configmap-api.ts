@@ -16,6 +16,7 @@ import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { toKubekvError, isNotFound, isConflict } from './errors.js';
 import { RequestTimedOut, withDeadline } from './signals.js';
 import { KubeTransport, type KubeRequest } from './transport.js';
+import { objectVersion } from './version-prefix.js';
 import type { ObjectList } from '../watch/object-watcher.js';
 
 /** A merge patch of a ConfigMap; null deletes a field or map entry. */
@@ -32,10 +33,23 @@ export interface ConfigMapPatch {
 /** Result of a conditional write: the new object, or 'conflict' when the precondition failed. */
 export type CasResult = { ok: true; object: V1ConfigMap } | { ok: false; reason: 'conflict' | 'not-found' };
 
+/** Result of a patch: a CasResult, or only the new resourceVersion when the caller said it already holds that version. */
+export type PatchResult = CasResult | { ok: true; object: undefined; resourceVersion: string };
+
 /** Options of one request. */
 export interface RequestOptions {
   /** Abandons the request (its outcome, for a write, is then unknown). */
   signal?: AbortSignal | undefined;
+}
+
+/** Options of a patch. */
+export interface PatchOptions extends RequestOptions {
+  /**
+   * True when the caller already holds the object at this resourceVersion
+   * (the watch delivered the commit before its answer arrived): the answer
+   * is then not parsed, and the result carries only the version.
+   */
+  alreadyHeld?: ((resourceVersion: string) => boolean) | undefined;
 }
 
 /** Default of {@link ConfigMapApiOptions.requestTimeoutMs}. */
@@ -95,14 +109,15 @@ export class ConfigMapApi {
 
   /** Creates the ConfigMap; 'conflict' when it already exists. */
   async create(body: V1ConfigMap, options: RequestOptions = {}): Promise<CasResult> {
-    return this.#write('create', options, { method: 'POST', path: this.#collection, body: { apiVersion: 'v1', kind: 'ConfigMap', ...body } });
+    // Without alreadyHeld every answer is parsed: always a CasResult.
+    return this.#write('create', options, { method: 'POST', path: this.#collection, body: { apiVersion: 'v1', kind: 'ConfigMap', ...body } }) as Promise<CasResult>;
   }
 
   /** Merge-patches the ConfigMap if its resourceVersion still is `patch.metadata.resourceVersion`. */
-  async patch(patch: ConfigMapPatch, options: RequestOptions = {}): Promise<CasResult> {
+  async patch(patch: ConfigMapPatch, options: PatchOptions = {}): Promise<PatchResult> {
     // Without a resourceVersion a merge patch is last-write-wins: never send one.
     if (!patch.metadata.resourceVersion) throw new InvalidOptionError('patch.metadata.resourceVersion', patch.metadata.resourceVersion, 'the resourceVersion the patch was planned on');
-    return this.#write('patch', options, { method: 'PATCH', path: this.#object, body: patch, contentType: 'application/merge-patch+json' });
+    return this.#write('patch', options, { method: 'PATCH', path: this.#object, body: patch, contentType: 'application/merge-patch+json' }, options.alreadyHeld);
   }
 
   /** Deletes the ConfigMap if its resourceVersion still is `resourceVersion`. */
@@ -114,10 +129,13 @@ export class ConfigMapApi {
   }
 
   /** A conditional write: its answer, or the race it lost (409 conflict, 404 not found). */
-  async #write(verb: string, options: RequestOptions, request: Omit<KubeRequest, 'signal'>): Promise<CasResult> {
+  async #write(verb: string, options: RequestOptions, request: Omit<KubeRequest, 'signal'>, alreadyHeld?: (resourceVersion: string) => boolean): Promise<PatchResult> {
     return this.#call(verb, options, async (signal) => {
       try {
-        return { ok: true, object: await this.#transport.send<V1ConfigMap>({ ...request, signal }) };
+        const text = await this.#transport.sendText({ ...request, signal });
+        const resourceVersion = alreadyHeld ? objectVersion(text) : undefined;
+        if (resourceVersion !== undefined && alreadyHeld!(resourceVersion)) return { ok: true, object: undefined, resourceVersion };
+        return { ok: true, object: JSON.parse(text) as V1ConfigMap };
       } catch (err) {
         if (isConflict(err)) return { ok: false, reason: 'conflict' };
         if (isNotFound(err) && verb !== 'create') return { ok: false, reason: 'not-found' };

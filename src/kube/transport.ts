@@ -5,13 +5,17 @@
  * Why: client-node 2.0 builds a new undici dispatcher for every request, so
  * every request opened a new TCP + TLS connection (100 connections per 100
  * puts, ~2.6 ms of CPU per handshake) where client-go reuses one HTTP/2
- * connection. Here each distinct cluster + credentials gets ONE dispatcher,
- * cached for the process and shared by every store, elector, lock and watch.
- * Connections are HTTP/1.1 with keep-alive: sequential requests reuse one,
- * each open watch holds one. (undici's HTTP/2 client, which would multiplex
- * them as client-go does, destroyed idle sessions with an uncaught "socket
- * idle timeout" error in our contention test, every run; HTTP/1.1 pooling
- * is its mature path.)
+ * connection. Here each distinct cluster + credentials gets ONE pool, cached
+ * for the process and shared by every store, elector, lock and watch:
+ * - unary requests (reads, writes, Lease renewals) are streams on one HTTP/2
+ *   connection, as client-go sends them (h2-session.ts: Node's http2 module;
+ *   about 0.3 ms and a third of the client CPU less per request than
+ *   HTTP/1.1 on loopback);
+ * - watches use HTTP/1.1 keep-alive connections (undici), one per open
+ *   watch, so a busy watch never shares flow control with the writes.
+ * (undici's own HTTP/2 client, which would carry both, destroyed idle
+ * sessions with an uncaught "socket idle timeout" error in our contention
+ * test, every run.)
  *
  * Authentication stays client-node's, asked per request, so everything its
  * KubeConfig supports keeps working: client certificates, bearer tokens, the
@@ -34,6 +38,7 @@ import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
+import { H2Client } from './h2-session.js';
 
 /** One request. */
 export interface KubeRequest {
@@ -62,7 +67,15 @@ export interface KubeStream {
 /** Most dispatchers kept: one per distinct cluster + TLS identity; the oldest is closed beyond this (certificate rotation). */
 const MAX_POOLS = 16;
 /** Process-wide: every KubeConfig with the same cluster and TLS identity shares one pool. */
-const pools = new Map<string, Dispatcher | undefined>();
+const pools = new Map<string, Pool>();
+
+/** The connections of one cluster + TLS identity. */
+interface Pool {
+  /** HTTP/1.1 keep-alive connections (watches; every request through a proxy). */
+  dispatcher: Dispatcher | undefined;
+  /** The HTTP/2 connection for unary requests; none through a proxy. */
+  h2: H2Client | undefined;
+}
 const transports = new WeakMap<KubeConfig, KubeTransport>();
 
 /** Requests to one KubeConfig's current cluster, over the process's shared connection pool. */
@@ -89,20 +102,48 @@ export class KubeTransport {
    * undici's error (see certainlyNotApplied for what each means).
    */
   async send<T>(request: KubeRequest): Promise<T> {
-    const response = await this.open(request);
-    const text = await response.text();
-    if (response.status < 200 || response.status > 299) throw new HttpStatusError(response.status, text);
-    return JSON.parse(text) as T;
+    return JSON.parse(await this.sendText(request)) as T;
+  }
+
+  /** As {@link send}, but returns the answer's JSON unparsed (to read only its prefix, see version-prefix.ts). */
+  async sendText(request: KubeRequest): Promise<string> {
+    let status: number;
+    let text: string;
+    const prepared = await this.#prepare(request);
+    if (prepared.pool.h2) {
+      const body = this.#body(request, prepared.headers);
+      ({ status, text } = await prepared.pool.h2.request({
+        method: request.method,
+        path: prepared.url.pathname + prepared.url.search,
+        headers: prepared.headers,
+        body,
+        signal: request.signal,
+      }));
+    } else {
+      const response = await this.#openPrepared(request, prepared);
+      status = response.status;
+      text = await response.text();
+    }
+    if (status < 200 || status > 299) throw new HttpStatusError(status, text);
+    return text;
   }
 
   /** Sends `request` and returns the answer unread (for watch streams); the caller checks the status. */
   async open(request: KubeRequest): Promise<KubeStream> {
-    const { url, headers, dispatcher } = await this.#prepare(request);
-    let body: string | undefined;
-    if (request.body !== undefined) {
-      headers['content-type'] = request.contentType ?? 'application/json';
-      body = JSON.stringify(request.body);
-    }
+    return this.#openPrepared(request, await this.#prepare(request));
+  }
+
+  /** The JSON body of `request` (and its content-type into `headers`); undefined without one. */
+  #body(request: KubeRequest, headers: Record<string, string>): string | undefined {
+    if (request.body === undefined) return undefined;
+    headers['content-type'] = request.contentType ?? 'application/json';
+    return JSON.stringify(request.body);
+  }
+
+  async #openPrepared(request: KubeRequest, prepared: Prepared): Promise<KubeStream> {
+    const { url, headers } = prepared;
+    const dispatcher = prepared.pool.dispatcher;
+    const body = this.#body(request, headers);
     const response = await undiciRequest(url, {
       method: request.method,
       headers,
@@ -113,7 +154,25 @@ export class KubeTransport {
     return { status: response.statusCode, body: response.body, text: () => response.body.text() };
   }
 
-  async #prepare(request: KubeRequest): Promise<{ url: URL; headers: Record<string, string>; dispatcher: Dispatcher | undefined }> {
+  /** The last pool key computed and what it was computed from (see #poolKey). */
+  #lastKey: { parts: unknown[]; key: string } | undefined;
+
+  /**
+   * poolKey, skipping the hash when the credentials are the ones of the
+   * previous request (the usual case: client-node hands out equal copies of
+   * the same material on every request, and hashing them cost ~35 µs per
+   * request). Compared by value, so a rotated certificate is never missed.
+   */
+  #poolKey(server: string, proxyUrl: string | undefined, options: HttpsRequestOptions): string {
+    const parts: unknown[] = [server, proxyUrl, options.servername, options.rejectUnauthorized, options.passphrase, options.ca, options.cert, options.key, options.pfx];
+    const last = this.#lastKey;
+    if (last && parts.every((part, i) => sameMaterial(part, last.parts[i]))) return last.key;
+    const key = poolKey(server, proxyUrl, options);
+    this.#lastKey = { parts, key };
+    return key;
+  }
+
+  async #prepare(request: KubeRequest): Promise<Prepared> {
     const kc = this.#kc;
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new UnavailableError('the KubeConfig has no current cluster');
@@ -130,21 +189,25 @@ export class KubeTransport {
       if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
     }
     if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
-    const key = poolKey(cluster.server, cluster.proxyUrl, options);
+    const key = this.#poolKey(cluster.server, cluster.proxyUrl, options);
     if (!pools.has(key)) {
-      let dispatcher: Dispatcher | undefined;
+      let pool: Pool;
       if (cluster.proxyUrl) {
         // client-node's own proxy dispatcher (http, https, socks), made once and kept: it pools too.
         const context = new RequestContext(url.toString(), HttpMethod.GET);
         await kc.applySecurityAuthentication(context);
-        dispatcher = context.getDispatcher();
+        pool = { dispatcher: context.getDispatcher(), h2: undefined };
       } else {
-        dispatcher = new Agent({ allowH2: false, connect: { ...tlsOptions(options), keepAlive: true, keepAliveInitialDelay: 30_000 } });
+        const tls = tlsOptions(options);
+        pool = {
+          dispatcher: new Agent({ allowH2: false, connect: { ...tls, keepAlive: true, keepAliveInitialDelay: 30_000 } }),
+          h2: url.protocol === 'https:' ? new H2Client(url.origin, tls) : undefined,
+        };
       }
-      if (!pools.has(key)) remember(key, dispatcher);
-      else void dispatcher?.close().catch(() => {});
+      if (!pools.has(key)) remember(key, pool);
+      else closePool(pool);
     }
-    return { url, headers, dispatcher: pools.get(key) };
+    return { url, headers, pool: pools.get(key)! };
   }
 }
 
@@ -157,13 +220,34 @@ function tlsOptions(options: HttpsRequestOptions): Record<string, unknown> {
   return tls;
 }
 
-function remember(key: string, dispatcher: Dispatcher | undefined): void {
-  pools.set(key, dispatcher);
+function remember(key: string, pool: Pool): void {
+  pools.set(key, pool);
   if (pools.size <= MAX_POOLS) return;
   const [oldestKey, oldest] = pools.entries().next().value!;
   pools.delete(oldestKey);
-  // Graceful: requests in flight on it finish first.
-  void oldest?.close().catch(() => {});
+  closePool(oldest);
+}
+
+/** Graceful: requests in flight finish first. */
+function closePool(pool: Pool): void {
+  void pool.dispatcher?.close().catch(() => {});
+  pool.h2?.close();
+}
+
+/** A request ready to send: its URL, headers and the pool to send it through. */
+interface Prepared {
+  url: URL;
+  headers: Record<string, string>;
+  pool: Pool;
+}
+
+/** Equal TLS material (strings, Buffers, or arrays of them) or equal plain values. */
+function sameMaterial(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a === 'string' || typeof b === 'string') return false;
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameMaterial(item, b[i]));
+  return false;
 }
 
 /** What makes two connections interchangeable: server, proxy and the TLS identity. */

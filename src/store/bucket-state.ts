@@ -75,16 +75,37 @@ export interface BucketState {
   readonly immutable: boolean;
 }
 
-/** Decodes a bucket ConfigMap; throws FormatError for a newer format or a corrupt index. */
-export function parseBucket(cm: V1ConfigMap): BucketState {
+/**
+ * Decodes a bucket ConfigMap; throws FormatError for a newer format or a
+ * corrupt index.
+ *
+ * With `previous` (the state this one follows), every value stored exactly
+ * as before keeps its Entry object: its key is not decoded again, its size
+ * not measured again, and a value already decoded for a read stays decoded
+ * (see toPair). A commit usually changes one key of many, and every state is
+ * parsed twice (the write's answer and the watch), so this keeps the cost of
+ * a commit in the cache proportional to what it changed.
+ */
+export function parseBucket(cm: V1ConfigMap, previous?: BucketState): BucketState {
   const annotations = cm.metadata?.annotations ?? {};
   const formatVersion = parseFormatVersion(annotations);
   const index = parseIndex(annotations[INDEX_ANNOTATION]);
+  const reusable = previous ? entriesByConfigMapKey(previous) : undefined;
   const entries = new Map<string, Entry>();
+  let dataBytes = 0;
   const add = (field: 'data' | 'binaryData', values: Record<string, string> | undefined) => {
-    for (const [cmKey, stored] of Object.entries(values ?? {})) {
-      const key = decodeKey(cmKey);
-      const size = dataSize(field === 'data' ? { [cmKey]: stored } : undefined, field === 'binaryData' ? { [cmKey]: stored } : undefined);
+    if (!values) return;
+    for (const cmKey in values) {
+      if (!Object.hasOwn(values, cmKey)) continue;
+      const stored = values[cmKey]!;
+      const lastIndex = index.get(cmKey) ?? 0;
+      const before = reusable?.get(cmKey);
+      const entry: Entry =
+        before && before.field === field && before.lastIndex === lastIndex && before.stored === stored
+          ? before
+          : { key: decodeKey(cmKey), cmKey, field, stored, size: valueSize(field, stored), lastIndex };
+      dataBytes += entry.size;
+      const key = entry.key;
       const existing = entries.get(key);
       // Two ConfigMap keys can only map to one user key when one of them is a
       // foreign, non-canonical name: the canonical one (what kubekv writes for
@@ -92,7 +113,7 @@ export function parseBucket(cm: V1ConfigMap): BucketState {
       // kubekv write never touches the foreign one. Between two foreign
       // names the first seen stays.
       if (existing && (existing.cmKey === canonicalName(key) || cmKey !== canonicalName(key))) continue;
-      entries.set(key, { key, cmKey, field, stored, size, lastIndex: index.get(cmKey) ?? 0 });
+      entries.set(key, entry);
     }
   };
   add('data', cm.data);
@@ -107,7 +128,7 @@ export function parseBucket(cm: V1ConfigMap): BucketState {
     epoch: counter(annotations, EPOCH_ANNOTATION),
     leader: annotations[LEADER_ANNOTATION] ?? '',
     entries,
-    dataBytes: dataSize(cm.data, cm.binaryData),
+    dataBytes,
     otherAnnotationBytes: annotationsSize(withoutIndex),
     annotations,
     writers: parseWriters(annotations[WRITERS_ANNOTATION]),
@@ -115,6 +136,24 @@ export function parseBucket(cm: V1ConfigMap): BucketState {
     writersRecorded: annotations[WRITERS_ANNOTATION] !== undefined,
     immutable: cm.immutable === true,
   };
+}
+
+/** Bytes one stored value counts toward the 1 MiB limit (as dataSize counts it). */
+function valueSize(field: 'data' | 'binaryData', stored: string): number {
+  return field === 'data' ? dataSize({ v: stored }, undefined) : dataSize(undefined, { v: stored });
+}
+
+const byConfigMapKey = new WeakMap<BucketState, Map<string, Entry>>();
+
+/** A state's entries by ConfigMap key, built once per state. */
+function entriesByConfigMapKey(state: BucketState): Map<string, Entry> {
+  let map = byConfigMapKey.get(state);
+  if (!map) {
+    map = new Map();
+    for (const entry of state.entries.values()) map.set(entry.cmKey, entry);
+    byConfigMapKey.set(state, map);
+  }
+  return map;
 }
 
 function canonicalName(key: string): string | undefined {

@@ -136,6 +136,11 @@ export class ConfigMapStore implements Store {
         this.#lastWriteAt = this.#clock.monotonic();
         return this.#apply(object);
       },
+      holds: (resourceVersion) => !this.#deleted && this.#state.resourceVersion === resourceVersion,
+      acknowledge: (resourceVersion) => {
+        this.#lastWriteAt = this.#clock.monotonic();
+        return !this.#deleted && this.#state.resourceVersion === resourceVersion ? this.#state : undefined;
+      },
       admit: () => this.#hooks.admit?.(),
       guard: (base, ops, admitted) => this.#hooks.guard?.(base, ops, admitted),
     };
@@ -150,6 +155,9 @@ export class ConfigMapStore implements Store {
       onSync: (object, resourceVersion) => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion)),
       onEvent: (type, object) => (type === 'DELETED' ? this.#markDeleted(object.metadata?.resourceVersion ?? '') : this.#applyWatched(object)),
       onProgress: () => (this.#lastError = undefined),
+      // Exactly the states #apply would ignore: usually this store's own
+      // commit, already applied from the write's answer.
+      alreadyHeld: (resourceVersion) => !isNewer(resourceVersion, this.#deleted ? this.#deletedAt : this.#state.resourceVersion),
       onError: (error) => (this.#lastError = error),
       logger: this.#log,
       clock: this.#clock,
@@ -376,7 +384,7 @@ export class ConfigMapStore implements Store {
     if (!isNewer(rv, this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
     let next: BucketState;
     try {
-      next = parseBucket(object);
+      next = parseBucket(object, this.#state);
     } catch (err) {
       const error = err instanceof FormatError ? err : new FormatError('bucket content cannot be decoded', undefined, { cause: err });
       if (!this.#decodeError) this.#log.error({ bucket: this.name, code: error.code }, 'bucket content cannot be decoded; keeping the last good state');

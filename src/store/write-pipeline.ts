@@ -49,7 +49,7 @@ import {
   OutcomeUnknownError,
   UnavailableError,
 } from '../errors.js';
-import type { CasResult, ConfigMapApi, ConfigMapPatch } from '../kube/configmap-api.js';
+import type { ConfigMapApi, ConfigMapPatch, PatchResult } from '../kube/configmap-api.js';
 import { certainlyNotApplied } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
 import { isNewer, type BucketState } from './bucket-state.js';
@@ -70,6 +70,14 @@ export interface PipelineHost {
    * state the store now holds (this one, or a newer one from the watch).
    */
   apply(object: V1ConfigMap): BucketState;
+  /**
+   * A write's answer at `resourceVersion`, left unparsed because the cache
+   * already held that version (see holds): notes the write like apply() and
+   * returns the cache's state if it still is exactly that version.
+   */
+  acknowledge(resourceVersion: string): BucketState | undefined;
+  /** True when the cache holds exactly `resourceVersion` (a write's answer at it need not be parsed). */
+  holds(resourceVersion: string): boolean;
   /**
    * Called once when a write is submitted; the number it returns travels
    * with the write to every guard call (the StateManager binds each write
@@ -375,7 +383,8 @@ export class WritePipeline {
           const response = sent.result;
           if (response.ok) {
             try {
-              this.#lastAnswer = { state: host.apply(response.object), seq: sent.seq };
+              const state = response.object ? host.apply(response.object) : host.acknowledge(response.resourceVersion);
+              if (state) this.#lastAnswer = { state, seq: sent.seq };
             } catch {
               // The commit landed whatever the cache makes of the answer (a
               // decode failure is reported by the store's status()).
@@ -439,11 +448,12 @@ export class WritePipeline {
   }
 
   /** Sends one patch; `inFlight` is set while it is on the wire. */
-  async #send(commit: Commit, patch: ConfigMapPatch): Promise<{ kind: 'answer'; result: CasResult; seq: number } | { kind: 'error'; error: unknown }> {
+  async #send(commit: Commit, patch: ConfigMapPatch): Promise<{ kind: 'answer'; result: PatchResult; seq: number } | { kind: 'error'; error: unknown }> {
     const seq = ++this.#requestSeq;
     commit.inFlight = true;
     try {
-      return { kind: 'answer', result: await this.#host.api.patch(patch, { signal: commit.done.signal }), seq };
+      const alreadyHeld = (resourceVersion: string) => this.#host.holds(resourceVersion);
+      return { kind: 'answer', result: await this.#host.api.patch(patch, { signal: commit.done.signal, alreadyHeld }), seq };
     } catch (error) {
       return { kind: 'error', error };
     } finally {

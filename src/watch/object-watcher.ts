@@ -53,8 +53,17 @@ export interface ObjectWatcherOptions<T extends KubeObject> {
   onSync: (object: T | undefined, resourceVersion: string) => void;
   /** A change, in server order. */
   onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void;
-  /** A bookmark: nothing changed up to this resourceVersion. */
+  /**
+   * A bookmark: nothing changed up to this resourceVersion. Also called for
+   * an event `alreadyHeld` says the consumer holds (instead of onEvent).
+   */
   onProgress?: (resourceVersion: string) => void;
+  /**
+   * True when the consumer already holds the object at `resourceVersion` or
+   * newer, so an ADDED or MODIFIED event at it would change nothing: such an
+   * event is not parsed (see watchStream's `alreadyHeld`).
+   */
+  alreadyHeld?: (resourceVersion: string) => boolean;
   /** A failure the loop is retrying; the watch is not current until it recovers. */
   onError?: (error: KubekvError) => void;
   logger?: Logger;
@@ -139,6 +148,7 @@ export class ObjectWatcher<T extends KubeObject> {
           query: { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, fieldSelector },
           signal,
           inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
+          alreadyHeld: this.#o.alreadyHeld,
           onOpen: () => {
             this.#connected = true;
             this.#contact();

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { PatchStrategy, setHeaderOptions, V1MicroTime, type V1ConfigMap } from '@kubernetes/client-node';
 import { testControlPlane } from '../../controlplane/remote.js';
+import { eventVersion, objectVersion } from '../../../src/kube/version-prefix.js';
+import { KubeTransport } from '../../../src/kube/transport.js';
 import { adminApis, apisFor, expectApiStatus, recordWatch, userWithRole, type Apis } from '../../support/kube.js';
 
 const cp = testControlPlane();
@@ -108,6 +110,46 @@ describe('watch (how followers learn of changes without polling)', () => {
       assert.ok(rvs[0]! > BigInt(from) && rvs[1]! > rvs[0]! && rvs[2]! > rvs[1]!, `resourceVersions not increasing: ${rvs.join(',')}`);
     } finally {
       watch.stop();
+    }
+  });
+
+  it('each event line and each write answer starts with kind, apiVersion and metadata up to resourceVersion (the prefix a store reads to skip its own commits unparsed)', async () => {
+    const created = await createConfigMap('prefix-read', { a: '1' });
+    const transport = KubeTransport.for(admin.kc);
+    const stream = await transport.open({
+      method: 'GET',
+      path: `/api/v1/namespaces/${ns}/configmaps`,
+      query: { watch: true, resourceVersion: created.metadata!.resourceVersion, fieldSelector: 'metadata.name=prefix-read' },
+    });
+    const body = stream.body[Symbol.asyncIterator]();
+    try {
+      // Values and keys that would fool a scan that is not anchored.
+      await admin.core.patchNamespacedConfigMap(
+        { name: 'prefix-read', namespace: ns, body: { metadata: { annotations: { resourceVersion: '"resourceVersion":"1"' } }, data: { resourceVersion: '2' } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      let text = '';
+      while (!text.includes('\n')) {
+        const next = await body.next();
+        assert.ok(!next.done, 'the watch ended before an event');
+        text += Buffer.from(next.value).toString('utf8');
+      }
+      const line = text.slice(0, text.indexOf('\n'));
+      const event = JSON.parse(line) as { type: string; object: V1ConfigMap };
+      assert.equal(event.type, 'MODIFIED');
+      assert.equal(eventVersion(line), event.object.metadata!.resourceVersion);
+      // And the answer to a write starts the same way.
+      const answer = await transport.open({
+        method: 'PATCH',
+        path: `/api/v1/namespaces/${ns}/configmaps/prefix-read`,
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { resourceVersion: event.object.metadata!.resourceVersion }, data: { b: '3' } },
+      });
+      const json = await answer.text();
+      assert.equal(answer.status, 200);
+      assert.equal(objectVersion(json), (JSON.parse(json) as V1ConfigMap).metadata!.resourceVersion);
+    } finally {
+      await body.return?.();
     }
   });
 
