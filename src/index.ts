@@ -5,6 +5,7 @@
  * and may change without notice.
  *
  * @packageDocumentation
+ * @module kubekv
  */
 
 export {
@@ -59,3 +60,4 @@ export type { LeaseElectorOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
 export type { FollowerContext, HealthOptions, LeaderContext, StateManagerOptions, StateStatus } from './state/index.js';
 export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';
+export type { MetricsOptions, MetricsRegistry } from './metrics/index.js';

@@ -13,9 +13,13 @@ export interface LogFn {
 
 /** A pino-compatible logger. */
 export interface Logger {
+  /** Detail useful only when debugging kubekv itself. */
   debug: LogFn;
+  /** Lifecycle events: leadership gained or lost, locks acquired and released, relists. */
   info: LogFn;
+  /** Trouble kubekv retries or works around: a failed request or renewal, a fence, a deleted bucket. */
   warn: LogFn;
+  /** What needs attention: a handler that threw, a bucket that cannot be decoded. */
   error: LogFn;
   /** A logger that adds `bindings` to every record, as pino's child(). */
   child(bindings: Record<string, unknown>): Logger;

@@ -39,6 +39,8 @@ import { AbortedError, ClosedError, InvalidOptionError, KubekvError, NotLeaderEr
 import { certainlyNotApplied } from '../kube/errors.js';
 import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
+import type { ElectionObserver } from '../metrics/observer.js';
 import {
   compareResourceVersions,
   KubeLeaseLock,
@@ -107,8 +109,20 @@ export interface LeaseElectorOptions {
   onStoppedLeading?: (() => void | Promise<void>) | undefined;
   /** Called when a different holder is observed (this replica included); not called for a released Lease. */
   onNewLeader?: ((identity: string) => void) | undefined;
-  /** Storage of the record (kubeConfig and namespace are then unused); by default the Lease namespace/name. For other kubekv modules and tests. */
+  /**
+   * Storage of the record (kubeConfig and namespace are then unused); by default the Lease namespace/name. For other kubekv modules and tests.
+   *
+   * @internal
+   */
   lock?: LeaseLock | undefined;
+  /**
+   * Prometheus metrics as client-go's leader election reports them, same
+   * names and label: `leader_election_master_status{name}` (1 while this
+   * elector leads, else 0) and `leader_election_slowpath_total{name}`, with
+   * `name` the Lease name. Needs prom-client installed (InvalidOptionError
+   * otherwise). Default: none, and nothing is registered.
+   */
+  metrics?: MetricsOptions | undefined;
 }
 
 /** A write whose answer was lost: what it could still apply to. */
@@ -132,6 +146,7 @@ export class LeaseElector implements AsyncDisposable {
   readonly #retryMs: number;
   readonly #releaseOnClose: boolean;
   readonly #o: LeaseElectorOptions;
+  readonly #metrics: ElectionObserver | undefined;
   readonly #closeController = new AbortController();
   #watch: LeaseWatch | undefined;
   #started = false;
@@ -205,6 +220,7 @@ export class LeaseElector implements AsyncDisposable {
       this.#lock = new KubeLeaseLock({ kubeConfig, namespace, name, clock: this.#clock, logger: options.logger });
     }
     this.#log = (options.logger ?? silentLogger).child({ lease: this.#lock.describe(), identity });
+    this.#metrics = resolveMetrics(options.metrics)?.election(name);
   }
 
   /** True from onStartedLeading until leadership ends. */
@@ -220,6 +236,11 @@ export class LeaseElector implements AsyncDisposable {
   /** Wall ms (clock.now) of this replica's last successful acquisition or renewal; undefined before the first. */
   get lastRenewAt(): number | undefined {
     return this.#lastRenewAt;
+  }
+
+  /** The Lease's uid as last observed; undefined before the first observation or while the Lease does not exist. */
+  get leaseUid(): string | undefined {
+    return this.#observed?.uid;
   }
 
   /** While leading: the Lease's leaseTransitions at which we acquired it, a number that grows with each new leadership period. */
@@ -447,6 +468,7 @@ export class LeaseElector implements AsyncDisposable {
         const result = await this.#update(this.#record(mine.record.leaseTransitions, mine.record), mine.resourceVersion, signal);
         if (result.ok) return this.#succeeded(result.lease, leading, startedAt);
         this.#log.debug({ reason: result.reason }, 'optimistic renewal failed; reading the lease');
+        this.#metrics?.slowPath();
       }
       const current = await this.#lock.get(signal);
       // Closing or resigning: no new acquisition (a release is about to go out).
@@ -537,6 +559,7 @@ export class LeaseElector implements AsyncDisposable {
     this.#leading = leadership;
     this.#armDeadline(leadership, startedAt);
     this.#log.info({ term: leadership.term }, 'started leading');
+    this.#metrics?.leading(true);
     void this.#invoke('onStartedLeading', () => this.#o.onStartedLeading?.(leadership.controller.signal));
   }
 
@@ -570,6 +593,7 @@ export class LeaseElector implements AsyncDisposable {
     leadership.deadline?.cancel();
     leadership.controller.abort(reason);
     this.#log.info({ term: leadership.term, reason: why }, 'stopped leading');
+    this.#metrics?.leading(false);
     return this.#invoke('onStoppedLeading', () => this.#o.onStoppedLeading?.());
   }
 

@@ -46,6 +46,8 @@ export interface LeaseRecord {
 export interface LeaseSnapshot {
   readonly record: LeaseRecord;
   readonly resourceVersion: string;
+  /** The Lease object's uid, when known (Events regarding the Lease carry it). */
+  readonly uid?: string | undefined;
 }
 
 /** Outcome of a conditional write: the new snapshot, or the race that was lost. */
@@ -253,7 +255,7 @@ export class KubeLeaseLock implements LeaseLock {
     const resourceVersion = lease.metadata?.resourceVersion ?? '';
     this.#seen.set(resourceVersion, lease);
     if (this.#seen.size > keptVersions) this.#seen.delete(this.#seen.keys().next().value!);
-    return { record: fromSpec(lease.spec), resourceVersion };
+    return { record: fromSpec(lease.spec), resourceVersion, uid: lease.metadata?.uid };
   }
 }
 

@@ -57,8 +57,12 @@ import { systemClock, type Clock } from '../clock.js';
 import { BUCKET_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, encodeKey } from '../codec/index.js';
 import { LeaseElector } from '../election/lease-elector.js';
 import { KubeLeaseLock, type LeaseLock } from '../election/lease-lock.js';
-import { AbortedError, ClosedError, InvalidOptionError, KubekvError, LockHeldError } from '../errors.js';
+import { AbortedError, ClosedError, InvalidOptionError, KubekvError, LockHeldError, NotLeaderError } from '../errors.js';
+import { lockLost } from '../events/lease-events.js';
+import type { EventRecorder } from '../events/recorder.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
+import type { LockObserver } from '../metrics/observer.js';
 
 /** Annotation on a lock's Lease holding the lock key, encoded as a ConfigMap key would be. */
 export const LOCK_KEY_ANNOTATION = 'kubekv.dev/lock-key';
@@ -72,7 +76,7 @@ export interface LockOptions {
   /**
    * Time to live, in ms: how long waiters must see the Lease unchanged
    * before they may take it from a holder that stopped renewing. Whole
-   * seconds (the Lease records seconds), 1000 to {@link MAX_LOCK_TTL_MS}.
+   * seconds (the Lease records seconds), 1000 to 86400000 (one day).
    * The holder renews every ttlMs / 6 and gives the lock up (its handle's
    * signal aborts) when no renewal succeeded for 2/3 × ttlMs, satisfying
    * client-go's rule leaseDuration > renewDeadline > 1.2 × retryPeriod; with
@@ -91,6 +95,13 @@ export interface LockOptions {
   logger?: Logger | undefined;
   /** Time source and timers. @default the store's clock */
   clock?: Clock | undefined;
+  /**
+   * Prometheus metrics of this lock (acquisitions, losses, locks held, hold
+   * time), labelled with its namespace and bucket, never its key; see
+   * docs/observability.md. Needs prom-client installed. @default the
+   * store's `metrics` option
+   */
+  metrics?: MetricsOptions | undefined;
 }
 
 /** Options of {@link Lock.lock}. */
@@ -140,6 +151,10 @@ export interface LockInit {
   clock?: Clock | undefined;
   /** Called once when the Lock is closed (the store stops tracking it). */
   onClose?: (() => void) | undefined;
+  /** Metrics hooks (the store's); options.metrics replaces them. */
+  observer?: LockObserver | undefined;
+  /** Records a Warning LockLost when a held lock is lost; none without. */
+  events?: EventRecorder | undefined;
 }
 
 /**
@@ -157,7 +172,7 @@ export function lockLeaseName(bucket: string, key: string): string {
   return bucket.slice(0, 253 - suffix.length).replace(/[-.]+$/, '') + suffix;
 }
 
-const knownOptions = new Set(['ttlMs', 'identity', 'logger', 'clock']);
+const knownOptions = new Set(['ttlMs', 'identity', 'logger', 'clock', 'metrics']);
 const knownAcquireOptions = new Set(['signal']);
 
 /**
@@ -168,7 +183,11 @@ const knownAcquireOptions = new Set(['signal']);
 export class Lock implements AsyncDisposable {
   /** The lock key. */
   readonly key: string;
-  /** Name of the Lease that holds the lock (see {@link lockLeaseName}). */
+  /**
+   * Name of the Lease that holds the lock: `<bucket>-lock-` and 16 hex
+   * digits of the key's SHA-256 (a long bucket name is cut and hashed with
+   * the key), the same for every contender of the key.
+   */
   readonly leaseName: string;
   /** Namespace of the Lease (the bucket's). */
   readonly namespace: string;
@@ -182,6 +201,8 @@ export class Lock implements AsyncDisposable {
   readonly #log: Logger;
   readonly #what: string;
   readonly #onClose: (() => void) | undefined;
+  readonly #observer: LockObserver | undefined;
+  readonly #events: EventRecorder | undefined;
   #attempt: Attempt | undefined;
   /** The last attempt's shutdown: the next one starts after it, so it never releases its successor's record. */
   #previous: Promise<void> = Promise.resolve();
@@ -209,6 +230,8 @@ export class Lock implements AsyncDisposable {
     this.#log = this.#logger.child({ lease: `${init.namespace}/${this.leaseName}`, identity });
     this.#what = `lock ${JSON.stringify(init.key)} of bucket ${init.namespace}/${init.bucket}`;
     this.#onClose = init.onClose;
+    this.#observer = options.metrics === undefined ? init.observer : resolveMetrics(options.metrics)?.lock(init.namespace, init.bucket);
+    this.#events = init.events;
     if (init.leaseLock) this.#leaseLock = init.leaseLock;
     else if (init.kubeConfig) {
       this.#leaseLock = new KubeLeaseLock({
@@ -265,6 +288,11 @@ export class Lock implements AsyncDisposable {
         throw signal?.aborted ? aborted() : new ClosedError(this.#what);
       }
       this.#log.info({ token: handle.token }, 'lock acquired');
+      // Counted only if still held: a loss already reported (#lost) came before anything to count.
+      if (!handle.signal.aborted) {
+        handle.heldSince = this.#clock.monotonic();
+        this.#observer?.acquired();
+      }
       return handle;
     } finally {
       signal?.removeEventListener('abort', onAbort);
@@ -333,6 +361,11 @@ export class Lock implements AsyncDisposable {
   #lost(attempt: Attempt, handle: Handle): void {
     if (handle.unlocking) this.#log.info({ token: handle.token }, 'lock released');
     else this.#log.warn({ token: handle.token, reason: errorMessage(handle.signal.reason) }, 'lock lost');
+    if (handle.heldSince !== undefined) this.#observer?.released(this.#clock.monotonic() - handle.heldSince, !handle.unlocking);
+    if (!handle.unlocking) {
+      const holder = handle.signal.reason instanceof NotLeaderError ? handle.signal.reason.leader : undefined;
+      this.#events?.record(lockLost({ name: this.leaseName, namespace: this.namespace, uid: attempt.elector.leaseUid }, this.identity, handle.token, holder));
+    }
     this.#end(attempt);
   }
 }
@@ -385,6 +418,8 @@ class Attempt {
 class Handle implements LockHandle {
   readonly token: number;
   unlocking = false;
+  /** Monotonic ms at which lock() handed the handle out; undefined if it was lost before. */
+  heldSince: number | undefined;
   readonly #controller = new AbortController();
   readonly #what: string;
   readonly #release: () => Promise<void>;

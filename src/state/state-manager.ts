@@ -34,8 +34,10 @@ import { sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import { LeaseElector } from '../election/index.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
+import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
 import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { MetricsOptions } from '../metrics/metrics.js';
 import type { BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
@@ -87,6 +89,26 @@ export interface StateManagerOptions {
   shutdownGraceMs?: number;
   /** Gives up start(): it rejects with AbortedError and leaves nothing running or held. */
   signal?: AbortSignal;
+  /**
+   * Prometheus metrics, registered in the given prom-client Registry:
+   * client-go's `leader_election_master_status{name}` and
+   * `leader_election_slowpath_total{name}` for the Lease, and every
+   * bucket's store and lock metrics. Needs prom-client installed (an
+   * optional peer dependency; InvalidOptionError if it is missing). Default:
+   * none, and nothing is registered. See docs/observability.md.
+   */
+  metrics?: MetricsOptions;
+  /**
+   * Record Kubernetes Events (events.k8s.io/v1) regarding the Lease, as
+   * client-go's leader election does: `LeaderElection` "<identity> became
+   * leader" / "<identity> stopped leading", and Warnings `Fenced` (this
+   * replica was fenced) and, for the buckets' locks, `LockLost`. Best
+   * effort: rate limited, never delays or fails a write or an election
+   * step; needs `create` on events.k8s.io events (deploy/rbac.yaml grants
+   * it), and without it they are dropped (logged at debug). Default true;
+   * false turns them off.
+   */
+  events?: boolean;
 }
 
 /** What an onLeader handler gets. */
@@ -115,7 +137,9 @@ export interface FollowerContext {
 
 /** Health of a replica. */
 export interface StateStatus {
+  /** This replica's identity (the Lease holder name it writes). */
   identity: string;
+  /** True while this replica leads and holds the buckets' epochs (writes allowed); see {@link StateManager.isLeader}. */
   isLeader: boolean;
   /** Current leader identity as last observed. */
   leader: string | undefined;
@@ -143,7 +167,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Elector + buckets + fencing + hooks. Start one per replica with {@link StateManager.start}. */
 export class StateManager implements AsyncDisposable {
+  /** This replica's identity: the holder name it writes into the Lease. */
   readonly identity: string;
+  /** Namespace of the Lease and the buckets. */
   readonly namespace: string;
   readonly #stores: Map<string, ConfigMapStore>;
   readonly #log: Logger;
@@ -166,6 +192,9 @@ export class StateManager implements AsyncDisposable {
   #closeRequested = false;
   #closing: Promise<void> | undefined;
   #signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  /** Records LeaderElection and Fenced Events regarding the Lease; undefined with `events: false`. */
+  #events: EventRecorder | undefined;
+  #leaseName = '';
 
   private constructor(stores: Map<string, ConfigMapStore>, namespace: string, elector: LeaseElector, options: StateManagerOptions, graceMs: number) {
     this.#stores = stores;
@@ -200,6 +229,7 @@ export class StateManager implements AsyncDisposable {
     if (new Set(bucketNames).size !== bucketNames.length) throw new InvalidOptionError('buckets', bucketNames, 'bucket names must be distinct');
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', signal, 'an AbortSignal');
+    const events = resolveEvents(options.events);
     const kc = loadKubeConfig(options.kubeConfig);
     const namespace = resolveNamespace(kc, options.namespace);
     let manager: StateManager | undefined;
@@ -215,6 +245,7 @@ export class StateManager implements AsyncDisposable {
       retryPeriodMs: options.retryPeriodMs,
       clock: options.clock,
       logger: options.logger,
+      metrics: options.metrics,
       onStartedLeading: (leadership) => (manager ? manager.#becomeLeader(leadership) : undefined),
       onStoppedLeading: () => (manager ? manager.#becomeFollower() : undefined),
     });
@@ -237,9 +268,13 @@ export class StateManager implements AsyncDisposable {
           ...(options.logger ? { logger: options.logger } : {}),
           ...(options.clock ? { clock: options.clock } : {}),
           ...(signal ? { signal } : {}),
+          ...(options.metrics ? { metrics: options.metrics } : {}),
+          events,
         }));
       }
       manager = new StateManager(stores, namespace, elector, options, graceMs);
+      manager.#leaseName = options.leaseName ?? `${options.name}-leader`;
+      if (events) manager.#events = new EventRecorder({ kubeConfig: kc, namespace, reportingController: STATE_MANAGER_CONTROLLER, logger: options.logger, clock: options.clock });
       await elector.start({ signal });
       if (manager.#phase === 'follower' && !manager.#followerWork) manager.#startFollowing();
       if (options.handleSignals) manager.#installSignalHandlers();
@@ -248,6 +283,7 @@ export class StateManager implements AsyncDisposable {
       if (manager) manager.#closeRequested = true;
       await elector.close();
       for (const store of stores.values()) await store.close();
+      if (manager) await manager.#events?.close();
       throw err;
     }
   }
@@ -367,12 +403,15 @@ export class StateManager implements AsyncDisposable {
     // only then may the Lease go, so the next leader never overlaps our writes.
     for (const store of this.#stores.values()) await store.close();
     await this.#elector.close();
+    // After the release: a follower takes over meanwhile; this only lets the last Events (stopped leading) get out.
+    await this.#events?.close();
     this.#log.info({ identity: this.identity }, 'state manager closed');
   }
 
   async #becomeLeader(leadership: AbortSignal): Promise<void> {
     // The term of THIS leadership period, read before any await.
     const term = this.#elector.term;
+    this.#events?.record(becameLeader(this.#lease(), this.identity));
     await this.#leaderEnded;
     if (this.#closeRequested || leadership.aborted || term === undefined) return;
     this.#followerWork?.abort(new NotLeaderError(this.identity));
@@ -407,6 +446,7 @@ export class StateManager implements AsyncDisposable {
 
   /** The elector stopped leading (lost, resigned or closing): no more writes; follower work starts once the leader handlers have returned. */
   async #becomeFollower(): Promise<void> {
+    this.#events?.record(stoppedLeading(this.#lease(), this.identity));
     if (this.#phase !== 'closed') this.#phase = 'follower';
     this.#epoch = undefined;
     const ended = this.#drainLeaderWork(new NotLeaderError(this.leader));
@@ -443,6 +483,11 @@ export class StateManager implements AsyncDisposable {
       timer?.cancel();
       clearInterval(keepAlive);
     }
+  }
+
+  /** The Lease, as Events refer to it (with its uid as last observed, so `kubectl describe lease` lists them). */
+  #lease(): LeaseReference {
+    return { name: this.#leaseName, namespace: this.namespace, uid: this.#elector.leaseUid };
   }
 
   #startFollowing(): void {
@@ -483,6 +528,7 @@ export class StateManager implements AsyncDisposable {
     if (this.#phase !== 'leader' && this.#phase !== 'raising') return;
     this.#lastError = err;
     this.#phase = 'fenced';
+    this.#events?.record(fenced(this.#lease(), this.identity, err.heldEpoch, err.currentEpoch));
     this.#log.warn({ identity: this.identity, held: err.heldEpoch, current: err.currentEpoch }, 'fenced: the bucket carries another leader epoch; stopping leader work and resigning');
     const floor = err.currentEpoch <= MAX_EPOCH ? err.currentEpoch : undefined;
     if (floor === undefined) {

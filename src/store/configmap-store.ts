@@ -24,7 +24,11 @@ import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, 
 import { ConfigMapApi } from '../kube/configmap-api.js';
 import { loadKubeConfig, resolveNamespace } from '../kube/config.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
+import { LOCK_CONTROLLER } from '../events/lease-events.js';
+import { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { LockObserver, StoreObserver } from '../metrics/observer.js';
 import { ObjectWatcher } from '../watch/object-watcher.js';
 import { isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
@@ -114,6 +118,13 @@ export class ConfigMapStore implements Store {
    */
   #decodeError: FormatError | undefined;
   #hooks: WriteHooks = {};
+  /** Metrics hooks (src/metrics); undefined without the `metrics` option. */
+  readonly #observer: StoreObserver | undefined;
+  readonly #metrics: Metrics | undefined;
+  #lockObserver: LockObserver | undefined;
+  readonly #eventsEnabled: boolean;
+  /** Records lock losses as Events; made with the first lock. */
+  #events: EventRecorder | undefined;
 
   private constructor(kc: KubeConfig, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
     this.name = api.name;
@@ -123,6 +134,9 @@ export class ConfigMapStore implements Store {
     this.#log = options.logger;
     this.#clock = options.clock;
     this.#compression = options.compression;
+    this.#metrics = options.metrics;
+    this.#eventsEnabled = options.events;
+    this.#observer = options.metrics?.store(api.namespace, api.name, () => this.status().stalenessMs);
     this.#timeoutMs = options.timeoutMs;
     this.#state = initial;
     const host: PipelineHost = {
@@ -143,6 +157,7 @@ export class ConfigMapStore implements Store {
       },
       admit: () => this.#hooks.admit?.(),
       guard: (base, ops, admitted) => this.#hooks.guard?.(base, ops, admitted),
+      observer: this.#observer,
     };
     this.#pipeline = new WritePipeline(host);
     this.#watcher = new ObjectWatcher<V1ConfigMap>({
@@ -159,6 +174,7 @@ export class ConfigMapStore implements Store {
       // commit, already applied from the write's answer.
       alreadyHeld: (resourceVersion) => !isNewer(resourceVersion, this.#deleted ? this.#deletedAt : this.#state.resourceVersion),
       onError: (error) => (this.#lastError = error),
+      onRestart: (reason) => this.#observer?.watchRestarted(reason),
       logger: this.#log,
       clock: this.#clock,
     });
@@ -318,6 +334,8 @@ export class ConfigMapStore implements Store {
       logger: this.#log,
       clock: this.#clock,
       onClose: () => this.#locks.delete(lock),
+      observer: (this.#lockObserver ??= this.#metrics?.lock(this.namespace, this.name)),
+      events: this.#lockEvents(),
     });
     this.#locks.add(lock);
     return lock;
@@ -331,13 +349,21 @@ export class ConfigMapStore implements Store {
     await this.#pipeline.close();
     await this.#watcher.stop();
     this.#hub.close();
+    this.#observer?.close();
+    await this.#events?.close();
   }
 
+  /** Same as close(), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
 
-  /** Internals for other kubekv modules; see {@link storeInternals}. */
+  /**
+   * Internals for other kubekv modules, keyed by a symbol the package does
+   * not export (`storeInternals`).
+   *
+   * @internal
+   */
   get [storeInternals](): StoreInternals {
     return {
       setWriteHooks: (hooks) => (this.#hooks = hooks),
@@ -433,6 +459,13 @@ export class ConfigMapStore implements Store {
     this.#state = empty;
     this.#log.warn({ bucket: this.name, namespace: this.namespace }, 'bucket ConfigMap was deleted');
     if (changes.length > 0) this.#hub.publish(changes);
+  }
+
+  /** The recorder of lock losses, made with the first lock (none with `events: false`). */
+  #lockEvents(): EventRecorder | undefined {
+    if (!this.#eventsEnabled) return undefined;
+    this.#events ??= new EventRecorder({ kubeConfig: this.#kc, namespace: this.namespace, reportingController: LOCK_CONTROLLER, logger: this.#log, clock: this.#clock });
+    return this.#events;
   }
 
   #assertOpen(): void {

@@ -22,7 +22,9 @@ import {
 import { AbortedError, InvalidKeyError, InvalidOptionError } from '../errors.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/configmap-api.js';
 import { validateName } from '../kube/config.js';
+import { resolveEvents } from '../events/lease-events.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { resolveMetrics, type Metrics } from '../metrics/metrics.js';
 import type { KVPair, OpenStoreOptions, Previous, Value } from './types.js';
 
 export interface ResolvedOptions {
@@ -32,6 +34,10 @@ export interface ResolvedOptions {
   compression: CompressionOptions;
   timeoutMs: number;
   requestTimeoutMs: number;
+  /** Makes the store's (and its locks') metrics hooks; undefined without the `metrics` option. */
+  metrics: Metrics | undefined;
+  /** Record Kubernetes Events (lock losses). */
+  events: boolean;
 }
 
 /** Default deadline of a write (OpenStoreOptions.timeoutMs). */
@@ -64,7 +70,9 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   if (!(Number.isFinite(compression.minBytes) && compression.minBytes! >= 0)) throw new InvalidOptionError('compression.minBytes', compression.minBytes, 'a non-negative number of bytes');
   if (!(compression.minSavings! >= 0 && compression.minSavings! < 1)) throw new InvalidOptionError('compression.minSavings', compression.minSavings, 'a fraction within [0, 1)');
   if (options.app !== undefined) validateLabelValue('app', options.app);
-  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, timeoutMs, requestTimeoutMs };
+  const metrics = resolveMetrics(options.metrics);
+  const events = resolveEvents(options.events);
+  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, timeoutMs, requestTimeoutMs, metrics, events };
 }
 
 export function newBucket(name: string, app: string): V1ConfigMap {

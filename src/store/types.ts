@@ -9,6 +9,7 @@ import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
+import type { MetricsOptions } from '../metrics/metrics.js';
 
 /** A key with its value and per-key revision. */
 export interface KVPair {
@@ -64,14 +65,19 @@ export interface ReadOptions extends CallOptions {
 /** One operation of a {@link Store.batch}. */
 export type BatchOperation =
   | {
+      /** Sets `key` to `value`. */
       op: 'put';
+      /** The key to set. */
       key: string;
+      /** The value to store. */
       value: Value;
       /** Condition: the key must be absent ('absent') or at this revision. Default: none. */
       expect?: 'absent' | Previous;
     }
   | {
+      /** Deletes `key`. */
       op: 'delete';
+      /** The key to delete. */
       key: string;
       /** Condition: the key must exist at this revision. Default: none (a missing key is not an error). */
       expect?: Previous;
@@ -89,9 +95,30 @@ export interface KeyEvent {
 
 /** An event of {@link ReadableStore.watchTree}: first a snapshot, then each change in order. */
 export type TreeEvent =
-  | { type: 'snapshot'; pairs: KVPair[]; revision: number }
-  | { type: 'put'; pair: KVPair; revision: number }
-  | { type: 'delete'; key: string; revision: number };
+  | {
+      /** The first event: every pair under the prefix at `revision`. */
+      type: 'snapshot';
+      /** The pairs under the prefix, sorted by key. */
+      pairs: KVPair[];
+      /** Bucket revision of this state. */
+      revision: number;
+    }
+  | {
+      /** A key under the prefix was set. */
+      type: 'put';
+      /** The key's new pair. */
+      pair: KVPair;
+      /** Bucket revision of this change. */
+      revision: number;
+    }
+  | {
+      /** A key under the prefix was deleted. */
+      type: 'delete';
+      /** The key deleted. */
+      key: string;
+      /** Bucket revision of this change. */
+      revision: number;
+    };
 
 /** Health of a store's cache. */
 export interface StoreStatus {
@@ -177,6 +204,7 @@ export interface Store extends ReadableStore {
    * and rejects queued writes with ClosedError; in-flight writes finish first.
    */
   close(): Promise<void>;
+  /** Same as close(), for `await using`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -213,4 +241,22 @@ export interface OpenStoreOptions {
    * Default 10000.
    */
   requestTimeoutMs?: number;
+  /**
+   * Prometheus metrics of this bucket and its locks (writes by result,
+   * latency, CAS conflicts, retries, fenced writes, cache staleness, watch
+   * restarts, lock holds and losses), registered in the given prom-client
+   * Registry; several stores may share one. Needs prom-client installed (an
+   * optional peer dependency; InvalidOptionError if it is missing). Default:
+   * none, and nothing is registered anywhere. See docs/observability.md.
+   */
+  metrics?: MetricsOptions;
+  /**
+   * Record Kubernetes Events (events.k8s.io/v1) about this bucket's locks:
+   * a Warning `LockLost` regarding a lock's Lease when a held lock is lost.
+   * Best effort: rate limited, never delays or fails an operation; needs
+   * `create` on events.k8s.io events (deploy/rbac.yaml grants it), and
+   * without it they are dropped (logged at debug). Default true; false turns
+   * them off.
+   */
+  events?: boolean;
 }

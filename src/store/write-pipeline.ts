@@ -52,6 +52,7 @@ import {
 import type { ConfigMapApi, ConfigMapPatch, PatchResult } from '../kube/configmap-api.js';
 import { certainlyNotApplied } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
+import type { RetryReason, StoreObserver } from '../metrics/observer.js';
 import { isNewer, type BucketState } from './bucket-state.js';
 import { planCommit, type CommitPlan, type WriteOp, type WriteResult } from './commit.js';
 
@@ -87,6 +88,8 @@ export interface PipelineHost {
   admit?(): number | undefined;
   /** Checked for each write before each plan, with what admit() gave it: throws to refuse that write (e.g. fenced, not leader). */
   guard?(base: BucketState, ops: readonly WriteOp[], admitted: number | undefined): void;
+  /** Metrics hooks (src/metrics); they never throw and never wait. */
+  readonly observer?: StoreObserver | undefined;
 }
 
 type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
@@ -184,6 +187,7 @@ export class WritePipeline {
     return new Promise((resolve, reject) => {
       // Assigned right below; settle() may only run after that.
       const timers: { deadline?: TimerHandle } = {};
+      const submittedAt = this.#host.observer ? this.#host.clock.monotonic() : 0;
       const onAbort = () => this.#withdraw(pending, new AbortedError('write', { cause: signal?.reason }));
       const pending: Pending = {
         ops,
@@ -200,6 +204,7 @@ export class WritePipeline {
           signal?.removeEventListener('abort', onAbort);
           if (outcome.ok) resolve(outcome.result);
           else reject(outcome.error);
+          this.#host.observer?.written(outcome.ok ? undefined : outcome.error, this.#host.clock.monotonic() - submittedAt);
           const commit = pending.commit;
           if (commit && commit.members.every((m) => m.settled)) commit.done.abort(COMMIT_SETTLED);
         },
@@ -398,6 +403,7 @@ export class WritePipeline {
           // 409: the bucket changed. If an earlier copy of this attempt
           // landed, the re-read shows it; otherwise back off, then re-plan
           // on a newer state (read after the pause, so it is as new as can be).
+          host.observer?.conflict();
           if (commit.ambiguous) continue;
           conflictedOn = attempt.base.state.resourceVersion;
           attempt = undefined;
@@ -428,6 +434,7 @@ export class WritePipeline {
         shouldRetry: ({ error }) => error instanceof Retry,
         onFailedAttempt: async ({ error, attemptNumber }) => {
           if (!(error instanceof Retry)) return;
+          host.observer?.retry(error.message as RetryReason);
           let delay: number;
           if (error.message === 'conflict') {
             delay = fullJitter(CONFLICT_BACKOFF, conflicts++);

@@ -24,6 +24,7 @@ import type { KubekvError } from '../errors.js';
 import { isAbort, isGone, toKubekvError } from '../kube/errors.js';
 import { watchStream } from '../kube/watch-stream.js';
 import { silentLogger, type Logger } from '../logger.js';
+import type { WatchRestartReason } from '../metrics/observer.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 
 /** The least an object must have to be watched. */
@@ -66,6 +67,8 @@ export interface ObjectWatcherOptions<T extends KubeObject> {
   alreadyHeld?: (resourceVersion: string) => boolean;
   /** A failure the loop is retrying; the watch is not current until it recovers. */
   onError?: (error: KubekvError) => void;
+  /** The loop opens the watch again, for `reason` (metrics: src/metrics/observer.ts); must not throw. */
+  onRestart?: (reason: WatchRestartReason) => void;
   logger?: Logger;
   clock?: Clock;
   /** Reconnect backoff; default 200 ms growing to 5 s, jittered. */
@@ -172,6 +175,7 @@ export class ObjectWatcher<T extends KubeObject> {
         }
         // The server closed the watch (its timeout): resume from where we are.
         this.#connected = false;
+        if (!signal.aborted) this.#o.onRestart?.('closed');
         if (!delivered) await sleep(this.#clock, this.#backoff.next(), signal).catch(() => {});
       } catch (err) {
         this.#connected = false;
@@ -179,6 +183,7 @@ export class ObjectWatcher<T extends KubeObject> {
         if (isGone(err)) {
           this.#log.info({ resource, namespace }, 'watch resourceVersion expired (410); relisting');
           this.#resourceVersion = undefined;
+          this.#o.onRestart?.('expired');
           continue;
         }
         const error = isAbort(err)
@@ -187,6 +192,7 @@ export class ObjectWatcher<T extends KubeObject> {
         const delay = this.#backoff.next();
         this.#log.warn({ resource, namespace, code: error.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `${verb} failed; retrying: ${error.message}`);
         this.#o.onError?.(error);
+        this.#o.onRestart?.('failed');
         await sleep(this.#clock, delay, signal).catch(() => {});
       }
     }
