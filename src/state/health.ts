@@ -25,8 +25,11 @@ export interface HealthOptions {
   livenessToleranceMs?: number;
 }
 
-/** A request handler serving /livez, /readyz and /leader for `manager`; other paths get 404. */
-export function healthHandler(manager: StateManager, options: HealthOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
+/**
+ * A request handler serving /livez, /readyz and /leader for `manager` (a
+ * StateManager, or kubekv/testing's MemoryStateManager); other paths get 404.
+ */
+export function healthHandler(manager: Pick<StateManager, 'status' | 'closed' | 'isLive'>, options: HealthOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const maxStalenessMs = options.maxStalenessMs ?? 30_000;
   const livenessToleranceMs = options.livenessToleranceMs ?? 20_000;
   return (req, res) => {

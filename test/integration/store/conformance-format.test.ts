@@ -1,13 +1,16 @@
 /**
  * Conformance, continued: what the store really writes into the ConfigMap
- * (docs/format.md), how it treats a ConfigMap it did not create, and the
- * store's lifecycle (status, teardown, close, `await using`).
+ * (docs/format.md) and how it treats a ConfigMap it did not create (both
+ * about ConfigMaps, so ConfigMapStore only), and the store's lifecycle
+ * (status, teardown, close, `await using`), which runs once per backend
+ * (test/support/store-backends.ts): ConfigMapStore on the real control plane
+ * and MemoryStore from kubekv/testing.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import pako from 'pako';
-import { ClosedError, ConfigMapStore, type Store } from '../../../src/index.js';
+import { BucketNotFoundError, ClosedError, ConfigMapStore, type Store } from '../../../src/index.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { expectApiStatus } from '../../support/kube.js';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -22,6 +25,7 @@ import {
   utf8,
   waitFor,
 } from '../../support/store.js';
+import { openBackendBucket, storeBackends } from '../../support/store-backends.js';
 
 /** A hang fails the test after a minute, naming it, instead of stalling the run. */
 const bounded = { timeout: 60_000 };
@@ -146,72 +150,92 @@ describe('a ConfigMap kubekv did not create', () => {
   }
 });
 
-describe('lifecycle', () => {
-  it('status() reports synced, the ConfigMap\'s revision and resourceVersion, and a connected watch', bounded, async () => {
-    await using b = await openBucket('status');
-    await b.store.put('a', '1');
-    await b.store.put('b', '2');
-    const raw = await readRaw(b.namespace, 'status');
-    const status = b.store.status();
-    assert.equal(status.synced, true);
-    assert.equal(String(status.revision), raw.metadata?.annotations?.['kubekv.dev/revision']);
-    assert.equal(status.revision, 2);
-    assert.equal(status.resourceVersion, raw.metadata?.resourceVersion);
-    assert.ok(status.stalenessMs >= 0);
-    await waitFor('status().connected', () => b.store.status().connected);
-    assert.equal(b.store.status().lastError, undefined);
-  });
+for (const backend of storeBackends) {
+  describe(`${backend.name}: lifecycle`, () => {
+    it('status() reports synced, the bucket\'s revision and resourceVersion, and a connected watch', bounded, async () => {
+      await using b = await openBackendBucket(backend, 'status');
+      await b.store.put('a', '1');
+      const second = await b.store.put('b', '2');
+      const status = b.store.status();
+      assert.equal(status.synced, true);
+      assert.equal(status.revision, 2);
+      assert.equal(status.revision, second.lastIndex);
+      if (b.raw) {
+        const raw = await b.raw();
+        assert.equal(String(status.revision), raw.metadata?.annotations?.['kubekv.dev/revision']);
+        assert.equal(status.resourceVersion, raw.metadata?.resourceVersion);
+      }
+      assert.ok(status.stalenessMs >= 0);
+      await waitFor('status().connected', () => b.store.status().connected);
+      assert.equal(b.store.status().lastError, undefined);
+    });
 
-  it('teardown() deletes the ConfigMap and closes the store', bounded, async () => {
-    const b = await openBucket('teardown');
-    await b.store.put('k', 'v');
-    await b.store.teardown();
-    await expectApiStatus(readRaw(b.namespace, 'teardown'), 404);
-    await expectKubekvError(b.store.get('k'), ClosedError, 'CLOSED');
-    await expectKubekvError(b.store.put('k', 'v'), ClosedError, 'CLOSED');
-    await expectApiStatus(readRaw(b.namespace, 'teardown'), 404);
-  });
+    it('teardown() deletes the bucket and closes the store', bounded, async () => {
+      const b = await openBackendBucket(backend, 'teardown');
+      await b.store.put('k', 'v');
+      await b.store.teardown();
+      if (b.raw) await expectApiStatus(b.raw(), 404);
+      await expectKubekvError(b.store.get('k'), ClosedError, 'CLOSED');
+      await expectKubekvError(b.store.put('k', 'v'), ClosedError, 'CLOSED');
+      if (b.raw) await expectApiStatus(b.raw(), 404);
+      await expectKubekvError(b.openPeer(), BucketNotFoundError, 'BUCKET_NOT_FOUND');
+    });
 
-  it('after close() every call rejects with ClosedError, close() is idempotent, and the data stays', bounded, async () => {
-    const b = await openBucket('closed');
-    const pair = await b.store.put('k', 'v');
-    await b.store.close();
-    await b.store.close();
-    const store: Store = b.store;
-    const calls: Array<[string, () => unknown]> = [
-      ['get', () => store.get('k')],
-      ['get consistent', () => store.get('k', { consistent: true })],
-      ['exists', () => store.exists('k')],
-      ['list', () => store.list('')],
-      ['watch', () => store.watch('k')],
-      ['watchTree', () => store.watchTree('')],
-      ['put', () => store.put('k', 'w')],
-      ['delete', () => store.delete('k')],
-      ['deleteTree', () => store.deleteTree('')],
-      ['atomicPut', () => store.atomicPut('k', 'w', pair)],
-      ['atomicDelete', () => store.atomicDelete('k', pair)],
-      ['batch', () => store.batch([{ op: 'put', key: 'k', value: 'w' }])],
-      ['teardown', () => store.teardown()],
-    ];
-    for (const [name, call] of calls) {
-      await assert.doesNotReject(expectKubekvError(call, ClosedError, 'CLOSED'), `${name} after close`);
-    }
-    const raw = await readRaw(b.namespace, 'closed');
-    assert.deepEqual(raw.data, { k: 'v' });
-  });
+    it('a bucket torn down by another instance: this one reads it empty and its writes reject with BucketNotFoundError', bounded, async () => {
+      await using b = await openBackendBucket(backend, 'torn-down');
+      await b.store.put('k', 'v');
+      const other = await b.openPeer();
+      await other.teardown();
+      await waitFor('the deletion to reach the first instance', async () => (await b.store.list('')).length === 0);
+      assert.equal(await b.store.get('k'), undefined);
+      assert.equal(await b.store.get('k', { consistent: true }), undefined);
+      await expectKubekvError(b.store.put('k', 'w'), BucketNotFoundError, 'BUCKET_NOT_FOUND');
+      await expectKubekvError(b.openPeer(), BucketNotFoundError, 'BUCKET_NOT_FOUND');
+    });
 
-  it('await using closes the store when the block ends', bounded, async () => {
-    const b = await openBucket('using');
-    await b.store.close();
-    let escaped: ConfigMapStore | undefined;
-    {
-      await using store = await openPeer(b);
-      escaped = store;
-      await store.put('k', 'v');
-      assert.equal((await store.get('k'))?.text, 'v');
-    }
-    const closed = escaped;
-    await expectKubekvError(closed.get('k'), ClosedError, 'CLOSED');
-    await expectKubekvError(() => closed.watch('k'), ClosedError, 'CLOSED');
+    it('after close() every call rejects with ClosedError, close() is idempotent, and the data stays', bounded, async () => {
+      const b = await openBackendBucket(backend, 'closed');
+      const pair = await b.store.put('k', 'v');
+      await b.store.close();
+      await b.store.close();
+      const store: Store = b.store;
+      const calls: Array<[string, () => unknown]> = [
+        ['get', () => store.get('k')],
+        ['get consistent', () => store.get('k', { consistent: true })],
+        ['exists', () => store.exists('k')],
+        ['list', () => store.list('')],
+        ['watch', () => store.watch('k')],
+        ['watchTree', () => store.watchTree('')],
+        ['put', () => store.put('k', 'w')],
+        ['delete', () => store.delete('k')],
+        ['deleteTree', () => store.deleteTree('')],
+        ['atomicPut', () => store.atomicPut('k', 'w', pair)],
+        ['atomicDelete', () => store.atomicDelete('k', pair)],
+        ['batch', () => store.batch([{ op: 'put', key: 'k', value: 'w' }])],
+        ['teardown', () => store.teardown()],
+        ['newLock', () => store.newLock('k')],
+      ];
+      for (const [name, call] of calls) {
+        await assert.doesNotReject(expectKubekvError(call, ClosedError, 'CLOSED'), `${name} after close`);
+      }
+      if (b.raw) assert.deepEqual((await b.raw()).data, { k: 'v' });
+      await using reopened = await b.openPeer();
+      assert.deepEqual((await reopened.list('')).map((p) => [p.key, p.text, p.lastIndex]), [['k', 'v', pair.lastIndex]]);
+    });
+
+    it('await using closes the store when the block ends', bounded, async () => {
+      const b = await openBackendBucket(backend, 'using');
+      await b.store.close();
+      let escaped: Store | undefined;
+      {
+        await using store = await b.openPeer();
+        escaped = store;
+        await store.put('k', 'v');
+        assert.equal((await store.get('k'))?.text, 'v');
+      }
+      const closed = escaped;
+      await expectKubekvError(closed.get('k'), ClosedError, 'CLOSED');
+      await expectKubekvError(() => closed.watch('k'), ClosedError, 'CLOSED');
+    });
   });
-});
+}

@@ -1,0 +1,120 @@
+/**
+ * The backends the store conformance suite runs against, so one set of
+ * behaviour tests proves both: ConfigMapStore on the real control plane
+ * (each space a fresh namespace) and MemoryStore from kubekv/testing (each
+ * space a fresh MemoryCluster). A backend on the real control plane also
+ * hands out the raw ConfigMap, for the assertions about what is really
+ * stored; tests make those only where `raw` is defined.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { ConfigMapStore, type OpenStoreOptions, type Store } from '../../src/index.js';
+import { MemoryCluster, MemoryStore } from '../../src/testing/index.js';
+import { testControlPlane } from '../controlplane/remote.js';
+import { expectBucketUnchanged, readRaw } from './store.js';
+
+/** Options of a store opened by a backend (where it lives is the space's business). */
+export type BackendOpenOptions = Omit<OpenStoreOptions, 'namespace' | 'kubeConfig'>;
+
+/** A place to open buckets in, of one backend: a fresh namespace, or a fresh cluster. */
+export interface BackendSpace {
+  readonly namespace: string;
+  /** Opens a store on bucket `options.name` here, as StoreClass.open(options) would. */
+  open(options: BackendOpenOptions): Promise<Store>;
+  /** The ConfigMap as the API server holds it; undefined for a backend without one. */
+  readonly raw: ((name: string) => Promise<V1ConfigMap>) | undefined;
+}
+
+/** One Store implementation under test. */
+export interface StoreBackend {
+  /** The class name, for test titles. */
+  readonly name: string;
+  /** True when its buckets are ConfigMaps on the real control plane (spaces have `raw`): tests about the stored format run only there. */
+  readonly onCluster: boolean;
+  /** A fresh, empty place; `prefix` names it (for a namespace: `<prefix>-<random>`). */
+  space(prefix: string): Promise<BackendSpace>;
+}
+
+/** A bucket opened for a test; `await using` closes its store. */
+export interface BackendBucket extends AsyncDisposable {
+  readonly store: Store;
+  readonly name: string;
+  readonly namespace: string;
+  readonly space: BackendSpace;
+  /** Opens another store on the bucket (no create), as a second replica would. */
+  openPeer(options?: Omit<BackendOpenOptions, 'name'>): Promise<Store>;
+  /** The bucket's ConfigMap as the API server holds it; undefined for a backend without one. */
+  readonly raw: (() => Promise<V1ConfigMap>) | undefined;
+}
+
+/** ConfigMapStore against the shared real control plane, with the admin identity. */
+export const configMapBackend: StoreBackend = {
+  name: 'ConfigMapStore',
+  onCluster: true,
+  async space(prefix) {
+    const cp = testControlPlane();
+    const namespace = await cp.freshNamespace(prefix);
+    return {
+      namespace,
+      open: (options) => ConfigMapStore.open({ ...options, namespace, kubeConfig: cp.adminKubeConfig() }),
+      raw: (name) => readRaw(namespace, name),
+    };
+  },
+};
+
+/** MemoryStore from kubekv/testing, each space a cluster of its own. */
+export const memoryBackend: StoreBackend = {
+  name: 'MemoryStore',
+  onCluster: false,
+  space(prefix) {
+    const cluster = new MemoryCluster();
+    // Named as the control plane names fresh namespaces, so messages read alike.
+    const base = prefix.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'test';
+    const namespace = `${base}-${randomBytes(4).toString('hex')}`;
+    return Promise.resolve({
+      namespace,
+      open: (options) => MemoryStore.open({ ...options, namespace, cluster }),
+      raw: undefined,
+    });
+  },
+};
+
+/** Every backend, the real one first. */
+export const storeBackends: readonly StoreBackend[] = [configMapBackend, memoryBackend];
+
+/** Opens bucket `name` with `create: true` in a fresh space of `backend`. */
+export async function openBackendBucket(backend: StoreBackend, name = 'bucket', options: Omit<BackendOpenOptions, 'name'> = {}): Promise<BackendBucket> {
+  const space = await backend.space(`kv-${name}`);
+  const store = await space.open({ create: true, ...options, name });
+  const raw = space.raw;
+  return {
+    store,
+    name,
+    namespace: space.namespace,
+    space,
+    openPeer: (peerOptions = {}) => space.open({ ...peerOptions, name }),
+    raw: raw && (() => raw(name)),
+    [Symbol.asyncDispose]: () => store.close(),
+  };
+}
+
+/** What a refused call must leave as it was, read through the Store API: every pair, its value and lastIndex, and the bucket's version. */
+async function contents(store: Store) {
+  const pairs = await store.list('', { consistent: true });
+  const { resourceVersion, revision } = store.status();
+  return { resourceVersion, revision, pairs: pairs.map((p) => [p.key, Buffer.from(p.value).toString('base64'), p.lastIndex]) };
+}
+
+/**
+ * Runs `action` and asserts the bucket is exactly as before it: through a
+ * consistent read of `bucket.store` on every backend, and where the backend
+ * has the raw ConfigMap, also that it is unchanged (same resourceVersion,
+ * labels, annotations, data, binaryData). Returns what `action` returned.
+ */
+export async function expectUnchanged<T>(bucket: BackendBucket, action: () => Promise<T>): Promise<T> {
+  const before = await contents(bucket.store);
+  const result = bucket.raw ? await expectBucketUnchanged(bucket, action) : await action();
+  assert.deepEqual(await contents(bucket.store), before, `bucket ${bucket.namespace}/${bucket.name} changed although the call was refused`);
+  return result;
+}
