@@ -1,0 +1,108 @@
+/**
+ * The read-only collection queries the CLI needs beside the library's
+ * per-object calls: bucket ConfigMaps by their `kubekv.dev/bucket` label, and
+ * Leases (all of a namespace, or a bucket's lock Leases by label), each
+ * Lease as the client-go election record. Quorum reads through kubekv's
+ * shared transport, each bounded by a timeout and mapped to kubekv errors.
+ *
+ * @module
+ */
+import type { V1ConfigMap, V1Lease } from '@kubernetes/client-node';
+import { BUCKET_LABEL } from '../codec/index.js';
+import { ApiError, UnavailableError } from '../errors.js';
+import { toKubekvError } from '../kube/errors.js';
+import { RequestTimedOut, withDeadline } from '../kube/signals.js';
+import { KubeTransport } from '../kube/transport.js';
+import type { Connection } from './connection.js';
+
+/** Most ms one list may take. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** A Lease's election record (client-go's fields) and where it lives. */
+export interface LeaseInfo {
+  namespace: string;
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  annotations: Readonly<Record<string, string>>;
+  /** "" when released. */
+  holderIdentity: string;
+  leaseDurationSeconds: number;
+  acquireTime: Date | undefined;
+  renewTime: Date | undefined;
+  leaseTransitions: number;
+}
+
+/** Bucket ConfigMaps (those with a kubekv.dev/bucket label) in the connection's namespace, or in all with `allNamespaces`. */
+export async function listBucketConfigMaps(conn: Connection, allNamespaces: boolean, signal: AbortSignal): Promise<V1ConfigMap[]> {
+  const path = allNamespaces ? '/api/v1/configmaps' : `/api/v1/namespaces/${encodeURIComponent(conn.namespace)}/configmaps`;
+  const items = await list<V1ConfigMap>(conn, path, BUCKET_LABEL, 'configmaps', allNamespaces ? undefined : conn.namespace, signal);
+  return items.sort((a, b) => compare(a.metadata?.namespace, b.metadata?.namespace) || compare(a.metadata?.name, b.metadata?.name));
+}
+
+/** Leases of the connection's namespace, optionally by label selector, sorted by name. */
+export async function listLeases(conn: Connection, labelSelector: string | undefined, signal: AbortSignal): Promise<LeaseInfo[]> {
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/leases`;
+  const items = await list<V1Lease>(conn, path, labelSelector, 'leases', conn.namespace, signal);
+  return items.map(leaseInfo).sort((a, b) => compare(a.name, b.name));
+}
+
+/** One Lease, or undefined when it does not exist. */
+export async function getLease(conn: Connection, name: string, signal: AbortSignal): Promise<LeaseInfo | undefined> {
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/leases/${encodeURIComponent(name)}`;
+  const lease = await request<V1Lease | undefined>(conn, path, undefined, { verb: 'get', resource: 'leases', name, namespace: conn.namespace }, signal, true);
+  return lease ? leaseInfo(lease) : undefined;
+}
+
+async function list<T>(conn: Connection, path: string, labelSelector: string | undefined, resource: string, namespace: string | undefined, signal: AbortSignal): Promise<T[]> {
+  const answer = await request<{ items?: T[] } | undefined>(conn, path, labelSelector, { verb: 'list', resource, namespace }, signal, false);
+  return answer?.items ?? [];
+}
+
+async function request<T>(
+  conn: Connection,
+  path: string,
+  labelSelector: string | undefined,
+  what: { verb: string; resource: string; name?: string; namespace: string | undefined },
+  signal: AbortSignal,
+  notFoundIsUndefined: boolean,
+): Promise<T | undefined> {
+  const transport = KubeTransport.for(conn.kc);
+  try {
+    return await withDeadline(REQUEST_TIMEOUT_MS, signal, (combined) => transport.send<T>({ method: 'GET', path, query: { labelSelector }, signal: combined }));
+  } catch (err) {
+    if (err instanceof RequestTimedOut && !signal.aborted) {
+      throw new UnavailableError(`${what.verb} ${what.resource} timed out after ${REQUEST_TIMEOUT_MS} ms`, { cause: err });
+    }
+    const mapped = toKubekvError(err, what);
+    if (notFoundIsUndefined && mapped instanceof ApiError && mapped.status === 404) return undefined;
+    throw mapped;
+  }
+}
+
+/** The record as client-go reads it (LeaseSpecToLeaderElectionRecord): absent numbers are 0. */
+function leaseInfo(lease: V1Lease): LeaseInfo {
+  const spec = lease.spec;
+  return {
+    namespace: lease.metadata?.namespace ?? '',
+    name: lease.metadata?.name ?? '',
+    labels: lease.metadata?.labels ?? {},
+    annotations: lease.metadata?.annotations ?? {},
+    holderIdentity: spec?.holderIdentity ?? '',
+    leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
+    acquireTime: parseTime(spec?.acquireTime),
+    renewTime: parseTime(spec?.renewTime),
+    leaseTransitions: spec?.leaseTransitions ?? 0,
+  };
+}
+
+// Over the raw transport, MicroTime fields arrive as the wire strings, whatever the types say.
+function parseTime(value: unknown): Date | undefined {
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' && value !== '' ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(ms) ? undefined : new Date(ms);
+}
+
+function compare(a: string | undefined, b: string | undefined): number {
+  const x = a ?? '';
+  const y = b ?? '';
+  return x < y ? -1 : x > y ? 1 : 0;
+}

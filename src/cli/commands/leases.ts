@@ -1,0 +1,151 @@
+/**
+ * `kubekv leader <name>` and `kubekv locks [bucket]`: the Leases kubekv
+ * elects with, read as client-go reads them. Ages and states are judged
+ * against this machine's clock (the record's times are the holder's), so
+ * clock skew shifts them.
+ *
+ * @module
+ */
+import { BUCKET_LABEL, decodeKey } from '../../codec/index.js';
+import { ApiError } from '../../errors.js';
+import { validateName } from '../../kube/config.js';
+import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from '../../lock/lock.js';
+import { bucketLabel } from '../../store/inputs.js';
+import { getLease, listLeases, type LeaseInfo } from '../cluster-reads.js';
+import type { Command } from '../command.js';
+import { bucketName } from '../connection.js';
+import { formatAge } from '../duration.js';
+import { leaseState, type LeaseState } from '../leadership.js';
+import { renderFields, renderTable, safeCell } from '../output.js';
+
+/** A Lease as `leader -o json` shows it. */
+export interface LeaderView {
+  namespace: string;
+  lease: string;
+  /** "" when released. */
+  holder: string;
+  state: LeaseState;
+  /** The holder's epoch (its term: leaseTransitions), present while held. */
+  epoch?: number | undefined;
+  transitions: number;
+  leaseDurationSeconds: number;
+  acquireTime: string | undefined;
+  renewTime: string | undefined;
+  /** Seconds since renewTime, by this machine's clock. */
+  sinceRenewSeconds: number | undefined;
+}
+
+/** The view of a Lease at wall time `nowMs`. */
+export function leaderView(lease: LeaseInfo, nowMs: number): LeaderView {
+  const state = leaseState(lease, nowMs);
+  return {
+    namespace: lease.namespace,
+    lease: lease.name,
+    holder: lease.holderIdentity,
+    state,
+    epoch: state === 'held' ? lease.leaseTransitions : undefined,
+    transitions: lease.leaseTransitions,
+    leaseDurationSeconds: lease.leaseDurationSeconds,
+    acquireTime: lease.acquireTime?.toISOString(),
+    renewTime: lease.renewTime?.toISOString(),
+    sinceRenewSeconds: lease.renewTime ? Math.max(0, Math.round((nowMs - lease.renewTime.getTime()) / 1000)) : undefined,
+  };
+}
+
+function stateCell(view: LeaderView, nowMs: number): string {
+  if (view.state !== 'held' || !view.renewTime) return view.state;
+  return `held (expires in ${formatAge(Date.parse(view.renewTime) + view.leaseDurationSeconds * 1000 - nowMs)})`;
+}
+
+function when(iso: string | undefined, nowMs: number): string {
+  return iso ? `${iso} (${formatAge(nowMs - Date.parse(iso))} ago)` : '<none>';
+}
+
+/** `kubekv leader <name>`. */
+export const leaderCommand: Command = {
+  name: 'leader',
+  options: [],
+  positionals: ['name'],
+  summary: 'show a leader Lease: holder, epoch, transitions, time since renew (<name> or <name>-leader)',
+  details: 'A StateManager named <app> elects with the Lease <app>-leader: `kubekv leader <app>` finds it.',
+  async run(ctx) {
+    const name = validateName('name', ctx.positionals[0]);
+    const conn = ctx.connection();
+    // A StateManager's Lease is `<name>-leader` by default: accept the app name too.
+    const lease = (await getLease(conn, name, ctx.signal)) ?? (name.endsWith('-leader') ? undefined : await getLease(conn, `${name}-leader`, ctx.signal));
+    if (!lease) throw new ApiError(404, `lease ${conn.namespace}/${name}${name.endsWith('-leader') ? '' : ` (nor ${name}-leader)`} does not exist`);
+    const now = Date.now();
+    const view = leaderView(lease, now);
+    await ctx.print(view, () =>
+      renderFields([
+        ['Lease', `${view.namespace}/${view.lease}`],
+        ['Holder', view.holder ? safeCell(view.holder) : '<none>'],
+        ['State', stateCell(view, now)],
+        ['Epoch', view.epoch === undefined ? '<none>' : String(view.epoch)],
+        ['Transitions', String(view.transitions)],
+        ['Lease duration', `${view.leaseDurationSeconds}s`],
+        ['Acquired', when(view.acquireTime, now)],
+        ['Renewed', when(view.renewTime, now)],
+      ]),
+    );
+  },
+};
+
+/** A lock as `locks -o json` shows it. */
+export interface LockView {
+  /** The lock key (from the Lease's kubekv.dev/lock-key annotation). */
+  key: string;
+  lease: string;
+  holder: string;
+  state: LeaseState;
+  /** Fencing token of the holder: the Lease's leaseTransitions. */
+  token: number;
+  ttlSeconds: number;
+  renewTime: string | undefined;
+  sinceRenewSeconds: number | undefined;
+}
+
+/** `kubekv locks [bucket]`. */
+export const locksCommand: Command = {
+  name: 'locks',
+  options: ['bucket'],
+  positionals: ['bucket?'],
+  summary: 'list the locks of a bucket (its lock Leases): key, holder, state, fencing token',
+  async run(ctx) {
+    const bucket = bucketName(ctx.options, ctx.positionals[0]);
+    const selector = `${BUCKET_LABEL}=${bucketLabel(bucket)},app.kubernetes.io/component=${LOCK_COMPONENT}`;
+    const now = Date.now();
+    const locks = (await listLeases(ctx.connection(), selector, ctx.signal)).map((lease): LockView => {
+      const view = leaderView(lease, now);
+      const encoded = lease.annotations[LOCK_KEY_ANNOTATION];
+      return {
+        key: encoded === undefined ? '' : decodeKey(encoded),
+        lease: lease.name,
+        holder: view.holder,
+        state: view.state,
+        token: view.transitions,
+        ttlSeconds: view.leaseDurationSeconds,
+        renewTime: view.renewTime,
+        sinceRenewSeconds: view.sinceRenewSeconds,
+      };
+    });
+    if (ctx.options.output === 'table' && locks.length === 0) {
+      await ctx.note(`No locks found for bucket ${bucket}.`);
+      return;
+    }
+    await ctx.print(locks, () =>
+      renderTable({
+        columns: ['KEY', 'HOLDER', 'STATE', 'TOKEN', 'TTL', 'RENEWED', 'LEASE'],
+        rows: locks.map((l) => [
+          l.key ? safeCell(l.key) : '<unknown>',
+          l.holder ? safeCell(l.holder) : '<none>',
+          l.state,
+          String(l.token),
+          `${l.ttlSeconds}s`,
+          l.sinceRenewSeconds === undefined ? '<never>' : `${formatAge(l.sinceRenewSeconds * 1000)} ago`,
+          l.lease,
+        ]),
+      }),
+    );
+  },
+};

@@ -1,0 +1,76 @@
+/**
+ * `kubekv ls [prefix]` and `kubekv get <key>`: reads of one bucket, from one
+ * quorum GET of its ConfigMap (no watch, nothing cached), values decoded.
+ * `get` writes the value's raw bytes to stdout, so binary values pipe
+ * unchanged (`kubekv get cert > cert.der`).
+ *
+ * @module
+ */
+import { encodeKey } from '../../codec/index.js';
+import { KeyNotFoundError } from '../../errors.js';
+import { toPair, type BucketState } from '../../store/bucket-state.js';
+import type { KVPair } from '../../store/types.js';
+import type { Command } from '../command.js';
+import { bucketName, readBucket } from '../connection.js';
+import { valueFields, type ValueFields } from '../dump-format.js';
+import { previewValue, renderTable, safeCell } from '../output.js';
+
+/** A key as `-o json` shows it: its revision, its value's size in bytes (decoded) and the value. */
+export type PairView = { key: string; lastIndex: number; size: number } & ValueFields;
+
+/** The view of a pair. */
+export function pairView(pair: KVPair): PairView {
+  return { key: pair.key, lastIndex: pair.lastIndex, size: pair.value.length, ...valueFields(pair.value) };
+}
+
+/** The pairs under `prefix`, sorted by key, values decoded (FormatError for a corrupt one). */
+export function pairsOf(state: BucketState, prefix: string): KVPair[] {
+  return [...state.entries.values()]
+    .filter((entry) => entry.key.startsWith(prefix))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map(toPair);
+}
+
+/** `kubekv ls [prefix]`. */
+export const lsCommand: Command = {
+  name: 'ls',
+  aliases: ['list'],
+  options: ['bucket'],
+  positionals: ['prefix?'],
+  summary: 'list the keys (under a prefix) with revision, size and a value preview',
+  async run(ctx) {
+    const bucket = bucketName(ctx.options);
+    const prefix = ctx.positionals[0] ?? '';
+    const pairs = pairsOf(await readBucket(ctx.connection(), bucket, ctx.signal), prefix);
+    if (ctx.options.output === 'table' && pairs.length === 0) {
+      await ctx.note(prefix ? `No keys under ${JSON.stringify(prefix)} in bucket ${bucket}.` : `Bucket ${bucket} is empty.`);
+      return;
+    }
+    await ctx.print(pairs.map(pairView), () =>
+      renderTable({
+        columns: ['KEY', 'REVISION', 'SIZE', 'VALUE'],
+        rows: pairs.map((p) => [safeCell(p.key), String(p.lastIndex), String(p.value.length), previewValue(p.value)]),
+      }),
+    );
+  },
+};
+
+/** `kubekv get <key>`. */
+export const getCommand: Command = {
+  name: 'get',
+  options: ['bucket'],
+  positionals: ['key'],
+  summary: 'print a value: its raw bytes (binary included), or the key, revision and value with -o json|yaml',
+  async run(ctx) {
+    const bucket = bucketName(ctx.options);
+    const key = ctx.positionals[0]!;
+    encodeKey(key); // InvalidKeyError before any request
+    const entry = (await readBucket(ctx.connection(), bucket, ctx.signal)).entries.get(key);
+    if (!entry) throw new KeyNotFoundError(key);
+    const pair = toPair(entry);
+    if (ctx.options.output !== 'table') return ctx.print(pairView(pair), () => '');
+    await ctx.out(pair.value);
+    // On a terminal only: end the line so the prompt does not run on. Pipes get the exact bytes.
+    if (ctx.io.stdout.isTTY && pair.value.length > 0 && pair.value[pair.value.length - 1] !== 0x0a) await ctx.out('\n');
+  },
+};

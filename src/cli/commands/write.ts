@@ -1,0 +1,82 @@
+/**
+ * `kubekv put <key> <value|->` and `kubekv del <key>`: single-key writes
+ * through a ConfigMapStore, so each is a CAS on the ConfigMap's
+ * resourceVersion with the store's retries, deadline and three endings
+ * (done; not done, with a definite error; outcome unknown, exit code 6).
+ * `-` reads the value's bytes from stdin, binary included.
+ *
+ * Both refuse to write to a bucket a StateManager leads unless `--force`
+ * (see leadership.ts and docs/cli.md).
+ *
+ * @module
+ */
+import { encodeKey } from '../../codec/index.js';
+import { BucketNotFoundError, KeyNotFoundError } from '../../errors.js';
+import type { ConfigMapStore } from '../../store/configmap-store.js';
+import { readAll, type Command, type CommandContext } from '../command.js';
+import { bucketName, openStore, readBucketIfExists } from '../connection.js';
+import { checkWritable } from '../leadership.js';
+import { safeCell } from '../output.js';
+
+/**
+ * Checks the bucket can be written (exists, or `--create-bucket`; not led,
+ * or `--force`), opens it and runs `write`, closing the store after.
+ */
+export async function withWritableStore<T>(ctx: CommandContext, bucket: string, write: (store: ConfigMapStore) => Promise<T>): Promise<T> {
+  const conn = ctx.connection();
+  const { options, signal } = ctx;
+  const state = await readBucketIfExists(conn, bucket, signal);
+  if (!state && !options.createBucket) throw new BucketNotFoundError(conn.namespace, bucket);
+  await checkWritable(conn, bucket, state, options, signal);
+  const store = await openStore(conn, bucket, { create: options.createBucket, signal, timeoutMs: options.timeoutMs });
+  try {
+    return await write(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `kubekv put <key> <value|->`. */
+export const putCommand: Command = {
+  name: 'put',
+  options: ['bucket', 'force', 'lease', 'if-absent', 'if-revision', 'create-bucket', 'timeout'],
+  positionals: ['key', 'value'],
+  summary: 'store a value (`-` reads its bytes from stdin); --if-absent / --if-revision make it conditional',
+  async run(ctx) {
+    const bucket = bucketName(ctx.options);
+    const [key, raw] = ctx.positionals as [string, string];
+    encodeKey(key); // InvalidKeyError before reading stdin or any request
+    const value = raw === '-' ? await readAll(ctx.io.stdin) : raw;
+    const { ifAbsent, ifRevision, timeoutMs } = ctx.options;
+    const call = { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+    const pair = await withWritableStore(ctx, bucket, (store) => {
+      if (ifAbsent) return store.atomicPut(key, value, undefined, call);
+      if (ifRevision !== undefined) return store.atomicPut(key, value, ifRevision, call);
+      return store.put(key, value, call);
+    });
+    await ctx.print({ key, lastIndex: pair.lastIndex, size: pair.value.length }, () => `stored ${safeCell(key)} in bucket ${bucket} at revision ${pair.lastIndex}\n`);
+  },
+};
+
+/** `kubekv del <key>`. */
+export const delCommand: Command = {
+  name: 'del',
+  aliases: ['delete', 'rm'],
+  options: ['bucket', 'force', 'lease', 'if-revision', 'ignore-not-found', 'timeout'],
+  positionals: ['key'],
+  summary: 'delete a key (a missing key exits 3 unless --ignore-not-found); --if-revision makes it conditional',
+  async run(ctx) {
+    const bucket = bucketName(ctx.options);
+    const key = ctx.positionals[0]!;
+    encodeKey(key);
+    const { ifRevision, ignoreNotFound, timeoutMs } = ctx.options;
+    const call = { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+    const deleted = await withWritableStore(ctx, bucket, async (store) => {
+      if (ifRevision === undefined) return store.delete(key, call);
+      await store.atomicDelete(key, ifRevision, call);
+      return true;
+    });
+    if (!deleted && !ignoreNotFound) throw new KeyNotFoundError(key);
+    await ctx.print({ key, deleted }, () => (deleted ? `deleted ${safeCell(key)} from bucket ${bucket}\n` : `${safeCell(key)} was not in bucket ${bucket}\n`));
+  },
+};

@@ -1,0 +1,84 @@
+/**
+ * Which cluster, identity and namespace a command talks to, resolved as
+ * kubectl resolves them: `--kubeconfig` (else kubekv's usual order: in a Pod
+ * the service account, else KUBECONFIG, else ~/.kube/config), `--context`
+ * (else the kubeconfig's current context), `-n` (else kubekv's order: the
+ * NAMESPACE env var, the Pod's namespace, the context's namespace,
+ * "default"). Also the two ways a command reaches a bucket: a one-shot
+ * quorum read of its state (reads), or a ConfigMapStore (writes and watch).
+ *
+ * @module
+ */
+import { KubeConfig } from '@kubernetes/client-node';
+import { BucketNotFoundError, InvalidOptionError } from '../errors.js';
+import { ConfigMapApi } from '../kube/configmap-api.js';
+import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { parseBucket, type BucketState } from '../store/bucket-state.js';
+import { ConfigMapStore } from '../store/configmap-store.js';
+import type { CliOptions } from './args.js';
+
+/** A resolved cluster and namespace. */
+export interface Connection {
+  kc: KubeConfig;
+  namespace: string;
+}
+
+/** Resolves `--kubeconfig`, `--context` and `-n` (see the module doc). Makes no request. */
+export function connect(options: Pick<CliOptions, 'kubeconfig' | 'context' | 'namespace'>): Connection {
+  let kc: KubeConfig;
+  if (options.kubeconfig !== undefined) {
+    kc = new KubeConfig();
+    try {
+      kc.loadFromFile(options.kubeconfig);
+    } catch (err) {
+      throw new InvalidOptionError('kubeconfig', options.kubeconfig, `a readable kubeconfig file (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+  } else {
+    kc = loadKubeConfig();
+  }
+  if (options.context !== undefined) {
+    if (!kc.getContextObject(options.context)) {
+      const names = kc.getContexts().map((c) => c.name);
+      throw new InvalidOptionError('context', options.context, names.length ? `one of the kubeconfig's contexts: ${names.join(', ')}` : 'a context of the kubeconfig, which has none');
+    }
+    kc.setCurrentContext(options.context);
+  }
+  return { kc, namespace: resolveNamespace(kc, options.namespace) };
+}
+
+/** The bucket a command names: `-b` (or KUBEKV_BUCKET), else the positional `fromArgument`. */
+export function bucketName(options: Pick<CliOptions, 'bucket'>, fromArgument?: string): string {
+  const name = fromArgument ?? options.bucket;
+  if (name === undefined) throw new InvalidOptionError('bucket', undefined, 'required: name the bucket with -b <name> (or the KUBEKV_BUCKET env var)');
+  return validateName('bucket', name);
+}
+
+/**
+ * The bucket's state from one quorum GET (no watch is started), or
+ * undefined when the ConfigMap does not exist.
+ *
+ * @throws FormatError when the bucket cannot be decoded, and the request's errors (ForbiddenError, UnavailableError, ...)
+ */
+export async function readBucketIfExists(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState | undefined> {
+  const object = await new ConfigMapApi(conn.kc, conn.namespace, name).get({ signal });
+  return object ? parseBucket(object) : undefined;
+}
+
+/** As {@link readBucketIfExists}, but a missing bucket is a BucketNotFoundError. */
+export async function readBucket(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState> {
+  const state = await readBucketIfExists(conn, name, signal);
+  if (!state) throw new BucketNotFoundError(conn.namespace, name);
+  return state;
+}
+
+/** Opens the bucket as a store (for writes and watch); `create` makes a missing one. */
+export function openStore(conn: Connection, name: string, options: { create?: boolean; signal: AbortSignal; timeoutMs?: number | undefined }): Promise<ConfigMapStore> {
+  return ConfigMapStore.open({
+    name,
+    namespace: conn.namespace,
+    kubeConfig: conn.kc,
+    create: options.create ?? false,
+    signal: options.signal,
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+  });
+}

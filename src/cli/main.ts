@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+/**
+ * The `kubekv` executable, also installed as `kubectl-kv` so that kubectl
+ * runs it as the plugin `kubectl kv` once it is on PATH. Wires run.ts to the
+ * process: argv, the standard streams, and SIGINT / SIGTERM, which abort the
+ * command (a second one exits at once).
+ *
+ * @module
+ */
+import { runCli } from './run.js';
+
+const controller = new AbortController();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort(new Error(`${signal} received`));
+  });
+}
+// A reader that went away (`kubekv watch | head -1`) ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
+// The process lives until the command settles, whatever the connections
+// underneath keep referenced (an unreferenced socket mid-handshake must not
+// let Node end the process with the command unsettled).
+const keepAlive = setInterval(() => {}, 60_000);
+const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, controller.signal);
+clearInterval(keepAlive);
+// Exit now rather than when the last keep-alive connection times out; the
+// writes above have been handed to the streams already.
+process.exit(code);

@@ -1,0 +1,82 @@
+/**
+ * The help text: `kubekv help`, `kubekv help <command>`, `kubekv <command> --help`.
+ *
+ * @module
+ */
+import { globalOptions, usageLine, type CommandRule, type OptionName } from './args.js';
+import type { Command } from './command.js';
+
+/** The `help` pseudo-command's rule (it takes an optional command name). */
+export const helpRule: CommandRule = { name: 'help', options: [], positionals: ['command?'] };
+
+const optionHelp: Record<OptionName, [string, string]> = {
+  kubeconfig: ['--kubeconfig <path>', 'kubeconfig file (default: in a Pod its service account, else KUBECONFIG, else ~/.kube/config)'],
+  context: ['--context <name>', 'kubeconfig context to use (default: the current context)'],
+  namespace: ['-n, --namespace <ns>', "namespace (default: NAMESPACE env, the Pod's, the context's, else default)"],
+  output: ['-o, --output <format>', 'table (default), json or yaml'],
+  help: ['-h, --help', 'show help'],
+  bucket: ['-b, --bucket <name>', 'the bucket (default: the KUBEKV_BUCKET env var)'],
+  'all-namespaces': ['-A, --all-namespaces', 'list buckets of every namespace'],
+  force: ['--force', 'write even though a StateManager leads the bucket (see docs/cli.md)'],
+  lease: ['--lease <name>', "the Lease electing the bucket's leader (default: found by the bucket's kubekv.dev/leader)"],
+  'if-absent': ['--if-absent', 'only if the key does not exist (else exit 5, KEY_EXISTS)'],
+  'if-revision': ['--if-revision <n>', "only if the key's revision (lastIndex) is n (else exit 5, KEY_MODIFIED)"],
+  'ignore-not-found': ['--ignore-not-found', 'a missing key is not an error'],
+  'create-bucket': ['--create-bucket', 'create the bucket if it does not exist'],
+  replace: ['--replace', 'also delete the keys the dump does not hold (in the same atomic write)'],
+  timeout: ['--timeout <duration>', 'deadline of the write, e.g. 10s (default 30s)'],
+};
+
+const exitCodes = `Exit codes:
+  0  done                      4  refused: FORBIDDEN, NOT_LEADER (a StateManager leads; see --force),
+  1  other failure                 VALUE_TOO_LARGE, BUCKET_FULL
+  2  usage or input error      5  condition failed or conflict: KEY_EXISTS, KEY_MODIFIED, CONFLICT
+  3  not found                 6  OUTCOME_UNKNOWN: the write may or may not have been applied
+  7  UNAVAILABLE, DEADLINE_EXCEEDED (not applied)    130  interrupted (SIGINT/SIGTERM)
+Errors print "error: <CODE>: <message>" on stderr.`;
+
+/** The general help. */
+export function helpText(commands: readonly Command[]): string {
+  const synopses = commands.map((c) => [usageLine(c).slice('kubekv '.length), c.summary] as const);
+  const width = Math.max(...synopses.map(([s]) => s.length)) + 2;
+  const used = new Set(commands.flatMap((c) => c.options));
+  return [
+    'kubekv: inspect and edit kubekv buckets and leader Leases. Also a kubectl plugin: kubectl kv <command>.',
+    '',
+    'Usage: kubekv <command> [arguments] [options]',
+    '',
+    'Commands:',
+    ...synopses.map(([synopsis, summary]) => `  ${synopsis.padEnd(width)}${summary}`),
+    `  ${'help [command]'.padEnd(width)}help on a command`,
+    '',
+    'Options of every command:',
+    ...optionLines(globalOptions),
+    '',
+    'Options of some commands (see kubekv help <command>):',
+    ...optionLines(Object.keys(optionHelp).filter((o): o is OptionName => used.has(o as OptionName))),
+    '',
+    exitCodes,
+    'Full reference: docs/cli.md.',
+    '',
+  ].join('\n');
+}
+
+/** Help on one command. */
+export function commandHelp(command: Command): string {
+  return [
+    `Usage: ${usageLine(command)} [options]`,
+    '',
+    `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.`,
+    ...(command.details ? ['', command.details] : []),
+    '',
+    'Options:',
+    ...optionLines([...command.options, ...globalOptions]),
+    ...(command.aliases?.length ? ['', `Aliases: ${command.aliases.join(', ')}`] : []),
+    '',
+  ].join('\n');
+}
+
+function optionLines(options: readonly OptionName[]): string[] {
+  const width = Math.max(...options.map((o) => optionHelp[o][0].length)) + 2;
+  return options.map((o) => `  ${optionHelp[o][0].padEnd(width)}${optionHelp[o][1]}`);
+}
