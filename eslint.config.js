@@ -5,7 +5,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.cache/', 'test/controlplane/**/*.go'] },
+  { ignores: ['dist/', 'node_modules/', '.cache/', 'docs/api/', 'test/controlplane/**/*.go'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
