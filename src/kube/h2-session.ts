@@ -40,6 +40,18 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** A session whose peer does not answer a ping within this long is retired (client-go: 15 s; loopback-scale here). */
 const PING_TIMEOUT_MS = 5_000;
 
+/**
+ * The server does not speak HTTP/2 (its TLS handshake refused the h2
+ * protocol): nothing was sent; send the request over HTTP/1.1 instead.
+ */
+export class H2Unsupported extends Error {
+  /** @param cause - the handshake's error */
+  constructor(cause: unknown) {
+    super('the server does not offer HTTP/2', { cause });
+    this.name = 'H2Unsupported';
+  }
+}
+
 /** One request's answer, read whole. */
 export interface H2Answer {
   status: number;
@@ -61,6 +73,8 @@ export class H2Client {
   readonly #origin: string;
   readonly #tls: SecureClientSessionOptions;
   #session: Promise<ClientHttp2Session> | undefined;
+  /** The server refused HTTP/2 once: every request of this pool goes over HTTP/1.1 (see H2Unsupported). */
+  #unsupported = false;
   /** The connected session of #session, once connected. */
   #live: ClientHttp2Session | undefined;
   /** Requests in flight (connecting included). */
@@ -77,13 +91,21 @@ export class H2Client {
   }
 
   /** Sends `request` and reads its whole answer. Network failures reject with the connection's or stream's error. */
+  /** False once the server refused HTTP/2 (an endpoint with it turned off): use HTTP/1.1. */
+  get supported(): boolean {
+    return !this.#unsupported;
+  }
+
   async request(request: H2Request): Promise<H2Answer> {
+    if (this.#unsupported) throw new H2Unsupported(undefined);
     request.signal?.throwIfAborted();
     // Counted from the start: a request still connecting keeps the process alive too.
     this.#begin();
     try {
       const pending = this.#connect();
       const session = await raceAbort(pending, request.signal);
+      // Aborted in the hop since: send nothing.
+      request.signal?.throwIfAborted();
       session.ref();
       return await this.#exchange(pending, session, request);
     } finally {
@@ -110,18 +132,24 @@ export class H2Client {
       const done = () => request.signal?.removeEventListener('abort', onAbort);
       stream.on('response', (headers) => (status = Number(headers[constants.HTTP2_HEADER_STATUS])));
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('end', () => {
-        done();
-        resolve({ status, text: Buffer.concat(chunks).toString('utf8') });
-      });
+      let ended = false;
+      stream.on('end', () => (ended = true));
       stream.on('error', (err: Error) => {
         done();
         reject(err);
       });
+      // Decided on 'close', not 'end': a connection the peer closed (a
+      // killed apiserver, a proxy) also ends its streams, with no status or
+      // a cut-off body, and only the stream's close code tells. That is a
+      // lost answer, never an HTTP status.
       stream.on('close', () => {
         done();
-        // After 'end' this is a no-op; otherwise the stream was reset.
-        reject(Object.assign(new Error(`HTTP/2 stream closed before its answer ended (code ${stream.rstCode})`), { code: 'ERR_HTTP2_STREAM_CLOSED' }));
+        if (ended && status > 0 && stream.rstCode === constants.NGHTTP2_NO_ERROR) {
+          resolve({ status, text: Buffer.concat(chunks).toString('utf8') });
+          return;
+        }
+        const error = new Error(`HTTP/2 stream closed before its answer was complete (status ${status}, close code ${stream.rstCode})`);
+        reject(Object.assign(error, { code: 'ERR_HTTP2_STREAM_CLOSED' }));
       });
       if (request.body !== undefined) stream.end(request.body);
     });
@@ -154,7 +182,10 @@ export class H2Client {
       // would crash the process.
       session.on('error', (err: Error) => {
         retire();
-        reject(err);
+        if ((err as { code?: unknown }).code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') {
+          this.#unsupported = true;
+          reject(new H2Unsupported(err));
+        } else reject(err);
       });
       session.on('goaway', retire);
       session.on('close', () => {
@@ -190,7 +221,8 @@ export class H2Client {
 
   /** Pings the session; retires it unless the peer answers in time. */
   #probe(pending: Promise<ClientHttp2Session>, session: ClientHttp2Session): void {
-    if (session.destroyed) return;
+    // A session closing gracefully (GOAWAY) finishes its streams: leave it.
+    if (session.destroyed || session.closed) return;
     const retire = () => {
       if (this.#session === pending) this.#session = undefined;
       session.destroy();
@@ -201,9 +233,8 @@ export class H2Client {
       clearTimeout(timer);
       if (err) retire();
     });
-    if (!sent) {
-      clearTimeout(timer);
-      retire();
-    }
+    // Not sent: too many pings are outstanding, so a probe is already
+    // pending and will retire the session if the peer is gone.
+    if (!sent) clearTimeout(timer);
   }
 }

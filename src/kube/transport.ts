@@ -38,7 +38,7 @@ import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-
 import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
-import { H2Client } from './h2-session.js';
+import { H2Client, H2Unsupported } from './h2-session.js';
 
 /** One request. */
 export interface KubeRequest {
@@ -107,25 +107,29 @@ export class KubeTransport {
 
   /** As {@link send}, but returns the answer's JSON unparsed (to read only its prefix, see version-prefix.ts). */
   async sendText(request: KubeRequest): Promise<string> {
-    let status: number;
-    let text: string;
     const prepared = await this.#prepare(request);
-    if (prepared.pool.h2) {
-      const body = this.#body(request, prepared.headers);
-      ({ status, text } = await prepared.pool.h2.request({
-        method: request.method,
-        path: prepared.url.pathname + prepared.url.search,
-        headers: prepared.headers,
-        body,
-        signal: request.signal,
-      }));
-    } else {
-      const response = await this.#openPrepared(request, prepared);
-      status = response.status;
-      text = await response.text();
-    }
+    const { status, text } = (await this.#sendH2(request, prepared)) ?? (await this.#sendH1(request, prepared));
     if (status < 200 || status > 299) throw new HttpStatusError(status, text);
     return text;
+  }
+
+  /** Over the pool's HTTP/2 session; undefined when the server does not speak HTTP/2 (nothing was sent). */
+  async #sendH2(request: KubeRequest, prepared: Prepared): Promise<{ status: number; text: string } | undefined> {
+    const h2 = prepared.pool.h2;
+    if (!h2?.supported) return undefined;
+    const headers = { ...prepared.headers };
+    const body = this.#body(request, headers);
+    try {
+      return await h2.request({ method: request.method, path: prepared.url.pathname + prepared.url.search, headers, body, signal: request.signal });
+    } catch (err) {
+      if (err instanceof H2Unsupported) return undefined;
+      throw err;
+    }
+  }
+
+  async #sendH1(request: KubeRequest, prepared: Prepared): Promise<{ status: number; text: string }> {
+    const response = await this.#openPrepared(request, prepared);
+    return { status: response.status, text: await response.text() };
   }
 
   /** Sends `request` and returns the answer unread (for watch streams); the caller checks the status. */
