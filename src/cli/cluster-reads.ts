@@ -9,6 +9,7 @@
  */
 import type { V1ConfigMap, V1Lease } from '@kubernetes/client-node';
 import { BUCKET_LABEL } from '../codec/index.js';
+import { fromSpec } from '../election/lease-lock.js';
 import { ApiError, UnavailableError } from '../errors.js';
 import { toKubekvError } from '../kube/errors.js';
 import { RequestTimedOut, withDeadline } from '../kube/signals.js';
@@ -79,26 +80,15 @@ async function request<T>(
   }
 }
 
-/** The record as client-go reads it (LeaseSpecToLeaderElectionRecord): absent numbers are 0. */
+/** The record as client-go reads it (the elector's own reading: absent numbers are 0). */
 function leaseInfo(lease: V1Lease): LeaseInfo {
-  const spec = lease.spec;
   return {
     namespace: lease.metadata?.namespace ?? '',
     name: lease.metadata?.name ?? '',
     labels: lease.metadata?.labels ?? {},
     annotations: lease.metadata?.annotations ?? {},
-    holderIdentity: spec?.holderIdentity ?? '',
-    leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
-    acquireTime: parseTime(spec?.acquireTime),
-    renewTime: parseTime(spec?.renewTime),
-    leaseTransitions: spec?.leaseTransitions ?? 0,
+    ...fromSpec(lease.spec),
   };
-}
-
-// Over the raw transport, MicroTime fields arrive as the wire strings, whatever the types say.
-function parseTime(value: unknown): Date | undefined {
-  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' && value !== '' ? Date.parse(value) : Number.NaN;
-  return Number.isNaN(ms) ? undefined : new Date(ms);
 }
 
 function compare(a: string | undefined, b: string | undefined): number {

@@ -272,8 +272,8 @@ function toSpec(record: LeaseRecord): V1LeaseSpec {
   } as V1LeaseSpec;
 }
 
-/** The record in a spec (LeaseSpecToLeaderElectionRecord); absent numbers read as 0, as in client-go. */
-function fromSpec(spec: V1LeaseSpec | undefined): LeaseRecord {
+/** The record in a spec (LeaseSpecToLeaderElectionRecord); absent numbers read as 0, as in client-go. Also used by the CLI. */
+export function fromSpec(spec: V1LeaseSpec | undefined): LeaseRecord {
   return {
     holderIdentity: spec?.holderIdentity ?? '',
     leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
