@@ -139,19 +139,26 @@ describe('a write whose answer is lost', () => {
   it('resolves, and is stored once, when the server is reachable again', async () => {
     const { bucket, proxy, a } = await setup('lost-reachable');
     await a.put('k', 'v0');
-    const before = await serverRevision(bucket);
-    proxy.loseAnswers();
-    const put = a.put('k', 'v1');
-    const settled = settleWithin(put, 20_000);
-    await waitFor('the put to be applied on the server', async () => ((await serverValue(bucket, 'k')) === 'v1') || undefined);
-    proxy.heal();
-    const outcome = await settled;
-    assert.equal(outcome.ok, true, `the put should resolve once the server is reachable: ${outcome.ok === false ? describeError(outcome.error) : 'still pending after 20 s'}`);
-    assert.ok(proxy.answersLost >= 1, 'no answer was lost, so this test proved nothing');
-    const pair = (outcome as { value: KVPair }).value;
-    assert.equal(await serverValue(bucket, 'k'), 'v1');
-    assert.equal(await serverRevision(bucket), before + 1, 'the put was applied more than once');
-    assert.equal(pair.lastIndex, before + 1, 'the put resolved with another revision than the one it landed at');
+    // The proxy tells answers from HTTP/2 control frames by TLS record
+    // sizes; now and then (a busy machine, frames coalesced differently) it
+    // lets the put's answer through. Every attempt must hold the contract;
+    // the scenario counts once an answer was really lost.
+    for (let attempt = 1; attempt <= 5 && proxy.answersLost === 0; attempt++) {
+      const value = `v${attempt}`;
+      const before = await serverRevision(bucket);
+      proxy.loseAnswers();
+      const put = a.put('k', value);
+      const settled = settleWithin(put, 20_000);
+      await waitFor('the put to be applied on the server', async () => ((await serverValue(bucket, 'k')) === value) || undefined);
+      proxy.heal();
+      const outcome = await settled;
+      assert.equal(outcome.ok, true, `the put should resolve once the server is reachable: ${outcome.ok === false ? describeError(outcome.error) : 'still pending after 20 s'}`);
+      const pair = (outcome as { value: KVPair }).value;
+      assert.equal(await serverValue(bucket, 'k'), value);
+      assert.equal(await serverRevision(bucket), before + 1, 'the put was applied more than once');
+      assert.equal(pair.lastIndex, before + 1, 'the put resolved with another revision than the one it landed at');
+    }
+    assert.ok(proxy.answersLost >= 1, 'no answer was lost in 5 attempts, so this test proved nothing');
   });
 
   it('a create-only atomicPut that landed resolves although 20 foreign commits followed before it could re-read', async () => {
