@@ -39,6 +39,7 @@ import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
 import { H2Client, H2Unsupported } from './h2-session.js';
+import { USER_AGENT } from './user-agent.js';
 
 /** One request. */
 export interface KubeRequest {
@@ -188,7 +189,7 @@ export class KubeTransport {
     // rotated token file, a refreshed exec credential).
     const options: HttpsRequestOptions = {};
     await kc.applyToHTTPSOptions(options);
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
     for (const [name, value] of Object.entries(options.headers ?? {})) {
       if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
     }
