@@ -30,6 +30,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@ku
 import { ConfigMapStore, type BatchOperation } from '../src/index.js';
 import type { ControlPlane } from '../test/controlplane/index.js';
 import { TcpProxy, serverPort } from '../test/support/tcp-proxy.js';
+import { meanMs, scrapeRequestTimes } from './apiserver-time.js';
 import { GoBenchClient, ensureGoBenchClient } from './go-bench-client.js';
 import { ms, quantile, timeEach } from './stats.js';
 
@@ -80,6 +81,26 @@ interface SmallFigures {
   kubekvPut: Latency;
   kubekvOps: number;
   naiveOps: number;
+  /** Mean ms per request: the API server's own time and the client's, per phase (see apiserver-time.ts). */
+  serverSide: ServerSide;
+}
+
+/** Server-side and client-side mean ms per request of the phases whose ratios are targets. */
+interface ServerSide {
+  goPatch: Split;
+  kubekvPut: Split;
+  naiveGet: number;
+  naiveUpdate: number;
+  /** One naive put: GET + Update (client: its whole cycle). */
+  naivePut: Split;
+  /** kubekv put on the 50-key throughput bucket. */
+  kubekvBusyPut: Split;
+}
+
+/** One phase's mean ms per request at the server and at the client. */
+interface Split {
+  server: number;
+  client: number;
 }
 
 /** GET / PATCH / put latency on a small object and sequential put throughput, per client. */
@@ -104,14 +125,31 @@ async function smallObjects(go: GoBenchClient, kc: KubeConfig, namespace: string
       // Round 0 warms every client up (connections, JIT) and is not counted.
       const count = round === 0 ? 20 : LATENCY_COUNT;
       const goGet = await go.get('go-small', count);
+      // Each target's phases run alone between two scrapes of the server's
+      // request-time histogram (apiserver-time.ts), for the server-side split.
+      let times = await scrapeRequestTimes(kc);
+      const next = async (verb: string): Promise<number> => {
+        const after = await scrapeRequestTimes(kc);
+        const mean = meanMs(times, after, verb);
+        times = after;
+        return mean;
+      };
       const goPatch = await go.patch('go-small', count);
+      const goPatchServer = await next('PATCH');
       const nodeGet = await timeEach(count, () => api.readNamespacedConfigMap({ name: 'node-small', namespace }));
       nodeRv = (await api.readNamespacedConfigMap({ name: 'node-small', namespace })).metadata!.resourceVersion!;
       const nodePatches = await timeEach(count, nodePatch);
+      await next('PATCH');
       const kubekvPut = await timeEach(count, (i) => store.put('small', String(i)));
+      const kubekvPutServer = await next('PATCH');
       const kubekvGet = await timeEach(count, () => store.get('small', { consistent: true }));
+      await next('GET');
       const kubekvOps = await opsPerSecond(round === 0 ? 300 : THROUGHPUT_MS, (i) => busy.put(`k${i % 50}`, `v${i}`));
+      const kubekvBusyServer = await next('PATCH');
       const naive = await go.naive('go-naive', round === 0 ? 300 : THROUGHPUT_MS);
+      const afterNaive = await scrapeRequestTimes(kc);
+      const naiveGet = meanMs(times, afterNaive, 'GET');
+      const naiveUpdate = meanMs(times, afterNaive, 'PUT');
       if (round === 0) continue;
       rounds.push({
         goGet: latency(goGet),
@@ -122,6 +160,14 @@ async function smallObjects(go: GoBenchClient, kc: KubeConfig, namespace: string
         kubekvPut: latency(kubekvPut),
         kubekvOps,
         naiveOps: naive.ops / naive.seconds,
+        serverSide: {
+          goPatch: { server: goPatchServer, client: mean(goPatch) },
+          kubekvPut: { server: kubekvPutServer, client: mean(kubekvPut) },
+          naiveGet,
+          naiveUpdate,
+          naivePut: { server: naiveGet + naiveUpdate, client: (naive.seconds * 1000) / naive.ops },
+          kubekvBusyPut: { server: kubekvBusyServer, client: 1000 / kubekvOps },
+        },
       });
     }
     const figures: SmallFigures = {
@@ -133,6 +179,7 @@ async function smallObjects(go: GoBenchClient, kc: KubeConfig, namespace: string
       kubekvPut: medianLatency(rounds.map((r) => r.kubekvPut)),
       kubekvOps: median(rounds.map((r) => r.kubekvOps)),
       naiveOps: median(rounds.map((r) => r.naiveOps)),
+      serverSide: medianServerSide(rounds.map((r) => r.serverSide)),
     };
     console.log(`  small object, ${LATENCY_COUNT} sequential requests per client per round:`);
     console.log('    client                            GET p50    GET p99   write p50  write p99');
@@ -144,6 +191,7 @@ async function smallObjects(go: GoBenchClient, kc: KubeConfig, namespace: string
     console.log(`  sequential put throughput (${THROUGHPUT_MS / 1000} s per round):`);
     console.log(`    kubekv put                          ${figures.kubekvOps.toFixed(0).padStart(6)} ops/s`);
     console.log(`    naive client-go store (GET+Update)  ${figures.naiveOps.toFixed(0).padStart(6)} ops/s`);
+    printServerSide(figures.serverSide);
     return figures;
   } finally {
     await store.close();
@@ -313,6 +361,23 @@ function printTargets(small: SmallFigures, bySize: SizeFigures[], conns: Connect
   }
 }
 
+/** The server-side split, and the ratios a client with no overhead of its own would reach. */
+function printServerSide(side: ServerSide): void {
+  console.log('  API server\'s own time per request (apiserver_request_duration_seconds, mean per phase) beside the client\'s mean:');
+  console.log('    request                                  apiserver     client   client - apiserver');
+  const row = (name: string, split: Split): void =>
+    console.log(`    ${name.padEnd(40)} ${ms(split.server).padStart(9)} ${ms(split.client).padStart(10)} ${ms(split.client - split.server).padStart(12)}`);
+  row('client-go PATCH, one-key object', side.goPatch);
+  row('kubekv put, one-key bucket', side.kubekvPut);
+  console.log(`    ${'naive store GET, 50 keys'.padEnd(40)} ${ms(side.naiveGet).padStart(9)}`);
+  console.log(`    ${'naive store Update, 50 keys'.padEnd(40)} ${ms(side.naiveUpdate).padStart(9)}`);
+  row('naive store put (GET + Update)', side.naivePut);
+  row('kubekv put, 50-key bucket', side.kubekvBusyPut);
+  console.log('  with zero client overhead (API server time alone):');
+  console.log(`    kubekv put / client-go PATCH             ${(side.kubekvPut.server / side.goPatch.server).toFixed(2)}x`);
+  console.log(`    kubekv put ops/s / naive store ops/s     ${(side.naivePut.server / side.kubekvBusyPut.server).toFixed(2)}x`);
+}
+
 /** Sequential calls of `op` for `durationMs`; returns completed calls per second. */
 async function opsPerSecond(durationMs: number, op: (i: number) => Promise<unknown>): Promise<number> {
   const started = performance.now();
@@ -327,6 +392,22 @@ function latency(samples: readonly number[]): Latency {
 
 function medianLatency(rounds: readonly Latency[]): Latency {
   return { p50: median(rounds.map((r) => r.p50)), p99: median(rounds.map((r) => r.p99)) };
+}
+
+function medianServerSide(rounds: readonly ServerSide[]): ServerSide {
+  const split = (pick: (r: ServerSide) => Split): Split => ({ server: median(rounds.map((r) => pick(r).server)), client: median(rounds.map((r) => pick(r).client)) });
+  return {
+    goPatch: split((r) => r.goPatch),
+    kubekvPut: split((r) => r.kubekvPut),
+    naiveGet: median(rounds.map((r) => r.naiveGet)),
+    naiveUpdate: median(rounds.map((r) => r.naiveUpdate)),
+    naivePut: split((r) => r.naivePut),
+    kubekvBusyPut: split((r) => r.kubekvBusyPut),
+  };
+}
+
+function mean(values: readonly number[]): number {
+  return values.reduce((sum, v) => sum + v, 0) / values.length;
 }
 
 function median(values: readonly number[]): number {
