@@ -45,6 +45,8 @@ const SIZES_KIB = [10, 100, 900];
 const SIZE_COUNT = 30;
 /** Sequential puts over which connections are counted. */
 const CONN_PUTS = 100;
+/** Pause after each client-node phase (see settle). */
+const SETTLE_MS = 1000;
 
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -136,10 +138,6 @@ async function smallObjects(go: GoBenchClient, kc: KubeConfig, namespace: string
       };
       const goPatch = await go.patch('go-small', count);
       const goPatchServer = await next('PATCH');
-      const nodeGet = await timeEach(count, () => api.readNamespacedConfigMap({ name: 'node-small', namespace }));
-      nodeRv = (await api.readNamespacedConfigMap({ name: 'node-small', namespace })).metadata!.resourceVersion!;
-      const nodePatches = await timeEach(count, nodePatch);
-      await next('PATCH');
       const kubekvPut = await timeEach(count, (i) => store.put('small', String(i)));
       const kubekvPutServer = await next('PATCH');
       const kubekvGet = await timeEach(count, () => store.get('small', { consistent: true }));
@@ -150,6 +148,11 @@ async function smallObjects(go: GoBenchClient, kc: KubeConfig, namespace: string
       const afterNaive = await scrapeRequestTimes(kc);
       const naiveGet = meanMs(times, afterNaive, 'GET');
       const naiveUpdate = meanMs(times, afterNaive, 'PUT');
+      // client-node last, then a pause (see settle).
+      const nodeGet = await timeEach(count, () => api.readNamespacedConfigMap({ name: 'node-small', namespace }));
+      nodeRv = (await api.readNamespacedConfigMap({ name: 'node-small', namespace })).metadata!.resourceVersion!;
+      const nodePatches = await timeEach(count, nodePatch);
+      await settle();
       if (round === 0) continue;
       rounds.push({
         goGet: latency(goGet),
@@ -205,6 +208,9 @@ interface SizeFigures {
   kubekvPut: Latency;
   goPatch: Latency;
   nodePatch: Latency;
+  /** Mean ms per PATCH at the API server (apiserver-time.ts): kubekv's puts, client-go's PATCHes. */
+  kubekvServer: number;
+  goServer: number;
 }
 
 /**
@@ -235,19 +241,34 @@ async function putBySize(go: GoBenchClient, kc: KubeConfig, namespace: string): 
       const kubekv: Latency[] = [];
       const bare: Latency[] = [];
       const node: Latency[] = [];
+      const kubekvServer: number[] = [];
+      const goServer: number[] = [];
       for (let round = 0; round <= ROUNDS; round++) {
         const count = round === 0 ? 3 : SIZE_COUNT;
+        const t0 = await scrapeRequestTimes(kc);
         const puts = await timeEach(count, (i) => store.put('small', String(i)));
+        const t1 = await scrapeRequestTimes(kc);
         const patches = await go.patch(copy, count);
+        const t2 = await scrapeRequestTimes(kc);
         // The Go PATCHes moved the copy on: start from its current version.
         rv = (await api.readNamespacedConfigMap({ name: copy, namespace })).metadata!.resourceVersion!;
         const nodePatches = await timeEach(count, nodePatch);
+        await settle();
         if (round === 0) continue;
         kubekv.push(latency(puts));
         bare.push(latency(patches));
         node.push(latency(nodePatches));
+        kubekvServer.push(meanMs(t0, t1, 'PATCH'));
+        goServer.push(meanMs(t1, t2, 'PATCH'));
       }
-      const row: SizeFigures = { kib, kubekvPut: medianLatency(kubekv), goPatch: medianLatency(bare), nodePatch: medianLatency(node) };
+      const row: SizeFigures = {
+        kib,
+        kubekvPut: medianLatency(kubekv),
+        goPatch: medianLatency(bare),
+        nodePatch: medianLatency(node),
+        kubekvServer: median(kubekvServer),
+        goServer: median(goServer),
+      };
       figures.push(row);
       console.log(
         `    ${String(kib).padStart(4)}   ${ms(row.kubekvPut.p50).padStart(14)} ${ms(row.kubekvPut.p99).padStart(7)}   ${ms(row.goPatch.p50).padStart(19)} ${ms(row.goPatch.p99).padStart(7)}   ${ms(row.nodePatch.p50).padStart(21)} ${ms(row.nodePatch.p99).padStart(7)}   ${(row.kubekvPut.p50 / row.goPatch.p50).toFixed(2).padStart(19)}x`,
@@ -256,7 +277,17 @@ async function putBySize(go: GoBenchClient, kc: KubeConfig, namespace: string): 
       await store.close();
     }
   }
+  console.log('  API server\'s own time per write by bucket size (mean; kubekv\'s bucket also feeds its watch):');
+  console.log('     KiB   kubekv put   client-go PATCH   kubekv/client-go');
+  for (const row of figures) {
+    console.log(`    ${String(row.kib).padStart(4)}   ${ms(row.kubekvServer).padStart(10)}   ${ms(row.goServer).padStart(15)}   ${(row.kubekvServer / row.goServer).toFixed(2).padStart(15)}x`);
+  }
   return figures;
+}
+
+/** After a client-node phase: its new TLS connection per request leaves the server garbage to collect, which would tax whichever client came next. */
+async function settle(): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 }
 
 /** Fills a bucket with `kib` KiB of random 8 KiB values, a few batches of about 96 KiB. */
