@@ -17,10 +17,14 @@
  * Every PATCH here carries the resourceVersion of the previous answer, so it
  * is a compare-and-swap like a kubekv put. Latency figures are medians over
  * ROUNDS rounds of each round's p50 / p99 (the clients interleaved within a
- * round, so drift on this shared machine hits them alike); connections are
- * counted by a TcpProxy per client (test/support/tcp-proxy.ts), over
- * CONN_PUTS sequential puts after a warm-up one. The last table sets the
- * issue's targets beside the measured ratios; nothing asserts them.
+ * round, so drift on this shared machine hits them alike; client-node runs
+ * last and is followed by a pause, see settle); connections are counted by a
+ * TcpProxy per client (test/support/tcp-proxy.ts), over CONN_PUTS sequential
+ * puts after a warm-up one. Around each target's phases the API server's own
+ * request-time histogram is scraped (apiserver-time.ts), so every run also
+ * prints how much of each ratio the server alone accounts for. The last
+ * table sets the issue's targets beside the measured ratios; nothing asserts
+ * them.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
