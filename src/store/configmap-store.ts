@@ -19,8 +19,8 @@
  */
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { sleep, type Clock } from '../clock.js';
-import { checkValueSize, encodeKey, encodeValue, validateValue, type CompressionOptions } from '../codec/index.js';
-import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, InvalidOptionError, type KubekvError } from '../errors.js';
+import type { CompressionOptions } from '../codec/index.js';
+import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, type KubekvError } from '../errors.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
 import { loadKubeConfig, resolveNamespace } from '../kube/config.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
@@ -37,7 +37,6 @@ import {
   checkKey,
   checkPrefix,
   checkTimeout,
-  lastIndexOf,
   newBucket,
   pairOf,
   raceAbort,
@@ -45,6 +44,7 @@ import {
   type ResolvedOptions,
 } from './inputs.js';
 import { WatchHub, diffStates } from './watch-hub.js';
+import { atomicDeleteOp, atomicPutOp, batchOps, deleteOp, putOp } from './write-ops.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
   BatchOperation,
@@ -257,13 +257,12 @@ export class ConfigMapStore implements Store {
   }
 
   async put(key: string, value: Value, options: CallOptions = {}): Promise<KVPair> {
-    const op = this.#putOp(key, value);
-    const result = await this.#write([op], options);
+    const result = await this.#write([putOp(key, value, this.#compression)], options);
     return { ...pairOf(key, value), lastIndex: result.revision };
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<boolean> {
-    const result = await this.#write([{ kind: 'delete', key, cmKey: encodeKey(key) }], options);
+    const result = await this.#write([deleteOp(key)], options);
     return result.counts[0] === 1;
   }
 
@@ -274,27 +273,16 @@ export class ConfigMapStore implements Store {
   }
 
   async atomicPut(key: string, value: Value, previous?: Previous, options: CallOptions = {}): Promise<KVPair> {
-    const op = { ...this.#putOp(key, value), expect: previous === undefined ? ('absent' as const) : lastIndexOf(previous) };
-    const result = await this.#write([op], options);
+    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression)], options);
     return { ...pairOf(key, value), lastIndex: result.revision };
   }
 
   async atomicDelete(key: string, previous: Previous, options: CallOptions = {}): Promise<void> {
-    await this.#write([{ kind: 'delete', key, cmKey: encodeKey(key), expect: lastIndexOf(previous) }], options);
+    await this.#write([atomicDeleteOp(key, previous)], options);
   }
 
   async batch(operations: BatchOperation[], options: CallOptions = {}): Promise<number> {
-    if (!Array.isArray(operations)) throw new InvalidOptionError('operations', operations, 'an array of batch operations');
-    const ops: WriteOp[] = operations.map((operation, i) => {
-      if (operation?.op === 'put') {
-        const expect = operation.expect === undefined || operation.expect === 'absent' ? operation.expect : lastIndexOf(operation.expect);
-        return { ...this.#putOp(operation.key, operation.value), expect };
-      }
-      if (operation?.op === 'delete') {
-        return { kind: 'delete', key: operation.key, cmKey: encodeKey(operation.key), expect: operation.expect === undefined ? undefined : lastIndexOf(operation.expect) };
-      }
-      throw new InvalidOptionError(`operations[${i}].op`, (operation as { op?: unknown } | undefined)?.op, "'put' or 'delete'");
-    });
+    const ops = batchOps(operations, this.#compression);
     if (ops.length === 0) return this.#state.revision;
     return (await this.#write(ops, options)).revision;
   }
@@ -369,13 +357,6 @@ export class ConfigMapStore implements Store {
       setWriteHooks: (hooks) => (this.#hooks = hooks),
       raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
     };
-  }
-
-  #putOp(key: string, value: Value): Extract<WriteOp, { kind: 'put' }> {
-    const cmKey = encodeKey(key);
-    const encoded = encodeValue(validateValue(value), this.#compression);
-    checkValueSize(key, encoded);
-    return { kind: 'put', key, cmKey, encoded };
   }
 
   async #write(ops: WriteOp[], options: CallOptions) {

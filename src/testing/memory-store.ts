@@ -27,7 +27,7 @@
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Clock } from '../clock.js';
-import { checkValueSize, encodeValue, encodeKey, validateValue, type CompressionOptions } from '../codec/index.js';
+import type { CompressionOptions } from '../codec/index.js';
 import {
   AbortedError,
   BucketNotFoundError,
@@ -44,7 +44,7 @@ import type { Logger } from '../logger.js';
 import { isNewer, parseBucket, toPair, type BucketState } from '../store/bucket-state.js';
 import type { WriteOp, WriteResult } from '../store/commit.js';
 import type { WriteHooks } from '../store/configmap-store.js';
-import { bucketLabel, checkKey, checkPrefix, checkTimeout, lastIndexOf, newBucket, pairOf, resolveOptions } from '../store/inputs.js';
+import { bucketLabel, checkKey, checkPrefix, checkTimeout, newBucket, pairOf, resolveOptions } from '../store/inputs.js';
 import type {
   BatchOperation,
   CallOptions,
@@ -59,6 +59,7 @@ import type {
   Value,
 } from '../store/types.js';
 import { WatchHub, diffStates } from '../store/watch-hub.js';
+import { atomicDeleteOp, atomicPutOp, batchOps, deleteOp, putOp } from '../store/write-ops.js';
 import { MemoryCluster, clusterState, type ClusterState } from './memory-cluster.js';
 import { MemoryLeaseLock } from './memory-lease-lock.js';
 import { MemoryWrites } from './memory-writes.js';
@@ -248,13 +249,12 @@ export class MemoryStore implements Store {
   }
 
   async put(key: string, value: Value, options: CallOptions = {}): Promise<KVPair> {
-    const op = this.#putOp(key, value);
-    const result = await this.#write([op], options);
+    const result = await this.#write([putOp(key, value, this.#compression)], options);
     return { ...pairOf(key, value), lastIndex: result.revision };
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<boolean> {
-    const result = await this.#write([{ kind: 'delete', key, cmKey: encodeKey(key) }], options);
+    const result = await this.#write([deleteOp(key)], options);
     return result.counts[0] === 1;
   }
 
@@ -265,27 +265,16 @@ export class MemoryStore implements Store {
   }
 
   async atomicPut(key: string, value: Value, previous?: Previous, options: CallOptions = {}): Promise<KVPair> {
-    const op = { ...this.#putOp(key, value), expect: previous === undefined ? ('absent' as const) : lastIndexOf(previous) };
-    const result = await this.#write([op], options);
+    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression)], options);
     return { ...pairOf(key, value), lastIndex: result.revision };
   }
 
   async atomicDelete(key: string, previous: Previous, options: CallOptions = {}): Promise<void> {
-    await this.#write([{ kind: 'delete', key, cmKey: encodeKey(key), expect: lastIndexOf(previous) }], options);
+    await this.#write([atomicDeleteOp(key, previous)], options);
   }
 
   async batch(operations: BatchOperation[], options: CallOptions = {}): Promise<number> {
-    if (!Array.isArray(operations)) throw new InvalidOptionError('operations', operations, 'an array of batch operations');
-    const ops: WriteOp[] = operations.map((operation, i) => {
-      if (operation?.op === 'put') {
-        const expect = operation.expect === undefined || operation.expect === 'absent' ? operation.expect : lastIndexOf(operation.expect);
-        return { ...this.#putOp(operation.key, operation.value), expect };
-      }
-      if (operation?.op === 'delete') {
-        return { kind: 'delete', key: operation.key, cmKey: encodeKey(operation.key), expect: operation.expect === undefined ? undefined : lastIndexOf(operation.expect) };
-      }
-      throw new InvalidOptionError(`operations[${i}].op`, (operation as { op?: unknown } | undefined)?.op, "'put' or 'delete'");
-    });
+    const ops = batchOps(operations, this.#compression);
     if (ops.length === 0) return this.#state.revision;
     return (await this.#write(ops, options)).revision;
   }
@@ -438,13 +427,6 @@ export class MemoryStore implements Store {
       setWriteHooks: (hooks) => (this.#hooks = hooks),
       raiseEpoch: async (epoch, leader, signal) => (await this.#writes.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
     };
-  }
-
-  #putOp(key: string, value: Value): Extract<WriteOp, { kind: 'put' }> {
-    const cmKey = encodeKey(key);
-    const encoded = encodeValue(validateValue(value), this.#compression);
-    checkValueSize(key, encoded);
-    return { kind: 'put', key, cmKey, encoded };
   }
 
   async #write(ops: WriteOp[], options: CallOptions): Promise<WriteResult> {

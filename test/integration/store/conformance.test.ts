@@ -305,6 +305,14 @@ for (const backend of storeBackends) {
         if (b.raw) assert.equal((await b.raw()).data?.['k'], undefined);
         await expectKubekvError(b.store.atomicDelete('k', current), KeyNotFoundError, 'KEY_NOT_FOUND');
       });
+
+      it('atomicDelete without previous (a JavaScript caller) is refused, never turned into a plain delete', bounded, async () => {
+        await using b = await openBucket('cas-delete-no-previous');
+        await b.store.put('k', 'v1');
+        const err = await expectUnchanged(b, () => expectKubekvError(() => b.store.atomicDelete('k', undefined as never), InvalidOptionError, 'INVALID_OPTION'));
+        assert.equal(err.option, 'previous');
+        assert.equal((await b.store.get('k'))?.text, 'v1');
+      });
     });
 
     describe('lastIndex', () => {

@@ -1,0 +1,56 @@
+/**
+ * The Store API's write calls (put, delete, atomicPut, atomicDelete, batch)
+ * turned into the WriteOps a commit applies (commit.ts). One translation,
+ * used by ConfigMapStore and by kubekv/testing's MemoryStore, so the double
+ * checks keys, values, `previous` and batch entries exactly as the real
+ * store does, with the same typed errors. Runs before any request is made.
+ */
+import { checkValueSize, encodeKey, encodeValue, validateValue, type CompressionOptions } from '../codec/index.js';
+import { InvalidOptionError } from '../errors.js';
+import type { WriteOp } from './commit.js';
+import { lastIndexOf } from './inputs.js';
+import type { BatchOperation, Previous, Value } from './types.js';
+
+/** A put of one key. */
+export type PutOp = Extract<WriteOp, { kind: 'put' }>;
+
+/** put(key, value): the key encoded, the value validated, encoded (compressed per `compression`) and size-checked. */
+export function putOp(key: string, value: Value, compression: CompressionOptions): PutOp {
+  const cmKey = encodeKey(key);
+  const encoded = encodeValue(validateValue(value), compression);
+  checkValueSize(key, encoded);
+  return { kind: 'put', key, cmKey, encoded };
+}
+
+/** atomicPut(key, value, previous): a put that expects the key absent (no `previous`) or at `previous`'s lastIndex. */
+export function atomicPutOp(key: string, value: Value, previous: Previous | undefined, compression: CompressionOptions): PutOp {
+  return { ...putOp(key, value, compression), expect: previous === undefined ? 'absent' : lastIndexOf(previous) };
+}
+
+/** delete(key), expecting the key at lastIndex `expect` when given. */
+export function deleteOp(key: string, expect?: number): Extract<WriteOp, { kind: 'delete' }> {
+  const cmKey = encodeKey(key);
+  return { kind: 'delete', key, cmKey, expect };
+}
+
+/** atomicDelete(key, previous): `previous` is required (InvalidOptionError without it: never an unconditional delete). */
+export function atomicDeleteOp(key: string, previous: Previous): Extract<WriteOp, { kind: 'delete' }> {
+  const cmKey = encodeKey(key);
+  return { kind: 'delete', key, cmKey, expect: lastIndexOf(previous) };
+}
+
+/** batch(operations): every entry checked (InvalidOptionError names the bad one) before anything is sent. */
+export function batchOps(operations: BatchOperation[], compression: CompressionOptions): WriteOp[] {
+  if (!Array.isArray(operations)) throw new InvalidOptionError('operations', operations, 'an array of batch operations');
+  return operations.map((operation, i): WriteOp => {
+    if (operation?.op === 'put') {
+      const expect = operation.expect === undefined || operation.expect === 'absent' ? operation.expect : lastIndexOf(operation.expect);
+      return { ...putOp(operation.key, operation.value, compression), expect };
+    }
+    if (operation?.op === 'delete') {
+      const cmKey = encodeKey(operation.key);
+      return { kind: 'delete', key: operation.key, cmKey, expect: operation.expect === undefined ? undefined : lastIndexOf(operation.expect) };
+    }
+    throw new InvalidOptionError(`operations[${i}].op`, (operation as { op?: unknown } | undefined)?.op, "'put' or 'delete'");
+  });
+}
