@@ -27,10 +27,9 @@ export function atomicPutOp(key: string, value: Value, previous: Previous | unde
   return { ...putOp(key, value, compression), expect: previous === undefined ? 'absent' : lastIndexOf(previous) };
 }
 
-/** delete(key), expecting the key at lastIndex `expect` when given. */
-export function deleteOp(key: string, expect?: number): Extract<WriteOp, { kind: 'delete' }> {
-  const cmKey = encodeKey(key);
-  return { kind: 'delete', key, cmKey, expect };
+/** delete(key): unconditional. */
+export function deleteOp(key: string): Extract<WriteOp, { kind: 'delete' }> {
+  return { kind: 'delete', key, cmKey: encodeKey(key) };
 }
 
 /** atomicDelete(key, previous): `previous` is required (InvalidOptionError without it: never an unconditional delete). */
