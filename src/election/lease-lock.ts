@@ -12,7 +12,9 @@
  *   (holderIdentity, leaseDurationSeconds, acquireTime, renewTime,
  *   leaseTransitions; MicroTime as V1MicroTime), so kubekv and client-go
  *   electors can share one Lease. An `update` keeps the Lease's other spec
- *   fields (strategy, preferredHolder) and its metadata, as client-go does.
+ *   fields (strategy, preferredHolder) and its metadata, as client-go does:
+ *   it is always built on the exact object at the version it replaces (read
+ *   first if not remembered), never on a reconstruction.
  * - Every other failure is a KubekvError from src/kube/errors.ts.
  *
  * Non-guarantees: the watch may lag behind reads and writes and may repeat
@@ -123,7 +125,7 @@ export interface KubeLeaseLockOptions {
 const resource = 'leases';
 /** Annotation touch() changes: a new resourceVersion without a new record. */
 export const TOUCH_ANNOTATION = 'kubekv.dev/fenced-write';
-/** How many recent objects to keep so an update can carry the metadata of the version it replaces. */
+/** How many recent objects to keep so an update can usually carry the version it replaces without reading it first. */
 const keptVersions = 8;
 
 /** A {@link LeaseLock} over a coordination.k8s.io/v1 Lease. */
@@ -134,7 +136,7 @@ export class KubeLeaseLock implements LeaseLock {
   readonly #object: string;
   // The objects last seen, by resourceVersion: a PUT replaces the whole object,
   // so it must carry that version's labels, annotations and other spec fields
-  // or it would erase them.
+  // or it would erase them. A version no longer here is read (see #base).
   readonly #seen = new Map<string, V1Lease>();
   #touches = 0;
 
@@ -174,18 +176,20 @@ export class KubeLeaseLock implements LeaseLock {
 
   async update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
     const { name, namespace } = this.#o;
-    const base = this.#seen.get(resourceVersion);
-    // Without the version we replace (rare: evicted from #seen), at least
-    // keep what create sets rather than erase it.
-    const metadata = base?.metadata ?? { labels: this.#o.labels, annotations: this.#o.annotations };
-    const body: V1Lease = {
-      apiVersion: 'coordination.k8s.io/v1',
-      kind: 'Lease',
-      ...base,
-      metadata: { ...metadata, name, resourceVersion },
-      spec: { ...base?.spec, ...toSpec(record) },
-    };
     try {
+      const base = await this.#base(resourceVersion, signal);
+      if (!base.ok) return base;
+      // The whole object of that version with only the record replaced: a PUT
+      // writes every field it carries, so labels, annotations and the spec
+      // fields we do not own (strategy, preferredHolder) must come from it.
+      const body: V1Lease = {
+        // A list's items carry no kind: #seen may hold one.
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        ...base.lease,
+        metadata: { ...base.lease.metadata, name, resourceVersion },
+        spec: { ...base.lease.spec, ...toSpec(record) },
+      };
       return { ok: true, lease: this.#snapshot(await this.#send({ method: 'PUT', path: this.#object, body }, signal)) };
     } catch (err) {
       if (isConflict(err)) return { ok: false, reason: 'conflict' };
@@ -240,6 +244,29 @@ export class KubeLeaseLock implements LeaseLock {
     });
     watcher.start();
     return { stop: () => watcher.stop() };
+  }
+
+  /**
+   * The object an update to `resourceVersion` replaces: the one remembered at
+   * that version, else read now. A read that finds the Lease at another
+   * version (or gone) answers as the PUT's precondition would have, 409 or
+   * 404, and nothing is written: a body rebuilt from anything but that exact
+   * version would erase what others set (annotations, spec.strategy,
+   * spec.preferredHolder) if it landed.
+   */
+  async #base(resourceVersion: string, signal: AbortSignal | undefined): Promise<{ ok: true; lease: V1Lease } | { ok: false; reason: 'conflict' | 'not-found' }> {
+    const seen = this.#seen.get(resourceVersion);
+    if (seen) return { ok: true, lease: seen };
+    let current: V1Lease;
+    try {
+      current = await this.#read(signal);
+    } catch (err) {
+      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
+      const { name, namespace } = this.#o;
+      throw toKubekvError(err, { verb: 'get', resource, name, namespace });
+    }
+    this.#snapshot(current);
+    return current.metadata?.resourceVersion === resourceVersion ? { ok: true, lease: current } : { ok: false, reason: 'conflict' };
   }
 
   #read(signal: AbortSignal | undefined): Promise<V1Lease> {
