@@ -169,6 +169,8 @@ export class LeaseElector implements AsyncDisposable {
   #renewAt = 0;
   #retryAt: number | undefined;
   #lastRenewAt: number | undefined;
+  /** Monotonic ms at which our last acquisition or renewal was seen to land: what liveness is judged by (see isLive). */
+  #lastRenewMonotonic: number | undefined;
   /**
    * Writes of ours whose answer never came (aborted by close(), timed out,
    * reset): the server may have applied them, or may still. Each leaves only
@@ -236,6 +238,23 @@ export class LeaseElector implements AsyncDisposable {
   /** Wall ms (clock.now) of this replica's last successful acquisition or renewal; undefined before the first. */
   get lastRenewAt(): number | undefined {
     return this.#lastRenewAt;
+  }
+
+  /**
+   * Liveness as client-go's leader-election health adaptor judges it
+   * (LeaderElector.Check): false while this elector leads but none of its
+   * renewals has landed for longer than leaseDurationMs + `toleranceMs`, by
+   * the LOCAL monotonic clock; true while it does not lead. The renew
+   * deadline ends leadership well before that, so false means its timers did
+   * not run (a paused process, a blocked event loop) and it may act as leader
+   * after others took over: restart it. Wall time is never compared, so a
+   * clock step neither fails a healthy leader nor hides a stuck one.
+   *
+   * @param toleranceMs - how long past leaseDurationMs to wait; @default 20000, client-go's usual value
+   */
+  isLive(toleranceMs = 20_000): boolean {
+    if (!this.#leading || this.#lastRenewMonotonic === undefined) return true;
+    return this.#clock.monotonic() - this.#lastRenewMonotonic <= this.#leaseMs + toleranceMs;
   }
 
   /** The Lease's uid as last observed; undefined before the first observation or while the Lease does not exist. */
@@ -548,6 +567,7 @@ export class LeaseElector implements AsyncDisposable {
     this.#observe(lease, lease.resourceVersion);
     this.#retryAt = undefined;
     this.#lastRenewAt = lease.record.renewTime?.getTime() ?? this.#clock.now();
+    this.#lastRenewMonotonic = this.#clock.monotonic();
     if (this.#closing) return;
     if (renewed) {
       // A renewal that lands after we gave up does not restore that term; the

@@ -3,9 +3,10 @@
  *
  * - GET /livez  200 while the manager is running (not closed) and, if it
  *   believes it holds the Lease, has renewed it within leaseDurationMs +
- *   `livenessToleranceMs` (client-go's leader-election health adaptor: a
- *   leader whose renewals are stuck acts as leader while others have taken
- *   over, so it should be restarted).
+ *   `livenessToleranceMs`, measured on the monotonic clock (client-go's
+ *   leader-election health adaptor: a leader whose renewals are stuck acts
+ *   as leader while others have taken over, so it should be restarted; a
+ *   wall-clock step changes nothing).
  * - GET /readyz 200 when every bucket's cache is synced and its watch is
  *   connected or heard from the server within `maxStalenessMs`. Readiness
  *   deliberately does NOT depend on leadership: a Deployment whose followers

@@ -358,16 +358,16 @@ export class StateManager implements AsyncDisposable {
 
   /**
    * Liveness as client-go's leader-election health adaptor judges it: false
-   * when this replica believes it holds the Lease but has not renewed it for
-   * longer than leaseDurationMs + `toleranceMs` (its renewals are stuck, so
-   * others have taken over while it still acts as leader: restart it).
-   * Followers are always live. @param toleranceMs - @default 20000, client-go's usual timeout
+   * after close(), and when this replica believes it holds the Lease but has
+   * not renewed it for longer than leaseDurationMs + `toleranceMs` (its
+   * renewals are stuck, so others have taken over while it still acts as
+   * leader: restart it). Judged by the monotonic clock from the moment the
+   * elector saw its last renewal land (LeaseElector.isLive), never by wall
+   * time: a clock step must neither fail a healthy leader nor hide a stuck
+   * one. Followers are always live. @param toleranceMs - @default 20000, client-go's usual timeout
    */
   isLive(toleranceMs = 20_000): boolean {
-    if (this.#closeRequested) return false;
-    const renewedAt = this.#elector.lastRenewAt;
-    if (!this.#elector.isLeader || renewedAt === undefined) return true;
-    return this.#clock.now() - renewedAt <= this.#leaseMs + toleranceMs;
+    return !this.#closeRequested && this.#elector.isLive(toleranceMs);
   }
 
   /**

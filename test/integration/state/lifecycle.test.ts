@@ -122,11 +122,12 @@ describe('graceful handover (KEP-5366 order)', () => {
 });
 
 describe('/livez', () => {
-  it('fails when this replica believes it leads but has not renewed within leaseDuration + tolerance', async () => {
+  it('ignores wall-clock steps; fails when this replica believes it leads but no renewal landed within leaseDuration + tolerance of monotonic time', async () => {
     const namespace = await cp.freshNamespace('sm-livez');
-    let skewMs = 0;
-    // The wall clock the manager judges renewals by; moved forward to make the last renewal look overdue.
-    const clock: Clock = { now: () => systemClock.now() + skewMs, monotonic: () => systemClock.monotonic(), setTimer: (fn, ms) => systemClock.setTimer(fn, ms) };
+    let wallSkewMs = 0;
+    // Monotonic time moved on alone: as if the process had been paused (its timers did not run meanwhile).
+    let pausedMs = 0;
+    const clock: Clock = { now: () => systemClock.now() + wallSkewMs, monotonic: () => systemClock.monotonic() + pausedMs, setTimer: (fn, ms) => systemClock.setTimer(fn, ms) };
     const manager = await start(namespace, 'live', { clock, leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2000 });
     await waitFor(() => manager.isLeader, 'leadership');
     const server = createServer(healthHandler(manager, { livenessToleranceMs: 5000 })).listen(0, '127.0.0.1');
@@ -134,9 +135,22 @@ describe('/livez', () => {
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/livez`;
     try {
       assert.equal((await fetch(url)).status, 200);
-      skewMs = 15_000 + 5000 + 1000;
-      assert.equal(manager.isLive(5000), false);
-      assert.equal((await fetch(url)).status, 503);
+      // NTP steps, either way, well past leaseDuration + tolerance: a healthy leader stays live.
+      for (const skew of [3_600_000, -3_600_000]) {
+        wallSkewMs = skew;
+        assert.equal(manager.isLive(5000), true, `not live with the wall clock stepped ${skew} ms`);
+        assert.equal((await fetch(url)).status, 200, `/livez failed with the wall clock stepped ${skew} ms`);
+      }
+      // The wall clock stays an hour back: it must not hide the overdue renewal.
+      for (let attempt = 1; ; attempt++) {
+        const renewedAt = manager.status().lastRenewAt;
+        pausedMs += 15_000 + 5000 + 1000;
+        assert.equal(manager.isLive(5000), false, 'live with its last renewal leaseDuration + tolerance + 1 s ago');
+        if ((await fetch(url)).status === 503) break;
+        // Only a renewal landing between the two (they come every 2 s) makes it live again.
+        assert.notEqual(manager.status().lastRenewAt, renewedAt, '/livez answered 200 with no new renewal');
+        assert.ok(attempt < 3, 'a renewal landed during every attempt');
+      }
       // The next renewal brings it back.
       await waitFor(async () => (await fetch(url)).status === 200, 'a renewal to make it live again', 10_000);
     } finally {

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it, mock } from 'node:test';
+import type { Clock } from '../../../src/clock.js';
 import { LeaseElector, type LeaseElectorOptions } from '../../../src/election/index.js';
 import type { LeaseRecord } from '../../../src/election/lease-lock.js';
 import { ClosedError, InvalidOptionError, NotLeaderError } from '../../../src/errors.js';
@@ -294,6 +295,51 @@ describe('LeaseElector leading', () => {
     lock.write({ holderIdentity: '', leaseDurationSeconds: 1, acquireTime: new Date(clock.now()), renewTime: new Date(clock.now()), leaseTransitions: 5 });
     await clock.advance(0);
     assert.deepEqual(events, ['leader:a', 'leader:b', 'leader:me', 'started']);
+  });
+});
+
+describe('LeaseElector liveness (client-go health adaptor)', () => {
+  it('a renewing leader stays live whatever the wall clock does', async () => {
+    const { elector, clock } = setup();
+    await elector.start();
+    assert.equal(elector.isLeader, true);
+    // NTP steps forward and back, each followed by a renewal stamped with the stepped time.
+    for (const wall of [T0 + 3_600_000, Date.UTC(1990, 0, 1), Date.UTC(2200, 0, 1)]) {
+      clock.setWall(wall);
+      assert.equal(elector.isLive(5_000), true, `not live once the wall clock was set to ${new Date(wall).toISOString()}`);
+      await clock.advance(2_000);
+      assert.equal(elector.isLive(5_000), true, `not live after a renewal at ${new Date(wall).toISOString()}`);
+    }
+    assert.equal(elector.isLeader, true);
+  });
+
+  it('fails a leader none of whose renewals landed for leaseDuration + tolerance of monotonic time, even with the wall clock stepped back', async () => {
+    const manual = new FakeClock(T0);
+    // A paused process (SIGSTOP, a blocked event loop): monotonic time passes
+    // and no timer runs, so the renew deadline cannot end leadership either.
+    let pausedMs = 0;
+    const clock: Clock = { now: () => manual.now(), monotonic: () => manual.monotonic() + pausedMs, setTimer: (fn, ms) => manual.setTimer(fn, ms) };
+    const { elector } = setup(undefined, { clock });
+    await elector.start();
+    assert.equal(elector.isLeader, true);
+    manual.setWall(T0 - 3_600_000);
+    pausedMs = 15_000 + 5_000;
+    assert.equal(elector.isLive(5_000), true, 'exactly leaseDuration + tolerance is still live');
+    pausedMs += 1;
+    assert.equal(elector.isLeader, true, 'it still believes it leads');
+    assert.equal(elector.isLive(5_000), false, 'no renewal for longer than leaseDuration + tolerance, yet live');
+    // Resumed, its overdue renewal timer fires; nobody took over here, so the renewal lands and it is live again.
+    await manual.advance(2_000);
+    assert.equal(elector.isLeader, true);
+    assert.equal(elector.isLive(5_000), true, 'not live after a renewal landed');
+  });
+
+  it('a follower is live', async () => {
+    const { elector, clock } = setup(held('other'));
+    await elector.start();
+    clock.setWall(T0 + 3_600_000);
+    await clock.advance(5_000);
+    assert.deepEqual([elector.isLeader, elector.isLive(0)], [false, true]);
   });
 });
 
