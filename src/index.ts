@@ -8,6 +8,9 @@
  * @module kubekv
  */
 
+// First: refuses an unsupported Node.js in words, before any dependency loads.
+import './node-check.js';
+
 export {
   KubekvError,
   KeyNotFoundError,

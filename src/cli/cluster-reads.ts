@@ -4,16 +4,16 @@
  * Leases (all of a namespace, or a bucket's lock Leases by label), each
  * Lease as the client-go election record. Quorum reads through kubekv's
  * shared transport, each bounded by a timeout and mapped to kubekv errors.
+ * The transport and the Lease reader load on the first request (so
+ * `kubekv --help` loads no Kubernetes client).
  *
  * @module
  */
 import type { V1ConfigMap, V1Lease } from '@kubernetes/client-node';
 import { BUCKET_LABEL } from '../codec/index.js';
-import { fromSpec } from '../election/lease-lock.js';
+import type { fromSpec as FromSpec } from '../election/lease-lock.js';
 import { ApiError, UnavailableError } from '../errors.js';
-import { toKubekvError } from '../kube/errors.js';
 import { RequestTimedOut, withDeadline } from '../kube/signals.js';
-import { KubeTransport } from '../kube/transport.js';
 import type { Connection } from './connection.js';
 
 /** Most ms one list may take. */
@@ -44,14 +44,15 @@ export async function listBucketConfigMaps(conn: Connection, allNamespaces: bool
 export async function listLeases(conn: Connection, labelSelector: string | undefined, signal: AbortSignal): Promise<LeaseInfo[]> {
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/leases`;
   const items = await list<V1Lease>(conn, path, labelSelector, 'leases', conn.namespace, signal);
-  return items.map(leaseInfo).sort((a, b) => compare(a.name, b.name));
+  const { fromSpec } = await import('../election/lease-lock.js');
+  return items.map((lease) => leaseInfo(lease, fromSpec)).sort((a, b) => compare(a.name, b.name));
 }
 
 /** One Lease, or undefined when it does not exist. */
 export async function getLease(conn: Connection, name: string, signal: AbortSignal): Promise<LeaseInfo | undefined> {
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/leases/${encodeURIComponent(name)}`;
   const lease = await request<V1Lease | undefined>(conn, path, undefined, { verb: 'get', resource: 'leases', name, namespace: conn.namespace }, signal, true);
-  return lease ? leaseInfo(lease) : undefined;
+  return lease ? leaseInfo(lease, (await import('../election/lease-lock.js')).fromSpec) : undefined;
 }
 
 async function list<T>(conn: Connection, path: string, labelSelector: string | undefined, resource: string, namespace: string | undefined, signal: AbortSignal): Promise<T[]> {
@@ -67,6 +68,7 @@ async function request<T>(
   signal: AbortSignal,
   notFoundIsUndefined: boolean,
 ): Promise<T | undefined> {
+  const [{ KubeTransport }, { toKubekvError }] = await Promise.all([import('../kube/transport.js'), import('../kube/errors.js')]);
   const transport = KubeTransport.for(conn.kc);
   try {
     return await withDeadline(REQUEST_TIMEOUT_MS, signal, (combined) => transport.send<T>({ method: 'GET', path, query: { labelSelector }, signal: combined }));
@@ -81,7 +83,7 @@ async function request<T>(
 }
 
 /** The record as client-go reads it (the elector's own reading: absent numbers are 0). */
-function leaseInfo(lease: V1Lease): LeaseInfo {
+function leaseInfo(lease: V1Lease, fromSpec: typeof FromSpec): LeaseInfo {
   return {
     namespace: lease.metadata?.namespace ?? '',
     name: lease.metadata?.name ?? '',

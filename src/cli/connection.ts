@@ -6,15 +6,15 @@
  * NAMESPACE env var, the Pod's namespace, the context's namespace,
  * "default"). Also the two ways a command reaches a bucket: a one-shot
  * quorum read of its state (reads), or a ConfigMapStore (writes and watch).
+ * The Kubernetes client loads on first use, not when the CLI starts.
  *
  * @module
  */
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { BucketNotFoundError, InvalidOptionError } from '../errors.js';
-import { ConfigMapApi } from '../kube/configmap-api.js';
-import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { loadKubeConfig, loadKubeConfigFile, resolveNamespace, validateName } from '../kube/config.js';
 import { parseBucket, type BucketState } from '../store/bucket-state.js';
-import { ConfigMapStore } from '../store/configmap-store.js';
+import type { ConfigMapStore } from '../store/configmap-store.js';
 import type { CliOptions } from './args.js';
 
 /** A resolved cluster and namespace. */
@@ -27,9 +27,8 @@ export interface Connection {
 export function connect(options: Pick<CliOptions, 'kubeconfig' | 'context' | 'namespace'>): Connection {
   let kc: KubeConfig;
   if (options.kubeconfig !== undefined) {
-    kc = new KubeConfig();
     try {
-      kc.loadFromFile(options.kubeconfig);
+      kc = loadKubeConfigFile(options.kubeconfig);
     } catch (err) {
       throw new InvalidOptionError('kubeconfig', options.kubeconfig, `a readable kubeconfig file (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
@@ -60,6 +59,7 @@ export function bucketName(options: Pick<CliOptions, 'bucket'>, fromArgument?: s
  * @throws FormatError when the bucket cannot be decoded, and the request's errors (ForbiddenError, UnavailableError, ...)
  */
 export async function readBucketIfExists(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState | undefined> {
+  const { ConfigMapApi } = await import('../kube/configmap-api.js');
   const object = await new ConfigMapApi(conn.kc, conn.namespace, name).get({ signal });
   return object ? parseBucket(object) : undefined;
 }
@@ -72,7 +72,8 @@ export async function readBucket(conn: Connection, name: string, signal: AbortSi
 }
 
 /** Opens the bucket as a store (for writes and watch); `create` makes a missing one. */
-export function openStore(conn: Connection, name: string, options: { create?: boolean; signal: AbortSignal; timeoutMs?: number | undefined }): Promise<ConfigMapStore> {
+export async function openStore(conn: Connection, name: string, options: { create?: boolean; signal: AbortSignal; timeoutMs?: number | undefined }): Promise<ConfigMapStore> {
+  const { ConfigMapStore } = await import('../store/configmap-store.js');
   return ConfigMapStore.open({
     name,
     namespace: conn.namespace,

@@ -21,7 +21,7 @@
  * @module
  */
 import { ApiError, NotLeaderError } from '../errors.js';
-import { LOCK_COMPONENT } from '../lock/lock.js';
+import { LOCK_COMPONENT } from '../lock/names.js';
 import type { BucketState } from '../store/bucket-state.js';
 import { getLease, listLeases, type LeaseInfo } from './cluster-reads.js';
 import type { Connection } from './connection.js';

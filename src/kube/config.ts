@@ -9,8 +9,24 @@
  *   kubeconfig context's namespace; else "default".
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { KubeConfig } from '@kubernetes/client-node';
+import { createRequire } from 'node:module';
+import type * as ClientNodeModule from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { InvalidOptionError } from '../errors.js';
+
+type ClientNode = typeof ClientNodeModule;
+let clientNode: ClientNode | undefined;
+/**
+ * @kubernetes/client-node, loaded on first use rather than at import: it
+ * (and undici under it) takes ~0.3 s to load, which `kubekv --help` and code
+ * that only validates names (kubekv/testing) should not pay. Synchronous,
+ * because LeaseElector's constructor loads its KubeConfig: Node >= 22.12
+ * can require() an ES module, and it is the same module instance an
+ * `import` gets.
+ */
+function loadClientNode(): ClientNode {
+  return (clientNode ??= createRequire(import.meta.url)('@kubernetes/client-node') as ClientNode);
+}
 
 /** Path of the namespace file Kubernetes mounts into every Pod with a service account. */
 export const serviceAccountNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
@@ -18,6 +34,7 @@ const serviceAccountTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/t
 
 /** Loads the KubeConfig to use when none was given. */
 export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
+  const { KubeConfig } = loadClientNode();
   if (explicit) {
     if (!(explicit instanceof KubeConfig)) {
       throw new InvalidOptionError('kubeConfig', explicit, 'a KubeConfig from @kubernetes/client-node');
@@ -31,6 +48,18 @@ export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
     // KUBECONFIG (a path list), else ~/.kube/config.
     kc.loadFromDefault();
   }
+  return kc;
+}
+
+/**
+ * Loads a kubeconfig file (`--kubeconfig <path>`).
+ *
+ * @throws the file's read or parse error, as client-node reports it
+ */
+export function loadKubeConfigFile(path: string): KubeConfig {
+  const { KubeConfig } = loadClientNode();
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
   return kc;
 }
 

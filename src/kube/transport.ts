@@ -31,11 +31,16 @@
  * 1 MiB bucket cost more than the request itself; and requests use undici's
  * request(), not fetch(), whose per-request machinery costs about as much
  * as the round trip on loopback.
+ *
+ * undici and client-node's request classes load on the first request, not
+ * at import: loading them costs ~0.3 s, which `kubekv --help` and a test
+ * importing kubekv/testing should not pay.
  */
 import { createHash } from 'node:crypto';
 import type { RequestOptions as HttpsRequestOptions } from 'node:https';
-import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-node';
-import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type * as UndiciModule from 'undici';
+import type { Dispatcher } from 'undici';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
 import { H2Client, H2Unsupported } from './h2-session.js';
@@ -63,6 +68,14 @@ export interface KubeStream {
   readonly body: AsyncIterable<Uint8Array>;
   /** Reads the whole body as text. */
   text(): Promise<string>;
+}
+
+type Undici = typeof UndiciModule;
+let undici: Undici | undefined;
+let undiciLoading: Promise<Undici> | undefined;
+/** undici, loaded once on first use (the module doc says why not at import). */
+async function loadUndici(): Promise<Undici> {
+  return (undici ??= await (undiciLoading ??= import('undici')));
 }
 
 /** Most dispatchers kept: one per distinct cluster + TLS identity; the oldest is closed beyond this (certificate rotation). */
@@ -149,6 +162,7 @@ export class KubeTransport {
     const { url, headers } = prepared;
     const dispatcher = prepared.pool.dispatcher;
     const body = this.#body(request, headers);
+    const { request: undiciRequest } = undici ?? (await loadUndici());
     const response = await undiciRequest(url, {
       method: request.method,
       headers,
@@ -199,11 +213,13 @@ export class KubeTransport {
       let pool: Pool;
       if (cluster.proxyUrl) {
         // client-node's own proxy dispatcher (http, https, socks), made once and kept: it pools too.
+        const { HttpMethod, RequestContext } = await import('@kubernetes/client-node');
         const context = new RequestContext(url.toString(), HttpMethod.GET);
         await kc.applySecurityAuthentication(context);
         pool = { dispatcher: context.getDispatcher(), h2: undefined };
       } else {
         const tls = tlsOptions(options);
+        const { Agent } = await loadUndici();
         pool = {
           dispatcher: new Agent({ allowH2: false, connect: { ...tls, keepAlive: true, keepAliveInitialDelay: 30_000 } }),
           h2: url.protocol === 'https:' ? new H2Client(url.origin, tls) : undefined,

@@ -63,11 +63,9 @@ import type { EventRecorder } from '../events/recorder.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
 import type { LockObserver } from '../metrics/observer.js';
+import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from './names.js';
 
-/** Annotation on a lock's Lease holding the lock key, encoded as a ConfigMap key would be. */
-export const LOCK_KEY_ANNOTATION = 'kubekv.dev/lock-key';
-/** Value of app.kubernetes.io/component on lock Leases. */
-export const LOCK_COMPONENT = 'lock';
+export { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from './names.js';
 /** Longest TTL accepted: one day (timers cannot be longer than ~24.8 days, and a dead holder blocks others for a TTL). */
 export const MAX_LOCK_TTL_MS = 86_400_000;
 

@@ -21,6 +21,9 @@
  * @module kubekv/testing
  */
 
+// First: refuses an unsupported Node.js in words, before any dependency loads.
+import '../node-check.js';
+
 export { MemoryCluster } from './memory-cluster.js';
 export { MemoryStore } from './memory-store.js';
 export type { LostAnswerOptions, MemoryStoreOptions } from './memory-store.js';

@@ -9,8 +9,7 @@
 import { BUCKET_LABEL, decodeKey } from '../../codec/index.js';
 import { ApiError } from '../../errors.js';
 import { validateName } from '../../kube/config.js';
-import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from '../../lock/lock.js';
-import { bucketLabel } from '../../store/inputs.js';
+import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from '../../lock/names.js';
 import { getLease, listLeases, type LeaseInfo } from '../cluster-reads.js';
 import type { Command } from '../command.js';
 import { bucketName } from '../connection.js';
@@ -113,6 +112,7 @@ export const locksCommand: Command = {
   summary: 'list the locks of a bucket (its lock Leases): key, holder, state, fencing token',
   async run(ctx) {
     const bucket = bucketName(ctx.options, ctx.positionals[0]);
+    const { bucketLabel } = await import('../../store/inputs.js');
     const selector = `${BUCKET_LABEL}=${bucketLabel(bucket)},app.kubernetes.io/component=${LOCK_COMPONENT}`;
     const now = Date.now();
     const locks = (await listLeases(ctx.connection(), selector, ctx.signal)).map((lease): LockView => {
