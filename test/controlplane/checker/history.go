@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Status is the recorded outcome of an operation.
@@ -74,15 +76,22 @@ type Mutation struct {
 type Op struct {
 	ID         string
 	Client     int
-	Kind       string // get, put, delete, atomicPut, atomicDelete, batch
+	Kind       string // get, put, delete, atomicPut, atomicDelete, batch, deleteBucket, createBucket, editBucket
 	Key        string // get only (writes use Muts)
 	Consistent bool   // get only
 	Muts       []Mutation
+	// By is who acted on the bucket (bucket ops): "kubekv" or "hand".
+	By string
+	// ForeignPrefix (editBucket): the hand edit touches only data keys with
+	// this prefix, which no workload operation uses; the checkers ignore them.
+	ForeignPrefix string
 
 	Invoke int64
 	Return int64 // Pending when unknown
 	Status Status
 	Code   string // fail / unknown
+	// Cause is what the store gave as the cause of a fail / unknown (diagnostics).
+	Cause string
 
 	// Result of an ok completion; which fields are meaningful depends on Kind.
 	Found     bool   // get
@@ -92,14 +101,48 @@ type Op struct {
 	Revision  int64  // batch
 }
 
-// IsWrite reports whether the op may change the store.
-func (o *Op) IsWrite() bool { return o.Kind != "get" }
+// IsWrite reports whether the op may change the store's keys through the
+// store (a bucket op is not a store write; see IsBucketOp).
+func (o *Op) IsWrite() bool { return o.Kind != "get" && !o.IsBucketOp() }
+
+// IsBucketOp reports whether the op acts on the bucket as a whole, from
+// outside the workload's stores: deleting it (every key goes at one
+// instant), creating it again (empty), or editing it by hand (foreign keys
+// and annotations only).
+func (o *Op) IsBucketOp() bool {
+	switch o.Kind {
+	case "deleteBucket", "createBucket", "editBucket":
+		return true
+	}
+	return false
+}
 
 // Pair is a key with its value and per-key revision.
 type Pair struct {
 	Key       string `json:"key"`
 	Value     string `json:"value"`
 	LastIndex int64  `json:"lastIndex"`
+	// Size is set for a large value (README: the value is the id of its
+	// write followed by filler); it is folded into Value when parsed.
+	Size *int64 `json:"size,omitempty"`
+}
+
+// sized is the value as the checker compares it: a large value's id and its
+// length in bytes, so a value cut short or padded reads as another value
+// (one nobody wrote).
+func sized(value string, size *int64) string {
+	if size == nil {
+		return value
+	}
+	return fmt.Sprintf("%s#%dB", value, *size)
+}
+
+func sizedPairs(ps []Pair) []Pair {
+	for i := range ps {
+		ps[i].Value = sized(ps[i].Value, ps[i].Size)
+		ps[i].Size = nil
+	}
+	return ps
 }
 
 // WatchRecord is one record of a client's watchTree(”) stream: Type is
@@ -126,7 +169,10 @@ type Final struct {
 
 // History is a parsed history file.
 type History struct {
-	Ops       []*Op                 // in invoke order
+	Ops []*Op // in invoke order
+	// Foreign are the key prefixes of hand edits (editBucket): such keys are
+	// not the workload's, and are dropped from every observation.
+	Foreign   []string
 	Watches   map[int][]WatchRecord // per client, in time order
 	Final     *Final                // nil when the orchestrator wrote none
 	ClientEnd map[int]int64         // client -> time of its client-end
@@ -170,6 +216,7 @@ type rawBatchOp struct {
 	Op     string  `json:"op"`
 	Key    *string `json:"key"`
 	Value  *string `json:"value"`
+	Size   *int64  `json:"size"`
 	Expect prev    `json:"expect"`
 }
 
@@ -179,6 +226,7 @@ type rawResult struct {
 	LastIndex *int64  `json:"lastIndex"`
 	Deleted   *bool   `json:"deleted"`
 	Revision  *int64  `json:"revision"`
+	Size      *int64  `json:"size"`
 }
 
 // rawRecord is the union of every line's fields.
@@ -199,6 +247,10 @@ type rawRecord struct {
 	Pairs      []Pair       `json:"pairs"`
 	LastIndex  *int64       `json:"lastIndex"`
 	Revision   *int64       `json:"revision"`
+	Size       *int64       `json:"size"`
+	By         string       `json:"by"`
+	Foreign    string       `json:"foreignPrefix"`
+	Cause      string       `json:"cause"`
 }
 
 // ParseHistory reads JSON lines. Records may come in any order across
@@ -268,12 +320,12 @@ func ParseHistory(r io.Reader) (*History, error) {
 				w.Revision = *rec.Revision
 				switch rec.Type {
 				case "snapshot":
-					w.Pairs = rec.Pairs
+					w.Pairs = sizedPairs(rec.Pairs)
 				case "put":
 					if rec.Key == nil || rec.Value == nil || rec.LastIndex == nil {
 						return nil, bad("watch put needs key, value, lastIndex")
 					}
-					w.Key, w.Value, w.LastIndex = *rec.Key, *rec.Value, *rec.LastIndex
+					w.Key, w.Value, w.LastIndex = *rec.Key, sized(*rec.Value, rec.Size), *rec.LastIndex
 				case "delete":
 					if rec.Key == nil {
 						return nil, bad("watch delete needs key")
@@ -288,7 +340,7 @@ func ParseHistory(r io.Reader) (*History, error) {
 			if h.Final != nil {
 				return nil, bad("second final record")
 			}
-			f := &Final{At: at, Pairs: rec.Pairs}
+			f := &Final{At: at, Pairs: sizedPairs(rec.Pairs)}
 			if rec.Revision != nil {
 				f.Revision = *rec.Revision
 			}
@@ -327,7 +379,61 @@ func ParseHistory(r io.Reader) (*History, error) {
 		sort.SliceStable(ws, func(i, j int) bool { return ws[i].At < ws[j].At })
 		h.Watches[c] = ws
 	}
+	if err := h.dropForeign(); err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// IsForeign reports whether key belongs to the hand edits, not the workload.
+func (h *History) IsForeign(key string) bool {
+	for _, p := range h.Foreign {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropForeign removes the hand edits' keys from every observation. A
+// workload operation on such a key is bad input: the model does not know
+// what the hand edits wrote.
+func (h *History) dropForeign() error {
+	for _, op := range h.Ops {
+		if op.Kind == "editBucket" && op.ForeignPrefix != "" && !slices.Contains(h.Foreign, op.ForeignPrefix) {
+			h.Foreign = append(h.Foreign, op.ForeignPrefix)
+		}
+	}
+	if len(h.Foreign) == 0 {
+		return nil
+	}
+	for _, op := range h.Ops {
+		keys := []string{op.Key}
+		for _, m := range op.Muts {
+			keys = append(keys, m.Key)
+		}
+		for _, k := range keys {
+			if k != "" && h.IsForeign(k) {
+				return fmt.Errorf("op %s uses key %q, which the hand edits own (foreign prefixes %q)", op.ID, k, h.Foreign)
+			}
+		}
+	}
+	keep := func(ps []Pair) []Pair {
+		return slices.DeleteFunc(ps, func(p Pair) bool { return h.IsForeign(p.Key) })
+	}
+	for c, ws := range h.Watches {
+		ws = slices.DeleteFunc(ws, func(w WatchRecord) bool { return (w.Type == "put" || w.Type == "delete") && h.IsForeign(w.Key) })
+		for i := range ws {
+			if ws[i].Type == "snapshot" {
+				ws[i].Pairs = keep(ws[i].Pairs)
+			}
+		}
+		h.Watches[c] = ws
+	}
+	if h.Final != nil {
+		h.Final.Pairs = keep(h.Final.Pairs)
+	}
+	return nil
 }
 
 func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
@@ -342,6 +448,14 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 	}
 	k, kerr := key()
 	switch rec.Op {
+	case "deleteBucket", "createBucket", "editBucket":
+		if rec.By != "kubekv" && rec.By != "hand" {
+			return nil, fmt.Errorf(`%s needs by: "kubekv" or "hand"`, rec.Op)
+		}
+		op.By, op.ForeignPrefix = rec.By, rec.Foreign
+		if rec.Op == "editBucket" && rec.Foreign == "" {
+			return nil, fmt.Errorf("editBucket needs foreignPrefix (the data keys it may touch)")
+		}
 	case "get":
 		if kerr != nil {
 			return nil, kerr
@@ -354,7 +468,7 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 		if kerr != nil || rec.Value == nil {
 			return nil, fmt.Errorf("%s needs key and value", rec.Op)
 		}
-		m := Mutation{Key: k, Value: *rec.Value}
+		m := Mutation{Key: k, Value: sized(*rec.Value, rec.Size)}
 		if rec.Op == "atomicPut" {
 			if !rec.Prev.set {
 				return nil, fmt.Errorf("atomicPut needs prev")
@@ -385,7 +499,7 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 				if b.Value == nil {
 					return nil, fmt.Errorf("batch ops[%d] put needs value", i)
 				}
-				m.Value = *b.Value
+				m.Value = sized(*b.Value, b.Size)
 			case "delete":
 				m.Delete = true
 				if b.Expect.e.Kind == ExpectAbsent {
@@ -405,6 +519,7 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 func complete(op *Op, rec *rawRecord) error {
 	op.Return = int64(*rec.At)
 	op.Code = rec.Code
+	op.Cause = rec.Cause
 	switch rec.T {
 	case "fail":
 		op.Status = StatusFail
@@ -431,7 +546,7 @@ func complete(op *Op, rec *rawRecord) error {
 			if r.Value == nil || r.LastIndex == nil {
 				return fmt.Errorf("found get result needs value and lastIndex")
 			}
-			op.Value, op.LastIndex = *r.Value, *r.LastIndex
+			op.Value, op.LastIndex = sized(*r.Value, r.Size), *r.LastIndex
 		}
 	case "put", "atomicPut":
 		if r.LastIndex == nil {

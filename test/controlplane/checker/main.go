@@ -25,12 +25,20 @@ import (
 
 // Summary is the JSON line printed on stdout.
 type Summary struct {
-	Operations          Counts   `json:"operations"`
-	Linearizable        string   `json:"linearizable"` // ok | violation | inconclusive
-	CacheReadViolations int      `json:"cacheReadViolations"`
-	WatchViolations     int      `json:"watchViolations"`
-	Violations          []string `json:"violations"`
-	CheckMs             int64    `json:"checkMs"`
+	Operations Counts `json:"operations"`
+	// BucketOps are the bucket deletions, creations and hand edits
+	// (deleteBucket, createBucket, editBucket), not counted in Operations.
+	BucketOps           Counts `json:"bucketOps"`
+	Linearizable        string `json:"linearizable"` // ok | violation | inconclusive
+	CacheReadViolations int    `json:"cacheReadViolations"`
+	WatchViolations     int    `json:"watchViolations"`
+	// OutcomeViolations are endings that contradict what the server said
+	// (outcomes.go): an unknown outcome for a write the server refused.
+	OutcomeViolations int      `json:"outcomeViolations"`
+	Violations        []string `json:"violations"`
+	// ViolationCount is the number of violations found (Violations lists at most maxListed).
+	ViolationCount int   `json:"violationCount"`
+	CheckMs        int64 `json:"checkMs"`
 	// Error says why the check could not decide (bad input, or the
 	// linearizability search timed out); exit code 2 unless a violation was
 	// found anyway.
@@ -90,13 +98,17 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 		return fail(fmt.Errorf("bad history %s: %w", historyPath, err))
 	}
 	for _, op := range h.Ops {
+		counts := &summary.Operations
+		if op.IsBucketOp() {
+			counts = &summary.BucketOps
+		}
 		switch op.Status {
 		case StatusOK:
-			summary.Operations.OK++
+			counts.OK++
 		case StatusFail:
-			summary.Operations.Fail++
+			counts.Fail++
 		default:
-			summary.Operations.Unknown++
+			counts.Unknown++
 		}
 	}
 
@@ -104,8 +116,10 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 	lin := checkLinearizability(h, obs, timeout)
 	cache := checkCacheReads(h, obs)
 	watch := checkWatches(h, obs)
+	outcomes := checkOutcomes(h)
 	summary.CacheReadViolations = len(cache)
 	summary.WatchViolations = len(watch)
+	summary.OutcomeViolations = len(outcomes)
 
 	all := []string{} // [] rather than null in the summary
 	switch lin.result {
@@ -122,6 +136,7 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 	}
 	all = append(all, cache...)
 	all = append(all, watch...)
+	all = append(all, outcomes...)
 
 	// The visualisation needs a finished search; after a timeout the
 	// partial linearizations mean little.
@@ -139,12 +154,13 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 	}
 
 	summary.Violations = all
+	summary.ViolationCount = len(all)
 	if len(all) > maxListed {
 		summary.Violations = append(append([]string{}, all[:maxListed]...), fmt.Sprintf("... and %d more in violations.txt", len(all)-maxListed))
 	}
 	summary.CheckMs = time.Since(started).Milliseconds()
 	switch {
-	case lin.result == porcupine.Illegal || len(cache) > 0 || len(watch) > 0:
+	case lin.result == porcupine.Illegal || len(cache) > 0 || len(watch) > 0 || len(outcomes) > 0:
 		return summary, 1
 	case lin.result == porcupine.Unknown:
 		return summary, 2

@@ -3,7 +3,14 @@ package main
 // The sequential specification of a kubekv bucket that porcupine checks the
 // history against (README, "What the checker claims", item 1).
 //
-// State: per key present / value / lastIndex. A lastIndex may be unknown:
+// State: per key present / value / lastIndex, and whether the bucket itself
+// is deleted (slot bucketSlot). A bucket deletion (deleteBucket, by a kubekv
+// store's teardown or by hand) takes every key away at one instant within
+// its interval; it keeps each key's last index, since a key's lastIndex
+// never goes back, not even across a deletion and recreation of the bucket
+// (the recreated bucket's revisions start above the old ones). While the
+// bucket is deleted no put can take effect; createBucket brings it back,
+// empty. A lastIndex may be unknown:
 // a write whose outcome is unknown and that the search decides took effect
 // got a revision nobody reported. Such an index is kept as a lower bound
 // (it is greater than the key's index before that write), and the first
@@ -44,6 +51,10 @@ type keyState struct {
 // never mutated in place: a step copies it (porcupine requires pure steps).
 type state []keyState
 
+// bucketSlot is the state slot (and key number, see newKeyTable) that holds
+// the bucket's own state: present = the bucket is deleted.
+const bucketSlot = 0
+
 // mutation is a Mutation with its key resolved to a key number.
 type mutation struct {
 	Mutation
@@ -70,7 +81,8 @@ type input struct {
 	// lastIndex, or the batch revision); for an unknown write whose value was
 	// observed it is the observed one.
 	putIndex int64
-	inferred bool // an unknown write turned ok by an observation of its value
+	inferred bool   // an unknown write turned ok by an observation of its value
+	bucket   string // "delete" or "create": a bucket op (op.Kind deleteBucket / createBucket)
 	keys     *keyTable
 }
 
@@ -116,6 +128,11 @@ func evalCond(ks keyState, e Expect) (condResult, string) {
 func step(s state, in *input) (bool, state) {
 	if in.reads != nil {
 		return stepRead(s, in.reads)
+	}
+	if in.bucket != "" {
+		// Acknowledged or pending alike: a pending one may also never take
+		// effect, which linearizing it after everything else stands for.
+		return true, stepBucket(s, in.bucket)
 	}
 	switch in.status {
 	case StatusOK:
@@ -165,12 +182,36 @@ func stepRead(s state, reads []readExpect) (bool, state) {
 	return true, next
 }
 
+// stepBucket deletes the bucket (every key goes, keeping its last index as
+// the floor of its next put) or creates it again (empty).
+func stepBucket(s state, kind string) state {
+	next := append(state(nil), s...)
+	if kind == "create" {
+		next[bucketSlot] = keyState{}
+		return next
+	}
+	for k := range next {
+		next[k] = keyState{idx: next[k].idx}
+	}
+	next[bucketSlot] = keyState{present: true}
+	return next
+}
+
 // stepWrite applies a write whose conditions all hold (acknowledged = the
 // write is ok and its puts got in.putIndex; otherwise it is an unknown write
 // taking effect, and its puts get an unknown index). It returns false when
 // a condition is false, or (acknowledged) when a reported index or
 // `deleted` contradicts the state.
 func stepWrite(s state, in *input, acknowledged bool) (bool, state) {
+	if s[bucketSlot].present {
+		// No bucket: nothing can be stored. Deletes of absent keys and
+		// conditions on them say nothing false, but a put cannot land.
+		for _, m := range in.muts {
+			if !m.Delete {
+				return false, nil
+			}
+		}
+	}
 	next := append(state(nil), s...)
 	written := map[int]bool{}
 	for _, m := range in.muts {
@@ -265,6 +306,7 @@ func kvModel(keys *keyTable, parts [][]porcupine.Operation) porcupine.Model {
 		Hash: func(st interface{}) uint64 {
 			h := fnv.New64a()
 			for _, ks := range st.(state) {
+				// The bucket slot hashes like an absent or present key.
 				if !ks.present {
 					fmt.Fprintf(h, "-%d|", ks.idx)
 					continue
@@ -283,6 +325,12 @@ func kvModel(keys *keyTable, parts [][]porcupine.Operation) porcupine.Model {
 func describeState(keys *keyTable, s state) string {
 	var parts []string
 	for k, ks := range s {
+		if k == bucketSlot {
+			if ks.present {
+				parts = append(parts, "(bucket deleted)")
+			}
+			continue
+		}
 		if !ks.present {
 			continue
 		}
@@ -314,6 +362,8 @@ func (in *input) String() string {
 	o := in.op
 	var call string
 	switch o.Kind {
+	case "deleteBucket", "createBucket":
+		call = fmt.Sprintf("%s(by %s)", o.Kind, o.By)
 	case "get":
 		call = fmt.Sprintf("get(%s)", o.Key)
 	case "batch":
@@ -341,7 +391,7 @@ func (in *input) String() string {
 			}
 		case "delete":
 			result = fmt.Sprintf("deleted=%t", o.Deleted)
-		case "atomicDelete":
+		case "atomicDelete", "deleteBucket", "createBucket":
 			result = "ok"
 		default:
 			result = fmt.Sprintf("@%d", in.putIndex)
@@ -379,7 +429,9 @@ type keyTable struct {
 	names []string
 }
 
-func newKeyTable() *keyTable { return &keyTable{index: map[string]int{}} }
+// newKeyTable reserves key number bucketSlot for the bucket itself (no key
+// name maps to it).
+func newKeyTable() *keyTable { return &keyTable{index: map[string]int{}, names: []string{"(bucket)"}} }
 
 func (t *keyTable) id(key string) int {
 	if k, ok := t.index[key]; ok {

@@ -22,7 +22,7 @@ func TestModelStep(t *testing.T) {
 	none, absent := Expect{}, Expect{Kind: ExpectAbsent}
 	index := func(n int64) Expect { return Expect{Kind: ExpectIndex, Index: n} }
 
-	s0 := make(state, 1)
+	s0 := make(state, keys.len())
 	ok, s1 := step(s0, write(StatusOK, "", 5, putK("a", none)))
 	if !ok || s1[k] != (keyState{present: true, value: "a", idx: 5, exact: true}) {
 		t.Fatalf("put: %v %+v", ok, s1)

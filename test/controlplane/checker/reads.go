@@ -6,6 +6,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -35,14 +36,33 @@ type observations struct {
 	// indexOf: the lastIndex of a value, from its acknowledged write or its
 	// first observation.
 	indexOf map[keyValue]int64
+	// keyDeletes: per key, the operations that may have deleted it (not
+	// failed); bucketDeletes: the bucket deletions (not failed), which
+	// delete every key.
+	keyDeletes    map[string][]*Op
+	bucketDeletes []*Op
 }
 
 func newObservations(h *History) *observations {
 	o := &observations{
-		writer:    map[keyValue]*Op{},
-		firstSeen: map[keyValue]observation{},
-		atIndex:   map[keyIndex]string{},
-		indexOf:   map[keyValue]int64{},
+		writer:     map[keyValue]*Op{},
+		firstSeen:  map[keyValue]observation{},
+		atIndex:    map[keyIndex]string{},
+		indexOf:    map[keyValue]int64{},
+		keyDeletes: map[string][]*Op{},
+	}
+	for _, op := range h.Ops {
+		if op.Status == StatusFail {
+			continue
+		}
+		if op.Kind == "deleteBucket" {
+			o.bucketDeletes = append(o.bucketDeletes, op)
+		}
+		for _, m := range op.Muts {
+			if m.Delete && !slices.Contains(o.keyDeletes[m.Key], op) {
+				o.keyDeletes[m.Key] = append(o.keyDeletes[m.Key], op)
+			}
+		}
 	}
 	for _, op := range h.Ops {
 		for _, m := range op.Muts {
@@ -97,6 +117,41 @@ func allObservations(h *History) []observation {
 		}
 	}
 	return out
+}
+
+// writtenAt is when the write of value to key was invoked: the earliest its
+// version can have come into being (0 when no operation wrote it).
+func (o *observations) writtenAt(key, value string) int64 {
+	if w := o.writer[keyValue{key, value}]; w != nil {
+		return w.Invoke
+	}
+	return 0
+}
+
+// deletionBetween reports whether key may have been deleted (by a delete of
+// it, or by a deletion of the bucket) after a version of it written no
+// earlier than `since` and before `at`: some deletion that did not fail was
+// invoked by `at` and had not returned before `since`.
+func (o *observations) deletionBetween(key string, since, at int64) bool {
+	for _, ops := range [][]*Op{o.keyDeletes[key], o.bucketDeletes} {
+		for _, d := range ops {
+			if d.Invoke <= at && d.Return >= since {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bucketDeletedBetween reports whether a bucket deletion may lie between
+// `from` and `to`.
+func (o *observations) bucketDeletedBetween(from, to int64) bool {
+	for _, d := range o.bucketDeletes {
+		if d.Invoke <= to && d.Return >= from {
+			return true
+		}
+	}
+	return false
 }
 
 // firstSeenWritten returns the earliest observation of a value an
@@ -154,25 +209,21 @@ func (o *observations) check(ob observation) string {
 // through, src/store/configmap-store.ts), so the floor a cache read must
 // reach is the highest lastIndex the client wrote or read before it.
 //
+// The client's own watch (watchTree(”) on the same store) shows what its
+// cache held: an event recorded before a cache read was invoked raises that
+// read's floor too.
+//
 // A cache read that finds nothing after the client knew the key is accepted
-// when it may have been deleted: the client deleted it itself, or a delete
-// of it by anyone (not failed) was invoked before the read returned.
+// when the key may have been deleted since: the client deleted it itself (or
+// a consistent read of its found it gone), or a delete of the key or a deletion of
+// the bucket (not failed) may lie between the write of the version the
+// client knew and the read. Anything else is the cache going back, say to
+// an empty bucket after it held a newer state.
 func checkCacheReads(h *History, o *observations) []string {
 	type floor struct {
 		idx     int64
-		deleted bool // the client itself deleted the key after idx
-	}
-	deletes := map[string][]*Op{} // non-failed deletes per key, invoke order
-	for _, op := range h.Ops {
-		if op.Status == StatusFail {
-			continue
-		}
-		for _, m := range op.Muts {
-			if m.Delete {
-				deletes[m.Key] = append(deletes[m.Key], op)
-				break
-			}
-		}
+		since   int64 // when the write of that version was invoked
+		deleted bool  // the client itself deleted the key after idx
 	}
 	// Completions of each client, in order (a client issues one op at a
 	// time, but order by completion so overlapping ops are still right).
@@ -192,12 +243,38 @@ func checkCacheReads(h *History, o *observations) []string {
 			}
 			return floors[key]
 		}
+		raise := func(key, value string, idx, since int64) {
+			if f := get(key); idx > f.idx {
+				*f = floor{idx: idx, since: since}
+			}
+		}
+		// The watch only raises floors: a record is written when the
+		// iterator yields it, a little after the cache held it, so it may
+		// trail the client's own later writes; a raise is safe with that
+		// lag (the cache held at least that much by then), a "gone" mark
+		// would not be. Deletes the watch saw are the watch validator's.
+		watch := h.Watches[client]
+		seenWatch := func(before int64) {
+			for len(watch) > 0 && watch[0].At < before {
+				w := watch[0]
+				watch = watch[1:]
+				switch w.Type {
+				case "snapshot":
+					for _, p := range w.Pairs {
+						raise(p.Key, p.Value, p.LastIndex, o.writtenAt(p.Key, p.Value))
+					}
+				case "put":
+					raise(w.Key, w.Value, w.LastIndex, o.writtenAt(w.Key, w.Value))
+				}
+			}
+		}
 		for _, op := range ops {
+			seenWatch(op.Invoke)
 			if op.Kind == "get" && !op.Consistent {
 				f := get(op.Key)
 				if !op.Found {
-					if f.idx > 0 && !f.deleted && !deletedBefore(deletes[op.Key], op.Return) {
-						out = append(out, fmt.Sprintf("cache read %s by client %d found no %s after the client saw or wrote it at lastIndex %d, and no delete of it was invoked", op.ID, client, op.Key, f.idx))
+					if f.idx > 0 && !f.deleted && !o.deletionBetween(op.Key, f.since, op.Return) {
+						out = append(out, fmt.Sprintf("cache read %s by client %d found no %s after the client saw or wrote it at lastIndex %d, and no delete of it or of the bucket can lie in between (the cache went back)", op.ID, client, op.Key, f.idx))
 					}
 					continue
 				}
@@ -208,25 +285,21 @@ func checkCacheReads(h *History, o *observations) []string {
 				if op.LastIndex < f.idx || (op.LastIndex == f.idx && f.deleted) {
 					out = append(out, fmt.Sprintf("cache read %s by client %d went back: %s=%s@%d after the client saw or wrote lastIndex %d", op.ID, client, op.Key, op.Value, op.LastIndex, f.idx))
 				}
-				if op.LastIndex > f.idx {
-					*f = floor{idx: op.LastIndex}
-				}
+				raise(op.Key, op.Value, op.LastIndex, o.writtenAt(op.Key, op.Value))
 				continue
 			}
 			// The client's own acknowledged writes and consistent reads
 			// raise the floor of its later cache reads.
 			switch {
-			case op.Kind == "get" && op.Found && op.LastIndex > get(op.Key).idx:
-				*get(op.Key) = floor{idx: op.LastIndex}
+			case op.Kind == "get" && op.Found:
+				raise(op.Key, op.Value, op.LastIndex, o.writtenAt(op.Key, op.Value))
 			case op.Kind == "get" && !op.Found:
 				get(op.Key).deleted = true
 			case op.IsWrite():
 				for _, m := range op.Muts {
 					f := get(m.Key)
 					if !m.Delete {
-						if op.PutIndex() > f.idx {
-							*f = floor{idx: op.PutIndex()}
-						}
+						raise(m.Key, m.Value, op.PutIndex(), op.Invoke)
 					} else if committedDelete(op) {
 						f.deleted = true
 					}
@@ -254,10 +327,6 @@ func committedDelete(op *Op) bool {
 		}
 	}
 	return false
-}
-
-func deletedBefore(deletes []*Op, t int64) bool {
-	return len(deletes) > 0 && deletes[0].Invoke <= t
 }
 
 // sortByReturn orders ops by completion time (stable).

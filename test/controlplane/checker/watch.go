@@ -33,6 +33,7 @@ func checkWatches(h *History, o *observations) []string {
 // keyWatch is what one client's watch has said about one key.
 type keyWatch struct {
 	idx     int64 // highest lastIndex delivered
+	since   int64 // when the write of that version was invoked
 	deleted bool  // deleted (or missing from a snapshot) since idx
 }
 
@@ -53,6 +54,7 @@ func checkClientWatch(client int, records []WatchRecord, h *History, o *observat
 	// yet since the last (re)start).
 	var view map[string]Pair
 	lastRev := int64(-1)
+	lastRevAt := int64(0) // when lastRev was first delivered
 	// atFinal is the view when the watch was at the final read's revision,
 	// kept if a write still in flight at the final read (an unknown outcome)
 	// landed later and moved the watch past it.
@@ -81,8 +83,18 @@ func checkClientWatch(client int, records []WatchRecord, h *History, o *observat
 			report(w, "%s@%d delivered twice", p.Key, p.LastIndex)
 		}
 		if p.LastIndex >= kw.idx {
-			*kw = keyWatch{idx: p.LastIndex}
+			*kw = keyWatch{idx: p.LastIndex, since: o.writtenAt(p.Key, p.Value)}
 		}
+	}
+	// gone checks that a key the watch held may have been deleted: by a
+	// delete of it or a deletion of the bucket that may follow the write of
+	// the version delivered last. Otherwise the store's cache went back.
+	gone := func(w WatchRecord, k string, how string) {
+		kw := key(k)
+		if kw.idx > 0 && !kw.deleted && !o.deletionBetween(k, kw.since, w.At) {
+			report(w, "%s %s after delivering %s@%d, but no delete of it or of the bucket can lie in between (the cache went back)", k, how, k, kw.idx)
+		}
+		kw.deleted = true
 	}
 
 	for _, w := range records {
@@ -94,14 +106,20 @@ func checkClientWatch(client int, records []WatchRecord, h *History, o *observat
 			view = nil
 			continue
 		}
-		if w.Revision < lastRev {
+		// The bucket revision goes on across a bucket deletion only from
+		// the recreated bucket's first kubekv commit on: a recreated bucket
+		// kubekv never wrote has none. Keys' lastIndexes are checked anyway.
+		reset := w.Revision < lastRev && o.bucketDeletedBetween(lastRevAt, w.At)
+		if w.Revision < lastRev && !reset {
 			report(w, "revision went back to %d after %d", w.Revision, lastRev)
 		}
 		if finalRev >= 0 && lastRev == finalRev && w.Revision > finalRev && view != nil && atFinal == nil {
 			atFinal = maps.Clone(view)
 		}
-		if w.Revision > lastRev {
-			lastRev = w.Revision
+		if w.Revision > lastRev || reset {
+			// lastRevAt: when the watch first reached lastRev. The
+			// deletion's own delete events still carry the old revision.
+			lastRev, lastRevAt = w.Revision, w.At
 		}
 		switch w.Type {
 		case "snapshot":
@@ -110,9 +128,9 @@ func checkClientWatch(client int, records []WatchRecord, h *History, o *observat
 				deliver(w, p, true)
 				view[p.Key] = p
 			}
-			for k, kw := range seen {
+			for k := range seen {
 				if _, ok := view[k]; !ok {
-					kw.deleted = true
+					gone(w, k, "missing from a snapshot")
 				}
 			}
 		case "put":
@@ -128,7 +146,7 @@ func checkClientWatch(client int, records []WatchRecord, h *History, o *observat
 				}
 				delete(view, w.Key)
 			}
-			key(w.Key).deleted = true
+			gone(w, w.Key, "deleted")
 		}
 	}
 
