@@ -29,12 +29,18 @@ export type BuiltChecker = BuiltBinary;
 export interface CheckSummary {
   /** Recorded outcomes of every invoked operation (an invoke without completion counts as unknown). */
   operations: { ok: number; fail: number; unknown: number };
+  /** The bucket nemesis's deletions, creations and hand edits, by outcome (not in `operations`). */
+  bucketOps?: { ok: number; fail: number; unknown: number };
   /** Porcupine's verdict on writes and consistent gets; "inconclusive" = timed out or bad input, never a pass. */
   linearizable: 'ok' | 'violation' | 'inconclusive';
   /** Cache reads (`consistent:false`) that broke what is promised of them. */
   cacheReadViolations: number;
   /** Violations found by the per-client watch validators. */
   watchViolations: number;
+  /** Endings that contradict what the server said (an unknown outcome for a write it refused as too large). */
+  outcomeViolations?: number;
+  /** How many violations were found in all. */
+  violationCount?: number;
   /** Short descriptions, at most about 20; the full list is in `<out>/violations.txt`. */
   violations: string[];
   /** Wall time of the check. */

@@ -23,6 +23,8 @@ export interface ClientJob {
   history: string;
   /** The keys the workload uses. */
   keys: string[];
+  /** Whether some puts carry large values (values.ts) that fill the bucket. */
+  largeValues: boolean;
   /** Think time between operations, uniform in [min, max] ms. */
   thinkMs: [number, number];
   /** Epoch ms after which the client exits by itself whatever happens (a leak guard). */

@@ -1,7 +1,8 @@
 /**
  * One robustness client: its own OS process, its own store, through its own
  * fault proxy. Like a Jepsen client it issues one operation at a time (a
- * seeded random mix over a handful of keys, with a small think time) and
+ * seeded random mix over the job's keys (keys.ts: plain and adversarial),
+ * some puts with large values (values.ts), with a small think time) and
  * records each as an invoke line BEFORE the call and a completion after, so
  * a SIGKILL leaves an invoke without completion (= unknown). Beside the
  * workload, a watchTree('') recorder writes every event it delivers.
@@ -27,6 +28,7 @@ import type { ClientCommand, ClientEvent, ClientJob } from './client-protocol.js
 import { HistoryWriter, type BatchOpRecord, type OkResult, type OpFields, type PairRecord } from './history.js';
 import { Prng } from './prng.js';
 import { clientTimeouts, openHarnessStore, type HarnessStore } from './stores.js';
+import { describeValue, largeValue } from './values.js';
 
 const job = JSON.parse(process.argv[2] ?? '') as ClientJob;
 const history = new HistoryWriter(job.history);
@@ -81,6 +83,24 @@ const mix: [Kind, number][] = [
   ['batch', 12],
 ];
 
+/**
+ * The size of the next put's value: undefined (the op id as text) or, with
+ * `job.largeValues` and probability 0.3, a large value (values.ts) of 32 KiB
+ * to 400 KiB, log-uniform (mean about 145 KiB): with some 24 keys about
+ * seven hold a large value at a time, so the bucket hovers around its 1 MiB
+ * of values: puts that would pass it are refused BUCKET_FULL, and deletes
+ * and small overwrites free room again.
+ */
+function sizeOfNext(): { size?: number } {
+  if (!job.largeValues || !rng.chance(0.3)) return {};
+  return { size: Math.round(32 * 1024 * Math.exp(rng.next() * Math.log(400 / 32))) };
+}
+
+/** The bytes to write for a recorded value. */
+function valueOf(record: { value: string; size?: number }): string | Uint8Array {
+  return record.size === undefined ? record.value : largeValue(record.value, record.size);
+}
+
 /** The next operation to record and run. Values are the op id (with a suffix per batch put): unique in the run. */
 function nextOp(id: string): OpFields {
   const key = rng.pick(job.keys);
@@ -90,13 +110,13 @@ function nextOp(id: string): OpFields {
     case 'get-consistent':
       return { op: 'get', key, consistent: true };
     case 'put':
-      return { op: 'put', key, value: id };
+      return { op: 'put', key, value: id, ...sizeOfNext() };
     case 'delete':
       return { op: 'delete', key };
     case 'create':
-      return { op: 'atomicPut', key, value: id, prev: 'absent' };
+      return { op: 'atomicPut', key, value: id, ...sizeOfNext(), prev: 'absent' };
     case 'atomicPut':
-      return { op: 'atomicPut', key, value: id, prev: prevFor(key) };
+      return { op: 'atomicPut', key, value: id, ...sizeOfNext(), prev: prevFor(key) };
     case 'atomicDelete':
       return { op: 'atomicDelete', key, prev: prevFor(key) };
     case 'batch': {
@@ -106,7 +126,7 @@ function nextOp(id: string): OpFields {
         const i = batch.length;
         if (rng.chance(0.7)) {
           const expect = conditional ? (rng.chance(0.3) ? 'absent' : prevFor(k)) : undefined;
-          batch.push({ op: 'put', key: k, value: `${id}/${i}`, ...(expect === undefined ? {} : { expect }) });
+          batch.push({ op: 'put', key: k, value: `${id}/${i}`, ...sizeOfNext(), ...(expect === undefined ? {} : { expect }) });
         } else {
           batch.push({ op: 'delete', key: k, ...(conditional ? { expect: prevFor(k) } : {}) });
         }
@@ -127,17 +147,18 @@ async function call(s: HarnessStore, op: OpFields): Promise<OkResult> {
       const pair = await s.get(op.key, { consistent: op.consistent });
       if (!pair) return { found: false };
       note(op.key, pair.lastIndex);
-      return { found: true, value: pair.text, lastIndex: pair.lastIndex };
+      return { found: true, ...describeValue(pair.value, pair.text), lastIndex: pair.lastIndex };
     }
     case 'put': {
-      const pair = await s.put(op.key, op.value);
+      const pair = await s.put(op.key, valueOf(op));
       note(op.key, pair.lastIndex);
       return { lastIndex: pair.lastIndex };
     }
     case 'delete':
       return { deleted: await s.delete(op.key) };
     case 'atomicPut': {
-      const pair = await (op.prev === 'absent' ? s.atomicPut(op.key, op.value) : s.atomicPut(op.key, op.value, op.prev));
+      const value = valueOf(op);
+      const pair = await (op.prev === 'absent' ? s.atomicPut(op.key, value) : s.atomicPut(op.key, value, op.prev));
       note(op.key, pair.lastIndex);
       return { lastIndex: pair.lastIndex };
     }
@@ -145,11 +166,21 @@ async function call(s: HarnessStore, op: OpFields): Promise<OkResult> {
       await s.atomicDelete(op.key, op.prev);
       return {};
     case 'batch': {
-      const revision = await s.batch(op.ops);
+      const revision = await s.batch(op.ops.map((o) => (o.op === 'put' ? { op: 'put', key: o.key, value: valueOf(o), ...(o.expect === undefined ? {} : { expect: o.expect }) } : o)));
       for (const o of op.ops) if (o.op === 'put') note(o.key, revision);
       return { revision };
     }
+    default:
+      throw new Error(`a client does not run ${op.op}`);
   }
+}
+
+/** The messages of an error's cause chain (its own first), for the history's `cause`. */
+function causeOf(err: unknown): string | undefined {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) parts.push(e.message);
+  const text = parts.join(' <- ');
+  return text ? text.slice(0, 500) : undefined;
 }
 
 async function runOne(s: HarnessStore): Promise<void> {
@@ -161,8 +192,9 @@ async function runOne(s: HarnessStore): Promise<void> {
     history.append({ t: 'ok', id, result });
   } catch (err) {
     const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : (err as Error)?.name ?? 'ERROR';
-    if (err instanceof KubekvError && err.code !== 'OUTCOME_UNKNOWN') history.append({ t: 'fail', id, code });
-    else history.append({ t: 'unknown', id, code });
+    const cause = causeOf(err);
+    if (err instanceof KubekvError && err.code !== 'OUTCOME_UNKNOWN') history.append({ t: 'fail', id, code, ...(cause ? { cause } : {}) });
+    else history.append({ t: 'unknown', id, code, ...(cause ? { cause } : {}) });
   }
   ops++;
 }
@@ -180,7 +212,7 @@ async function workload(): Promise<void> {
 
 // ---- the watch recorder -------------------------------------------------------------
 
-const pairRecord = (p: { key: string; text: string; lastIndex: number }): PairRecord => ({ key: p.key, value: p.text, lastIndex: p.lastIndex });
+const pairRecord = (p: { key: string; value: Uint8Array; text: string; lastIndex: number }): PairRecord => ({ key: p.key, ...describeValue(p.value, p.text), lastIndex: p.lastIndex });
 
 function sawRevision(revision: number): void {
   if (revision <= watchedRevision) return;

@@ -14,19 +14,27 @@
  * history.jsonl, the nemesis log and run.json (options and fault counters).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { appendFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ControlPlane } from '../controlplane/index.js';
 import type { TcpProxyCounters } from '../support/tcp-proxy.js';
+import { BucketNemesis, bucketClient, type BucketCounters } from './bucket-nemesis.js';
 import { ensureChecker, runChecker, type CheckSummary } from './checker.js';
 import { ClientProcess } from './client-process.js';
 import { FaultProxies, noProxyCounters } from './fault-proxies.js';
 import { writeHistoryFile } from './history-file.js';
 import { byTime, monotonicNow, readHistory, type FinalRecord, type HistoryRecord } from './history.js';
+import { workloadKeys, type KeySet } from './keys.js';
 import { Nemesis, type FaultKind, type NemesisEvent } from './nemesis.js';
+import { Prng } from './prng.js';
 import { discardPassingRun, finalReadWithRetries, runControlPlane, runDir, runFaultWindow } from './run-steps.js';
 import { clientTimeouts, openHarnessStore, type StoreKind } from './stores.js';
+import { describeValue } from './values.js';
+
+const execFileAsync = promisify(execFile);
 
 /** Options of one run. */
 export interface RobustnessOptions {
@@ -44,8 +52,12 @@ export interface RobustnessOptions {
   log?: (line: string) => void;
   /** Think time between a client's operations, uniform in [min, max] ms. Default [5, 60]. */
   thinkMs?: [number, number];
-  /** Keys of the workload. Default k0..k4. */
+  /** Keys of the workload. Default: {@link workloadKeys} of `keySet`. */
   keys?: string[];
+  /** The key set when `keys` is not given (keys.ts). Default `adversarial`: k0..k4 and the adversarial keys. */
+  keySet?: KeySet;
+  /** Whether some puts carry large values (values.ts). Default: true for the kubekv store (the naive store keeps text only). */
+  largeValues?: boolean;
 }
 
 /** What a run found. */
@@ -69,11 +81,19 @@ export interface RobustnessResult {
   crashes: number;
   /** Clients that stopped cleanly but whose watcher did not reach the final revision in time. */
   lagging: number[];
+  /** The bucket nemesis's acts (deletions and creations by kubekv and by hand, hand edits). */
+  bucket: BucketCounters | undefined;
+  /**
+   * Writes that ended unknown (OUTCOME_UNKNOWN or unclassified) while no
+   * fault that can lose an answer was in force on their client or the
+   * server (nemesis.jsonl), up to 1 s after it healed: ids, at most 20. Not
+   * a verdict (a loaded machine can time requests out), but each deserves a
+   * look: etcd's request limit used to end writes so.
+   */
+  unexplainedUnknown: { count: number; ids: string[] };
   /** Why the run broke, when it did. */
   error: string | undefined;
 }
-
-const keysDefault = ['k0', 'k1', 'k2', 'k3', 'k4'];
 
 
 /** Runs the harness once; never throws for a broken run (exitCode 2 and `error` say so). */
@@ -93,6 +113,8 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     restarts: 0,
     crashes: 0,
     lagging: [],
+    bucket: undefined,
+    unexplainedUnknown: { count: 0, ids: [] },
     error: undefined,
   };
   await writeFile(join(outDir, 'run.json'), JSON.stringify({ ...options, log: undefined }, null, 2));
@@ -105,6 +127,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   let running = true;
   const proxies = new FaultProxies();
   const clients: ClientProcess[] = [];
+  let bucketNemesis: BucketNemesis | undefined;
   try {
     const started = await runControlPlane(log);
     const cp = started.cp;
@@ -113,7 +136,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const bucket = `bucket-${options.store}`;
     const admin = cp.adminKubeConfig();
     await (await openHarnessStore(options.store, { name: bucket, namespace, kubeConfig: admin, create: true })).close();
-    log(`bucket ${namespace}/${bucket} (${options.store} store), ${options.clients} clients, seed ${options.seed}, faults: ${options.faults.join(',') || 'none'}`);
+    bucketNemesis = new BucketNemesis({ kubeConfig: admin, namespace, bucket, history: join(outDir, 'bucket.jsonl'), rng: new Prng(options.seed, 0x6275636b) });
+    const keys = options.keys ?? workloadKeys(options.keySet ?? 'adversarial');
+    const largeValues = options.largeValues ?? options.store === 'kubekv';
+    log(`bucket ${namespace}/${bucket} (${options.store} store), ${options.clients} clients, ${keys.length} keys, ${largeValues ? 'large values' : 'small values'}, seed ${options.seed}, faults: ${options.faults.join(',') || 'none'}`);
 
     // ---- clients, each behind its own proxy ----
     const hardDeadline = Date.now() + options.durationMs + 10 * 60_000;
@@ -129,7 +155,8 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
           bucket,
           store: options.store,
           history: join(outDir, `client-${index}.jsonl`),
-          keys: options.keys ?? keysDefault,
+          keys,
+          largeValues,
           thinkMs: options.thinkMs ?? [5, 60],
           hardDeadline,
         },
@@ -158,15 +185,22 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
         restartApiserver: () => cp.restartApiserver(),
         restartEtcd: () => cp.restartEtcd(),
         compact: () => cp.compact(),
+        bucket: bucketNemesis,
       },
       options.faults,
       options.seed,
       (event: NemesisEvent) => {
         appendFileSync(nemesisLog, `${JSON.stringify({ at: monotonicNow(), ...event })}\n`);
-        if (event.phase !== 'heal') log(`nemesis: ${event.phase} ${event.kind}${event.client === undefined ? '' : ` client ${event.client}`}${event.ms ? ` for ${event.ms} ms` : ''}${event.error ? `: ${event.error}` : ''}`);
+        const how = event.kind === 'delete-bucket' && event.phase === 'start' ? ` (deleted by ${event.deletedBy}, created by ${event.createdBy}${event.losing ? ', answers lost' : ''})` : '';
+        if (event.phase !== 'heal' && event.kind !== 'edit-bucket') log(`nemesis: ${event.phase} ${event.kind}${event.client === undefined ? '' : ` client ${event.client}`}${event.ms ? ` for ${event.ms} ms` : ''}${how}${event.error ? `: ${event.error}` : ''}`);
       },
     );
-    await runFaultWindow(nemesis, options.durationMs);
+    const housekeeping = owned ? compactEvery(owned, 20_000) : undefined;
+    try {
+      await runFaultWindow(nemesis, options.durationMs);
+    } finally {
+      housekeeping?.abort();
+    }
     result.faults = { ...nemesis.counts };
     result.faultErrors = { ...nemesis.errors };
 
@@ -174,6 +208,9 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     running = false;
     log('duration over: healing every fault and stopping the clients');
     proxies.healAll();
+    // The final read needs a bucket (a deletion always recreates it; this covers a creation that failed).
+    if (!(await bucketNemesis.ensurePresent())) throw new Error('the bucket could not be created again within 60 s');
+    result.bucket = { ...bucketNemesis.counts };
     for (const client of clients) {
       client.resume();
       client.startIfDown(); // killed and not yet restarted (should not happen: the nemesis heals)
@@ -192,13 +229,15 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     result.crashes = clients.reduce((n, c) => n + c.crashes, 0);
 
     // ---- merge ----
-    const records: HistoryRecord[] = [];
+    bucketNemesis.close();
+    const records: HistoryRecord[] = readHistory(join(outDir, 'bucket.jsonl'), (_, lineNo) => log(`bucket.jsonl line ${lineNo} is not JSON; skipped`));
     for (const client of clients) {
       records.push(...readHistory(join(outDir, `client-${client.index}.jsonl`), (_, lineNo) => log(`client-${client.index}.jsonl line ${lineNo} is not JSON; skipped`)));
     }
     const merged = byTime([...records, final]);
     await writeHistoryFile(join(outDir, 'history.jsonl'), merged);
     result.operations = countOutcomes(merged);
+    result.unexplainedUnknown = unexplainedUnknowns(merged, readNemesisLog(nemesisLog));
     log(`history: ${merged.length} records, ${result.operations.ok + result.operations.fail + result.operations.unknown + result.operations.pending} operations`);
   } catch (err) {
     result.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -230,7 +269,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
 /** 1 on any violation the summary reports, 2 when inconclusive or the checker failed otherwise, else 0. */
 function verdict(exitCode: number, summary: CheckSummary | undefined): 0 | 1 | 2 {
   if (summary) {
-    if (summary.linearizable === 'violation' || summary.cacheReadViolations > 0 || summary.watchViolations > 0 || summary.violations.length > 0) return 1;
+    if (summary.linearizable === 'violation' || summary.cacheReadViolations > 0 || summary.watchViolations > 0 || (summary.outcomeViolations ?? 0) > 0 || summary.violations.length > 0) return 1;
     if (summary.linearizable === 'inconclusive') return 2;
   }
   return exitCode === 0 && summary ? 0 : exitCode === 1 ? 1 : 2;
@@ -245,7 +284,7 @@ async function finalRead(kind: StoreKind, admin: KubeConfig, namespace: string, 
       return {
         t: 'final',
         at: monotonicNow(),
-        pairs: pairs.map((p) => ({ key: p.key, value: p.text, lastIndex: p.lastIndex })),
+        pairs: pairs.map((p) => ({ key: p.key, ...describeValue(p.value, p.text), lastIndex: p.lastIndex })),
         revision: store.status().revision,
       };
     } finally {
@@ -254,9 +293,12 @@ async function finalRead(kind: StoreKind, admin: KubeConfig, namespace: string, 
   });
 }
 
+/** The workload's operations by outcome (the bucket nemesis's acts are counted apart, in `bucket`). */
 function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations'] {
   const counts = { ok: 0, fail: 0, unknown: 0, pending: 0, codes: {} as Record<string, number> };
+  const bucketOps = new Set(records.filter((r) => r.t === 'invoke' && r.client === bucketClient).map((r) => (r as { id: string }).id));
   for (const r of records) {
+    if ((r.t === 'invoke' || r.t === 'ok' || r.t === 'fail' || r.t === 'unknown') && bucketOps.has(r.id)) continue;
     if (r.t === 'invoke') counts.pending++;
     else if (r.t === 'ok' || r.t === 'fail' || r.t === 'unknown') {
       counts[r.t]++;
@@ -265,4 +307,74 @@ function countOutcomes(records: HistoryRecord[]): RobustnessResult['operations']
     }
   }
   return counts;
+}
+
+/** One line of nemesis.jsonl. */
+type NemesisLine = NemesisEvent & { at: string };
+
+function readNemesisLog(path: string): NemesisLine[] {
+  try {
+    return readFileSync(path, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as NemesisLine);
+  } catch {
+    return [];
+  }
+}
+
+/** Faults that can lose an answer: on the client's own path, or the server's. */
+const clientFaults = new Set<FaultKind>(['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'delete-bucket']);
+const serverFaults = new Set<FaultKind>(['restart-apiserver', 'restart-etcd', 'compact']);
+
+/** See {@link RobustnessResult.unexplainedUnknown}. */
+function unexplainedUnknowns(records: HistoryRecord[], faults: NemesisLine[]): RobustnessResult['unexplainedUnknown'] {
+  const slack = 1_000_000_000n; // 1 s, in ns
+  // Fault intervals [start, heal + slack]; an unhealed one lasts to the end.
+  const intervals: { client: number | undefined; from: bigint; to: bigint }[] = [];
+  const open = new Map<string, NemesisLine>();
+  for (const f of faults) {
+    const server = serverFaults.has(f.kind);
+    if (!server && !(clientFaults.has(f.kind) && !(f.kind === 'delete-bucket' && !f.losing && f.phase === 'start'))) continue;
+    const key = `${f.kind}/${f.client ?? ''}`;
+    if (f.phase === 'start') open.set(key, f);
+    else if (f.phase === 'heal' && open.has(key)) {
+      const start = open.get(key)!;
+      open.delete(key);
+      intervals.push({ client: server ? undefined : start.client, from: BigInt(start.at), to: BigInt(f.at) + slack });
+    }
+  }
+  for (const f of open.values()) intervals.push({ client: serverFaults.has(f.kind) ? undefined : f.client, from: BigInt(f.at), to: BigInt(Number.MAX_SAFE_INTEGER) * 1000n });
+  const invokes = new Map<string, { client: number; at: bigint }>();
+  for (const r of records) if (r.t === 'invoke' && r.client !== bucketClient) invokes.set(r.id, { client: r.client, at: BigInt(r.at) });
+  const ids: string[] = [];
+  let count = 0;
+  for (const r of records) {
+    if (r.t !== 'unknown') continue;
+    const op = invokes.get(r.id);
+    if (!op) continue;
+    const end = BigInt(r.at);
+    const explained = intervals.some((i) => (i.client === undefined || i.client === op.client) && i.from <= end && i.to >= op.at);
+    if (!explained) {
+      count++;
+      if (ids.length < 20) ids.push(r.id);
+    }
+  }
+  return { count, ids };
+}
+
+/**
+ * Compacts etcd every `ms` while the run goes on (no apiserver restart: what
+ * the apiserver itself does every five minutes, only sooner). Large values
+ * make every revision of the bucket up to 1.5 MB, and etcd keeps them all
+ * until compacted: without this its database would reach its 2 GB quota in
+ * a few minutes. Stop it with the returned controller.
+ */
+function compactEvery(cp: ControlPlane, ms: number): AbortController {
+  const stop = new AbortController();
+  void (async () => {
+    while (!stop.signal.aborted) {
+      await new Promise((r) => setTimeout(r, ms));
+      if (stop.signal.aborted) return;
+      await execFileAsync(cp.binary, ['compact', '--etcd', cp.etcdUrl], { signal: stop.signal }).catch(() => {});
+    }
+  })();
+  return stop;
 }

@@ -13,24 +13,37 @@ import { HistoryFileWriter, orderByTime, readHistoryFile, type WithoutStamp } fr
 /** A condition of a conditional write: an expected lastIndex, or "absent" (create-only). */
 export type Prev = number | 'absent';
 
-/** One operation of a batch, as recorded. */
+/**
+ * One operation of a batch, as recorded. `size` marks a large value
+ * (values.ts): `value` is the id at its head, `size` its length in bytes.
+ */
 export type BatchOpRecord =
-  | { op: 'put'; key: string; value: string; expect?: Prev }
+  | { op: 'put'; key: string; value: string; size?: number; expect?: Prev }
   | { op: 'delete'; key: string; expect?: number };
+
+/** Who deleted, created or edited the bucket: a kubekv store, or raw API calls as kubectl makes them. */
+export type BucketActor = 'kubekv' | 'hand';
+
+/** An operation on the bucket as a whole, by the bucket nemesis (README, "Bucket operations"). */
+export type BucketOpFields =
+  | { op: 'deleteBucket' | 'createBucket'; by: BucketActor }
+  /** Touches only data keys starting with `foreignPrefix` and annotations kubekv does not own (or, on purpose, kubekv.dev/writers); `changes` says what, for people. */
+  | { op: 'editBucket'; by: 'hand'; foreignPrefix: string; changes: string[] };
 
 /** The operation an invoke describes. */
 export type OpFields =
   | { op: 'get'; key: string; consistent: boolean }
-  | { op: 'put'; key: string; value: string }
+  | { op: 'put'; key: string; value: string; size?: number }
   | { op: 'delete'; key: string }
-  | { op: 'atomicPut'; key: string; value: string; prev: Prev }
+  | { op: 'atomicPut'; key: string; value: string; size?: number; prev: Prev }
   | { op: 'atomicDelete'; key: string; prev: number }
-  | { op: 'batch'; ops: BatchOpRecord[] };
+  | { op: 'batch'; ops: BatchOpRecord[] }
+  | BucketOpFields;
 
 /** What an ok completion carries, by op (README table). */
 export type OkResult =
   | { found: false }
-  | { found: true; value: string; lastIndex: number }
+  | { found: true; value: string; size?: number; lastIndex: number }
   | { lastIndex: number }
   | { deleted: boolean }
   | { revision: number }
@@ -40,6 +53,8 @@ export type OkResult =
 export interface PairRecord {
   key: string;
   value: string;
+  /** Set for a large value: its length in bytes (`value` is the id at its head). */
+  size?: number;
   lastIndex: number;
 }
 
@@ -47,15 +62,15 @@ export interface PairRecord {
 export type InvokeRecord = { t: 'invoke'; id: string; client: number; at: string } & OpFields;
 /** The call resolved. */
 export interface OkRecord { t: 'ok'; id: string; at: string; result: OkResult }
-/** The call was definitely not applied; `code` is the kubekv error code. */
-export interface FailRecord { t: 'fail'; id: string; at: string; code: string }
-/** The call may or may not have been applied. */
-export interface UnknownRecord { t: 'unknown'; id: string; at: string; code: string }
+/** The call was definitely not applied; `code` is the kubekv error code, `cause` the messages of its cause chain (diagnostics). */
+export interface FailRecord { t: 'fail'; id: string; at: string; code: string; cause?: string }
+/** The call may or may not have been applied; `cause` as for fail (the checker reads it: outcomes.go). */
+export interface UnknownRecord { t: 'unknown'; id: string; at: string; code: string; cause?: string }
 
 /** One event of a client's watchTree(''). */
 export type WatchRecord = { t: 'watch'; client: number; at: string } & (
   | { type: 'snapshot'; pairs: PairRecord[]; revision: number }
-  | { type: 'put'; key: string; value: string; lastIndex: number; revision: number }
+  | { type: 'put'; key: string; value: string; size?: number; lastIndex: number; revision: number }
   | { type: 'delete'; key: string; revision: number }
 );
 /** The client's watch iterator threw; it is reopened. */

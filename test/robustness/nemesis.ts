@@ -18,8 +18,11 @@
  * | `restart-apiserver` | restart kube-apiserver (etcd keeps the data) | until /readyz |
  * | `restart-etcd` | restart etcd (same data dir); the apiserver reconnects | until /readyz |
  * | `compact` | compact etcd and restart the apiserver: watches get 410 Gone | until /readyz |
+ * | `delete-bucket` | with lost answers on one client 60 % of the time: 0.1-0.8 s later delete the bucket (by a kubekv store's teardown or by hand, half each; bucket-nemesis.ts), leave it absent 0.2-2 s, create it again (by kubekv or by hand, chosen apart), heal the lost answers 0.2-1.5 s later | 0.5-5 s |
+ * | `edit-bucket` | not in the sequence: hand edits (bucket-nemesis.ts) every 1-4 s in the background, for the whole run, so they land between and during the other faults | instant each |
  *
- * Before the random schedule comes a fixed opening of lost answers: on each
+ * Before the random schedule comes a fixed opening: one `delete-bucket` with
+ * lost answers on client 0, then lost answers: on each
  * short-deadline client one shorter and one longer than its write deadline,
  * on each long-deadline client one shorter. A write that landed but whose
  * answer was lost must then be recognised as landed once the bucket can be
@@ -31,11 +34,12 @@
  * (which request is in flight) depends on timing and is not.
  */
 import type { TcpProxy } from '../support/tcp-proxy.js';
+import type { BucketNemesis } from './bucket-nemesis.js';
 import { holdFault, parseFaultSpec, serverFault, sleepUnlessAborted } from './fault-schedule.js';
 import { Prng } from './prng.js';
 
 /** The kinds of fault, in the order of the table above. */
-export const faultKinds = ['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'restart-apiserver', 'restart-etcd', 'compact'] as const;
+export const faultKinds = ['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'restart-apiserver', 'restart-etcd', 'compact', 'delete-bucket', 'edit-bucket'] as const;
 /** One kind of fault. */
 export type FaultKind = (typeof faultKinds)[number];
 
@@ -60,6 +64,8 @@ export interface NemesisTarget {
   restartApiserver(): Promise<void>;
   restartEtcd(): Promise<void>;
   compact(): Promise<number>;
+  /** Deletes, creates and edits the bucket (delete-bucket, edit-bucket). */
+  bucket: BucketNemesis;
 }
 
 /** One line of the fault log. */
@@ -67,6 +73,10 @@ export interface NemesisEvent {
   kind: FaultKind;
   phase: 'start' | 'heal' | 'error';
   client?: number;
+  /** delete-bucket: whether answers of `client` were being lost meanwhile; who deleted and who created. */
+  losing?: boolean;
+  deletedBy?: string;
+  createdBy?: string;
   /** Planned duration (start) or what went wrong (error). */
   ms?: number;
   error?: string;
@@ -95,7 +105,13 @@ const weights: Record<FaultKind, number> = {
   'restart-apiserver': 1,
   'restart-etcd': 1,
   compact: 1,
+  'delete-bucket': 5,
+  // In the background (Nemesis.run), not drawn.
+  'edit-bucket': 0,
 };
+
+/** Gap between two hand edits, ms. */
+const editGapMs: [number, number] = [1000, 4000];
 
 /** A seeded schedule of bounded faults; see the module doc. */
 export class Nemesis {
@@ -106,6 +122,7 @@ export class Nemesis {
   readonly #target: NemesisTarget;
   readonly #kinds: readonly FaultKind[];
   readonly #rng: Prng;
+  readonly #seed: number;
   readonly #timing: Required<NemesisTiming>;
   readonly #record: (event: NemesisEvent) => void;
 
@@ -114,6 +131,7 @@ export class Nemesis {
     this.#kinds = kinds;
     // A stream of its own, apart from the clients' (which mix in their index).
     this.#rng = new Prng(seed, 0x6e656d);
+    this.#seed = seed;
     this.#record = record;
     this.#timing = {
       gapMs: timing.gapMs ?? [1000, 4000],
@@ -125,8 +143,40 @@ export class Nemesis {
 
   /** Applies faults until `signal` aborts; resolves once the last one is healed. */
   async run(signal: AbortSignal): Promise<void> {
-    if (this.#kinds.length === 0) return;
-    const choices = this.#kinds.map((k) => [k, weights[k]] as const);
+    const editing = this.#kinds.includes('edit-bucket') ? this.#edits(signal) : Promise.resolve();
+    try {
+      await this.#sequence(signal);
+    } finally {
+      await editing;
+    }
+  }
+
+  /** Hand edits every 1-4 s until `signal` aborts (a PRNG stream of their own). */
+  async #edits(signal: AbortSignal): Promise<void> {
+    const rng = new Prng(this.#seed, 0x65646974);
+    while (await sleepUnlessAborted(rng.int(...editGapMs), signal)) {
+      this.counts['edit-bucket']++;
+      try {
+        await this.#target.bucket.edit();
+      } catch (err) {
+        this.errors['edit-bucket']++;
+        this.#record({ kind: 'edit-bucket', phase: 'error', error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+  }
+
+  async #sequence(signal: AbortSignal): Promise<void> {
+    const choices = this.#kinds.filter((k) => weights[k] > 0).map((k) => [k, weights[k]] as const);
+    if (choices.length === 0) return;
+    // One deletion first, on lost answers: the rest of the opening takes a while.
+    if (this.#kinds.includes('delete-bucket')) {
+      if (!(await sleepUnlessAborted(this.#rng.int(...this.#timing.gapMs), signal))) return;
+      this.counts['delete-bucket']++;
+      await this.#deleteBucket(0, signal, true).catch((err: unknown) => {
+        this.errors['delete-bucket']++;
+        this.#record({ kind: 'delete-bucket', phase: 'error', client: 0, error: err instanceof Error ? err.message : String(err) });
+      });
+    }
     if (this.#kinds.includes('lose-answers') && !(await this.#opening(signal))) return;
     // The first fault waits a gap too, so the clients get going first.
     while (await sleepUnlessAborted(this.#rng.int(...this.#timing.gapMs), signal)) {
@@ -199,6 +249,41 @@ export class Nemesis {
         return server(() => t.restartEtcd());
       case 'compact':
         return server(() => t.compact());
+      case 'delete-bucket':
+        return this.#deleteBucket(client, signal);
+      case 'edit-bucket':
+        return t.bucket.edit();
+    }
+  }
+
+  /**
+   * Deletes the bucket and creates it again while writes are in flight, and
+   * (60 %) while the answers of `client` are being lost, so its writes that
+   * land just before the deletion are read back only after the recreation.
+   * The bucket is always created again, whatever aborts.
+   */
+  async #deleteBucket(client: number, signal: AbortSignal, lose?: boolean): Promise<void> {
+    const t = this.#target;
+    const rng = this.#rng;
+    const losing = lose ?? rng.chance(0.6);
+    const deletedBy = rng.chance(0.5) ? 'kubekv' : 'hand';
+    const createdBy = rng.chance(0.5) ? 'kubekv' : 'hand';
+    const [before, absent, after] = [rng.int(100, 800), rng.int(200, 2000), rng.int(200, 1500)];
+    this.#record({ kind: 'delete-bucket', phase: 'start', client, ms: before + absent + after, losing, deletedBy, createdBy });
+    if (losing) t.proxy(client).loseAnswers();
+    try {
+      await sleepUnlessAborted(before, signal);
+      await t.bucket.deleteBucket(deletedBy);
+      await sleepUnlessAborted(absent, signal);
+    } finally {
+      try {
+        if (!t.bucket.present) await t.bucket.createBucket(createdBy);
+        if (!t.bucket.present) await t.bucket.ensurePresent();
+        await sleepUnlessAborted(after, signal);
+      } finally {
+        if (losing) t.proxy(client).heal();
+        this.#record({ kind: 'delete-bucket', phase: 'heal', client });
+      }
     }
   }
 }

@@ -19,7 +19,7 @@ import { haFaultKinds, stateFaultKinds } from './state-nemesis.js';
 
 function usage(message: string): never {
   console.error(`robustness: ${message}`);
-  console.error('usage: npm run robustness -- [--workload store|state] [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--faults none|all|kind,...] [--out DIR]');
+  console.error('usage: npm run robustness -- [--workload store|state] [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--keys adversarial|plain] [--faults none|all|kind,...] [--out DIR]');
   console.error('       state workload: [--replicas 3] [--clients 2] [--ha]');
   console.error(`fault kinds: ${faultKinds.join(', ')}`);
   console.error(`state workload fault kinds: ${stateFaultKinds.join(', ')}; with --ha also ${haFaultKinds.join(', ')}`);
@@ -46,6 +46,7 @@ const { values } = (() => {
         ha: { type: 'boolean', default: false },
         'allow-fewer': { type: 'boolean', default: false },
         store: { type: 'string', default: 'kubekv' },
+        keys: { type: 'string', default: 'adversarial' },
         faults: { type: 'string', default: 'all' },
         out: { type: 'string' },
       },
@@ -75,6 +76,7 @@ const clients = Number(values.clients ?? '4');
 if (!Number.isInteger(clients) || clients < 1) usage(`--clients ${values.clients} is not a positive integer`);
 if (clients < 4 && !values['allow-fewer']) usage(`--clients ${clients}: at least 4 (contention needs company); pass --allow-fewer to insist`);
 if (values.store !== 'kubekv' && values.store !== 'naive') usage(`--store ${values.store}: kubekv or naive`);
+if (values.keys !== 'adversarial' && values.keys !== 'plain') usage(`--keys ${values.keys}: adversarial or plain`);
 let faults;
 try {
   faults = parseFaults(values.faults);
@@ -100,6 +102,7 @@ const result = await runRobustness({
   seed,
   clients,
   store: values.store,
+  keySet: values.keys,
   faults,
   ...(values.out ? { out: values.out } : {}),
   log,
@@ -116,15 +119,20 @@ function printSummary(r: RobustnessResult, ms: number): void {
   console.log(`  operations: ${ops.ok} ok, ${ops.fail} fail, ${ops.unknown} unknown${pending}`);
   const codes = Object.entries(r.operations.codes).sort(([a], [b]) => (a < b ? -1 : 1)).map(([code, n]) => `${code} ${n}`);
   if (codes.length > 0) console.log(`  fail / unknown by code: ${codes.join(', ')}`);
+  console.log(`  writes refused BUCKET_FULL: ${r.operations.codes['BUCKET_FULL'] ?? 0}; ended unknown: ${ops.unknown}${r.unexplainedUnknown.count > 0 ? ` (${r.unexplainedUnknown.count} with no fault to lose their answer: ${r.unexplainedUnknown.ids.join(', ')})` : ''}`);
   const faultList = Object.entries(r.faults).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}${r.faultErrors[k as keyof typeof r.faultErrors] ? ` (${r.faultErrors[k as keyof typeof r.faultErrors]} failed)` : ''}`);
   console.log(`  faults: ${faultList.join(', ') || 'none'}; client restarts ${r.restarts}`);
+  if (r.bucket) {
+    const b = r.bucket;
+    console.log(`  bucket: deleted ${b.deletedByKubekv} by kubekv, ${b.deletedByHand} by hand; created ${b.createdByKubekv} by kubekv, ${b.createdByHand} by hand; ${b.edits} hand edits (${b.writersRemoved} removed kubekv.dev/writers, ${b.fills} long-key fills); ${b.failed} acts refused, ${b.unknown} unknown`);
+  }
   if (r.crashes > 0) console.log(`  WARNING: client processes crashed ${r.crashes} times (the store took its host process down; see client-<n>.log)`);
   const p = r.proxy;
   console.log(`  proxies: ${p.connections} connections, ${p.connectionsReset} reset, ${p.connectionsHeld} black-holed (held requests delivered late on ${p.heldDelivered}, ${p.abandonedDelivered} of them after their client left), ${p.answersLost} answers lost, ${p.streamsCut} watch streams cut`);
   if (r.lagging.length > 0) console.log(`  watchers short of the final revision: clients ${r.lagging.join(', ')}`);
   if (r.summary) {
     const s = r.summary;
-    console.log(`  linearizable: ${s.linearizable}; cache-read violations ${s.cacheReadViolations}; watch violations ${s.watchViolations}; check ${(s.checkMs / 1000).toFixed(1)} s`);
+    console.log(`  linearizable: ${s.linearizable}; cache-read violations ${s.cacheReadViolations}; watch violations ${s.watchViolations}; outcome violations ${s.outcomeViolations ?? 0}; violations in all ${s.violationCount ?? s.violations.length}; check ${(s.checkMs / 1000).toFixed(1)} s`);
     if (s.error) console.log(`  checker: ${s.error}`);
     for (const v of s.violations.slice(0, 20)) console.log(`  violation: ${v}`);
     if (s.violations.length > 20) console.log(`  ... and ${s.violations.length - 20} more (see ${where})`);
