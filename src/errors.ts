@@ -154,19 +154,36 @@ export class ValueTooLargeError extends KubekvError {
 
 /** The write would take the bucket over the ConfigMap size limit (1 MiB of data). Nothing was sent. */
 export class BucketFullError extends KubekvError {
-  /** The bucket's size in bytes if the write were applied. */
+  /** The bucket's size in bytes if the write were applied (as {@link BucketFullError.limitName} counts it; 0 when the server refused and did not say). */
   readonly size: number;
   /** The bucket's limit in bytes. */
   readonly limit: number;
   /**
+   * Which limit: `data` (the ConfigMap's values, 1 MiB), `annotations`
+   * (256 KiB, where the per-key index lives) or `etcd` (what etcd stores for
+   * the whole object: keys, values and annotations, bounded
+   * by its request limit, 1.5 MiB by default). See docs/format.md.
+   */
+  readonly limitName: 'data' | 'annotations' | 'etcd';
+  /**
    * @param bucket - bucket name
    * @param size - resulting size in bytes
    * @param limit - limit in bytes
+   * @param options - `cause`, and which limit (default `data`)
    */
-  constructor(bucket: string, size: number, limit: number, options?: KubekvErrorOptions) {
-    super('BUCKET_FULL', `bucket ${JSON.stringify(bucket)} would hold ${size} bytes; the limit is ${limit}`, options);
+  constructor(bucket: string, size: number, limit: number, options: KubekvErrorOptions & { limitName?: 'data' | 'annotations' | 'etcd' } = {}) {
+    const limitName = options.limitName ?? 'data';
+    const what = limitName === 'data' ? 'bytes of values' : limitName === 'annotations' ? 'bytes of annotations' : 'bytes in etcd (keys, values and annotations)';
+    super(
+      'BUCKET_FULL',
+      size > 0
+        ? `bucket ${JSON.stringify(bucket)} would hold ${size} ${what}; the limit is ${limit}`
+        : `bucket ${JSON.stringify(bucket)}: the server refused the write as too large for etcd (limit ${limit} ${what}); nothing was stored`,
+      options,
+    );
     this.size = size;
     this.limit = limit;
+    this.limitName = limitName;
   }
 }
 

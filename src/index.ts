@@ -34,6 +34,8 @@ export {
   LockHeldError,
   OutcomeUnknownError,
   DeadlineExceededError,
+  NamespaceNotFoundError,
+  LeaseNotFoundError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 

@@ -28,6 +28,7 @@ export const optionTable = {
   'create-bucket': { type: 'boolean' },
   replace: { type: 'boolean' },
   timeout: { type: 'string' },
+  prefix: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -41,6 +42,15 @@ export const globalOptions: readonly OptionName[] = ['kubeconfig', 'context', 'n
 export const outputFormats = ['table', 'json', 'yaml'] as const;
 /** One of {@link outputFormats}. */
 export type OutputFormat = (typeof outputFormats)[number];
+
+/** How the CLI names itself: `kubekv`, or `kubectl kv` when kubectl runs it as the plugin `kubectl-kv`. */
+export type ProgramName = 'kubekv' | 'kubectl kv';
+
+/** The program name for the executable's path (`process.argv[1]`): `kubectl kv` for `kubectl-kv`. */
+export function programName(executable: string | undefined): ProgramName {
+  const base = (executable ?? '').split(/[\\/]/).at(-1)!.replace(/\.(js|ts|cmd|exe)$/i, '');
+  return base === 'kubectl-kv' ? 'kubectl kv' : 'kubekv';
+}
 
 /** Environment variable naming the bucket when `-b` is not given. */
 export const BUCKET_ENV = 'KUBEKV_BUCKET';
@@ -81,6 +91,8 @@ export interface CliOptions {
   ifRevision: number | undefined;
   /** `--ignore-not-found`. */
   ignoreNotFound: boolean;
+  /** `--prefix` (del): the positional is a prefix, every key under it goes. */
+  prefix: boolean;
   /** `--create-bucket`. */
   createBucket: boolean;
   /** `--replace`. */
@@ -105,10 +117,11 @@ export interface CommandLine {
  * command accepts. A lone `-` is a positional (stdin); `--` ends the options,
  * so `put k -- -5` stores "-5".
  *
+ * @param program - how usage lines in error messages name the CLI
  * @throws InvalidOptionError for an unknown command or option, an option the
  * command does not take, a missing or extra positional, or a bad value
  */
-export function parseCommandLine(argv: readonly string[], rules: readonly CommandRule[], env: NodeJS.ProcessEnv = {}): CommandLine {
+export function parseCommandLine(argv: readonly string[], rules: readonly CommandRule[], env: NodeJS.ProcessEnv = {}, program: ProgramName = 'kubekv'): CommandLine {
   let parsed: ReturnType<typeof parseArgs<{ options: typeof optionTable; allowPositionals: true; strict: true; args: string[] }>>;
   try {
     parsed = parseArgs({ args: [...argv], options: optionTable, allowPositionals: true, strict: true });
@@ -129,7 +142,7 @@ export function parseCommandLine(argv: readonly string[], rules: readonly Comman
         throw new InvalidOptionError(option, value, `\`${rule.name}\` does not take --${option}`);
       }
     }
-    checkPositionals(rule, positionals);
+    checkPositionals(rule, positionals, program);
   }
   return { command: rule?.name, positionals, options };
 }
@@ -151,6 +164,9 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
   if (flag('if-absent') && values['if-revision'] !== undefined) {
     throw new InvalidOptionError('if-absent', true, '--if-absent and --if-revision exclude each other');
   }
+  if (flag('prefix') && values['if-revision'] !== undefined) {
+    throw new InvalidOptionError('prefix', true, '--prefix and --if-revision exclude each other (a revision belongs to one key)');
+  }
   return {
     kubeconfig: string('kubeconfig'),
     context: string('context'),
@@ -163,6 +179,7 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
     ifAbsent: flag('if-absent'),
     ifRevision: revision(string('if-revision')),
     ignoreNotFound: flag('ignore-not-found'),
+    prefix: flag('prefix'),
     createBucket: flag('create-bucket'),
     replace: flag('replace'),
     timeoutMs: timeout === undefined ? undefined : parseDuration('timeout', timeout),
@@ -177,21 +194,21 @@ function revision(raw: string | undefined): number | undefined {
   return n;
 }
 
-function checkPositionals(rule: CommandRule, given: readonly string[]): void {
+function checkPositionals(rule: CommandRule, given: readonly string[], program: ProgramName): void {
   const required = rule.positionals.filter((p) => !p.endsWith('?'));
   if (given.length < required.length) {
     const missing = required[given.length]!;
-    throw new InvalidOptionError(missing, undefined, `required: ${usageLine(rule)}`);
+    throw new InvalidOptionError(missing, undefined, `required: ${usageLine(rule, program)}`);
   }
   if (given.length > rule.positionals.length) {
-    throw new InvalidOptionError('arguments', given.slice(rule.positionals.length).join(' '), `unexpected; usage: ${usageLine(rule)}`);
+    throw new InvalidOptionError('arguments', given.slice(rule.positionals.length).join(' '), `unexpected; usage: ${usageLine(rule, program)}`);
   }
 }
 
 /** `kubekv put <key> <value>` style synopsis of a rule. */
-export function usageLine(rule: CommandRule): string {
+export function usageLine(rule: CommandRule, program: ProgramName = 'kubekv'): string {
   const args = rule.positionals.map((p) => (p.endsWith('?') ? `[${p.slice(0, -1)}]` : `<${p}>`));
-  return ['kubekv', rule.name, ...args].join(' ');
+  return [program, rule.name, ...args].join(' ');
 }
 
 /** parseArgs' message, with its hint for values that start with "-" said in our terms. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { CliOptions, CommandRule } from './args.js';
+import type { CliOptions, CommandRule, ProgramName } from './args.js';
 import type { Connection } from './connection.js';
 import type { Sink } from './output.js';
 
@@ -16,6 +16,8 @@ export interface CliIo {
   /** Read only by commands that take `-` (put) or a dump on stdin (restore). */
   stdin: AsyncIterable<Uint8Array | string>;
   env: NodeJS.ProcessEnv;
+  /** How the CLI was run, for usage lines: `kubectl kv` as a kubectl plugin. Default `kubekv`. */
+  program?: ProgramName;
 }
 
 /** What a command runs with. */

@@ -2,17 +2,17 @@
  * Which cluster, identity and namespace a command talks to, resolved as
  * kubectl resolves them: `--kubeconfig` (else kubekv's usual order: in a Pod
  * the service account, else KUBECONFIG, else ~/.kube/config), `--context`
- * (else the kubeconfig's current context), `-n` (else kubekv's order: the
- * NAMESPACE env var, the Pod's namespace, the context's namespace,
- * "default"). Also the two ways a command reaches a bucket: a one-shot
+ * (else the kubeconfig's current context), `-n` (else kubectl's order: the
+ * context's namespace; then kubekv's: the NAMESPACE env var, the Pod's
+ * namespace, "default"). Also the two ways a command reaches a bucket: a one-shot
  * quorum read of its state (reads), or a ConfigMapStore (writes and watch).
  * The Kubernetes client loads on first use, not when the CLI starts.
  *
  * @module
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { BucketNotFoundError, InvalidOptionError } from '../errors.js';
-import { loadKubeConfig, loadKubeConfigFile, resolveNamespace, validateName } from '../kube/config.js';
+import { BucketNotFoundError, InvalidOptionError, NamespaceNotFoundError } from '../errors.js';
+import { contextNamespace, loadKubeConfig, loadKubeConfigFile, resolveNamespace, validateName } from '../kube/config.js';
 import { parseBucket, type BucketState } from '../store/bucket-state.js';
 import type { ConfigMapStore } from '../store/configmap-store.js';
 import type { CliOptions } from './args.js';
@@ -42,7 +42,11 @@ export function connect(options: Pick<CliOptions, 'kubeconfig' | 'context' | 'na
     }
     kc.setCurrentContext(options.context);
   }
-  return { kc, namespace: resolveNamespace(kc, options.namespace) };
+  // kubectl's order: the context's namespace before kubekv's NAMESPACE env
+  // (which a Pod sets for the library) and the Pod's own.
+  const fromContext = contextNamespace(kc);
+  const namespace = options.namespace ?? (fromContext === undefined ? resolveNamespace(kc) : validateName('namespace', fromContext, 'kubeconfig context'));
+  return { kc, namespace };
 }
 
 /** The bucket a command names: `-b` (or KUBEKV_BUCKET), else the positional `fromArgument`. */
@@ -64,11 +68,22 @@ export async function readBucketIfExists(conn: Connection, name: string, signal:
   return object ? parseBucket(object) : undefined;
 }
 
-/** As {@link readBucketIfExists}, but a missing bucket is a BucketNotFoundError. */
+/** As {@link readBucketIfExists}, but a missing bucket is a BucketNotFoundError (NamespaceNotFoundError when its namespace is missing). */
 export async function readBucket(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState> {
   const state = await readBucketIfExists(conn, name, signal);
-  if (!state) throw new BucketNotFoundError(conn.namespace, name);
+  if (!state) throw await notFound(conn, new BucketNotFoundError(conn.namespace, name), signal);
   return state;
+}
+
+/**
+ * `error` (a bucket or Lease not found), or NamespaceNotFoundError when
+ * the namespace itself is missing: the API server answers both with the
+ * same 404, so the namespace is asked for (one more request, on this
+ * failure path only).
+ */
+export async function notFound(conn: Connection, error: Error, signal: AbortSignal): Promise<Error> {
+  const { namespaceMissing } = await import('./cluster-reads.js');
+  return (await namespaceMissing(conn, signal)) ? new NamespaceNotFoundError(conn.namespace, { cause: error }) : error;
 }
 
 /** Opens the bucket as a store (for writes and watch); `create` makes a missing one. */

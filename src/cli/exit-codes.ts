@@ -40,6 +40,8 @@ const byCode: Record<KubekvErrorCode, ExitCodeValue> = {
   INVALID_VALUE: ExitCode.USAGE,
   KEY_NOT_FOUND: ExitCode.NOT_FOUND,
   BUCKET_NOT_FOUND: ExitCode.NOT_FOUND,
+  NAMESPACE_NOT_FOUND: ExitCode.NOT_FOUND,
+  LEASE_NOT_FOUND: ExitCode.NOT_FOUND,
   FORBIDDEN: ExitCode.REFUSED,
   NOT_LEADER: ExitCode.REFUSED,
   FENCED: ExitCode.REFUSED,

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { ApiError, NotLeaderError } from '../errors.js';
+import { LeaseNotFoundError, NotLeaderError } from '../errors.js';
 import { LOCK_COMPONENT } from '../lock/names.js';
 import type { BucketState } from '../store/bucket-state.js';
 import { getLease, listLeases, type LeaseInfo } from './cluster-reads.js';
@@ -49,18 +49,28 @@ export function leaseState(lease: Pick<LeaseInfo, 'holderIdentity' | 'renewTime'
  * (see the module doc for the rule).
  *
  * @param leaseName - `--lease`: the Lease to judge by instead of searching
- * @throws ApiError 404 when `leaseName` names a Lease that does not exist;
+ * @throws LeaseNotFoundError when `leaseName` names a Lease that does not exist;
  * ForbiddenError when the Leases cannot be read
  */
 export async function findBucketLeader(conn: Connection, state: BucketState, leaseName: string | undefined, signal: AbortSignal, nowMs = Date.now()): Promise<LeaseInfo | undefined> {
   if (leaseName !== undefined) {
     const lease = await getLease(conn, leaseName, signal);
-    if (!lease) throw new ApiError(404, `lease ${conn.namespace}/${leaseName} (--lease) does not exist`);
+    if (!lease) throw new LeaseNotFoundError(conn.namespace, `${leaseName} (--lease)`);
     return leaseState(lease, nowMs) === 'held' ? lease : undefined;
   }
   // No StateManager ever raised this bucket's epoch: none leads it.
   if (state.leader === '') return undefined;
-  const held = (await listLeases(conn, undefined, signal)).filter(
+  return leaderAmong(await listLeases(conn, undefined, signal), state, nowMs);
+}
+
+/**
+ * The Lease among `leases` (of the bucket's namespace) whose holder leads
+ * the bucket at wall time `nowMs`, by the module doc's rule; undefined
+ * when none does.
+ */
+export function leaderAmong(leases: readonly LeaseInfo[], state: Pick<BucketState, 'leader' | 'epoch'>, nowMs: number): LeaseInfo | undefined {
+  if (state.leader === '') return undefined;
+  const held = leases.filter(
     (lease) => lease.labels[COMPONENT_LABEL] !== LOCK_COMPONENT && lease.holderIdentity === state.leader && leaseState(lease, nowMs) === 'held',
   );
   return held.find((lease) => lease.leaseTransitions === state.epoch) ?? held[0];

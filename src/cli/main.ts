@@ -7,7 +7,16 @@
  *
  * @module
  */
-import { runCli } from './run.js';
+import { unsupportedNodeMessage } from '../node-version.js';
+
+// Before anything that loads undici or @kubernetes/client-node (which on an
+// old Node die with a stack trace): say it in one line.
+const refusal = unsupportedNodeMessage(process.version);
+if (refusal !== undefined) {
+  process.stderr.write(`error: ${refusal}\n`);
+  process.exit(1);
+}
+const [{ runCli }, { programName }] = await Promise.all([import('./run.js'), import('./args.js')]);
 
 const controller = new AbortController();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -26,7 +35,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 // underneath keep referenced (an unreferenced socket mid-handshake must not
 // let Node end the process with the command unsettled).
 const keepAlive = setInterval(() => {}, 60_000);
-const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env }, controller.signal);
+const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, program: programName(process.argv[1]) };
+const code = await runCli(process.argv.slice(2), io, controller.signal);
 clearInterval(keepAlive);
 // Exit now rather than when the last keep-alive connection times out; the
 // writes above have been handed to the streams already.

@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { BucketNotFoundError } from '../errors.js';
-import { commandIn, parseCommandLine } from './args.js';
+import { BucketNotFoundError, ForbiddenError } from '../errors.js';
+import { NoKubeconfigError } from '../kube/config.js';
+import { commandIn, parseCommandLine, type ProgramName } from './args.js';
 import { commands } from './commands/index.js';
 import type { CliIo, CommandContext } from './command.js';
 import { connect, type Connection } from './connection.js';
@@ -27,17 +28,18 @@ import { commandHelp, helpRule, helpText } from './usage.js';
  */
 export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSignal): Promise<number> {
   const commandName = commandIn(argv, commands);
+  const program = io.program ?? 'kubekv';
   try {
-    const line = parseCommandLine(argv, [...commands, helpRule], io.env);
+    const line = parseCommandLine(argv, [...commands, helpRule], io.env, program);
     if (line.command === undefined || line.command === 'help' || line.options.help) {
       const topic = line.command === 'help' ? line.positionals[0] : line.command;
       const command = commands.find((c) => c.name === topic || c.aliases?.includes(topic ?? ''));
       if (topic !== undefined && !command) {
         await writeTo(io.stderr, `error: INVALID_OPTION: no command ${JSON.stringify(topic)}\n`);
-        await writeTo(io.stdout, helpText(commands));
+        await writeTo(io.stdout, helpText(commands, program));
         return ExitCode.USAGE;
       }
-      await writeTo(io.stdout, command ? commandHelp(command) : helpText(commands));
+      await writeTo(io.stdout, command ? commandHelp(command, program) : helpText(commands, program));
       return ExitCode.OK;
     }
     const command = commands.find((c) => c.name === line.command)!;
@@ -58,19 +60,36 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
     await command.run(ctx);
     return ExitCode.OK;
   } catch (err) {
-    await writeTo(io.stderr, `${describe(err, commandName)}\n`).catch(() => {});
+    await writeTo(io.stderr, `${await describe(err, commandName, program)}\n`).catch(() => {});
     return exitCodeFor(err);
   }
 }
 
 /** The error line, and a hint where one helps. */
-function describe(err: unknown, command: string | undefined): string {
+async function describe(err: unknown, command: string | undefined, program: ProgramName): Promise<string> {
+  if (err instanceof ForbiddenError) {
+    // Say it as kubectl does: the server names the subject it refused
+    // (User "system:serviceaccount:team:ci"), which says whose Role to fix.
+    const said = await serverMessage(err.cause);
+    if (said) return `error: ${err.code}: ${said} (check the Role granted to this identity)`;
+  }
   if (err instanceof BucketNotFoundError) {
     // The library's message speaks of its `create: true` option; say it in the CLI's terms.
     const creates = command === 'put' || command === 'restore';
     return `error: ${err.code}: bucket ${err.namespace}/${err.bucket} does not exist${creates ? ' (--create-bucket creates it)' : ''}`;
   }
   const line = errorLine(err);
+  if (err instanceof NoKubeconfigError) return `error: ${err.code}: ${err.message.replace(/: pass one .*$/, '')}: pass --kubeconfig <path> or set KUBECONFIG`;
   if (exitCodeFor(err) !== ExitCode.USAGE) return line;
-  return `${line}\nRun 'kubekv help${command ? ` ${command}` : ''}' for usage.`;
+  return `${line}\nRun '${program} help${command ? ` ${command}` : ''}' for usage.`;
+}
+
+/** The message of the Status the API server answered with, if `cause` is such an answer. */
+async function serverMessage(cause: unknown): Promise<string | undefined> {
+  // Loaded only here: a refusal means a request was made, so the module is loaded already.
+  const { HttpStatusError, statusMessage } = await import('../kube/errors.js');
+  for (let e = cause, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
+    if (e instanceof HttpStatusError) return statusMessage(e.body);
+  }
+  return undefined;
 }

@@ -3,8 +3,16 @@
  *
  * @module
  */
-import { globalOptions, usageLine, type CommandRule, type OptionName } from './args.js';
+import { fileURLToPath } from 'node:url';
+import { globalOptions, usageLine, type CommandRule, type OptionName, type ProgramName } from './args.js';
 import type { Command } from './command.js';
+
+/**
+ * Where the full reference is on this machine: docs/cli.md ships in the
+ * package, two levels above this module in dist/cli/ (and in src/cli/ in
+ * a clone), so help can name a file that exists.
+ */
+export const cliReference = fileURLToPath(new URL('../../docs/cli.md', import.meta.url));
 
 /** The `help` pseudo-command's rule (it takes an optional command name). */
 export const helpRule: CommandRule = { name: 'help', options: [], positionals: ['command?'] };
@@ -12,7 +20,7 @@ export const helpRule: CommandRule = { name: 'help', options: [], positionals: [
 const optionHelp: Record<OptionName, [string, string]> = {
   kubeconfig: ['--kubeconfig <path>', 'kubeconfig file (default: in a Pod its service account, else KUBECONFIG, else ~/.kube/config)'],
   context: ['--context <name>', 'kubeconfig context to use (default: the current context)'],
-  namespace: ['-n, --namespace <ns>', "namespace (default: NAMESPACE env, the Pod's, the context's, else default)"],
+  namespace: ['-n, --namespace <ns>', "namespace (default, as kubectl: the context's, else NAMESPACE env, the Pod's, else default)"],
   output: ['-o, --output <format>', 'table (default), json or yaml'],
   help: ['-h, --help', 'show help'],
   bucket: ['-b, --bucket <name>', 'the bucket (default: the KUBEKV_BUCKET env var)'],
@@ -25,6 +33,7 @@ const optionHelp: Record<OptionName, [string, string]> = {
   'create-bucket': ['--create-bucket', 'create the bucket if it does not exist'],
   replace: ['--replace', 'also delete the keys the dump does not hold (in the same atomic write)'],
   timeout: ['--timeout <duration>', 'deadline of the write, e.g. 10s (default 30s)'],
+  prefix: ['--prefix', 'del: delete every key that starts with <key>, in one write'],
 };
 
 const exitCodes = `Exit codes:
@@ -35,15 +44,15 @@ const exitCodes = `Exit codes:
   7  UNAVAILABLE, DEADLINE_EXCEEDED (not applied)    130  interrupted (SIGINT/SIGTERM)
 Errors print "error: <CODE>: <message>" on stderr.`;
 
-/** The general help. */
-export function helpText(commands: readonly Command[]): string {
-  const synopses = commands.map((c) => [usageLine(c).slice('kubekv '.length), c.summary] as const);
+/** The general help; `program` is how the CLI was run (`kubectl kv` as a kubectl plugin). */
+export function helpText(commands: readonly Command[], program: ProgramName = 'kubekv'): string {
+  const synopses = commands.map((c) => [usageLine(c, program).slice(program.length + 1), c.summary] as const);
   const width = Math.max(...synopses.map(([s]) => s.length)) + 2;
   const used = new Set(commands.flatMap((c) => c.options));
   return [
     'kubekv: inspect and edit kubekv buckets and leader Leases. Also a kubectl plugin: kubectl kv <command>.',
     '',
-    'Usage: kubekv <command> [arguments] [options]',
+    `Usage: ${program} <command> [arguments] [options]`,
     '',
     'Commands:',
     ...synopses.map(([synopsis, summary]) => `  ${synopsis.padEnd(width)}${summary}`),
@@ -52,19 +61,19 @@ export function helpText(commands: readonly Command[]): string {
     'Options of every command:',
     ...optionLines(globalOptions),
     '',
-    'Options of some commands (see kubekv help <command>):',
+    `Options of some commands (see ${program} help <command>):`,
     ...optionLines(Object.keys(optionHelp).filter((o): o is OptionName => used.has(o as OptionName))),
     '',
     exitCodes,
-    'Full reference: docs/cli.md.',
+    `Full reference: ${cliReference}`,
     '',
   ].join('\n');
 }
 
 /** Help on one command. */
-export function commandHelp(command: Command): string {
+export function commandHelp(command: Command, program: ProgramName = 'kubekv'): string {
   return [
-    `Usage: ${usageLine(command)} [options]`,
+    `Usage: ${usageLine(command, program)} [options]`,
     '',
     `${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.`,
     ...(command.details ? ['', command.details] : []),

@@ -179,7 +179,7 @@ export function checkBucketSize(bucket: string, size: { data: number; annotation
   if (size.data > MAX_DATA_BYTES) throw new BucketFullError(bucket, size.data, MAX_DATA_BYTES);
   // The per-key index lives in an annotation, so many long keys can fill the
   // annotations before the values fill the data.
-  if (size.annotations > MAX_ANNOTATIONS_BYTES) throw new BucketFullError(bucket, size.annotations, MAX_ANNOTATIONS_BYTES);
+  if (size.annotations > MAX_ANNOTATIONS_BYTES) throw new BucketFullError(bucket, size.annotations, MAX_ANNOTATIONS_BYTES, { limitName: 'annotations' });
 }
 
 function isRevision(value: unknown): value is number {
@@ -187,7 +187,7 @@ function isRevision(value: unknown): value is number {
 }
 
 /** Decoded length of padded (or unpadded) base64: 3 bytes per 4 characters, less padding. */
-function base64DecodedLength(b64: string): number {
+export function base64DecodedLength(b64: string): number {
   let end = b64.length;
   while (end > 0 && b64[end - 1] === '=') end--;
   return Math.floor((end * 3) / 4);

@@ -42,6 +42,14 @@ export {
   serializeIndex,
 } from './format.js';
 export {
+  MAP_ENTRY_OVERHEAD,
+  MAX_STORED_BYTES,
+  REQUEST_OVERHEAD_BYTES,
+  entryStoredSize,
+  metadataStoredSize,
+  storedSize,
+} from './stored-size.js';
+export {
   LEGACY_RECENT_WRITES_ANNOTATION,
   MAX_WRITERS,
   WRITERS_ANNOTATION,

@@ -10,6 +10,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import type * as ClientNodeModule from '@kubernetes/client-node';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { InvalidOptionError } from '../errors.js';
@@ -32,23 +34,68 @@ function loadClientNode(): ClientNode {
 export const serviceAccountNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const serviceAccountTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
-/** Loads the KubeConfig to use when none was given. */
+/**
+ * No kubeconfig where kubekv (and kubectl) look: not in a Pod, KUBECONFIG
+ * unset or naming no file that exists, no ~/.kube/config. Code
+ * INVALID_OPTION (a usage error, exit 2 in the CLI): without it client-node
+ * would quietly point at http://localhost:8080 and the first request would
+ * fail as if a server were down.
+ */
+export class NoKubeconfigError extends InvalidOptionError {
+  /** @param where - where kubekv looked, e.g. "KUBECONFIG unset, ~/.kube/config missing, not in a Pod" */
+  constructor(where: string) {
+    super('kubeConfig', undefined, where);
+    this.message = `no kubeconfig found (${where}): pass one (the kubeConfig option; --kubeconfig in the CLI) or set KUBECONFIG`;
+  }
+}
+
+/**
+ * Loads the KubeConfig to use when none was given.
+ *
+ * @throws NoKubeconfigError when there is none (see its doc)
+ */
 export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
-  const { KubeConfig } = loadClientNode();
   if (explicit) {
-    if (!(explicit instanceof KubeConfig)) {
+    // By shape, not instanceof: an app's own copy of client-node (another
+    // version, or pnpm's strict layout) makes KubeConfigs kubekv's copy
+    // does not recognise as its class, and loading ours just to compare
+    // would cost the import time this module avoids.
+    if (!isKubeConfig(explicit)) {
       throw new InvalidOptionError('kubeConfig', explicit, 'a KubeConfig from @kubernetes/client-node');
     }
     return explicit;
   }
+  const { KubeConfig } = loadClientNode();
   const kc = new KubeConfig();
   if (process.env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountTokenFile)) {
     kc.loadFromCluster();
   } else {
-    // KUBECONFIG (a path list), else ~/.kube/config.
-    kc.loadFromDefault();
+    // KUBECONFIG (a path list, merged, first file's context; missing files
+    // skipped as client-go skips them), else ~/.kube/config.
+    const list = process.env.KUBECONFIG ?? '';
+    const files = list === '' ? [join(homedir(), '.kube', 'config')] : list.split(delimiter).filter((f) => f !== '' && existsSync(f));
+    if (files.length === 0 || !existsSync(files[0]!)) {
+      if (process.platform === 'win32') {
+        kc.loadFromDefault(); // client-node also looks inside WSL there
+        return kc;
+      }
+      throw new NoKubeconfigError(list === '' ? 'KUBECONFIG unset, ~/.kube/config missing, not in a Pod' : `KUBECONFIG=${list} names no file that exists, not in a Pod`);
+    }
+    kc.loadFromFile(files[0]!);
+    for (const file of files.slice(1)) {
+      const more = new KubeConfig();
+      more.loadFromFile(file);
+      kc.mergeConfig(more);
+    }
   }
   return kc;
+}
+
+/** What kubekv calls on a KubeConfig (transport.ts, resolveNamespace). */
+const kubeConfigMethods = ['getCurrentCluster', 'getCurrentContext', 'getContextObject', 'applyToHTTPSOptions', 'applySecurityAuthentication'] as const;
+
+function isKubeConfig(value: unknown): value is KubeConfig {
+  return typeof value === 'object' && value !== null && kubeConfigMethods.every((m) => typeof (value as Record<string, unknown>)[m] === 'function');
 }
 
 /**
@@ -61,6 +108,11 @@ export function loadKubeConfigFile(path: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromFile(path);
   return kc;
+}
+
+/** The namespace the kubeconfig's current context names, if any. */
+export function contextNamespace(kc: KubeConfig): string | undefined {
+  return kc.getContextObject(kc.getCurrentContext())?.namespace || undefined;
 }
 
 /** Resolves the namespace as described in the module doc. */

@@ -69,10 +69,28 @@ export function isTransient(err: unknown): boolean {
  * are never "certain": the caller must find out by reading.
  */
 export function certainlyNotApplied(err: unknown): boolean {
+  if (isTooLarge(err)) return true;
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
     const status = statusOf(e);
     if (status !== undefined) return status >= 400 && status < 500 && status !== 408;
     if ((e as { code?: unknown }).code === 'ECONNREFUSED') return true;
+  }
+  return false;
+}
+
+/**
+ * True when the server refused a write as too large to store, so nothing
+ * was stored: 413 (the request body is over the API server's limit), or a
+ * 500 carrying etcd's "request is too large" (the object is over etcd's
+ * `--max-request-bytes`; etcd refuses it before proposing it, so it is a
+ * definite refusal despite the 5xx status). Looks through `cause` chains.
+ */
+export function isTooLarge(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const status = statusOf(e);
+    if (status === 413) return true;
+    if (status === 500) return /request is too large/.test(e instanceof HttpStatusError ? e.body : String((e as ApiException<unknown>).body));
+    if (status !== undefined) return false;
   }
   return false;
 }

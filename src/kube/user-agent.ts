@@ -18,5 +18,8 @@ function packageVersion(): string {
   }
 }
 
+/** kubekv's version (package.json `version`), or "unknown". */
+export const KUBEKV_VERSION = packageVersion();
+
 /** The User-Agent of every kubekv request, e.g. `kubekv/0.1.0 (linux/x64) node/v24.1.0`. */
-export const USER_AGENT = `kubekv/${packageVersion()} (${process.platform}/${process.arch}) node/${process.version}`;
+export const USER_AGENT = `kubekv/${KUBEKV_VERSION} (${process.platform}/${process.arch}) node/${process.version}`;

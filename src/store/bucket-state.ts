@@ -20,6 +20,8 @@ import {
   WRITERS_PRUNED_ANNOTATION,
   dataSize,
   decodeKey,
+  entryStoredSize,
+  metadataStoredSize,
   encodeKey,
   decodeValue,
   parseFormatVersion,
@@ -63,6 +65,17 @@ export interface BucketState {
   readonly dataBytes: number;
   /** Bytes of annotations other than the index (which is rewritten on every commit). */
   readonly otherAnnotationBytes: number;
+  /** Upper estimate of the bytes etcd stores for the ConfigMap (codec/stored-size.ts). */
+  readonly storedBytes: number;
+  /** The part of {@link BucketState.storedBytes} that is the index annotation (rewritten on every commit). */
+  readonly indexStoredBytes: number;
+  /**
+   * Other ConfigMap keys that decode to the same user key as an entry (made
+   * by hand: e.g. `a_5Fb` beside kubekv's `a_b`), by user key; the entry
+   * shadows them. A kubekv write of the key removes them, so a deleted key
+   * cannot reappear from under it.
+   */
+  readonly aliases: ReadonlyMap<string, readonly string[]>;
   /** Annotations as stored. */
   readonly annotations: Readonly<Record<string, string>>;
   /** Each writer's last landed commit (see codec/writers.ts). */
@@ -92,7 +105,9 @@ export function parseBucket(cm: V1ConfigMap, previous?: BucketState): BucketStat
   const index = parseIndex(annotations[INDEX_ANNOTATION]);
   const reusable = previous ? entriesByConfigMapKey(previous) : undefined;
   const entries = new Map<string, Entry>();
+  const aliases = new Map<string, string[]>();
   let dataBytes = 0;
+  let storedBytes = metadataStoredSize(cm);
   const add = (field: 'data' | 'binaryData', values: Record<string, string> | undefined) => {
     if (!values) return;
     for (const cmKey in values) {
@@ -105,14 +120,21 @@ export function parseBucket(cm: V1ConfigMap, previous?: BucketState): BucketStat
           ? before
           : { key: decodeKey(cmKey), cmKey, field, stored, size: valueSize(field, stored), lastIndex };
       dataBytes += entry.size;
+      storedBytes += entryStoredSize(cmKey, entry.size);
       const key = entry.key;
       const existing = entries.get(key);
       // Two ConfigMap keys can only map to one user key when one of them is a
       // foreign, non-canonical name: the canonical one (what kubekv writes for
-      // the key) wins, so a kubectl-made key never shadows a kubekv key and a
-      // kubekv write never touches the foreign one. Between two foreign
-      // names the first seen stays.
-      if (existing && (existing.cmKey === canonicalName(key) || cmKey !== canonicalName(key))) continue;
+      // the key) wins, so a kubectl-made key never shadows a kubekv key.
+      // Between two foreign names the first seen stays. The losers are kept
+      // as aliases, which a write of the key removes.
+      if (existing) {
+        const keep = existing.cmKey === canonicalName(key) || cmKey !== canonicalName(key);
+        const others = aliases.get(key) ?? [];
+        others.push(keep ? cmKey : existing.cmKey);
+        aliases.set(key, others);
+        if (keep) continue;
+      }
       entries.set(key, entry);
     }
   };
@@ -130,6 +152,9 @@ export function parseBucket(cm: V1ConfigMap, previous?: BucketState): BucketStat
     entries,
     dataBytes,
     otherAnnotationBytes: annotationsSize(withoutIndex),
+    storedBytes,
+    indexStoredBytes: annotations[INDEX_ANNOTATION] === undefined ? 0 : INDEX_ANNOTATION.length + Buffer.byteLength(annotations[INDEX_ANNOTATION], 'utf8') + 8,
+    aliases,
     annotations,
     writers: parseWriters(annotations[WRITERS_ANNOTATION]),
     writersPruned: counter(annotations, WRITERS_PRUNED_ANNOTATION),

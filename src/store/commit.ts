@@ -14,6 +14,9 @@ import {
   INDEX_ANNOTATION,
   MAX_ANNOTATIONS_BYTES,
   MAX_DATA_BYTES,
+  MAX_STORED_BYTES,
+  REQUEST_OVERHEAD_BYTES,
+  entryStoredSize,
   REVISION_ANNOTATION,
   EPOCH_ANNOTATION,
   LEADER_ANNOTATION,
@@ -59,6 +62,10 @@ export interface CommitPlan {
   revision: number;
   /** One outcome per write, in order. */
   outcomes: WriteOutcome[];
+  /** Upper estimate of the bytes etcd will store for the bucket after the patch, its request overhead included (codec/stored-size.ts). */
+  storedBytes: number;
+  /** The same estimate for the base with none of the writes applied. */
+  baseStoredBytes: number;
 }
 
 /** Context of a plan. */
@@ -67,6 +74,12 @@ export interface PlanContext {
   bucket: string;
   /** The committing writer's id and commit number, recorded so it can recognise this commit later (codec/writers.ts). */
   writer: { id: string; seq: number };
+  /**
+   * Most bytes etcd may be asked to store for the object (default
+   * MAX_STORED_BYTES, etcd's default request limit). A store that saw etcd
+   * refuse a commit its estimate admitted lowers it (write-pipeline.ts).
+   */
+  maxStoredBytes?: number | undefined;
 }
 
 // Headroom for the annotations kubekv rewrites besides the index (revision,
@@ -74,9 +87,14 @@ export interface PlanContext {
 // can be made per write.
 const ANNOTATION_HEADROOM = 1024;
 
+// The same for the bytes etcd stores: what those annotations can grow by in
+// one commit (a new writer's entry, a longer revision, an epoch raise).
+const STORED_HEADROOM = 256;
+
 /** Plans a commit of `writes` on `base`. */
 export function planCommit(base: BucketState, writes: readonly (readonly WriteOp[])[], ctx: PlanContext): CommitPlan {
-  const revision = base.revision + 1;
+  const revision = nextRevision(base);
+  const maxStored = ctx.maxStoredBytes ?? MAX_STORED_BYTES;
   const view = new Map<string, Entry | null>(); // changes so far: entry, or null = deleted
   const lookup = (key: string): Entry | undefined => {
     const changed = view.get(key);
@@ -84,6 +102,10 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
   };
   let dataBytes = base.dataBytes;
   let indexBytes = estimateIndexBytes(base, revision);
+  // What etcd stores besides the index (rewritten whole by every commit,
+  // so counted from indexBytes) and the annotations' headroom.
+  let storedBytes = base.storedBytes - base.indexStoredBytes + STORED_HEADROOM + REQUEST_OVERHEAD_BYTES;
+  const baseStoredBytes = storedBytes + indexBytes;
   const outcomes: WriteOutcome[] = [];
   // Annotations set by epoch raises in this commit.
   let raised: Record<string, string> | undefined;
@@ -93,11 +115,13 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     const current = (key: string) => (staged.has(key) ? (staged.get(key) ?? undefined) : lookup(key));
     let bytes = dataBytes;
     let index = indexBytes;
+    let stored = storedBytes;
     const counts: number[] = [];
     let error: KubekvError | undefined;
     const remove = (entry: Entry) => {
       staged.set(entry.key, null);
       bytes -= entry.size;
+      stored -= entryStoredSize(entry.cmKey, entry.size);
       if (entry.lastIndex > 0) index -= indexEntryBytes(entry.cmKey, revision);
     };
     let raise: Record<string, string> | undefined;
@@ -143,11 +167,18 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
       staged.set(op.key, { key: op.key, cmKey: op.cmKey, field: op.encoded.field, stored: op.encoded.stored, size: op.encoded.size, lastIndex: revision });
       bytes += op.encoded.size;
       index += indexEntryBytes(op.cmKey, revision);
+      stored += entryStoredSize(op.cmKey, op.encoded.size);
       counts.push(1);
     }
     if (!error && bytes > MAX_DATA_BYTES) error = new BucketFullError(ctx.bucket, bytes, MAX_DATA_BYTES);
     const annotationBytes = base.otherAnnotationBytes + ANNOTATION_HEADROOM + index;
-    if (!error && annotationBytes > MAX_ANNOTATIONS_BYTES) error = new BucketFullError(ctx.bucket, annotationBytes, MAX_ANNOTATIONS_BYTES);
+    if (!error && annotationBytes > MAX_ANNOTATIONS_BYTES) error = new BucketFullError(ctx.bucket, annotationBytes, MAX_ANNOTATIONS_BYTES, { limitName: 'annotations' });
+    // etcd stores every key three times (data, index, managedFields): a
+    // bucket within both limits above can still be too large for it.
+    const etcdBytes = stored + index;
+    if (!error && etcdBytes > maxStored && etcdBytes > storedBytes + indexBytes) {
+      error = new BucketFullError(ctx.bucket, etcdBytes, maxStored, { limitName: 'etcd' });
+    }
     if (error) {
       outcomes.push({ ok: false, error });
       continue;
@@ -156,13 +187,36 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     if (raise) raised = raise;
     dataBytes = bytes;
     indexBytes = index;
+    storedBytes = stored;
     outcomes.push({ ok: true, result: { revision: staged.size > 0 || raise ? revision : base.revision, counts } });
   }
 
   if (view.size === 0 && !raised) {
-    return { patch: undefined, revision: base.revision, outcomes: outcomes.map((o) => (o.ok ? { ok: true, result: { ...o.result, revision: base.revision } } : o)) };
+    return {
+      patch: undefined,
+      revision: base.revision,
+      outcomes: outcomes.map((o) => (o.ok ? { ok: true, result: { ...o.result, revision: base.revision } } : o)),
+      storedBytes: storedBytes + indexBytes,
+      baseStoredBytes,
+    };
   }
-  return { patch: buildPatch(base, view, revision, ctx, raised), revision, outcomes };
+  return { patch: buildPatch(base, view, revision, ctx, raised), revision, outcomes, storedBytes: storedBytes + indexBytes, baseStoredBytes };
+}
+
+/**
+ * The revision of the next commit: one more than the bucket's. A bucket
+ * kubekv never committed to (new, or recreated under the same name) starts
+ * above its resourceVersion instead of at 1. Each commit raises the
+ * resourceVersion by at least one, so a bucket's revision never exceeds its
+ * resourceVersion, and a recreated bucket (whose resourceVersion is newer than
+ * every state of the old one) continues above every lastIndex the old one
+ * handed out: a lastIndex never goes back, and a `previous` pair from before
+ * the recreation cannot match a newer value by chance.
+ */
+function nextRevision(base: BucketState): number {
+  if (base.revision > 0) return base.revision + 1;
+  const rv = /^[0-9]{1,15}$/.test(base.resourceVersion) ? Number(base.resourceVersion) : 0;
+  return rv + 1;
 }
 
 function checkCondition(op: Extract<WriteOp, { key: string }>, existing: Entry | undefined): KubekvError | undefined {
@@ -182,8 +236,11 @@ function keysWithPrefix(base: BucketState, view: Map<string, Entry | null>, stag
 }
 
 function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision: number, ctx: PlanContext, raised: Record<string, string> | undefined): ConfigMapPatch {
-  const data: Record<string, string | null> = {};
-  const binaryData: Record<string, string | null> = {};
+  // Null-prototype maps: a ConfigMap key named __proto__ (kubekv's key
+  // `/proto/`) must become an own property that JSON.stringify sends, not
+  // the object's prototype, which would silently drop it from the patch.
+  const data: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
+  const binaryData: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   for (const [key, entry] of view) {
     if (entry) {
       (entry.field === 'data' ? data : binaryData)[entry.cmKey] = entry.stored;
@@ -191,10 +248,14 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
     }
     const old = base.entries.get(key);
     // The key may move to a new ConfigMap name only for a foreign,
-    // non-canonical key; the old name goes so the user key is not duplicated.
-    if (old && (!entry || old.cmKey !== entry.cmKey)) {
-      data[old.cmKey] = null;
-      binaryData[old.cmKey] = null;
+    // non-canonical key; the old name goes so the user key is not duplicated,
+    // and so do hand-made names it shadowed: once kubekv wrote or deleted
+    // the key, no older value may surface from under it.
+    const gone = [...(old && (!entry || old.cmKey !== entry.cmKey) ? [old.cmKey] : []), ...(base.aliases.get(key) ?? [])];
+    for (const cmKey of gone) {
+      if (entry && cmKey === entry.cmKey) continue;
+      data[cmKey] = null;
+      binaryData[cmKey] = null;
     }
   }
   const index = new Map<string, number>();

@@ -86,6 +86,13 @@ export interface StoreInternals {
    * equal but raised by another leader.
    */
   raiseEpoch(epoch: number, leader: string, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Sets the most bytes the write pipeline believes etcd takes for the
+   * object (default etcd's default request limit). For tests: raising it
+   * stands for a size estimate that falls short, so the server's own
+   * refusal is what stops the write.
+   */
+  setMaxStoredBytes(bytes: number): void;
 }
 
 /** A bucket: one ConfigMap used as a key/value store. Open it with {@link ConfigMapStore.open}. */
@@ -356,6 +363,7 @@ export class ConfigMapStore implements Store {
     return {
       setWriteHooks: (hooks) => (this.#hooks = hooks),
       raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
+      setMaxStoredBytes: (bytes) => this.#pipeline.setMaxStoredBytes(bytes),
     };
   }
 
@@ -432,6 +440,10 @@ export class ConfigMapStore implements Store {
       return;
     }
     const held = this.#state.resourceVersion;
+    // An answer as of a version the cache has already moved past (a
+    // consistent read that found no bucket, arriving after the watch applied
+    // a recreated one) says nothing about now: cached reads never go back.
+    if (resourceVersion && held !== '' && !isNewer(resourceVersion, held)) return;
     this.#deletedAt = resourceVersion && isNewer(resourceVersion, held) ? resourceVersion : held;
     this.#deleted = true;
     this.#decodeError = undefined;

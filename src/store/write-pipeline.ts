@@ -39,9 +39,10 @@ import { Mutex } from 'async-mutex';
 import pRetry from 'p-retry';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { sleep, type Clock, type TimerHandle } from '../clock.js';
-import { commitStatus } from '../codec/index.js';
+import { MAX_STORED_BYTES, commitStatus } from '../codec/index.js';
 import {
   AbortedError,
+  BucketFullError,
   BucketNotFoundError,
   ClosedError,
   DeadlineExceededError,
@@ -50,7 +51,7 @@ import {
   UnavailableError,
 } from '../errors.js';
 import type { ConfigMapApi, ConfigMapPatch, PatchResult } from '../kube/configmap-api.js';
-import { certainlyNotApplied } from '../kube/errors.js';
+import { certainlyNotApplied, isTooLarge } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryReason, StoreObserver } from '../metrics/observer.js';
 import { isNewer, type BucketState } from './bucket-state.js';
@@ -134,6 +135,9 @@ const COMMIT_SETTLED = new Error('every write of the commit is settled');
 /** Most writes in one commit; bounds the patch size and the cost of a re-plan. */
 const MAX_WRITES_PER_COMMIT = 512;
 
+/** Refusals as too large one commit takes (each halves the size it may add) before it fails whole. */
+const MAX_TOO_LARGE_REFUSALS = 20;
+
 /** Thrown inside a retry iteration to wait (backoff) and go again. */
 class Retry extends Error {}
 
@@ -169,6 +173,14 @@ export class WritePipeline {
   /** A drain is waiting for the lock; it will take whatever is queued when it gets it. */
   #drainScheduled = false;
   #closed = false;
+  /**
+   * Most bytes etcd takes for the object, as far as this pipeline knows:
+   * etcd's default, lowered below a commit's estimate when etcd refused it
+   * as too large (a cluster with a smaller `--max-request-bytes`, or an
+   * estimate that fell short), so the next plan refuses the writes that do
+   * not fit, each with its own BucketFullError, instead of sending them.
+   */
+  #maxStoredBytes = MAX_STORED_BYTES;
 
   /** @param host - the store it writes for */
   constructor(host: PipelineHost) {
@@ -217,6 +229,11 @@ export class WritePipeline {
         void this.#drain();
       }
     });
+  }
+
+  /** Sets what the pipeline believes etcd takes for the object (see #maxStoredBytes); for tests. */
+  setMaxStoredBytes(bytes: number): void {
+    this.#maxStoredBytes = bytes;
   }
 
   /** Refuses new writes, rejects queued ones with ClosedError, waits for the in-flight commit. */
@@ -295,11 +312,12 @@ export class WritePipeline {
     const seq = ++this.#commitSeq;
     let base = this.#startingBase();
     // The plan of the outstanding attempt (sent, or about to be), and its base.
-    let attempt: { plan: CommitPlan & { patch: ConfigMapPatch }; base: Base } | undefined;
+    let attempt: { plan: CommitPlan & { patch: ConfigMapPatch }; base: Base; refusedAsTooLarge?: boolean } | undefined;
     // The resourceVersion of the last attempt refused with 409 (a newer state is needed).
     let conflictedOn: string | undefined;
     let conflicts = 0;
     let failures = 0;
+    let tooLarge = 0;
     const open = () => commit.members.filter((m) => !m.settled);
     const settleAll = (outcome: (i: number) => Outcome) => commit.members.forEach((m, i) => m.settle(outcome(i)));
     const settlePlan = (plan: CommitPlan) =>
@@ -320,13 +338,20 @@ export class WritePipeline {
           // Learn what became of the sent attempt by reading, never by guessing.
           const fresh = await this.#readOrRetry(commit);
           if (!fresh) return unknown('the bucket was deleted while the outcome of a sent request was unknown');
+          // Another ConfigMap under the same name (deleted and recreated):
+          // whatever the sent request did went with the old one, and the new
+          // one can neither show it landed nor prove it did not.
+          if (fresh.state.uid !== attempt.base.state.uid) {
+            return unknown('the bucket was deleted and recreated while the outcome of a sent request was unknown');
+          }
           const status = commitStatus(fresh.state, this.#writer, seq, attempt.base.state.revision);
           if (status === 'landed') return settlePlan(attempt.plan);
           if (status === 'unknown') {
             return unknown('the bucket no longer records which commits landed (its kubekv.dev/writers annotation was removed or pruned)');
           }
-          if (fresh.state.resourceVersion !== attempt.base.state.resourceVersion) {
-            // The bucket moved on without it: that attempt can never land.
+          if (fresh.state.resourceVersion !== attempt.base.state.resourceVersion || attempt.refusedAsTooLarge) {
+            // The bucket moved on without it, or the server refused this very
+            // patch on this very state as too large: it can never land.
             commit.ambiguous = false;
             attempt = undefined;
             base = fresh;
@@ -369,7 +394,11 @@ export class WritePipeline {
           }
           commit.members = open();
           if (commit.members.length === 0) return;
-          const plan = planCommit(base.state, commit.members.map((m) => m.ops), { bucket: host.bucket, writer: { id: this.#writer, seq } });
+          const plan = planCommit(base.state, commit.members.map((m) => m.ops), {
+            bucket: host.bucket,
+            writer: { id: this.#writer, seq },
+            maxStoredBytes: this.#maxStoredBytes,
+          });
           if (!plan.patch) {
             // Nothing to send: settle only on a state the server had after
             // every one of these writes was submitted.
@@ -410,6 +439,29 @@ export class WritePipeline {
           throw new Retry('conflict');
         }
         // The request failed.
+        if (isTooLarge(sent.error)) {
+          // Refused before it was stored, so etcd's real limit lies between
+          // the base and this plan: re-plan under the midpoint, so the writes
+          // that do not fit fail with BucketFullError and the rest go ahead
+          // (each further refusal halves the gap again). If an earlier copy's
+          // answer was lost, the re-read settles it first (that copy was the
+          // same patch on the same state, so it was refused too, unless the
+          // bucket moved on).
+          const { baseStoredBytes, storedBytes } = attempt.plan;
+          this.#maxStoredBytes = Math.min(this.#maxStoredBytes, Math.floor((baseStoredBytes + storedBytes) / 2));
+          host.logger.warn({ bucket: host.bucket, maxStoredBytes: this.#maxStoredBytes }, 'etcd refused a commit as too large; lowering the size limit');
+          if (commit.ambiguous) {
+            attempt.refusedAsTooLarge = true;
+            continue;
+          }
+          if (++tooLarge > MAX_TOO_LARGE_REFUSALS) {
+            // The estimate is far off for this cluster: every write still in
+            // the commit is definitely not stored.
+            return fail(new BucketFullError(host.bucket, 0, this.#maxStoredBytes, { limitName: 'etcd', cause: sent.error }));
+          }
+          attempt = undefined;
+          continue;
+        }
         if (commit.ambiguous || !certainlyNotApplied(sent.error)) {
           commit.ambiguous = true;
           throw new Retry('outcome unknown', { cause: sent.error });

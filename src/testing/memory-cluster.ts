@@ -224,7 +224,8 @@ function id(namespace: string, name: string): string {
 
 /** A merge of a string map and its patch (null deletes); undefined when empty, as the API server omits empty maps. */
 function merge(base: Record<string, string> | undefined, patch: Record<string, string | null> | undefined): Record<string, string> | undefined {
-  const out: Record<string, string> = { ...base };
+  // Null prototype: a key named __proto__ is data, as it is to the API server.
+  const out = Object.assign(Object.create(null) as Record<string, string>, base);
   for (const [key, value] of Object.entries(patch ?? {})) {
     if (value === null) delete out[key];
     else out[key] = value;

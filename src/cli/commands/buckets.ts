@@ -1,17 +1,21 @@
 /**
  * `kubekv buckets`: the kubekv buckets of a namespace (or all, with -A):
  * ConfigMaps carrying the kubekv.dev/bucket label, with their size, keys,
- * revision and leader epoch. One list request; values are not decoded.
+ * revision, leader epoch and the replica leading each now (the holder of
+ * the Lease that raised the epoch, while it holds it; status's rule, see
+ * leadership.ts). Two list requests, ConfigMaps and Leases; values are not
+ * decoded. Without `list` on Leases the leader is shown as unknown.
  *
  * @module
  */
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { MAX_DATA_BYTES } from '../../codec/index.js';
-import { KubekvError } from '../../errors.js';
+import { ForbiddenError, KubekvError } from '../../errors.js';
 import { parseBucket } from '../../store/bucket-state.js';
-import { listBucketConfigMaps } from '../cluster-reads.js';
+import { listBucketConfigMaps, listLeases, type LeaseInfo } from '../cluster-reads.js';
 import type { Command } from '../command.js';
 import { formatAge } from '../duration.js';
+import { leaderAmong } from '../leadership.js';
 import { renderTable, safeCell } from '../output.js';
 
 /** One bucket as `-o json` shows it. */
@@ -25,18 +29,26 @@ export interface BucketSummary {
   revision?: number;
   epoch?: number;
   /** Identity that raised the epoch ("" when none did). */
+  epochRaisedBy?: string;
+  /** Identity leading the bucket now: it raised the epoch and holds its Lease ("" when none does; absent when Leases could not be read). */
   leader?: string;
   created: string | undefined;
   /** Why the bucket cannot be decoded (then the counts are absent). */
   error?: string;
 }
 
-/** Summarises one bucket ConfigMap without decoding values. */
-export function summarize(cm: V1ConfigMap): BucketSummary {
+/**
+ * Summarises one bucket ConfigMap without decoding values.
+ *
+ * @param leases - the Leases of the bucket's namespace (undefined when they could not be read)
+ * @param nowMs - wall time that judges Lease expiry
+ */
+export function summarize(cm: V1ConfigMap, leases?: readonly LeaseInfo[], nowMs = Date.now()): BucketSummary {
   const base = { namespace: cm.metadata?.namespace ?? '', name: cm.metadata?.name ?? '', limit: MAX_DATA_BYTES, created: timestamp(cm.metadata?.creationTimestamp) };
   try {
     const state = parseBucket(cm);
-    return { ...base, keys: state.entries.size, bytes: state.dataBytes, revision: state.revision, epoch: state.epoch, leader: state.leader };
+    const live = leases && { leader: leaderAmong(leases.filter((l) => l.namespace === base.namespace), state, nowMs)?.holderIdentity ?? '' };
+    return { ...base, keys: state.entries.size, bytes: state.dataBytes, revision: state.revision, epoch: state.epoch, epochRaisedBy: state.leader, ...live };
   } catch (err) {
     if (!(err instanceof KubekvError)) throw err;
     return { ...base, error: `${err.code}: ${err.message}` };
@@ -58,12 +70,22 @@ export const bucketsCommand: Command = {
   async run(ctx) {
     const conn = ctx.connection();
     const all = ctx.options.allNamespaces;
-    const buckets = (await listBucketConfigMaps(conn, all, ctx.signal)).map(summarize);
-    if (ctx.options.output === 'table' && buckets.length === 0) {
+    const configMaps = await listBucketConfigMaps(conn, all, ctx.signal);
+    if (ctx.options.output === 'table' && configMaps.length === 0) {
       await ctx.note(all ? 'No buckets found.' : `No buckets found in namespace ${conn.namespace}.`);
       return;
     }
+    let leases: LeaseInfo[] | undefined;
+    if (configMaps.length > 0) {
+      try {
+        leases = await listLeases(conn, undefined, ctx.signal, all);
+      } catch (err) {
+        if (!(err instanceof ForbiddenError)) throw err;
+        await ctx.note(`LEADER unknown: ${err.message}`);
+      }
+    }
     const now = Date.now();
+    const buckets = configMaps.map((cm) => summarize(cm, leases, now));
     await ctx.print(buckets, () =>
       renderTable({
         columns: [...(all ? ['NAMESPACE'] : []), 'NAME', 'KEYS', 'USED', 'REVISION', 'EPOCH', 'LEADER', 'AGE'],
@@ -74,7 +96,7 @@ export const bucketsCommand: Command = {
           b.bytes === undefined ? (b.error ?? '?') : usedCell(b.bytes),
           b.revision === undefined ? '?' : String(b.revision),
           b.epoch === undefined ? '?' : String(b.epoch),
-          b.leader ? safeCell(b.leader) : '<none>',
+          b.leader === undefined ? '?' : b.leader ? safeCell(b.leader) : '<none>',
           b.created ? formatAge(now - Date.parse(b.created)) : '?',
         ]),
       }),

@@ -5,11 +5,13 @@
  */
 import type { Command } from '../command.js';
 import { bucketsCommand } from './buckets.js';
+import { completionCommand } from './completion.js';
 import { dumpCommand, restoreCommand } from './dump.js';
 import { leaderCommand, locksCommand } from './leases.js';
 import { getCommand, lsCommand } from './read.js';
 import { statusCommand } from './status.js';
 import { watchCommand } from './watch.js';
+import { versionCommand } from './version.js';
 import { delCommand, putCommand } from './write.js';
 
 /** The commands, as help lists them. */
@@ -25,4 +27,6 @@ export const commands: readonly Command[] = [
   restoreCommand,
   leaderCommand,
   locksCommand,
+  versionCommand,
+  completionCommand(() => commands),
 ];

@@ -7,12 +7,12 @@
  * @module
  */
 import { BUCKET_LABEL, decodeKey } from '../../codec/index.js';
-import { ApiError } from '../../errors.js';
+import { LeaseNotFoundError } from '../../errors.js';
 import { validateName } from '../../kube/config.js';
 import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from '../../lock/names.js';
 import { getLease, listLeases, type LeaseInfo } from '../cluster-reads.js';
 import type { Command } from '../command.js';
-import { bucketName } from '../connection.js';
+import { bucketName, notFound } from '../connection.js';
 import { formatAge } from '../duration.js';
 import { leaseState, type LeaseState } from '../leadership.js';
 import { renderFields, renderTable, safeCell } from '../output.js';
@@ -72,7 +72,7 @@ export const leaderCommand: Command = {
     const conn = ctx.connection();
     // A StateManager's Lease is `<name>-leader` by default: accept the app name too.
     const lease = (await getLease(conn, name, ctx.signal)) ?? (name.endsWith('-leader') ? undefined : await getLease(conn, `${name}-leader`, ctx.signal));
-    if (!lease) throw new ApiError(404, `lease ${conn.namespace}/${name}${name.endsWith('-leader') ? '' : ` (nor ${name}-leader)`} does not exist`);
+    if (!lease) throw await notFound(conn, new LeaseNotFoundError(conn.namespace, `${name}${name.endsWith('-leader') ? '' : ` (nor ${name}-leader)`}`), ctx.signal);
     const now = Date.now();
     const view = leaderView(lease, now);
     await ctx.print(view, () =>

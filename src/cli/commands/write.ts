@@ -1,5 +1,6 @@
 /**
- * `kubekv put <key> <value|->` and `kubekv del <key>`: single-key writes
+ * `kubekv put <key> <value|->` and `kubekv del <key>` (or `del --prefix`,
+ * every key under a prefix in one write): writes
  * through a ConfigMapStore, so each is a CAS on the ConfigMap's
  * resourceVersion with the store's retries, deadline and three endings
  * (done; not done, with a definite error; outcome unknown, exit code 6).
@@ -11,10 +12,10 @@
  * @module
  */
 import { encodeKey } from '../../codec/index.js';
-import { BucketNotFoundError, KeyNotFoundError } from '../../errors.js';
+import { ApiError, BucketNotFoundError, KeyNotFoundError } from '../../errors.js';
 import type { ConfigMapStore } from '../../store/configmap-store.js';
 import { readAll, type Command, type CommandContext } from '../command.js';
-import { bucketName, openStore, readBucketIfExists } from '../connection.js';
+import { bucketName, notFound, openStore, readBucketIfExists } from '../connection.js';
 import { checkWritable } from '../leadership.js';
 import { safeCell } from '../output.js';
 
@@ -26,9 +27,16 @@ export async function withWritableStore<T>(ctx: CommandContext, bucket: string, 
   const conn = ctx.connection();
   const { options, signal } = ctx;
   const state = await readBucketIfExists(conn, bucket, signal);
-  if (!state && !options.createBucket) throw new BucketNotFoundError(conn.namespace, bucket);
+  if (!state && !options.createBucket) throw await notFound(conn, new BucketNotFoundError(conn.namespace, bucket), signal);
   await checkWritable(conn, bucket, state, options, signal);
-  const store = await openStore(conn, bucket, { create: options.createBucket, signal, timeoutMs: options.timeoutMs });
+  let store: ConfigMapStore;
+  try {
+    store = await openStore(conn, bucket, { create: options.createBucket, signal, timeoutMs: options.timeoutMs });
+  } catch (err) {
+    // Creating a bucket in a missing namespace is a 404 too.
+    if (!state && (err instanceof BucketNotFoundError || (err instanceof ApiError && err.status === 404))) throw await notFound(conn, err, signal);
+    throw err;
+  }
   try {
     return await write(store);
   } finally {
@@ -62,15 +70,23 @@ export const putCommand: Command = {
 export const delCommand: Command = {
   name: 'del',
   aliases: ['delete', 'rm'],
-  options: ['bucket', 'force', 'lease', 'if-revision', 'ignore-not-found', 'timeout'],
+  options: ['bucket', 'force', 'lease', 'if-revision', 'ignore-not-found', 'prefix', 'timeout'],
   positionals: ['key'],
-  summary: 'delete a key (a missing key exits 3 unless --ignore-not-found); --if-revision makes it conditional',
+  summary: 'delete a key (a missing key exits 3 unless --ignore-not-found); --if-revision makes it conditional; --prefix deletes every key under <key>',
+  details:
+    'With --prefix, <key> is a prefix: every key that starts with it is deleted in one atomic write (as etcdctl del --prefix),\n' +
+    'and the count is printed; none under it is not an error. An empty prefix ("") deletes every key of the bucket.',
   async run(ctx) {
     const bucket = bucketName(ctx.options);
     const key = ctx.positionals[0]!;
-    encodeKey(key);
     const { ifRevision, ignoreNotFound, timeoutMs } = ctx.options;
     const call = { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+    if (ctx.options.prefix) {
+      const count = await withWritableStore(ctx, bucket, (store) => store.deleteTree(key, call));
+      await ctx.print({ prefix: key, deleted: count }, () => `deleted ${count} key${count === 1 ? '' : 's'} under ${safeCell(key)} from bucket ${bucket}\n`);
+      return;
+    }
+    encodeKey(key);
     const deleted = await withWritableStore(ctx, bucket, async (store) => {
       if (ifRevision === undefined) return store.delete(key, call);
       await store.atomicDelete(key, ifRevision, call);

@@ -122,7 +122,7 @@ describe('kubekv leader / locks', () => {
     assert.match(table, /^Renewed: +\S+ \(\d+s ago\)$/m);
     const missing = await kubekv(['leader', 'nothing', ...b]);
     assert.equal(missing.code, 3, describeResult(missing));
-    assert.match(missing.stderr, /^error: API_ERROR: lease .*\/nothing \(nor nothing-leader\) does not exist/);
+    assert.match(missing.stderr, /^error: LEASE_NOT_FOUND: lease .*\/nothing \(nor nothing-leader\) does not exist/);
   });
 
   it('lists the locks of a bucket with key, holder, state and fencing token', async () => {

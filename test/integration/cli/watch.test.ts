@@ -30,7 +30,8 @@ describe('kubekv watch', () => {
   it('streams the snapshot and each put and delete under the prefix as JSON lines, and exits 0 on SIGINT', async () => {
     const namespace = await cp.freshNamespace('cli-watch');
     await using store = await ConfigMapStore.open({ name: 'app', namespace, kubeConfig: cp.adminKubeConfig(), create: true });
-    await store.put('jobs/1', 'queued');
+    // A new bucket's revisions start above its resourceVersion: r is the first.
+    const r = (await store.put('jobs/1', 'queued')).lastIndex;
     await store.put('other', 'not watched');
 
     const w = watch(['jobs/', '-n', namespace, '-b', 'app', '-o', 'json']);
@@ -45,16 +46,16 @@ describe('kubekv watch', () => {
     assert.equal(result.stderr, '');
     const events = result.text.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
     assert.deepEqual(events, [
-      { type: 'snapshot', revision: 2, entries: [{ key: 'jobs/1', lastIndex: 1, size: 6, text: 'queued' }] },
-      { type: 'put', revision: 3, key: 'jobs/2', lastIndex: 3, size: 2, base64: '/wA=' },
-      { type: 'delete', revision: 5, key: 'jobs/1' },
+      { type: 'snapshot', revision: r + 1, entries: [{ key: 'jobs/1', lastIndex: r, size: 6, text: 'queued' }] },
+      { type: 'put', revision: r + 2, key: 'jobs/2', lastIndex: r + 2, size: 2, base64: '/wA=' },
+      { type: 'delete', revision: r + 4, key: 'jobs/1' },
     ]);
   });
 
   it('prints one line per change in table form, YAML documents with -o yaml, and exits 0 on SIGTERM', async () => {
     const namespace = await cp.freshNamespace('cli-watch-table');
     await using store = await ConfigMapStore.open({ name: 'app', namespace, kubeConfig: cp.adminKubeConfig(), create: true });
-    await store.put('a', 'one');
+    const r = (await store.put('a', 'one')).lastIndex;
 
     const table = watch(['-n', namespace, '-b', 'app']);
     const yaml = watch(['-n', namespace, '-b', 'app', '-o', 'yaml']);
@@ -66,10 +67,10 @@ describe('kubekv watch', () => {
     for (const w of [table, yaml]) w.child.kill('SIGTERM');
     const [tableResult, yamlResult] = await Promise.all([table.result, yaml.result]);
     for (const result of [tableResult, yamlResult]) assert.equal(result.code, 0, describeResult(result));
-    assert.equal(tableResult.text, '1 SNAPSHOT a one\n2 PUT      b "two\\nlines"\n');
+    assert.equal(tableResult.text, `${r} SNAPSHOT a one\n${r + 1} PUT      b "two\\nlines"\n`);
     assert.deepEqual(loadAll(yamlResult.text), [
-      { type: 'snapshot', revision: 1, entries: [{ key: 'a', lastIndex: 1, size: 3, text: 'one' }] },
-      { type: 'put', revision: 2, key: 'b', lastIndex: 2, size: 9, text: 'two\nlines' },
+      { type: 'snapshot', revision: r, entries: [{ key: 'a', lastIndex: r, size: 3, text: 'one' }] },
+      { type: 'put', revision: r + 1, key: 'b', lastIndex: r + 1, size: 9, text: 'two\nlines' },
     ]);
   });
 

@@ -1,5 +1,8 @@
 /** Namespace resolution order and name validation (no server needed). */
 import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { InvalidOptionError } from '../../../src/errors.js';
@@ -53,5 +56,31 @@ describe('loadKubeConfig', () => {
     const kc = kubeConfigWithNamespace();
     assert.equal(loadKubeConfig(kc), kc);
     assert.throws(() => loadKubeConfig({} as KubeConfig), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig');
+  });
+});
+
+describe('loadKubeConfig without a kubeconfig', () => {
+  it('says so in words, as an InvalidOptionError (not a request to localhost:8080 failing later)', async () => {
+    const saved = { HOME: process.env.HOME, KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST };
+    const home = await mkdtemp(join(tmpdir(), 'kubekv-home-'));
+    try {
+      process.env.HOME = home;
+      delete process.env.KUBECONFIG;
+      delete process.env.KUBERNETES_SERVICE_HOST;
+      assert.throws(() => loadKubeConfig(), (err: unknown) => {
+        assert.ok(err instanceof InvalidOptionError);
+        assert.equal(err.code, 'INVALID_OPTION');
+        assert.equal(err.option, 'kubeConfig');
+        assert.match(err.message, /^no kubeconfig found \(KUBECONFIG unset, ~\/\.kube\/config missing, not in a Pod\)/);
+        return true;
+      });
+      process.env.KUBECONFIG = join(home, 'missing-a') + ':' + join(home, 'missing-b');
+      assert.throws(() => loadKubeConfig(), /no kubeconfig found \(KUBECONFIG=.*missing-a:.*missing-b names no file that exists, not in a Pod\)/);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
   });
 });

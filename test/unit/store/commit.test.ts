@@ -1,6 +1,7 @@
 /** The commit planner: conditions, atomicity per write, size limits, the patch it builds. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import { commitStatus, encodeKey, encodeValue, INDEX_ANNOTATION, MAX_WRITERS, REVISION_ANNOTATION } from '../../../src/codec/index.js';
 import { BucketFullError, FencedError, KeyExistsError, KeyModifiedError, KeyNotFoundError } from '../../../src/errors.js';
 import { parseBucket } from '../../../src/store/bucket-state.js';
@@ -175,5 +176,54 @@ describe('planCommit: epoch raises (fencing)', () => {
     const plan = planCommit(at(7, 'new'), [[raise(6, 'ex')], [put('n', '1')]], ctx);
     assert.equal(plan.patch?.metadata.annotations?.['kubekv.dev/epoch'], undefined);
     assert.equal(plan.patch?.data?.n, '1');
+  });
+});
+
+describe('planCommit: the contract breaks of issue 16', () => {
+  it('puts a ConfigMap key named __proto__ into the patch as data (the key /proto/), and deletes it', () => {
+    const plan = planCommit(base, [[put('/proto/', 'v')]], ctx);
+    const sent = JSON.parse(JSON.stringify(plan.patch)) as { data: Record<string, string> };
+    assert.ok(Object.hasOwn(sent.data, '__proto__'), 'the key was left out of the patch as sent');
+    assert.equal(sent.data['__proto__'], 'v');
+    const withProto = parseBucket(JSON.parse('{"metadata":{"name":"b","resourceVersion":"5"},"data":{"__proto__":"x"}}') as V1ConfigMap);
+    assert.equal(withProto.entries.get('/proto/')?.stored, 'x');
+    const deleted = JSON.parse(JSON.stringify(planCommit(withProto, [[del('/proto/')]], ctx).patch)) as { data: Record<string, string | null> };
+    assert.ok(Object.hasOwn(deleted.data, '__proto__') && deleted.data['__proto__'] === null, 'the deletion was left out of the patch');
+  });
+
+  it('a write of a key also removes a hand-made name that decodes to it (which it shadowed)', () => {
+    const shadowed = parseBucket({ metadata: { name: 'b', resourceVersion: '5' }, data: { a_5Fb: 'hand', a_5F5Fb: 'kubekv' } });
+    assert.equal(shadowed.entries.get('a_5Fb')?.cmKey, 'a_5F5Fb');
+    assert.deepEqual(shadowed.aliases.get('a_5Fb'), ['a_5Fb']);
+    for (const op of [del('a_5Fb'), put('a_5Fb', 'new')]) {
+      const data = planCommit(shadowed, [[op]], ctx).patch!.data!;
+      assert.equal(data.a_5Fb, null, `${op.kind} left the hand-made name behind`);
+    }
+  });
+
+  it("a new bucket's first commit starts above its resourceVersion, so a recreated bucket never hands out a lastIndex again", () => {
+    const fresh = parseBucket({ metadata: { name: 'b', resourceVersion: '4711', annotations: { 'kubekv.dev/format': '1' } } });
+    const plan = planCommit(fresh, [[put('k', 'v')]], ctx);
+    assert.equal(plan.revision, 4712);
+    assert.deepEqual(plan.outcomes, [{ ok: true, result: { revision: 4712, counts: [1] } }]);
+    assert.equal(planCommit(base, [[put('k', 'v')]], ctx).revision, 8, 'a bucket with a revision goes on by one');
+  });
+
+  it("refuses a write that would take the object past etcd's request limit, though within the data and annotation limits", () => {
+    // Keys count toward etcd's limit, not the API server's: 1,400 foreign
+    // keys of 250 characters and a large annotation leave less than 1 MiB.
+    const data = Object.fromEntries(Array.from({ length: 1400 }, (_, i) => [`f${String(i).padStart(4, '0')}-${'y'.repeat(244)}`, '']));
+    const crowded = parseBucket({ metadata: { name: 'b', resourceVersion: '5', annotations: { big: 'b'.repeat(255_000) } }, data });
+    const plan = planCommit(crowded, [[put('small', 'x')], [put('huge', 'v'.repeat(1_000_000))], [put('small2', 'y')]], ctx);
+    assert.deepEqual(plan.outcomes.map((o) => o.ok), [true, false, true]);
+    const refused = plan.outcomes[1]!;
+    assert.ok(!refused.ok && refused.error instanceof BucketFullError && refused.error.limitName === 'etcd', String(!refused.ok && refused.error));
+    assert.ok(plan.storedBytes > plan.baseStoredBytes && plan.storedBytes < 1_572_864);
+    // A lower limit learned from the server refuses more.
+    const lowered = planCommit(crowded, [[put('small', 'x')]], { ...ctx, maxStoredBytes: plan.baseStoredBytes });
+    assert.ok(!lowered.outcomes[0]!.ok);
+    // A write that shrinks the object is never refused for size.
+    const shrink = planCommit(crowded, [[del('f0000-' + 'y'.repeat(244))]], { ...ctx, maxStoredBytes: 1 });
+    assert.ok(shrink.outcomes[0]!.ok);
   });
 });

@@ -58,7 +58,7 @@ describe('loseNextAnswer', () => {
     const cluster = new MemoryCluster();
     await using store = await open(cluster);
     await using reader = await MemoryStore.open({ name: 'app-state', cluster });
-    const before = store.status().revision;
+    const before = (await store.put('warm-up', '1')).lastIndex;
     store.loseNextAnswer({ landed: true });
     const err = await expectKubekvError(store.put('jobs/1', 'done'), OutcomeUnknownError, 'OUTCOME_UNKNOWN');
     assert.equal(err.retryable, false);
