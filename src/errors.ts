@@ -34,7 +34,9 @@ export type KubekvErrorCode =
   | 'API_ERROR'
   | 'LOCK_HELD'
   | 'OUTCOME_UNKNOWN'
-  | 'DEADLINE_EXCEEDED';
+  | 'DEADLINE_EXCEEDED'
+  | 'NAMESPACE_NOT_FOUND'
+  | 'LEASE_NOT_FOUND';
 
 /** Options every kubekv error accepts. */
 export interface KubekvErrorOptions {
@@ -372,6 +374,38 @@ export class LockHeldError extends KubekvError {
   /** @param what - the lock concerned */
   constructor(what: string, options?: KubekvErrorOptions) {
     super('LOCK_HELD', `${what} is already held or being acquired by this Lock; unlock the handle first, or use another Lock for a concurrent waiter`, options);
+  }
+}
+
+/**
+ * The namespace does not exist. A request inside a missing namespace is
+ * answered 404 as if only the object were missing; the `kubekv` CLI asks
+ * for the namespace itself before it reports a missing bucket or Lease.
+ */
+export class NamespaceNotFoundError extends KubekvError {
+  /** The namespace that does not exist. */
+  readonly namespace: string;
+  /** @param namespace - the missing namespace */
+  constructor(namespace: string, options?: KubekvErrorOptions) {
+    super('NAMESPACE_NOT_FOUND', `namespace ${JSON.stringify(namespace)} does not exist`, options);
+    this.namespace = namespace;
+  }
+}
+
+/** The Lease does not exist (`kubekv leader`, `--lease`). */
+export class LeaseNotFoundError extends KubekvError {
+  /** Namespace searched. */
+  readonly namespace: string;
+  /** Lease name(s) looked for. */
+  readonly lease: string;
+  /**
+   * @param namespace - namespace searched
+   * @param lease - the Lease name, or what was looked for (e.g. "app (nor app-leader)")
+   */
+  constructor(namespace: string, lease: string, options?: KubekvErrorOptions) {
+    super('LEASE_NOT_FOUND', `lease ${namespace}/${lease} does not exist`, options);
+    this.namespace = namespace;
+    this.lease = lease;
   }
 }
 
