@@ -43,7 +43,7 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
       return ExitCode.OK;
     }
     const command = commands.find((c) => c.name === line.command)!;
-    let connection: Connection | undefined;
+    let connection: Promise<Connection> | undefined;
     const ctx: CommandContext = {
       positionals: line.positionals,
       options: line.options,

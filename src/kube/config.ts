@@ -30,6 +30,17 @@ function loadClientNode(): ClientNode {
   return (clientNode ??= createRequire(import.meta.url)('@kubernetes/client-node') as ClientNode);
 }
 
+/**
+ * Loads @kubernetes/client-node with `import()`, for callers that can wait
+ * (the CLI), so the synchronous loaders here find it loaded. The same
+ * module either way on Node; under a loader that compiles require()d ES
+ * modules itself (tsx, in the tests) require() would load a second,
+ * slower copy.
+ */
+export async function preloadClientNode(): Promise<void> {
+  clientNode ??= await import('@kubernetes/client-node');
+}
+
 /** Path of the namespace file Kubernetes mounts into every Pod with a service account. */
 export const serviceAccountNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const serviceAccountTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -39,7 +50,8 @@ const serviceAccountTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/t
  * unset or naming no file that exists, no ~/.kube/config. Code
  * INVALID_OPTION (a usage error, exit 2 in the CLI): without it client-node
  * would quietly point at http://localhost:8080 and the first request would
- * fail as if a server were down.
+ * fail as if a server were down. Raised by the first request (see
+ * {@link loadKubeConfig}), so the options are all checked before it.
  */
 export class NoKubeconfigError extends InvalidOptionError {
   /** @param where - where kubekv looked, e.g. "KUBECONFIG unset, ~/.kube/config missing, not in a Pod" */
@@ -49,10 +61,25 @@ export class NoKubeconfigError extends InvalidOptionError {
   }
 }
 
+/** KubeConfigs loadKubeConfig made empty because it found none, and where it looked. */
+const missing = new WeakMap<KubeConfig, string>();
+
 /**
- * Loads the KubeConfig to use when none was given.
- *
- * @throws NoKubeconfigError when there is none (see its doc)
+ * The NoKubeconfigError to raise for a request through `kc`, if
+ * loadKubeConfig found no kubeconfig when it made it (transport.ts asks
+ * before every request).
+ */
+export function missingKubeconfig(kc: KubeConfig): NoKubeconfigError | undefined {
+  const where = missing.get(kc);
+  return where === undefined ? undefined : new NoKubeconfigError(where);
+}
+
+/**
+ * Loads the KubeConfig to use when none was given. When there is none (see
+ * NoKubeconfigError) it returns an empty one whose first request rejects
+ * with NoKubeconfigError: callers validate every option first (their
+ * errors name the option), and a constructor that loads its config (the
+ * LeaseElector's) does not throw for want of a cluster.
  */
 export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
   if (explicit) {
@@ -79,7 +106,8 @@ export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
         kc.loadFromDefault(); // client-node also looks inside WSL there
         return kc;
       }
-      throw new NoKubeconfigError(list === '' ? 'KUBECONFIG unset, ~/.kube/config missing, not in a Pod' : `KUBECONFIG=${list} names no file that exists, not in a Pod`);
+      missing.set(kc, list === '' ? 'KUBECONFIG unset, ~/.kube/config missing, not in a Pod' : `KUBECONFIG=${list} names no file that exists, not in a Pod`);
+      return kc;
     }
     kc.loadFromFile(files[0]!);
     for (const file of files.slice(1)) {
