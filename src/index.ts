@@ -44,6 +44,7 @@ export type {
   BatchOperation,
   CallOptions,
   KVPair,
+  KVPairJSON,
   KeyEvent,
   OpenStoreOptions,
   Previous,

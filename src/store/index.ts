@@ -4,6 +4,7 @@ export type {
   BatchOperation,
   CallOptions,
   KVPair,
+  KVPairJSON,
   KeyEvent,
   OpenStoreOptions,
   Previous,

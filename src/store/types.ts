@@ -26,7 +26,17 @@ export interface KVPair {
    * kubekv writer never touched (made with kubectl) have lastIndex 0.
    */
   readonly lastIndex: number;
+  /**
+   * What `JSON.stringify(pair)` writes: the value as `text` when its bytes
+   * are valid UTF-8, else as `base64` (the form `kubekv get -o json` prints).
+   * Every pair kubekv hands out has it; optional so that pairs an app builds
+   * itself (say, in a fake of its own) still type-check.
+   */
+  toJSON?(): KVPairJSON;
 }
+
+/** The JSON form of a {@link KVPair}: exactly one of `text` and `base64`. */
+export type KVPairJSON = { key: string; lastIndex: number; text: string } | { key: string; lastIndex: number; base64: string };
 
 /** A value as accepted by writes: bytes, or a string stored as UTF-8. */
 export type Value = Uint8Array | string;
