@@ -59,6 +59,7 @@ export type { CompressionOptions } from './codec/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { silentLogger } from './logger.js';
 export type { Clock, TimerHandle } from './clock.js';
+export type { KubeConfigSource } from './kube/config.js';
 export { systemClock } from './clock.js';
 
 export { LeaseElector } from './election/index.js';

@@ -37,7 +37,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { AbortedError, ClosedError, InvalidOptionError, KubekvError, NotLeaderError } from '../errors.js';
 import { certainlyNotApplied } from '../kube/errors.js';
-import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
 import type { ElectionObserver } from '../metrics/observer.js';
@@ -63,8 +63,12 @@ export interface LeaseElectorOptions {
   name: string;
   /** Namespace of the Lease. Default: NAMESPACE env, the Pod's namespace, the kubeconfig context's, else "default". */
   namespace?: string | undefined;
-  /** Cluster access. Default: in-cluster config, else KUBECONFIG, else ~/.kube/config. */
-  kubeConfig?: KubeConfig | undefined;
+  /**
+   * Cluster access: a client-node KubeConfig, or where to find one (a
+   * kubeconfig path, or `{ path?, context? }`). Default: in-cluster config,
+   * else KUBECONFIG, else ~/.kube/config.
+   */
+  kubeConfig?: KubeConfig | KubeConfigSource | undefined;
   /**
    * This replica's identity in the Lease; must be unique among contenders.
    * Default: POD_NAME env (from the Downward API), else host name + 6 random hex.

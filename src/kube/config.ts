@@ -75,13 +75,29 @@ export function missingKubeconfig(kc: KubeConfig): NoKubeconfigError | undefined
 }
 
 /**
- * Loads the KubeConfig to use when none was given. When there is none (see
- * NoKubeconfigError) it returns an empty one whose first request rejects
- * with NoKubeconfigError: callers validate every option first (their
- * errors name the option), and a constructor that loads its config (the
- * LeaseElector's) does not throw for want of a cluster.
+ * Where to find the cluster, without importing @kubernetes/client-node: a
+ * kubeconfig file and/or one of its contexts, as `kubectl --kubeconfig
+ * <path> --context <name>` takes them. A string is a path. `path` defaults
+ * to where kubekv looks anyway (KUBECONFIG, else ~/.kube/config); `context`
+ * to the file's current context.
  */
-export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
+export type KubeConfigSource = string | { readonly path?: string | undefined; readonly context?: string | undefined };
+
+/**
+ * The KubeConfig a `kubeConfig` option names: a client-node KubeConfig as
+ * given, or the one a {@link KubeConfigSource} describes; without one, where
+ * kubekv looks by default. When there is none (see NoKubeconfigError) it
+ * returns an empty one whose first request rejects with NoKubeconfigError:
+ * callers validate every option first (their errors name the option), and
+ * a constructor that loads its config (the LeaseElector's) does not throw
+ * for want of a cluster.
+ *
+ * @throws {@link InvalidOptionError} naming `kubeConfig` for a value of
+ * another kind, a path that does not exist or a context the file lacks
+ */
+export function loadKubeConfig(option?: KubeConfig | KubeConfigSource): KubeConfig {
+  if (typeof option === 'string' || (isPlainObject(option) && !isKubeConfig(option))) return loadSource(option);
+  const explicit = option;
   if (explicit) {
     // By shape, not instanceof: an app's own copy of client-node (another
     // version, or pnpm's strict layout) makes KubeConfigs kubekv's copy
@@ -92,6 +108,40 @@ export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
     }
     return explicit;
   }
+  return loadDefault();
+}
+
+/** The KubeConfig of a {@link KubeConfigSource}. */
+function loadSource(source: KubeConfigSource): KubeConfig {
+  const { path, context } = typeof source === 'string' ? { path: source, context: undefined } : source;
+  for (const [name, value] of [['path', path], ['context', context]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      throw new InvalidOptionError(`kubeConfig.${name}`, value, name === 'path' ? 'the path of a kubeconfig file' : 'the name of a context in the kubeconfig');
+    }
+  }
+  let kc: KubeConfig;
+  if (path !== undefined) {
+    if (!existsSync(path)) throw new InvalidOptionError('kubeConfig.path', path, 'the path of a kubeconfig file that exists');
+    kc = new (loadClientNode().KubeConfig)();
+    kc.loadFromFile(path);
+  } else {
+    kc = loadDefault();
+  }
+  if (context !== undefined) {
+    if (!kc.getContextObject(context)) {
+      throw new InvalidOptionError('kubeConfig.context', context, `a context of the kubeconfig (it has ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(context);
+  }
+  return kc;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** In-cluster, else KUBECONFIG, else ~/.kube/config (see the module doc). */
+function loadDefault(): KubeConfig {
   const { KubeConfig } = loadClientNode();
   const kc = new KubeConfig();
   if (process.env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountTokenFile)) {

@@ -35,7 +35,7 @@ import type { CompressionOptions } from '../codec/index.js';
 import { LeaseElector } from '../election/index.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
-import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from '../kube/config.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
 import type { BucketState } from '../store/bucket-state.js';
@@ -51,8 +51,12 @@ export interface StateManagerOptions {
   name: string;
   /** Namespace; default: NAMESPACE env, the service-account namespace, the kubeconfig context, "default". */
   namespace?: string;
-  /** Cluster access; default: in-cluster, else KUBECONFIG, else ~/.kube/config. */
-  kubeConfig?: KubeConfig;
+  /**
+   * Cluster access: a client-node KubeConfig, or where to find one (a
+   * kubeconfig path, or `{ path?, context? }`, as kubectl's `--kubeconfig`
+   * and `--context`); default: in-cluster, else KUBECONFIG, else ~/.kube/config.
+   */
+  kubeConfig?: KubeConfig | KubeConfigSource;
   /** This replica's identity; default POD_NAME, else hostname + random suffix. Must be unique per replica. */
   identity?: string;
   /** Bucket names; the first is `store`. Default [`<name>-state`]. */

@@ -5,6 +5,7 @@
  * docker/libkv's Store in TypeScript idiom.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfigSource } from '../kube/config.js';
 import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
@@ -224,8 +225,12 @@ export interface OpenStoreOptions {
   name: string;
   /** Namespace; default: NAMESPACE env, the service-account namespace, the kubeconfig context, "default". */
   namespace?: string;
-  /** Cluster access; default: in-cluster, else KUBECONFIG, else ~/.kube/config. */
-  kubeConfig?: KubeConfig;
+  /**
+   * Cluster access: a client-node KubeConfig, or where to find one (a
+   * kubeconfig path, or `{ path?, context? }`, as kubectl's `--kubeconfig`
+   * and `--context`); default: in-cluster, else KUBECONFIG, else ~/.kube/config.
+   */
+  kubeConfig?: KubeConfig | KubeConfigSource;
   /** App name for the app.kubernetes.io/name label of a created bucket. Default "kubekv". */
   app?: string;
   /** Create the ConfigMap if it does not exist. Default false: a missing bucket is BucketNotFoundError. */
