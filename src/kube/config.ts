@@ -113,6 +113,10 @@ export function loadKubeConfig(option?: KubeConfig | KubeConfigSource): KubeConf
 
 /** The KubeConfig of a {@link KubeConfigSource}. */
 function loadSource(source: KubeConfigSource): KubeConfig {
+  if (typeof source !== 'string') {
+    const unknown = Object.keys(source).find((key) => key !== 'path' && key !== 'context');
+    if (unknown !== undefined) throw new InvalidOptionError('kubeConfig', source, `a KubeConfig, a kubeconfig path or { path, context } (not ${unknown})`);
+  }
   const { path, context } = typeof source === 'string' ? { path: source, context: undefined } : source;
   for (const [name, value] of [['path', path], ['context', context]] as const) {
     if (value !== undefined && (typeof value !== 'string' || value === '')) {

@@ -56,7 +56,9 @@ describe('loadKubeConfig', () => {
   it('returns an explicit KubeConfig as is and rejects anything else', () => {
     const kc = kubeConfigWithNamespace();
     assert.equal(loadKubeConfig(kc), kc);
-    assert.throws(() => loadKubeConfig({} as KubeConfig), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig');
+    assert.throws(() => loadKubeConfig({ server: 'https://x' } as never), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig');
+    assert.throws(() => loadKubeConfig(42 as never), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig');
+    assert.throws(() => loadKubeConfig({ path: '' }), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig.path');
   });
 });
 
