@@ -81,7 +81,15 @@ export function missingKubeconfig(kc: KubeConfig): NoKubeconfigError | undefined
  * to where kubekv looks anyway (KUBECONFIG, else ~/.kube/config); `context`
  * to the file's current context.
  */
-export type KubeConfigSource = string | { readonly path?: string | undefined; readonly context?: string | undefined };
+export type KubeConfigSource = string | KubeConfigLocation;
+
+/** A kubeconfig file and one of its contexts (see {@link KubeConfigSource}). */
+export interface KubeConfigLocation {
+  /** Path of the kubeconfig file; default KUBECONFIG, else ~/.kube/config. */
+  readonly path?: string | undefined;
+  /** Name of the context to use; default the file's current context. */
+  readonly context?: string | undefined;
+}
 
 /**
  * The KubeConfig a `kubeConfig` option names: a client-node KubeConfig as

@@ -5,6 +5,8 @@ export type {
   CallOptions,
   KVPair,
   KVPairJSON,
+  KVPairTextJSON,
+  KVPairBinaryJSON,
   KeyEvent,
   OpenStoreOptions,
   Previous,

@@ -36,8 +36,28 @@ export interface KVPair {
   toJSON?(): KVPairJSON;
 }
 
+/** The JSON form of a {@link KVPair} whose value is valid UTF-8. */
+export interface KVPairTextJSON {
+  /** The user key. */
+  key: string;
+  /** The pair's lastIndex. */
+  lastIndex: number;
+  /** The value, as text. */
+  text: string;
+}
+
+/** The JSON form of a {@link KVPair} whose value is not valid UTF-8. */
+export interface KVPairBinaryJSON {
+  /** The user key. */
+  key: string;
+  /** The pair's lastIndex. */
+  lastIndex: number;
+  /** The value's bytes, base64-encoded. */
+  base64: string;
+}
+
 /** The JSON form of a {@link KVPair}: exactly one of `text` and `base64`. */
-export type KVPairJSON = { key: string; lastIndex: number; text: string } | { key: string; lastIndex: number; base64: string };
+export type KVPairJSON = KVPairTextJSON | KVPairBinaryJSON;
 
 /** A value as accepted by writes: bytes, or a string stored as UTF-8. */
 export type Value = Uint8Array | string;
