@@ -12,7 +12,7 @@
 import type { V1ConfigMap, V1Lease } from '@kubernetes/client-node';
 import { BUCKET_LABEL } from '../codec/index.js';
 import type { fromSpec as FromSpec } from '../election/lease-lock.js';
-import { ApiError, ForbiddenError, UnavailableError } from '../errors.js';
+import { ApiError, UnavailableError } from '../errors.js';
 import { RequestTimedOut, withDeadline } from '../kube/signals.js';
 import type { Connection } from './connection.js';
 
@@ -53,23 +53,6 @@ export async function getLease(conn: Connection, name: string, signal: AbortSign
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/leases/${encodeURIComponent(name)}`;
   const lease = await request<V1Lease | undefined>(conn, path, undefined, { verb: 'get', resource: 'leases', name, namespace: conn.namespace }, signal, true);
   return lease ? leaseInfo(lease, (await import('../election/lease-lock.js')).fromSpec) : undefined;
-}
-
-/**
- * True when the connection's namespace certainly does not exist (a GET of
- * it answers 404). A request inside a missing namespace is answered 404 as
- * if only the object were missing, so a "not found" is checked with this
- * before it is reported. False when it exists or cannot be told (no RBAC
- * to get namespaces, which many identities lack).
- */
-export async function namespaceMissing(conn: Connection, signal: AbortSignal): Promise<boolean> {
-  const path = `/api/v1/namespaces/${encodeURIComponent(conn.namespace)}`;
-  try {
-    return (await request<object>(conn, path, undefined, { verb: 'get', resource: 'namespaces', name: conn.namespace, namespace: undefined }, signal, true)) === undefined;
-  } catch (err) {
-    if (err instanceof ForbiddenError) return false;
-    throw err;
-  }
 }
 
 async function list<T>(conn: Connection, path: string, labelSelector: string | undefined, resource: string, namespace: string | undefined, signal: AbortSignal): Promise<T[]> {

@@ -11,7 +11,7 @@
  * @module
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { BucketNotFoundError, InvalidOptionError, NamespaceNotFoundError } from '../errors.js';
+import { BucketNotFoundError, InvalidOptionError } from '../errors.js';
 import { contextNamespace, loadKubeConfig, loadKubeConfigFile, preloadClientNode, resolveNamespace, validateName } from '../kube/config.js';
 import { parseBucket, type BucketState } from '../store/bucket-state.js';
 import type { ConfigMapStore } from '../store/configmap-store.js';
@@ -83,8 +83,8 @@ export async function readBucket(conn: Connection, name: string, signal: AbortSi
  * failure path only).
  */
 export async function notFound(conn: Connection, error: Error, signal: AbortSignal): Promise<Error> {
-  const { namespaceMissing } = await import('./cluster-reads.js');
-  return (await namespaceMissing(conn, signal)) ? new NamespaceNotFoundError(conn.namespace, { cause: error }) : error;
+  const { explainNotFound } = await import('../kube/namespaces.js');
+  return explainNotFound(conn.kc, conn.namespace, error, signal);
 }
 
 /** Opens the bucket as a store (for writes and watch); `create` makes a missing one. */

@@ -20,9 +20,10 @@
 import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
 import { sleep, type Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
-import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, type KubekvError } from '../errors.js';
+import { AbortedError, ApiError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, type KubekvError } from '../errors.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
 import { loadKubeConfig, resolveNamespace } from '../kube/config.js';
+import { explainNotFound } from '../kube/namespaces.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
 import { LOCK_CONTROLLER } from '../events/lease-events.js';
 import { EventRecorder } from '../events/recorder.js';
@@ -204,8 +205,13 @@ export class ConfigMapStore implements Store {
     const request = { signal: options.signal };
     let object = await abortable(api.get(request));
     if (!object) {
-      if (!options.create) throw new BucketNotFoundError(namespace, resolved.name);
-      const created = await abortable(api.create(newBucket(resolved.name, options.app ?? 'kubekv'), request));
+      if (!options.create) throw await explainNotFound(kc, namespace, new BucketNotFoundError(namespace, resolved.name), options.signal);
+      const created = await abortable(
+        api.create(newBucket(resolved.name, options.app ?? 'kubekv'), request).catch(async (err: unknown) => {
+          // A create answers 404 only when the namespace is missing.
+          throw err instanceof ApiError && err.status === 404 ? await explainNotFound(kc, namespace, err, options.signal) : err;
+        }),
+      );
       object = created.ok ? created.object : await abortable(api.get(request));
       if (!object) throw new BucketNotFoundError(namespace, resolved.name);
       resolved.logger.info({ bucket: resolved.name, namespace }, 'created bucket');
