@@ -240,18 +240,18 @@ describe('bad conditions and batches', () => {
     });
   });
 
-  it('previous negative, fractional or not finite -> InvalidOptionError naming "previous"', bounded, async () => {
+  it('previous negative, fractional or not finite -> InvalidOptionError naming "previous" (a batch entry\'s "operations[i].expect")', bounded, async () => {
     await using b = await seeded('previous-range');
     await expectBucketUnchanged(b, async () => {
       for (const previous of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, { lastIndex: -2 }, 2 ** 60]) {
         const p = previous as number;
-        for (const call of [
-          () => b.store.atomicPut('seed/a', 'x', p),
-          () => b.store.atomicDelete('seed/a', p),
-          () => b.store.batch([{ op: 'put', key: 'seed/a', value: 'x', expect: p }]),
-        ]) {
+        for (const [call, option] of [
+          [() => b.store.atomicPut('seed/a', 'x', p), 'previous'],
+          [() => b.store.atomicDelete('seed/a', p), 'previous'],
+          [() => b.store.batch([{ op: 'put', key: 'seed/a', value: 'x', expect: p }]), 'operations[0].expect'],
+        ] as const) {
           const err = await expectKubekvError(call, InvalidOptionError, 'INVALID_OPTION');
-          assert.equal(err.option, 'previous');
+          assert.equal(err.option, option);
         }
       }
     });
