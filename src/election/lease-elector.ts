@@ -33,11 +33,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/types.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { AbortedError, ClosedError, InvalidOptionError, KubekvError, NotLeaderError } from '../errors.js';
 import { certainlyNotApplied } from '../kube/errors.js';
-import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { validateName } from '../kube/config.js';
+import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
 import type { ElectionObserver } from '../metrics/observer.js';
@@ -65,6 +66,8 @@ export interface LeaseElectorOptions {
   namespace?: string | undefined;
   /** Cluster access. Default: in-cluster config, else KUBECONFIG, else ~/.kube/config. */
   kubeConfig?: KubeConfig | undefined;
+  /** The port to Kubernetes (src/kube/api.ts). Default: the HTTP api of `kubeConfig`. */
+  api?: KubeApi | undefined;
   /**
    * This replica's identity in the Lease; must be unique among contenders.
    * Default: POD_NAME env (from the Downward API), else host name + 6 random hex.
@@ -217,9 +220,8 @@ export class LeaseElector implements AsyncDisposable {
       if (options.namespace !== undefined) validateName('namespace', options.namespace);
       this.#lock = options.lock;
     } else {
-      const kubeConfig = loadKubeConfig(options.kubeConfig);
-      const namespace = resolveNamespace(kubeConfig, options.namespace);
-      this.#lock = new KubeLeaseLock({ kubeConfig, namespace, name, clock: this.#clock, logger: options.logger });
+      const { api, namespace } = resolveAccess(options);
+      this.#lock = new KubeLeaseLock({ api, namespace, name, clock: this.#clock, logger: options.logger });
     }
     this.#log = (options.logger ?? silentLogger).child({ lease: this.#lock.describe(), identity });
     this.#metrics = resolveMetrics(options.metrics)?.election(name);

@@ -40,6 +40,8 @@ export class HttpStatusError extends Error {
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof ApiException) return err.code;
   if (err instanceof HttpStatusError) return err.status;
+  // A mapped error of the port (src/kube/api.ts) keeps the status it was mapped from.
+  if (err instanceof ApiError) return err.status;
   return undefined;
 }
 

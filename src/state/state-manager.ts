@@ -29,20 +29,21 @@
  * Non-guarantees: leader handlers that act outside the buckets are not fenced
  * (use `epoch`); a follower's reads lag the leader by its watch delay.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/types.js';
 import { sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import { LeaseElector } from '../election/index.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
-import { loadKubeConfig, resolveNamespace, validateName } from '../kube/config.js';
+import { validateName } from '../kube/config.js';
+import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
 import type { BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import type { ReadableStore, Store, StoreStatus } from '../store/types.js';
-import { Backoff } from '../watch/backoff.js';
+import { Backoff } from '../kube/backoff.js';
 import { checkEpoch } from './fencing.js';
 
 /** Options of {@link StateManager.start}. */
@@ -53,6 +54,12 @@ export interface StateManagerOptions {
   namespace?: string;
   /** Cluster access; default: in-cluster, else KUBECONFIG, else ~/.kube/config. */
   kubeConfig?: KubeConfig;
+  /**
+   * The port to Kubernetes (src/kube/api.ts) every request goes through.
+   * Default: the HTTP api of `kubeConfig`. kubekv/testing's FakeCluster
+   * gives an in-memory one, so the same code runs in unit tests.
+   */
+  api?: KubeApi;
   /** This replica's identity; default POD_NAME, else hostname + random suffix. Must be unique per replica. */
   identity?: string;
   /** Bucket names; the first is `store`. Default [`<name>-state`]. */
@@ -230,15 +237,14 @@ export class StateManager implements AsyncDisposable {
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', signal, 'an AbortSignal');
     const events = resolveEvents(options.events);
-    const kc = loadKubeConfig(options.kubeConfig);
-    const namespace = resolveNamespace(kc, options.namespace);
+    const { api, namespace } = resolveAccess(options);
     let manager: StateManager | undefined;
     // Made first: its constructor validates the timing options, so bad ones
     // are refused before any bucket is created.
     const elector = new LeaseElector({
       name: options.leaseName ?? `${options.name}-leader`,
       namespace,
-      kubeConfig: kc,
+      api,
       identity: options.identity,
       leaseDurationMs: options.leaseDurationMs,
       renewDeadlineMs: options.renewDeadlineMs,
@@ -261,7 +267,7 @@ export class StateManager implements AsyncDisposable {
         stores.set(name, await ConfigMapStore.open({
           name,
           namespace,
-          kubeConfig: kc,
+          api,
           create: options.create ?? true,
           app: options.name.slice(0, 63),
           ...(options.compression === undefined ? {} : { compression: options.compression }),
@@ -274,7 +280,7 @@ export class StateManager implements AsyncDisposable {
       }
       manager = new StateManager(stores, namespace, elector, options, graceMs);
       manager.#leaseName = options.leaseName ?? `${options.name}-leader`;
-      if (events) manager.#events = new EventRecorder({ kubeConfig: kc, namespace, reportingController: STATE_MANAGER_CONTROLLER, logger: options.logger, clock: options.clock });
+      if (events) manager.#events = new EventRecorder({ api, namespace, reportingController: STATE_MANAGER_CONTROLLER, logger: options.logger, clock: options.clock });
       await elector.start({ signal });
       if (manager.#phase === 'follower' && !manager.#followerWork) manager.#startFollowing();
       if (options.handleSignals) manager.#installSignalHandlers();

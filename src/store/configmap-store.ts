@@ -17,19 +17,19 @@
  * writers by the watch delay; per-key revisions track kubekv writes only (an
  * edit made with kubectl changes a value without changing its lastIndex).
  */
-import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
+import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { sleep, type Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, type KubekvError } from '../errors.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
-import { loadKubeConfig, resolveNamespace } from '../kube/config.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
 import { LOCK_CONTROLLER } from '../events/lease-events.js';
 import { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LockObserver, StoreObserver } from '../metrics/observer.js';
-import { ObjectWatcher } from '../watch/object-watcher.js';
+import { ObjectWatcher } from '../kube/object-watcher.js';
 import { isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
 import {
@@ -101,14 +101,14 @@ export class ConfigMapStore implements Store {
   readonly namespace: string;
   readonly ready: Promise<void> = Promise.resolve();
   readonly #api: ConfigMapApi;
-  readonly #kc: KubeConfig;
+  readonly #kube: KubeApi;
   readonly #locks = new Set<Lock>();
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #compression: CompressionOptions;
   readonly #hub = new WatchHub();
   readonly #pipeline: WritePipeline;
-  readonly #watcher: ObjectWatcher<V1ConfigMap>;
+  readonly #watcher: ObjectWatcher<ConfigMapObject>;
   readonly #timeoutMs: number;
   #state: BucketState;
   #deleted = false;
@@ -133,11 +133,11 @@ export class ConfigMapStore implements Store {
   /** Records lock losses as Events; made with the first lock. */
   #events: EventRecorder | undefined;
 
-  private constructor(kc: KubeConfig, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
+  private constructor(kube: KubeApi, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
     this.name = api.name;
     this.namespace = api.namespace;
     this.#api = api;
-    this.#kc = kc;
+    this.#kube = kube;
     this.#log = options.logger;
     this.#clock = options.clock;
     this.#compression = options.compression;
@@ -167,11 +167,8 @@ export class ConfigMapStore implements Store {
       observer: this.#observer,
     };
     this.#pipeline = new WritePipeline(host);
-    this.#watcher = new ObjectWatcher<V1ConfigMap>({
-      kubeConfig: kc,
-      collectionPath: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps`,
-      resource: 'configmaps',
-      namespace: this.namespace,
+    this.#watcher = new ObjectWatcher<ConfigMapObject>({
+      api: api.client,
       name: this.name,
       list: (fieldSelector) => api.list(fieldSelector),
       onSync: (object, resourceVersion) => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion)),
@@ -195,9 +192,8 @@ export class ConfigMapStore implements Store {
    */
   static async open(options: OpenStoreOptions): Promise<ConfigMapStore> {
     const resolved = resolveOptions(options);
-    const kc = loadKubeConfig(options.kubeConfig);
-    const namespace = resolveNamespace(kc, options.namespace);
-    const api = new ConfigMapApi(kc, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs });
+    const { api: kube, namespace } = resolveAccess(options);
+    const api = new ConfigMapApi(kube, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs });
     const abortable = <T>(promise: Promise<T>) => raceAbort(promise, options.signal, `open bucket ${resolved.name}`);
 
     // The signal goes to the requests too: an aborted open leaves nothing running.
@@ -211,7 +207,7 @@ export class ConfigMapStore implements Store {
       resolved.logger.info({ bucket: resolved.name, namespace }, 'created bucket');
     }
     const state = parseBucket(object);
-    const store = new ConfigMapStore(kc, api, state, resolved);
+    const store = new ConfigMapStore(kube, api, state, resolved);
     store.#watcher.start(state.resourceVersion);
     return store;
   }
@@ -325,7 +321,7 @@ export class ConfigMapStore implements Store {
       namespace: this.namespace,
       key,
       options,
-      kubeConfig: this.#kc,
+      api: this.#kube,
       logger: this.#log,
       clock: this.#clock,
       onClose: () => this.#locks.delete(lock),
@@ -394,7 +390,7 @@ export class ConfigMapStore implements Store {
    * Throws FormatError when the state cannot be decoded (the cache keeps the
    * last good state and status() reports the error until a later one decodes).
    */
-  #apply(object: V1ConfigMap): BucketState {
+  #apply(object: ConfigMapObject): BucketState {
     const rv = object.metadata?.resourceVersion ?? '';
     if (!isNewer(rv, this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
     let next: BucketState;
@@ -418,7 +414,7 @@ export class ConfigMapStore implements Store {
   }
 
   /** #apply for the watch loop: a decode failure is recorded, not thrown into the loop. */
-  #applyWatched(object: V1ConfigMap): void {
+  #applyWatched(object: ConfigMapObject): void {
     this.#lastError = undefined;
     try {
       this.#apply(object);
@@ -457,7 +453,7 @@ export class ConfigMapStore implements Store {
   /** The recorder of lock losses, made with the first lock (none with `events: false`). */
   #lockEvents(): EventRecorder | undefined {
     if (!this.#eventsEnabled) return undefined;
-    this.#events ??= new EventRecorder({ kubeConfig: this.#kc, namespace: this.namespace, reportingController: LOCK_CONTROLLER, logger: this.#log, clock: this.#clock });
+    this.#events ??= new EventRecorder({ api: this.#kube, namespace: this.namespace, reportingController: LOCK_CONTROLLER, logger: this.#log, clock: this.#clock });
     return this.#events;
   }
 

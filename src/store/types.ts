@@ -4,7 +4,8 @@
  * writable store that extends it ({@link Store}). The operations mirror
  * docker/libkv's Store in TypeScript idiom.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeApi } from '../kube/api.js';
+import type { KubeConfig } from '../kube/types.js';
 import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
@@ -216,6 +217,12 @@ export interface OpenStoreOptions {
   namespace?: string;
   /** Cluster access; default: in-cluster, else KUBECONFIG, else ~/.kube/config. */
   kubeConfig?: KubeConfig;
+  /**
+   * The port to Kubernetes (src/kube/api.ts) every request goes through.
+   * Default: the HTTP api of `kubeConfig`. kubekv/testing's FakeCluster
+   * gives an in-memory one, so the same code runs in unit tests.
+   */
+  api?: KubeApi;
   /** App name for the app.kubernetes.io/name label of a created bucket. Default "kubekv". */
   app?: string;
   /** Create the ConfigMap if it does not exist. Default false: a missing bucket is BucketNotFoundError. */

@@ -37,7 +37,7 @@
 import { randomBytes } from 'node:crypto';
 import { Mutex } from 'async-mutex';
 import pRetry from 'p-retry';
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import { sleep, type Clock, type TimerHandle } from '../clock.js';
 import { MAX_STORED_BYTES, commitStatus } from '../codec/index.js';
 import {
@@ -50,7 +50,10 @@ import {
   OutcomeUnknownError,
   UnavailableError,
 } from '../errors.js';
-import type { ConfigMapApi, ConfigMapPatch, PatchResult } from '../kube/configmap-api.js';
+import type { PatchResult as ObjectPatchResult } from '../kube/api.js';
+import type { ConfigMapApi, ConfigMapPatch } from '../kube/configmap-api.js';
+
+type PatchResult = ObjectPatchResult<ConfigMapObject>;
 import { certainlyNotApplied, isTooLarge } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryReason, StoreObserver } from '../metrics/observer.js';
@@ -71,7 +74,7 @@ export interface PipelineHost {
    * Feeds a server response or fresh read into the cache; returns the newest
    * state the store now holds (this one, or a newer one from the watch).
    */
-  apply(object: V1ConfigMap): BucketState;
+  apply(object: ConfigMapObject): BucketState;
   /**
    * A write's answer at `resourceVersion`, left unparsed because the cache
    * already held that version (see holds): notes the write like apply() and

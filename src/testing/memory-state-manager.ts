@@ -36,7 +36,7 @@ import { checkEpoch } from '../state/fencing.js';
 import { parseBucket, type BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import type { StoreStatus } from '../store/types.js';
-import { Backoff } from '../watch/backoff.js';
+import { Backoff } from '../kube/backoff.js';
 import { MemoryCluster, clusterState } from './memory-cluster.js';
 import { MemoryElector } from './memory-elector.js';
 import { MemoryLeaseLock } from './memory-lease-lock.js';

@@ -15,7 +15,7 @@
  * in the real pipeline (its mutex hands the queue to a promise job).
  */
 import { randomBytes } from 'node:crypto';
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import {
   AbortedError,
@@ -44,7 +44,7 @@ export interface WriteHost {
   /** The StateManager's hooks, if any. */
   hooks(): WriteHooks;
   /** Feeds the patch's answer into the cache (write-through). */
-  apply(object: V1ConfigMap): void;
+  apply(object: ConfigMapObject): void;
 }
 
 /** A fault arranged by a test, used by the next commit that sends a patch. */

@@ -18,38 +18,31 @@
  * Non-guarantees: delivery is as timely as the API server's watch; between a
  * disconnect and the reconnect nothing is delivered (see `lastContactAt`).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { systemClock, sleep, type Clock } from '../clock.js';
-import type { KubekvError } from '../errors.js';
-import { isAbort, isGone, toKubekvError } from '../kube/errors.js';
-import { watchStream } from '../kube/watch-stream.js';
+import { KubekvError, UnavailableError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { WatchRestartReason } from '../metrics/observer.js';
+import type { ObjectList, ResourceClient } from './api.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { isGone } from './errors.js';
+import type { KubeObject } from './types.js';
 
-/** The least an object must have to be watched. */
-export interface KubeObject {
-  metadata?: { name?: string; resourceVersion?: string } | undefined;
-}
-
-/** A list of the watched object (zero or one item) and the collection's resourceVersion. */
-export interface ObjectList<T> {
-  items: T[];
-  resourceVersion: string;
-}
+/** Why a list+watch loop opened a new watch. */
+export type WatchRestartReason =
+  /** The server ended the watch (its 30-60 min timeout): resumed from the last resourceVersion. */
+  | 'closed'
+  /** The resourceVersion was too old (410 Gone): relisted. */
+  | 'expired'
+  /** The request or stream failed (network, 5xx, 403, inactivity): retried after a backoff. */
+  | 'failed';
 
 /** Options of {@link ObjectWatcher}. */
 export interface ObjectWatcherOptions<T extends KubeObject> {
-  kubeConfig: KubeConfig;
-  /** Collection path, e.g. /api/v1/namespaces/ns/configmaps. */
-  collectionPath: string;
-  /** Resource name for errors, e.g. "configmaps". */
-  resource: string;
-  namespace: string;
+  /** The resource the object is of (its namespace is the object's). */
+  api: ResourceClient<T>;
   /** Name of the object to follow. */
   name: string;
-  /** Lists the collection with the given fieldSelector (a quorum read). */
-  list: (fieldSelector: string) => Promise<ObjectList<T>>;
+  /** Lists the collection with the given fieldSelector (a quorum read); default `api.list`. */
+  list?: ((fieldSelector: string) => Promise<ObjectList<T>>) | undefined;
   /** Full state after a (re)list: the object, or undefined if it does not exist. */
   onSync: (object: T | undefined, resourceVersion: string) => void;
   /** A change, in server order. */
@@ -131,24 +124,23 @@ export class ObjectWatcher<T extends KubeObject> {
   }
 
   async #run(): Promise<void> {
-    const { name, namespace, resource } = this.#o;
+    const { name, api } = this.#o;
+    const { namespace, resource } = api;
+    const list = this.#o.list ?? ((selector: string) => api.list({ fieldSelector: selector }));
     const fieldSelector = `metadata.name=${name}`;
     const signal = this.#stop.signal;
     while (!signal.aborted) {
-      let verb = 'watch';
       try {
         if (this.#resourceVersion === undefined) {
-          verb = 'list';
-          const listed = await this.#o.list(fieldSelector);
+          const listed = await list(fieldSelector);
           if (signal.aborted) break;
           this.#contact();
           this.#resourceVersion = listed.resourceVersion;
           this.#o.onSync(listed.items.find((i) => i.metadata?.name === name), listed.resourceVersion);
-          verb = 'watch';
         }
-        const events = watchStream<T>(this.#o.kubeConfig, {
-          path: this.#o.collectionPath,
-          query: { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, fieldSelector },
+        const events = api.watch({
+          resourceVersion: this.#resourceVersion,
+          fieldSelector,
           signal,
           inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
           alreadyHeld: this.#o.alreadyHeld,
@@ -186,11 +178,10 @@ export class ObjectWatcher<T extends KubeObject> {
           this.#o.onRestart?.('expired');
           continue;
         }
-        const error = isAbort(err)
-          ? toKubekvError(new Error('watch inactive; reconnecting', { cause: err }), { verb, resource, name, namespace })
-          : toKubekvError(err, { verb, resource, name, namespace });
+        // The port maps every failure; anything else is a bug in a consumer callback, reported the same way.
+        const error = err instanceof KubekvError ? err : new UnavailableError(`watch of ${resource} ${namespace}/${name} failed`, { cause: err });
         const delay = this.#backoff.next();
-        this.#log.warn({ resource, namespace, code: error.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `${verb} failed; retrying: ${error.message}`);
+        this.#log.warn({ resource, namespace, code: error.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `list+watch failed; retrying: ${error.message}`);
         this.#o.onError?.(error);
         this.#o.onRestart?.('failed');
         await sleep(this.#clock, delay, signal).catch(() => {});
