@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- <name> ...]`: starts a real control plane and prints
- * figures; with names (controlplane, store, contention, election, transport)
+ * figures; with names (controlplane, store, contention, election, transport,
+ * capacity)
  * only those benchmarks run, without names all of them. Targets live here,
  * never in timed tests (which would flake on a busy machine).
  */
@@ -10,6 +11,7 @@ import { benchStore } from './store.bench.js';
 import { benchContention } from './contention.bench.js';
 import { benchElection } from './election.bench.js';
 import { benchTransport } from './transport.bench.js';
+import { benchCapacity } from './capacity.bench.js';
 
 const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   controlplane: benchControlPlane,
@@ -17,6 +19,7 @@ const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   contention: benchContention,
   election: benchElection,
   transport: benchTransport,
+  capacity: benchCapacity,
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((name) => !(name in benches));

@@ -26,7 +26,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ConfigMapStore, type ReadableStore } from '../src/index.js';
+import { BucketNotFoundError, ConfigMapStore, type ReadableStore } from 'kubekv';
 import { clusterFlags, clusterOptions, isMain, stopSignal } from './cli.js';
 
 /** The application's configuration, typed. */
@@ -164,5 +164,15 @@ export async function main(options: ConfigWatcherOptions): Promise<void> {
 
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({ options: { ...clusterFlags, name: { type: 'string' } } });
-  await main({ ...clusterOptions(values), ...(values.name ? { name: values.name } : {}), signal: stopSignal() });
+  try {
+    await main({ ...clusterOptions(values), ...(values.name ? { name: values.name } : {}), signal: stopSignal() });
+  } catch (err) {
+    if (!(err instanceof BucketNotFoundError)) throw err;
+    // The ConfigMap is the operator's to create (this watcher only reads): say which, and how.
+    console.error(
+      `ConfigMap ${err.namespace}/${err.bucket} does not exist; this watcher reads it and never creates it. Create it, e.g.:\n` +
+        `  kubectl create configmap ${err.bucket} -n ${err.namespace} --from-literal=log-level=info --from-literal=max-connections=100`,
+    );
+    process.exitCode = 1;
+  }
 }

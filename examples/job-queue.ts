@@ -26,7 +26,7 @@
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ConfigMapStore, KeyModifiedError, KeyNotFoundError, type KVPair, type Store } from '../src/index.js';
+import { ConfigMapStore, KeyModifiedError, KeyNotFoundError, type KVPair, type Store } from 'kubekv';
 import { clusterFlags, clusterOptions, isMain, stopSignal } from './cli.js';
 
 /** A job a worker holds. */

@@ -25,7 +25,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { StateManager, type LeaderContext } from '../src/index.js';
+import { StateManager, type LeaderContext } from 'kubekv';
 import { aborted, clusterFlags, clusterOptions, isMain, stopSignal } from './cli.js';
 
 /** Where the schedule is kept in the bucket. */

@@ -1,10 +1,15 @@
 /**
  * The README's store example as a program (type-checked with the repo).
- * Run against any cluster: KUBECONFIG=<path> node --import tsx examples/store-basics.ts
+ * Run against any cluster:
+ *   node --import tsx examples/store-basics.ts [--kubeconfig <path>] [--namespace <ns>]
+ * (without --kubeconfig: in-cluster, KUBECONFIG, else ~/.kube/config).
  */
-import { ConfigMapStore, KeyExistsError, KeyModifiedError, OutcomeUnknownError } from '../src/index.js';
+import { parseArgs } from 'node:util';
+import { ConfigMapStore, KeyExistsError, KeyModifiedError, OutcomeUnknownError } from 'kubekv';
+import { clusterFlags, clusterOptions } from './cli.js';
 
-await using store = await ConfigMapStore.open({ name: 'app-state', create: true });
+const { values } = parseArgs({ options: clusterFlags });
+await using store = await ConfigMapStore.open({ name: 'app-state', create: true, ...clusterOptions(values) });
 
 await store.put('config/db/host', 'db.internal');
 const pair = await store.get('config/db/host');
@@ -15,7 +20,7 @@ for (;;) {
   const current = await store.get('counter', { consistent: true });
   const next = String(Number(current?.text ?? '0') + 1);
   try {
-    await (current ? store.atomicPut('counter', next, current) : store.atomicPut('counter', next));
+    await store.atomicPut('counter', next, current); // current undefined: create-only
     break;
   } catch (err) {
     if (!(err instanceof KeyModifiedError || err instanceof KeyExistsError)) throw err;

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { ConfigMapStore } from '../../src/index.js';
+import { ConfigMapStore } from 'kubekv';
 import { ControlPlane } from '../../test/controlplane/index.js';
 import { Replica, increment, waitForLeader, type Ack, type Timings } from './replicas.js';
 

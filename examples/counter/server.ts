@@ -19,7 +19,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { parseArgs } from 'node:util';
 import { Mutex } from 'async-mutex';
 import { KubeConfig } from '@kubernetes/client-node';
-import { FencedError, NotLeaderError, StateManager, healthHandler } from '../../src/index.js';
+import { FencedError, NotLeaderError, StateManager, healthHandler } from 'kubekv';
 
 const { values: args } = parseArgs({
   options: {

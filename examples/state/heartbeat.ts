@@ -4,7 +4,7 @@
  *   KUBECONFIG=<path> POD_NAME=a node --import tsx examples/state/heartbeat.ts
  */
 import { createServer } from 'node:http';
-import { StateManager, healthHandler } from '../../src/index.js';
+import { StateManager, healthHandler } from 'kubekv';
 
 const state = await StateManager.start({ name: 'my-app', handleSignals: true });
 

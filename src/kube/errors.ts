@@ -3,7 +3,6 @@
  * become kubekv errors. Nothing outside src/kube/ inspects ApiException or
  * undici errors; it asks these functions instead.
  */
-import { ApiException } from '@kubernetes/client-node';
 import {
   AbortedError,
   ApiError,
@@ -36,13 +35,33 @@ export class HttpStatusError extends Error {
   }
 }
 
+/**
+ * An ApiException of @kubernetes/client-node, recognised by its shape: a
+ * numeric HTTP `code`, a `body` and `headers`. Not by instanceof, so that
+ * this module does not load client-node (kubekv's own requests go through
+ * the transport and throw HttpStatusError; only a caller's client-node
+ * request can still throw one), and so that an app's own copy of
+ * client-node is recognised too.
+ */
+function apiException(err: unknown): { code: number; body: unknown } | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const e = err as { code?: unknown; body?: unknown; headers?: unknown };
+  return typeof e.code === 'number' && 'body' in e && typeof e.headers === 'object' ? { code: e.code, body: e.body } : undefined;
+}
+
 /** The HTTP status of an API error, or undefined for network and other errors. */
 export function statusOf(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
   if (err instanceof HttpStatusError) return err.status;
   // A mapped error of the port (src/kube/api.ts) keeps the status it was mapped from.
   if (err instanceof ApiError) return err.status;
-  return undefined;
+  return apiException(err)?.code;
+}
+
+/** The body text of an API error (a Status object, usually); '' for others. */
+function bodyOf(err: unknown): string {
+  if (err instanceof HttpStatusError) return err.body;
+  const body = apiException(err)?.body;
+  return typeof body === 'string' ? body : body === undefined ? '' : JSON.stringify(body);
 }
 
 /** 409: a resourceVersion precondition failed (or the object already exists, on create). */
@@ -91,7 +110,7 @@ export function isTooLarge(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
     const status = statusOf(e);
     if (status === 413) return true;
-    if (status === 500) return /request is too large/.test(e instanceof HttpStatusError ? e.body : String((e as ApiException<unknown>).body));
+    if (status === 500) return /request is too large/.test(bodyOf(e));
     if (status !== undefined) return false;
   }
   return false;
@@ -114,7 +133,7 @@ export function toKubekvError(err: unknown, request: RequestDescription): Kubekv
   if (status === undefined) {
     return new UnavailableError(`${target} failed: ${networkReason(err)}`, { cause: err });
   }
-  const message = statusMessage(err instanceof ApiException ? String(err.body) : err instanceof HttpStatusError ? err.body : '');
+  const message = statusMessage(bodyOf(err));
   if (status === 429 || status >= 500) {
     return new UnavailableError(`${target} failed: HTTP ${status}${message ? `: ${message}` : ''}`, { cause: err });
   }
