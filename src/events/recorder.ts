@@ -20,7 +20,7 @@
  * process exits first); Events are for people reading `kubectl describe
  * lease` or `kubectl get events`, never for coordination.
  */
-import { systemClock, type Clock } from '../clock.js';
+import { keepingProcessAlive, systemClock, type Clock } from '../clock.js';
 import { KubekvError } from '../errors.js';
 import type { KubeApi, ResourceClient } from '../kube/api.js';
 import type { EventObject } from '../kube/types.js';
@@ -120,14 +120,8 @@ export class EventRecorder {
     const pumping = this.#pumping;
     if (!pumping) return;
     const timer = this.#clock.setTimer(() => this.#stop.abort(new Error('event recorder closed')), CLOSE_FLUSH_MS);
-    // The clock's timers do not keep the process alive; the wait must, or an exiting process would cut it short anyway.
-    const keepAlive = setInterval(() => {}, 60_000);
-    try {
-      await pumping;
-    } finally {
-      timer.cancel();
-      clearInterval(keepAlive);
-    }
+    // The wait keeps the process alive, or an exiting process would cut it short anyway.
+    await keepingProcessAlive(() => pumping).finally(() => timer.cancel());
   }
 
   /** Sends queued events one at a time until the queue is empty; never rejects. */

@@ -30,7 +30,7 @@
  * (use `epoch`); a follower's reads lag the leader by its watch delay.
  */
 import type { KubeConfig } from '../kube/types.js';
-import { sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { keepingProcessAlive, sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import { LeaseElector } from '../election/index.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
@@ -472,8 +472,7 @@ export class StateManager implements AsyncDisposable {
     this.#leaderWork = undefined;
     if (this.#leaderRuns.size === 0) return;
     let timer: TimerHandle | undefined;
-    const keepAlive = setInterval(() => {}, 60_000);
-    try {
+    await keepingProcessAlive(async () => {
       const expired = new Promise<boolean>((resolve) => {
         timer = this.#clock.setTimer(() => resolve(true), this.#graceMs);
       });
@@ -485,10 +484,7 @@ export class StateManager implements AsyncDisposable {
         // elector's onStoppedLeading after close()) does not wait again.
         for (const run of runs) this.#leaderRuns.delete(run);
       }
-    } finally {
-      timer?.cancel();
-      clearInterval(keepAlive);
-    }
+    }).finally(() => timer?.cancel());
   }
 
   /** The Lease, as Events refer to it (with its uid as last observed, so `kubectl describe lease` lists them). */

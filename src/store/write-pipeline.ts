@@ -38,7 +38,7 @@ import { randomBytes } from 'node:crypto';
 import { Mutex } from 'async-mutex';
 import pRetry from 'p-retry';
 import type { ConfigMapObject } from '../kube/types.js';
-import { sleep, type Clock, type TimerHandle } from '../clock.js';
+import { keepingProcessAlive, sleep, type Clock, type TimerHandle } from '../clock.js';
 import { MAX_STORED_BYTES, commitStatus } from '../codec/index.js';
 import {
   AbortedError,
@@ -287,8 +287,7 @@ export class WritePipeline {
     // The clock's timers (deadlines, backoff) do not keep the process alive;
     // a write in progress must, or a process waiting on it could exit with
     // the write unsettled (say, while the API server refuses connections).
-    const keepAlive = setInterval(() => {}, 60_000);
-    return this.#commitLock
+    return keepingProcessAlive(() => this.#commitLock
       .runExclusive(async () => {
         // From here on a new write schedules another drain (which waits for
         // this one), so none is ever left in the queue unattended.
@@ -299,8 +298,7 @@ export class WritePipeline {
           for (const pending of members) pending.commit = commit;
           await this.#commit(commit);
         }
-      })
-      .finally(() => clearInterval(keepAlive));
+      }));
   }
 
   /** The state a commit starts from: the pipeline's last answer if the cache still holds it, else the cache. */
