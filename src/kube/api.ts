@@ -45,18 +45,54 @@ export interface KubeWire {
 
 /** A list of objects and the collection's resourceVersion (as of which the list is current). */
 export interface ObjectList<T> {
+  /** The objects, in the server's order. */
   items: T[];
+  /** The collection's resourceVersion: watch from it to see every later change. */
   resourceVersion: string;
 }
 
+/** A write that landed. */
+export interface Written<T> {
+  /** It landed. */
+  ok: true;
+  /** The object as the server stored it. */
+  object: T;
+}
+
+/** A write whose precondition failed: nothing was changed. */
+export interface LostRace {
+  /** It did not land. */
+  ok: false;
+  /** 'conflict': 409 (a stale resourceVersion or uid, or an existing name on create); 'not-found': 404. */
+  reason: 'conflict' | 'not-found';
+}
+
+/** A patch that landed on a version the caller already holds (see PatchOptions.alreadyHeld). */
+export interface WrittenUnparsed {
+  /** It landed. */
+  ok: true;
+  /** Not parsed: the caller holds it. */
+  object: undefined;
+  /** The new resourceVersion. */
+  resourceVersion: string;
+}
+
+/** A delete that landed. */
+export interface Deleted {
+  /** It landed. */
+  ok: true;
+  /** Nothing: the object is gone. */
+  object: undefined;
+}
+
 /** Result of a conditional write: the new object, or the race it lost. */
-export type WriteResult<T> = { ok: true; object: T } | { ok: false; reason: 'conflict' | 'not-found' };
+export type WriteResult<T> = Written<T> | LostRace;
 
 /** Result of a patch: a WriteResult, or only the new resourceVersion when the caller said it already holds that version. */
-export type PatchResult<T> = WriteResult<T> | { ok: true; object: undefined; resourceVersion: string };
+export type PatchResult<T> = WriteResult<T> | WrittenUnparsed;
 
 /** Result of a delete. */
-export type DeleteResult = { ok: true; object: undefined } | { ok: false; reason: 'conflict' | 'not-found' };
+export type DeleteResult = Deleted | LostRace;
 
 /** Options of one request. */
 export interface RequestOptions {
@@ -86,7 +122,9 @@ export interface PatchOptions extends RequestOptions {
 
 /** Preconditions of a delete (the server answers 409 when one fails). */
 export interface DeletePreconditions {
+  /** Delete only the object at this resourceVersion. */
   resourceVersion?: string | undefined;
+  /** Delete only the object with this uid (not one recreated under the same name). */
   uid?: string | undefined;
 }
 
@@ -94,7 +132,9 @@ export interface DeletePreconditions {
 export interface WatchOptions {
   /** Start after this resourceVersion; unset: the current state first (ADDED events), then changes. */
   resourceVersion?: string | undefined;
+  /** e.g. `metadata.name=<name>`. */
   fieldSelector?: string | undefined;
+  /** e.g. `app.kubernetes.io/managed-by=kubekv`. */
   labelSelector?: string | undefined;
   /** Ends the watch; the iterator then throws AbortedError. */
   signal?: AbortSignal | undefined;
@@ -108,11 +148,16 @@ export interface WatchOptions {
 
 /** A JSON merge patch (RFC 7386) that carries the resourceVersion it was planned on: null deletes a field or map entry. */
 export interface MergePatch {
+  /** The metadata to merge, with the precondition. */
   metadata: {
+    /** The resourceVersion the patch was planned on: 409 if the object moved on. */
     resourceVersion: string;
+    /** Annotations to set (null: remove). */
     annotations?: Record<string, string | null> | undefined;
+    /** Labels to set (null: remove). */
     labels?: Record<string, string | null> | undefined;
   };
+  /** Any other field: merged (objects), replaced (anything else) or removed (null). */
   [field: string]: unknown;
 }
 
@@ -120,6 +165,7 @@ export interface MergePatch {
 export interface ResourceClient<T extends KubeObject> {
   /** Plural resource name, e.g. "configmaps", for messages. */
   readonly resource: string;
+  /** The namespace every call is in. */
   readonly namespace: string;
   /** Quorum read; undefined when the object does not exist. */
   get(name: string, options?: RequestOptions): Promise<T | undefined>;
@@ -141,8 +187,11 @@ export interface ResourceClient<T extends KubeObject> {
 export interface KubeApi {
   /** Namespace used when none is given (NAMESPACE env, service account, kubeconfig context, "default"). */
   readonly defaultNamespace: string;
+  /** The core/v1 ConfigMaps of `namespace` (buckets). */
   configMaps(namespace: string): ResourceClient<ConfigMapObject>;
+  /** The coordination.k8s.io/v1 Leases of `namespace` (elections, locks). */
   leases(namespace: string): ResourceClient<LeaseObject>;
+  /** The events.k8s.io/v1 Events of `namespace`. */
   events(namespace: string): ResourceClient<EventObject>;
 }
 

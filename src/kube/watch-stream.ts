@@ -20,7 +20,9 @@ import { eventVersion } from './version-prefix.js';
 
 /** A watch event as the API server sends it. */
 export interface WatchEvent<T> {
+  /** What happened; a BOOKMARK carries only a resourceVersion the watch has reached. */
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+  /** The object after the change (for DELETED: as it was, with the deletion's resourceVersion). */
   object: T;
 }
 

@@ -37,8 +37,11 @@ import type { KubeObject } from '../kube/types.js';
 
 /** Which requests a fault applies to; every field left out matches all. */
 export interface RequestMatcher {
+  /** The API verb (a GET of a collection is `list`, or `watch` with watch=true). */
   verb?: 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete' | 'watch' | undefined;
+  /** The resource, plural. */
   resource?: 'configmaps' | 'leases' | 'events' | undefined;
+  /** The object's name (a create matches by its body's name only through `verb`/`resource`). */
   name?: string | undefined;
 }
 
