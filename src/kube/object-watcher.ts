@@ -18,11 +18,11 @@
  * Non-guarantees: delivery is as timely as the API server's watch; between a
  * disconnect and the reconnect nothing is delivered (see `lastContactAt`).
  */
-import { systemClock, sleep, type Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { KubekvError, UnavailableError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { ObjectList, ResourceClient } from './api.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, retryWithBackoff, type BackoffOptions } from './backoff.js';
 import { isGone } from './errors.js';
 import type { KubeObject } from './types.js';
 
@@ -129,11 +129,12 @@ export class ObjectWatcher<T extends KubeObject> {
     const list = this.#o.list ?? ((selector: string) => api.list({ fieldSelector: selector }));
     const fieldSelector = `metadata.name=${name}`;
     const signal = this.#stop.signal;
-    while (!signal.aborted) {
+    /** One list (when needed) and watch; resolves when it may reopen at once, throws to be retried after a pause. */
+    const session = async (): Promise<void> => {
       try {
         if (this.#resourceVersion === undefined) {
           const listed = await list(fieldSelector);
-          if (signal.aborted) break;
+          if (signal.aborted) return;
           this.#contact();
           this.#resourceVersion = listed.resourceVersion;
           this.#o.onSync(listed.items.find((i) => i.metadata?.name === name), listed.resourceVersion);
@@ -168,24 +169,34 @@ export class ObjectWatcher<T extends KubeObject> {
         // The server closed the watch (its timeout): resume from where we are.
         this.#connected = false;
         if (!signal.aborted) this.#o.onRestart?.('closed');
-        if (!delivered) await sleep(this.#clock, this.#backoff.next(), signal).catch(() => {});
+        if (!delivered) throw closedEmpty;
       } catch (err) {
         this.#connected = false;
-        if (signal.aborted) break;
+        if (signal.aborted || err === closedEmpty) throw err;
         if (isGone(err)) {
           this.#log.info({ resource, namespace }, 'watch resourceVersion expired (410); relisting');
           this.#resourceVersion = undefined;
           this.#o.onRestart?.('expired');
-          continue;
+          return;
         }
         // The port maps every failure; anything else is a bug in a consumer callback, reported the same way.
-        const error = err instanceof KubekvError ? err : new UnavailableError(`watch of ${resource} ${namespace}/${name} failed`, { cause: err });
-        const delay = this.#backoff.next();
-        this.#log.warn({ resource, namespace, code: error.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `list+watch failed; retrying: ${error.message}`);
-        this.#o.onError?.(error);
-        this.#o.onRestart?.('failed');
-        await sleep(this.#clock, delay, signal).catch(() => {});
+        throw err instanceof KubekvError ? err : new UnavailableError(`watch of ${resource} ${namespace}/${name} failed`, { cause: err });
       }
+    };
+    while (!signal.aborted) {
+      // Retried (p-retry, pauses on the injected clock) until a session ends
+      // in a way that reopens at once, or stop() aborts.
+      await retryWithBackoff(session, {
+        clock: this.#clock,
+        backoff: this.#backoff,
+        signal,
+        onRetry: (err, delay) => {
+          if (err === closedEmpty || !(err instanceof KubekvError)) return;
+          this.#log.warn({ resource, namespace, code: err.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `list+watch failed; retrying: ${err.message}`);
+          this.#o.onError?.(err);
+          this.#o.onRestart?.('failed');
+        },
+      }).catch(() => {});
     }
     this.#connected = false;
   }
@@ -194,3 +205,6 @@ export class ObjectWatcher<T extends KubeObject> {
     this.#lastContactAt = this.#clock.monotonic();
   }
 }
+
+/** A session the server closed before it delivered anything: reopened after a pause, not reported as a failure. */
+const closedEmpty = new Error('the watch closed before delivering anything');

@@ -30,7 +30,7 @@
  * (use `epoch`); a follower's reads lag the leader by its watch delay.
  */
 import type { KubeConfig } from '../kube/types.js';
-import { keepingProcessAlive, sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
+import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import { LeaseElector } from '../election/index.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
@@ -43,7 +43,7 @@ import type { BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import type { ReadableStore, Store, StoreStatus } from '../store/types.js';
-import { Backoff } from '../kube/backoff.js';
+import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { checkEpoch } from './fencing.js';
 
 /** Options of {@link StateManager.start}. */
@@ -426,19 +426,23 @@ export class StateManager implements AsyncDisposable {
     this.#epoch = term;
     const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
     for (const [name, store] of this.#stores) {
-      for (;;) {
-        try {
-          // One write of the store's pipeline; withdrawn when leadership ends.
-          await store[storeInternals].raiseEpoch(term, this.identity, leadership);
-          break;
-        } catch (err) {
-          if (leadership.aborted || this.#phase !== 'raising') return;
-          if (err instanceof FencedError) return this.#fenced(err);
-          this.#lastError = err as Error;
-          this.#log.warn({ bucket: name, code: (err as { code?: string }).code }, 'raising the leader epoch failed; retrying');
-          await sleep(this.#clock, backoff.next(), leadership).catch(() => {});
-          if (leadership.aborted) return;
-        }
+      try {
+        // One write of the store's pipeline each attempt; withdrawn when leadership ends.
+        await retryWithBackoff(() => store[storeInternals].raiseEpoch(term, this.identity, leadership), {
+          clock: this.#clock,
+          backoff,
+          signal: leadership,
+          shouldRetry: (err) => !(err instanceof FencedError) && !leadership.aborted && this.#phase === 'raising',
+          onRetry: (err) => {
+            this.#lastError = err;
+            this.#log.warn({ bucket: name, code: (err as { code?: string }).code }, 'raising the leader epoch failed; retrying');
+          },
+        });
+      } catch (err) {
+        if (leadership.aborted || this.#phase !== 'raising') return;
+        if (err instanceof FencedError) return this.#fenced(err);
+        // Not retried only when refused above: unreachable, but never a silent leader.
+        throw err;
       }
     }
     if (leadership.aborted || this.#phase !== 'raising' || this.#closeRequested) return;

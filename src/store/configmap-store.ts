@@ -19,9 +19,10 @@
  */
 import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
-import { sleep, type Clock } from '../clock.js';
+import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
-import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, type KubekvError } from '../errors.js';
+import { AbortedError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
+import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
 import { LOCK_CONTROLLER } from '../events/lease-events.js';
@@ -297,18 +298,25 @@ export class ConfigMapStore implements Store {
     // A conflict means a write landed meanwhile; teardown removes it too, so
     // it goes on until the bucket is gone or its deadline passes: it never
     // resolves with the bucket still there.
-    for (let attempt = 0; ; attempt++) {
+    const conflict = new Error('the bucket changed before its delete');
+    await retryWithBackoff(async () => {
       if (this.#clock.monotonic() > deadline) {
         throw new DeadlineExceededError(`teardown of bucket ${this.namespace}/${this.name} did not complete within ${timeoutMs} ms; the bucket still exists`);
       }
       const current = await raceAbort(this.#api.get({ signal: options.signal }), options.signal, `teardown of ${this.name}`);
-      if (!current) break;
+      if (!current) return;
       const result = await this.#api.remove(current.metadata?.resourceVersion ?? '', { signal: options.signal });
-      if (result.ok || result.reason === 'not-found') break;
-      await sleep(this.#clock, Math.min(1000, 10 * 2 ** attempt) * Math.random(), options.signal).catch((err: unknown) => {
-        throw new AbortedError(`teardown of ${this.name}`, { cause: err });
-      });
-    }
+      if (!result.ok && result.reason === 'conflict') throw conflict;
+    }, {
+      clock: this.#clock,
+      // Full jitter: 10 ms doubling to 1 s.
+      backoff: new Backoff({ initialMs: 10, maxMs: 1000, jitter: 1 }),
+      signal: options.signal,
+      shouldRetry: (err) => err === conflict,
+    }).catch((err: unknown) => {
+      if (options.signal?.aborted && !(err instanceof KubekvError)) throw new AbortedError(`teardown of ${this.name}`, { cause: err });
+      throw err;
+    });
     this.#log.info({ bucket: this.name, namespace: this.namespace }, 'deleted bucket');
     await this.close();
   }
