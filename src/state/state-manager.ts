@@ -32,7 +32,8 @@
 import type { KubeConfig } from '../kube/types.js';
 import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
-import { LeaseElector } from '../election/index.js';
+import { LeaseElector, type LeaseElectorOptions } from '../election/index.js';
+import { checkElectorOptions } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
 import { validateName } from '../kube/config.js';
@@ -237,14 +238,9 @@ export class StateManager implements AsyncDisposable {
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', signal, 'an AbortSignal');
     const events = resolveEvents(options.events);
-    const { api, namespace } = resolveAccess(options);
     let manager: StateManager | undefined;
-    // Made first: its constructor validates the timing options, so bad ones
-    // are refused before any bucket is created.
-    const elector = new LeaseElector({
+    const electorOptions: LeaseElectorOptions = {
       name: options.leaseName ?? `${options.name}-leader`,
-      namespace,
-      api,
       identity: options.identity,
       leaseDurationMs: options.leaseDurationMs,
       renewDeadlineMs: options.renewDeadlineMs,
@@ -254,7 +250,12 @@ export class StateManager implements AsyncDisposable {
       metrics: options.metrics,
       onStartedLeading: (leadership) => (manager ? manager.#becomeLeader(leadership) : undefined),
       onStoppedLeading: () => (manager ? manager.#becomeFollower() : undefined),
-    });
+    };
+    // Checked before the kubeconfig is loaded: a bad option is refused as that option, anywhere.
+    checkElectorOptions(electorOptions);
+    const { api, namespace } = resolveAccess(options);
+    // Made first: nothing is created before the elector exists.
+    const elector = new LeaseElector({ ...electorOptions, namespace, api });
     // After the elector, which has validated leaseDurationMs (the default grace).
     const graceMs = options.shutdownGraceMs ?? options.leaseDurationMs ?? 15_000;
     if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0 || graceMs > MAX_TIMER_MS) {
