@@ -216,7 +216,7 @@ export class StateManager implements AsyncDisposable {
     for (const store of stores.values()) {
       store[storeInternals].setWriteHooks({
         // Each write is bound to the epoch it was made under (undefined: not leading then).
-        admit: () => (this.#phase === 'leader' ? this.#epoch : undefined),
+        epochOf: () => (this.#phase === 'leader' ? this.#epoch : undefined),
         guard: (base, ops, epoch) => this.#guard(base, ops, epoch),
       });
     }
@@ -504,7 +504,7 @@ export class StateManager implements AsyncDisposable {
   }
 
   /** Refuses a write unless this replica leads under the epoch the write was made under, and the state carries exactly that epoch. */
-  #guard(base: BucketState, ops: readonly WriteOp[], madeUnder: number | undefined): void {
+  #guard(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void {
     if (this.#phase === 'closed') throw new ClosedError('state manager');
     if (ops.some((op) => op.kind === 'epoch')) {
       // The raise itself checks the bucket's epoch against its term.
@@ -517,7 +517,7 @@ export class StateManager implements AsyncDisposable {
     if (this.#phase !== 'leader' || this.#epoch === undefined) throw new NotLeaderError(this.leader);
     // Made in an earlier term (or while not leading): a write outliving its
     // term is never sent under the next one, even by the same replica.
-    if (madeUnder !== this.#epoch) throw new NotLeaderError(this.leader);
+    if (epoch !== this.#epoch) throw new NotLeaderError(this.leader);
     try {
       checkEpoch(base, this.#epoch, this.identity);
     } catch (err) {

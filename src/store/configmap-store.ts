@@ -63,10 +63,10 @@ import type {
 
 /** Hooks a coordinating component (the StateManager) installs on a store's writes. */
 export interface WriteHooks {
-  /** Called once per write when it is submitted; the result is passed to guard() with that write (see PipelineHost.admit). */
-  admit?(): number | undefined;
-  /** Called for each write before every commit attempt, with the state it is planned on, the write's ops and what admit() gave it; throw to refuse that write. */
-  guard?(base: BucketState, ops: readonly WriteOp[], admitted: number | undefined): void;
+  /** Called once per write when it is submitted: the epoch (leadership) the write is made under, passed to guard() with that write. */
+  epochOf?(): number | undefined;
+  /** Called for each write before every commit attempt, with the state it is planned on, the write's ops and its epoch from epochOf(); throw to refuse that write. */
+  guard?(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void;
 }
 
 /**
@@ -163,8 +163,8 @@ export class ConfigMapStore implements Store {
         this.#lastWriteAt = this.#clock.monotonic();
         return !this.#deleted && this.#state.resourceVersion === resourceVersion ? this.#state : undefined;
       },
-      admit: () => this.#hooks.admit?.(),
-      guard: (base, ops, admitted) => this.#hooks.guard?.(base, ops, admitted),
+      epochOf: () => this.#hooks.epochOf?.(),
+      guard: (base, ops, epoch) => this.#hooks.guard?.(base, ops, epoch),
       observer: this.#observer,
     };
     this.#pipeline = new WritePipeline(host);

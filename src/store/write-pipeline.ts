@@ -89,9 +89,9 @@ export interface PipelineHost {
    * to the leader epoch it was made under, so a write outliving its term
    * can never be sent under the next one).
    */
-  admit?(): number | undefined;
-  /** Checked for each write before each plan, with what admit() gave it: throws to refuse that write (e.g. fenced, not leader). */
-  guard?(base: BucketState, ops: readonly WriteOp[], admitted: number | undefined): void;
+  epochOf?(): number | undefined;
+  /** Checked for each write before each plan, with the epoch epochOf() gave it: throws to refuse that write (e.g. fenced, not leader). */
+  guard?(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void;
   /** Metrics hooks (src/metrics); they never throw and never wait. */
   readonly observer?: StoreObserver | undefined;
 }
@@ -101,8 +101,8 @@ type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
 interface Pending {
   readonly ops: WriteOp[];
   readonly signal: AbortSignal | undefined;
-  /** What host.admit() returned when the write was submitted. */
-  readonly admitted: number | undefined;
+  /** The epoch host.epochOf() gave the write when it was submitted (the leadership it is made under). */
+  readonly epoch: number | undefined;
   /** Value of the request counter when the write was submitted (see Base.seq). */
   readonly submittedSeq: number;
   /** The commit it belongs to, once taken from the queue. */
@@ -207,7 +207,7 @@ export class WritePipeline {
       const pending: Pending = {
         ops,
         signal,
-        admitted: this.#host.admit?.(),
+        epoch: this.#host.epochOf?.(),
         submittedSeq: this.#requestSeq,
         commit: undefined,
         settled: false,
@@ -388,7 +388,7 @@ export class WritePipeline {
           // told "not stored" and still be in the plan that is sent.
           for (const member of open()) {
             try {
-              host.guard?.(base.state, member.ops, member.admitted);
+              host.guard?.(base.state, member.ops, member.epoch);
             } catch (err) {
               member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
             }
