@@ -22,8 +22,8 @@
  *    halving after each refusal); keys, bytes and the limit that refused
  *    (BucketFullError.limitName). Capped at CAP_BYTES / CAP_KEYS for
  *    layouts that would never refuse.
- * 3. A follower (a fresh process) opening each of those buckets: open and
- *    open-to-synced time, RSS and heap growth.
+ * 3. A follower (a fresh process, FOLLOWER_RUNS times) opening each of
+ *    those buckets: open and open-to-synced time, RSS and heap growth.
  * 4. A bounded projection: one writer, no followers, sequential puts into a
  *    PROJECTION_KIB bucket for PROJECTION_MS, etcd compacted before and
  *    after; etcd db growth per second and the projected time to its quota.
@@ -81,6 +81,8 @@ const PROJECTION_MS = Number(process.env.KUBEKV_BENCH_CAPACITY_PROJECTION_MS ?? 
 const PROJECTION_STOP_AT_QUOTA_SHARE = 0.5;
 /** The apiserver's default --etcd-compaction-interval. */
 const COMPACTION_WINDOW_S = 300;
+/** Follower processes per full bucket; the figures are their medians (RSS especially varies from process to process). */
+const FOLLOWER_RUNS = 3;
 /** Longest wait for followers to see the last put. */
 const FOLLOW_TIMEOUT_MS = 60_000;
 
@@ -88,7 +90,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 const mib = (n: number) => fixed(n / MIB, 1);
-const ratio = (a: number, b: number) => (Number.isFinite(a / b) && b > 0 ? `${(a / b).toFixed(1)}x` : '-');
+/** a / b, or '-' when either is not a positive figure (in-use deltas of a tiny workload are noise around 0). */
+const ratio = (a: number, b: number) => (Number.isFinite(a / b) && a >= 0 && b > 0 ? `${(a / b).toFixed(1)}x` : '-');
 
 /** What the benchmark's phases share. */
 interface Context {
@@ -482,8 +485,8 @@ async function measureCapacity(ctx: Context, layout: StoreLayout): Promise<Capac
     if (fill.keys >= CAP_KEYS) fill.lastLimit = `none up to the ${CAP_KEYS} key cap`;
     return fill;
   });
-  const valuesFollower = await runFollower(ctx, layout, valuesName);
-  const keysFollower = await runFollower(ctx, layout, keysName);
+  const valuesFollower = await medianFollower(ctx, layout, valuesName);
+  const keysFollower = await medianFollower(ctx, layout, keysName);
   return { values, keys, valuesFollower, keysFollower };
 }
 
@@ -502,6 +505,24 @@ async function fillCapacity(ctx: Context, layout: StoreLayout, name: string, fil
   } finally {
     await store.close();
   }
+}
+
+/** FOLLOWER_RUNS runs of {@link runFollower}, each figure the median of its runs (synced: all of them). */
+async function medianFollower(ctx: Context, layout: StoreLayout, bucket: string): Promise<FollowerFigures> {
+  const runs: FollowerFigures[] = [];
+  for (let i = 0; i < FOLLOWER_RUNS; i++) runs.push(await runFollower(ctx, layout, bucket));
+  const median = (f: (x: FollowerFigures) => number) => quantile(runs.map(f), 0.5);
+  return {
+    openMs: median((x) => x.openMs),
+    syncedMs: median((x) => x.syncedMs),
+    synced: runs.every((x) => x.synced),
+    keys: median((x) => x.keys),
+    keyBytes: median((x) => x.keyBytes),
+    valueBytes: median((x) => x.valueBytes),
+    rssBefore: median((x) => x.rssBefore),
+    rssDelta: median((x) => x.rssDelta),
+    heapDelta: median((x) => x.heapDelta),
+  };
 }
 
 /** Opens `bucket` in a fresh process (capacity-follower.ts) and returns what it measured. */
@@ -550,7 +571,7 @@ function printCapacity(capacities: Map<string, Capacity>): void {
     const c = capacities.get(l)!;
     console.log(`    ${l}: first refused by ${c.keys.firstLimit || '-'}; last by ${c.keys.lastLimit || '-'}`);
   }
-  console.log('  a follower opening the full bucket in a fresh process (values bucket / keys bucket):');
+  console.log(`  a follower opening the full bucket in a fresh process (values bucket / keys bucket; medians of ${FOLLOWER_RUNS} processes):`);
   const both = (f: (x: FollowerFigures) => string) => (c: Capacity) => `${f(c.valuesFollower)} / ${f(c.keysFollower)}`;
   rowOf('open ms', both((x) => fixed(x.openMs, 0)));
   rowOf('open-to-synced ms', both((x) => fixed(x.syncedMs, 0)));
@@ -658,11 +679,16 @@ function printProjection(projections: Map<string, Projection | string>): void {
   rowOf(`growth per ${COMPACTION_WINDOW_S / 60} min MiB`, (p) => int((rate(p) * COMPACTION_WINDOW_S) / MIB));
   rowOf('s to quota from now', (p) => int((p.quota - p.dbTotalAtEnd) / rate(p)));
   rowOf('s to quota from 0', (p) => int(p.quota / rate(p)));
+  // Bytes per put do not depend on this machine's load; puts per second do.
+  const perPut = (p: Projection) => Math.max(p.cost.dbTotalBytes, p.cost.dbInUseBytes) / p.puts;
+  rowOf('db MiB per 1,000 puts', (p) => fixed((perPut(p) * 1000) / MIB, 0));
+  rowOf('puts to quota from 0', (p) => int(p.quota / perPut(p)));
   rowOf('db total MiB at end', (p) => mib(p.beforeCompaction.dbTotal));
   rowOf('db in-use MiB at end', (p) => mib(p.beforeCompaction.dbInUse));
   rowOf('  after compaction', (p) => mib(p.afterCompaction.dbInUse));
   rowOf('db total after compact', (p) => mib(p.afterCompaction.dbTotal));
-  console.log(`  (growth uses the larger of total and in-use growth; the quota is checked against the total, which compaction frees`);
+  console.log(`  (growth uses the larger of total and in-use growth; the per-put rows hold under any load, the per-second ones`);
+  console.log(`   scale with this machine's put rate; the quota is checked against the total, which compaction frees`);
   console.log(`   for reuse but never shrinks without a defragmentation; the apiserver compacts every ${COMPACTION_WINDOW_S / 60} min, so what one window`);
   console.log('   writes must fit under the quota; issue 19 wants <= 200 MiB per 5 min on a 64 MiB bucket)');
 }

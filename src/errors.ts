@@ -217,14 +217,23 @@ export class ForbiddenError extends KubekvError {
   /** Namespace of the request. */
   readonly namespace: string | undefined;
   /**
+   * The API server's own words, when it gave them: they name the identity
+   * it refused (`User "system:serviceaccount:default:app" cannot update
+   * resource "configmaps" ...`), as kubectl prints them.
+   */
+  readonly serverMessage: string | undefined;
+  /**
    * @param verb - API verb
    * @param resource - resource
    * @param objectName - object name, if any
    * @param namespace - namespace, if any
+   * @param options - `cause`, and the server's message
    */
-  constructor(verb: string, resource: string, objectName: string | undefined, namespace: string | undefined, options?: KubekvErrorOptions) {
+  constructor(verb: string, resource: string, objectName: string | undefined, namespace: string | undefined, options: KubekvErrorOptions & { serverMessage?: string | undefined } = {}) {
     const where = `${namespace ? `${namespace}/` : ''}${objectName ?? ''}`;
-    super('FORBIDDEN', `forbidden: cannot ${verb} ${resource}${where ? ` ${where}` : ''} (check the Role granted to this identity)`, options);
+    const said = options.serverMessage ? `: ${options.serverMessage}` : '';
+    super('FORBIDDEN', `forbidden: cannot ${verb} ${resource}${where ? ` ${where}` : ''}${said} (check the Role granted to this identity)`, options);
+    this.serverMessage = options.serverMessage;
     this.verb = verb;
     this.resource = resource;
     this.objectName = objectName;

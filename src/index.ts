@@ -44,6 +44,9 @@ export type {
   BatchOperation,
   CallOptions,
   KVPair,
+  KVPairJSON,
+  KVPairTextJSON,
+  KVPairBinaryJSON,
   KeyEvent,
   OpenStoreOptions,
   Previous,
@@ -58,12 +61,13 @@ export type { CompressionOptions } from './codec/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { silentLogger } from './logger.js';
 export type { Clock, TimerHandle } from './clock.js';
+export type { KubeConfigLocation, KubeConfigSource } from './kube/config.js';
 export { systemClock } from './clock.js';
 
 export { LeaseElector } from './election/index.js';
 export type { LeaseElectorOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
-export type { FollowerContext, HealthOptions, LeaderContext, StateManagerOptions, StateStatus } from './state/index.js';
+export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus } from './state/index.js';
 export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';
 export type { MetricsOptions, MetricsRegistry } from './metrics/index.js';
 // The port to Kubernetes (the `api` option); kubekv/testing's FakeCluster implements it in memory.

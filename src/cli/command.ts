@@ -27,8 +27,8 @@ export interface CommandContext {
   readonly io: CliIo;
   /** Aborts on SIGINT / SIGTERM: reads stop, a write not yet sent is withdrawn, `watch` ends. */
   readonly signal: AbortSignal;
-  /** The cluster and namespace (resolved on first use; makes no request). */
-  connection(): Connection;
+  /** The cluster and namespace (resolved on first use, loading the Kubernetes client; makes no request). */
+  connection(): Promise<Connection>;
   /** Writes to stdout. */
   out(chunk: string | Uint8Array): Promise<void>;
   /** Writes a line to stderr (notes for people, never data). */

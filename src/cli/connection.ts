@@ -12,7 +12,7 @@
  */
 import type { KubeConfig } from '../kube/types.js';
 import { BucketNotFoundError, InvalidOptionError, NamespaceNotFoundError } from '../errors.js';
-import { contextNamespace, loadKubeConfig, loadKubeConfigFile, resolveNamespace, validateName } from '../kube/config.js';
+import { contextNamespace, loadKubeConfig, loadKubeConfigFile, preloadClientNode, resolveNamespace, validateName } from '../kube/config.js';
 import { parseBucket, type BucketState } from '../store/bucket-state.js';
 import type { ConfigMapStore } from '../store/configmap-store.js';
 import type { CliOptions } from './args.js';
@@ -23,8 +23,9 @@ export interface Connection {
   namespace: string;
 }
 
-/** Resolves `--kubeconfig`, `--context` and `-n` (see the module doc). Makes no request. */
-export function connect(options: Pick<CliOptions, 'kubeconfig' | 'context' | 'namespace'>): Connection {
+/** Resolves `--kubeconfig`, `--context` and `-n` (see the module doc), loading the Kubernetes client. Makes no request. */
+export async function connect(options: Pick<CliOptions, 'kubeconfig' | 'context' | 'namespace'>): Promise<Connection> {
+  await preloadClientNode();
   let kc: KubeConfig;
   if (options.kubeconfig !== undefined) {
     try {

@@ -43,7 +43,7 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
       return ExitCode.OK;
     }
     const command = commands.find((c) => c.name === line.command)!;
-    let connection: Connection | undefined;
+    let connection: Promise<Connection> | undefined;
     const ctx: CommandContext = {
       positionals: line.positionals,
       options: line.options,
@@ -60,18 +60,17 @@ export async function runCli(argv: readonly string[], io: CliIo, signal: AbortSi
     await command.run(ctx);
     return ExitCode.OK;
   } catch (err) {
-    await writeTo(io.stderr, `${await describe(err, commandName, program)}\n`).catch(() => {});
+    await writeTo(io.stderr, `${describe(err, commandName, program)}\n`).catch(() => {});
     return exitCodeFor(err);
   }
 }
 
 /** The error line, and a hint where one helps. */
-async function describe(err: unknown, command: string | undefined, program: ProgramName): Promise<string> {
-  if (err instanceof ForbiddenError) {
+function describe(err: unknown, command: string | undefined, program: ProgramName): string {
+  if (err instanceof ForbiddenError && err.serverMessage) {
     // Say it as kubectl does: the server names the subject it refused
     // (User "system:serviceaccount:team:ci"), which says whose Role to fix.
-    const said = await serverMessage(err.cause);
-    if (said) return `error: ${err.code}: ${said} (check the Role granted to this identity)`;
+    return `error: ${err.code}: ${err.serverMessage} (check the Role granted to this identity)`;
   }
   if (err instanceof BucketNotFoundError) {
     // The library's message speaks of its `create: true` option; say it in the CLI's terms.
@@ -82,14 +81,4 @@ async function describe(err: unknown, command: string | undefined, program: Prog
   if (err instanceof NoKubeconfigError) return `error: ${err.code}: ${err.message.replace(/: pass one .*$/, '')}: pass --kubeconfig <path> or set KUBECONFIG`;
   if (exitCodeFor(err) !== ExitCode.USAGE) return line;
   return `${line}\nRun '${program} help${command ? ` ${command}` : ''}' for usage.`;
-}
-
-/** The message of the Status the API server answered with, if `cause` is such an answer. */
-async function serverMessage(cause: unknown): Promise<string | undefined> {
-  // Loaded only here: a refusal means a request was made, so the module is loaded already.
-  const { HttpStatusError, statusMessage } = await import('../kube/errors.js');
-  for (let e = cause, depth = 0; e instanceof Error && depth < 6; e = e.cause, depth++) {
-    if (e instanceof HttpStatusError) return statusMessage(e.body);
-  }
-  return undefined;
 }

@@ -37,7 +37,7 @@ import type { KubeConfig } from '../kube/types.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { AbortedError, ClosedError, InvalidOptionError, KubekvError, NotLeaderError } from '../errors.js';
 import { certainlyNotApplied } from '../kube/errors.js';
-import { validateName } from '../kube/config.js';
+import { validateName, type KubeConfigSource } from '../kube/config.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
@@ -64,8 +64,12 @@ export interface LeaseElectorOptions {
   name: string;
   /** Namespace of the Lease. Default: NAMESPACE env, the Pod's namespace, the kubeconfig context's, else "default". */
   namespace?: string | undefined;
-  /** Cluster access. Default: in-cluster config, else KUBECONFIG, else ~/.kube/config. */
-  kubeConfig?: KubeConfig | undefined;
+  /**
+   * Cluster access: a client-node KubeConfig, or where to find one (a
+   * kubeconfig path, or `{ path?, context? }`). Default: in-cluster config,
+   * else KUBECONFIG, else ~/.kube/config.
+   */
+  kubeConfig?: KubeConfig | KubeConfigSource | undefined;
   /** The port to Kubernetes (src/kube/api.ts). Default: the HTTP api of `kubeConfig`. */
   api?: KubeApi | undefined;
   /**

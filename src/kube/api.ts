@@ -27,7 +27,7 @@
  * (see certainlyNotApplied in errors.ts).
  */
 import { InvalidOptionError, UnavailableError } from '../errors.js';
-import { loadKubeConfig, resolveNamespace, validateName } from './config.js';
+import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from './config.js';
 import { isConflict, isNotFound, toKubekvError, isAbort, isGone } from './errors.js';
 import { RequestTimedOut, withDeadline } from './signals.js';
 import { KubeTransport, type KubeRequest, type KubeStream } from './transport.js';
@@ -394,7 +394,7 @@ export function httpKubeApi(kc: KubeConfig): KubeApi {
 /** Where a component talks to: its `api` option, else the HTTP api of its kubeConfig (loaded as loadKubeConfig does). */
 export interface AccessOptions {
   api?: KubeApi | undefined;
-  kubeConfig?: KubeConfig | undefined;
+  kubeConfig?: KubeConfig | KubeConfigSource | undefined;
   namespace?: string | undefined;
 }
 

@@ -30,6 +30,17 @@ function loadClientNode(): ClientNode {
   return (clientNode ??= createRequire(import.meta.url)('@kubernetes/client-node') as ClientNode);
 }
 
+/**
+ * Loads @kubernetes/client-node with `import()`, for callers that can wait
+ * (the CLI), so the synchronous loaders here find it loaded. The same
+ * module either way on Node; under a loader that compiles require()d ES
+ * modules itself (tsx, in the tests) require() would load a second,
+ * slower copy.
+ */
+export async function preloadClientNode(): Promise<void> {
+  clientNode ??= await import('@kubernetes/client-node');
+}
+
 /** Path of the namespace file Kubernetes mounts into every Pod with a service account. */
 export const serviceAccountNamespaceFile = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const serviceAccountTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -39,7 +50,8 @@ const serviceAccountTokenFile = '/var/run/secrets/kubernetes.io/serviceaccount/t
  * unset or naming no file that exists, no ~/.kube/config. Code
  * INVALID_OPTION (a usage error, exit 2 in the CLI): without it client-node
  * would quietly point at http://localhost:8080 and the first request would
- * fail as if a server were down.
+ * fail as if a server were down. Raised by the first request (see
+ * {@link loadKubeConfig}), so the options are all checked before it.
  */
 export class NoKubeconfigError extends InvalidOptionError {
   /** @param where - where kubekv looked, e.g. "KUBECONFIG unset, ~/.kube/config missing, not in a Pod" */
@@ -49,12 +61,51 @@ export class NoKubeconfigError extends InvalidOptionError {
   }
 }
 
+/** KubeConfigs loadKubeConfig made empty because it found none, and where it looked. */
+const missing = new WeakMap<KubeConfig, string>();
+
 /**
- * Loads the KubeConfig to use when none was given.
- *
- * @throws NoKubeconfigError when there is none (see its doc)
+ * The NoKubeconfigError to raise for a request through `kc`, if
+ * loadKubeConfig found no kubeconfig when it made it (transport.ts asks
+ * before every request).
  */
-export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
+export function missingKubeconfig(kc: KubeConfig): NoKubeconfigError | undefined {
+  const where = missing.get(kc);
+  return where === undefined ? undefined : new NoKubeconfigError(where);
+}
+
+/**
+ * Where to find the cluster, without importing @kubernetes/client-node: a
+ * kubeconfig file and/or one of its contexts, as `kubectl --kubeconfig
+ * <path> --context <name>` takes them. A string is a path. `path` defaults
+ * to where kubekv looks anyway (KUBECONFIG, else ~/.kube/config); `context`
+ * to the file's current context.
+ */
+export type KubeConfigSource = string | KubeConfigLocation;
+
+/** A kubeconfig file and one of its contexts (see {@link KubeConfigSource}). */
+export interface KubeConfigLocation {
+  /** Path of the kubeconfig file; default KUBECONFIG, else ~/.kube/config. */
+  readonly path?: string | undefined;
+  /** Name of the context to use; default the file's current context. */
+  readonly context?: string | undefined;
+}
+
+/**
+ * The KubeConfig a `kubeConfig` option names: a client-node KubeConfig as
+ * given, or the one a {@link KubeConfigSource} describes; without one, where
+ * kubekv looks by default. When there is none (see NoKubeconfigError) it
+ * returns an empty one whose first request rejects with NoKubeconfigError:
+ * callers validate every option first (their errors name the option), and
+ * a constructor that loads its config (the LeaseElector's) does not throw
+ * for want of a cluster.
+ *
+ * @throws {@link InvalidOptionError} naming `kubeConfig` for a value of
+ * another kind, a path that does not exist or a context the file lacks
+ */
+export function loadKubeConfig(option?: KubeConfig | KubeConfigSource): KubeConfig {
+  if (typeof option === 'string' || (isPlainObject(option) && !isKubeConfig(option))) return loadSource(option);
+  const explicit = option;
   if (explicit) {
     // By shape, not instanceof: an app's own copy of client-node (another
     // version, or pnpm's strict layout) makes KubeConfigs kubekv's copy
@@ -65,6 +116,44 @@ export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
     }
     return explicit;
   }
+  return loadDefault();
+}
+
+/** The KubeConfig of a {@link KubeConfigSource}. */
+function loadSource(source: KubeConfigSource): KubeConfig {
+  if (typeof source !== 'string') {
+    const unknown = Object.keys(source).find((key) => key !== 'path' && key !== 'context');
+    if (unknown !== undefined) throw new InvalidOptionError('kubeConfig', source, `a KubeConfig, a kubeconfig path or { path, context } (not ${unknown})`);
+  }
+  const { path, context } = typeof source === 'string' ? { path: source, context: undefined } : source;
+  for (const [name, value] of [['path', path], ['context', context]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value === '')) {
+      throw new InvalidOptionError(`kubeConfig.${name}`, value, name === 'path' ? 'the path of a kubeconfig file' : 'the name of a context in the kubeconfig');
+    }
+  }
+  let kc: KubeConfig;
+  if (path !== undefined) {
+    if (!existsSync(path)) throw new InvalidOptionError('kubeConfig.path', path, 'the path of a kubeconfig file that exists');
+    kc = new (loadClientNode().KubeConfig)();
+    kc.loadFromFile(path);
+  } else {
+    kc = loadDefault();
+  }
+  if (context !== undefined) {
+    if (!kc.getContextObject(context)) {
+      throw new InvalidOptionError('kubeConfig.context', context, `a context of the kubeconfig (it has ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(context);
+  }
+  return kc;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+}
+
+/** In-cluster, else KUBECONFIG, else ~/.kube/config (see the module doc). */
+function loadDefault(): KubeConfig {
   const { KubeConfig } = loadClientNode();
   const kc = new KubeConfig();
   if (process.env.KUBERNETES_SERVICE_HOST && existsSync(serviceAccountTokenFile)) {
@@ -79,7 +168,8 @@ export function loadKubeConfig(explicit?: KubeConfig): KubeConfig {
         kc.loadFromDefault(); // client-node also looks inside WSL there
         return kc;
       }
-      throw new NoKubeconfigError(list === '' ? 'KUBECONFIG unset, ~/.kube/config missing, not in a Pod' : `KUBECONFIG=${list} names no file that exists, not in a Pod`);
+      missing.set(kc, list === '' ? 'KUBECONFIG unset, ~/.kube/config missing, not in a Pod' : `KUBECONFIG=${list} names no file that exists, not in a Pod`);
+      return kc;
     }
     kc.loadFromFile(files[0]!);
     for (const file of files.slice(1)) {

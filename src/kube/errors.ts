@@ -127,7 +127,7 @@ export function toKubekvError(err: unknown, request: RequestDescription): Kubekv
   if (isAbort(err)) return new AbortedError(`${request.verb} ${request.resource}`, { cause: err });
   const status = statusOf(err);
   if (status === 401 || status === 403) {
-    return new ForbiddenError(request.verb, request.resource, request.name, request.namespace, { cause: err });
+    return new ForbiddenError(request.verb, request.resource, request.name, request.namespace, { cause: err, serverMessage: statusMessage(bodyOf(err)) });
   }
   const target = `${request.verb} ${request.resource}${request.name ? ` ${request.namespace ? `${request.namespace}/` : ''}${request.name}` : ''}`;
   if (status === undefined) {

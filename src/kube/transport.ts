@@ -42,6 +42,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type * as UndiciModule from 'undici';
 import type { Dispatcher } from 'undici';
 import { UnavailableError } from '../errors.js';
+import { missingKubeconfig } from './config.js';
 import { HttpStatusError } from './errors.js';
 import { H2Client, H2Unsupported } from './h2-session.js';
 import { USER_AGENT } from './user-agent.js';
@@ -193,6 +194,8 @@ export class KubeTransport {
 
   async #prepare(request: KubeRequest): Promise<Prepared> {
     const kc = this.#kc;
+    const noConfig = missingKubeconfig(kc);
+    if (noConfig) throw noConfig;
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new UnavailableError('the KubeConfig has no current cluster');
     const url = new URL(cluster.server.replace(/\/+$/, '') + request.path);

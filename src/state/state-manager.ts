@@ -36,7 +36,7 @@ import { LeaseElector, type LeaseElectorOptions } from '../election/index.js';
 import { checkElectorOptions } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
-import { validateName } from '../kube/config.js';
+import { validateName, type KubeConfigSource } from '../kube/config.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
@@ -53,8 +53,12 @@ export interface StateManagerOptions {
   name: string;
   /** Namespace; default: NAMESPACE env, the service-account namespace, the kubeconfig context, "default". */
   namespace?: string;
-  /** Cluster access; default: in-cluster, else KUBECONFIG, else ~/.kube/config. */
-  kubeConfig?: KubeConfig;
+  /**
+   * Cluster access: a client-node KubeConfig, or where to find one (a
+   * kubeconfig path, or `{ path?, context? }`, as kubectl's `--kubeconfig`
+   * and `--context`); default: in-cluster, else KUBECONFIG, else ~/.kube/config.
+   */
+  kubeConfig?: KubeConfig | KubeConfigSource;
   /**
    * The port to Kubernetes (src/kube/api.ts) every request goes through.
    * Default: the HTTP api of `kubeConfig`. kubekv/testing's FakeCluster

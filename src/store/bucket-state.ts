@@ -30,6 +30,7 @@ import {
   type WriterEntry,
 } from '../codec/index.js';
 import { FormatError } from '../errors.js';
+import { kvPair } from './kv-pair.js';
 import type { KVPair } from './types.js';
 
 /** One stored key. */
@@ -198,8 +199,6 @@ export function isNewer(a: string, b: string): boolean {
 }
 
 const decoded = new WeakMap<Entry, Uint8Array>();
-// ignoreBOM: a leading U+FEFF is part of the value, as in `value`.
-const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 /**
  * The KVPair of an entry; decodes (and memoises) the value, FormatError if
@@ -212,15 +211,7 @@ export function toPair(entry: Entry): KVPair {
     value = decodeValue(entry.field, entry.stored, entry.key);
     decoded.set(entry, value);
   }
-  const bytes = value.slice();
-  return {
-    key: entry.key,
-    value: bytes,
-    lastIndex: entry.lastIndex,
-    get text() {
-      return utf8.decode(bytes);
-    },
-  };
+  return kvPair(entry.key, value.slice(), entry.lastIndex);
 }
 
 /** True when two entries hold the same stored value and revision. */

@@ -262,7 +262,7 @@ export class ConfigMapStore implements Store {
 
   async put(key: string, value: Value, options: CallOptions = {}): Promise<KVPair> {
     const result = await this.#write([putOp(key, value, this.#compression)], options);
-    return { ...pairOf(key, value), lastIndex: result.revision };
+    return pairOf(key, value, result.revision);
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<boolean> {
@@ -278,7 +278,7 @@ export class ConfigMapStore implements Store {
 
   async atomicPut(key: string, value: Value, previous?: Previous, options: CallOptions = {}): Promise<KVPair> {
     const result = await this.#write([atomicPutOp(key, value, previous, this.#compression)], options);
-    return { ...pairOf(key, value), lastIndex: result.revision };
+    return pairOf(key, value, result.revision);
   }
 
   async atomicDelete(key: string, previous: Previous, options: CallOptions = {}): Promise<void> {

@@ -25,6 +25,7 @@ import { validateName } from '../kube/config.js';
 import { resolveEvents } from '../events/lease-events.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type Metrics } from '../metrics/metrics.js';
+import { kvPair } from './kv-pair.js';
 import type { KVPair, OpenStoreOptions, Previous, Value } from './types.js';
 
 export interface ResolvedOptions {
@@ -106,23 +107,22 @@ export function checkPrefix(prefix: unknown): void {
   if (!prefix.isWellFormed()) throw new InvalidKeyError('prefix is not well-formed UTF-16 (lone surrogate)');
 }
 
-export function lastIndexOf(previous: Previous): number {
+/**
+ * The lastIndex a conditional write compares with.
+ *
+ * @param option - the option's name for the error (`previous`, or a batch entry's `operations[i].expect`)
+ */
+export function lastIndexOf(previous: Previous, option = 'previous'): number {
   const index = typeof previous === 'number' ? previous : (previous as { lastIndex?: unknown } | null)?.lastIndex;
   if (typeof index !== 'number' || !Number.isSafeInteger(index) || index < 0) {
-    throw new InvalidOptionError('previous', previous, 'a KVPair from this store or its lastIndex (a non-negative integer)');
+    throw new InvalidOptionError(option, previous, 'a KVPair from this store or its lastIndex (a non-negative integer)');
   }
   return index;
 }
 
-export function pairOf(key: string, value: Value): Omit<KVPair, 'lastIndex'> {
-  const bytes = typeof value === 'string' ? new TextEncoder().encode(value) : value.slice();
-  return {
-    key,
-    value: bytes,
-    get text() {
-      return new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
-    },
-  };
+/** The pair a write resolves with: `value` as written (a copy), at `lastIndex`. */
+export function pairOf(key: string, value: Value, lastIndex: number): KVPair {
+  return kvPair(key, typeof value === 'string' ? new TextEncoder().encode(value) : value.slice(), lastIndex);
 }
 
 export function validateLabelValue(option: string, value: unknown): void {

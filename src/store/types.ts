@@ -5,6 +5,7 @@
  * docker/libkv's Store in TypeScript idiom.
  */
 import type { KubeApi } from '../kube/api.js';
+import type { KubeConfigSource } from '../kube/config.js';
 import type { KubeConfig } from '../kube/types.js';
 import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
@@ -27,7 +28,37 @@ export interface KVPair {
    * kubekv writer never touched (made with kubectl) have lastIndex 0.
    */
   readonly lastIndex: number;
+  /**
+   * What `JSON.stringify(pair)` writes: the value as `text` when its bytes
+   * are valid UTF-8, else as `base64` (the form `kubekv get -o json` prints).
+   * Every pair kubekv hands out has it; optional so that pairs an app builds
+   * itself (say, in a fake of its own) still type-check.
+   */
+  toJSON?(): KVPairJSON;
 }
+
+/** The JSON form of a {@link KVPair} whose value is valid UTF-8. */
+export interface KVPairTextJSON {
+  /** The user key. */
+  key: string;
+  /** The pair's lastIndex. */
+  lastIndex: number;
+  /** The value, as text. */
+  text: string;
+}
+
+/** The JSON form of a {@link KVPair} whose value is not valid UTF-8. */
+export interface KVPairBinaryJSON {
+  /** The user key. */
+  key: string;
+  /** The pair's lastIndex. */
+  lastIndex: number;
+  /** The value's bytes, base64-encoded. */
+  base64: string;
+}
+
+/** The JSON form of a {@link KVPair}: exactly one of `text` and `base64`. */
+export type KVPairJSON = KVPairTextJSON | KVPairBinaryJSON;
 
 /** A value as accepted by writes: bytes, or a string stored as UTF-8. */
 export type Value = Uint8Array | string;
@@ -215,8 +246,12 @@ export interface OpenStoreOptions {
   name: string;
   /** Namespace; default: NAMESPACE env, the service-account namespace, the kubeconfig context, "default". */
   namespace?: string;
-  /** Cluster access; default: in-cluster, else KUBECONFIG, else ~/.kube/config. */
-  kubeConfig?: KubeConfig;
+  /**
+   * Cluster access: a client-node KubeConfig, or where to find one (a
+   * kubeconfig path, or `{ path?, context? }`, as kubectl's `--kubeconfig`
+   * and `--context`); default: in-cluster, else KUBECONFIG, else ~/.kube/config.
+   */
+  kubeConfig?: KubeConfig | KubeConfigSource;
   /**
    * The port to Kubernetes (src/kube/api.ts) every request goes through.
    * Default: the HTTP api of `kubeConfig`. kubekv/testing's FakeCluster

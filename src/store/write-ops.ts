@@ -43,12 +43,12 @@ export function batchOps(operations: BatchOperation[], compression: CompressionO
   if (!Array.isArray(operations)) throw new InvalidOptionError('operations', operations, 'an array of batch operations');
   return operations.map((operation, i): WriteOp => {
     if (operation?.op === 'put') {
-      const expect = operation.expect === undefined || operation.expect === 'absent' ? operation.expect : lastIndexOf(operation.expect);
+      const expect = operation.expect === undefined || operation.expect === 'absent' ? operation.expect : lastIndexOf(operation.expect, `operations[${i}].expect`);
       return { ...putOp(operation.key, operation.value, compression), expect };
     }
     if (operation?.op === 'delete') {
       const cmKey = encodeKey(operation.key);
-      return { kind: 'delete', key: operation.key, cmKey, expect: operation.expect === undefined ? undefined : lastIndexOf(operation.expect) };
+      return { kind: 'delete', key: operation.key, cmKey, expect: operation.expect === undefined ? undefined : lastIndexOf(operation.expect, `operations[${i}].expect`) };
     }
     throw new InvalidOptionError(`operations[${i}].op`, (operation as { op?: unknown } | undefined)?.op, "'put' or 'delete'");
   });

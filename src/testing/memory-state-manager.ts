@@ -42,7 +42,7 @@ import { MemoryElector } from './memory-elector.js';
 import { MemoryLeaseLock } from './memory-lease-lock.js';
 import { DEFAULT_NAMESPACE, MemoryStore, memoryStoreInternals } from './memory-store.js';
 import { raiseEpochAs } from './memory-writes.js';
-import type { StateManagerApi } from './state-manager-api.js';
+import type { StateManagerApi } from '../state/state-manager-api.js';
 
 /** Options of {@link MemoryStateManager.start}: those of StateManager.start, the cluster, and whether to lead at once. */
 export interface MemoryStateManagerOptions extends StateManagerOptions {

@@ -34,7 +34,7 @@ export function adminClients(): Apis {
  * Opens a ConfigMapStore with `create: true` and the admin kubeconfig, in a
  * fresh namespace unless `options.namespace` names one.
  */
-export async function openBucket(name = 'bucket', options: Omit<OpenStoreOptions, 'name'> = {}): Promise<OpenedBucket> {
+export async function openBucket(name = 'bucket', options: Omit<OpenStoreOptions, 'name' | 'kubeConfig'> & { kubeConfig?: KubeConfig } = {}): Promise<OpenedBucket> {
   const cp = testControlPlane();
   const kc = options.kubeConfig ?? cp.adminKubeConfig();
   const namespace = options.namespace ?? (await cp.freshNamespace(`kv-${name}`));

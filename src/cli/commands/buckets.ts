@@ -68,7 +68,7 @@ export const bucketsCommand: Command = {
   positionals: [],
   summary: 'list the buckets (kubekv ConfigMaps) of the namespace, or of all with -A',
   async run(ctx) {
-    const conn = ctx.connection();
+    const conn = await ctx.connection();
     const all = ctx.options.allNamespaces;
     const configMaps = await listBucketConfigMaps(conn, all, ctx.signal);
     if (ctx.options.output === 'table' && configMaps.length === 0) {

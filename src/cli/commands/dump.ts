@@ -29,7 +29,7 @@ export const dumpCommand: Command = {
   async run(ctx) {
     if (ctx.options.output === 'yaml') throw new InvalidOptionError('output', 'yaml', '`dump` writes its JSON format only (restore reads it back)');
     const bucket = bucketName(ctx.options);
-    const conn = ctx.connection();
+    const conn = await ctx.connection();
     const state = await readBucket(conn, bucket, ctx.signal);
     const dump = buildDump({ namespace: conn.namespace, bucket, revision: state.revision, at: new Date() }, pairsOf(state, ''));
     await ctx.out(serializeDump(dump));

@@ -69,7 +69,7 @@ export const leaderCommand: Command = {
   details: 'A StateManager named <app> elects with the Lease <app>-leader: `kubekv leader <app>` finds it.',
   async run(ctx) {
     const name = validateName('name', ctx.positionals[0]);
-    const conn = ctx.connection();
+    const conn = await ctx.connection();
     // A StateManager's Lease is `<name>-leader` by default: accept the app name too.
     const lease = (await getLease(conn, name, ctx.signal)) ?? (name.endsWith('-leader') ? undefined : await getLease(conn, `${name}-leader`, ctx.signal));
     if (!lease) throw await notFound(conn, new LeaseNotFoundError(conn.namespace, `${name}${name.endsWith('-leader') ? '' : ` (nor ${name}-leader)`}`), ctx.signal);
@@ -115,7 +115,7 @@ export const locksCommand: Command = {
     const { bucketLabel } = await import('../../store/inputs.js');
     const selector = `${BUCKET_LABEL}=${bucketLabel(bucket)},app.kubernetes.io/component=${LOCK_COMPONENT}`;
     const now = Date.now();
-    const locks = (await listLeases(ctx.connection(), selector, ctx.signal)).map((lease): LockView => {
+    const locks = (await listLeases(await ctx.connection(), selector, ctx.signal)).map((lease): LockView => {
       const view = leaderView(lease, now);
       const encoded = lease.annotations[LOCK_KEY_ANNOTATION];
       return {

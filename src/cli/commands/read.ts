@@ -41,7 +41,7 @@ export const lsCommand: Command = {
   async run(ctx) {
     const bucket = bucketName(ctx.options);
     const prefix = ctx.positionals[0] ?? '';
-    const pairs = pairsOf(await readBucket(ctx.connection(), bucket, ctx.signal), prefix);
+    const pairs = pairsOf(await readBucket(await ctx.connection(), bucket, ctx.signal), prefix);
     if (ctx.options.output === 'table' && pairs.length === 0) {
       await ctx.note(prefix ? `No keys under ${JSON.stringify(prefix)} in bucket ${bucket}.` : `Bucket ${bucket} is empty.`);
       return;
@@ -65,7 +65,7 @@ export const getCommand: Command = {
     const bucket = bucketName(ctx.options);
     const key = ctx.positionals[0]!;
     encodeKey(key); // InvalidKeyError before any request
-    const entry = (await readBucket(ctx.connection(), bucket, ctx.signal)).entries.get(key);
+    const entry = (await readBucket(await ctx.connection(), bucket, ctx.signal)).entries.get(key);
     if (!entry) throw new KeyNotFoundError(key);
     const pair = toPair(entry);
     if (ctx.options.output !== 'table') return ctx.print(pairView(pair), () => '');

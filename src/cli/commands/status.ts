@@ -62,7 +62,7 @@ export const statusCommand: Command = {
   summary: 'show a bucket: size used of 1 MiB, keys, revision, epoch, leader, last writer',
   async run(ctx) {
     const bucket = bucketName(ctx.options, ctx.positionals[0]);
-    const conn = ctx.connection();
+    const conn = await ctx.connection();
     const state = await readBucket(conn, bucket, ctx.signal);
     let ledBy: StatusView['ledBy'] = null;
     let ledByError: string | undefined;

@@ -49,7 +49,7 @@ export const watchCommand: Command = {
     const bucket = bucketName(ctx.options);
     const prefix = ctx.positionals[0] ?? '';
     const format = ctx.options.output;
-    const store = await openStore(ctx.connection(), bucket, { signal: ctx.signal });
+    const store = await openStore(await ctx.connection(), bucket, { signal: ctx.signal });
     try {
       if (ctx.io.stdout.isTTY) await ctx.note(`watching bucket ${store.namespace}/${bucket}${prefix ? ` under ${JSON.stringify(prefix)}` : ''}; Ctrl-C to stop`);
       // Ends (without an error) when the signal aborts.

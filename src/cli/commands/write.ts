@@ -24,7 +24,7 @@ import { safeCell } from '../output.js';
  * or `--force`), opens it and runs `write`, closing the store after.
  */
 export async function withWritableStore<T>(ctx: CommandContext, bucket: string, write: (store: ConfigMapStore) => Promise<T>): Promise<T> {
-  const conn = ctx.connection();
+  const conn = await ctx.connection();
   const { options, signal } = ctx;
   const state = await readBucketIfExists(conn, bucket, signal);
   if (!state && !options.createBucket) throw await notFound(conn, new BucketNotFoundError(conn.namespace, bucket), signal);

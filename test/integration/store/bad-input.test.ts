@@ -40,7 +40,7 @@ const cp = testControlPlane();
 const MiB = 1_048_576;
 
 /** A bucket holding a text and a binary value, so "unchanged" has something to compare. */
-async function seeded(name: string, options: Omit<OpenStoreOptions, 'name'> = {}): Promise<OpenedBucket> {
+async function seeded(name: string, options: Parameters<typeof openBucket>[1] = {}): Promise<OpenedBucket> {
   const b = await openBucket(name, options);
   await b.store.put('seed/a', 'one');
   await b.store.put('seed/bin', Uint8Array.from([0xff, 0x01]));

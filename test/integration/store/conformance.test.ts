@@ -113,6 +113,21 @@ for (const backend of storeBackends) {
     });
 
     describe('put, get, exists', () => {
+      it('a pair serialises to JSON as its key, lastIndex and value (text when UTF-8, else base64), from every call that returns one', bounded, async () => {
+        await using b = await openBucket('pair-json');
+        const text = await b.store.put('t', 'zoë');
+        const binary = await b.store.put('b', Uint8Array.from([0xff, 0x00]));
+        assert.deepEqual(JSON.parse(JSON.stringify(text)), { key: 't', lastIndex: text.lastIndex, text: 'zoë' });
+        assert.deepEqual(JSON.parse(JSON.stringify(binary)), { key: 'b', lastIndex: binary.lastIndex, base64: '/wA=' });
+        const swapped = await b.store.atomicPut('t', 'again', text);
+        assert.deepEqual(JSON.parse(JSON.stringify(swapped)), { key: 't', lastIndex: swapped.lastIndex, text: 'again' });
+        assert.deepEqual(JSON.parse(JSON.stringify(await b.store.get('b'))), { key: 'b', lastIndex: binary.lastIndex, base64: '/wA=' });
+        assert.deepEqual(JSON.parse(JSON.stringify(await b.store.list(''))), [
+          { key: 'b', lastIndex: binary.lastIndex, base64: '/wA=' },
+          { key: 't', lastIndex: swapped.lastIndex, text: 'again' },
+        ]);
+      });
+
       it('round-trips text, binary (non-UTF-8), empty and string values, through the cache and a fresh instance', bounded, async () => {
         await using b = await openBucket('values');
         const cases: Array<[string, Uint8Array | string]> = [
@@ -456,6 +471,11 @@ for (const backend of storeBackends) {
           assert.equal(previous.option, 'previous');
           const op = await expectKubekvError(() => b.store.batch([{ op: 'put', key: 'x', value: 'v' }, { op: 'get' } as never]), InvalidOptionError, 'INVALID_OPTION');
           assert.equal(op.option, 'operations[1].op');
+          // A batch entry's bad `expect` is named as such, not as `previous`.
+          for (const entry of [{ op: 'put', key: 'x', value: 'v', expect: -1 }, { op: 'delete', key: 'k', expect: { lastIndex: 'one' } }] as never[]) {
+            const expect = await expectKubekvError(() => b.store.batch([{ op: 'put', key: 'y', value: 'v' }, entry]), InvalidOptionError, 'INVALID_OPTION');
+            assert.equal(expect.option, 'operations[1].expect');
+          }
           const timeout = await expectKubekvError(() => b.store.put('k', 'w', { timeoutMs: 0 }), InvalidOptionError, 'INVALID_OPTION');
           assert.equal(timeout.option, 'timeoutMs');
           const controller = new AbortController();

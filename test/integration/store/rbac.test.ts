@@ -28,7 +28,9 @@ describe('deploy/rbac.yaml', () => {
     await reader.close();
 
     await assert.rejects(ConfigMapStore.open({ name: 'other-bucket', kubeConfig: kc }), (err: unknown) =>
-      err instanceof ForbiddenError && err.code === 'FORBIDDEN' && err.verb === 'get' && err.objectName === 'other-bucket');
+      err instanceof ForbiddenError && err.code === 'FORBIDDEN' && err.verb === 'get' && err.objectName === 'other-bucket' &&
+      // The server's words, which name the identity refused (whose Role to fix), as kubectl prints them.
+      /User "system:serviceaccount:[^"]+"/.test(err.serverMessage ?? '') && err.message.includes(err.serverMessage!));
     await store.teardown();
     await expectApiStatus(cp.adminKubeConfig().makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: 'my-app-state', namespace }), 404);
   });

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { InvalidOptionError } from '../../../src/errors.js';
-import { loadKubeConfig, resolveNamespace, validateName } from '../../../src/kube/config.js';
+import { loadKubeConfig, missingKubeconfig, resolveNamespace, validateName } from '../../../src/kube/config.js';
+import { ConfigMapStore } from '../../../src/index.js';
 
 function kubeConfigWithNamespace(namespace?: string): KubeConfig {
   const kc = new KubeConfig();
@@ -55,27 +56,32 @@ describe('loadKubeConfig', () => {
   it('returns an explicit KubeConfig as is and rejects anything else', () => {
     const kc = kubeConfigWithNamespace();
     assert.equal(loadKubeConfig(kc), kc);
-    assert.throws(() => loadKubeConfig({} as KubeConfig), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig');
+    assert.throws(() => loadKubeConfig({ server: 'https://x' } as never), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig');
+    assert.throws(() => loadKubeConfig(42 as never), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig');
+    assert.throws(() => loadKubeConfig({ path: '' }), (err: unknown) => err instanceof InvalidOptionError && err.option === 'kubeConfig.path');
   });
 });
 
 describe('loadKubeConfig without a kubeconfig', () => {
-  it('says so in words, as an InvalidOptionError (not a request to localhost:8080 failing later)', async () => {
+  it('says so in words on the first request, as an InvalidOptionError (not a request to localhost:8080 failing as unreachable)', async () => {
     const saved = { HOME: process.env.HOME, KUBECONFIG: process.env.KUBECONFIG, KUBERNETES_SERVICE_HOST: process.env.KUBERNETES_SERVICE_HOST };
     const home = await mkdtemp(join(tmpdir(), 'kubekv-home-'));
     try {
       process.env.HOME = home;
       delete process.env.KUBECONFIG;
       delete process.env.KUBERNETES_SERVICE_HOST;
-      assert.throws(() => loadKubeConfig(), (err: unknown) => {
-        assert.ok(err instanceof InvalidOptionError);
-        assert.equal(err.code, 'INVALID_OPTION');
-        assert.equal(err.option, 'kubeConfig');
-        assert.match(err.message, /^no kubeconfig found \(KUBECONFIG unset, ~\/\.kube\/config missing, not in a Pod\)/);
-        return true;
-      });
+      const kc = loadKubeConfig();
+      const err = missingKubeconfig(kc);
+      assert.ok(err instanceof InvalidOptionError);
+      assert.equal(err.code, 'INVALID_OPTION');
+      assert.equal(err.option, 'kubeConfig');
+      assert.match(err.message, /^no kubeconfig found \(KUBECONFIG unset, ~\/\.kube\/config missing, not in a Pod\)/);
+      // Options are checked first; the first request (here the store's first read) is refused with it.
+      await assert.rejects(ConfigMapStore.open({ name: 'b', compression: 'no' as never }), (e: unknown) => e instanceof InvalidOptionError && e.option === 'compression');
+      await assert.rejects(ConfigMapStore.open({ name: 'b' }), (e: unknown) => e instanceof InvalidOptionError && /^no kubeconfig found/.test(e.message));
       process.env.KUBECONFIG = join(home, 'missing-a') + ':' + join(home, 'missing-b');
-      assert.throws(() => loadKubeConfig(), /no kubeconfig found \(KUBECONFIG=.*missing-a:.*missing-b names no file that exists, not in a Pod\)/);
+      assert.match(missingKubeconfig(loadKubeConfig())?.message ?? '', /no kubeconfig found \(KUBECONFIG=.*missing-a:.*missing-b names no file that exists, not in a Pod\)/);
+      assert.equal(missingKubeconfig(kubeConfigWithNamespace()), undefined);
     } finally {
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[name];

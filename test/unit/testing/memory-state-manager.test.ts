@@ -18,6 +18,7 @@ import {
   type StateManager,
 } from '../../../src/index.js';
 import { ManualClock, MemoryCluster, MemoryStateManager, type StateManagerApi } from '../../../src/testing/index.js';
+import type { StateManagerApi as MainEntryStateManagerApi } from '../../../src/index.js';
 import { expectKubekvError } from '../../support/store.js';
 
 // Compile-time checks: the interface is the real StateManager's public
@@ -27,8 +28,10 @@ import { expectKubekvError } from '../../support/store.js';
 type Missing = Exclude<keyof StateManager, keyof StateManagerApi>;
 const noMemberMissing: [Missing] extends [never] ? true : Missing = true;
 const realFits = (manager: StateManager): StateManagerApi => manager;
+// Apps import the type from the main entry (issue 17): the same type.
+const fromMainEntry = (api: StateManagerApi): MainEntryStateManagerApi => api;
 const doubleFits = (manager: MemoryStateManager): StateManagerApi => manager;
-void [noMemberMissing, realFits, doubleFits];
+void [noMemberMissing, realFits, doubleFits, fromMainEntry];
 
 /** Resolves once `signal` has aborted (at once if it already has). */
 function untilAborted(signal: AbortSignal): Promise<void> {

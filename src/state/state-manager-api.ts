@@ -4,12 +4,12 @@
  * against it runs with either. test/unit/testing checks at compile time that
  * every public member of StateManager is here.
  */
-import type { FollowerContext, LeaderContext, StateStatus } from '../state/state-manager.js';
+import type { FollowerContext, LeaderContext, StateStatus } from './state-manager.js';
 import type { Store } from '../store/types.js';
 
 /**
  * The public surface of a StateManager, as applications use it: what both
- * StateManager and {@link MemoryStateManager} provide. Type your
+ * StateManager and kubekv/testing's MemoryStateManager provide. Type your
  * code against it to run it with either.
  */
 export interface StateManagerApi extends AsyncDisposable {
