@@ -245,13 +245,14 @@ describe('bad conditions and batches', () => {
     await expectBucketUnchanged(b, async () => {
       for (const previous of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, { lastIndex: -2 }, 2 ** 60]) {
         const p = previous as number;
-        for (const call of [
-          () => b.store.atomicPut('seed/a', 'x', p),
-          () => b.store.atomicDelete('seed/a', p),
-          () => b.store.batch([{ op: 'put', key: 'seed/a', value: 'x', expect: p }]),
-        ]) {
+        for (const [call, option] of [
+          [() => b.store.atomicPut('seed/a', 'x', p), 'previous'],
+          [() => b.store.atomicDelete('seed/a', p), 'previous'],
+          // A batch entry's condition is named as the entry's field (main c17f131, issue 17).
+          [() => b.store.batch([{ op: 'put', key: 'seed/a', value: 'x', expect: p }]), 'operations[0].expect'],
+        ] as const) {
           const err = await expectKubekvError(call, InvalidOptionError, 'INVALID_OPTION');
-          assert.equal(err.option, 'previous');
+          assert.equal(err.option, option);
         }
       }
     });
