@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { systemClock, sleep, type Clock } from '../clock.js';
+import { keepingProcessAlive, systemClock, sleep, type Clock } from '../clock.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
 import { WireKubeApi, type KubeApi, type KubeWire } from '../kube/api.js';
 import { HttpStatusError } from '../kube/errors.js';
@@ -153,7 +153,9 @@ export class FakeCluster {
     const index = this.#faults.findIndex((fault) => matches(fault.match, parsed));
     if (index < 0) return apply();
     const [fault] = this.#faults.splice(index, 1);
-    return fault!.act(apply);
+    // A faulted request may wait (delayNext): as a real request's socket
+    // would, it keeps the process alive meanwhile (the clock's timers do not).
+    return keepingProcessAlive(() => fault!.act(apply));
   }
 
   /** One request against the store; the answer's JSON, or HttpStatusError. */

@@ -8,14 +8,28 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AbortedError, UnavailableError } from '../../../src/errors.js';
 import { WireKubeApi, type KubeWire } from '../../../src/kube/api.js';
+import type { KubeRequest } from '../../../src/kube/transport.js';
 import { KubeLeaseLock } from '../../../src/election/lease-lock.js';
 import { ConfigMapApi } from '../../../src/kube/configmap-api.js';
 
+/**
+ * Waits for the request's signal, keeping the process alive meanwhile as a
+ * real connection would (the deadline timer does not; on Node 22 the test
+ * runner would otherwise see the event loop empty and cancel the test).
+ */
+function hang(request: KubeRequest): Promise<never> {
+  if (request.signal?.aborted) return Promise.reject(request.signal.reason as Error);
+  const keepAlive = setInterval(() => {}, 1_000);
+  return new Promise((_, reject) =>
+    request.signal?.addEventListener('abort', () => {
+      clearInterval(keepAlive);
+      reject(request.signal!.reason as Error);
+    }, { once: true }),
+  );
+}
+
 /** A server that accepts every request and never answers. */
-const blackHole: KubeWire = {
-  sendText: (request) => new Promise((_, reject) => request.signal?.addEventListener('abort', () => reject(request.signal!.reason as Error), { once: true })),
-  open: (request) => new Promise((_, reject) => request.signal?.addEventListener('abort', () => reject(request.signal!.reason as Error), { once: true })),
-};
+const blackHole: KubeWire = { sendText: hang, open: hang };
 
 describe('one request path: one fault, one error class', () => {
   const api = new WireKubeApi(blackHole, { requestTimeoutMs: 30 });
