@@ -55,3 +55,18 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * Runs `work`, keeping the process alive until it settles. The clock's
+ * timers do not hold the process (they are unref'd); work that must finish
+ * before an exiting process ends (a write in flight, a handover, the last
+ * Events) runs inside this, the one place a referenced timer is kept.
+ */
+export async function keepingProcessAlive<T>(work: () => Promise<T>): Promise<T> {
+  const keepAlive = setInterval(() => {}, 60_000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(keepAlive);
+  }
+}

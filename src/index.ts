@@ -70,3 +70,24 @@ export { StateManager, healthHandler } from './state/index.js';
 export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus } from './state/index.js';
 export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';
 export type { MetricsOptions, MetricsRegistry } from './metrics/index.js';
+// The port to Kubernetes (the `api` option); kubekv/testing's FakeCluster implements it in memory.
+export type {
+  Deleted,
+  DeletePreconditions,
+  DeleteResult,
+  KubeApi,
+  ListOptions,
+  LostRace,
+  MergePatch,
+  ObjectList,
+  PatchOptions,
+  PatchResult,
+  RequestOptions,
+  ResourceClient,
+  WatchOptions,
+  Written,
+  WrittenUnparsed,
+  WriteResult,
+} from './kube/api.js';
+export type { WatchEvent } from './kube/watch-stream.js';
+export type { ConfigMapObject, EventObject, EventRegarding, KubeObject, LeaseObject, ObjectMeta } from './kube/types.js';

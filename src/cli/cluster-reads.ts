@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { V1ConfigMap, V1Lease } from '@kubernetes/client-node';
+import type { ConfigMapObject, LeaseObject } from '../kube/types.js';
 import { BUCKET_LABEL } from '../codec/index.js';
 import type { fromSpec as FromSpec } from '../election/lease-lock.js';
 import { ApiError, UnavailableError } from '../errors.js';
@@ -34,16 +34,16 @@ export interface LeaseInfo {
 }
 
 /** Bucket ConfigMaps (those with a kubekv.dev/bucket label) in the connection's namespace, or in all with `allNamespaces`. */
-export async function listBucketConfigMaps(conn: Connection, allNamespaces: boolean, signal: AbortSignal): Promise<V1ConfigMap[]> {
+export async function listBucketConfigMaps(conn: Connection, allNamespaces: boolean, signal: AbortSignal): Promise<ConfigMapObject[]> {
   const path = allNamespaces ? '/api/v1/configmaps' : `/api/v1/namespaces/${encodeURIComponent(conn.namespace)}/configmaps`;
-  const items = await list<V1ConfigMap>(conn, path, BUCKET_LABEL, 'configmaps', allNamespaces ? undefined : conn.namespace, signal);
+  const items = await list<ConfigMapObject>(conn, path, BUCKET_LABEL, 'configmaps', allNamespaces ? undefined : conn.namespace, signal);
   return items.sort((a, b) => compare(a.metadata?.namespace, b.metadata?.namespace) || compare(a.metadata?.name, b.metadata?.name));
 }
 
 /** Leases of the connection's namespace (or of all, with `allNamespaces`), optionally by label selector, sorted by name. */
 export async function listLeases(conn: Connection, labelSelector: string | undefined, signal: AbortSignal, allNamespaces = false): Promise<LeaseInfo[]> {
   const path = allNamespaces ? '/apis/coordination.k8s.io/v1/leases' : `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/leases`;
-  const items = await list<V1Lease>(conn, path, labelSelector, 'leases', allNamespaces ? undefined : conn.namespace, signal);
+  const items = await list<LeaseObject>(conn, path, labelSelector, 'leases', allNamespaces ? undefined : conn.namespace, signal);
   const { fromSpec } = await import('../election/lease-lock.js');
   return items.map((lease) => leaseInfo(lease, fromSpec)).sort((a, b) => compare(a.name, b.name));
 }
@@ -51,7 +51,7 @@ export async function listLeases(conn: Connection, labelSelector: string | undef
 /** One Lease, or undefined when it does not exist. */
 export async function getLease(conn: Connection, name: string, signal: AbortSignal): Promise<LeaseInfo | undefined> {
   const path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(conn.namespace)}/leases/${encodeURIComponent(name)}`;
-  const lease = await request<V1Lease | undefined>(conn, path, undefined, { verb: 'get', resource: 'leases', name, namespace: conn.namespace }, signal, true);
+  const lease = await request<LeaseObject | undefined>(conn, path, undefined, { verb: 'get', resource: 'leases', name, namespace: conn.namespace }, signal, true);
   return lease ? leaseInfo(lease, (await import('../election/lease-lock.js')).fromSpec) : undefined;
 }
 
@@ -83,7 +83,7 @@ async function request<T>(
 }
 
 /** The record as client-go reads it (the elector's own reading: absent numbers are 0). */
-function leaseInfo(lease: V1Lease, fromSpec: typeof FromSpec): LeaseInfo {
+function leaseInfo(lease: LeaseObject, fromSpec: typeof FromSpec): LeaseInfo {
   return {
     namespace: lease.metadata?.namespace ?? '',
     name: lease.metadata?.name ?? '',

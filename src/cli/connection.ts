@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/types.js';
 import { BucketNotFoundError, InvalidOptionError } from '../errors.js';
 import { contextNamespace, loadKubeConfig, loadKubeConfigFile, preloadClientNode, resolveNamespace, validateName } from '../kube/config.js';
 import { parseBucket, type BucketState } from '../store/bucket-state.js';

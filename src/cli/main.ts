@@ -8,6 +8,7 @@
  * @module
  */
 import { unsupportedNodeMessage } from '../node-version.js';
+import { keepingProcessAlive } from '../clock.js';
 
 // Before anything that loads undici or @kubernetes/client-node (which on an
 // old Node die with a stack trace): say it in one line.
@@ -34,10 +35,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 // The process lives until the command settles, whatever the connections
 // underneath keep referenced (an unreferenced socket mid-handshake must not
 // let Node end the process with the command unsettled).
-const keepAlive = setInterval(() => {}, 60_000);
 const io = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, program: programName(process.argv[1]) };
-const code = await runCli(process.argv.slice(2), io, controller.signal);
-clearInterval(keepAlive);
+const code = await keepingProcessAlive(() => runCli(process.argv.slice(2), io, controller.signal));
 // Exit now rather than when the last keep-alive connection times out; the
 // writes above have been handed to the streams already.
 process.exit(code);

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import { base64DecodedLength } from './format.js';
 
 /** etcd's default `--max-request-bytes` (1.5 MiB): the most one stored object can take, request overhead included. */
@@ -53,7 +53,7 @@ const OBJECT_OVERHEAD = 256;
  * counting {@link REQUEST_OVERHEAD_BYTES}: {@link metadataStoredSize} plus
  * {@link entryStoredSize} of every `data` and `binaryData` entry.
  */
-export function storedSize(cm: V1ConfigMap): number {
+export function storedSize(cm: ConfigMapObject): number {
   let size = metadataStoredSize(cm);
   for (const [key, value] of Object.entries(cm.data ?? {})) size += entryStoredSize(key, utf8(value));
   for (const [key, value] of Object.entries(cm.binaryData ?? {})) size += entryStoredSize(key, base64DecodedLength(value));
@@ -70,7 +70,7 @@ export function entryStoredSize(cmKey: string, size: number): number {
  * `data`, `binaryData` and managedFields (see the module doc): the object's
  * framing, name, labels, annotations and owner references.
  */
-export function metadataStoredSize(cm: V1ConfigMap): number {
+export function metadataStoredSize(cm: ConfigMapObject): number {
   const meta = cm.metadata ?? {};
   let size = OBJECT_OVERHEAD + utf8(meta.name) + utf8(meta.namespace) + utf8(meta.uid) + utf8(meta.generateName);
   size += mapSize(meta.labels) + mapSize(meta.annotations);

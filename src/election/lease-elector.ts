@@ -33,11 +33,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '../kube/types.js';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { AbortedError, ClosedError, InvalidOptionError, KubekvError, NotLeaderError } from '../errors.js';
 import { certainlyNotApplied } from '../kube/errors.js';
-import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from '../kube/config.js';
+import { validateName, type KubeConfigSource } from '../kube/config.js';
+import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
 import type { ElectionObserver } from '../metrics/observer.js';
@@ -69,6 +70,8 @@ export interface LeaseElectorOptions {
    * else KUBECONFIG, else ~/.kube/config.
    */
   kubeConfig?: KubeConfig | KubeConfigSource | undefined;
+  /** The port to Kubernetes (src/kube/api.ts). Default: the HTTP api of `kubeConfig`. */
+  api?: KubeApi | undefined;
   /**
    * This replica's identity in the Lease; must be unique among contenders.
    * Default: POD_NAME env (from the Downward API), else host name + 6 random hex.
@@ -192,25 +195,8 @@ export class LeaseElector implements AsyncDisposable {
 
   /** @param options - see {@link LeaseElectorOptions}; validated here, and no request is made */
   constructor(options: LeaseElectorOptions) {
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'must be an object');
+    const { name, leaseMs, renewMs, retryMs, identity, metrics } = checkElectorOptions(options);
     this.#o = options;
-    const name = validateName('name', options.name);
-    const leaseMs = positive('leaseDurationMs', options.leaseDurationMs ?? 15_000, true);
-    const renewMs = positive('renewDeadlineMs', options.renewDeadlineMs ?? 10_000);
-    const retryMs = positive('retryPeriodMs', options.retryPeriodMs ?? 2_000);
-    // client-go's rules, with its wording (NewLeaderElector).
-    if (!(leaseMs > renewMs)) throw new InvalidOptionError('leaseDurationMs', leaseMs, `must be greater than renewDeadlineMs (${renewMs})`);
-    if (!(renewMs > jitterFactor * retryMs)) {
-      throw new InvalidOptionError('renewDeadlineMs', renewMs, `must be greater than ${jitterFactor} × retryPeriodMs (${jitterFactor * retryMs})`);
-    }
-    const identity = options.identity ?? (process.env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`);
-    if (typeof identity !== 'string' || identity === '') throw new InvalidOptionError('identity', identity, 'must be a non-empty string');
-    if (options.releaseOnClose !== undefined && typeof options.releaseOnClose !== 'boolean') {
-      throw new InvalidOptionError('releaseOnClose', options.releaseOnClose, 'must be a boolean');
-    }
-    for (const fn of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader'] as const) {
-      if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'must be a function');
-    }
     this.identity = identity;
     this.#leaseMs = leaseMs;
     this.#renewDeadlineMs = renewMs;
@@ -221,12 +207,11 @@ export class LeaseElector implements AsyncDisposable {
       if (options.namespace !== undefined) validateName('namespace', options.namespace);
       this.#lock = options.lock;
     } else {
-      const kubeConfig = loadKubeConfig(options.kubeConfig);
-      const namespace = resolveNamespace(kubeConfig, options.namespace);
-      this.#lock = new KubeLeaseLock({ kubeConfig, namespace, name, clock: this.#clock, logger: options.logger });
+      const { api, namespace } = resolveAccess(options);
+      this.#lock = new KubeLeaseLock({ api, namespace, name, clock: this.#clock, logger: options.logger });
     }
     this.#log = (options.logger ?? silentLogger).child({ lease: this.#lock.describe(), identity });
-    this.#metrics = resolveMetrics(options.metrics)?.election(name);
+    this.#metrics = metrics?.election(name);
   }
 
   /** True from onStartedLeading until leadership ends. */
@@ -746,4 +731,33 @@ function positive(option: string, value: unknown, wholeSeconds = false): number 
   }
   if (wholeSeconds && value % 1000 !== 0) throw new InvalidOptionError(option, value, 'must be whole seconds (the Lease records seconds)');
   return value;
+}
+
+/**
+ * The checks of LeaseElector's constructor, made before anything else (no
+ * kubeconfig is loaded, no request made): StateManager.start runs them first
+ * so a bad option is refused as that option even where no cluster is set up.
+ *
+ * @throws InvalidOptionError naming the first bad option
+ */
+export function checkElectorOptions(options: LeaseElectorOptions) {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'must be an object');
+  const name = validateName('name', options.name);
+  const leaseMs = positive('leaseDurationMs', options.leaseDurationMs ?? 15_000, true);
+  const renewMs = positive('renewDeadlineMs', options.renewDeadlineMs ?? 10_000);
+  const retryMs = positive('retryPeriodMs', options.retryPeriodMs ?? 2_000);
+  // client-go's rules, with its wording (NewLeaderElector).
+  if (!(leaseMs > renewMs)) throw new InvalidOptionError('leaseDurationMs', leaseMs, `must be greater than renewDeadlineMs (${renewMs})`);
+  if (!(renewMs > jitterFactor * retryMs)) {
+    throw new InvalidOptionError('renewDeadlineMs', renewMs, `must be greater than ${jitterFactor} × retryPeriodMs (${jitterFactor * retryMs})`);
+  }
+  const identity = options.identity ?? (process.env.POD_NAME || `${hostname()}-${randomBytes(3).toString('hex')}`);
+  if (typeof identity !== 'string' || identity === '') throw new InvalidOptionError('identity', identity, 'must be a non-empty string');
+  if (options.releaseOnClose !== undefined && typeof options.releaseOnClose !== 'boolean') {
+    throw new InvalidOptionError('releaseOnClose', options.releaseOnClose, 'must be a boolean');
+  }
+  for (const fn of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader'] as const) {
+    if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'must be a function');
+  }
+  return { name, leaseMs, renewMs, retryMs, identity, metrics: resolveMetrics(options.metrics) };
 }

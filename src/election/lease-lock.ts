@@ -21,14 +21,12 @@
  * events after a reconnect; consumers compare resourceVersions (see
  * {@link compareResourceVersions}).
  */
-import type { KubeConfig, V1Lease, V1LeaseSpec } from '@kubernetes/client-node';
-import type { Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import type { KubekvError } from '../errors.js';
-import { isConflict, isNotFound, toKubekvError } from '../kube/errors.js';
-import { withDeadline } from '../kube/signals.js';
-import { KubeTransport, type KubeRequest } from '../kube/transport.js';
+import { resolveAccess, type KubeApi, type ResourceClient, type WriteResult } from '../kube/api.js';
+import { ObjectWatcher } from '../kube/object-watcher.js';
+import type { KubeConfig, LeaseObject, LeaseSpec } from '../kube/types.js';
 import type { Logger } from '../logger.js';
-import { ObjectWatcher } from '../watch/object-watcher.js';
 
 /** The election record, field for field what client-go keeps in a Lease's spec. */
 export interface LeaseRecord {
@@ -110,7 +108,10 @@ export function compareResourceVersions(a: string, b: string): number {
 
 /** Options of {@link KubeLeaseLock}. */
 export interface KubeLeaseLockOptions {
-  kubeConfig: KubeConfig;
+  /** The port to Kubernetes; default the HTTP api of `kubeConfig`. */
+  api?: KubeApi | undefined;
+  /** Cluster access when no `api` is given. */
+  kubeConfig?: KubeConfig | undefined;
   namespace: string;
   /** Lease name. */
   name: string;
@@ -122,30 +123,27 @@ export interface KubeLeaseLockOptions {
   logger?: Logger | undefined;
 }
 
-const resource = 'leases';
 /** Annotation touch() changes: a new resourceVersion without a new record. */
 export const TOUCH_ANNOTATION = 'kubekv.dev/fenced-write';
 /** How many recent objects to keep so an update can usually carry the version it replaces without reading it first. */
 const keptVersions = 8;
 
-/** A {@link LeaseLock} over a coordination.k8s.io/v1 Lease. */
+/** A {@link LeaseLock} over a coordination.k8s.io/v1 Lease, through the {@link KubeApi} port. */
 export class KubeLeaseLock implements LeaseLock {
-  readonly #transport: KubeTransport;
+  readonly #leases: ResourceClient<LeaseObject>;
   readonly #o: KubeLeaseLockOptions;
-  readonly #collection: string;
-  readonly #object: string;
+  readonly #clock: Clock;
   // The objects last seen, by resourceVersion: a PUT replaces the whole object,
   // so it must carry that version's labels, annotations and other spec fields
   // or it would erase them. A version no longer here is read (see #base).
-  readonly #seen = new Map<string, V1Lease>();
+  readonly #seen = new Map<string, LeaseObject>();
   #touches = 0;
 
   /** @param options - see {@link KubeLeaseLockOptions}; no request is made here */
   constructor(options: KubeLeaseLockOptions) {
     this.#o = options;
-    this.#transport = KubeTransport.for(options.kubeConfig);
-    this.#collection = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/leases`;
-    this.#object = `${this.#collection}/${encodeURIComponent(options.name)}`;
+    this.#clock = options.clock ?? systemClock;
+    this.#leases = resolveAccess(options).api.leases(options.namespace);
   }
 
   describe(): string {
@@ -153,86 +151,41 @@ export class KubeLeaseLock implements LeaseLock {
   }
 
   async get(signal?: AbortSignal): Promise<LeaseSnapshot | undefined> {
-    const { name, namespace } = this.#o;
-    try {
-      return this.#snapshot(await this.#read(signal));
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw toKubekvError(err, { verb: 'get', resource, name, namespace });
-    }
+    const lease = await this.#leases.get(this.#o.name, { signal });
+    return lease && this.#snapshot(lease);
   }
 
   async create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult> {
-    const { name, namespace } = this.#o;
-    try {
-      const { labels, annotations } = this.#o;
-      const body: V1Lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name, labels, annotations }, spec: toSpec(record) };
-      return { ok: true, lease: this.#snapshot(await this.#send({ method: 'POST', path: this.#collection, body }, signal)) };
-    } catch (err) {
-      if (isConflict(err)) return { ok: false, reason: 'conflict' };
-      throw toKubekvError(err, { verb: 'create', resource, name, namespace });
-    }
+    const { name, labels, annotations } = this.#o;
+    return this.#result(await this.#leases.create({ metadata: { name, labels, annotations }, spec: toSpec(record) }, { signal }));
   }
 
   async update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
-    const { name, namespace } = this.#o;
-    try {
-      const base = await this.#base(resourceVersion, signal);
-      if (!base.ok) return base;
-      // The whole object of that version with only the record replaced: a PUT
-      // writes every field it carries, so labels, annotations and the spec
-      // fields we do not own (strategy, preferredHolder) must come from it.
-      const body: V1Lease = {
-        // A list's items carry no kind: #seen may hold one.
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        ...base.lease,
-        metadata: { ...base.lease.metadata, name, resourceVersion },
-        spec: { ...base.lease.spec, ...toSpec(record) },
-      };
-      return { ok: true, lease: this.#snapshot(await this.#send({ method: 'PUT', path: this.#object, body }, signal)) };
-    } catch (err) {
-      if (isConflict(err)) return { ok: false, reason: 'conflict' };
-      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
-      throw toKubekvError(err, { verb: 'update', resource, name, namespace });
-    }
+    const base = await this.#base(resourceVersion, signal);
+    if (!base.ok) return base;
+    // The whole object of that version with only the record replaced: a PUT
+    // writes every field it carries, so labels, annotations and the spec
+    // fields we do not own (strategy, preferredHolder) must come from it.
+    const body: LeaseObject = {
+      ...base.object,
+      metadata: { ...base.object.metadata, name: this.#o.name, resourceVersion },
+      spec: { ...base.object.spec, ...toSpec(record) },
+    };
+    return this.#result(await this.#leases.update(body, { signal }));
   }
 
   async touch(resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
-    const { name, namespace } = this.#o;
-    const base = this.#seen.get(resourceVersion) ?? (await this.#read(signal).catch(() => undefined));
+    const base = this.#seen.get(resourceVersion) ?? (await this.#leases.get(this.#o.name, { signal }).catch(() => undefined));
     if (!base || base.metadata?.resourceVersion !== resourceVersion) return { ok: false, reason: 'conflict' };
     this.#touches++;
-    const annotations = { ...base.metadata?.annotations, [TOUCH_ANNOTATION]: `${Date.now()}-${this.#touches}` };
-    const body: V1Lease = { ...base, metadata: { ...base.metadata, annotations, name, resourceVersion } };
-    try {
-      return { ok: true, lease: this.#snapshot(await this.#send({ method: 'PUT', path: this.#object, body }, signal)) };
-    } catch (err) {
-      if (isConflict(err)) return { ok: false, reason: 'conflict' };
-      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
-      throw toKubekvError(err, { verb: 'update', resource, name, namespace });
-    }
+    const annotations = { ...base.metadata?.annotations, [TOUCH_ANNOTATION]: `${this.#clock.now()}-${this.#touches}` };
+    return this.#result(await this.#leases.update({ ...base, metadata: { ...base.metadata, annotations, name: this.#o.name, resourceVersion } }, { signal }));
   }
 
   watch(observer: LeaseObserver): LeaseWatch {
-    const { name, namespace, kubeConfig } = this.#o;
-    const watcher = new ObjectWatcher<V1Lease>({
-      kubeConfig,
-      collectionPath: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-      resource,
-      namespace,
-      name,
-      list: async (fieldSelector) => {
-        try {
-          const list = await this.#send<{ items?: V1Lease[]; metadata?: { resourceVersion?: string } }>(
-            { method: 'GET', path: this.#collection, query: { fieldSelector } },
-            undefined,
-          );
-          return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
-        } catch (err) {
-          throw toKubekvError(err, { verb: 'list', resource, namespace });
-        }
-      },
+    const watcher = new ObjectWatcher<LeaseObject>({
+      api: this.#leases,
+      name: this.#o.name,
       onSync: (object, rv) => observer.onLease(object ? this.#snapshot(object) : undefined, rv),
       onEvent: (type, object) => {
         if (type === 'DELETED') observer.onLease(undefined, object.metadata?.resourceVersion);
@@ -254,31 +207,20 @@ export class KubeLeaseLock implements LeaseLock {
    * version would erase what others set (annotations, spec.strategy,
    * spec.preferredHolder) if it landed.
    */
-  async #base(resourceVersion: string, signal: AbortSignal | undefined): Promise<{ ok: true; lease: V1Lease } | { ok: false; reason: 'conflict' | 'not-found' }> {
+  async #base(resourceVersion: string, signal: AbortSignal | undefined): Promise<WriteResult<LeaseObject>> {
     const seen = this.#seen.get(resourceVersion);
-    if (seen) return { ok: true, lease: seen };
-    let current: V1Lease;
-    try {
-      current = await this.#read(signal);
-    } catch (err) {
-      if (isNotFound(err)) return { ok: false, reason: 'not-found' };
-      const { name, namespace } = this.#o;
-      throw toKubekvError(err, { verb: 'get', resource, name, namespace });
-    }
+    if (seen) return { ok: true, object: seen };
+    const current = await this.#leases.get(this.#o.name, { signal });
+    if (!current) return { ok: false, reason: 'not-found' };
     this.#snapshot(current);
-    return current.metadata?.resourceVersion === resourceVersion ? { ok: true, lease: current } : { ok: false, reason: 'conflict' };
+    return current.metadata?.resourceVersion === resourceVersion ? { ok: true, object: current } : { ok: false, reason: 'conflict' };
   }
 
-  #read(signal: AbortSignal | undefined): Promise<V1Lease> {
-    return this.#send({ method: 'GET', path: this.#object }, signal);
+  #result(result: WriteResult<LeaseObject>): LeaseWriteResult {
+    return result.ok ? { ok: true, lease: this.#snapshot(result.object) } : result;
   }
 
-  /** One request, aborted with `signal` or after REQUEST_TIMEOUT_MS. */
-  #send<T = V1Lease>(request: Omit<KubeRequest, 'signal'>, signal: AbortSignal | undefined): Promise<T> {
-    return withDeadline(REQUEST_TIMEOUT_MS, signal, (combined) => this.#transport.send<T>({ ...request, signal: combined }));
-  }
-
-  #snapshot(lease: V1Lease): LeaseSnapshot {
+  #snapshot(lease: LeaseObject): LeaseSnapshot {
     const resourceVersion = lease.metadata?.resourceVersion ?? '';
     this.#seen.set(resourceVersion, lease);
     if (this.#seen.size > keptVersions) this.#seen.delete(this.#seen.keys().next().value!);
@@ -287,7 +229,7 @@ export class KubeLeaseLock implements LeaseLock {
 }
 
 /** The spec client-go writes for a record (LeaderElectionRecordToLeaseSpec). */
-function toSpec(record: LeaseRecord): V1LeaseSpec {
+function toSpec(record: LeaseRecord): LeaseSpec {
   // MicroTime on the wire has six fractional digits: a plain Date's JSON
   // (three) is refused by the API server with 400.
   return {
@@ -296,11 +238,11 @@ function toSpec(record: LeaseRecord): V1LeaseSpec {
     acquireTime: microTime(record.acquireTime),
     renewTime: microTime(record.renewTime),
     leaseTransitions: record.leaseTransitions,
-  } as V1LeaseSpec;
+  } as LeaseSpec;
 }
 
 /** The record in a spec (LeaseSpecToLeaderElectionRecord); absent numbers read as 0, as in client-go. Also used by the CLI. */
-export function fromSpec(spec: V1LeaseSpec | undefined): LeaseRecord {
+export function fromSpec(spec: LeaseSpec | undefined): LeaseRecord {
   return {
     holderIdentity: spec?.holderIdentity ?? '',
     leaseDurationSeconds: spec?.leaseDurationSeconds ?? 0,
@@ -317,9 +259,6 @@ function parseTime(value: unknown): Date | undefined {
   const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : Number.NaN;
   return Number.isNaN(ms) ? undefined : new Date(ms);
 }
-
-/** Most ms one Lease request may take when the caller gives no tighter signal (a black-holed connection must not hang an election or a lock). */
-const REQUEST_TIMEOUT_MS = 10_000;
 
 /** A MicroTime as the API server writes it: RFC 3339 with six fractional digits. */
 function microTime(date: Date | undefined): string | undefined {

@@ -20,11 +20,10 @@
  * process exits first); Events are for people reading `kubectl describe
  * lease` or `kubectl get events`, never for coordination.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
-import { systemClock, type Clock } from '../clock.js';
-import { toKubekvError } from '../kube/errors.js';
-import { withDeadline } from '../kube/signals.js';
-import { KubeTransport } from '../kube/transport.js';
+import { keepingProcessAlive, systemClock, type Clock } from '../clock.js';
+import { KubekvError } from '../errors.js';
+import type { KubeApi, ResourceClient } from '../kube/api.js';
+import type { EventObject } from '../kube/types.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { EventThrottle, type ThrottleOptions } from './throttle.js';
 
@@ -59,7 +58,8 @@ export interface EventRecord {
 
 /** Options of an {@link EventRecorder}. */
 export interface EventRecorderOptions {
-  kubeConfig: KubeConfig;
+  /** The port to Kubernetes the Events are created through. */
+  api: KubeApi;
   /** Namespace the Events are created in (the Lease's). */
   namespace: string;
   /** reportingController of every Event, e.g. kubekv.dev/state-manager. */
@@ -71,12 +71,11 @@ export interface EventRecorderOptions {
 
 /** Sends events.k8s.io/v1 Events, best effort; see the module doc. */
 export class EventRecorder {
-  readonly #transport: KubeTransport;
+  readonly #events: ResourceClient<EventObject>;
   readonly #o: EventRecorderOptions;
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #throttle: EventThrottle;
-  readonly #path: string;
   /** Waiting events, each with the wall time it happened (its eventTime, not the time it is sent). */
   readonly #queue: Array<{ event: EventRecord; at: number }> = [];
   /** Aborts the request in flight when close() gives up waiting. */
@@ -88,11 +87,10 @@ export class EventRecorder {
   /** @param options - see {@link EventRecorderOptions}; no request is made here */
   constructor(options: EventRecorderOptions) {
     this.#o = options;
-    this.#transport = KubeTransport.for(options.kubeConfig);
+    this.#events = options.api.events(options.namespace);
     this.#log = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
     this.#throttle = new EventThrottle(options.throttle);
-    this.#path = `/apis/events.k8s.io/v1/namespaces/${encodeURIComponent(options.namespace)}/events`;
   }
 
   /** Queues `event` for sending, unless throttled, a duplicate, the queue is full or the recorder closed. Returns at once; never throws. */
@@ -122,14 +120,8 @@ export class EventRecorder {
     const pumping = this.#pumping;
     if (!pumping) return;
     const timer = this.#clock.setTimer(() => this.#stop.abort(new Error('event recorder closed')), CLOSE_FLUSH_MS);
-    // The clock's timers do not keep the process alive; the wait must, or an exiting process would cut it short anyway.
-    const keepAlive = setInterval(() => {}, 60_000);
-    try {
-      await pumping;
-    } finally {
-      timer.cancel();
-      clearInterval(keepAlive);
-    }
+    // The wait keeps the process alive, or an exiting process would cut it short anyway.
+    await keepingProcessAlive(() => pumping).finally(() => timer.cancel());
   }
 
   /** Sends queued events one at a time until the queue is empty; never rejects. */
@@ -150,18 +142,16 @@ export class EventRecorder {
 
   async #send(event: EventRecord, at: number): Promise<void> {
     try {
-      await withDeadline(EVENT_REQUEST_TIMEOUT_MS, this.#stop.signal, (signal) =>
-        this.#transport.send({ method: 'POST', path: this.#path, body: this.#body(event, at), signal }),
-      );
+      await this.#events.create(this.#body(event, at), { signal: this.#stop.signal, timeoutMs: EVENT_REQUEST_TIMEOUT_MS });
     } catch (err) {
-      const error = toKubekvError(err, { verb: 'create', resource: 'events.events.k8s.io', namespace: this.#o.namespace });
+      const code = err instanceof KubekvError ? err.code : 'UNKNOWN';
       // Code only: the message of a refused request may quote the body.
-      this.#log.debug({ reason: event.reason, code: error.code }, 'event not recorded');
+      this.#log.debug({ reason: event.reason, code }, 'event not recorded');
     }
   }
 
   /** The events.k8s.io/v1 Event, named as client-go's events recorder names them (<object>.<unix nanoseconds in hex>). */
-  #body(event: EventRecord, at: number): Record<string, unknown> {
+  #body(event: EventRecord, at: number): EventObject {
     const suffix = `.${(BigInt(Math.floor(at)) * 1_000_000n + BigInt(this.#seq++ % 1_000_000)).toString(16)}`;
     const base = event.regarding.name.slice(0, 253 - suffix.length).replace(/[-.]+$/, '');
     const { name, namespace, uid } = event.regarding;

@@ -52,6 +52,8 @@ function apiException(err: unknown): { code: number; body: unknown } | undefined
 /** The HTTP status of an API error, or undefined for network and other errors. */
 export function statusOf(err: unknown): number | undefined {
   if (err instanceof HttpStatusError) return err.status;
+  // A mapped error of the port (src/kube/api.ts) keeps the status it was mapped from.
+  if (err instanceof ApiError) return err.status;
   return apiException(err)?.code;
 }
 

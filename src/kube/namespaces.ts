@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from './types.js';
 import { NamespaceNotFoundError } from '../errors.js';
 import { isNotFound } from './errors.js';
 import { withDeadline } from './signals.js';

@@ -12,16 +12,17 @@
  * connection cannot hang a follower forever. The iterator ends normally when
  * the server closes the watch (its timeout); the caller reconnects.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { UnavailableError } from '../errors.js';
 import { HttpStatusError } from './errors.js';
 import { raceSignal } from './signals.js';
-import { KubeTransport } from './transport.js';
+import type { KubeRequest, KubeStream } from './transport.js';
 import { eventVersion } from './version-prefix.js';
 
 /** A watch event as the API server sends it. */
 export interface WatchEvent<T> {
+  /** What happened; a BOOKMARK carries only a resourceVersion the watch has reached. */
   type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK';
+  /** The object after the change (for DELETED: as it was, with the deletion's resourceVersion). */
   object: T;
 }
 
@@ -60,7 +61,7 @@ export interface WatchStreamOptions {
 }
 
 /** Opens a watch and yields its events; see the module doc for the guarantees. */
-export async function* watchStream<T>(kc: KubeConfig, options: WatchStreamOptions): AsyncGenerator<WatchEvent<T>> {
+export async function* watchStream<T>(wire: { open(request: KubeRequest): Promise<KubeStream> }, options: WatchStreamOptions): AsyncGenerator<WatchEvent<T>> {
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -82,7 +83,7 @@ export async function* watchStream<T>(kc: KubeConfig, options: WatchStreamOption
     timer.unref();
     // Over the process's shared connection pool, like every other request.
     // Raced with the signal too: undici honours an abort only once connected.
-    const response = await raceSignal(KubeTransport.for(kc).open({
+    const response = await raceSignal(wire.open({
       method: 'GET',
       path: options.path,
       query: { ...options.query, watch: true },

@@ -52,7 +52,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeApi } from '../kube/api.js';
+import type { KubeConfig } from '../kube/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import { BUCKET_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, encodeKey } from '../codec/index.js';
 import { LeaseElector } from '../election/lease-elector.js';
@@ -140,7 +141,9 @@ export interface LockInit {
   namespace: string;
   key: string;
   options?: LockOptions | undefined;
-  /** Cluster access, for the default KubeLeaseLock. */
+  /** The port to Kubernetes, for the default KubeLeaseLock. */
+  api?: KubeApi | undefined;
+  /** Cluster access, for the default KubeLeaseLock when no `api` is given. */
   kubeConfig?: KubeConfig | undefined;
   /** Storage of the record; default a KubeLeaseLock on the lock's Lease. */
   leaseLock?: LeaseLock | undefined;
@@ -231,8 +234,9 @@ export class Lock implements AsyncDisposable {
     this.#observer = options.metrics === undefined ? init.observer : resolveMetrics(options.metrics)?.lock(init.namespace, init.bucket);
     this.#events = init.events;
     if (init.leaseLock) this.#leaseLock = init.leaseLock;
-    else if (init.kubeConfig) {
+    else if (init.api || init.kubeConfig) {
       this.#leaseLock = new KubeLeaseLock({
+        api: init.api,
         kubeConfig: init.kubeConfig,
         namespace: init.namespace,
         name: this.leaseName,
@@ -245,7 +249,7 @@ export class Lock implements AsyncDisposable {
         clock: this.#clock,
         logger: this.#logger,
       });
-    } else throw new InvalidOptionError('kubeConfig', undefined, 'a KubeConfig or a leaseLock');
+    } else throw new InvalidOptionError('kubeConfig', undefined, 'an api, a KubeConfig or a leaseLock');
   }
 
   /** True while a handle of this Lock holds the lock (its signal not aborted). */

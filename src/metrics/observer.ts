@@ -12,14 +12,9 @@
 /** Why the write pipeline retries a commit (its Retry reasons). */
 export type RetryReason = 'conflict' | 'outcome unknown' | 'refused' | 'read failed';
 
-/** Why a list+watch loop opened a new watch. */
-export type WatchRestartReason =
-  /** The server ended the watch (its 30-60 min timeout): resumed from the last resourceVersion. */
-  | 'closed'
-  /** The resourceVersion was too old (410 Gone): relisted. */
-  | 'expired'
-  /** The request or stream failed (network, 5xx, 403, inactivity): retried after a backoff. */
-  | 'failed';
+/** Why a list+watch loop opened a new watch (defined with the loop, src/kube/object-watcher.ts). */
+export type { WatchRestartReason } from '../kube/object-watcher.js';
+import type { WatchRestartReason } from '../kube/object-watcher.js';
 
 /** What a store reports about its writes and its cache. */
 export interface StoreObserver {

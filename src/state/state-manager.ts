@@ -29,20 +29,22 @@
  * Non-guarantees: leader handlers that act outside the buckets are not fenced
  * (use `epoch`); a follower's reads lag the leader by its watch delay.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
-import { sleep, systemClock, type Clock, type TimerHandle } from '../clock.js';
+import type { KubeConfig } from '../kube/types.js';
+import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
-import { LeaseElector } from '../election/index.js';
+import { LeaseElector, type LeaseElectorOptions } from '../election/index.js';
+import { checkElectorOptions } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
-import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from '../kube/config.js';
+import { validateName, type KubeConfigSource } from '../kube/config.js';
+import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
 import type { BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import type { ReadableStore, Store, StoreStatus } from '../store/types.js';
-import { Backoff } from '../watch/backoff.js';
+import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { checkEpoch } from './fencing.js';
 
 /** Options of {@link StateManager.start}. */
@@ -57,6 +59,12 @@ export interface StateManagerOptions {
    * and `--context`); default: in-cluster, else KUBECONFIG, else ~/.kube/config.
    */
   kubeConfig?: KubeConfig | KubeConfigSource;
+  /**
+   * The port to Kubernetes (src/kube/api.ts) every request goes through.
+   * Default: the HTTP api of `kubeConfig`. kubekv/testing's FakeCluster
+   * gives an in-memory one, so the same code runs in unit tests.
+   */
+  api?: KubeApi;
   /** This replica's identity; default POD_NAME, else hostname + random suffix. Must be unique per replica. */
   identity?: string;
   /** Bucket names; the first is `store`. Default [`<name>-state`]. */
@@ -212,7 +220,7 @@ export class StateManager implements AsyncDisposable {
     for (const store of stores.values()) {
       store[storeInternals].setWriteHooks({
         // Each write is bound to the epoch it was made under (undefined: not leading then).
-        admit: () => (this.#phase === 'leader' ? this.#epoch : undefined),
+        epochOf: () => (this.#phase === 'leader' ? this.#epoch : undefined),
         guard: (base, ops, epoch) => this.#guard(base, ops, epoch),
       });
     }
@@ -234,15 +242,9 @@ export class StateManager implements AsyncDisposable {
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', signal, 'an AbortSignal');
     const events = resolveEvents(options.events);
-    const kc = loadKubeConfig(options.kubeConfig);
-    const namespace = resolveNamespace(kc, options.namespace);
     let manager: StateManager | undefined;
-    // Made first: its constructor validates the timing options, so bad ones
-    // are refused before any bucket is created.
-    const elector = new LeaseElector({
+    const electorOptions: LeaseElectorOptions = {
       name: options.leaseName ?? `${options.name}-leader`,
-      namespace,
-      kubeConfig: kc,
       identity: options.identity,
       leaseDurationMs: options.leaseDurationMs,
       renewDeadlineMs: options.renewDeadlineMs,
@@ -252,7 +254,12 @@ export class StateManager implements AsyncDisposable {
       metrics: options.metrics,
       onStartedLeading: (leadership) => (manager ? manager.#becomeLeader(leadership) : undefined),
       onStoppedLeading: () => (manager ? manager.#becomeFollower() : undefined),
-    });
+    };
+    // Checked before the kubeconfig is loaded: a bad option is refused as that option, anywhere.
+    checkElectorOptions(electorOptions);
+    const { api, namespace } = resolveAccess(options);
+    // Made first: nothing is created before the elector exists.
+    const elector = new LeaseElector({ ...electorOptions, namespace, api });
     // After the elector, which has validated leaseDurationMs (the default grace).
     const graceMs = options.shutdownGraceMs ?? options.leaseDurationMs ?? 15_000;
     if (typeof graceMs !== 'number' || !Number.isFinite(graceMs) || graceMs < 0 || graceMs > MAX_TIMER_MS) {
@@ -265,7 +272,7 @@ export class StateManager implements AsyncDisposable {
         stores.set(name, await ConfigMapStore.open({
           name,
           namespace,
-          kubeConfig: kc,
+          api,
           create: options.create ?? true,
           app: options.name.slice(0, 63),
           ...(options.compression === undefined ? {} : { compression: options.compression }),
@@ -278,7 +285,7 @@ export class StateManager implements AsyncDisposable {
       }
       manager = new StateManager(stores, namespace, elector, options, graceMs);
       manager.#leaseName = options.leaseName ?? `${options.name}-leader`;
-      if (events) manager.#events = new EventRecorder({ kubeConfig: kc, namespace, reportingController: STATE_MANAGER_CONTROLLER, logger: options.logger, clock: options.clock });
+      if (events) manager.#events = new EventRecorder({ api, namespace, reportingController: STATE_MANAGER_CONTROLLER, logger: options.logger, clock: options.clock });
       await elector.start({ signal });
       if (manager.#phase === 'follower' && !manager.#followerWork) manager.#startFollowing();
       if (options.handleSignals) manager.#installSignalHandlers();
@@ -424,19 +431,23 @@ export class StateManager implements AsyncDisposable {
     this.#epoch = term;
     const backoff = new Backoff({ initialMs: 100, maxMs: 2000 });
     for (const [name, store] of this.#stores) {
-      for (;;) {
-        try {
-          // One write of the store's pipeline; withdrawn when leadership ends.
-          await store[storeInternals].raiseEpoch(term, this.identity, leadership);
-          break;
-        } catch (err) {
-          if (leadership.aborted || this.#phase !== 'raising') return;
-          if (err instanceof FencedError) return this.#fenced(err);
-          this.#lastError = err as Error;
-          this.#log.warn({ bucket: name, code: (err as { code?: string }).code }, 'raising the leader epoch failed; retrying');
-          await sleep(this.#clock, backoff.next(), leadership).catch(() => {});
-          if (leadership.aborted) return;
-        }
+      try {
+        // One write of the store's pipeline each attempt; withdrawn when leadership ends.
+        await retryWithBackoff(() => store[storeInternals].raiseEpoch(term, this.identity, leadership), {
+          clock: this.#clock,
+          backoff,
+          signal: leadership,
+          shouldRetry: (err) => !(err instanceof FencedError) && !leadership.aborted && this.#phase === 'raising',
+          onRetry: (err) => {
+            this.#lastError = err;
+            this.#log.warn({ bucket: name, code: (err as { code?: string }).code }, 'raising the leader epoch failed; retrying');
+          },
+        });
+      } catch (err) {
+        if (leadership.aborted || this.#phase !== 'raising') return;
+        if (err instanceof FencedError) return this.#fenced(err);
+        // Not retried only when refused above: unreachable, but never a silent leader.
+        throw err;
       }
     }
     if (leadership.aborted || this.#phase !== 'raising' || this.#closeRequested) return;
@@ -470,8 +481,7 @@ export class StateManager implements AsyncDisposable {
     this.#leaderWork = undefined;
     if (this.#leaderRuns.size === 0) return;
     let timer: TimerHandle | undefined;
-    const keepAlive = setInterval(() => {}, 60_000);
-    try {
+    await keepingProcessAlive(async () => {
       const expired = new Promise<boolean>((resolve) => {
         timer = this.#clock.setTimer(() => resolve(true), this.#graceMs);
       });
@@ -483,10 +493,7 @@ export class StateManager implements AsyncDisposable {
         // elector's onStoppedLeading after close()) does not wait again.
         for (const run of runs) this.#leaderRuns.delete(run);
       }
-    } finally {
-      timer?.cancel();
-      clearInterval(keepAlive);
-    }
+    }).finally(() => timer?.cancel());
   }
 
   /** The Lease, as Events refer to it (with its uid as last observed, so `kubectl describe lease` lists them). */
@@ -501,7 +508,7 @@ export class StateManager implements AsyncDisposable {
   }
 
   /** Refuses a write unless this replica leads under the epoch the write was made under, and the state carries exactly that epoch. */
-  #guard(base: BucketState, ops: readonly WriteOp[], madeUnder: number | undefined): void {
+  #guard(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void {
     if (this.#phase === 'closed') throw new ClosedError('state manager');
     if (ops.some((op) => op.kind === 'epoch')) {
       // The raise itself checks the bucket's epoch against its term.
@@ -514,7 +521,7 @@ export class StateManager implements AsyncDisposable {
     if (this.#phase !== 'leader' || this.#epoch === undefined) throw new NotLeaderError(this.leader);
     // Made in an earlier term (or while not leading): a write outliving its
     // term is never sent under the next one, even by the same replica.
-    if (madeUnder !== this.#epoch) throw new NotLeaderError(this.leader);
+    if (epoch !== this.#epoch) throw new NotLeaderError(this.leader);
     try {
       checkEpoch(base, this.#epoch, this.identity);
     } catch (err) {

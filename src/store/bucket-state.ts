@@ -7,7 +7,7 @@
  * it is read, and a corrupt one fails that read with FormatError naming its
  * key while every other key stays readable.
  */
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import {
   EPOCH_ANNOTATION,
   LEADER_ANNOTATION,
@@ -100,7 +100,7 @@ export interface BucketState {
  * parsed twice (the write's answer and the watch), so this keeps the cost of
  * a commit in the cache proportional to what it changed.
  */
-export function parseBucket(cm: V1ConfigMap, previous?: BucketState): BucketState {
+export function parseBucket(cm: ConfigMapObject, previous?: BucketState): BucketState {
   const annotations = cm.metadata?.annotations ?? {};
   const formatVersion = parseFormatVersion(annotations);
   const index = parseIndex(annotations[INDEX_ANNOTATION]);

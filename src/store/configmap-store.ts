@@ -17,12 +17,13 @@
  * writers by the watch delay; per-key revisions track kubekv writes only (an
  * edit made with kubectl changes a value without changing its lastIndex).
  */
-import type { KubeConfig, V1ConfigMap } from '@kubernetes/client-node';
-import { sleep, type Clock } from '../clock.js';
+import type { ConfigMapObject } from '../kube/types.js';
+import { resolveAccess, type KubeApi } from '../kube/api.js';
+import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
-import { AbortedError, ApiError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, type KubekvError } from '../errors.js';
+import { AbortedError, ApiError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
+import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
-import { loadKubeConfig, resolveNamespace } from '../kube/config.js';
 import { explainNotFound } from '../kube/namespaces.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
 import { LOCK_CONTROLLER } from '../events/lease-events.js';
@@ -30,7 +31,7 @@ import { EventRecorder } from '../events/recorder.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LockObserver, StoreObserver } from '../metrics/observer.js';
-import { ObjectWatcher } from '../watch/object-watcher.js';
+import { ObjectWatcher } from '../kube/object-watcher.js';
 import { isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
 import {
@@ -63,10 +64,10 @@ import type {
 
 /** Hooks a coordinating component (the StateManager) installs on a store's writes. */
 export interface WriteHooks {
-  /** Called once per write when it is submitted; the result is passed to guard() with that write (see PipelineHost.admit). */
-  admit?(): number | undefined;
-  /** Called for each write before every commit attempt, with the state it is planned on, the write's ops and what admit() gave it; throw to refuse that write. */
-  guard?(base: BucketState, ops: readonly WriteOp[], admitted: number | undefined): void;
+  /** Called once per write when it is submitted: the epoch (leadership) the write is made under, passed to guard() with that write. */
+  epochOf?(): number | undefined;
+  /** Called for each write before every commit attempt, with the state it is planned on, the write's ops and its epoch from epochOf(); throw to refuse that write. */
+  guard?(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void;
 }
 
 /**
@@ -102,14 +103,14 @@ export class ConfigMapStore implements Store {
   readonly namespace: string;
   readonly ready: Promise<void> = Promise.resolve();
   readonly #api: ConfigMapApi;
-  readonly #kc: KubeConfig;
+  readonly #kube: KubeApi;
   readonly #locks = new Set<Lock>();
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #compression: CompressionOptions;
   readonly #hub = new WatchHub();
   readonly #pipeline: WritePipeline;
-  readonly #watcher: ObjectWatcher<V1ConfigMap>;
+  readonly #watcher: ObjectWatcher<ConfigMapObject>;
   readonly #timeoutMs: number;
   #state: BucketState;
   #deleted = false;
@@ -134,11 +135,11 @@ export class ConfigMapStore implements Store {
   /** Records lock losses as Events; made with the first lock. */
   #events: EventRecorder | undefined;
 
-  private constructor(kc: KubeConfig, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
+  private constructor(kube: KubeApi, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
     this.name = api.name;
     this.namespace = api.namespace;
     this.#api = api;
-    this.#kc = kc;
+    this.#kube = kube;
     this.#log = options.logger;
     this.#clock = options.clock;
     this.#compression = options.compression;
@@ -163,16 +164,13 @@ export class ConfigMapStore implements Store {
         this.#lastWriteAt = this.#clock.monotonic();
         return !this.#deleted && this.#state.resourceVersion === resourceVersion ? this.#state : undefined;
       },
-      admit: () => this.#hooks.admit?.(),
-      guard: (base, ops, admitted) => this.#hooks.guard?.(base, ops, admitted),
+      epochOf: () => this.#hooks.epochOf?.(),
+      guard: (base, ops, epoch) => this.#hooks.guard?.(base, ops, epoch),
       observer: this.#observer,
     };
     this.#pipeline = new WritePipeline(host);
-    this.#watcher = new ObjectWatcher<V1ConfigMap>({
-      kubeConfig: kc,
-      collectionPath: `/api/v1/namespaces/${encodeURIComponent(this.namespace)}/configmaps`,
-      resource: 'configmaps',
-      namespace: this.namespace,
+    this.#watcher = new ObjectWatcher<ConfigMapObject>({
+      api: api.client,
       name: this.name,
       list: (fieldSelector) => api.list(fieldSelector),
       onSync: (object, resourceVersion) => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion)),
@@ -196,20 +194,22 @@ export class ConfigMapStore implements Store {
    */
   static async open(options: OpenStoreOptions): Promise<ConfigMapStore> {
     const resolved = resolveOptions(options);
-    const kc = loadKubeConfig(options.kubeConfig);
-    const namespace = resolveNamespace(kc, options.namespace);
-    const api = new ConfigMapApi(kc, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs });
+    const { api: kube, namespace, kubeConfig } = resolveAccess(options);
+    // A missing namespace answers 404 like a missing bucket: on that path
+    // only, ask which (the HTTP api only; a fake cluster has every namespace).
+    const explain = async (error: Error) => (kubeConfig ? explainNotFound(kubeConfig, namespace, error, options.signal) : error);
+    const api = new ConfigMapApi(kube, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs });
     const abortable = <T>(promise: Promise<T>) => raceAbort(promise, options.signal, `open bucket ${resolved.name}`);
 
     // The signal goes to the requests too: an aborted open leaves nothing running.
     const request = { signal: options.signal };
     let object = await abortable(api.get(request));
     if (!object) {
-      if (!options.create) throw await explainNotFound(kc, namespace, new BucketNotFoundError(namespace, resolved.name), options.signal);
+      if (!options.create) throw await explain(new BucketNotFoundError(namespace, resolved.name));
       const created = await abortable(
         api.create(newBucket(resolved.name, options.app ?? 'kubekv'), request).catch(async (err: unknown) => {
           // A create answers 404 only when the namespace is missing.
-          throw err instanceof ApiError && err.status === 404 ? await explainNotFound(kc, namespace, err, options.signal) : err;
+          throw err instanceof ApiError && err.status === 404 ? await explain(err) : err;
         }),
       );
       object = created.ok ? created.object : await abortable(api.get(request));
@@ -217,7 +217,7 @@ export class ConfigMapStore implements Store {
       resolved.logger.info({ bucket: resolved.name, namespace }, 'created bucket');
     }
     const state = parseBucket(object);
-    const store = new ConfigMapStore(kc, api, state, resolved);
+    const store = new ConfigMapStore(kube, api, state, resolved);
     store.#watcher.start(state.resourceVersion);
     return store;
   }
@@ -307,18 +307,25 @@ export class ConfigMapStore implements Store {
     // A conflict means a write landed meanwhile; teardown removes it too, so
     // it goes on until the bucket is gone or its deadline passes: it never
     // resolves with the bucket still there.
-    for (let attempt = 0; ; attempt++) {
+    const conflict = new Error('the bucket changed before its delete');
+    await retryWithBackoff(async () => {
       if (this.#clock.monotonic() > deadline) {
         throw new DeadlineExceededError(`teardown of bucket ${this.namespace}/${this.name} did not complete within ${timeoutMs} ms; the bucket still exists`);
       }
       const current = await raceAbort(this.#api.get({ signal: options.signal }), options.signal, `teardown of ${this.name}`);
-      if (!current) break;
+      if (!current) return;
       const result = await this.#api.remove(current.metadata?.resourceVersion ?? '', { signal: options.signal });
-      if (result.ok || result.reason === 'not-found') break;
-      await sleep(this.#clock, Math.min(1000, 10 * 2 ** attempt) * Math.random(), options.signal).catch((err: unknown) => {
-        throw new AbortedError(`teardown of ${this.name}`, { cause: err });
-      });
-    }
+      if (!result.ok && result.reason === 'conflict') throw conflict;
+    }, {
+      clock: this.#clock,
+      // Full jitter: 10 ms doubling to 1 s.
+      backoff: new Backoff({ initialMs: 10, maxMs: 1000, jitter: 1 }),
+      signal: options.signal,
+      shouldRetry: (err) => err === conflict,
+    }).catch((err: unknown) => {
+      if (options.signal?.aborted && !(err instanceof KubekvError)) throw new AbortedError(`teardown of ${this.name}`, { cause: err });
+      throw err;
+    });
     this.#log.info({ bucket: this.name, namespace: this.namespace }, 'deleted bucket');
     await this.close();
   }
@@ -331,7 +338,7 @@ export class ConfigMapStore implements Store {
       namespace: this.namespace,
       key,
       options,
-      kubeConfig: this.#kc,
+      api: this.#kube,
       logger: this.#log,
       clock: this.#clock,
       onClose: () => this.#locks.delete(lock),
@@ -400,7 +407,7 @@ export class ConfigMapStore implements Store {
    * Throws FormatError when the state cannot be decoded (the cache keeps the
    * last good state and status() reports the error until a later one decodes).
    */
-  #apply(object: V1ConfigMap): BucketState {
+  #apply(object: ConfigMapObject): BucketState {
     const rv = object.metadata?.resourceVersion ?? '';
     if (!isNewer(rv, this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
     let next: BucketState;
@@ -424,7 +431,7 @@ export class ConfigMapStore implements Store {
   }
 
   /** #apply for the watch loop: a decode failure is recorded, not thrown into the loop. */
-  #applyWatched(object: V1ConfigMap): void {
+  #applyWatched(object: ConfigMapObject): void {
     this.#lastError = undefined;
     try {
       this.#apply(object);
@@ -463,7 +470,7 @@ export class ConfigMapStore implements Store {
   /** The recorder of lock losses, made with the first lock (none with `events: false`). */
   #lockEvents(): EventRecorder | undefined {
     if (!this.#eventsEnabled) return undefined;
-    this.#events ??= new EventRecorder({ kubeConfig: this.#kc, namespace: this.namespace, reportingController: LOCK_CONTROLLER, logger: this.#log, clock: this.#clock });
+    this.#events ??= new EventRecorder({ api: this.#kube, namespace: this.namespace, reportingController: LOCK_CONTROLLER, logger: this.#log, clock: this.#clock });
     return this.#events;
   }
 

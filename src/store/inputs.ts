@@ -5,7 +5,7 @@
  * Everything here runs before a request is made.
  */
 import { createHash } from 'node:crypto';
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import {
   APP_NAME_LABEL,
@@ -76,7 +76,7 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, timeoutMs, requestTimeoutMs, metrics, events };
 }
 
-export function newBucket(name: string, app: string): V1ConfigMap {
+export function newBucket(name: string, app: string): ConfigMapObject {
   return {
     metadata: {
       name,

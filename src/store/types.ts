@@ -4,8 +4,9 @@
  * writable store that extends it ({@link Store}). The operations mirror
  * docker/libkv's Store in TypeScript idiom.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeApi } from '../kube/api.js';
 import type { KubeConfigSource } from '../kube/config.js';
+import type { KubeConfig } from '../kube/types.js';
 import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
@@ -251,6 +252,12 @@ export interface OpenStoreOptions {
    * and `--context`); default: in-cluster, else KUBECONFIG, else ~/.kube/config.
    */
   kubeConfig?: KubeConfig | KubeConfigSource;
+  /**
+   * The port to Kubernetes (src/kube/api.ts) every request goes through.
+   * Default: the HTTP api of `kubeConfig`. kubekv/testing's FakeCluster
+   * gives an in-memory one, so the same code runs in unit tests.
+   */
+  api?: KubeApi;
   /** App name for the app.kubernetes.io/name label of a created bucket. Default "kubekv". */
   app?: string;
   /** Create the ConfigMap if it does not exist. Default false: a missing bucket is BucketNotFoundError. */

@@ -37,8 +37,8 @@
 import { randomBytes } from 'node:crypto';
 import { Mutex } from 'async-mutex';
 import pRetry from 'p-retry';
-import type { V1ConfigMap } from '@kubernetes/client-node';
-import { sleep, type Clock, type TimerHandle } from '../clock.js';
+import type { ConfigMapObject } from '../kube/types.js';
+import { keepingProcessAlive, sleep, type Clock, type TimerHandle } from '../clock.js';
 import { MAX_STORED_BYTES, commitStatus } from '../codec/index.js';
 import {
   AbortedError,
@@ -50,7 +50,10 @@ import {
   OutcomeUnknownError,
   UnavailableError,
 } from '../errors.js';
-import type { ConfigMapApi, ConfigMapPatch, PatchResult } from '../kube/configmap-api.js';
+import type { PatchResult as ObjectPatchResult } from '../kube/api.js';
+import type { ConfigMapApi, ConfigMapPatch } from '../kube/configmap-api.js';
+
+type PatchResult = ObjectPatchResult<ConfigMapObject>;
 import { certainlyNotApplied, isTooLarge } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryReason, StoreObserver } from '../metrics/observer.js';
@@ -71,7 +74,7 @@ export interface PipelineHost {
    * Feeds a server response or fresh read into the cache; returns the newest
    * state the store now holds (this one, or a newer one from the watch).
    */
-  apply(object: V1ConfigMap): BucketState;
+  apply(object: ConfigMapObject): BucketState;
   /**
    * A write's answer at `resourceVersion`, left unparsed because the cache
    * already held that version (see holds): notes the write like apply() and
@@ -86,9 +89,9 @@ export interface PipelineHost {
    * to the leader epoch it was made under, so a write outliving its term
    * can never be sent under the next one).
    */
-  admit?(): number | undefined;
-  /** Checked for each write before each plan, with what admit() gave it: throws to refuse that write (e.g. fenced, not leader). */
-  guard?(base: BucketState, ops: readonly WriteOp[], admitted: number | undefined): void;
+  epochOf?(): number | undefined;
+  /** Checked for each write before each plan, with the epoch epochOf() gave it: throws to refuse that write (e.g. fenced, not leader). */
+  guard?(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void;
   /** Metrics hooks (src/metrics); they never throw and never wait. */
   readonly observer?: StoreObserver | undefined;
 }
@@ -98,8 +101,8 @@ type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
 interface Pending {
   readonly ops: WriteOp[];
   readonly signal: AbortSignal | undefined;
-  /** What host.admit() returned when the write was submitted. */
-  readonly admitted: number | undefined;
+  /** The epoch host.epochOf() gave the write when it was submitted (the leadership it is made under). */
+  readonly epoch: number | undefined;
   /** Value of the request counter when the write was submitted (see Base.seq). */
   readonly submittedSeq: number;
   /** The commit it belongs to, once taken from the queue. */
@@ -204,7 +207,7 @@ export class WritePipeline {
       const pending: Pending = {
         ops,
         signal,
-        admitted: this.#host.admit?.(),
+        epoch: this.#host.epochOf?.(),
         submittedSeq: this.#requestSeq,
         commit: undefined,
         settled: false,
@@ -284,8 +287,7 @@ export class WritePipeline {
     // The clock's timers (deadlines, backoff) do not keep the process alive;
     // a write in progress must, or a process waiting on it could exit with
     // the write unsettled (say, while the API server refuses connections).
-    const keepAlive = setInterval(() => {}, 60_000);
-    return this.#commitLock
+    return keepingProcessAlive(() => this.#commitLock
       .runExclusive(async () => {
         // From here on a new write schedules another drain (which waits for
         // this one), so none is ever left in the queue unattended.
@@ -296,8 +298,7 @@ export class WritePipeline {
           for (const pending of members) pending.commit = commit;
           await this.#commit(commit);
         }
-      })
-      .finally(() => clearInterval(keepAlive));
+      }));
   }
 
   /** The state a commit starts from: the pipeline's last answer if the cache still holds it, else the cache. */
@@ -387,7 +388,7 @@ export class WritePipeline {
           // told "not stored" and still be in the plan that is sent.
           for (const member of open()) {
             try {
-              host.guard?.(base.state, member.ops, member.admitted);
+              host.guard?.(base.state, member.ops, member.epoch);
             } catch (err) {
               member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
             }

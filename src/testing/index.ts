@@ -31,3 +31,5 @@ export { MemoryStateManager } from './memory-state-manager.js';
 export type { DeposeOptions, ElectOptions, FenceOptions, MemoryStateManagerOptions } from './memory-state-manager.js';
 export type { StateManagerApi } from '../state/state-manager-api.js';
 export { ManualClock } from './manual-clock.js';
+export { FakeCluster } from './fake-cluster.js';
+export type { FakeClusterOptions, RequestMatcher } from './fake-cluster.js';

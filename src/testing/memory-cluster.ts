@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
 import type { LeaseObserver, LeaseRecord, LeaseSnapshot } from '../election/lease-lock.js';
 import { ApiError } from '../errors.js';
@@ -52,7 +52,7 @@ export function clusterState(cluster: MemoryCluster): ClusterState {
 }
 
 /** Receives a ConfigMap's new state (undefined: deleted) and the resourceVersion of the change. */
-export type ConfigMapListener = (object: V1ConfigMap | undefined, resourceVersion: string) => void;
+export type ConfigMapListener = (object: ConfigMapObject | undefined, resourceVersion: string) => void;
 
 /**
  * The record of a StateManager's leader Lease as the MemoryStateManagers of
@@ -78,7 +78,7 @@ export interface LeaseMember {
 /** Objects stored in the cluster are never mutated: every write makes new ones, so readers may keep references. */
 export class ClusterState {
   #rv = 1000;
-  readonly #configMaps = new Map<string, V1ConfigMap>();
+  readonly #configMaps = new Map<string, ConfigMapObject>();
   readonly #listeners = new Map<string, Set<ConfigMapListener>>();
   readonly #leases = new Map<string, LeaseSnapshot>();
   readonly #leaseObservers = new Map<string, Set<LeaseObserver>>();
@@ -90,12 +90,12 @@ export class ClusterState {
   }
 
   /** The ConfigMap as stored, or undefined. */
-  getConfigMap(namespace: string, name: string): V1ConfigMap | undefined {
+  getConfigMap(namespace: string, name: string): ConfigMapObject | undefined {
     return this.#configMaps.get(id(namespace, name));
   }
 
   /** Creates a ConfigMap; 'conflict' when it exists (409 AlreadyExists). */
-  createConfigMap(namespace: string, body: V1ConfigMap): CasResult {
+  createConfigMap(namespace: string, body: ConfigMapObject): CasResult {
     const name = body.metadata?.name ?? '';
     const key = id(namespace, name);
     if (this.#configMaps.has(key)) return { ok: false, reason: 'conflict' };
@@ -128,7 +128,7 @@ export class ClusterState {
     if (labels) metadata.labels = labels;
     else delete metadata.labels;
     metadata.resourceVersion = this.#next();
-    const object: V1ConfigMap = { ...current, metadata };
+    const object: ConfigMapObject = { ...current, metadata };
     const data = merge(current.data, patch.data);
     const binaryData = merge(current.binaryData, patch.binaryData);
     if (data) object.data = data;
@@ -204,7 +204,7 @@ export class ClusterState {
     return String(++this.#rv);
   }
 
-  #emit(key: string, object: V1ConfigMap | undefined, resourceVersion: string): void {
+  #emit(key: string, object: ConfigMapObject | undefined, resourceVersion: string): void {
     for (const listener of [...(this.#listeners.get(key) ?? [])]) listener(object, resourceVersion);
   }
 
@@ -238,7 +238,7 @@ function merge(base: Record<string, string> | undefined, patch: Record<string, s
  * checks these limits before it sends anything; the double checks them again
  * where the server does, so a planner bug shows as it would in a cluster.
  */
-function checked(object: V1ConfigMap): V1ConfigMap {
+function checked(object: ConfigMapObject): ConfigMapObject {
   const size = dataSize(object.data, object.binaryData);
   if (size > MAX_DATA_BYTES) {
     throw new ApiError(422, `ConfigMap "${object.metadata?.name}" is invalid: []: Too long: must have at most ${MAX_DATA_BYTES} bytes`);

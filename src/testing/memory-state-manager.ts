@@ -36,7 +36,7 @@ import { checkEpoch } from '../state/fencing.js';
 import { parseBucket, type BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import type { StoreStatus } from '../store/types.js';
-import { Backoff } from '../watch/backoff.js';
+import { Backoff } from '../kube/backoff.js';
 import { MemoryCluster, clusterState } from './memory-cluster.js';
 import { MemoryElector } from './memory-elector.js';
 import { MemoryLeaseLock } from './memory-lease-lock.js';
@@ -150,7 +150,7 @@ export class MemoryStateManager implements StateManagerApi {
     });
     for (const store of stores.values()) {
       store[memoryStoreInternals].setWriteHooks({
-        admit: () => (this.#phase === 'leader' ? this.#epoch : undefined),
+        epochOf: () => (this.#phase === 'leader' ? this.#epoch : undefined),
         guard: (base, ops, epoch) => this.#guard(base, ops, epoch),
       });
     }
@@ -446,7 +446,7 @@ export class MemoryStateManager implements StateManagerApi {
   }
 
   /** StateManager's guard: leading, under the epoch the write was made under, on a state carrying exactly that epoch. */
-  #guard(base: BucketState, ops: readonly WriteOp[], madeUnder: number | undefined): void {
+  #guard(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void {
     if (this.#phase === 'closed') throw new ClosedError('state manager');
     if (ops.some((op) => op.kind === 'epoch')) {
       if (this.#phase !== 'raising') throw new NotLeaderError(this.leader);
@@ -456,7 +456,7 @@ export class MemoryStateManager implements StateManagerApi {
       throw new FencedError(this.#lastError.heldEpoch, this.#lastError.currentEpoch);
     }
     if (this.#phase !== 'leader' || this.#epoch === undefined) throw new NotLeaderError(this.leader);
-    if (madeUnder !== this.#epoch) throw new NotLeaderError(this.leader);
+    if (epoch !== this.#epoch) throw new NotLeaderError(this.leader);
     try {
       checkEpoch(base, this.#epoch, this.identity);
     } catch (err) {

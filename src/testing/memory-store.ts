@@ -25,7 +25,7 @@
  *
  * @module
  */
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import type { Clock } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
 import {
@@ -452,14 +452,14 @@ export class MemoryStore implements Store {
     }
   }
 
-  #watched(object: V1ConfigMap | undefined, resourceVersion: string): void {
+  #watched(object: ConfigMapObject | undefined, resourceVersion: string): void {
     if (this.#paused) return;
     if (object) this.#applyWatched(object);
     else this.#markDeleted(resourceVersion);
   }
 
   /** Feeds a state into the cache if newer than what it holds (or than the deletion it saw): ConfigMapStore's #apply. */
-  #apply(object: V1ConfigMap): BucketState {
+  #apply(object: ConfigMapObject): BucketState {
     const rv = object.metadata?.resourceVersion ?? '';
     if (!isNewer(rv, this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
     let next: BucketState;
@@ -480,7 +480,7 @@ export class MemoryStore implements Store {
     return next;
   }
 
-  #applyWatched(object: V1ConfigMap): void {
+  #applyWatched(object: ConfigMapObject): void {
     try {
       this.#apply(object);
     } catch {

@@ -15,7 +15,7 @@
  * in the real pipeline (its mutex hands the queue to a promise job).
  */
 import { randomBytes } from 'node:crypto';
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../kube/types.js';
 import type { Clock, TimerHandle } from '../clock.js';
 import {
   AbortedError,
@@ -44,7 +44,7 @@ export interface WriteHost {
   /** The StateManager's hooks, if any. */
   hooks(): WriteHooks;
   /** Feeds the patch's answer into the cache (write-through). */
-  apply(object: V1ConfigMap): void;
+  apply(object: ConfigMapObject): void;
 }
 
 /** A fault arranged by a test, used by the next commit that sends a patch. */
@@ -60,8 +60,8 @@ type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
 
 interface Pending {
   readonly ops: WriteOp[];
-  /** What the admit hook gave the write when it was submitted. */
-  readonly admitted: number | undefined;
+  /** The epoch the epochOf hook gave the write when it was submitted. */
+  readonly epoch: number | undefined;
   settled: boolean;
   /** Taken into a commit: from here its outcome stands, an abort no longer withdraws it. */
   committing: boolean;
@@ -116,7 +116,7 @@ export class MemoryWrites {
       const onAbort = () => withdraw(new AbortedError('write', { cause: signal?.reason }));
       const pending: Pending = {
         ops,
-        admitted: host.hooks().admit?.(),
+        epoch: host.hooks().epochOf?.(),
         settled: false,
         committing: false,
         settle: (outcome) => {
@@ -187,7 +187,7 @@ export class MemoryWrites {
     }
     for (const member of open()) {
       try {
-        host.hooks().guard?.(base, member.ops, member.admitted);
+        host.hooks().guard?.(base, member.ops, member.epoch);
       } catch (err) {
         member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
       }

@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoordinationV1Api, CoreV1Api, type KubeConfig, type V1ConfigMap, type V1Lease } from '@kubernetes/client-node';
 import { EPOCH_ANNOTATION } from '../../src/codec/index.js';
 import { statusOf } from '../../src/kube/errors.js';
+import { KubeTransport } from '../../src/kube/transport.js';
 import { watchStream } from '../../src/kube/watch-stream.js';
 import { isNewer, parseBucket, toPair } from '../../src/store/bucket-state.js';
 import type { OpEntry, StateHistoryWriter } from './state-history.js';
@@ -125,7 +126,7 @@ export class StateObserver {
           rv = listRv;
           relist = false;
         }
-        for await (const event of watchStream<T>(this.#o.kubeConfig, {
+        for await (const event of watchStream<T>(KubeTransport.for(this.#o.kubeConfig), {
           path,
           query: { fieldSelector, resourceVersion: rv, allowWatchBookmarks: true },
           signal,

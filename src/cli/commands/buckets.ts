@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { V1ConfigMap } from '@kubernetes/client-node';
+import type { ConfigMapObject } from '../../kube/types.js';
 import { MAX_DATA_BYTES } from '../../codec/index.js';
 import { ForbiddenError, KubekvError } from '../../errors.js';
 import { parseBucket } from '../../store/bucket-state.js';
@@ -43,7 +43,7 @@ export interface BucketSummary {
  * @param leases - the Leases of the bucket's namespace (undefined when they could not be read)
  * @param nowMs - wall time that judges Lease expiry
  */
-export function summarize(cm: V1ConfigMap, leases?: readonly LeaseInfo[], nowMs = Date.now()): BucketSummary {
+export function summarize(cm: ConfigMapObject, leases?: readonly LeaseInfo[], nowMs = Date.now()): BucketSummary {
   const base = { namespace: cm.metadata?.namespace ?? '', name: cm.metadata?.name ?? '', limit: MAX_DATA_BYTES, created: timestamp(cm.metadata?.creationTimestamp) };
   try {
     const state = parseBucket(cm);

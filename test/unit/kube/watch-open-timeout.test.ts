@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
+import { KubeTransport } from '../../../src/kube/transport.js';
 import { watchStream } from '../../../src/kube/watch-stream.js';
 
 describe('watchStream open timeout', () => {
@@ -24,7 +25,7 @@ describe('watchStream open timeout', () => {
         currentContext: 'c',
       });
       const started = performance.now();
-      const events = watchStream(kc, { path: '/api/v1/namespaces/ns/configmaps', query: {}, openTimeoutMs: 300, inactivityTimeoutMs: 60_000 });
+      const events = watchStream(KubeTransport.for(kc), { path: '/api/v1/namespaces/ns/configmaps', query: {}, openTimeoutMs: 300, inactivityTimeoutMs: 60_000 });
       await assert.rejects(events.next(), (err: unknown) => err instanceof Error && err.name === 'TimeoutError' && /not accepted within 300 ms/.test(err.message));
       const tookMs = performance.now() - started;
       assert.ok(tookMs < 5000, `gave up after ${tookMs} ms`);

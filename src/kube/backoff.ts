@@ -4,6 +4,8 @@
  * factor^n). Jitter keeps many replicas that lost the same apiserver from
  * reconnecting in lock-step.
  */
+import pRetry from 'p-retry';
+import { sleep, type Clock } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 
 /** Options of {@link Backoff}. */
@@ -62,4 +64,41 @@ export class Backoff {
 function positive(option: string, value: number): number {
   if (!(Number.isFinite(value) && value > 0)) throw new InvalidOptionError(option, value, 'must be a positive number of milliseconds');
   return value;
+}
+
+/** Options of {@link retryWithBackoff}. */
+export interface RetryOptions {
+  /** Whose timers the pauses use (the component's injected clock). */
+  clock: Clock;
+  /** The pauses. */
+  backoff: Backoff;
+  /** Stops retrying: the pause in progress rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+  /** Whether `error` is worth another attempt; default every error. */
+  shouldRetry?: ((error: Error) => boolean) | undefined;
+  /** Called before each pause (logging, metrics). */
+  onRetry?: ((error: Error, delayMs: number) => void) | undefined;
+}
+
+/**
+ * Runs `attempt` until it resolves, through p-retry (kubekv's one retry
+ * mechanism), pausing between attempts by `backoff` on the injected clock
+ * (so a ManualClock drives the pauses in tests). Rejects with the first
+ * error `shouldRetry` refuses, or with the signal's reason.
+ */
+export function retryWithBackoff<T>(attempt: (attemptNumber: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  return pRetry(attempt, {
+    retries: Number.POSITIVE_INFINITY,
+    // The pause is taken in shouldRetry, on the injected clock.
+    minTimeout: 0,
+    maxTimeout: 0,
+    signal: options.signal,
+    shouldRetry: async ({ error }) => {
+      if (options.shouldRetry && !options.shouldRetry(error)) return false;
+      const delayMs = options.backoff.next();
+      options.onRetry?.(error, delayMs);
+      await sleep(options.clock, delayMs, options.signal);
+      return true;
+    },
+  });
 }

@@ -18,38 +18,31 @@
  * Non-guarantees: delivery is as timely as the API server's watch; between a
  * disconnect and the reconnect nothing is delivered (see `lastContactAt`).
  */
-import type { KubeConfig } from '@kubernetes/client-node';
-import { systemClock, sleep, type Clock } from '../clock.js';
-import type { KubekvError } from '../errors.js';
-import { isAbort, isGone, toKubekvError } from '../kube/errors.js';
-import { watchStream } from '../kube/watch-stream.js';
+import { systemClock, type Clock } from '../clock.js';
+import { KubekvError, UnavailableError } from '../errors.js';
 import { silentLogger, type Logger } from '../logger.js';
-import type { WatchRestartReason } from '../metrics/observer.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import type { ObjectList, ResourceClient } from './api.js';
+import { Backoff, retryWithBackoff, type BackoffOptions } from './backoff.js';
+import { isGone } from './errors.js';
+import type { KubeObject } from './types.js';
 
-/** The least an object must have to be watched. */
-export interface KubeObject {
-  metadata?: { name?: string; resourceVersion?: string } | undefined;
-}
-
-/** A list of the watched object (zero or one item) and the collection's resourceVersion. */
-export interface ObjectList<T> {
-  items: T[];
-  resourceVersion: string;
-}
+/** Why a list+watch loop opened a new watch. */
+export type WatchRestartReason =
+  /** The server ended the watch (its 30-60 min timeout): resumed from the last resourceVersion. */
+  | 'closed'
+  /** The resourceVersion was too old (410 Gone): relisted. */
+  | 'expired'
+  /** The request or stream failed (network, 5xx, 403, inactivity): retried after a backoff. */
+  | 'failed';
 
 /** Options of {@link ObjectWatcher}. */
 export interface ObjectWatcherOptions<T extends KubeObject> {
-  kubeConfig: KubeConfig;
-  /** Collection path, e.g. /api/v1/namespaces/ns/configmaps. */
-  collectionPath: string;
-  /** Resource name for errors, e.g. "configmaps". */
-  resource: string;
-  namespace: string;
+  /** The resource the object is of (its namespace is the object's). */
+  api: ResourceClient<T>;
   /** Name of the object to follow. */
   name: string;
-  /** Lists the collection with the given fieldSelector (a quorum read). */
-  list: (fieldSelector: string) => Promise<ObjectList<T>>;
+  /** Lists the collection with the given fieldSelector (a quorum read); default `api.list`. */
+  list?: ((fieldSelector: string) => Promise<ObjectList<T>>) | undefined;
   /** Full state after a (re)list: the object, or undefined if it does not exist. */
   onSync: (object: T | undefined, resourceVersion: string) => void;
   /** A change, in server order. */
@@ -131,24 +124,24 @@ export class ObjectWatcher<T extends KubeObject> {
   }
 
   async #run(): Promise<void> {
-    const { name, namespace, resource } = this.#o;
+    const { name, api } = this.#o;
+    const { namespace, resource } = api;
+    const list = this.#o.list ?? ((selector: string) => api.list({ fieldSelector: selector }));
     const fieldSelector = `metadata.name=${name}`;
     const signal = this.#stop.signal;
-    while (!signal.aborted) {
-      let verb = 'watch';
+    /** One list (when needed) and watch; resolves when it may reopen at once, throws to be retried after a pause. */
+    const session = async (): Promise<void> => {
       try {
         if (this.#resourceVersion === undefined) {
-          verb = 'list';
-          const listed = await this.#o.list(fieldSelector);
-          if (signal.aborted) break;
+          const listed = await list(fieldSelector);
+          if (signal.aborted) return;
           this.#contact();
           this.#resourceVersion = listed.resourceVersion;
           this.#o.onSync(listed.items.find((i) => i.metadata?.name === name), listed.resourceVersion);
-          verb = 'watch';
         }
-        const events = watchStream<T>(this.#o.kubeConfig, {
-          path: this.#o.collectionPath,
-          query: { resourceVersion: this.#resourceVersion, allowWatchBookmarks: true, fieldSelector },
+        const events = api.watch({
+          resourceVersion: this.#resourceVersion,
+          fieldSelector,
           signal,
           inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
           alreadyHeld: this.#o.alreadyHeld,
@@ -176,25 +169,34 @@ export class ObjectWatcher<T extends KubeObject> {
         // The server closed the watch (its timeout): resume from where we are.
         this.#connected = false;
         if (!signal.aborted) this.#o.onRestart?.('closed');
-        if (!delivered) await sleep(this.#clock, this.#backoff.next(), signal).catch(() => {});
+        if (!delivered) throw closedEmpty;
       } catch (err) {
         this.#connected = false;
-        if (signal.aborted) break;
+        if (signal.aborted || err === closedEmpty) throw err;
         if (isGone(err)) {
           this.#log.info({ resource, namespace }, 'watch resourceVersion expired (410); relisting');
           this.#resourceVersion = undefined;
           this.#o.onRestart?.('expired');
-          continue;
+          return;
         }
-        const error = isAbort(err)
-          ? toKubekvError(new Error('watch inactive; reconnecting', { cause: err }), { verb, resource, name, namespace })
-          : toKubekvError(err, { verb, resource, name, namespace });
-        const delay = this.#backoff.next();
-        this.#log.warn({ resource, namespace, code: error.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `${verb} failed; retrying: ${error.message}`);
-        this.#o.onError?.(error);
-        this.#o.onRestart?.('failed');
-        await sleep(this.#clock, delay, signal).catch(() => {});
+        // The port maps every failure; anything else is a bug in a consumer callback, reported the same way.
+        throw err instanceof KubekvError ? err : new UnavailableError(`watch of ${resource} ${namespace}/${name} failed`, { cause: err });
       }
+    };
+    while (!signal.aborted) {
+      // Retried (p-retry, pauses on the injected clock) until a session ends
+      // in a way that reopens at once, or stop() aborts.
+      await retryWithBackoff(session, {
+        clock: this.#clock,
+        backoff: this.#backoff,
+        signal,
+        onRetry: (err, delay) => {
+          if (err === closedEmpty || !(err instanceof KubekvError)) return;
+          this.#log.warn({ resource, namespace, code: err.code, attempt: this.#backoff.attempt, delayMs: Math.round(delay) }, `list+watch failed; retrying: ${err.message}`);
+          this.#o.onError?.(err);
+          this.#o.onRestart?.('failed');
+        },
+      }).catch(() => {});
     }
     this.#connected = false;
   }
@@ -203,3 +205,6 @@ export class ObjectWatcher<T extends KubeObject> {
     this.#lastContactAt = this.#clock.monotonic();
   }
 }
+
+/** A session the server closed before it delivered anything: reopened after a pause, not reported as a failure. */
+const closedEmpty = new Error('the watch closed before delivering anything');

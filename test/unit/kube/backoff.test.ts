@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidOptionError } from '../../../src/errors.js';
-import { Backoff } from '../../../src/watch/backoff.js';
+import { Backoff } from '../../../src/kube/backoff.js';
 
 describe('Backoff', () => {
   it('grows by factor up to maxMs when jitter is off', () => {

@@ -1,0 +1,369 @@
+/**
+ * FakeCluster: an in-memory Kubernetes API for kubekv's {@link KubeApi}
+ * port, so the real ConfigMapStore, LeaseElector, Lock and StateManager run
+ * in unit tests with nothing swapped but the wire (as npm etcd3's mock swaps
+ * only its connection pool, and client-go's fake clientset only the server).
+ *
+ * Guarantees (pinned to the real kube-apiserver by the api-facts suite,
+ * test/support/api-facts.ts, which runs against both):
+ * - ConfigMaps, Leases and Events by namespace and name, with one
+ *   resourceVersion counter across all (as etcd's revision) and a uid each.
+ * - create: 409 AlreadyExists; update (PUT): 409 on a stale
+ *   metadata.resourceVersion, 404 when gone; merge patch (RFC 7386, null
+ *   deletes): 409 when it carries a stale resourceVersion; delete: 409 when a
+ *   resourceVersion or uid precondition fails, 404 when gone; a ConfigMap
+ *   over 1 MiB of values: 422.
+ * - Watches by field (metadata.name=) or label selector, from a
+ *   resourceVersion (history replayed in order) or from now (ADDED for what
+ *   exists); 410 Gone for a version older than the last {@link compact};
+ *   BOOKMARK events on {@link bookmark}.
+ * - Faults, each for the next matching request: {@link loseNextAnswer}
+ *   (applied or not, the caller sees a reset connection), {@link refuseNext}
+ *   (an error status, nothing applied), {@link delayNext}; and for watches
+ *   {@link pauseWatches} / {@link resumeWatches} and {@link expireWatches}
+ *   (410 in the stream, as after a long outage).
+ *
+ * Non-guarantees: no RBAC, no namespaces to create, no admission, no
+ * managedFields; selectors are equality only.
+ *
+ * @module
+ */
+import { keepingProcessAlive, systemClock, sleep, type Clock } from '../clock.js';
+import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
+import { WireKubeApi, type KubeApi, type KubeWire } from '../kube/api.js';
+import { HttpStatusError } from '../kube/errors.js';
+import type { KubeRequest, KubeStream } from '../kube/transport.js';
+import type { KubeObject } from '../kube/types.js';
+
+/** Which requests a fault applies to; every field left out matches all. */
+export interface RequestMatcher {
+  /** The API verb (a GET of a collection is `list`, or `watch` with watch=true). */
+  verb?: 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete' | 'watch' | undefined;
+  /** The resource, plural. */
+  resource?: 'configmaps' | 'leases' | 'events' | undefined;
+  /** The object's name (a create matches by its body's name only through `verb`/`resource`). */
+  name?: string | undefined;
+}
+
+/** Options of {@link FakeCluster}. */
+export interface FakeClusterOptions {
+  /** Time for {@link FakeCluster.delayNext}. @default the system clock */
+  clock?: Clock | undefined;
+  /** Most ms a request may take before the port gives up on it. @default 10000 */
+  requestTimeoutMs?: number | undefined;
+}
+
+type Obj = KubeObject & Record<string, unknown> & { metadata: NonNullable<KubeObject['metadata']> & Record<string, unknown> };
+interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; object: Obj; rv: number }
+interface Fault { match: RequestMatcher; act: (apply: () => string) => Promise<string> }
+interface Parsed { collection: string; resource: string; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']> }
+
+const PATH = /^(\/api\/v1|\/apis\/coordination\.k8s\.io\/v1|\/apis\/events\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(configmaps|leases|events)(?:\/([^/]+))?$/;
+const KINDS: Record<string, [string, string]> = { configmaps: ['ConfigMap', 'v1'], leases: ['Lease', 'coordination.k8s.io/v1'], events: ['Event', 'events.k8s.io/v1'] };
+
+/** An in-memory Kubernetes API; see the module doc. Give {@link FakeCluster.api} as the `api` option. */
+export class FakeCluster {
+  /** The port over this cluster: pass it as the `api` option of ConfigMapStore.open, StateManager.start, LeaseElector. */
+  readonly api: KubeApi;
+  readonly #clock: Clock;
+  #rv = 1000;
+  #compactedAt = 0;
+  readonly #objects = new Map<string, Obj>();
+  readonly #history: Change[] = [];
+  readonly #watches = new Set<FakeWatch>();
+  readonly #faults: Fault[] = [];
+  #paused = false;
+
+  /** @param options - see {@link FakeClusterOptions} */
+  constructor(options: FakeClusterOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    const wire: KubeWire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
+    this.api = new WireKubeApi(wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default' });
+  }
+
+  /** The newest resourceVersion of the cluster. */
+  get resourceVersion(): string {
+    return String(this.#rv);
+  }
+
+  /** The stored object (a copy), or undefined. */
+  object(resource: 'configmaps' | 'leases' | 'events', namespace: string, name: string): KubeObject | undefined {
+    const object = this.#objects.get(`${collectionOf(resource, namespace)}/${name}`);
+    return object && structuredClone(object);
+  }
+
+  /** The next matching write is applied (unless `landed: false`) and its caller sees a reset connection: outcome unknown. */
+  loseNextAnswer(options: { landed?: boolean; match?: RequestMatcher } = {}): void {
+    const lost = () => Object.assign(new Error('socket hang up (FakeCluster.loseNextAnswer)'), { code: 'ECONNRESET' });
+    this.#faults.push({ match: { ...options.match }, act: (apply) => {
+      if (options.landed !== false) apply();
+      return Promise.reject(lost());
+    } });
+  }
+
+  /** The next matching request is answered with `status` (default 503) and nothing is applied. */
+  refuseNext(status = 503, options: { match?: RequestMatcher; message?: string } = {}): void {
+    this.#faults.push({ match: { ...options.match }, act: () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')) });
+  }
+
+  /** The next matching request waits `ms` on the cluster's clock before it is applied and answered. */
+  delayNext(ms: number, options: { match?: RequestMatcher } = {}): void {
+    this.#faults.push({ match: { ...options.match }, act: async (apply) => {
+      await sleep(this.#clock, ms);
+      return apply();
+    } });
+  }
+
+  /** Holds every watch event back (watchers see nothing, as over a stalled connection) until {@link resumeWatches}. */
+  pauseWatches(): void {
+    this.#paused = true;
+  }
+
+  /** Delivers what {@link pauseWatches} held back, in order. */
+  resumeWatches(): void {
+    this.#paused = false;
+    for (const watch of this.#watches) watch.flush();
+  }
+
+  /** Sends a BOOKMARK at the current resourceVersion to every open watch. */
+  bookmark(): void {
+    for (const watch of this.#watches) watch.push({ type: 'BOOKMARK', object: { metadata: { resourceVersion: this.resourceVersion } } });
+  }
+
+  /** Forgets the history before now: a watch from an older resourceVersion gets 410 Gone. */
+  compact(): void {
+    this.#compactedAt = this.#rv;
+    this.#history.length = 0;
+  }
+
+  /** Compacts and ends every open watch with a 410 Gone ERROR event, as after an outage longer than the history: watchers relist. */
+  expireWatches(): void {
+    this.compact();
+    for (const watch of [...this.#watches]) {
+      watch.push({ type: 'ERROR', object: status(410, 'too old resource version') });
+      watch.end();
+    }
+  }
+
+  async #send(request: KubeRequest): Promise<string> {
+    await Promise.resolve();
+    request.signal?.throwIfAborted();
+    const parsed = parse(request);
+    const apply = () => this.#apply(parsed, request);
+    const index = this.#faults.findIndex((fault) => matches(fault.match, parsed));
+    if (index < 0) return apply();
+    const [fault] = this.#faults.splice(index, 1);
+    // A faulted request may wait (delayNext): as a real request's socket
+    // would, it keeps the process alive meanwhile (the clock's timers do not).
+    return keepingProcessAlive(() => fault!.act(apply));
+  }
+
+  /** One request against the store; the answer's JSON, or HttpStatusError. */
+  #apply(p: Parsed, request: KubeRequest): string {
+    const key = `${p.collection}/${p.name ?? ''}`;
+    const current = p.name === undefined ? undefined : this.#objects.get(key);
+    const body = request.body as Obj | undefined;
+    const what = `${p.resource} "${p.name ?? body?.metadata?.name ?? ''}"`;
+    switch (p.verb) {
+      case 'get':
+        if (!current) throw statusError(404, `${what} not found`);
+        return JSON.stringify(current);
+      case 'list': {
+        const items = [...this.#objects.values()].filter((o) => inCollection(o, p.collection) && selected(o, request.query));
+        return JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: this.resourceVersion }, items });
+      }
+      case 'create': {
+        const name = body?.metadata?.name ?? '';
+        if (this.#objects.has(`${p.collection}/${name}`)) throw statusError(409, `${p.resource} "${name}" already exists`);
+        return this.#store('ADDED', p, name, { ...body!, metadata: { ...body!.metadata, uid: crypto.randomUUID(), creationTimestamp: new Date(this.#clock.now()).toISOString() } });
+      }
+      case 'update':
+      case 'patch': {
+        if (!current) throw statusError(404, `${what} not found`);
+        const next = p.verb === 'update' ? structuredClone(body!) : mergePatch(current, request.body) as Obj;
+        const expected = next.metadata?.resourceVersion;
+        // A PUT or a merge patch naming a resourceVersion is a precondition.
+        if (expected && expected !== current.metadata.resourceVersion) {
+          throw statusError(409, `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
+        }
+        return this.#store('MODIFIED', p, p.name!, { ...next, metadata: { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata['creationTimestamp'] } });
+      }
+      case 'delete': {
+        if (!current) throw statusError(404, `${what} not found`);
+        const pre = (body as { preconditions?: { resourceVersion?: string; uid?: string } } | undefined)?.preconditions ?? {};
+        if ((pre.resourceVersion && pre.resourceVersion !== current.metadata.resourceVersion) || (pre.uid && pre.uid !== current.metadata.uid)) {
+          throw statusError(409, `Operation cannot be fulfilled on ${what}: the precondition failed`);
+        }
+        this.#objects.delete(key);
+        const gone = { ...current, metadata: { ...current.metadata, resourceVersion: String(++this.#rv) } };
+        this.#record({ type: 'DELETED', collection: p.collection, object: gone, rv: this.#rv });
+        return JSON.stringify(gone);
+      }
+      default:
+        throw statusError(405, `${p.verb} is not served here`);
+    }
+  }
+
+  /** Stores `object` under a new resourceVersion, in the server's field order (kind, apiVersion, metadata first). */
+  #store(type: 'ADDED' | 'MODIFIED', p: Parsed, name: string, object: Obj): string {
+    const [kind, apiVersion] = KINDS[p.resource]!;
+    const { name: _n, namespace: _ns, uid, resourceVersion: _rv, ...meta } = object.metadata;
+    const { kind: _k, apiVersion: _a, metadata: _m, ...rest } = object;
+    const stored = { kind, apiVersion, metadata: { name, namespace: p.namespace, uid, resourceVersion: String(this.#rv + 1), ...prune(meta) }, ...prune(rest) } as Obj;
+    if (p.resource === 'configmaps') validateConfigMap(stored);
+    this.#rv++;
+    this.#objects.set(`${p.collection}/${name}`, stored);
+    this.#record({ type, collection: p.collection, object: stored, rv: this.#rv });
+    return JSON.stringify(stored);
+  }
+
+  #record(change: Change): void {
+    this.#history.push(change);
+    for (const watch of this.#watches) watch.offer(change);
+  }
+
+  async #open(request: KubeRequest): Promise<KubeStream> {
+    await Promise.resolve();
+    request.signal?.throwIfAborted();
+    const p = parse(request);
+    const fault = this.#faults.findIndex((f) => matches(f.match, p));
+    if (fault >= 0) await this.#faults.splice(fault, 1)[0]!.act(() => '');
+    const from = request.query?.['resourceVersion'];
+    if (from !== undefined && from !== '' && from !== '0' && Number(from) < this.#compactedAt) {
+      const text = JSON.stringify(status(410, `too old resource version: ${String(from)} (${this.#compactedAt})`));
+      return { status: 410, body: (async function* () {})(), text: () => Promise.resolve(text) };
+    }
+    const watch = new FakeWatch(p.collection, request.query, () => this.#paused, () => this.#watches.delete(watch), request.signal);
+    if (from === undefined || from === '' || from === '0') {
+      for (const object of this.#objects.values()) watch.offer({ type: 'ADDED', collection: p.collection, object, rv: Number(object.metadata.resourceVersion) });
+    } else {
+      for (const change of this.#history) if (change.rv > Number(from)) watch.offer(change);
+    }
+    this.#watches.add(watch);
+    return { status: 200, body: watch.lines(), text: () => Promise.reject(new Error('a watch body is read as a stream')) };
+  }
+}
+
+/** One open watch: its selector, its queue of lines and its reader. */
+class FakeWatch {
+  readonly #queue: string[] = [];
+  #wake: (() => void) | undefined;
+  #ended = false;
+
+  constructor(
+    readonly collection: string,
+    readonly query: KubeRequest['query'],
+    readonly paused: () => boolean,
+    readonly onEnd: () => void,
+    readonly signal: AbortSignal | undefined,
+  ) {
+    signal?.addEventListener('abort', () => this.end(), { once: true });
+  }
+
+  offer(change: Change): void {
+    if (inCollection(change.object, this.collection) && selected(change.object, this.query)) this.push({ type: change.type, object: change.object });
+  }
+
+  push(event: { type: string; object: unknown }): void {
+    if (this.#ended) return;
+    this.#queue.push(`${JSON.stringify(event)}\n`);
+    this.flush();
+  }
+
+  flush(): void {
+    if (!this.paused()) this.#wake?.();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.onEnd();
+    this.#wake?.();
+  }
+
+  async *lines(): AsyncGenerator<Uint8Array> {
+    try {
+      for (;;) {
+        while (this.#queue.length > 0 && !this.paused()) yield Buffer.from(this.#queue.shift()!);
+        if (this.signal?.aborted) throw this.signal.reason;
+        if (this.#ended && (this.#queue.length === 0 || this.paused())) return;
+        await new Promise<void>((resolve) => (this.#wake = resolve));
+        this.#wake = undefined;
+      }
+    } finally {
+      this.#ended = true;
+      this.onEnd();
+    }
+  }
+}
+
+function parse(request: KubeRequest): Parsed {
+  const m = PATH.exec(request.path);
+  if (!m) throw statusError(404, `the server could not find the requested resource (${request.path})`);
+  const [, prefix, namespace, resource, name] = m;
+  const collection = `${prefix}/namespaces/${namespace}/${resource}`;
+  const watching = request.query?.['watch'] === true || request.query?.['watch'] === 'true';
+  const verbs = { GET: name ? 'get' : watching ? 'watch' : 'list', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as const;
+  return { collection, resource: resource!, namespace: decodeURIComponent(namespace!), name: name && decodeURIComponent(name), verb: verbs[request.method] };
+}
+
+function collectionOf(resource: string, namespace: string): string {
+  const prefix = resource === 'configmaps' ? '/api/v1' : resource === 'leases' ? '/apis/coordination.k8s.io/v1' : '/apis/events.k8s.io/v1';
+  return `${prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}`;
+}
+
+function matches(match: RequestMatcher, p: Parsed): boolean {
+  return (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
+}
+
+function inCollection(object: Obj, collection: string): boolean {
+  const [kind] = KINDS[collection.slice(collection.lastIndexOf('/') + 1)]!;
+  return object['kind'] === kind && collection.includes(`/namespaces/${encodeURIComponent(object.metadata.namespace ?? '')}/`);
+}
+
+/** Equality field (metadata.name=) and label selectors, comma-separated. */
+function selected(object: Obj, query: KubeRequest['query']): boolean {
+  const field = String(query?.['fieldSelector'] ?? '');
+  const label = String(query?.['labelSelector'] ?? '');
+  const pairs = (selector: string) => selector.split(',').filter(Boolean).map((term) => term.split('=') as [string, string]);
+  return pairs(field).every(([k, v]) => k === 'metadata.name' ? object.metadata.name === v : k === 'metadata.namespace' ? object.metadata.namespace === v : false)
+    && pairs(label).every(([k, v]) => object.metadata.labels?.[k] === v);
+}
+
+/** RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return structuredClone(patch);
+  // Null prototype: a key named __proto__ is data, as it is to the API server.
+  const out = Object.assign(Object.create(null) as Record<string, unknown>, typeof target === 'object' && target !== null && !Array.isArray(target) ? target : {});
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else out[key] = mergePatch(out[key], value);
+  }
+  return out;
+}
+
+/** Drops empty maps, as the API server omits them. */
+function prune<T extends Record<string, unknown>>(fields: T): T {
+  const out = Object.assign(Object.create(null) as Record<string, unknown>, fields);
+  for (const [key, value] of Object.entries(out)) {
+    if (value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) delete out[key];
+  }
+  return { ...out };
+}
+
+/** The API server's validation of a ConfigMap's size (422 when it fails). */
+function validateConfigMap(object: Obj): void {
+  const data = object['data'] as Record<string, string> | undefined;
+  const binaryData = object['binaryData'] as Record<string, string> | undefined;
+  if (dataSize(data, binaryData) > MAX_DATA_BYTES) {
+    throw statusError(422, `ConfigMap "${object.metadata.name}" is invalid: []: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
+  }
+}
+
+function status(code: number, message: string): Record<string, unknown> {
+  const reasons: Record<number, string> = { 404: 'NotFound', 409: 'Conflict', 410: 'Expired', 422: 'Invalid', 503: 'ServiceUnavailable' };
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason: reasons[code] ?? 'Unknown', code };
+}
+
+function statusError(code: number, message: string): HttpStatusError {
+  return new HttpStatusError(code, JSON.stringify(status(code, message)));
+}

@@ -1,0 +1,76 @@
+/**
+ * kubekv/testing's FakeCluster answers the api-facts suite
+ * (test/support/api-facts.ts) as the real kube-apiserver does
+ * (test/integration/kube/api-facts-port.test.ts runs it there), and its
+ * faults reach the real components as the same error classes a cluster
+ * would give.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { AbortedError, UnavailableError } from '../../../src/errors.js';
+import { ConfigMapStore } from '../../../src/index.js';
+import { FakeCluster } from '../../../src/testing/index.js';
+import { apiFacts } from '../../support/api-facts.js';
+
+let fake = new FakeCluster();
+apiFacts({
+  name: 'FakeCluster',
+  space: () => {
+    fake = new FakeCluster();
+    return Promise.resolve({ api: fake.api, namespace: 'facts' });
+  },
+  compact: () => Promise.resolve(fake.compact()),
+});
+
+describe('FakeCluster faults', () => {
+  it('a request past its deadline is UnavailableError for a ConfigMap, a Lease and an Event alike', async () => {
+    const cluster = new FakeCluster({ requestTimeoutMs: 20 });
+    const requests = [
+      () => cluster.api.configMaps('ns').get('b'),
+      () => cluster.api.leases('ns').get('l'),
+      () => cluster.api.events('ns').create({ metadata: { name: 'e' } }),
+    ];
+    for (const request of requests) {
+      cluster.delayNext(5_000);
+      await assert.rejects(request(), (err: unknown) => err instanceof UnavailableError && /timed out after 20 ms/.test(err.message));
+    }
+  });
+
+  it('a lost answer after the write landed: the real store reads back and resolves the put', async () => {
+    const cluster = new FakeCluster();
+    const store = await ConfigMapStore.open({ name: 'b', namespace: 'ns', create: true, api: cluster.api });
+    try {
+      cluster.loseNextAnswer({ match: { verb: 'patch', resource: 'configmaps' } });
+      const pair = await store.put('k', 'v');
+      assert.equal(pair.text, 'v');
+      assert.deepEqual(Object.values((cluster.object('configmaps', 'ns', 'b') as { data?: Record<string, string> }).data ?? {}).includes('v'), true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a refused request is the error class the server\'s status maps to, nothing applied', async () => {
+    const cluster = new FakeCluster();
+    cluster.refuseNext(503);
+    await assert.rejects(cluster.api.configMaps('ns').create({ metadata: { name: 'x' } }), UnavailableError);
+    assert.equal(cluster.object('configmaps', 'ns', 'x'), undefined);
+    await assert.rejects(cluster.api.leases('ns').get('l', { signal: AbortSignal.abort() }), AbortedError);
+  });
+
+  it('expireWatches ends a watch with 410: the real store relists and still sees later writes', async () => {
+    const cluster = new FakeCluster();
+    const writer = await ConfigMapStore.open({ name: 'b', namespace: 'ns', create: true, api: cluster.api });
+    const reader = await ConfigMapStore.open({ name: 'b', namespace: 'ns', api: cluster.api });
+    try {
+      await writer.put('a', '1');
+      cluster.expireWatches();
+      await writer.put('b', '2');
+      for (let i = 0; i < 200 && (await reader.get('b')) === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal((await reader.get('b'))?.text, '2');
+      assert.equal((await reader.get('a'))?.text, '1');
+    } finally {
+      await writer.close();
+      await reader.close();
+    }
+  });
+});
