@@ -15,7 +15,11 @@ export type RequestTimes = Map<string, { seconds: number; count: number }>;
 
 /** Scrapes the server's /metrics (the admin identity may; the request itself is not a ConfigMap one, so it does not count). */
 export async function scrapeRequestTimes(kc: KubeConfig): Promise<RequestTimes> {
-  const text = await KubeTransport.for(kc).sendText({ method: 'GET', path: '/metrics' });
+  return requestTimesOf(await KubeTransport.for(kc).sendText({ method: 'GET', path: '/metrics' }));
+}
+
+/** The ConfigMap request times (sum and count per verb, subresources left out) in an API server's /metrics text. */
+export function requestTimesOf(text: string): RequestTimes {
   const times: RequestTimes = new Map();
   for (const line of text.split('\n')) {
     const match = /^apiserver_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$/.exec(line);

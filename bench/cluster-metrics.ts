@@ -12,6 +12,7 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeTransport } from '../src/kube/transport.js';
+import { requestTimesOf } from './apiserver-time.js';
 
 /** One snapshot of the figures a bucket's cost is judged by. */
 export interface ClusterSnapshot {
@@ -72,22 +73,13 @@ export async function scrapeCluster(kc: KubeConfig, etcdUrl: string): Promise<Cl
   ]);
   let watchBytes = 0;
   let watchEvents = 0;
-  const requestSeconds = new Map<string, { seconds: number; count: number }>();
+  const requestSeconds = requestTimesOf(apiText);
   for (const line of apiText.split('\n')) {
     const watch = /^apiserver_watch_events_sizes_(sum|count)\{(.*)\} (\S+)$/.exec(line);
     if (watch && /(^|,)resource="configmaps"/.test(watch[2]!)) {
       if (watch[1] === 'sum') watchBytes += Number(watch[3]);
       else watchEvents += Number(watch[3]);
-      continue;
     }
-    const req = /^apiserver_request_duration_seconds_(sum|count)\{(.*)\} (\S+)$/.exec(line);
-    if (!req || !/(^|,)resource="configmaps"/.test(req[2]!) || /(^|,)subresource="[^"]+"/.test(req[2]!)) continue;
-    const verb = /(^|,)verb="([^"]+)"/.exec(req[2]!)?.[2];
-    if (!verb) continue;
-    const entry = requestSeconds.get(verb) ?? { seconds: 0, count: 0 };
-    if (req[1] === 'sum') entry.seconds += Number(req[3]);
-    else entry.count += Number(req[3]);
-    requestSeconds.set(verb, entry);
   }
   return {
     at,
