@@ -39,9 +39,10 @@ export {
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 
-export { ConfigMapStore } from './store/index.js';
+export { ConfigMapStore, DEFAULT_ETCD_BUDGET } from './store/index.js';
 export type {
   BatchOperation,
+  EtcdBudgetOptions,
   CallOptions,
   KVPair,
   KVPairJSON,

@@ -64,6 +64,20 @@ export const CAS_CONFLICTS: MetricDefinition = {
   help: 'Commits (CAS patches) the API server refused with 409 Conflict because the bucket changed since they were planned; each is re-planned and retried.',
 };
 
+export const ETCD_BYTES: MetricDefinition = {
+  name: 'kubekv_etcd_bytes_written_total',
+  type: 'counter',
+  labelNames: bucketLabels,
+  help: 'Bytes the bucket\'s commits made etcd store (an upper estimate per commit that landed or may have landed): what the store spends from its etcd budget. etcd keeps every revision until the API server compacts it, so this, per compaction interval, is what the bucket adds to etcd\'s database.',
+};
+
+export const ETCD_BUDGET_WAIT: MetricDefinition = {
+  name: 'kubekv_etcd_budget_wait_seconds_total',
+  type: 'counter',
+  labelNames: bucketLabels,
+  help: 'Time commits waited because the store had spent its etcd budget (the etcdBudget option); writes queue meanwhile and go out together in the next commit.',
+};
+
 export const WRITE_RETRIES: MetricDefinition = {
   name: 'kubekv_write_retries_total',
   type: 'counter',
@@ -124,7 +138,7 @@ export const LOCK_HOLD_DURATION: MetricDefinition = {
 /** Everything kubekv may register, grouped by the component that reports it. */
 export const CATALOGUE = {
   election: [LEADER_STATUS, LEADER_SLOWPATH],
-  store: [WRITES, WRITE_DURATION, CAS_CONFLICTS, WRITE_RETRIES, FENCED_WRITES, CACHE_STALENESS, WATCH_RESTARTS],
+  store: [WRITES, WRITE_DURATION, CAS_CONFLICTS, ETCD_BYTES, ETCD_BUDGET_WAIT, WRITE_RETRIES, FENCED_WRITES, CACHE_STALENESS, WATCH_RESTARTS],
   lock: [LOCK_ACQUISITIONS, LOCK_LOSSES, LOCKS_HELD, LOCK_HOLD_DURATION],
 } as const;
 

@@ -26,6 +26,8 @@ import {
   ALL_METRICS,
   CACHE_STALENESS,
   CAS_CONFLICTS,
+  ETCD_BUDGET_WAIT,
+  ETCD_BYTES,
   FENCED_WRITES,
   LEADER_SLOWPATH,
   LEADER_STATUS,
@@ -129,6 +131,8 @@ export class Metrics {
     const writes = this.#counter(WRITES);
     const duration = this.#histogram(WRITE_DURATION);
     const conflicts = this.#counter(CAS_CONFLICTS);
+    const etcdBytes = this.#counter(ETCD_BYTES);
+    const budgetWait = this.#counter(ETCD_BUDGET_WAIT);
     const retries = this.#counter(WRITE_RETRIES);
     const fenced = this.#counter(FENCED_WRITES);
     const restarts = this.#counter(WATCH_RESTARTS);
@@ -139,6 +143,8 @@ export class Metrics {
       // Series that alerts compare against exist from the start, at 0.
       writes.inc({ ...labels, result: 'ok' }, 0);
       conflicts.inc(labels, 0);
+      etcdBytes.inc(labels, 0);
+      budgetWait.inc(labels, 0);
       fenced.inc(labels, 0);
       sources.add(source);
     });
@@ -152,6 +158,8 @@ export class Metrics {
         }),
       conflict: () => safely(() => conflicts.inc(labels)),
       retry: (reason) => safely(() => retries.inc({ ...labels, reason: labelValue(reason) })),
+      etcdBytes: (bytes) => safely(() => etcdBytes.inc(labels, bytes)),
+      budgetWaited: (ms) => safely(() => budgetWait.inc(labels, ms / 1000)),
       watchRestarted: (reason) => safely(() => restarts.inc({ ...labels, reason })),
       close: () =>
         safely(() => {

@@ -24,6 +24,10 @@ export interface StoreObserver {
   conflict(): void;
   /** A commit is tried again after a pause, for `reason`. */
   retry(reason: RetryReason): void;
+  /** A commit that may have landed made etcd store about `bytes` (the estimate of codec/stored-size.ts). */
+  etcdBytes(bytes: number): void;
+  /** Commits waited `ms` for the store's etcd budget (store/etcd-budget.ts). */
+  budgetWaited(ms: number): void;
   /** The bucket's watch was opened again, for `reason`. */
   watchRestarted(reason: WatchRestartReason): void;
   /** The store closed: series that describe its live state (cache staleness) go. */

@@ -29,6 +29,7 @@
  * Non-guarantees: leader handlers that act outside the buckets are not fenced
  * (use `epoch`); a follower's reads lag the leader by its watch delay.
  */
+import type { EtcdBudgetOptions } from '../store/etcd-budget.js';
 import type { KubeConfig } from '../kube/types.js';
 import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { CompressionOptions } from '../codec/index.js';
@@ -81,6 +82,8 @@ export interface StateManagerOptions {
   retryPeriodMs?: number;
   /** Value compression of the buckets. */
   compression?: CompressionOptions | boolean;
+  /** What each bucket's store may make etcd store over time (OpenStoreOptions.etcdBudget). Default: 10% of etcd's default quota per 5 minutes. */
+  etcdBudget?: EtcdBudgetOptions | boolean;
   /** pino-compatible logger; keys and values are never logged. */
   logger?: Logger;
   /** Time source. */
@@ -276,6 +279,7 @@ export class StateManager implements AsyncDisposable {
           create: options.create ?? true,
           app: options.name.slice(0, 63),
           ...(options.compression === undefined ? {} : { compression: options.compression }),
+          ...(options.etcdBudget === undefined ? {} : { etcdBudget: options.etcdBudget }),
           ...(options.logger ? { logger: options.logger } : {}),
           ...(options.clock ? { clock: options.clock } : {}),
           ...(signal ? { signal } : {}),

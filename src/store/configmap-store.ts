@@ -167,6 +167,7 @@ export class ConfigMapStore implements Store {
       epochOf: () => this.#hooks.epochOf?.(),
       guard: (base, ops, epoch) => this.#hooks.guard?.(base, ops, epoch),
       observer: this.#observer,
+      budget: options.etcdBudget,
     };
     this.#pipeline = new WritePipeline(host);
     this.#watcher = new ObjectWatcher<ConfigMapObject>({

@@ -17,3 +17,5 @@ export type {
   TreeEvent,
   Value,
 } from './types.js';
+export { DEFAULT_ETCD_BUDGET } from './etcd-budget.js';
+export type { EtcdBudgetOptions } from './etcd-budget.js';

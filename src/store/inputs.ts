@@ -25,6 +25,7 @@ import { validateName } from '../kube/config.js';
 import { resolveEvents } from '../events/lease-events.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type Metrics } from '../metrics/metrics.js';
+import { EtcdBudget, type EtcdBudgetOptions } from './etcd-budget.js';
 import { kvPair } from './kv-pair.js';
 import type { KVPair, OpenStoreOptions, Previous, Value } from './types.js';
 
@@ -39,6 +40,8 @@ export interface ResolvedOptions {
   metrics: Metrics | undefined;
   /** Record Kubernetes Events (lock losses). */
   events: boolean;
+  /** What the store may make etcd store over time; undefined: no limit. */
+  etcdBudget: EtcdBudget | undefined;
 }
 
 /** Default deadline of a write (OpenStoreOptions.timeoutMs). */
@@ -73,7 +76,21 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   if (options.app !== undefined) validateLabelValue('app', options.app);
   const metrics = resolveMetrics(options.metrics);
   const events = resolveEvents(options.events);
-  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, timeoutMs, requestTimeoutMs, metrics, events };
+  const clock = options.clock ?? systemClock;
+  const budget = resolveEtcdBudget(options.etcdBudget);
+  const etcdBudget = budget === false ? undefined : new EtcdBudget(clock, budget);
+  return { name, logger: options.logger ?? silentLogger, clock, compression, timeoutMs, requestTimeoutMs, metrics, events, etcdBudget };
+}
+
+/** Validates the `etcdBudget` option (the numbers are checked by EtcdBudget itself). */
+function resolveEtcdBudget(value: OpenStoreOptions['etcdBudget']): EtcdBudgetOptions | false {
+  if (value === undefined || value === true) return {};
+  if (value === false) return false;
+  if (typeof value !== 'object' || value === null) throw new InvalidOptionError('etcdBudget', value, 'false, or { bytes?, windowMs? }');
+  for (const key of Object.keys(value)) {
+    if (key !== 'bytes' && key !== 'windowMs') throw new InvalidOptionError(`etcdBudget.${key}`, (value as Record<string, unknown>)[key], 'no such option (bytes, windowMs)');
+  }
+  return value;
 }
 
 export function newBucket(name: string, app: string): ConfigMapObject {

@@ -12,6 +12,7 @@ import type { CompressionOptions } from '../codec/index.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
+import type { EtcdBudgetOptions } from './etcd-budget.js';
 
 /** A key with its value and per-key revision. */
 export interface KVPair {
@@ -292,6 +293,20 @@ export interface OpenStoreOptions {
    * none, and nothing is registered anywhere. See docs/observability.md.
    */
   metrics?: MetricsOptions;
+  /**
+   * What this store may make etcd store over time, so that one busy bucket
+   * cannot fill etcd's database (its quota is 2 GiB by default; when it is
+   * full, every write in the cluster fails until an operator steps in). Each
+   * commit that may have landed costs the bytes etcd stores for the new
+   * version of the bucket (all of it, not only what changed: etcd keeps
+   * every revision until the API server compacts, every 5 minutes by
+   * default). Over the budget, writes are not refused: they queue, go out
+   * together in the next commit, and each still ends by its own deadline.
+   * Default `{ bytes: 214748364, windowMs: 300000 }`: at most 10% of the
+   * default quota within any 5 minutes. `false`: no limit. Per store
+   * instance. See `kubekv_etcd_bytes_written_total` in docs/observability.md.
+   */
+  etcdBudget?: EtcdBudgetOptions | boolean;
   /**
    * Record Kubernetes Events (events.k8s.io/v1) about this bucket's locks:
    * a Warning `LockLost` regarding a lock's Lease when a held lock is lost.

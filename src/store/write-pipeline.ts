@@ -58,6 +58,7 @@ import { certainlyNotApplied, isTooLarge } from '../kube/errors.js';
 import type { Logger } from '../logger.js';
 import type { RetryReason, StoreObserver } from '../metrics/observer.js';
 import { isNewer, type BucketState } from './bucket-state.js';
+import type { EtcdBudget } from './etcd-budget.js';
 import { planCommit, type CommitPlan, type WriteOp, type WriteResult } from './commit.js';
 
 /** What the pipeline needs from its store. */
@@ -94,6 +95,8 @@ export interface PipelineHost {
   guard?(base: BucketState, ops: readonly WriteOp[], epoch: number | undefined): void;
   /** Metrics hooks (src/metrics); they never throw and never wait. */
   readonly observer?: StoreObserver | undefined;
+  /** What the store may make etcd store over time (see etcd-budget.ts); none: no limit. */
+  readonly budget?: EtcdBudget | undefined;
 }
 
 type Outcome = { ok: true; result: WriteResult } | { ok: false; error: Error };
@@ -176,6 +179,8 @@ export class WritePipeline {
   /** A drain is waiting for the lock; it will take whatever is queued when it gets it. */
   #drainScheduled = false;
   #closed = false;
+  /** Aborted by close(): ends a wait for the etcd budget. */
+  readonly #closing = new AbortController();
   /**
    * Most bytes etcd takes for the object, as far as this pipeline knows:
    * etcd's default, lowered below a commit's estimate when etcd refused it
@@ -242,6 +247,7 @@ export class WritePipeline {
   /** Refuses new writes, rejects queued ones with ClosedError, waits for the in-flight commit. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort(new ClosedError(`store ${this.#host.bucket}`));
     const queued = this.#queue;
     this.#queue = [];
     for (const pending of queued) pending.settle({ ok: false, error: new ClosedError(`store ${this.#host.bucket}`) });
@@ -293,12 +299,30 @@ export class WritePipeline {
         // this one), so none is ever left in the queue unattended.
         this.#drainScheduled = false;
         while (this.#queue.length > 0) {
+          // Over the etcd budget: wait (writes queue meanwhile and go out
+          // together; each still ends by its own deadline, which takes it
+          // out of the queue).
+          if (!(await this.#budgetAllows())) return;
+          if (this.#queue.length === 0) return;
           const members = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
           const commit: Commit = { members, inFlight: false, ambiguous: false, done: new AbortController() };
           for (const pending of members) pending.commit = commit;
           await this.#commit(commit);
         }
       }));
+  }
+
+  /** Waits until the etcd budget lets a commit go; false when the store closed meanwhile. */
+  async #budgetAllows(): Promise<boolean> {
+    const budget = this.#host.budget;
+    if (!budget || budget.waitMs() === 0) return true;
+    try {
+      const waited = await budget.ready(this.#closing.signal);
+      this.#host.observer?.budgetWaited(waited);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** The state a commit starts from: the pipeline's last answer if the cache still holds it, else the cache. */
@@ -413,7 +437,7 @@ export class WritePipeline {
           attempt = { plan: plan as CommitPlan & { patch: ConfigMapPatch }, base };
         }
 
-        const sent = await this.#send(commit, attempt.plan.patch);
+        const sent = await this.#send(commit, attempt.plan);
         if (sent.kind === 'answer') {
           const response = sent.result;
           if (response.ok) {
@@ -507,18 +531,29 @@ export class WritePipeline {
     }
   }
 
-  /** Sends one patch; `inFlight` is set while it is on the wire. */
-  async #send(commit: Commit, patch: ConfigMapPatch): Promise<{ kind: 'answer'; result: PatchResult; seq: number } | { kind: 'error'; error: unknown }> {
+  /**
+   * Sends one plan's patch; `inFlight` is set while it is on the wire. What
+   * it may have made etcd store (landed, or its answer lost) is charged to
+   * the budget and reported; a refusal costs etcd nothing.
+   */
+  async #send(commit: Commit, plan: CommitPlan & { patch: ConfigMapPatch }): Promise<{ kind: 'answer'; result: PatchResult; seq: number } | { kind: 'error'; error: unknown }> {
     const seq = ++this.#requestSeq;
     commit.inFlight = true;
+    let sent: { kind: 'answer'; result: PatchResult; seq: number } | { kind: 'error'; error: unknown };
     try {
       const alreadyHeld = (resourceVersion: string) => this.#host.holds(resourceVersion);
-      return { kind: 'answer', result: await this.#host.api.patch(patch, { signal: commit.done.signal, alreadyHeld }), seq };
+      sent = { kind: 'answer', result: await this.#host.api.patch(plan.patch, { signal: commit.done.signal, alreadyHeld }), seq };
     } catch (error) {
-      return { kind: 'error', error };
+      sent = { kind: 'error', error };
     } finally {
       commit.inFlight = false;
     }
+    const mayHaveLanded = sent.kind === 'answer' ? sent.result.ok : !certainlyNotApplied(sent.error) && !isTooLarge(sent.error);
+    if (mayHaveLanded) {
+      this.#host.budget?.charge(plan.storedBytes);
+      this.#host.observer?.etcdBytes(plan.storedBytes);
+    }
+    return sent;
   }
 
   /**
