@@ -36,6 +36,7 @@ export {
   DeadlineExceededError,
   NamespaceNotFoundError,
   LeaseNotFoundError,
+  ChunkMissingError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 
@@ -43,6 +44,7 @@ export { ConfigMapStore } from './store/index.js';
 export type {
   BatchOperation,
   CallOptions,
+  ChunkOptions,
   KVPair,
   KVPairJSON,
   KVPairTextJSON,

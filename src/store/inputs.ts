@@ -14,6 +14,7 @@ import {
   FORMAT_ANNOTATION,
   FORMAT_VERSION,
   MANAGED_BY_LABEL,
+  MAX_DATA_BYTES,
   MANAGED_BY_VALUE,
   REVISION_ANNOTATION,
   encodeKey,
@@ -26,7 +27,8 @@ import { resolveEvents } from '../events/lease-events.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type Metrics } from '../metrics/metrics.js';
 import { kvPair } from './kv-pair.js';
-import type { KVPair, OpenStoreOptions, Previous, Value } from './types.js';
+import { DEFAULT_COMPACT_BYTES } from './compaction.js';
+import type { ChunkOptions, KVPair, OpenStoreOptions, Previous, Value } from './types.js';
 
 export interface ResolvedOptions {
   name: string;
@@ -39,6 +41,32 @@ export interface ResolvedOptions {
   metrics: Metrics | undefined;
   /** Record Kubernetes Events (lock losses). */
   events: boolean;
+  /** The chunked layout's settings; undefined with `chunks: false` (this store never creates chunks). */
+  chunks: Required<ChunkOptions> | undefined;
+}
+
+/** Default of {@link ChunkOptions.largeValueBytes}. */
+export const DEFAULT_LARGE_VALUE_BYTES = 64 * 1024;
+/** Default of {@link ChunkOptions.gcGraceMs}. */
+export const DEFAULT_GC_GRACE_MS = 10 * 60_000;
+
+/** Validates the `chunks` option: false, or its fields with their defaults. */
+export function resolveChunkOptions(value: unknown): Required<ChunkOptions> | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && value !== true && (typeof value !== 'object' || value === null)) {
+    throw new InvalidOptionError('chunks', value, 'false, or { compactBytes?, largeValueBytes?, gcGraceMs? }');
+  }
+  const options = (typeof value === 'object' ? value : {}) as ChunkOptions;
+  const bytes = (option: string, v: unknown, min: number, max: number, fallback: number) => {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw new InvalidOptionError(option, v, `a whole number of bytes within [${min}, ${max}]`);
+    return v;
+  };
+  return {
+    compactBytes: bytes('chunks.compactBytes', options.compactBytes, 1, MAX_DATA_BYTES / 2, DEFAULT_COMPACT_BYTES),
+    largeValueBytes: bytes('chunks.largeValueBytes', options.largeValueBytes, 1, MAX_DATA_BYTES / 2, DEFAULT_LARGE_VALUE_BYTES),
+    gcGraceMs: bytes('chunks.gcGraceMs', options.gcGraceMs, 0, MAX_TIMEOUT_MS, DEFAULT_GC_GRACE_MS),
+  };
 }
 
 /** Default deadline of a write (OpenStoreOptions.timeoutMs). */
@@ -73,7 +101,8 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   if (options.app !== undefined) validateLabelValue('app', options.app);
   const metrics = resolveMetrics(options.metrics);
   const events = resolveEvents(options.events);
-  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, timeoutMs, requestTimeoutMs, metrics, events };
+  const chunks = resolveChunkOptions(options.chunks);
+  return { name, logger: options.logger ?? silentLogger, clock: options.clock ?? systemClock, compression, timeoutMs, requestTimeoutMs, metrics, events, chunks };
 }
 
 export function newBucket(name: string, app: string): ConfigMapObject {
