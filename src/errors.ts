@@ -36,7 +36,8 @@ export type KubekvErrorCode =
   | 'OUTCOME_UNKNOWN'
   | 'DEADLINE_EXCEEDED'
   | 'NAMESPACE_NOT_FOUND'
-  | 'LEASE_NOT_FOUND';
+  | 'LEASE_NOT_FOUND'
+  | 'CHUNK_MISSING';
 
 /** Options every kubekv error accepts. */
 export interface KubekvErrorOptions {
@@ -415,6 +416,32 @@ export class LeaseNotFoundError extends KubekvError {
     super('LEASE_NOT_FOUND', `lease ${namespace}/${lease} does not exist`, options);
     this.namespace = namespace;
     this.lease = lease;
+  }
+}
+
+/**
+ * The bucket's head references a chunk (an immutable ConfigMap holding part
+ * of its keys, see docs/format.md) that does not exist, or exists with
+ * another uid: deleted by hand, or by something other than kubekv. The
+ * store reads the head again before it says so, so a chunk removed by
+ * kubekv's own compaction and garbage collection is never reported. The
+ * store keeps serving the last complete state it had and reports this error
+ * in `status()` (`synced: false`) until a head arrives whose chunks all
+ * exist; it never serves part of the bucket.
+ */
+export class ChunkMissingError extends KubekvError {
+  /** Bucket (head ConfigMap) name. */
+  readonly bucket: string;
+  /** Name of the missing chunk ConfigMap. */
+  readonly chunk: string;
+  /**
+   * @param bucket - bucket name
+   * @param chunk - the missing chunk's ConfigMap name
+   */
+  constructor(bucket: string, chunk: string, options?: KubekvErrorOptions) {
+    super('CHUNK_MISSING', `bucket ${JSON.stringify(bucket)} references chunk ConfigMap ${JSON.stringify(chunk)}, which does not exist (or was recreated); the bucket cannot be read whole`, options);
+    this.bucket = bucket;
+    this.chunk = chunk;
   }
 }
 

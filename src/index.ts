@@ -36,6 +36,7 @@ export {
   DeadlineExceededError,
   NamespaceNotFoundError,
   LeaseNotFoundError,
+  ChunkMissingError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 
@@ -44,6 +45,7 @@ export type {
   BatchOperation,
   EtcdBudgetOptions,
   CallOptions,
+  ChunkOptions,
   KVPair,
   KVPairJSON,
   KVPairTextJSON,

@@ -10,7 +10,7 @@
  * @module
  */
 import type { ConfigMapObject, LeaseObject } from '../kube/types.js';
-import { BUCKET_LABEL } from '../codec/index.js';
+import { BUCKET_LABEL, CHUNK_LABEL } from '../codec/index.js';
 import type { fromSpec as FromSpec } from '../election/lease-lock.js';
 import { ApiError, UnavailableError } from '../errors.js';
 import { RequestTimedOut, withDeadline } from '../kube/signals.js';
@@ -33,10 +33,14 @@ export interface LeaseInfo {
   leaseTransitions: number;
 }
 
-/** Bucket ConfigMaps (those with a kubekv.dev/bucket label) in the connection's namespace, or in all with `allNamespaces`. */
+/**
+ * Bucket ConfigMaps (those with a kubekv.dev/bucket label, but not the
+ * chunks of a bucket, which carry it too) in the connection's namespace, or
+ * in all with `allNamespaces`.
+ */
 export async function listBucketConfigMaps(conn: Connection, allNamespaces: boolean, signal: AbortSignal): Promise<ConfigMapObject[]> {
   const path = allNamespaces ? '/api/v1/configmaps' : `/api/v1/namespaces/${encodeURIComponent(conn.namespace)}/configmaps`;
-  const items = await list<ConfigMapObject>(conn, path, BUCKET_LABEL, 'configmaps', allNamespaces ? undefined : conn.namespace, signal);
+  const items = await list<ConfigMapObject>(conn, path, `${BUCKET_LABEL},!${CHUNK_LABEL}`, 'configmaps', allNamespaces ? undefined : conn.namespace, signal);
   return items.sort((a, b) => compare(a.metadata?.namespace, b.metadata?.namespace) || compare(a.metadata?.name, b.metadata?.name));
 }
 

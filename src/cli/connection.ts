@@ -13,7 +13,7 @@
 import type { KubeConfig } from '../kube/types.js';
 import { BucketNotFoundError, InvalidOptionError } from '../errors.js';
 import { contextNamespace, loadKubeConfig, loadKubeConfigFile, preloadClientNode, resolveNamespace, validateName } from '../kube/config.js';
-import { parseBucket, type BucketState } from '../store/bucket-state.js';
+import type { BucketState } from '../store/bucket-state.js';
 import type { ConfigMapStore } from '../store/configmap-store.js';
 import type { CliOptions } from './args.js';
 
@@ -64,9 +64,11 @@ export function bucketName(options: Pick<CliOptions, 'bucket'>, fromArgument?: s
  * @throws FormatError when the bucket cannot be decoded, and the request's errors (ForbiddenError, UnavailableError, ...)
  */
 export async function readBucketIfExists(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState | undefined> {
-  const { ConfigMapApi } = await import('../kube/configmap-api.js');
-  const object = await new ConfigMapApi(conn.kc, conn.namespace, name).get({ signal });
-  return object ? parseBucket(object) : undefined;
+  const [{ ConfigMapApi }, { ChunkSet, loadBucketState }] = await Promise.all([import('../kube/configmap-api.js'), import('../store/chunk-set.js')]);
+  const api = new ConfigMapApi(conn.kc, conn.namespace, name);
+  const object = await api.get({ signal });
+  // A chunked bucket is read whole: its head and every chunk it references.
+  return object ? loadBucketState(api, new ChunkSet(api.client, name), object, signal) : undefined;
 }
 
 /** As {@link readBucketIfExists}, but a missing bucket is a BucketNotFoundError (NamespaceNotFoundError when its namespace is missing). */

@@ -56,6 +56,7 @@ const byCode: Record<KubekvErrorCode, ExitCodeValue> = {
   DEADLINE_EXCEEDED: ExitCode.UNAVAILABLE,
   ABORTED: ExitCode.INTERRUPTED,
   FORMAT_ERROR: ExitCode.FAILURE,
+  CHUNK_MISSING: ExitCode.FAILURE,
   CLOSED: ExitCode.FAILURE,
   API_ERROR: ExitCode.FAILURE,
 };

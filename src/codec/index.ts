@@ -10,11 +10,13 @@
 export { MAX_CONFIGMAP_KEY_LENGTH, decodeKey, encodeKey, isValidConfigMapKey } from './key.js';
 export {
   DEFAULT_COMPRESSION,
+  ENCODING_CHUNKS,
   ENCODING_GZIP,
   ENCODING_RAW,
   VALUE_HEADER_LENGTH,
   VALUE_MAGIC,
   checkValueSize,
+  decodeStoredBytes,
   decodeValue,
   encodeValue,
   validateValue,
@@ -24,6 +26,7 @@ export {
   ANNOTATION_PREFIX,
   APP_NAME_LABEL,
   BUCKET_LABEL,
+  CHUNKED_FORMAT_VERSION,
   EPOCH_ANNOTATION,
   LEADER_ANNOTATION,
   FORMAT_ANNOTATION,
@@ -59,3 +62,25 @@ export {
   recordCommit,
 } from './writers.js';
 export type { CommitStatus, WriterEntry } from './writers.js';
+export {
+  CHUNKS_ANNOTATION,
+  CHUNK_ANNOTATION_BYTES,
+  CHUNK_DATA_BYTES,
+  CHUNK_KIND_ANNOTATION,
+  CHUNK_LABEL,
+  CHUNK_STORED_BYTES,
+  MAX_CHUNKED_VALUE_BYTES,
+  PART_KEY,
+  TOMBSTONES_ANNOTATION,
+  chunkKind,
+  decodeValueRef,
+  encodeValueRef,
+  entriesChunkObject,
+  newChunkName,
+  parseManifest,
+  parseTombstones,
+  serializeManifest,
+  serializeTombstones,
+  valueChunkObject,
+} from './chunk-format.js';
+export type { ChunkOwner, ChunkRef, StoredEntry, ValueRef } from './chunk-format.js';

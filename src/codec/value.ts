@@ -27,6 +27,8 @@ export const VALUE_MAGIC: readonly number[] = Object.freeze([0x00, 0x4b, 0x56]);
 export const ENCODING_RAW = 0x72; // 'r'
 /** Encoding byte after {@link VALUE_MAGIC}: the value gzipped follows. */
 export const ENCODING_GZIP = 0x7a; // 'z'
+/** Encoding byte after {@link VALUE_MAGIC}: a reference to value chunks follows (codec/chunk-format.ts). */
+export const ENCODING_CHUNKS = 0x63; // 'c'
 /** Length of the header (magic and encoding byte) before a `binaryData` payload. */
 export const VALUE_HEADER_LENGTH = 4;
 
@@ -102,7 +104,21 @@ export function decodeValue(field: 'data' | 'binaryData', stored: string, key: s
   // padding; only canonical base64 encodes back to the same string.
   if (decoded.toString('base64') !== stored) throw new FormatError('binaryData value is not valid base64', key);
   // A copy, not a view: small Buffers share Node's pool with unrelated data.
-  const bytes = new Uint8Array(decoded);
+  return decodeBinary(new Uint8Array(decoded), key);
+}
+
+/**
+ * The bytes of a value whose stored form was kept elsewhere as bytes (the
+ * parts of a value in value chunks, concatenated): for `data`, its UTF-8
+ * text; for `binaryData`, the decoded bytes, read as {@link decodeValue} reads them.
+ *
+ * @throws {@link FormatError} as decodeValue does
+ */
+export function decodeStoredBytes(field: 'data' | 'binaryData', bytes: Uint8Array, key: string): Uint8Array {
+  return field === 'data' ? bytes : decodeBinary(bytes, key);
+}
+
+function decodeBinary(bytes: Uint8Array, key: string): Uint8Array {
   if (!hasMagic(bytes)) return bytes;
   const encoding = bytes[VALUE_MAGIC.length];
   const payload = bytes.subarray(VALUE_HEADER_LENGTH);
@@ -113,6 +129,9 @@ export function decodeValue(field: 'data' | 'binaryData', stored: string, key: s
       return gunzip(payload, key);
     case undefined:
       throw new FormatError('binaryData value has a kubekv header without an encoding byte', key);
+    case ENCODING_CHUNKS:
+      // Only the bucket can resolve it (store/bucket-state.ts): reaching here is a bug or a hand-made value.
+      throw new FormatError('binaryData value is a reference to value chunks, which were not loaded', key);
     default:
       throw new FormatError(
         `binaryData value was written by a newer kubekv format (encoding byte 0x${encoding.toString(16).padStart(2, '0')})`,
@@ -141,13 +160,16 @@ export function validateValue(value: unknown): Uint8Array {
 }
 
 /**
- * Throws when one encoded value alone is larger than a ConfigMap can hold.
+ * Throws when one encoded value alone is larger than the bucket can hold.
  *
  * @param key - the user's key, for the error
- * @throws {@link ValueTooLargeError} when `encoded.size` exceeds {@link MAX_DATA_BYTES}
+ * @param limit - the most bytes one value may take: {@link MAX_DATA_BYTES}
+ * (what one ConfigMap holds) unless the bucket keeps large values in value
+ * chunks (codec/chunk-format.ts MAX_CHUNKED_VALUE_BYTES)
+ * @throws {@link ValueTooLargeError} when `encoded.size` exceeds `limit`
  */
-export function checkValueSize(key: string, encoded: EncodedValue): void {
-  if (encoded.size > MAX_DATA_BYTES) throw new ValueTooLargeError(key, encoded.size, MAX_DATA_BYTES);
+export function checkValueSize(key: string, encoded: EncodedValue, limit = MAX_DATA_BYTES): void {
+  if (encoded.size > limit) throw new ValueTooLargeError(key, encoded.size, limit);
 }
 
 function binary(encoding: number, payload: Uint8Array): EncodedValue {

@@ -6,6 +6,11 @@
  * Parsing never decodes values (gzip may be costly); a value is decoded when
  * it is read, and a corrupt one fails that read with FormatError naming its
  * key while every other key stays readable.
+ *
+ * A chunked bucket (format 2, codec/chunk-format.ts) is parsed from its head
+ * and the chunks the head references, which the caller loaded (a
+ * {@link ChunkSource}; store/chunk-set.ts). Its `entries` are the layered
+ * view (layered-entries.ts); the head's own entries are `inline`.
  */
 import type { ConfigMapObject } from '../kube/types.js';
 import {
@@ -18,7 +23,16 @@ import {
   LEGACY_RECENT_WRITES_ANNOTATION,
   WRITERS_ANNOTATION,
   WRITERS_PRUNED_ANNOTATION,
+  CHUNKED_FORMAT_VERSION,
+  CHUNKS_ANNOTATION,
+  TOMBSTONES_ANNOTATION,
   dataSize,
+  decodeStoredBytes,
+  decodeValueRef,
+  parseManifest,
+  parseTombstones,
+  type ChunkRef,
+  type ValueRef,
   decodeKey,
   entryStoredSize,
   metadataStoredSize,
@@ -31,6 +45,7 @@ import {
 } from '../codec/index.js';
 import { FormatError } from '../errors.js';
 import { kvPair } from './kv-pair.js';
+import { LayeredEntries } from './layered-entries.js';
 import type { KVPair } from './types.js';
 
 /** One stored key. */
@@ -46,6 +61,53 @@ export interface Entry {
   readonly size: number;
   /** Bucket revision of its last kubekv write (0: never written by kubekv). */
   readonly lastIndex: number;
+  /** The chunk it is stored in; undefined for an entry of the head (inline). */
+  readonly chunk?: string | undefined;
+  /**
+   * For a value kept in value chunks (`stored` is then a reference,
+   * codec/chunk-format.ts encodeValueRef): where it is, and each part
+   * (base64) as loaded; a part is undefined only for an entry no read can
+   * reach (shadowed by a newer one, whose delete released the parts).
+   */
+  readonly blob?: { readonly ref: ValueRef; readonly parts: readonly (string | undefined)[] } | undefined;
+}
+
+/** A key deleted from the head's chunks (the head's {@link TOMBSTONES_ANNOTATION}). */
+export interface Tombstone {
+  /** ConfigMap key of the deleted key. */
+  readonly cmKey: string;
+  /** Revision of the delete. */
+  readonly revision: number;
+}
+
+/** The entries of a set of chunks, merged in manifest order (store/chunk-set.ts builds it). */
+export interface ChunkLayer {
+  /** Its entries chunks ({@link layerKey}); '' for no chunks. */
+  readonly key: string;
+  /** Visible entries by user key. */
+  readonly entries: ReadonlyMap<string, Entry>;
+}
+
+/** The chunks of a bucket that a parse may need, as loaded by the store (store/chunk-set.ts). */
+export interface ChunkSource {
+  /**
+   * The layer of the entries chunks in `refs` (memoised by `manifest`).
+   *
+   * @throws {@link FormatError} (a ChunkMissingError) when one is not loaded
+   */
+  layer(manifest: string, refs: readonly ChunkRef[]): ChunkLayer;
+  /** A value chunk's part (base64), or undefined when not loaded. */
+  part(name: string): string | undefined;
+}
+
+/** The layer of a bucket without chunks. */
+export const NO_CHUNKS: ChunkLayer = Object.freeze({ key: '', entries: new Map<string, Entry>() });
+
+/** The key a layer is known by: its entries chunks, in order (value chunks do not change it). */
+export function layerKey(refs: readonly ChunkRef[]): string {
+  let key = '';
+  for (const ref of refs) if (!ref.value) key += `${ref.name}/${ref.uid},`;
+  return key;
 }
 
 /** The decoded bucket. */
@@ -60,9 +122,24 @@ export interface BucketState {
   readonly epoch: number;
   /** Identity that raised the epoch ("" when none). */
   readonly leader: string;
-  /** Entries by user key. */
+  /** Every key of the bucket (chunks, tombstones and inline entries layered), by user key. */
   readonly entries: ReadonlyMap<string, Entry>;
-  /** Bytes of data + binaryData values. */
+  /** The head's own entries, by user key (what a commit rewrites). */
+  readonly inline: ReadonlyMap<string, Entry>;
+  /** The chunks the head references, oldest first (empty for format 1). */
+  readonly chunks: readonly ChunkRef[];
+  /** The head's manifest annotation as stored ('' when absent). */
+  readonly manifest: string;
+  /** The chunks' entries, merged (shared by every state of the same manifest). */
+  readonly layer: ChunkLayer;
+  /** The head's tombstones, by user key. */
+  readonly tombstones: ReadonlyMap<string, Tombstone>;
+  /**
+   * Bytes etcd stores for the head's inline part (entries, the index and the
+   * tombstones): what compaction moves into chunks (store/compaction.ts).
+   */
+  readonly inlineStoredBytes: number;
+  /** Bytes of the head's data + binaryData values. */
   readonly dataBytes: number;
   /** Bytes of annotations other than the index (which is rewritten on every commit). */
   readonly otherAnnotationBytes: number;
@@ -100,10 +177,23 @@ export interface BucketState {
  * parsed twice (the write's answer and the watch), so this keeps the cost of
  * a commit in the cache proportional to what it changed.
  */
-export function parseBucket(cm: ConfigMapObject, previous?: BucketState): BucketState {
+export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?: ChunkSource): BucketState {
   const annotations = cm.metadata?.annotations ?? {};
   const formatVersion = parseFormatVersion(annotations);
   const index = parseIndex(annotations[INDEX_ANNOTATION]);
+  const manifest = annotations[CHUNKS_ANNOTATION] ?? '';
+  const refs = previous && previous.manifest === manifest ? previous.chunks : parseManifest(annotations[CHUNKS_ANNOTATION]);
+  const rawTombstones = parseTombstones(annotations[TOMBSTONES_ANNOTATION]);
+  if ((refs.length > 0 || rawTombstones.size > 0) && formatVersion !== CHUNKED_FORMAT_VERSION) {
+    throw new FormatError(`bucket references chunks but has format ${String(formatVersion)}, not ${CHUNKED_FORMAT_VERSION}`);
+  }
+  let layer = NO_CHUNKS;
+  const key = layerKey(refs);
+  if (key !== '') {
+    if (previous && previous.layer.key === key) layer = previous.layer;
+    else if (chunks) layer = chunks.layer(manifest, refs);
+    else throw new FormatError('bucket references chunks, which were not loaded');
+  }
   const reusable = previous ? entriesByConfigMapKey(previous) : undefined;
   const entries = new Map<string, Entry>();
   const aliases = new Map<string, string[]>();
@@ -119,7 +209,7 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState): Bucket
       const entry: Entry =
         before && before.field === field && before.lastIndex === lastIndex && before.stored === stored
           ? before
-          : { key: decodeKey(cmKey), cmKey, field, stored, size: valueSize(field, stored), lastIndex };
+          : withBlob({ key: decodeKey(cmKey), cmKey, field, stored, size: valueSize(field, stored), lastIndex }, chunks);
       dataBytes += entry.size;
       storedBytes += entryStoredSize(cmKey, entry.size);
       const key = entry.key;
@@ -143,6 +233,12 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState): Bucket
   add('binaryData', cm.binaryData);
   const withoutIndex = { ...annotations };
   delete withoutIndex[INDEX_ANNOTATION];
+  const tombstones = new Map<string, Tombstone>();
+  for (const [cmKey, revision] of rawTombstones) tombstones.set(decodeKey(cmKey), { cmKey, revision });
+  const indexStoredBytes = annotations[INDEX_ANNOTATION] === undefined ? 0 : INDEX_ANNOTATION.length + Buffer.byteLength(annotations[INDEX_ANNOTATION], 'utf8') + 8;
+  const tombstoneBytes = annotations[TOMBSTONES_ANNOTATION] === undefined ? 0 : TOMBSTONES_ANNOTATION.length + Buffer.byteLength(annotations[TOMBSTONES_ANNOTATION], 'utf8') + 8;
+  let inlineStoredBytes = indexStoredBytes + tombstoneBytes;
+  for (const entry of entries.values()) inlineStoredBytes += entryStoredSize(entry.cmKey, entry.size);
   return {
     resourceVersion: cm.metadata?.resourceVersion ?? '',
     uid: cm.metadata?.uid ?? '',
@@ -150,11 +246,17 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState): Bucket
     formatVersion,
     epoch: counter(annotations, EPOCH_ANNOTATION),
     leader: annotations[LEADER_ANNOTATION] ?? '',
-    entries,
+    entries: layer === NO_CHUNKS && tombstones.size === 0 ? entries : new LayeredEntries(layer.entries, entries, new Set(tombstones.keys())),
+    inline: entries,
+    chunks: refs,
+    manifest,
+    layer,
+    tombstones,
+    inlineStoredBytes,
     dataBytes,
     otherAnnotationBytes: annotationsSize(withoutIndex),
     storedBytes,
-    indexStoredBytes: annotations[INDEX_ANNOTATION] === undefined ? 0 : INDEX_ANNOTATION.length + Buffer.byteLength(annotations[INDEX_ANNOTATION], 'utf8') + 8,
+    indexStoredBytes,
     aliases,
     annotations,
     writers: parseWriters(annotations[WRITERS_ANNOTATION]),
@@ -176,7 +278,7 @@ function entriesByConfigMapKey(state: BucketState): Map<string, Entry> {
   let map = byConfigMapKey.get(state);
   if (!map) {
     map = new Map();
-    for (const entry of state.entries.values()) map.set(entry.cmKey, entry);
+    for (const entry of state.inline.values()) map.set(entry.cmKey, entry);
     byConfigMapKey.set(state, map);
   }
   return map;
@@ -208,10 +310,34 @@ const decoded = new WeakMap<Entry, Uint8Array>();
 export function toPair(entry: Entry): KVPair {
   let value = decoded.get(entry);
   if (!value) {
-    value = decodeValue(entry.field, entry.stored, entry.key);
-    decoded.set(entry, value);
+    value = entry.blob ? assemble(entry, entry.blob) : decodeValue(entry.field, entry.stored, entry.key);
+    // A large value is not kept decoded as well as stored: its parts stay the one copy.
+    if (!entry.blob) decoded.set(entry, value);
   }
-  return kvPair(entry.key, value.slice(), entry.lastIndex);
+  return kvPair(entry.key, entry.blob ? value : value.slice(), entry.lastIndex);
+}
+
+/**
+ * `entry` with its value chunks' parts attached when its stored value is a
+ * reference to them (codec/chunk-format.ts); the entry itself otherwise.
+ * Without `chunks` (or with a part not loaded) the parts are undefined and
+ * a read of the entry fails with FormatError: never a wrong value.
+ */
+export function withBlob(entry: Entry, chunks: Pick<ChunkSource, 'part'> | undefined): Entry {
+  const ref = decodeValueRef(entry.field, entry.stored, entry.key);
+  if (!ref) return entry;
+  return { ...entry, blob: { ref, parts: ref.parts.map((name) => chunks?.part(name)) } };
+}
+
+/** The bytes of a value kept in value chunks: its parts concatenated, then decoded as its field says. */
+function assemble(entry: Entry, blob: NonNullable<Entry['blob']>): Uint8Array {
+  const buffers = blob.parts.map((part, i) => {
+    if (part === undefined) throw new FormatError(`value chunk ${blob.ref.parts[i] ?? ''} is not loaded`, entry.key);
+    return Buffer.from(part, 'base64');
+  });
+  const bytes = new Uint8Array(Buffer.concat(buffers));
+  if (bytes.length !== blob.ref.size) throw new FormatError(`value chunks hold ${bytes.length} bytes, the reference says ${blob.ref.size}`, entry.key);
+  return decodeStoredBytes(blob.ref.field, bytes, entry.key);
 }
 
 /** True when two entries hold the same stored value and revision. */
@@ -228,4 +354,9 @@ function counter(annotations: Record<string, string>, name: string): number {
 }
 
 /** Annotation names kubekv manages (for tests and docs). */
-export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, WRITERS_ANNOTATION, WRITERS_PRUNED_ANNOTATION, LEGACY_RECENT_WRITES_ANNOTATION, LEADER_ANNOTATION];
+export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, WRITERS_ANNOTATION, WRITERS_PRUNED_ANNOTATION, LEGACY_RECENT_WRITES_ANNOTATION, LEADER_ANNOTATION, CHUNKS_ANNOTATION, TOMBSTONES_ANNOTATION];
+
+/** The state of a bucket seen deleted: no keys, the metadata of the last state kept. */
+export function deletedState(state: BucketState): BucketState {
+  return { ...state, entries: new Map(), inline: new Map(), chunks: [], manifest: '', layer: NO_CHUNKS, tombstones: new Map(), inlineStoredBytes: 0, dataBytes: 0, resourceVersion: '' };
+}

@@ -7,10 +7,23 @@
  * size against the limits; a write that fails gets its own error and leaves
  * no trace, the others go ahead. The patch carries the base resourceVersion,
  * so the server applies it only to exactly the state it was planned on.
+ *
+ * On a chunked bucket (codec/chunk-format.ts) the patch still touches the
+ * head only: a put writes an inline entry (which shadows the key's chunked
+ * value and drops its tombstone), a delete of a key held in a chunk writes
+ * a tombstone, and a put of a value kept in value chunks (created before
+ * the plan) adds them to the manifest; replacing or deleting such a value
+ * drops its value chunks from the manifest (garbage collection removes them).
  */
 import {
   FORMAT_ANNOTATION,
   FORMAT_VERSION,
+  CHUNKED_FORMAT_VERSION,
+  CHUNKS_ANNOTATION,
+  TOMBSTONES_ANNOTATION,
+  serializeManifest,
+  serializeTombstones,
+  type ChunkRef,
   INDEX_ANNOTATION,
   MAX_ANNOTATIONS_BYTES,
   MAX_DATA_BYTES,
@@ -28,11 +41,19 @@ import {
 } from '../codec/index.js';
 import { BucketFullError, FencedError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
 import type { ConfigMapPatch } from '../kube/configmap-api.js';
-import type { BucketState, Entry } from './bucket-state.js';
+import type { BucketState, Entry, Tombstone } from './bucket-state.js';
 
 /** One validated operation. */
 export type WriteOp =
-  | { kind: 'put'; key: string; cmKey: string; encoded: EncodedValue; expect?: 'absent' | number | undefined }
+  | {
+    kind: 'put';
+    key: string;
+    cmKey: string;
+    encoded: EncodedValue;
+    expect?: 'absent' | number | undefined;
+    /** The value chunks holding the value when `encoded` is a reference to them (created before the plan; see store/value-chunks.ts). */
+    parts?: readonly ChunkRef[] | undefined;
+  }
   | { kind: 'delete'; key: string; cmKey: string; expect?: number | undefined }
   | { kind: 'deleteTree'; prefix: string }
   /**
@@ -100,8 +121,15 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     const changed = view.get(key);
     return changed === null ? undefined : (changed ?? base.entries.get(key));
   };
+  // Tombstones and value chunks changed so far (null: removed).
+  const tombView = new Map<string, Tombstone | null>();
+  const refView = new Map<string, ChunkRef | null>();
+  const tombstoneOf = (key: string) => (tombView.has(key) ? (tombView.get(key) ?? undefined) : base.tombstones.get(key));
   let dataBytes = base.dataBytes;
   let indexBytes = estimateIndexBytes(base, revision);
+  // Bytes the tombstones and the manifest grow by (shrinking is not
+  // counted: the estimate errs high, never low).
+  let chunkMetaBytes = 0;
   // What etcd stores besides the index (rewritten whole by every commit,
   // so counted from indexBytes) and the annotations' headroom.
   let storedBytes = base.storedBytes - base.indexStoredBytes + STORED_HEADROOM + REQUEST_OVERHEAD_BYTES;
@@ -112,17 +140,30 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
 
   for (const ops of writes) {
     const staged = new Map<string, Entry | null>();
+    const stagedTombs = new Map<string, Tombstone | null>();
+    const stagedRefs = new Map<string, ChunkRef | null>();
     const current = (key: string) => (staged.has(key) ? (staged.get(key) ?? undefined) : lookup(key));
     let bytes = dataBytes;
     let index = indexBytes;
     let stored = storedBytes;
+    let meta = chunkMetaBytes;
     const counts: number[] = [];
     let error: KubekvError | undefined;
     const remove = (entry: Entry) => {
       staged.set(entry.key, null);
-      bytes -= entry.size;
-      stored -= entryStoredSize(entry.cmKey, entry.size);
-      if (entry.lastIndex > 0) index -= indexEntryBytes(entry.cmKey, revision);
+      if (entry.chunk === undefined) {
+        bytes -= entry.size;
+        stored -= entryStoredSize(entry.cmKey, entry.size);
+        if (entry.lastIndex > 0) index -= indexEntryBytes(entry.cmKey, revision);
+      }
+      // Its value chunks are no longer referenced by any visible entry.
+      for (const name of entry.blob?.ref.parts ?? []) stagedRefs.set(name, null);
+      // A key the chunks hold stays deleted only behind a tombstone.
+      const tomb = stagedTombs.has(entry.key) ? stagedTombs.get(entry.key) : tombstoneOf(entry.key);
+      if (base.layer.entries.has(entry.key) && !tomb) {
+        stagedTombs.set(entry.key, { cmKey: base.layer.entries.get(entry.key)!.cmKey, revision });
+        meta += indexEntryBytes(base.layer.entries.get(entry.key)!.cmKey, revision);
+      }
     };
     let raise: Record<string, string> | undefined;
     for (const op of ops) {
@@ -164,19 +205,33 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
         continue;
       }
       if (existing) remove(existing);
-      staged.set(op.key, { key: op.key, cmKey: op.cmKey, field: op.encoded.field, stored: op.encoded.stored, size: op.encoded.size, lastIndex: revision });
+      // The inline entry shadows the chunks: a tombstone would only take room.
+      if (stagedTombs.get(op.key) ?? tombstoneOf(op.key)) stagedTombs.set(op.key, null);
+      for (const ref of op.parts ?? []) {
+        stagedRefs.set(ref.name, ref);
+        meta += manifestEntryBytes(ref);
+      }
+      staged.set(op.key, {
+        key: op.key,
+        cmKey: op.cmKey,
+        field: op.encoded.field,
+        stored: op.encoded.stored,
+        size: op.encoded.size,
+        lastIndex: revision,
+        blob: op.parts ? { ref: { field: 'binaryData', size: 0, parts: op.parts.map((p) => p.name) }, parts: [] } : undefined,
+      });
       bytes += op.encoded.size;
       index += indexEntryBytes(op.cmKey, revision);
       stored += entryStoredSize(op.cmKey, op.encoded.size);
       counts.push(1);
     }
     if (!error && bytes > MAX_DATA_BYTES) error = new BucketFullError(ctx.bucket, bytes, MAX_DATA_BYTES);
-    const annotationBytes = base.otherAnnotationBytes + ANNOTATION_HEADROOM + index;
+    const annotationBytes = base.otherAnnotationBytes + ANNOTATION_HEADROOM + index + meta;
     if (!error && annotationBytes > MAX_ANNOTATIONS_BYTES) error = new BucketFullError(ctx.bucket, annotationBytes, MAX_ANNOTATIONS_BYTES, { limitName: 'annotations' });
     // etcd stores every key three times (data, index, managedFields): a
     // bucket within both limits above can still be too large for it.
-    const etcdBytes = stored + index;
-    if (!error && etcdBytes > maxStored && etcdBytes > storedBytes + indexBytes) {
+    const etcdBytes = stored + index + meta;
+    if (!error && etcdBytes > maxStored && etcdBytes > storedBytes + indexBytes + chunkMetaBytes) {
       error = new BucketFullError(ctx.bucket, etcdBytes, maxStored, { limitName: 'etcd' });
     }
     if (error) {
@@ -184,10 +239,13 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
       continue;
     }
     for (const [key, entry] of staged) view.set(key, entry);
+    for (const [key, tomb] of stagedTombs) tombView.set(key, tomb);
+    for (const [name, ref] of stagedRefs) refView.set(name, ref);
     if (raise) raised = raise;
     dataBytes = bytes;
     indexBytes = index;
     storedBytes = stored;
+    chunkMetaBytes = meta;
     outcomes.push({ ok: true, result: { revision: staged.size > 0 || raise ? revision : base.revision, counts } });
   }
 
@@ -200,7 +258,9 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
       baseStoredBytes,
     };
   }
-  return { patch: buildPatch(base, view, revision, ctx, raised), revision, outcomes, storedBytes: storedBytes + indexBytes, baseStoredBytes };
+  const patch = buildPatch(base, view, revision, ctx, raised);
+  addChunkChanges(patch, base, tombView, refView);
+  return { patch, revision, outcomes, storedBytes: storedBytes + indexBytes + chunkMetaBytes, baseStoredBytes };
 }
 
 /**
@@ -246,7 +306,7 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
       (entry.field === 'data' ? data : binaryData)[entry.cmKey] = entry.stored;
       (entry.field === 'data' ? binaryData : data)[entry.cmKey] = null;
     }
-    const old = base.entries.get(key);
+    const old = base.inline.get(key);
     // The key may move to a new ConfigMap name only for a foreign,
     // non-canonical key; the old name goes so the user key is not duplicated,
     // and so do hand-made names it shadowed: once kubekv wrote or deleted
@@ -259,7 +319,7 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
     }
   }
   const index = new Map<string, number>();
-  for (const entry of base.entries.values()) if (!view.has(entry.key) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
+  for (const entry of base.inline.values()) if (!view.has(entry.key) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
   for (const entry of view.values()) if (entry) index.set(entry.cmKey, entry.lastIndex);
   // A bucket with kubekv commits but no writers record had it stripped (or
   // predates it): whatever it held is lost, which the watermark says, so a
@@ -267,7 +327,7 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
   const prunedBefore = !base.writersRecorded && base.revision > 0 ? Math.max(base.writersPruned, base.revision) : base.writersPruned;
   const writers = recordCommit(base.writers, prunedBefore, ctx.writer.id, { seq: ctx.writer.seq, revision });
   const annotations: Record<string, string | null> = {
-    [FORMAT_ANNOTATION]: String(FORMAT_VERSION),
+    [FORMAT_ANNOTATION]: String(base.chunks.length > 0 ? CHUNKED_FORMAT_VERSION : FORMAT_VERSION),
     [REVISION_ANNOTATION]: String(revision),
     [INDEX_ANNOTATION]: serializeIndex(index),
     [WRITERS_ANNOTATION]: writers.value,
@@ -291,6 +351,31 @@ function indexEntryBytes(cmKey: string, revision: number): number {
 
 function estimateIndexBytes(base: BucketState, revision: number): number {
   let bytes = 2;
-  for (const entry of base.entries.values()) if (entry.lastIndex > 0) bytes += indexEntryBytes(entry.cmKey, revision);
+  for (const entry of base.inline.values()) if (entry.lastIndex > 0) bytes += indexEntryBytes(entry.cmKey, revision);
   return bytes + INDEX_ANNOTATION.length;
+}
+
+/** Upper bound of one manifest entry's JSON bytes. */
+function manifestEntryBytes(ref: ChunkRef): number {
+  return ref.name.length + ref.uid.length + 72;
+}
+
+/**
+ * Adds to `patch` the commit's changes of the head's tombstones and
+ * manifest, and format 2 when the head references chunks after it.
+ */
+function addChunkChanges(patch: ConfigMapPatch, base: BucketState, tombView: ReadonlyMap<string, Tombstone | null>, refView: ReadonlyMap<string, ChunkRef | null>): void {
+  const annotations = patch.metadata.annotations!;
+  if (tombView.size > 0) {
+    const tombstones = new Map<string, number>();
+    for (const [key, tomb] of base.tombstones) if (!tombView.has(key)) tombstones.set(tomb.cmKey, tomb.revision);
+    for (const tomb of tombView.values()) if (tomb) tombstones.set(tomb.cmKey, tomb.revision);
+    annotations[TOMBSTONES_ANNOTATION] = tombstones.size > 0 ? serializeTombstones(tombstones) : null;
+  }
+  let chunks = base.chunks;
+  if (refView.size > 0) {
+    chunks = [...base.chunks.filter((ref) => !refView.has(ref.name)), ...[...refView.values()].filter((ref): ref is ChunkRef => ref !== null)];
+    annotations[CHUNKS_ANNOTATION] = chunks.length > 0 ? serializeManifest(chunks) : null;
+  }
+  annotations[FORMAT_ANNOTATION] = String(chunks.length > 0 ? CHUNKED_FORMAT_VERSION : FORMAT_VERSION);
 }

@@ -13,6 +13,11 @@
  * - Bad input is refused locally with a typed error before anything is sent:
  *   invalid keys and values, values or buckets over the ConfigMap limits.
  *
+ * - A chunked bucket (docs/format.md "Chunks") is applied to the cache only
+ *   once every chunk its head references is held (chunk-set.ts), so reads
+ *   never see part of a bucket; a chunk that is gone for good is reported
+ *   by status() (ChunkMissingError) while the last complete state is kept.
+ *
  * Non-guarantees: cached reads by a process that does not write lag other
  * writers by the watch delay; per-key revisions track kubekv writes only (an
  * edit made with kubectl changes a value without changing its lastIndex).
@@ -20,8 +25,8 @@
 import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import type { Clock } from '../clock.js';
-import type { CompressionOptions } from '../codec/index.js';
-import { AbortedError, ApiError, BucketNotFoundError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
+import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type ChunkRef, type CompressionOptions } from '../codec/index.js';
+import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { ConfigMapApi } from '../kube/configmap-api.js';
 import { explainNotFound } from '../kube/namespaces.js';
@@ -32,7 +37,10 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LockObserver, StoreObserver } from '../metrics/observer.js';
 import { ObjectWatcher } from '../kube/object-watcher.js';
-import { isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
+import { deletedState, isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
+import { deleteAllChunks } from './chunk-gc.js';
+import { ChunkMaintenance } from './chunk-maintenance.js';
+import { ChunkSet, loadBucketState } from './chunk-set.js';
 import type { WriteOp } from './commit.js';
 import {
   bucketLabel,
@@ -121,11 +129,23 @@ export class ConfigMapStore implements Store {
   /** The watch loop's current failure (cleared when it makes progress again). */
   #lastError: KubekvError | undefined;
   /**
-   * A newer state of the bucket could not be decoded, so the cache missed a
-   * change: reported by status() until a later state decodes (bookmarks do
-   * not clear it).
+   * A newer state of the bucket could not be decoded (or one of its chunks
+   * is gone), so the cache missed a change: reported by status() until a
+   * later state decodes (bookmarks do not clear it).
    */
-  #decodeError: FormatError | undefined;
+  #decodeError: FormatError | ChunkMissingError | undefined;
+  /** The chunks the cache's state references (and those this store made for a commit in progress). */
+  readonly #chunks: ChunkSet;
+  /** Chunks this store made whose commit has not settled: kept in #chunks whatever the head says. */
+  readonly #pinned = new Map<string, number>();
+  /** Compaction, value chunks and garbage collection; undefined with `chunks: false`. */
+  readonly #maintenance: ChunkMaintenance | undefined;
+  /** The most bytes one encoded value may take. */
+  readonly #maxValueBytes: number;
+  /** This store created chunks (so a teardown looks for them). */
+  #madeChunks = false;
+  /** Watch deliveries, applied one after another (a head may wait for its chunks). */
+  #watchChain: Promise<void> = Promise.resolve();
   #hooks: WriteHooks = {};
   /** Metrics hooks (src/metrics); undefined without the `metrics` option. */
   readonly #observer: StoreObserver | undefined;
@@ -135,7 +155,7 @@ export class ConfigMapStore implements Store {
   /** Records lock losses as Events; made with the first lock. */
   #events: EventRecorder | undefined;
 
-  private constructor(kube: KubeApi, api: ConfigMapApi, initial: BucketState, options: ResolvedOptions) {
+  private constructor(kube: KubeApi, api: ConfigMapApi, chunks: ChunkSet, initial: BucketState, options: ResolvedOptions) {
     this.name = api.name;
     this.namespace = api.namespace;
     this.#api = api;
@@ -148,6 +168,22 @@ export class ConfigMapStore implements Store {
     this.#observer = options.metrics?.store(api.namespace, api.name, () => this.status().stalenessMs);
     this.#timeoutMs = options.timeoutMs;
     this.#state = initial;
+    this.#chunks = chunks;
+    this.#maxValueBytes = options.chunks ? MAX_CHUNKED_VALUE_BYTES : MAX_DATA_BYTES;
+    this.#maintenance = options.chunks && new ChunkMaintenance({
+      bucket: this.name,
+      label: bucketLabel(this.name),
+      client: api.client,
+      chunks,
+      clock: this.#clock,
+      logger: this.#log,
+      options: options.chunks,
+      current: () => this.#state,
+      apply: (object) => this.#load(object),
+      pin: (names) => this.#pin(names),
+      unpin: (names) => this.#unpin(names),
+    });
+    const maintenance = this.#maintenance;
     const host: PipelineHost = {
       bucket: this.name,
       api,
@@ -157,8 +193,10 @@ export class ConfigMapStore implements Store {
       current: () => this.#state,
       apply: (object) => {
         this.#lastWriteAt = this.#clock.monotonic();
-        return this.#apply(object);
+        return this.#load(object);
       },
+      prepare: maintenance && ((ops, base, signal) => maintenance.prepare(ops, base, signal)),
+      afterCommit: maintenance && ((signal) => maintenance.afterCommit(signal)),
       holds: (resourceVersion) => !this.#deleted && this.#state.resourceVersion === resourceVersion,
       acknowledge: (resourceVersion) => {
         this.#lastWriteAt = this.#clock.monotonic();
@@ -174,8 +212,8 @@ export class ConfigMapStore implements Store {
       api: api.client,
       name: this.name,
       list: (fieldSelector) => api.list(fieldSelector),
-      onSync: (object, resourceVersion) => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion)),
-      onEvent: (type, object) => (type === 'DELETED' ? this.#markDeleted(object.metadata?.resourceVersion ?? '') : this.#applyWatched(object)),
+      onSync: (object, resourceVersion) => this.#inOrder(() => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion))),
+      onEvent: (type, object) => this.#inOrder(() => (type === 'DELETED' ? this.#markDeleted(object.metadata?.resourceVersion ?? '') : this.#applyWatched(object))),
       onProgress: () => (this.#lastError = undefined),
       // Exactly the states #apply would ignore: usually this store's own
       // commit, already applied from the write's answer.
@@ -217,8 +255,9 @@ export class ConfigMapStore implements Store {
       if (!object) throw new BucketNotFoundError(namespace, resolved.name);
       resolved.logger.info({ bucket: resolved.name, namespace }, 'created bucket');
     }
-    const state = parseBucket(object);
-    const store = new ConfigMapStore(kube, api, state, resolved);
+    const chunks = new ChunkSet(api.client, resolved.name);
+    const state = await abortable(loadBucketState(api, chunks, object, options.signal));
+    const store = new ConfigMapStore(kube, api, chunks, state, resolved);
     store.#watcher.start(state.resourceVersion);
     return store;
   }
@@ -271,7 +310,7 @@ export class ConfigMapStore implements Store {
   }
 
   async put(key: string, value: Value, options: CallOptions = {}): Promise<KVPair> {
-    const result = await this.#write([putOp(key, value, this.#compression)], options);
+    const result = await this.#write([putOp(key, value, this.#compression, this.#maxValueBytes)], options);
     return pairOf(key, value, result.revision);
   }
 
@@ -287,7 +326,7 @@ export class ConfigMapStore implements Store {
   }
 
   async atomicPut(key: string, value: Value, previous?: Previous, options: CallOptions = {}): Promise<KVPair> {
-    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression)], options);
+    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression, this.#maxValueBytes)], options);
     return pairOf(key, value, result.revision);
   }
 
@@ -296,7 +335,7 @@ export class ConfigMapStore implements Store {
   }
 
   async batch(operations: BatchOperation[], options: CallOptions = {}): Promise<number> {
-    const ops = batchOps(operations, this.#compression);
+    const ops = batchOps(operations, this.#compression, this.#maxValueBytes);
     if (ops.length === 0) return this.#state.revision;
     return (await this.#write(ops, options)).revision;
   }
@@ -309,12 +348,17 @@ export class ConfigMapStore implements Store {
     // it goes on until the bucket is gone or its deadline passes: it never
     // resolves with the bucket still there.
     const conflict = new Error('the bucket changed before its delete');
+    // Whether the bucket may have chunks: its head referenced some, or this
+    // store made some (orphans included). A bucket that never had any is
+    // torn down without listing, as before chunks (no extra RBAC verb).
+    let chunked = this.#madeChunks || this.#state.chunks.length > 0;
     await retryWithBackoff(async () => {
       if (this.#clock.monotonic() > deadline) {
         throw new DeadlineExceededError(`teardown of bucket ${this.namespace}/${this.name} did not complete within ${timeoutMs} ms; the bucket still exists`);
       }
       const current = await raceAbort(this.#api.get({ signal: options.signal }), options.signal, `teardown of ${this.name}`);
       if (!current) return;
+      if (current.metadata?.annotations?.[CHUNKS_ANNOTATION] !== undefined) chunked = true;
       const result = await this.#api.remove(current.metadata?.resourceVersion ?? '', { signal: options.signal });
       if (!result.ok && result.reason === 'conflict') throw conflict;
     }, {
@@ -327,8 +371,15 @@ export class ConfigMapStore implements Store {
       if (options.signal?.aborted && !(err instanceof KubekvError)) throw new AbortedError(`teardown of ${this.name}`, { cause: err });
       throw err;
     });
-    this.#log.info({ bucket: this.name, namespace: this.namespace }, 'deleted bucket');
-    await this.close();
+    try {
+      // The head is gone, so every chunk is garbage; the cluster's garbage
+      // collector would remove them too (ownerReferences), but not every
+      // cluster runs one, or runs it promptly.
+      const removed = chunked ? await deleteAllChunks(this.#api.client, this.name, bucketLabel(this.name), options.signal) : 0;
+      this.#log.info({ bucket: this.name, namespace: this.namespace, chunks: removed }, 'deleted bucket');
+    } finally {
+      await this.close();
+    }
   }
 
   newLock(key: string, options?: LockOptions): Lock {
@@ -397,7 +448,7 @@ export class ConfigMapStore implements Store {
       // older than that cannot bring the bucket back into the cache.
       const listed = await raceAbort(this.#api.list(`metadata.name=${this.name}`, { signal: options.signal }), options.signal, `read of bucket ${this.name}`);
       const object = listed.items.find((item) => item.metadata?.name === this.name);
-      if (object) this.#apply(object);
+      if (object) await raceAbort(this.#load(object, options.signal), options.signal, `read of bucket ${this.name}`);
       else this.#markDeleted(listed.resourceVersion);
     }
   }
@@ -413,15 +464,13 @@ export class ConfigMapStore implements Store {
     if (!isNewer(rv, this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
     let next: BucketState;
     try {
-      next = parseBucket(object, this.#state);
+      next = parseBucket(object, this.#state, this.#chunks);
     } catch (err) {
-      const error = err instanceof FormatError ? err : new FormatError('bucket content cannot be decoded', undefined, { cause: err });
-      if (!this.#decodeError) this.#log.error({ bucket: this.name, code: error.code }, 'bucket content cannot be decoded; keeping the last good state');
-      this.#decodeError = error;
-      // Open watch iterators would otherwise skip this change silently.
-      this.#hub.fail(error);
+      const error = err instanceof FormatError || err instanceof ChunkMissingError ? err : new FormatError('bucket content cannot be decoded', undefined, { cause: err });
+      this.#fail(error);
       throw error;
     }
+    if (next.manifest !== this.#state.manifest) this.#chunks.retain([...next.chunks.map((ref) => ref.name), ...this.#pinned.keys()]);
     if (this.#decodeError) this.#log.info({ bucket: this.name }, 'bucket content decodes again');
     this.#decodeError = undefined;
     const changes = diffStates(this.#state, next);
@@ -431,13 +480,90 @@ export class ConfigMapStore implements Store {
     return next;
   }
 
-  /** #apply for the watch loop: a decode failure is recorded, not thrown into the loop. */
-  #applyWatched(object: ConfigMapObject): void {
+  /**
+   * Applies a state after loading the chunks it references. A chunk that is
+   * gone may have been garbage collected after a newer head dropped it: the
+   * head is read again, and only a head that still references it makes the
+   * store report ChunkMissingError (keeping its last complete state).
+   */
+  async #load(object: ConfigMapObject, signal?: AbortSignal): Promise<BucketState> {
+    let current = object;
+    for (let attempt = 0; ; attempt++) {
+      if (!isNewer(current.metadata?.resourceVersion ?? '', this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
+      let refs: ChunkRef[];
+      try {
+        refs = parseManifest(current.metadata?.annotations?.[CHUNKS_ANNOTATION]);
+      } catch {
+        return this.#apply(current); // reports the FormatError
+      }
+      try {
+        await this.#chunks.load(refs, signal);
+        return this.#apply(current);
+      } catch (err) {
+        if (!(err instanceof ChunkMissingError)) throw err;
+        const missing = refs.find((ref) => ref.name === err.chunk);
+        const fresh = attempt < 3 ? await this.#api.get({ signal }) : current;
+        if (!fresh) {
+          this.#markDeleted(undefined);
+          return this.#state;
+        }
+        let still = true;
+        try {
+          still = parseManifest(fresh.metadata?.annotations?.[CHUNKS_ANNOTATION]).some((ref) => ref.name === missing?.name && ref.uid === missing.uid);
+        } catch {
+          // A newer head that cannot be decoded: #apply reports it.
+          still = false;
+        }
+        if (still) {
+          this.#fail(err);
+          throw err;
+        }
+        current = fresh;
+      }
+    }
+  }
+
+  /** Records a state the cache cannot apply: status() reports it, open watch iterators end with it. */
+  #fail(error: FormatError | ChunkMissingError): void {
+    if (!this.#decodeError) this.#log.error({ bucket: this.name, code: error.code }, 'bucket content cannot be read whole; keeping the last good state');
+    this.#decodeError = error;
+    // Open watch iterators would otherwise skip this change silently.
+    this.#hub.fail(error);
+  }
+
+  /** Runs watch deliveries one after another, in the order they came. */
+  #inOrder(step: () => unknown): void {
+    this.#watchChain = this.#watchChain.then(step).then(() => {}, () => {});
+  }
+
+  /** #load for the watch loop: a decode failure is recorded, not thrown into the loop. */
+  async #applyWatched(object: ConfigMapObject): Promise<void> {
     this.#lastError = undefined;
     try {
-      this.#apply(object);
-    } catch {
-      // Recorded in #decodeError and reported by status() and the iterators.
+      await this.#load(object);
+    } catch (err) {
+      // A decode failure or missing chunk is recorded in #decodeError and
+      // reported by status() and the iterators; a failed chunk fetch is
+      // reported like a watch failure, and the next state tries again.
+      if (err instanceof KubekvError && !(err instanceof FormatError || err instanceof ChunkMissingError)) this.#lastError = err;
+    }
+  }
+
+  #pin(names: readonly string[]): void {
+    this.#madeChunks = true;
+    for (const name of names) this.#pinned.set(name, (this.#pinned.get(name) ?? 0) + 1);
+  }
+
+  #unpin(names: readonly string[]): void {
+    const referenced = new Set(this.#state.chunks.map((ref) => ref.name));
+    for (const name of names) {
+      const count = (this.#pinned.get(name) ?? 1) - 1;
+      if (count > 0) {
+        this.#pinned.set(name, count);
+        continue;
+      }
+      this.#pinned.delete(name);
+      if (!referenced.has(name)) this.#chunks.forget([name]);
     }
   }
 
@@ -461,7 +587,7 @@ export class ConfigMapStore implements Store {
     this.#deletedAt = resourceVersion && isNewer(resourceVersion, held) ? resourceVersion : held;
     this.#deleted = true;
     this.#decodeError = undefined;
-    const empty: BucketState = { ...this.#state, entries: new Map(), dataBytes: 0, resourceVersion: '' };
+    const empty = deletedState(this.#state);
     const changes = diffStates(this.#state, empty);
     this.#state = empty;
     this.#log.warn({ bucket: this.name, namespace: this.namespace }, 'bucket ConfigMap was deleted');
@@ -479,3 +605,4 @@ export class ConfigMapStore implements Store {
     if (this.#closed) throw new ClosedError(`store ${this.namespace}/${this.name}`);
   }
 }
+

@@ -3,6 +3,7 @@ export { ConfigMapStore } from './configmap-store.js';
 export type {
   BatchOperation,
   CallOptions,
+  ChunkOptions,
   KVPair,
   KVPairJSON,
   KVPairTextJSON,

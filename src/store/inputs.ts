@@ -14,6 +14,7 @@ import {
   FORMAT_ANNOTATION,
   FORMAT_VERSION,
   MANAGED_BY_LABEL,
+  MAX_DATA_BYTES,
   MANAGED_BY_VALUE,
   REVISION_ANNOTATION,
   encodeKey,
@@ -27,7 +28,8 @@ import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type Metrics } from '../metrics/metrics.js';
 import { EtcdBudget, type EtcdBudgetOptions } from './etcd-budget.js';
 import { kvPair } from './kv-pair.js';
-import type { KVPair, OpenStoreOptions, Previous, Value } from './types.js';
+import { DEFAULT_COMPACT_BYTES } from './compaction.js';
+import type { ChunkOptions, KVPair, OpenStoreOptions, Previous, Value } from './types.js';
 
 export interface ResolvedOptions {
   name: string;
@@ -42,6 +44,32 @@ export interface ResolvedOptions {
   events: boolean;
   /** What the store may make etcd store over time; undefined: no limit. */
   etcdBudget: EtcdBudget | undefined;
+  /** The chunked layout's settings; undefined with `chunks: false` (this store never creates chunks). */
+  chunks: Required<ChunkOptions> | undefined;
+}
+
+/** Default of {@link ChunkOptions.largeValueBytes}. */
+export const DEFAULT_LARGE_VALUE_BYTES = 64 * 1024;
+/** Default of {@link ChunkOptions.gcGraceMs}. */
+export const DEFAULT_GC_GRACE_MS = 10 * 60_000;
+
+/** Validates the `chunks` option: false, or its fields with their defaults. */
+export function resolveChunkOptions(value: unknown): Required<ChunkOptions> | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && value !== true && (typeof value !== 'object' || value === null)) {
+    throw new InvalidOptionError('chunks', value, 'false, or { compactBytes?, largeValueBytes?, gcGraceMs? }');
+  }
+  const options = (typeof value === 'object' ? value : {}) as ChunkOptions;
+  const bytes = (option: string, v: unknown, min: number, max: number, fallback: number) => {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw new InvalidOptionError(option, v, `a whole number of bytes within [${min}, ${max}]`);
+    return v;
+  };
+  return {
+    compactBytes: bytes('chunks.compactBytes', options.compactBytes, 1, MAX_DATA_BYTES / 2, DEFAULT_COMPACT_BYTES),
+    largeValueBytes: bytes('chunks.largeValueBytes', options.largeValueBytes, 1, MAX_DATA_BYTES / 2, DEFAULT_LARGE_VALUE_BYTES),
+    gcGraceMs: bytes('chunks.gcGraceMs', options.gcGraceMs, 0, MAX_TIMEOUT_MS, DEFAULT_GC_GRACE_MS),
+  };
 }
 
 /** Default deadline of a write (OpenStoreOptions.timeoutMs). */
@@ -79,7 +107,8 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   const clock = options.clock ?? systemClock;
   const budget = resolveEtcdBudget(options.etcdBudget);
   const etcdBudget = budget === false ? undefined : new EtcdBudget(clock, budget);
-  return { name, logger: options.logger ?? silentLogger, clock, compression, timeoutMs, requestTimeoutMs, metrics, events, etcdBudget };
+  const chunks = resolveChunkOptions(options.chunks);
+  return { name, logger: options.logger ?? silentLogger, clock, compression, timeoutMs, requestTimeoutMs, metrics, events, etcdBudget, chunks };
 }
 
 /** Validates the `etcdBudget` option (the numbers are checked by EtcdBudget itself). */

@@ -242,6 +242,38 @@ export interface Store extends ReadableStore {
 }
 
 /** Options of ConfigMapStore.open(). */
+/**
+ * Settings of the chunked layout (docs/format.md "Chunks"): a bucket's head
+ * stays small and the bulk of its keys lives in immutable chunk ConfigMaps,
+ * so a bucket can hold far more than one ConfigMap and each commit costs the
+ * cluster what the head weighs, not what the bucket weighs.
+ */
+export interface ChunkOptions {
+  /**
+   * Bytes of the head's inline part (its entries, index and tombstones, as
+   * etcd stores them) past which this store, after a commit, moves them
+   * into a chunk (compaction). Every commit rewrites the head, so this
+   * bounds what a put costs etcd and every watcher. Smaller: cheaper puts,
+   * more frequent compactions. @defaultValue 16384
+   */
+  compactBytes?: number;
+  /**
+   * Encoded values larger than this many bytes are written into value
+   * chunks before the commit, and the head keeps a reference: a large value
+   * is written once, never rewritten by later commits. @defaultValue 65536
+   */
+  largeValueBytes?: number;
+  /**
+   * Milliseconds a chunk no head references is kept before this store's
+   * garbage collection deletes it, measured on the store's clock from when
+   * it first saw it unreferenced. It must exceed how long another writer may
+   * take between creating a chunk and committing the head that references
+   * it (its write deadline), and how long a slow reader may take to fetch
+   * a head's chunks. @defaultValue 600000 (10 minutes)
+   */
+  gcGraceMs?: number;
+}
+
 export interface OpenStoreOptions {
   /** Bucket name = ConfigMap name (a DNS-1123 subdomain). */
   name: string;
@@ -316,4 +348,13 @@ export interface OpenStoreOptions {
    * them off.
    */
   events?: boolean;
+  /**
+   * The chunked layout (see {@link ChunkOptions}): on by default. `false`
+   * makes this store write the single-ConfigMap layout only (format 1, as
+   * kubekv before chunks; values and bucket within one ConfigMap's limits),
+   * e.g. during a rolling upgrade from a kubekv that cannot read chunks. A
+   * store with `false` still reads, and writes the head of, a bucket that
+   * another store chunked.
+   */
+  chunks?: ChunkOptions | false;
 }

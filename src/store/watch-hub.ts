@@ -162,17 +162,30 @@ interface ChangeStream {
   close(): void;
 }
 
-/** The per-key changes between two states of a bucket, sorted by key. */
+/**
+ * The per-key changes between two states of a bucket, sorted by key. When
+ * both share their chunks (the usual commit: only the head's inline part
+ * changed), only the keys of their inline entries and tombstones can
+ * differ, so only those are compared: a commit to a bucket of 100,000
+ * chunked keys costs what it changed.
+ */
 export function diffStates(before: BucketState, after: BucketState): Change[] {
   const changes: Change[] = [];
-  for (const [key, entry] of after.entries) {
-    const old = before.entries.get(key);
-    if (!old || old.stored !== entry.stored || old.field !== entry.field || old.lastIndex !== entry.lastIndex) {
-      changes.push({ key, entry, revision: after.revision });
+  const differs = (old: Entry | undefined, entry: Entry | undefined) =>
+    !old || !entry ? old !== entry : old.stored !== entry.stored || old.field !== entry.field || old.lastIndex !== entry.lastIndex;
+  if (before.layer === after.layer && before.entries !== before.inline && after.entries !== after.inline) {
+    const keys = new Set([...before.inline.keys(), ...after.inline.keys(), ...before.tombstones.keys(), ...after.tombstones.keys()]);
+    for (const key of keys) {
+      const entry = after.entries.get(key);
+      if (differs(before.entries.get(key), entry)) changes.push({ key, entry, revision: after.revision });
     }
-  }
-  for (const key of before.entries.keys()) {
-    if (!after.entries.has(key)) changes.push({ key, entry: undefined, revision: after.revision });
+  } else {
+    for (const [key, entry] of after.entries) {
+      if (differs(before.entries.get(key), entry)) changes.push({ key, entry, revision: after.revision });
+    }
+    for (const key of before.entries.keys()) {
+      if (!after.entries.has(key)) changes.push({ key, entry: undefined, revision: after.revision });
+    }
   }
   return changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

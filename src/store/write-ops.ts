@@ -14,17 +14,22 @@ import type { BatchOperation, Previous, Value } from './types.js';
 /** A put of one key. */
 export type PutOp = Extract<WriteOp, { kind: 'put' }>;
 
-/** put(key, value): the key encoded, the value validated, encoded (compressed per `compression`) and size-checked. */
-export function putOp(key: string, value: Value, compression: CompressionOptions): PutOp {
+/**
+ * put(key, value): the key encoded, the value validated, encoded (compressed
+ * per `compression`) and size-checked against `maxValueBytes` (default what
+ * one ConfigMap holds; a store that keeps large values in value chunks
+ * passes more).
+ */
+export function putOp(key: string, value: Value, compression: CompressionOptions, maxValueBytes?: number): PutOp {
   const cmKey = encodeKey(key);
   const encoded = encodeValue(validateValue(value), compression);
-  checkValueSize(key, encoded);
+  checkValueSize(key, encoded, maxValueBytes);
   return { kind: 'put', key, cmKey, encoded };
 }
 
 /** atomicPut(key, value, previous): a put that expects the key absent (no `previous`) or at `previous`'s lastIndex. */
-export function atomicPutOp(key: string, value: Value, previous: Previous | undefined, compression: CompressionOptions): PutOp {
-  return { ...putOp(key, value, compression), expect: previous === undefined ? 'absent' : lastIndexOf(previous) };
+export function atomicPutOp(key: string, value: Value, previous: Previous | undefined, compression: CompressionOptions, maxValueBytes?: number): PutOp {
+  return { ...putOp(key, value, compression, maxValueBytes), expect: previous === undefined ? 'absent' : lastIndexOf(previous) };
 }
 
 /** delete(key): unconditional. */
@@ -39,12 +44,12 @@ export function atomicDeleteOp(key: string, previous: Previous): Extract<WriteOp
 }
 
 /** batch(operations): every entry checked (InvalidOptionError names the bad one) before anything is sent. */
-export function batchOps(operations: BatchOperation[], compression: CompressionOptions): WriteOp[] {
+export function batchOps(operations: BatchOperation[], compression: CompressionOptions, maxValueBytes?: number): WriteOp[] {
   if (!Array.isArray(operations)) throw new InvalidOptionError('operations', operations, 'an array of batch operations');
   return operations.map((operation, i): WriteOp => {
     if (operation?.op === 'put') {
       const expect = operation.expect === undefined || operation.expect === 'absent' ? operation.expect : lastIndexOf(operation.expect, `operations[${i}].expect`);
-      return { ...putOp(operation.key, operation.value, compression), expect };
+      return { ...putOp(operation.key, operation.value, compression, maxValueBytes), expect };
     }
     if (operation?.op === 'delete') {
       const cmKey = encodeKey(operation.key);

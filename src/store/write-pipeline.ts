@@ -46,6 +46,7 @@ import {
   BucketNotFoundError,
   ClosedError,
   DeadlineExceededError,
+  FormatError,
   KubekvError,
   OutcomeUnknownError,
   UnavailableError,
@@ -72,10 +73,25 @@ export interface PipelineHost {
   /** The newest state the store knows (its cache). */
   current(): BucketState;
   /**
-   * Feeds a server response or fresh read into the cache; returns the newest
-   * state the store now holds (this one, or a newer one from the watch).
+   * Feeds a server response or fresh read into the cache (loading the
+   * chunks it references first); returns the newest state the store now
+   * holds (this one, or a newer one from the watch).
    */
-  apply(object: ConfigMapObject): BucketState;
+  apply(object: ConfigMapObject): Promise<BucketState>;
+  /**
+   * Called for each write before it is first planned, with the state it
+   * will be planned on: may replace its ops (a large value is written into
+   * value chunks, and its put then carries a reference; value-chunks.ts).
+   * Throws to refuse the write (nothing of it is referenced by the bucket).
+   */
+  prepare?(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void>;
+  /**
+   * Called after each commit, under the commit lock: the store's
+   * maintenance (compaction, garbage collection), its own commits in the
+   * same pipeline. Never throws; writes that queue meanwhile go out together
+   * in the next commit.
+   */
+  afterCommit?(signal: AbortSignal): Promise<void>;
   /**
    * A write's answer at `resourceVersion`, left unparsed because the cache
    * already held that version (see holds): notes the write like apply() and
@@ -110,6 +126,8 @@ interface Pending {
   readonly submittedSeq: number;
   /** The commit it belongs to, once taken from the queue. */
   commit: Commit | undefined;
+  /** host.prepare() ran for it. */
+  prepared: boolean;
   settled: boolean;
   settle(outcome: Outcome): void;
 }
@@ -179,7 +197,7 @@ export class WritePipeline {
   /** A drain is waiting for the lock; it will take whatever is queued when it gets it. */
   #drainScheduled = false;
   #closed = false;
-  /** Aborted by close(): ends a wait for the etcd budget. */
+  /** Aborted by close(): ends a wait for the etcd budget and stops maintenance in progress. */
   readonly #closing = new AbortController();
   /**
    * Most bytes etcd takes for the object, as far as this pipeline knows:
@@ -215,6 +233,7 @@ export class WritePipeline {
         epoch: this.#host.epochOf?.(),
         submittedSeq: this.#requestSeq,
         commit: undefined,
+        prepared: false,
         settled: false,
         settle: (outcome) => {
           if (pending.settled) return;
@@ -308,6 +327,7 @@ export class WritePipeline {
           const commit: Commit = { members, inFlight: false, ambiguous: false, done: new AbortController() };
           for (const pending of members) pending.commit = commit;
           await this.#commit(commit);
+          if (this.#host.afterCommit && !this.#closed) await this.#host.afterCommit(this.#closing.signal);
         }
       }));
   }
@@ -407,6 +427,19 @@ export class WritePipeline {
             base = fresh;
             continue;
           }
+          // Large values go into value chunks before the first plan (they
+          // do not depend on the state, so a re-plan reuses them).
+          if (host.prepare) {
+            for (const member of open()) {
+              if (member.prepared) continue;
+              try {
+                await host.prepare(member.ops, base.state, commit.done.signal);
+                member.prepared = true;
+              } catch (err) {
+                member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
+              }
+            }
+          }
           // Writes withdrawn or expired before any live attempt leave the
           // commit. From here to the send nothing awaits, so no write can be
           // told "not stored" and still be in the plan that is sent.
@@ -442,7 +475,7 @@ export class WritePipeline {
           const response = sent.result;
           if (response.ok) {
             try {
-              const state = response.object ? host.apply(response.object) : host.acknowledge(response.resourceVersion);
+              const state = response.object ? await host.apply(response.object) : host.acknowledge(response.resourceVersion);
               if (state) this.#lastAnswer = { state, seq: sent.seq };
             } catch {
               // The commit landed whatever the cache makes of the answer (a
@@ -569,7 +602,16 @@ export class WritePipeline {
       throw new Retry('read failed', { cause: err });
     }
     if (!object) return undefined;
-    const state = this.#host.apply(object);
+    let state;
+    try {
+      state = await this.#host.apply(object);
+    } catch (err) {
+      // A state this kubekv cannot decode (a newer format) is final for its
+      // writes. One that could not be loaded whole (a chunk missing, a
+      // chunk fetch failed) may be superseded: try again after a pause.
+      if (err instanceof FormatError) throw err;
+      throw new Retry('read failed', { cause: err });
+    }
     if (state.resourceVersion === '') return undefined; // the cache holds a deletion newer than this answer
     const base = { state, seq };
     this.#lastAnswer = base;

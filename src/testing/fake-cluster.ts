@@ -186,6 +186,10 @@ export class FakeCluster {
         if (expected && expected !== current.metadata.resourceVersion) {
           throw statusError(409, `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
         }
+        // The API server refuses any change of an immutable ConfigMap's data (and making it mutable again).
+        if (p.resource === 'configmaps' && (current as { immutable?: boolean }).immutable === true && !sameContent(current, next)) {
+          throw statusError(422, `ConfigMap "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
+        }
         return this.#store('MODIFIED', p, p.name!, { ...next, metadata: { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata['creationTimestamp'] } });
       }
       case 'delete': {
@@ -320,13 +324,25 @@ function inCollection(object: Obj, collection: string): boolean {
   return object['kind'] === kind && collection.includes(`/namespaces/${encodeURIComponent(object.metadata.namespace ?? '')}/`);
 }
 
-/** Equality field (metadata.name=) and label selectors, comma-separated. */
+/** Equality field (metadata.name=) and label selectors (`k=v`, `k`, `!k`), comma-separated. */
 function selected(object: Obj, query: KubeRequest['query']): boolean {
   const field = String(query?.['fieldSelector'] ?? '');
   const label = String(query?.['labelSelector'] ?? '');
-  const pairs = (selector: string) => selector.split(',').filter(Boolean).map((term) => term.split('=') as [string, string]);
+  const pairs = (selector: string) => selector.split(',').filter(Boolean).map((term) => term.split('=') as [string, string | undefined]);
+  const labels = object.metadata.labels ?? {};
   return pairs(field).every(([k, v]) => k === 'metadata.name' ? object.metadata.name === v : k === 'metadata.namespace' ? object.metadata.namespace === v : false)
-    && pairs(label).every(([k, v]) => object.metadata.labels?.[k] === v);
+    && pairs(label).every(([k, v]) => v !== undefined ? labels[k] === v : k.startsWith('!') ? !Object.hasOwn(labels, k.slice(1)) : Object.hasOwn(labels, k));
+}
+
+/** True when two ConfigMaps hold the same data, binaryData and immutability (what an immutable one may not change). */
+function sameContent(a: Obj, b: Obj): boolean {
+  const same = (x: unknown, y: unknown) => JSON.stringify(sorted(x)) === JSON.stringify(sorted(y));
+  return same(a['data'], b['data']) && same(a['binaryData'], b['binaryData']) && (b as { immutable?: boolean }).immutable === true;
+}
+
+function sorted(map: unknown): unknown {
+  if (typeof map !== 'object' || map === null) return map ?? {};
+  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces. */

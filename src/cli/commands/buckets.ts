@@ -11,7 +11,10 @@
 import type { ConfigMapObject } from '../../kube/types.js';
 import { MAX_DATA_BYTES } from '../../codec/index.js';
 import { ForbiddenError, KubekvError } from '../../errors.js';
-import { parseBucket } from '../../store/bucket-state.js';
+import { NO_CHUNKS, parseBucket, type ChunkSource } from '../../store/bucket-state.js';
+
+/** Parses a head without its chunks (summaries only). */
+const HEAD_ONLY: ChunkSource = { layer: () => NO_CHUNKS, part: () => undefined };
 import { listBucketConfigMaps, listLeases, type LeaseInfo } from '../cluster-reads.js';
 import type { Command } from '../command.js';
 import { formatAge } from '../duration.js';
@@ -46,9 +49,14 @@ export interface BucketSummary {
 export function summarize(cm: ConfigMapObject, leases?: readonly LeaseInfo[], nowMs = Date.now()): BucketSummary {
   const base = { namespace: cm.metadata?.namespace ?? '', name: cm.metadata?.name ?? '', limit: MAX_DATA_BYTES, created: timestamp(cm.metadata?.creationTimestamp) };
   try {
-    const state = parseBucket(cm);
+    // The head alone (a listing fetches no chunks): a chunked bucket's keys
+    // and bytes are the head's plus what its manifest says of its chunks
+    // (keys overwritten or deleted since they were chunked count until compacted).
+    const state = parseBucket(cm, undefined, HEAD_ONLY);
     const live = leases && { leader: leaderAmong(leases.filter((l) => l.namespace === base.namespace), state, nowMs)?.holderIdentity ?? '' };
-    return { ...base, keys: state.entries.size, bytes: state.dataBytes, revision: state.revision, epoch: state.epoch, epochRaisedBy: state.leader, ...live };
+    const keys = state.inline.size + state.chunks.reduce((n, ref) => n + ref.keys, 0);
+    const bytes = state.dataBytes + state.chunks.reduce((n, ref) => n + ref.bytes, 0);
+    return { ...base, keys, bytes, revision: state.revision, epoch: state.epoch, epochRaisedBy: state.leader, ...live };
   } catch (err) {
     if (!(err instanceof KubekvError)) throw err;
     return { ...base, error: `${err.code}: ${err.message}` };

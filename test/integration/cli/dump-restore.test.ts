@@ -122,8 +122,8 @@ describe('kubekv dump / restore', () => {
       assert.equal(result.code, 2, describeResult(result));
       assert.match(result.stderr, /^error: INVALID_VALUE: /);
     }
-    // A key too large for a ConfigMap fails the whole restore: nothing of it lands.
-    const tooBig = JSON.stringify({ ...JSON.parse(dump), entries: [{ key: 'small', text: 'fits' }, { key: 'huge', base64: randomBytes(1_100_000).toString('base64') }] });
+    // A value too large for the bucket (over 32 MiB: value chunks take up to that) fails the whole restore: nothing of it lands.
+    const tooBig = JSON.stringify({ ...JSON.parse(dump), entries: [{ key: 'small', text: 'fits' }, { key: 'huge', base64: randomBytes(32 * 1024 * 1024 + 1).toString('base64') }] });
     const refused = await kubekv(['restore', ...b], { stdin: tooBig });
     assert.equal(refused.code, 4, describeResult(refused));
     assert.match(refused.stderr, /^error: VALUE_TOO_LARGE: /);

@@ -193,21 +193,23 @@ describe('bad values', () => {
   });
 });
 
+// The limits of the single-ConfigMap layout (chunks: false); a chunked
+// bucket's limits are in chunks.test.ts.
 describe('sizes', () => {
   it('one value over 1 MiB of incompressible bytes -> ValueTooLargeError with size and limit', bounded, async () => {
-    await using b = await seeded('too-large');
+    await using b = await seeded('too-large', { chunks: false });
     const value = randomBytes(MiB + 50_000);
     const err = await expectBucketUnchanged(b, () => expectKubekvError(b.store.put('huge', value), ValueTooLargeError, 'VALUE_TOO_LARGE'));
     assert.equal(err.key, 'huge');
     assert.equal(err.limit, MiB);
     assert.ok(err.size > MiB && err.size >= value.length, `size ${err.size} does not describe a ${value.length}-byte value`);
-    await using plain = await seeded('too-large-text', { compression: false });
+    await using plain = await seeded('too-large-text', { compression: false, chunks: false });
     const text = await expectBucketUnchanged(plain, () => expectKubekvError(plain.store.put('huge', 'x'.repeat(MiB + 1)), ValueTooLargeError, 'VALUE_TOO_LARGE'));
     assert.equal(text.size, MiB + 1);
   });
 
   it('a put that would take the bucket over 1 MiB -> BucketFullError, and the keys already there stay intact', bounded, async () => {
-    await using b = await seeded('full', { compression: false });
+    await using b = await seeded('full', { compression: false, chunks: false });
     await b.store.batch(Array.from({ length: 9 }, (_, i) => ({ op: 'put' as const, key: `fill/${i}`, value: String(i).repeat(100_000) })));
     const err = await expectBucketUnchanged(b, () => expectKubekvError(b.store.put('one-too-many', 'y'.repeat(200_000)), BucketFullError, 'BUCKET_FULL'));
     assert.equal(err.limit, MiB);

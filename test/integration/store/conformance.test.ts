@@ -448,7 +448,8 @@ for (const backend of storeBackends) {
       });
 
       it('a value over 1 MiB is refused with ValueTooLargeError, a write that would overflow the bucket with BucketFullError', bounded, async () => {
-        await using b = await openBucket('bad-sizes');
+        // The single-ConfigMap layout's limits; a chunked bucket's are in chunks.test.ts.
+        await using b = await openBucket('bad-sizes', { chunks: false });
         const MiB = 1_048_576;
         const tooLarge = await expectUnchanged(b, () => expectKubekvError(b.store.put('big', new Uint8Array(randomBytes(MiB + 1))), ValueTooLargeError, 'VALUE_TOO_LARGE'));
         assert.deepEqual([tooLarge.key, tooLarge.limit], ['big', MiB]);

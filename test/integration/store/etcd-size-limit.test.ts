@@ -58,7 +58,7 @@ function assertWithinDocumentedLimits(cm: V1ConfigMap): void {
 
 describe("a bucket at etcd's request limit", () => {
   it('refuses the next put with BucketFullError (limit etcd) before sending it, and stores nothing', { timeout: 120_000 }, async () => {
-    const bucket = await openBucket('etcd-limit');
+    const bucket = await openBucket('etcd-limit', { chunks: false });
     cleanups.push(() => bucket.store.close());
     const { error, chunks } = await fillUntilRefused(bucket, bucket.store);
     assert.ok(error instanceof BucketFullError, `expected BucketFullError, got ${describeError(error)}`);
@@ -74,7 +74,7 @@ describe("a bucket at etcd's request limit", () => {
   });
 
   it("the review's case (1,011 keys of 252 characters, values up to 1 MiB) ends in a definite BucketFullError, never OutcomeUnknownError", { timeout: 120_000 }, async () => {
-    const bucket = await openBucket('etcd-limit-review');
+    const bucket = await openBucket('etcd-limit-review', { chunks: false });
     cleanups.push(() => bucket.store.close());
     const store = bucket.store;
     const key = (i: number) => `k${String(i).padStart(4, '0')}-${'x'.repeat(246)}`;
@@ -92,7 +92,7 @@ describe("a bucket at etcd's request limit", () => {
   });
 
   it('refuses only what etcd would refuse: the largest value it admits is within 4 KiB of what the server takes', { timeout: 120_000 }, async () => {
-    const bucket = await openBucket('etcd-limit-tight');
+    const bucket = await openBucket('etcd-limit-tight', { chunks: false });
     cleanups.push(() => bucket.store.close());
     await fillUntilRefused(bucket, bucket.store);
     // The largest value kubekv admits for one more key (refusals send nothing).
@@ -127,7 +127,7 @@ describe("a bucket at etcd's request limit", () => {
   });
 
   it('a write the server refuses as too large (an estimate that fell short) ends BucketFullError at once; the other writes of its commit go ahead', { timeout: 120_000 }, async () => {
-    const bucket = await openBucket('etcd-limit-server');
+    const bucket = await openBucket('etcd-limit-server', { chunks: false });
     cleanups.push(() => bucket.store.close());
     const store = bucket.store;
     const { chunks } = await fillUntilRefused(bucket, store);

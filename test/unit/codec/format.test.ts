@@ -123,8 +123,9 @@ describe('parseFormatVersion', () => {
     assert.equal(parseFormatVersion({ [FORMAT_ANNOTATION]: '1' }), 1);
   });
 
-  it('refuses a newer version, naming it', () => {
-    assertFormatError(() => parseFormatVersion({ [FORMAT_ANNOTATION]: '2' }), /newer kubekv \(format 2\)/, '2');
+  it('reads format 2 (a head with chunks) and refuses a newer version, naming it', () => {
+    assert.equal(parseFormatVersion({ [FORMAT_ANNOTATION]: '2' }), 2);
+    assertFormatError(() => parseFormatVersion({ [FORMAT_ANNOTATION]: '3' }), /newer kubekv \(format 3\)/, '3');
     assertFormatError(() => parseFormatVersion({ [FORMAT_ANNOTATION]: '1000' }), /newer kubekv \(format 1000\)/, '1000');
   });
 

@@ -1,0 +1,284 @@
+/**
+ * The chunked layout of a bucket (format 2): what the head ConfigMap says
+ * about its chunks, and what a chunk ConfigMap holds. docs/format.md
+ * ("Chunks") describes the same layout for people with kubectl.
+ *
+ * A bucket is a head (the bucket's ConfigMap, CAS'd by every commit) and
+ * any number of chunks: immutable ConfigMaps, each created before the head
+ * commit that references it and never changed after. The head lists the
+ * chunks it references in {@link CHUNKS_ANNOTATION} (oldest first); the
+ * bucket's content is a function of that head version alone:
+ *
+ * 1. the entries chunks, oldest first, each applying its deletion markers,
+ *    then its entries (a newer chunk wins);
+ * 2. the head's tombstones ({@link TOMBSTONES_ANNOTATION}) delete keys of
+ *    the chunks;
+ * 3. the head's own (inline) entries win over everything.
+ *
+ * A value too large to keep inline lives in value chunks (parts of its
+ * encoded bytes); its entry holds a reference ({@link encodeValueRef}).
+ *
+ * Guaranteed: a head with chunks carries format {@link CHUNKED_FORMAT_VERSION},
+ * so a kubekv that reads format 1 only refuses it (FormatError) instead of
+ * reading part of the bucket. A head without chunks stays format 1.
+ *
+ * Not guaranteed: which keys end up in which chunk, how many chunks there
+ * are, or their names: compaction rewrites them.
+ *
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { FormatError } from '../errors.js';
+import type { ConfigMapObject } from '../kube/types.js';
+import {
+  BUCKET_LABEL,
+  CHUNKED_FORMAT_VERSION,
+  FORMAT_ANNOTATION,
+  INDEX_ANNOTATION,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  MAX_DATA_BYTES,
+  jsonObjectEntries,
+  serializeIndex,
+} from './format.js';
+import { ENCODING_CHUNKS, VALUE_HEADER_LENGTH, VALUE_MAGIC } from './value.js';
+
+/** Head annotation: the chunks the head references, a JSON array of {@link ChunkRef}, oldest first. */
+export const CHUNKS_ANNOTATION = 'kubekv.dev/chunks';
+/**
+ * Head (and entries chunk) annotation: keys deleted since they were chunked,
+ * a JSON object `{"<ConfigMap key>": <revision of the delete>}`. In a head
+ * they hide the key in every chunk; in a chunk, in every older chunk.
+ */
+export const TOMBSTONES_ANNOTATION = 'kubekv.dev/tombstones';
+/** Chunk annotation: what the chunk holds, `entries` or `value`. */
+export const CHUNK_KIND_ANNOTATION = 'kubekv.dev/chunk';
+/**
+ * Label on every chunk, with the bucket label's value. Lists of buckets
+ * (`-l kubekv.dev/bucket,!kubekv.dev/chunk-of`) leave chunks out with it.
+ */
+export const CHUNK_LABEL = 'kubekv.dev/chunk-of';
+/** The one `binaryData` key of a value chunk: a slice of a value's encoded bytes. */
+export const PART_KEY = 'part';
+
+/**
+ * Most bytes of values one chunk holds: a little under the API server's
+ * 1 MiB, so the object (keys, index, labels) stays under etcd's 1.5 MiB.
+ */
+export const CHUNK_DATA_BYTES = MAX_DATA_BYTES - 8 * 1024;
+/** Most bytes of annotations (the index and markers) one entries chunk holds: under the 256 KiB limit with room to spare. */
+export const CHUNK_ANNOTATION_BYTES = 192 * 1024;
+/** Most bytes etcd may store for one chunk (estimate of codec/stored-size.ts), below its 1.5 MiB request limit. */
+export const CHUNK_STORED_BYTES = 1_400_000;
+/** Most bytes of a value's encoded form kubekv accepts (it spans value chunks of {@link CHUNK_DATA_BYTES} each). */
+export const MAX_CHUNKED_VALUE_BYTES = 32 * 1024 * 1024;
+
+/** What the head says about one chunk it references. */
+export interface ChunkRef {
+  /** The chunk's ConfigMap name. */
+  readonly name: string;
+  /** Its uid: a chunk deleted and recreated under the name is not the one referenced. */
+  readonly uid: string;
+  /** Entries it holds (0 for a value chunk). */
+  readonly keys: number;
+  /** Estimate of the bytes etcd stores for it (codec/stored-size.ts). */
+  readonly bytes: number;
+  /** True for a value chunk (a slice of one large value), absent for an entries chunk. */
+  readonly value?: true | undefined;
+}
+
+/** Where a value stored in value chunks is: see {@link encodeValueRef}. */
+export interface ValueRef {
+  /** The field the value would have had inline (`data`: the parts are its UTF-8 text). */
+  readonly field: 'data' | 'binaryData';
+  /** Total bytes of the parts. */
+  readonly size: number;
+  /** The value chunks' names, in order; their parts concatenated are the encoded value. */
+  readonly parts: readonly string[];
+}
+
+/**
+ * Parses {@link CHUNKS_ANNOTATION}; an absent annotation is no chunks.
+ *
+ * @throws {@link FormatError} when it is not an array of chunk references
+ */
+export function parseManifest(raw: string | undefined): ChunkRef[] {
+  if (raw === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    throw new FormatError(`annotation ${CHUNKS_ANNOTATION} is not valid JSON`, undefined, { cause: err });
+  }
+  if (!Array.isArray(parsed)) throw new FormatError(`annotation ${CHUNKS_ANNOTATION} is not a JSON array`);
+  const names = new Set<string>();
+  return parsed.map((item: unknown, i): ChunkRef => {
+    const ref = item as Partial<ChunkRef> | null;
+    if (
+      typeof ref !== 'object' || ref === null || typeof ref.name !== 'string' || ref.name === '' || typeof ref.uid !== 'string'
+      || !isCount(ref.keys) || !isCount(ref.bytes) || (ref.value !== undefined && ref.value !== true) || names.has(ref.name)
+    ) {
+      throw new FormatError(`annotation ${CHUNKS_ANNOTATION} has an invalid entry at index ${i}`);
+    }
+    names.add(ref.name);
+    return ref.value ? { name: ref.name, uid: ref.uid, keys: ref.keys, bytes: ref.bytes, value: true } : { name: ref.name, uid: ref.uid, keys: ref.keys, bytes: ref.bytes };
+  });
+}
+
+/** Writes {@link CHUNKS_ANNOTATION}: the same references always give the same text. */
+export function serializeManifest(refs: readonly ChunkRef[]): string {
+  return JSON.stringify(refs.map((r) => (r.value ? { name: r.name, uid: r.uid, keys: r.keys, bytes: r.bytes, value: true } : { name: r.name, uid: r.uid, keys: r.keys, bytes: r.bytes })));
+}
+
+/**
+ * Parses a {@link TOMBSTONES_ANNOTATION}: ConfigMap key -> revision of its delete.
+ *
+ * @throws {@link FormatError} when it is not a JSON object of positive integers
+ */
+export function parseTombstones(raw: string | undefined): Map<string, number> {
+  const tombstones = new Map<string, number>();
+  for (const [cmKey, revision] of jsonObjectEntries(TOMBSTONES_ANNOTATION, raw)) {
+    if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision <= 0) {
+      throw new FormatError(`annotation ${TOMBSTONES_ANNOTATION} has revision ${JSON.stringify(revision)}, not a positive integer`, cmKey);
+    }
+    tombstones.set(cmKey, revision);
+  }
+  return tombstones;
+}
+
+/** Writes a {@link TOMBSTONES_ANNOTATION} (sorted, like the index). */
+export function serializeTombstones(tombstones: ReadonlyMap<string, number>): string {
+  return serializeIndex(tombstones);
+}
+
+const NAME_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
+
+/**
+ * A new chunk name: the bucket name, a dot, `c` and 12 random characters
+ * (60 bits). It is chosen before the create is sent, so a create sent again
+ * after a lost answer names the same object, and a 409 on it means the first
+ * one landed (see store/chunk-writer.ts). A bucket name too long to take the
+ * suffix is cut back (the name stays a DNS subdomain of at most 253).
+ */
+export function newChunkName(bucket: string): string {
+  const bytes = randomBytes(12);
+  let id = '';
+  for (const byte of bytes) id += NAME_ALPHABET[byte & 31];
+  const prefix = bucket.length > 253 - 14 ? bucket.slice(0, 253 - 14).replace(/[^a-z0-9]+$/, '') : bucket;
+  return `${prefix}.c${id}`;
+}
+
+/** One stored entry as it goes into a chunk. */
+export interface StoredEntry {
+  /** ConfigMap key. */
+  readonly cmKey: string;
+  /** Field it is stored in. */
+  readonly field: 'data' | 'binaryData';
+  /** Text (data) or base64 (binaryData) as stored. */
+  readonly stored: string;
+  /** Bucket revision of its last write (0: none recorded). */
+  readonly lastIndex: number;
+}
+
+/** Who a chunk belongs to. */
+export interface ChunkOwner {
+  /** The bucket (head ConfigMap) name. */
+  readonly bucket: string;
+  /** The head's uid (ownerReference: the cluster's garbage collector deletes the chunk with the head). */
+  readonly uid: string;
+  /** The value of the bucket label (store/inputs.ts bucketLabel). */
+  readonly label: string;
+}
+
+/**
+ * An entries chunk as it is created: immutable, labelled, owned by the head,
+ * holding `entries` with their revisions and `deleted` markers (ConfigMap
+ * key -> revision) that hide those keys in older chunks.
+ */
+export function entriesChunkObject(owner: ChunkOwner, name: string, entries: readonly StoredEntry[], deleted: ReadonlyMap<string, number>): ConfigMapObject {
+  // Null prototype: a ConfigMap key named __proto__ must stay data.
+  const data = Object.create(null) as Record<string, string>;
+  const binaryData = Object.create(null) as Record<string, string>;
+  const index = new Map<string, number>();
+  for (const entry of entries) {
+    (entry.field === 'data' ? data : binaryData)[entry.cmKey] = entry.stored;
+    if (entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
+  }
+  const annotations: Record<string, string> = {
+    [FORMAT_ANNOTATION]: String(CHUNKED_FORMAT_VERSION),
+    [CHUNK_KIND_ANNOTATION]: 'entries',
+    [INDEX_ANNOTATION]: serializeIndex(index),
+  };
+  if (deleted.size > 0) annotations[TOMBSTONES_ANNOTATION] = serializeTombstones(deleted);
+  return chunkObject(owner, name, annotations, { ...data }, { ...binaryData });
+}
+
+/** A value chunk as it is created: one slice (`part`, base64) of a large value's encoded bytes. */
+export function valueChunkObject(owner: ChunkOwner, name: string, part: Uint8Array): ConfigMapObject {
+  const annotations = { [FORMAT_ANNOTATION]: String(CHUNKED_FORMAT_VERSION), [CHUNK_KIND_ANNOTATION]: 'value' };
+  return chunkObject(owner, name, annotations, {}, { [PART_KEY]: Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('base64') });
+}
+
+function chunkObject(owner: ChunkOwner, name: string, annotations: Record<string, string>, data: Record<string, string>, binaryData: Record<string, string>): ConfigMapObject {
+  const object: ConfigMapObject = {
+    metadata: {
+      name,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [BUCKET_LABEL]: owner.label, [CHUNK_LABEL]: owner.label },
+      annotations,
+      ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.bucket, uid: owner.uid }],
+    },
+    immutable: true,
+  };
+  if (Object.keys(data).length > 0) object.data = data;
+  if (Object.keys(binaryData).length > 0) object.binaryData = binaryData;
+  return object;
+}
+
+/**
+ * The kind of a chunk ConfigMap, checked against what the manifest says.
+ *
+ * @throws {@link FormatError} when it is not a kubekv chunk of a known kind
+ */
+export function chunkKind(cm: ConfigMapObject): 'entries' | 'value' {
+  const annotations = cm.metadata?.annotations ?? {};
+  const kind = annotations[CHUNK_KIND_ANNOTATION];
+  const format = annotations[FORMAT_ANNOTATION];
+  if (format !== String(CHUNKED_FORMAT_VERSION)) throw new FormatError(`chunk ${cm.metadata?.name ?? ''} has format ${JSON.stringify(format)}; this kubekv reads chunks of format ${CHUNKED_FORMAT_VERSION}`);
+  if (kind !== 'entries' && kind !== 'value') throw new FormatError(`chunk ${cm.metadata?.name ?? ''} is of unknown kind ${JSON.stringify(kind)}`);
+  return kind;
+}
+
+/** The `binaryData` form of a reference to a value kept in value chunks: `\0KVc` and the {@link ValueRef} as JSON, base64. */
+export function encodeValueRef(ref: ValueRef): { field: 'binaryData'; stored: string; size: number } {
+  const json = Buffer.from(JSON.stringify({ field: ref.field, size: ref.size, parts: ref.parts }), 'utf8');
+  const bytes = Buffer.concat([Buffer.from([...VALUE_MAGIC, ENCODING_CHUNKS]), json]);
+  return { field: 'binaryData', stored: bytes.toString('base64'), size: bytes.length };
+}
+
+/**
+ * The {@link ValueRef} of a stored value, or undefined when the value is not
+ * a reference (the common case: a prefix check, no decoding).
+ *
+ * @throws {@link FormatError} naming `key` when it is a reference but not a valid one
+ */
+export function decodeValueRef(field: 'data' | 'binaryData', stored: string, key: string): ValueRef | undefined {
+  // base64 of "\0KVc" is "AEtWY": checked before decoding anything.
+  if (field !== 'binaryData' || !stored.startsWith(REF_PREFIX_B64)) return undefined;
+  const bytes = Buffer.from(stored, 'base64');
+  if (bytes[VALUE_MAGIC.length] !== ENCODING_CHUNKS) return undefined;
+  try {
+    const ref = JSON.parse(bytes.subarray(VALUE_HEADER_LENGTH).toString('utf8')) as Partial<ValueRef>;
+    if ((ref.field === 'data' || ref.field === 'binaryData') && isCount(ref.size) && Array.isArray(ref.parts) && ref.parts.length > 0 && ref.parts.every((p) => typeof p === 'string')) {
+      return { field: ref.field, size: ref.size, parts: ref.parts };
+    }
+  } catch (err) {
+    throw new FormatError('value reference is not valid JSON', key, { cause: err });
+  }
+  throw new FormatError('value reference is not {field, size, parts}', key);
+}
+
+const REF_PREFIX_B64 = Buffer.from([...VALUE_MAGIC, ENCODING_CHUNKS]).toString('base64').slice(0, 5);
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}

@@ -1,0 +1,104 @@
+/**
+ * Garbage collection of a bucket's chunks: deletes chunks that no head
+ * references (merged away by compaction, values overwritten, orphans of
+ * commits that lost their race) once they have stayed unreferenced for a
+ * grace period.
+ *
+ * Guaranteed: a chunk is deleted only when (1) it carries the bucket's chunk
+ * label and names the bucket as its owner, (2) a quorum read of the head
+ * made AFTER the chunk was listed does not reference it (so no reference
+ * made before the list is missed), (3) this collector has seen it
+ * unreferenced for at least `graceMs` on the injected clock, and (4) its uid
+ * is still the one seen (a delete precondition). The grace period is what
+ * protects a chunk whose head commit is still in flight (created by another
+ * writer, not yet referenced) and a slow reader still fetching the chunks
+ * of an older head (which re-reads the head when a chunk is gone).
+ *
+ * Not guaranteed: promptness. A chunk is deleted on the first run after
+ * its grace period, and runs happen only after this store's commits.
+ */
+import type { Clock } from '../clock.js';
+import { CHUNKS_ANNOTATION, CHUNK_LABEL, parseManifest } from '../codec/index.js';
+import type { ResourceClient } from '../kube/api.js';
+import type { ConfigMapObject } from '../kube/types.js';
+import type { Logger } from '../logger.js';
+
+/** Options of {@link ChunkCollector}. */
+export interface ChunkCollectorOptions {
+  /** The ConfigMaps of the bucket's namespace. */
+  readonly client: ResourceClient<ConfigMapObject>;
+  /** The bucket (head) name. */
+  readonly bucket: string;
+  /** The bucket label's value (store/inputs.ts bucketLabel). */
+  readonly label: string;
+  /** Whose monotonic time measures the grace period. */
+  readonly clock: Clock;
+  /** Most ms a chunk stays after this collector first saw it unreferenced. */
+  readonly graceMs: number;
+  /** Where deletions are logged (names only). */
+  readonly logger: Logger;
+}
+
+/** See the module doc. */
+export class ChunkCollector {
+  readonly #options: ChunkCollectorOptions;
+  /** Unreferenced chunks by uid: when this collector first saw them so. */
+  readonly #unreferencedSince = new Map<string, number>();
+
+  /** @param options - see {@link ChunkCollectorOptions} */
+  constructor(options: ChunkCollectorOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * One run: lists the bucket's chunks, reads the head, deletes what is
+   * past its grace period. Returns the number deleted. Throws what a
+   * request throws (the caller logs it; nothing is deleted on doubt).
+   */
+  async collect(signal?: AbortSignal): Promise<number> {
+    const { client, bucket, label, clock, graceMs, logger } = this.#options;
+    const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, signal });
+    const head = await client.get(bucket, { signal });
+    const referenced = new Set(parseManifest(head?.metadata?.annotations?.[CHUNKS_ANNOTATION]).map((ref) => ref.uid));
+    const now = clock.monotonic();
+    const seen = new Set<string>();
+    let deleted = 0;
+    for (const chunk of listed.items) {
+      const uid = chunk.metadata?.uid ?? '';
+      const name = chunk.metadata?.name ?? '';
+      if (!ownedBy(chunk, bucket) || uid === '' || referenced.has(uid)) continue;
+      seen.add(uid);
+      const since = this.#unreferencedSince.get(uid) ?? now;
+      this.#unreferencedSince.set(uid, since);
+      if (now - since < graceMs) continue;
+      const result = await client.delete(name, { uid }, { signal });
+      if (result.ok || result.reason === 'not-found') {
+        deleted++;
+        this.#unreferencedSince.delete(uid);
+        logger.debug({ bucket, chunk: name }, 'deleted unreferenced chunk');
+      }
+    }
+    for (const uid of this.#unreferencedSince.keys()) if (!seen.has(uid)) this.#unreferencedSince.delete(uid);
+    return deleted;
+  }
+}
+
+/** True when `chunk` names `bucket` as its owner (the label alone may be shared: it is cut and hashed past 63 characters). */
+export function ownedBy(chunk: ConfigMapObject, bucket: string): boolean {
+  return (chunk.metadata?.ownerReferences ?? []).some((owner) => owner.kind === 'ConfigMap' && owner.name === bucket);
+}
+
+/**
+ * Deletes every chunk of `bucket` (its head is gone: teardown). Returns the
+ * number deleted.
+ */
+export async function deleteAllChunks(client: ResourceClient<ConfigMapObject>, bucket: string, label: string, signal?: AbortSignal): Promise<number> {
+  const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, signal });
+  let deleted = 0;
+  for (const chunk of listed.items) {
+    if (!ownedBy(chunk, bucket)) continue;
+    const result = await client.delete(chunk.metadata?.name ?? '', { uid: chunk.metadata?.uid }, { signal });
+    if (result.ok || result.reason === 'not-found') deleted++;
+  }
+  return deleted;
+}

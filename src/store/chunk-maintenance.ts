@@ -1,0 +1,157 @@
+/**
+ * What a writing store does with chunks, beside its commits: writes large
+ * values into value chunks before their commit (value-chunks.ts), compacts
+ * the head after a commit left it over `compactBytes` (compaction.ts), and
+ * collects chunks no head references (chunk-gc.ts). All of it runs in the
+ * store's write pipeline, under its commit lock, so it never interleaves
+ * with the store's own commits.
+ *
+ * Guaranteed: maintenance never fails or delays a user write beyond the
+ * requests it makes while holding the lock (a compaction: its chunk creates
+ * and one head CAS). A compaction that loses its CAS (another writer
+ * committed) is dropped, not retried at once: the next commit tries again
+ * on the newer state. A failure is logged and backs off.
+ *
+ * Not guaranteed: that a bucket written only by stores with `chunks: false`
+ * is ever compacted.
+ */
+import type { Clock } from '../clock.js';
+import { entriesChunkObject, newChunkName, type ChunkOwner, type ChunkRef } from '../codec/index.js';
+import type { ResourceClient } from '../kube/api.js';
+import type { ConfigMapObject } from '../kube/types.js';
+import type { Logger } from '../logger.js';
+import type { BucketState } from './bucket-state.js';
+import { ChunkCollector } from './chunk-gc.js';
+import type { ChunkSet } from './chunk-set.js';
+import { createChunk } from './chunk-writer.js';
+import type { WriteOp } from './commit.js';
+import { compactionPatch, planCompaction } from './compaction.js';
+import { storeValue } from './value-chunks.js';
+
+/** What {@link ChunkMaintenance} needs from its store. */
+export interface MaintenanceHost {
+  readonly bucket: string;
+  /** The bucket label's value. */
+  readonly label: string;
+  readonly client: ResourceClient<ConfigMapObject>;
+  readonly chunks: ChunkSet;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The settings (store/inputs.ts resolveChunkOptions). */
+  readonly options: { readonly compactBytes: number; readonly largeValueBytes: number; readonly gcGraceMs: number };
+  /** The newest state the store holds. */
+  current(): BucketState;
+  /** Feeds the answer of a head write into the store's cache. */
+  apply(object: ConfigMapObject): Promise<BucketState>;
+  /** Keeps chunks this store made in its chunk set until their commit settled (see {@link ChunkMaintenance.unpin}). */
+  pin(names: readonly string[]): void;
+  /** Lets go of pinned chunks; those the current head does not reference are dropped. */
+  unpin(names: readonly string[]): void;
+}
+
+/** Pause after a failed compaction or collection before the next try. */
+const FAILURE_PAUSE_MS = 5_000;
+
+/** Result of one compaction attempt, for logs and tests. */
+export type CompactionResult = 'compacted' | 'nothing' | 'lost' | 'failed';
+
+/** See the module doc. */
+export class ChunkMaintenance {
+  readonly #host: MaintenanceHost;
+  readonly #collector: ChunkCollector;
+  #compactAfter = -Infinity;
+  #collectAfter = -Infinity;
+
+  /** @param host - the store it works for */
+  constructor(host: MaintenanceHost) {
+    this.#host = host;
+    this.#collector = new ChunkCollector({
+      client: host.client,
+      bucket: host.bucket,
+      label: host.label,
+      clock: host.clock,
+      graceMs: host.options.gcGraceMs,
+      logger: host.logger,
+    });
+  }
+
+  /** Writes each put's large value into value chunks and makes the put carry a reference instead (host.prepare of the pipeline). */
+  async prepare(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void> {
+    const host = this.#host;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.kind !== 'put' || op.parts || op.encoded.size <= host.options.largeValueBytes) continue;
+      const stored = await storeValue({ client: host.client, clock: host.clock, signal }, this.#owner(base), op.encoded);
+      for (const object of stored.objects) host.chunks.add(object);
+      host.pin(stored.parts.map((p) => p.name));
+      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts };
+    }
+  }
+
+  /** After a commit: compacts when the head's inline part is over the threshold, then collects garbage when due. Never throws. */
+  async afterCommit(signal: AbortSignal): Promise<void> {
+    const now = this.#host.clock.monotonic();
+    const state = this.#host.current();
+    if (state.resourceVersion !== '' && state.inlineStoredBytes > this.#host.options.compactBytes && now >= this.#compactAfter) {
+      const result = await this.compact(state, signal);
+      if (result === 'failed') this.#compactAfter = now + FAILURE_PAUSE_MS;
+    }
+    if (state.chunks.length > 0 && now >= this.#collectAfter) await this.collect(signal);
+  }
+
+  /** One compaction of `state` (see compaction.ts). */
+  async compact(state: BucketState, signal: AbortSignal): Promise<CompactionResult> {
+    const host = this.#host;
+    const created: ChunkRef[] = [];
+    try {
+      const plan = planCompaction(state, (name) => {
+        const chunk = host.chunks.get(name);
+        return chunk?.kind === 'entries' ? chunk : undefined;
+      });
+      if (!plan) return 'nothing';
+      const owner = this.#owner(state);
+      for (const output of plan.outputs) {
+        const chunk = await createChunk({ client: host.client, clock: host.clock, signal }, () => newChunkName(host.bucket), (name) => entriesChunkObject(owner, name, output.entries, output.deleted));
+        host.chunks.add(chunk.object);
+        host.pin([chunk.ref.name]);
+        created.push(chunk.ref);
+      }
+      const result = await host.client.patch(host.bucket, compactionPatch(state, plan, created), { signal });
+      if (!result.ok) {
+        host.logger.debug({ bucket: host.bucket, reason: result.reason }, 'compaction lost its race; the next commit tries again');
+        return 'lost';
+      }
+      if (result.object) await host.apply(result.object);
+      host.logger.debug({ bucket: host.bucket, created: created.length, merged: plan.merged.length, moved: plan.moved.length }, 'compacted the bucket head');
+      return 'compacted';
+    } catch (err) {
+      if (signal.aborted) return 'failed';
+      host.logger.warn({ bucket: host.bucket, err: errorSummary(err) }, 'compaction failed; will retry after a pause');
+      return 'failed';
+    } finally {
+      host.unpin(created.map((ref) => ref.name));
+    }
+  }
+
+  /** One garbage collection run, due every min(gcGraceMs, 60 s); failures are logged and retried later. */
+  async collect(signal: AbortSignal): Promise<number> {
+    const host = this.#host;
+    const now = host.clock.monotonic();
+    this.#collectAfter = now + Math.max(Math.min(host.options.gcGraceMs, 60_000), 1);
+    try {
+      return await this.#collector.collect(signal);
+    } catch (err) {
+      if (!signal.aborted) host.logger.warn({ bucket: host.bucket, err: errorSummary(err) }, 'chunk garbage collection failed; will retry later');
+      this.#collectAfter = now + FAILURE_PAUSE_MS;
+      return 0;
+    }
+  }
+
+  #owner(state: BucketState): ChunkOwner {
+    return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label };
+  }
+}
+
+function errorSummary(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}

@@ -1,0 +1,220 @@
+/**
+ * The chunks of one bucket that a store holds in memory, and the layer of
+ * entries they make (codec/chunk-format.ts describes the layout).
+ *
+ * Chunks are immutable, so each is fetched once (a quorum GET by name) and
+ * kept, keyed by name and uid, for as long as the store's head references
+ * it. The store applies a head only once {@link ChunkSet.load} has every
+ * chunk it references, so a reader never sees part of a bucket.
+ *
+ * Guaranteed: {@link ChunkSet.layer} is built once per list of entries
+ * chunks, so heads that differ only in their inline part (nearly every
+ * commit) share it. A chunk that does not exist, or exists with another
+ * uid than the head names, is a {@link ChunkMissingError}, never skipped.
+ *
+ * Not guaranteed: that a chunk still exists when it is fetched: one the
+ * head dropped may be garbage collected meanwhile, which is why the store
+ * re-reads the head before it reports a missing chunk.
+ */
+import { BucketNotFoundError, ChunkMissingError, FormatError } from '../errors.js';
+import type { ConfigMapApi } from '../kube/configmap-api.js';
+import type { ResourceClient } from '../kube/api.js';
+import type { ConfigMapObject } from '../kube/types.js';
+import {
+  CHUNKS_ANNOTATION,
+  INDEX_ANNOTATION,
+  PART_KEY,
+  TOMBSTONES_ANNOTATION,
+  chunkKind,
+  parseManifest,
+  dataSize,
+  decodeKey,
+  parseIndex,
+  parseTombstones,
+  type ChunkRef,
+} from '../codec/index.js';
+import { NO_CHUNKS, layerKey, parseBucket, withBlob, type BucketState, type ChunkLayer, type ChunkSource, type Entry } from './bucket-state.js';
+
+/** An entries chunk, parsed. */
+export interface EntriesChunk {
+  readonly kind: 'entries';
+  readonly name: string;
+  readonly uid: string;
+  /** Its entries by user key. */
+  readonly entries: ReadonlyMap<string, Entry>;
+  /** Keys it deletes from older chunks: user key -> ConfigMap key and revision. */
+  readonly deleted: ReadonlyMap<string, { cmKey: string; revision: number }>;
+}
+
+/** A value chunk: one part of a large value. */
+export interface ValueChunk {
+  readonly kind: 'value';
+  readonly name: string;
+  readonly uid: string;
+  /** The part, base64 as stored. */
+  readonly part: string;
+}
+
+/** A chunk as held in memory. */
+export type LoadedChunk = EntriesChunk | ValueChunk;
+
+/** Most chunk GETs in flight at once while loading a head. */
+const PARALLEL_FETCHES = 8;
+
+/** See the module doc. */
+export class ChunkSet implements ChunkSource {
+  readonly #client: ResourceClient<ConfigMapObject>;
+  readonly #bucket: string;
+  readonly #chunks = new Map<string, LoadedChunk>();
+  #layer: ChunkLayer = NO_CHUNKS;
+
+  /**
+   * @param client - the ConfigMaps of the bucket's namespace
+   * @param bucket - the bucket name, for errors
+   */
+  constructor(client: ResourceClient<ConfigMapObject>, bucket: string) {
+    this.#client = client;
+    this.#bucket = bucket;
+  }
+
+  /** The references among `refs` this set does not hold (or holds with another uid). */
+  missing(refs: readonly ChunkRef[]): ChunkRef[] {
+    return refs.filter((ref) => this.#chunks.get(ref.name)?.uid !== ref.uid);
+  }
+
+  /**
+   * Fetches every chunk of `refs` not held yet.
+   *
+   * @throws {@link ChunkMissingError} naming the first chunk that does not
+   * exist or has another uid; FormatError for a chunk kubekv cannot read;
+   * the request's error (UnavailableError...) when a fetch fails
+   */
+  async load(refs: readonly ChunkRef[], signal?: AbortSignal): Promise<void> {
+    const queue = this.missing(refs);
+    const worker = async () => {
+      for (let ref = queue.shift(); ref; ref = queue.shift()) {
+        const object = await this.#client.get(ref.name, { signal });
+        if (!object || object.metadata?.uid !== ref.uid) throw new ChunkMissingError(this.#bucket, ref.name);
+        this.add(object, ref);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_FETCHES, queue.length) }, worker));
+  }
+
+  /**
+   * Holds `object`, a chunk this store created or fetched.
+   *
+   * @param ref - the reference it is expected under (its kind is checked against it)
+   * @throws {@link FormatError} when it is not a chunk of that kind
+   */
+  add(object: ConfigMapObject, ref?: ChunkRef): LoadedChunk {
+    const chunk = parseChunk(object);
+    if (ref && (chunk.kind === 'value') !== (ref.value === true)) throw new FormatError(`chunk ${chunk.name} is a ${chunk.kind} chunk, the head lists it as another kind`);
+    this.#chunks.set(chunk.name, chunk);
+    return chunk;
+  }
+
+  /** A held chunk, or undefined. */
+  get(name: string): LoadedChunk | undefined {
+    return this.#chunks.get(name);
+  }
+
+  /** Drops every held chunk but those in `keep` (the head no longer references the others). */
+  retain(keep: Iterable<string>): void {
+    const names = new Set(keep);
+    for (const name of this.#chunks.keys()) if (!names.has(name)) this.#chunks.delete(name);
+  }
+
+  /** Forgets chunks (ones this store made for a commit that did not land). */
+  forget(names: Iterable<string>): void {
+    for (const name of names) this.#chunks.delete(name);
+  }
+
+  part(name: string): string | undefined {
+    const chunk = this.#chunks.get(name);
+    return chunk?.kind === 'value' ? chunk.part : undefined;
+  }
+
+  /**
+   * The entries of the entries chunks of `refs`, oldest first, each
+   * applying its deletion markers then its entries. Memoised: the last
+   * layer is returned again for the same chunks.
+   *
+   * @throws {@link ChunkMissingError} when one is not held
+   */
+  layer(_manifest: string, refs: readonly ChunkRef[]): ChunkLayer {
+    const key = layerKey(refs);
+    if (key === this.#layer.key) return this.#layer;
+    const entries = new Map<string, Entry>();
+    for (const ref of refs) {
+      if (ref.value) continue;
+      const chunk = this.#chunks.get(ref.name);
+      if (!chunk || chunk.uid !== ref.uid || chunk.kind !== 'entries') throw new ChunkMissingError(this.#bucket, ref.name);
+      for (const key of chunk.deleted.keys()) entries.delete(key);
+      for (const [key, entry] of chunk.entries) entries.set(key, entry);
+    }
+    // Values kept in value chunks get their parts now: a layer is built
+    // only once every chunk of the head is held.
+    for (const [key, entry] of entries) {
+      const resolved = withBlob(entry, this);
+      if (resolved !== entry) entries.set(key, resolved);
+    }
+    this.#layer = key === '' ? NO_CHUNKS : { key, entries };
+    return this.#layer;
+  }
+}
+
+/**
+ * Parses a chunk ConfigMap.
+ *
+ * @throws {@link FormatError} when it is not a chunk kubekv can read
+ */
+export function parseChunk(object: ConfigMapObject): LoadedChunk {
+  const name = object.metadata?.name ?? '';
+  const uid = object.metadata?.uid ?? '';
+  const annotations = object.metadata?.annotations ?? {};
+  if (chunkKind(object) === 'value') {
+    const part = object.binaryData?.[PART_KEY];
+    if (part === undefined) throw new FormatError(`value chunk ${name} has no ${PART_KEY}`);
+    return { kind: 'value', name, uid, part };
+  }
+  const index = parseIndex(annotations[INDEX_ANNOTATION]);
+  const entries = new Map<string, Entry>();
+  const add = (field: 'data' | 'binaryData', values: Record<string, string> | undefined) => {
+    for (const cmKey in values ?? {}) {
+      if (!Object.hasOwn(values!, cmKey)) continue;
+      const stored = values![cmKey]!;
+      const size = field === 'data' ? dataSize({ v: stored }, undefined) : dataSize(undefined, { v: stored });
+      const key = decodeKey(cmKey);
+      entries.set(key, { key, cmKey, field, stored, size, lastIndex: index.get(cmKey) ?? 0, chunk: name });
+    }
+  };
+  add('data', object.data);
+  add('binaryData', object.binaryData);
+  const deleted = new Map<string, { cmKey: string; revision: number }>();
+  for (const [cmKey, revision] of parseTombstones(annotations[TOMBSTONES_ANNOTATION])) deleted.set(decodeKey(cmKey), { cmKey, revision });
+  return { kind: 'entries', name, uid, entries, deleted };
+}
+
+/**
+ * The state of a bucket whose head is `object`, with its chunks loaded
+ * into `chunks` (what a store opens on, and what the CLI reads). A chunk that
+ * is gone makes it read the head again (garbage collection may have
+ * removed it after a newer head dropped it); a head that still references
+ * it fails the open with ChunkMissingError.
+ */
+export async function loadBucketState(api: ConfigMapApi, chunks: ChunkSet, object: ConfigMapObject, signal: AbortSignal | undefined): Promise<BucketState> {
+  let current = object;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await chunks.load(parseManifest(current.metadata?.annotations?.[CHUNKS_ANNOTATION]), signal);
+      return parseBucket(current, undefined, chunks);
+    } catch (err) {
+      if (!(err instanceof ChunkMissingError) || attempt >= 3) throw err;
+      const fresh = await api.get({ signal });
+      if (!fresh) throw new BucketNotFoundError(api.namespace, api.name);
+      if (fresh.metadata?.resourceVersion === current.metadata?.resourceVersion) throw err;
+      current = fresh;
+    }
+  }
+}

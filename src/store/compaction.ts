@@ -1,0 +1,179 @@
+/**
+ * Compaction keeps a bucket's head small: it moves the head's inline
+ * entries and tombstones into a new chunk and merges chunks, so what every
+ * commit rewrites (the head) stays near {@link DEFAULT_COMPACT_BYTES}
+ * however large the bucket grows. Pure planning here; the store creates the
+ * chunks and sends the head patch (configmap-store.ts).
+ *
+ * The merge is size-tiered and keeps manifest order (newer chunks win, so
+ * only a run of the NEWEST entries chunks can be merged with the head's
+ * entries): going from the newest chunk back, a chunk joins the run while
+ * it is at most twice the run's size so far and not full. Chunk sizes then
+ * roughly double from newest to oldest, so a byte is rewritten about
+ * log2(chunk size / threshold) times before it rests in a full chunk
+ * (about 6 with the defaults), and at most that many chunks are not full.
+ * Deletion markers are dropped once a run reaches the oldest chunk: there
+ * is nothing older left for them to hide.
+ *
+ * Guaranteed: the bucket's content (every key, value and lastIndex) is the
+ * same before and after a compaction; only where entries are stored
+ * changes. The head patch is a CAS on the state it was planned on: if
+ * anything committed meanwhile, it fails and its chunks are orphans for
+ * garbage collection (chunk-gc.ts).
+ *
+ * Not guaranteed: space taken by overwritten values in full chunks is not
+ * reclaimed by this policy (they are shadowed, never read); see the notes
+ * in docs/format.md.
+ */
+import {
+  CHUNKED_FORMAT_VERSION,
+  CHUNKS_ANNOTATION,
+  CHUNK_ANNOTATION_BYTES,
+  CHUNK_DATA_BYTES,
+  CHUNK_STORED_BYTES,
+  FORMAT_ANNOTATION,
+  INDEX_ANNOTATION,
+  REVISION_ANNOTATION,
+  TOMBSTONES_ANNOTATION,
+  entryStoredSize,
+  serializeIndex,
+  serializeManifest,
+  type ChunkRef,
+  type StoredEntry,
+} from '../codec/index.js';
+import type { ConfigMapPatch } from '../kube/configmap-api.js';
+import type { BucketState, Entry } from './bucket-state.js';
+import type { EntriesChunk } from './chunk-set.js';
+
+/** Default of the head's inline part (bytes etcd stores for its entries, index and tombstones) past which a writer compacts. */
+export const DEFAULT_COMPACT_BYTES = 16 * 1024;
+
+/** A chunk at least this large (estimated stored bytes) is full: it is not merged by size any more. */
+export const FULL_CHUNK_BYTES = Math.floor(CHUNK_STORED_BYTES / 2);
+
+/** One chunk a compaction creates: entries and deletion markers (ConfigMap key -> revision). */
+export interface CompactionOutput {
+  readonly entries: readonly StoredEntry[];
+  readonly deleted: ReadonlyMap<string, number>;
+}
+
+/** A planned compaction. */
+export interface CompactionPlan {
+  /** The chunks to create, in the order they take in the manifest (disjoint key ranges). */
+  readonly outputs: readonly CompactionOutput[];
+  /** The entries chunks merged into the outputs (dropped from the manifest). */
+  readonly merged: readonly ChunkRef[];
+  /** ConfigMap keys of the inline entries moved out of the head. */
+  readonly moved: readonly { cmKey: string; field: 'data' | 'binaryData' }[];
+}
+
+/**
+ * Plans a compaction of `state`, or undefined when its head holds nothing
+ * to move. `chunk(name)` gives a held entries chunk of the state's manifest.
+ */
+export function planCompaction(state: BucketState, chunk: (name: string) => EntriesChunk | undefined): CompactionPlan | undefined {
+  const movable = [...state.inline.values()].filter((e) => isMovable(state, e));
+  if (movable.length === 0 && state.tombstones.size === 0) return undefined;
+  let runBytes = state.inlineStoredBytes;
+  const entriesChunks = state.chunks.filter((ref) => !ref.value);
+  let start = entriesChunks.length;
+  while (start > 0) {
+    const candidate = entriesChunks[start - 1]!;
+    if (candidate.bytes >= FULL_CHUNK_BYTES || candidate.bytes > 2 * runBytes) break;
+    runBytes += candidate.bytes;
+    start--;
+  }
+  const merged = entriesChunks.slice(start);
+  // The run's content, oldest first: later layers win.
+  const content = new Map<string, StoredEntry | { cmKey: string; revision: number; deleted: true }>();
+  for (const ref of merged) {
+    const loaded = chunk(ref.name);
+    if (!loaded) throw new Error(`compaction: chunk ${ref.name} is not held`);
+    for (const [key, marker] of loaded.deleted) content.set(key, { ...marker, deleted: true });
+    for (const [key, entry] of loaded.entries) content.set(key, stored(entry));
+  }
+  for (const [key, tomb] of state.tombstones) content.set(key, { ...tomb, deleted: true });
+  for (const entry of movable) content.set(entry.key, stored(entry));
+  // Nothing older remains for a marker to hide.
+  const keepMarkers = start > 0;
+  const outputs: CompactionOutput[] = [];
+  let entries: StoredEntry[] = [];
+  let deleted = new Map<string, number>();
+  let data = 0;
+  let annotations = 0;
+  let etcd = 0;
+  for (const key of [...content.keys()].sort()) {
+    const item = content.get(key)!;
+    if ('deleted' in item && !keepMarkers) continue;
+    const size = 'deleted' in item ? 0 : valueBytes(item);
+    const meta = item.cmKey.length + 24;
+    const bytes = 'deleted' in item ? meta : entryStoredSize(item.cmKey, size) + meta;
+    if ((entries.length > 0 || deleted.size > 0) && (data + size > CHUNK_DATA_BYTES || annotations + meta > CHUNK_ANNOTATION_BYTES || etcd + bytes > CHUNK_STORED_BYTES - 4096)) {
+      outputs.push({ entries, deleted });
+      entries = [];
+      deleted = new Map();
+      data = annotations = etcd = 0;
+    }
+    if ('deleted' in item) deleted.set(item.cmKey, item.revision);
+    else entries.push(item);
+    data += size;
+    annotations += meta;
+    etcd += bytes;
+  }
+  if (entries.length > 0 || deleted.size > 0) outputs.push({ entries, deleted });
+  return { outputs, merged, moved: movable.map((e) => ({ cmKey: e.cmKey, field: e.field })) };
+}
+
+/**
+ * The head patch that makes a planned compaction real: the moved entries
+ * and the tombstones leave the head, the merged chunks leave the manifest
+ * and `created` (the outputs, in order) take their place. A CAS on the
+ * state it was planned on; the revision goes up by one like every kubekv
+ * write, no key's lastIndex changes.
+ */
+export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[]): ConfigMapPatch {
+  const data: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
+  const binaryData: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
+  const moved = new Set<string>();
+  for (const { cmKey, field } of plan.moved) {
+    (field === 'data' ? data : binaryData)[cmKey] = null;
+    moved.add(cmKey);
+  }
+  const index = new Map<string, number>();
+  for (const entry of state.inline.values()) if (!moved.has(entry.cmKey) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
+  const merged = new Set(plan.merged.map((ref) => ref.name));
+  const kept = state.chunks.filter((ref) => !ref.value && !merged.has(ref.name));
+  const manifest = [...kept, ...created, ...state.chunks.filter((ref) => ref.value)];
+  return {
+    metadata: {
+      resourceVersion: state.resourceVersion,
+      annotations: {
+        [FORMAT_ANNOTATION]: String(CHUNKED_FORMAT_VERSION),
+        [REVISION_ANNOTATION]: String(state.revision + 1),
+        [INDEX_ANNOTATION]: serializeIndex(index),
+        [TOMBSTONES_ANNOTATION]: null,
+        [CHUNKS_ANNOTATION]: serializeManifest(manifest),
+      },
+    },
+    data: { ...data },
+    binaryData: { ...binaryData },
+  };
+}
+
+/**
+ * Whether compaction may move an inline entry into a chunk: only entries
+ * kubekv wrote (a key made with kubectl stays where its author put it), and
+ * only keys with one ConfigMap name (a hand-made alias left in the head
+ * would surface from under the moved entry).
+ */
+function isMovable(state: BucketState, entry: Entry): boolean {
+  return entry.lastIndex > 0 && !state.aliases.has(entry.key);
+}
+
+function stored(entry: Entry): StoredEntry {
+  return { cmKey: entry.cmKey, field: entry.field, stored: entry.stored, lastIndex: entry.lastIndex };
+}
+
+function valueBytes(entry: StoredEntry): number {
+  return entry.field === 'data' ? Buffer.byteLength(entry.stored, 'utf8') : Math.floor((entry.stored.replace(/=+$/, '').length * 3) / 4);
+}
