@@ -16,7 +16,7 @@
  * is ever compacted.
  */
 import type { Clock } from '../clock.js';
-import { entriesChunkObject, newChunkName, type ChunkOwner, type ChunkRef } from '../codec/index.js';
+import { entriesChunkObject, newChunkName, storedSize, type ChunkOwner, type ChunkRef } from '../codec/index.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -47,6 +47,14 @@ export interface MaintenanceHost {
   pin(names: readonly string[]): void;
   /** Lets go of pinned chunks; those the current head does not reference are dropped. */
   unpin(names: readonly string[]): void;
+  /**
+   * False when this store may not write on `state` now (a StateManager's
+   * fencing: not the leader, or a newer leader epoch): a compaction changes
+   * no value, yet a deposed leader must not write at all.
+   */
+  mayWrite(state: BucketState): boolean;
+  /** Takes the bytes etcd stores for a request that may have landed (the etcd budget and its metric). */
+  charge(bytes: number): void;
 }
 
 /** Pause after a failed compaction or collection before the next try. */
@@ -81,7 +89,7 @@ export class ChunkMaintenance {
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if (op.kind !== 'put' || op.parts || op.encoded.size <= host.options.largeValueBytes) continue;
-      const stored = await storeValue({ client: host.client, clock: host.clock, signal }, this.#owner(base), op.encoded);
+      const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, this.#owner(base), op.encoded);
       for (const object of stored.objects) host.chunks.add(object);
       host.pin(stored.parts.map((p) => p.name));
       ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts };
@@ -108,15 +116,19 @@ export class ChunkMaintenance {
         const chunk = host.chunks.get(name);
         return chunk?.kind === 'entries' ? chunk : undefined;
       });
-      if (!plan) return 'nothing';
+      if (!plan || !host.mayWrite(state)) return 'nothing';
       const owner = this.#owner(state);
+      const ctx = { client: host.client, clock: host.clock, signal, charge: (bytes: number) => host.charge(bytes) };
       for (const output of plan.outputs) {
-        const chunk = await createChunk({ client: host.client, clock: host.clock, signal }, () => newChunkName(host.bucket), (name) => entriesChunkObject(owner, name, output.entries, output.deleted));
+        const chunk = await createChunk(ctx, () => newChunkName(host.bucket), (name) => entriesChunkObject(owner, name, output.entries, output.deleted));
         host.chunks.add(chunk.object);
         host.pin([chunk.ref.name]);
         created.push(chunk.ref);
       }
+      // Checked again right before the CAS: leadership may have moved while the chunks were written.
+      if (!host.mayWrite(host.current())) return 'lost';
       const result = await host.client.patch(host.bucket, compactionPatch(state, plan, created), { signal });
+      if (result.ok && result.object) host.charge(storedSize(result.object));
       if (!result.ok) {
         host.logger.debug({ bucket: host.bucket, reason: result.reason }, 'compaction lost its race; the next commit tries again');
         return 'lost';

@@ -30,6 +30,8 @@ export interface ChunkWriteContext {
   readonly clock: Clock;
   /** Ends the attempts (the commit the chunk is for was settled). */
   readonly signal?: AbortSignal | undefined;
+  /** Called with the bytes etcd stores for each create that may have landed (the store's etcd budget and metrics). */
+  readonly charge?: ((bytes: number) => void) | undefined;
 }
 
 /** A chunk that exists: its reference for the manifest and the object as stored. */
@@ -55,9 +57,20 @@ export async function createChunk(ctx: ChunkWriteContext, newName: () => string,
   for (let names = 1; ; names++) {
     const body = build(newName());
     const name = body.metadata!.name!;
+    const cost = storedSize(body);
     const created = await retryWithBackoff(async () => {
-      const result = await ctx.client.create(body, { signal: ctx.signal });
-      if (result.ok) return result.object;
+      let result;
+      try {
+        result = await ctx.client.create(body, { signal: ctx.signal });
+      } catch (err) {
+        // Its answer may have been lost after it was stored.
+        if (!certainlyNotApplied(err)) ctx.charge?.(cost);
+        throw err;
+      }
+      if (result.ok) {
+        ctx.charge?.(cost);
+        return result.object;
+      }
       const existing = await ctx.client.get(name, { signal: ctx.signal });
       // Ours, from an earlier attempt whose answer was lost; else taken.
       return existing && sameChunk(existing, body) ? existing : undefined;

@@ -182,6 +182,18 @@ export class ConfigMapStore implements Store {
       apply: (object) => this.#load(object),
       pin: (names) => this.#pin(names),
       unpin: (names) => this.#unpin(names),
+      mayWrite: (state) => {
+        try {
+          this.#hooks.guard?.(state, [], this.#hooks.epochOf?.());
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      charge: (bytes) => {
+        options.etcdBudget?.charge(bytes);
+        this.#observer?.etcdBytes(bytes);
+      },
     });
     const maintenance = this.#maintenance;
     const host: PipelineHost = {
