@@ -125,9 +125,18 @@ export class ChunkMaintenance {
         host.pin([chunk.ref.name]);
         created.push(chunk.ref);
       }
+      let rewritten: ChunkRef | undefined;
+      if (plan.rewrite?.output) {
+        const output = plan.rewrite.output;
+        const chunk = await createChunk(ctx, () => newChunkName(host.bucket), (name) => entriesChunkObject(owner, name, output.entries, output.deleted));
+        host.chunks.add(chunk.object);
+        host.pin([chunk.ref.name]);
+        created.push(chunk.ref);
+        rewritten = chunk.ref;
+      }
       // Checked again right before the CAS: leadership may have moved while the chunks were written.
       if (!host.mayWrite(host.current())) return 'lost';
-      const result = await host.client.patch(host.bucket, compactionPatch(state, plan, created), { signal });
+      const result = await host.client.patch(host.bucket, compactionPatch(state, plan, rewritten ? created.slice(0, -1) : created, rewritten), { signal });
       if (result.ok && result.object) host.charge(storedSize(result.object));
       if (!result.ok) {
         host.logger.debug({ bucket: host.bucket, reason: result.reason }, 'compaction lost its race; the next commit tries again');
