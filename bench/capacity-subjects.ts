@@ -210,6 +210,10 @@ export function bareSubject(label: string, mode: BareMode): CostSubject {
     async prepare(ctx, name, seed, shape) {
       const path = `/api/v1/namespaces/${ctx.namespace}/configmaps`;
       const started = performance.now();
+      const notSent = (why: string) => ({ unavailable: `refused: ${why}`, fill: { keys: 0, bytes: 0, commits: 0, seconds: (performance.now() - started) / 1000, refusedBy: why } });
+      // A larger request is refused (413) after its body was read, and such a body hung the HTTP/2 upload once: not worth sending.
+      const tooLarge = () => notSent('over the 3 MiB request limit (not sent)');
+      if (mode !== 'patch-1key' && (shape.bytes * 4) / 3 > MAX_REQUEST_BYTES) return tooLarge();
       const binaryData: Record<string, string> = {};
       let bytes = 0;
       for (let i = 0; mode !== 'patch-1key' && i < shape.keys; i++) {
@@ -219,9 +223,7 @@ export function bareSubject(label: string, mode: BareMode): CostSubject {
       }
       const keys = Object.keys(binaryData).length;
       const body = { metadata: { name }, data: { small: freshValue() }, binaryData };
-      const notSent = (why: string) => ({ unavailable: `refused: ${why}`, fill: { keys: 0, bytes: 0, commits: 0, seconds: (performance.now() - started) / 1000, refusedBy: why } });
-      // A larger request is refused (413) after its body was read, and such a body hung the HTTP/2 upload once: not worth sending.
-      if (Buffer.byteLength(JSON.stringify(body)) > MAX_REQUEST_BYTES) return notSent('over the 3 MiB request limit (not sent)');
+      if (Buffer.byteLength(JSON.stringify(body)) > MAX_REQUEST_BYTES) return tooLarge();
       try {
         await ctx.transport.send<V1ConfigMap>({ method: 'POST', path, body, signal: AbortSignal.timeout(60_000) });
       } catch (err) {

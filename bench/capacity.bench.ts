@@ -20,7 +20,8 @@
  *    - WRITERS concurrent writers for CONCURRENT_MS: acknowledged puts/s,
  *      and WAL / watch bytes and commits per acknowledged put;
  *    - through a delaying TCP proxy on loopback for each of RTTS_MS
- *      (test/support/delay-proxy.ts), a further writer, the followers
+ *      (test/support/delay-proxy.ts, in a process of its own so the
+ *      followers' decoding here does not hold its timers), a further writer, the followers
  *      still watching: put p50 / p99, and for kubekv columns concurrent
  *      puts/s;
  *    - a follower in a fresh process (kubekv columns, FOLLOWER_RUNS runs):
@@ -55,7 +56,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeTransport } from '../src/kube/transport.js';
 import { repoRoot } from '../test/controlplane/build.js';
 import type { ControlPlane } from '../test/controlplane/index.js';
-import { DelayProxy, measureAddedRttMs } from '../test/support/delay-proxy.js';
+import { DelayProxyProcess, measureAddedRttMs } from '../test/support/delay-proxy.js';
 import { numberOption } from './args.js';
 import { describeRefusal, fillKey, fillValue, parseShapes, valueSize, type BucketShape, type FillResult } from './capacity-fill.js';
 import { openLayout, storeLayouts, type StoreLayout } from './capacity-layouts.js';
@@ -121,9 +122,9 @@ export async function benchCapacity(cp: ControlPlane): Promise<void> {
   const setupStarted = performance.now();
   const first = await scrapeCluster(kc, cp.etcdUrl);
   const idle = await idleWalBytesPerSecond(kc, cp.etcdUrl, 3000);
-  const proxies: { proxy: DelayProxy; kc: KubeConfig; addedMs: number }[] = [];
+  const proxies: { proxy: DelayProxyProcess; kc: KubeConfig; addedMs: number }[] = [];
   for (const rtt of RTTS_MS) {
-    const proxy = await DelayProxy.start(Number(new URL(kc.getCurrentCluster()!.server).port), rtt);
+    const proxy = await DelayProxyProcess.start(Number(new URL(kc.getCurrentCluster()!.server).port), rtt);
     const via = proxy.kubeConfigFor(kc);
     const version = (t: KubeTransport) => () => t.sendText({ method: 'GET', path: '/version' });
     proxies.push({ proxy, kc: via, addedMs: await measureAddedRttMs(version(ctx.transport), version(KubeTransport.for(via))) });
@@ -208,7 +209,7 @@ export async function benchCapacity(cp: ControlPlane): Promise<void> {
 }
 
 /** Everything measured for one column at one bucket size (see the module doc). */
-async function measureCell(ctx: Context, cp: ControlPlane, subject: CostSubject, shape: BucketShape, index: number, proxies: { proxy: DelayProxy; kc: KubeConfig }[]): Promise<CellFigures> {
+async function measureCell(ctx: Context, cp: ControlPlane, subject: CostSubject, shape: BucketShape, index: number, proxies: { proxy: DelayProxyProcess; kc: KubeConfig }[]): Promise<CellFigures> {
   const started = performance.now();
   const slug = subject.label.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
   const name = `cost-${index}-${slug}`;

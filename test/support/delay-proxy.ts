@@ -15,10 +15,18 @@
  * really added (timers fire late on a busy machine), for the benchmark to
  * print beside its figures.
  *
+ * Its timers run on the event loop of the process that started it: a
+ * benchmark whose process is busy (decoding watch events of in-process
+ * followers) delays them further. {@link DelayProxyProcess} runs the proxy
+ * in a Node process of its own instead.
+ *
  * Only loopback: the proxy listens on 127.0.0.1 and connects to 127.0.0.1.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /** A running delaying proxy. */
@@ -50,14 +58,7 @@ export class DelayProxy {
 
   /** A copy of `kc` whose server is this proxy. */
   kubeConfigFor(kc: KubeConfig): KubeConfig {
-    const via = new KubeConfig();
-    via.loadFromOptions({
-      clusters: kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${this.port}` })),
-      users: kc.users,
-      contexts: kc.contexts,
-      currentContext: kc.currentContext,
-    });
-    return via;
+    return kubeConfigVia(kc, this.port);
   }
 
   /** Stops listening and destroys every connection. */
@@ -129,6 +130,65 @@ class DelayedWriter {
     }
     this.#schedule();
   }
+}
+
+/** A copy of `kc` whose server is https://127.0.0.1:`port`. */
+function kubeConfigVia(kc: KubeConfig, port: number): KubeConfig {
+  const via = new KubeConfig();
+  via.loadFromOptions({
+    clusters: kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` })),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  return via;
+}
+
+/**
+ * A {@link DelayProxy} in a Node process of its own (this file run as a
+ * program), so its timers keep time however busy the caller is. The child
+ * exits when the caller closes it or goes away (its stdin ends).
+ */
+export class DelayProxyProcess {
+  readonly #child: ChildProcess;
+  readonly port: number;
+  readonly rttMs: number;
+
+  private constructor(child: ChildProcess, port: number, rttMs: number) {
+    this.#child = child;
+    this.port = port;
+    this.rttMs = rttMs;
+  }
+
+  /** Starts the child and waits for its port (it forwards to `targetPort` on 127.0.0.1, adding `rttMs`). */
+  static async start(targetPort: number, rttMs: number): Promise<DelayProxyProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(targetPort), String(rttMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`delay proxy process exited ${code} before listening`)));
+    });
+    return new DelayProxyProcess(child, (JSON.parse(line) as { port: number }).port, rttMs);
+  }
+
+  /** A copy of `kc` whose server is this proxy. */
+  kubeConfigFor(kc: KubeConfig): KubeConfig {
+    return kubeConfigVia(kc, this.port);
+  }
+
+  /** Ends the child (its connections with it). */
+  async close(): Promise<void> {
+    if (this.#child.exitCode !== null) return;
+    const exited = once(this.#child, 'exit');
+    this.#child.stdin!.end();
+    await exited;
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const proxy = await DelayProxy.start(Number(process.argv[2]), Number(process.argv[3]));
+  console.log(JSON.stringify({ port: proxy.port }));
+  process.stdin.resume();
+  process.stdin.on('end', () => void proxy.close().then(() => process.exit(0)));
 }
 
 /**
