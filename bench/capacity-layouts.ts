@@ -7,8 +7,7 @@
  * opens every bucket of a column with `{ ...layout.options, name, namespace,
  * kubeConfig, create }`, so a layout may set any option open() takes (a
  * compaction threshold, a chunking switch, `kind`, compression, ...) but not
- * the four the bench sets itself. Today's layout (no extra options) is the
- * baseline column.
+ * the four the bench sets itself.
  *
  * Two ways to add a column:
  * - in code, once the option exists in OpenStoreOptions (type-checked):
@@ -37,8 +36,15 @@ export interface StoreLayout {
   options: Readonly<Omit<Partial<OpenStoreOptions>, BenchSetOptions>>;
 }
 
-/** The layouts measured in every run; the first is the baseline. */
-export const builtInLayouts: readonly StoreLayout[] = [{ id: 'today', label: 'kubekv 1-object', options: {} }];
+/**
+ * The layouts measured in every run; the first is the baseline: the
+ * single-object layout of kubekv before issue 19 (no chunks, no etcd
+ * budget), then kubekv as it opens by default (head + chunks, etcd budget).
+ */
+export const builtInLayouts: readonly StoreLayout[] = [
+  { id: 'today', label: 'kubekv 1-object', options: { chunks: false, etcdBudget: false } },
+  { id: 'chunked', label: 'kubekv chunked', options: {} },
+];
 
 /** Environment variable adding layouts (see the module doc). */
 export const LAYOUTS_ENV = 'KUBEKV_BENCH_CAPACITY_LAYOUTS';
