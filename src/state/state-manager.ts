@@ -82,7 +82,7 @@ export interface StateManagerOptions {
   retryPeriodMs?: number;
   /** Value compression of the buckets. */
   compression?: CompressionOptions | boolean;
-  /** What each bucket's store may make etcd store over time (OpenStoreOptions.etcdBudget). Default: 10% of etcd's default quota per 5 minutes. */
+  /** What each bucket's store may make etcd store over time (OpenStoreOptions.etcdBudget). Default: 8% of etcd's default quota per 5 minutes. */
   etcdBudget?: EtcdBudgetOptions | boolean;
   /** pino-compatible logger; keys and values are never logged. */
   logger?: Logger;

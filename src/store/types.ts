@@ -334,8 +334,9 @@ export interface OpenStoreOptions {
    * every revision until the API server compacts, every 5 minutes by
    * default). Over the budget, writes are not refused: they queue, go out
    * together in the next commit, and each still ends by its own deadline.
-   * Default `{ bytes: 214748364, windowMs: 300000 }`: at most 10% of the
-   * default quota within any 5 minutes. `false`: no limit. Per store
+   * Default `{ bytes: 171798691, windowMs: 300000 }`: 8% of the default
+   * quota within any 5 minutes, so that with etcd's own overhead the
+   * database grows by at most about 10% of the quota. `false`: no limit. Per store
    * instance. See `kubekv_etcd_bytes_written_total` in docs/observability.md.
    */
   etcdBudget?: EtcdBudgetOptions | boolean;
