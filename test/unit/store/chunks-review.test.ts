@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { entriesChunkObject } from '../../../src/codec/index.js';
 import { ConfigMapStore } from '../../../src/index.js';
 import { FakeCluster } from '../../../src/testing/index.js';
 
@@ -116,6 +117,49 @@ describe('chunked layout review (issue 19)', () => {
       // 25 replaced 2 MiB values: about 70 MiB of base64 if the store keeps them all.
       assert.ok(grown < 24 * 1024 * 1024, `the store kept ${Math.round(grown / 1024 / 1024)} MiB after replacing one 2 MiB value 25 times`);
       assert.equal(manifest(cluster, 'leak').filter((r) => r.value).length, 3); // 2 MiB + header: three parts
+    } finally {
+      await store.close();
+    }
+  });
+  it('compaction\'s rewrite of a mostly-shadowed chunk keeps a deletion marker that only a hand-made key in the head shadows (removing that key by hand must not resurrect the deleted value)', async () => {
+    const cluster = new FakeCluster();
+    const cms = cluster.api.configMaps(NS);
+    const store = await ConfigMapStore.open({ name: 'hand', namespace: NS, api: cluster.api, create: true, compression: false, etcdBudget: false, chunks: { compactBytes: 1024 } });
+    try {
+      const headUid = cluster.object('configmaps', NS, 'hand')!.metadata!.uid!;
+      const owner = { bucket: 'hand', uid: headUid, label: 'hand' };
+      // x (oldest): k as kubekv wrote it long ago, and live data; y: k's delete
+      // (a marker), and nothing else live: most of y is shadowed garbage.
+      const x = await cms.create(entriesChunkObject(owner, 'hand.cxxxxxxxxxxxx', [
+        { cmKey: 'k', field: 'data', stored: 'deleted long ago', lastIndex: 5 },
+        { cmKey: 'live', field: 'data', stored: 'l'.repeat(4000), lastIndex: 6 },
+      ], new Map()));
+      const y = await cms.create(entriesChunkObject(owner, 'hand.cyyyyyyyyyyyy', [], new Map([['k', 7]])));
+      assert.ok(x.ok && y.ok);
+      const refs = [
+        { name: 'hand.cxxxxxxxxxxxx', uid: x.object.metadata!.uid!, keys: 2, bytes: 5000 },
+        { name: 'hand.cyyyyyyyyyyyy', uid: y.object.metadata!.uid!, keys: 0, bytes: 100_000 },
+      ];
+      const head = cluster.object('configmaps', NS, 'hand')!;
+      const patched = await cms.patch('hand', {
+        metadata: {
+          resourceVersion: head.metadata!.resourceVersion!,
+          annotations: { 'kubekv.dev/format': '2', 'kubekv.dev/revision': '8', 'kubekv.dev/chunks': JSON.stringify(refs), 'kubekv.dev/index': '{}' },
+        },
+        // An operator adds k again with kubectl (a hand-made key: no revision).
+        data: { k: 'made by hand' },
+      });
+      assert.ok(patched.ok);
+      await until(() => store.status().resourceVersion === patched.object?.metadata?.resourceVersion, 'the store to see the head');
+      assert.equal((await store.get('k'))?.text, 'made by hand');
+      // kubekv writes: the head passes compactBytes and is compacted (y is rewritten).
+      for (let i = 0; i < 12; i++) await store.put(`m${i}`, 'v'.repeat(100));
+      await until(() => !manifest(cluster, 'hand').some((r) => r.name === 'hand.cyyyyyyyyyyyy') || manifest(cluster, 'hand').length > 2, 'a compaction');
+      // The operator removes k again: k was deleted by kubekv, it must stay deleted.
+      const now = cluster.object('configmaps', NS, 'hand')!;
+      assert.ok((await cms.patch('hand', { metadata: { resourceVersion: now.metadata!.resourceVersion! }, data: { k: null } })).ok);
+      assert.equal((await store.get('k', { consistent: true }))?.text, undefined);
+      assert.equal((await store.get('live'))?.text, 'l'.repeat(4000));
     } finally {
       await store.close();
     }
