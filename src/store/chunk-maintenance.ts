@@ -69,6 +69,8 @@ export class ChunkMaintenance {
   readonly #collector: ChunkCollector;
   #compactAfter = -Infinity;
   #collectAfter = -Infinity;
+  /** Value chunks pinned by prepare() for the commit in progress: released once it settled (afterCommit). */
+  #prepared: string[] = [];
 
   /** @param host - the store it works for */
   constructor(host: MaintenanceHost) {
@@ -92,12 +94,19 @@ export class ChunkMaintenance {
       const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, this.#owner(base), op.encoded);
       for (const object of stored.objects) host.chunks.add(object);
       host.pin(stored.parts.map((p) => p.name));
+      this.#prepared.push(...stored.parts.map((p) => p.name));
       ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts };
     }
   }
 
   /** After a commit: compacts when the head's inline part is over the threshold, then collects garbage when due. Never throws. */
   async afterCommit(signal: AbortSignal): Promise<void> {
+    // Every write of the commit is settled: its value chunks stay in the
+    // chunk set only while the head references them.
+    if (this.#prepared.length > 0) {
+      this.#host.unpin(this.#prepared);
+      this.#prepared = [];
+    }
     const now = this.#host.clock.monotonic();
     const state = this.#host.current();
     if (state.resourceVersion !== '' && state.inlineStoredBytes > this.#host.options.compactBytes && now >= this.#compactAfter) {

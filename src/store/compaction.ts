@@ -149,7 +149,15 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
  * with it every read, stays as it was.
  */
 function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (name: string) => EntriesChunk | undefined): CompactionPlan['rewrite'] {
-  const shadowed = (key: string) => state.inline.has(key) || state.tombstones.has(key);
+  // Shadowed for good: by what this compaction moves into chunks newer than
+  // the rewritten one (the head's tombstones, its movable entries). A key
+  // made by hand stays in the head, where kubectl may remove it again: what
+  // it hides must still be there (or still hidden) then.
+  const shadowed = (key: string) => {
+    if (state.tombstones.has(key)) return true;
+    const inline = state.inline.get(key);
+    return inline !== undefined && isMovable(state, inline);
+  };
   let best: { replaces: ChunkRef; output: CompactionOutput | undefined; share: number } | undefined;
   older.forEach((ref, position) => {
     const loaded = chunk(ref.name);

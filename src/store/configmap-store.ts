@@ -509,7 +509,12 @@ export class ConfigMapStore implements Store {
         return this.#apply(current); // reports the FormatError
       }
       try {
-        await this.#chunks.load(refs, signal);
+        // Another load may apply an older head while this one waits for its
+        // chunks, and that head's retain() drops chunks only this one needs:
+        // fetch again until every chunk is held at the moment of the apply
+        // (a head is never parsed with a chunk missing from the set).
+        do await this.#chunks.load(refs, signal);
+        while (this.#chunks.missing(refs).length > 0);
         return this.#apply(current);
       } catch (err) {
         if (!(err instanceof ChunkMissingError)) throw err;
