@@ -16,7 +16,7 @@
  * is ever compacted.
  */
 import type { Clock } from '../clock.js';
-import { entriesChunkObject, newChunkName, storedSize, type ChunkOwner, type ChunkRef } from '../codec/index.js';
+import { CHUNK_REUSE_REVISIONS, entriesChunkObject, newChunkName, storedSize, type ChunkOwner, type ChunkRef } from '../codec/index.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -85,17 +85,27 @@ export class ChunkMaintenance {
     });
   }
 
-  /** Writes each put's large value into value chunks and makes the put carry a reference instead (host.prepare of the pipeline). */
+  /**
+   * Before each plan (host.prepare of the pipeline): writes each put's large
+   * value into value chunks and makes the put carry a reference instead.
+   * Chunks made {@link CHUNK_REUSE_REVISIONS} or more revisions before
+   * `base` are not referenced any more (a collector may delete them once
+   * the head is that far on; see codec/chunk-format.ts): the value is
+   * written into new ones, and the old ones are left to garbage collection.
+   */
   async prepare(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void> {
     const host = this.#host;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      if (op.kind !== 'put' || op.parts || op.encoded.size <= host.options.largeValueBytes) continue;
-      const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, this.#owner(base), op.encoded);
+      if (op.kind !== 'put') continue;
+      const value = op.partsMade?.value ?? op.encoded;
+      if (op.partsMade ? base.revision < op.partsMade.revision + CHUNK_REUSE_REVISIONS : value.size <= host.options.largeValueBytes) continue;
+      const owner = this.#owner(base);
+      const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, owner, value);
       for (const object of stored.objects) host.chunks.add(object);
       host.pin(stored.parts.map((p) => p.name));
       this.#prepared.push(...stored.parts.map((p) => p.name));
-      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts };
+      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts, partsMade: { revision: owner.revision, value } };
     }
   }
 
@@ -178,7 +188,7 @@ export class ChunkMaintenance {
   }
 
   #owner(state: BucketState): ChunkOwner {
-    return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label };
+    return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label, revision: state.revision };
   }
 }
 

@@ -3,6 +3,7 @@
  * of DESIGN.md section 2 / docs/semantics.md that the chunked layout must
  * keep, on kubekv/testing's FakeCluster.
  */
+import { CHUNK_REUSE_REVISIONS } from '../../../src/codec/index.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
@@ -112,7 +113,8 @@ describe('chunked layout review (issue 19)', () => {
       await store.put('blob', new Uint8Array(randomBytes(2 * 1024 * 1024)));
       const before = retained();
       for (let i = 0; i < 25; i++) await store.put('blob', new Uint8Array(randomBytes(2 * 1024 * 1024)));
-      await store.put('small', 'x'); // one more commit: its collection deletes the last replaced chunks
+      // CHUNK_REUSE_REVISIONS more commits: the collection after them may delete the last replaced chunks.
+      for (let i = 0; i <= CHUNK_REUSE_REVISIONS; i++) await store.put('small', String(i));
       const grown = retained() - before;
       // 25 replaced 2 MiB values: about 70 MiB of base64 if the store keeps them all.
       assert.ok(grown < 24 * 1024 * 1024, `the store kept ${Math.round(grown / 1024 / 1024)} MiB after replacing one 2 MiB value 25 times`);
@@ -127,7 +129,7 @@ describe('chunked layout review (issue 19)', () => {
     const store = await ConfigMapStore.open({ name: 'hand', namespace: NS, api: cluster.api, create: true, compression: false, etcdBudget: false, chunks: { compactBytes: 1024 } });
     try {
       const headUid = cluster.object('configmaps', NS, 'hand')!.metadata!.uid!;
-      const owner = { bucket: 'hand', uid: headUid, label: 'hand' };
+      const owner = { bucket: 'hand', uid: headUid, label: 'hand', revision: 1 };
       // x (oldest): k as kubekv wrote it long ago, and live data; y: k's delete
       // (a marker), and nothing else live: most of y is shadowed garbage.
       const x = await cms.create(entriesChunkObject(owner, 'hand.cxxxxxxxxxxxx', [
