@@ -47,7 +47,7 @@ export interface RequestMatcher {
 
 /** Options of {@link FakeCluster}. */
 export interface FakeClusterOptions {
-  /** Time for {@link FakeCluster.delayNext}. @default the system clock */
+  /** Time for {@link FakeCluster.delayNext} and for the request deadlines of {@link FakeCluster.api}. @default the system clock */
   clock?: Clock | undefined;
   /** Most ms a request may take before the port gives up on it. @default 10000 */
   requestTimeoutMs?: number | undefined;
@@ -78,7 +78,8 @@ export class FakeCluster {
   constructor(options: FakeClusterOptions = {}) {
     this.#clock = options.clock ?? systemClock;
     const wire: KubeWire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
-    this.api = new WireKubeApi(wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default' });
+    // Deadlines on the cluster's clock: a held request times out when a ManualClock is advanced.
+    this.api = new WireKubeApi(wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default', clock: this.#clock });
   }
 
   /** The newest resourceVersion of the cluster. */
