@@ -134,12 +134,16 @@ describe('leadership controls', () => {
 
   it('a write made while leading but decided after the leadership ended is refused (never sent under a later term)', async () => {
     await using state = await MemoryStateManager.start({ name: 'app', identity: 'pod-a' });
-    const write = state.store.put('late', 'v');
-    const deposed = state.depose();
-    await expectKubekvError(write, NotLeaderError, 'NOT_LEADER');
-    await deposed;
+    // The write's request is held while the leadership ends and another writer moves the bucket on:
+    // its conflict makes the store plan it again, and the guard then refuses it.
+    const interposed = state.store.beforeNextWrite(async (other) => {
+      await state.depose();
+      await other.put('by', 'someone else');
+    });
+    await expectKubekvError(state.store.put('late', 'v'), NotLeaderError, 'NOT_LEADER');
+    await interposed;
     await state.elect();
-    assert.equal(await state.store.exists('late'), false);
+    assert.equal(await state.store.exists('late', { consistent: true }), false);
   });
 
   it('fence(): the leader does not notice until its next write, which rejects FencedError; it then resigns and follows', async () => {
@@ -153,8 +157,9 @@ describe('leadership controls', () => {
     assert.equal(fenced.heldEpoch, 0);
     assert.ok(fenced.currentEpoch > 0);
     await settle();
-    assert.deepEqual(log, ['leader 0', 'leader work ended: FencedError', 'follower of pod-z']);
-    assert.equal(state.isLeader, false);
+    // Its follower period begins before it has read the Lease again: the new leader is not known yet.
+    assert.deepEqual(log, ['leader 0', 'leader work ended: FencedError', 'follower of nobody']);
+    assert.deepEqual([state.isLeader, state.leader], [false, 'pod-z']);
     assert.equal(state.status().lastError?.name, 'FencedError');
     const after = await expectKubekvError(state.store.put('k', 'v'), NotLeaderError, 'NOT_LEADER');
     assert.equal(after.leader, 'pod-z');
@@ -197,6 +202,21 @@ describe('leadership controls', () => {
   });
 });
 
+describe('docs/testing.md', () => {
+  it('fails over; a lost answer of the old leader\'s last write is settled by the real store', async () => {
+    const cluster = new MemoryCluster();
+    await using a = await MemoryStateManager.start({ name: 'my-app', identity: 'pod-a', cluster });
+    await using b = await MemoryStateManager.start({ name: 'my-app', identity: 'pod-b', cluster });
+    cluster.fake.loseNextAnswer({ match: { verb: 'patch', resource: 'configmaps' } });
+    await a.store.put('owner', 'pod-a');
+    await b.elect();
+    assert.equal(a.isLeader, false);
+    await assert.rejects(a.store.put('owner', 'stale'), NotLeaderError);
+    assert.equal((await b.store.get('owner'))?.text, 'pod-a');
+    assert.ok(b.epoch! > 0);
+  });
+});
+
 describe('close', () => {
   it('aborts leader work with ClosedError, lets the handler\'s last write land, then refuses writes and releases the Lease', async () => {
     const cluster = new MemoryCluster();
@@ -211,12 +231,13 @@ describe('close', () => {
     await settle();
     await a.close();
     assert.ok(reason instanceof ClosedError);
-    assert.equal((await b.store.get('farewell'))?.text, 'written during the handover');
-    assert.deepEqual([a.closed, a.isLive(), b.leader], [true, false, undefined]);
+    assert.deepEqual([a.closed, a.isLive()], [true, false]);
     await expectKubekvError(a.store.put('k', 'v'), ClosedError, 'CLOSED');
     await assert.rejects(a.elect(), ClosedError);
+    // The Lease was released: the follower takes over at once, with the next term.
     await b.elect();
     assert.equal(b.epoch, 1);
+    assert.equal((await b.store.get('farewell'))?.text, 'written during the handover');
   });
 
   it('waits at most shutdownGraceMs (on the injected clock) for a handler that does not return, and logs it', async () => {
