@@ -1,12 +1,8 @@
 /**
  * kubekv/testing: kubekv's real store, StateManager and locks on an
- * in-memory Kubernetes API ({@link FakeCluster}), so applications can
- * unit-test their use of the store and their leader work without a control
- * plane. {@link MemoryStore} and {@link MemoryStateManager} add controls
- * (lost answers, failed writes, a paused watch; elect, depose, fence);
- * {@link MemoryCluster} is what replicas share, {@link ManualClock} time
- * that moves when the test says so. Only the wire is in memory, so the
- * doubles cannot drift from the real code. See docs/testing.md.
+ * in-memory Kubernetes API ({@link FakeCluster}), for unit tests without a
+ * control plane; {@link MemoryStore} and {@link MemoryStateManager} add test
+ * controls, {@link ManualClock} drives time. See docs/testing.md.
  *
  * @packageDocumentation
  * @module kubekv/testing

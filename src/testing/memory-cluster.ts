@@ -17,13 +17,6 @@ import { ManualClock } from './manual-clock.js';
  * A simulated control plane: give the same one to every MemoryStore and
  * MemoryStateManager that should see one another (replicas of an app, a
  * reader of a bucket); without one, each opens its own. Two share nothing.
- *
- * @example
- * ```ts
- * const cluster = new MemoryCluster();
- * const writer = await MemoryStore.open({ name: 'app-state', create: true, cluster });
- * const reader = await MemoryStore.open({ name: 'app-state', cluster });
- * ```
  */
 export class MemoryCluster {
   /** The API server underneath: its objects, and faults that hit every replica's requests (see {@link FakeCluster}). */

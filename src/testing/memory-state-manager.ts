@@ -1,8 +1,7 @@
 /**
- * MemoryStateManager: the real StateManager on a {@link MemoryCluster}, with
- * controls that decide who leads by writing the Lease (and, for fence, the
- * buckets) as another replica would. The election, epochs, guards,
- * handlers, handover and Events are the real code.
+ * MemoryStateManager: the real StateManager on a {@link MemoryCluster}; its
+ * controls write the Lease (and, for fence, the buckets) as another replica
+ * would, and the real election, fencing and handover do the rest.
  *
  * @module
  */
@@ -64,10 +63,9 @@ export class MemoryStateManager implements StateManagerApi {
 
   private constructor(manager: StateManager, replica: Replica, cluster: MemoryCluster, options: MemoryStateManagerOptions) {
     [this.#manager, this.#replica, this.cluster] = [manager, replica, cluster];
-    this.#leaseName = options.leaseName ?? `${options.name}-leader`;
+    this.#leaseName = replica.lease.slice('leases/'.length);
     this.#retryMs = options.retryPeriodMs ?? 2_000;
     replica.leads = () => manager.isLeader;
-    replica.lease = `leases/${this.#leaseName}`;
     replicasOf(cluster).add(replica);
     // Registered first, so they run before the app's handlers: the controls wait for them.
     manager.onLeader(() => void this.#led++).onFollower(() => void this.#followed++);
@@ -75,7 +73,8 @@ export class MemoryStateManager implements StateManagerApi {
 
   /** StateManager.start on the cluster (`handleSignals` installs nothing); resolves once this replica leads (every epoch raised) or follows. */
   static async start(options: MemoryStateManagerOptions): Promise<MemoryStateManager> {
-    const cluster = options?.cluster ?? new MemoryCluster();
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
+    const cluster = options.cluster ?? new MemoryCluster();
     if (!(cluster instanceof MemoryCluster)) throw new InvalidOptionError('cluster', cluster, 'a MemoryCluster');
     if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
     const replica = new Replica(cluster, options.clock);

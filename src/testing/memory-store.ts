@@ -54,7 +54,8 @@ export class MemoryStore implements Store {
 
   /** Opens a bucket of `options.cluster` (else a new one) with ConfigMapStore.open, which it rejects as; namespace "default" by default. */
   static async open(options: MemoryStoreOptions): Promise<MemoryStore> {
-    const cluster = options?.cluster ?? new MemoryCluster();
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
+    const cluster = options.cluster ?? new MemoryCluster();
     if (!(cluster instanceof MemoryCluster)) throw new InvalidOptionError('cluster', cluster, 'a MemoryCluster');
     const replica = new Replica(cluster, options.clock);
     const store = await ConfigMapStore.open({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock });

@@ -83,6 +83,7 @@ describe('MemoryStateManager.start', () => {
     for (const [options, option] of cases) {
       await assert.rejects(MemoryStateManager.start(options as never), { code: 'INVALID_OPTION', option }, JSON.stringify(options));
     }
+    await assert.rejects(MemoryStateManager.start(null as never), { code: 'INVALID_OPTION', option: 'options' });
   });
 
   it('leads by default (epoch 0, writes allowed); with elect: false it follows and writes reject with NotLeaderError', async () => {

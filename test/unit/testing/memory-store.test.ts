@@ -48,6 +48,7 @@ describe('MemoryStore is a Store', () => {
     await assert.rejects(MemoryStore.open({ name: 'Not_A_Name', create: true }), { code: 'INVALID_OPTION', option: 'name' });
     await assert.rejects(MemoryStore.open({ name: 'x', namespace: 'Bad Namespace', create: true }), { code: 'INVALID_OPTION', option: 'namespace' });
     await assert.rejects(MemoryStore.open({ name: 'x', create: true, cluster: {} as never }), { code: 'INVALID_OPTION', option: 'cluster' });
+    await assert.rejects(MemoryStore.open(undefined as never), { code: 'INVALID_OPTION', option: 'options' });
     await store.close();
     await peer.close();
   });
