@@ -122,10 +122,11 @@ export class MemoryStateManager implements StateManagerApi {
   /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced. */
   async elect(options: ElectOptions = {}): Promise<void> {
     if (this.closed) throw new ClosedError('state manager');
-    if (options?.notifyPrevious !== undefined && typeof options.notifyPrevious !== 'boolean') throw new InvalidOptionError('notifyPrevious', options.notifyPrevious, 'a boolean');
+    const notify = options?.notifyPrevious;
+    if (notify !== undefined && typeof notify !== 'boolean') throw new InvalidOptionError('notifyPrevious', notify, 'a boolean');
     if (this.status().holdsLease) return until(() => this.isLeader);
     this.#replica.holdLease = false;
-    if (options.notifyPrevious === false) for (const other of replicasOf(this.cluster)) if (other.leads()) other.pause(other.lease, true);
+    if (notify === false) for (const other of replicasOf(this.cluster)) if (other.leads()) other.pause(other.lease, true);
     const [led, lastError] = [this.#led, this.status().lastError];
     const done = () => this.#led > led || this.status().lastError !== lastError;
     if (this.cluster.fake.object('leases', this.namespace, this.#leaseName)) await this.#writeLease(this.identity, (term) => term);
