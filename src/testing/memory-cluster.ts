@@ -81,10 +81,13 @@ export class Replica {
   }
 
   async #open(request: KubeRequest) {
-    const [stream, object, paused] = [await this.#wire.open(request), objectOf(request), this.#paused];
+    const [stream, object, paused, signal] = [await this.#wire.open(request), objectOf(request), this.#paused, request.signal];
+    // Ends with the watch's signal even while paused: a watcher that stops (or reconnects) waits for its stream to end.
+    const stopped = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
     async function* gated() {
       for await (const chunk of stream.body) {
-        while (paused.has(object)) await paused.get(object)!.promise;
+        while (paused.has(object) && !signal?.aborted) await Promise.race([paused.get(object)!.promise, stopped]);
+        if (signal?.aborted) return;
         yield chunk;
       }
     }

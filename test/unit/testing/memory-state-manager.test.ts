@@ -17,7 +17,7 @@ import {
   type Logger,
   type StateManager,
 } from '../../../src/index.js';
-import { ManualClock, MemoryCluster, MemoryStateManager, type StateManagerApi } from '../../../src/testing/index.js';
+import { ManualClock, MemoryCluster, MemoryStateManager, MemoryStore, type StateManagerApi } from '../../../src/testing/index.js';
 import type { StateManagerApi as MainEntryStateManagerApi } from '../../../src/index.js';
 import { expectKubekvError } from '../../support/store.js';
 
@@ -239,6 +239,16 @@ describe('close', () => {
     await b.elect();
     assert.equal(b.epoch, 1);
     assert.equal((await b.store.get('farewell'))?.text, 'written during the handover');
+  });
+
+  it('closes while a bucket\'s watch is paused (the held-back stream ends with the watch)', async () => {
+    const cluster = new MemoryCluster();
+    const state = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a' });
+    await using other = await MemoryStore.open({ name: 'app-state', cluster });
+    state.store.pauseWatch();
+    await other.put('k', 'held back');
+    const hung = new Promise((resolve) => setTimeout(resolve, 5_000, 'still closing after 5 s').unref());
+    assert.equal(await Promise.race([state.close().then(() => 'closed'), hung]), 'closed');
   });
 
   it('waits at most shutdownGraceMs (on the injected clock) for a handler that does not return, and logs it', async () => {
