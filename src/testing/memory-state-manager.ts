@@ -105,8 +105,16 @@ export class MemoryStateManager implements StateManagerApi {
     if (!this.#stores.has(name)) this.#stores.set(name, new MemoryStore(store, this.#replica, this.cluster));
     return this.#stores.get(name)!;
   }
-  onLeader(handler: (ctx: LeaderContext) => unknown): this { this.#manager.onLeader(handler); return this; }
-  onFollower(handler: (ctx: FollowerContext) => unknown): this { this.#manager.onFollower(handler); return this; }
+  /** StateManager.onLeader; the handler's buckets are this replica's MemoryStores (so their controls apply to its writes). */
+  onLeader(handler: (ctx: LeaderContext) => unknown): this {
+    this.#manager.onLeader((ctx) => handler({ ...ctx, store: this.store, bucket: (name) => this.bucket(name) }));
+    return this;
+  }
+  /** StateManager.onFollower; the handler's buckets are this replica's MemoryStores. */
+  onFollower(handler: (ctx: FollowerContext) => unknown): this {
+    this.#manager.onFollower((ctx) => handler({ ...ctx, store: this.store, bucket: (name) => this.bucket(name) }));
+    return this;
+  }
   status(): StateStatus { return this.#manager.status(); }
   isLive(toleranceMs?: number): boolean { return this.#manager.isLive(toleranceMs); }
   /** Same as close(), for `await using`. */

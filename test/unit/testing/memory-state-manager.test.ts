@@ -203,6 +203,20 @@ describe('leadership controls', () => {
   });
 });
 
+describe('bucket controls', () => {
+  it('apply to the leader handlers\' writes: a lost answer is OutcomeUnknownError there, and the replica goes on leading and writing', async () => {
+    await using state = await MemoryStateManager.start({ name: 'app', identity: 'pod-a' });
+    state.store.loseNextAnswer({ landed: true });
+    const outcome = Promise.withResolvers<string>();
+    state.onLeader(({ store }) => store.put('k', 'v').then(() => outcome.resolve('stored'), (err: { code?: string }) => outcome.resolve(err.code ?? 'no code')));
+    assert.equal(await outcome.promise, 'OUTCOME_UNKNOWN');
+    // The outage ended with the write: the bucket is readable and writable again, at once.
+    assert.equal((await state.store.get('k', { consistent: true }))?.text, 'v');
+    await state.store.put('k2', 'v2');
+    assert.equal(state.isLeader, true);
+  });
+});
+
 describe('docs/testing.md', () => {
   it('fails over; a lost answer of the old leader\'s last write is settled by the real store', async () => {
     const cluster = new MemoryCluster();
