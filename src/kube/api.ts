@@ -26,6 +26,7 @@
  * (timeout, reset, 5xx) may have been applied; callers read to find out
  * (see certainlyNotApplied in errors.ts).
  */
+import { systemClock, type Clock } from '../clock.js';
 import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from './config.js';
 import { isConflict, isNotFound, toKubekvError, isAbort, isGone } from './errors.js';
@@ -204,6 +205,12 @@ export interface KubeApiOptions {
   requestTimeoutMs?: number | undefined;
   /** See {@link KubeApi.defaultNamespace}; a function is asked on each use. @default "default" */
   defaultNamespace?: string | (() => string) | undefined;
+  /**
+   * Where request deadlines are timed: with a test's ManualClock (a
+   * FakeCluster's `clock`), a request held past its deadline times out when
+   * the test advances the clock, not after real time. @default systemClock
+   */
+  clock?: Clock | undefined;
 }
 
 /** Where a resource lives in the API. */
@@ -223,6 +230,7 @@ export class WireKubeApi implements KubeApi {
   readonly #defaultNamespace: string | (() => string);
   readonly #wire: KubeWire;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
 
   /**
    * @param wire - what requests travel over
@@ -231,6 +239,7 @@ export class WireKubeApi implements KubeApi {
   constructor(wire: KubeWire, options: KubeApiOptions = {}) {
     this.#wire = wire;
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#clock = options.clock ?? systemClock;
     this.#defaultNamespace = options.defaultNamespace ?? 'default';
   }
 
@@ -240,15 +249,15 @@ export class WireKubeApi implements KubeApi {
   }
 
   configMaps(namespace: string): ResourceClient<ConfigMapObject> {
-    return new WireResource<ConfigMapObject>(this.#wire, CONFIGMAPS, namespace, this.#timeoutMs);
+    return new WireResource<ConfigMapObject>(this.#wire, CONFIGMAPS, namespace, this.#timeoutMs, this.#clock);
   }
 
   leases(namespace: string): ResourceClient<LeaseObject> {
-    return new WireResource<LeaseObject>(this.#wire, LEASES, namespace, this.#timeoutMs);
+    return new WireResource<LeaseObject>(this.#wire, LEASES, namespace, this.#timeoutMs, this.#clock);
   }
 
   events(namespace: string): ResourceClient<EventObject> {
-    return new WireResource<EventObject>(this.#wire, EVENTS, namespace, this.#timeoutMs);
+    return new WireResource<EventObject>(this.#wire, EVENTS, namespace, this.#timeoutMs, this.#clock);
   }
 }
 
@@ -260,13 +269,15 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
   readonly #type: ResourceType;
   readonly #collection: string;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
 
-  constructor(wire: KubeWire, type: ResourceType, namespace: string, timeoutMs: number) {
+  constructor(wire: KubeWire, type: ResourceType, namespace: string, timeoutMs: number, clock: Clock) {
     this.#wire = wire;
     this.#type = type;
     this.resource = type.resource;
     this.namespace = namespace;
     this.#timeoutMs = timeoutMs;
+    this.#clock = clock;
     this.#collection = `${type.prefix}/namespaces/${encodeURIComponent(namespace)}/${type.resource}`;
   }
 
@@ -360,7 +371,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
   async #call<R>(verb: string, name: string | undefined, options: RequestOptions, request: (signal: AbortSignal) => Promise<R>): Promise<R> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     try {
-      return await withDeadline(timeoutMs, options.signal, request);
+      return await withDeadline(timeoutMs, options.signal, request, this.#clock);
     } catch (err) {
       const target = `${verb} ${this.resource} ${this.namespace}${name ? `/${name}` : ''}`;
       if (err instanceof RequestTimedOut && !options.signal?.aborted) {

@@ -47,7 +47,7 @@ export interface RequestMatcher {
 
 /** Options of {@link FakeCluster}. */
 export interface FakeClusterOptions {
-  /** Time for {@link FakeCluster.delayNext}. @default the system clock */
+  /** Time for {@link FakeCluster.delayNext} and for the request deadlines of {@link FakeCluster.api}. @default the system clock */
   clock?: Clock | undefined;
   /** Most ms a request may take before the port gives up on it. @default 10000 */
   requestTimeoutMs?: number | undefined;
@@ -65,6 +65,8 @@ const KINDS: Record<string, [string, string]> = { configmaps: ['ConfigMap', 'v1'
 export class FakeCluster {
   /** The port over this cluster: pass it as the `api` option of ConfigMapStore.open, StateManager.start, LeaseElector. */
   readonly api: KubeApi;
+  /** @internal The requests under `api`: MemoryStore and MemoryStateManager lay their own faults over them. */
+  readonly wire: KubeWire;
   readonly #clock: Clock;
   #rv = 1000;
   #compactedAt = 0;
@@ -77,8 +79,9 @@ export class FakeCluster {
   /** @param options - see {@link FakeClusterOptions} */
   constructor(options: FakeClusterOptions = {}) {
     this.#clock = options.clock ?? systemClock;
-    const wire: KubeWire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
-    this.api = new WireKubeApi(wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default' });
+    this.wire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
+    // Deadlines on the cluster's clock: a held request times out when a ManualClock is advanced.
+    this.api = new WireKubeApi(this.wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default', clock: this.#clock });
   }
 
   /** The newest resourceVersion of the cluster. */
