@@ -241,7 +241,6 @@ export interface Store extends ReadableStore {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Options of ConfigMapStore.open(). */
 /**
  * Settings of the chunked layout (docs/format.md "Chunks"): a bucket's head
  * stays small and the bulk of its keys lives in immutable chunk ConfigMaps,
@@ -266,14 +265,15 @@ export interface ChunkOptions {
   /**
    * Milliseconds a chunk no head references is kept before this store's
    * garbage collection deletes it, measured on the store's clock from when
-   * it first saw it unreferenced. It must exceed how long another writer may
-   * take between creating a chunk and committing the head that references
-   * it (its write deadline), and how long a slow reader may take to fetch
-   * a head's chunks. @defaultValue 600000 (10 minutes)
+   * it first saw it unreferenced: how long a slow reader may take to fetch
+   * a head's chunks. (A writer's commit in flight is protected whatever
+   * this is: see `kubekv.dev/since-revision` in docs/format.md.)
+   * @defaultValue 600000 (10 minutes)
    */
   gcGraceMs?: number;
 }
 
+/** Options of ConfigMapStore.open(). */
 export interface OpenStoreOptions {
   /** Bucket name = ConfigMap name (a DNS-1123 subdomain). */
   name: string;
