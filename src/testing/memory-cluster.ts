@@ -8,9 +8,10 @@
  */
 import { systemClock, type Clock } from '../clock.js';
 import { WireKubeApi, type KubeApi, type KubeWire } from '../kube/api.js';
+import { InvalidOptionError } from '../errors.js';
 import { HttpStatusError } from '../kube/errors.js';
-import type { KubeRequest } from '../kube/transport.js';
-import { FakeCluster } from './fake-cluster.js';
+import type { KubeRequest, KubeStream } from '../kube/transport.js';
+import { FakeCluster, gate, networkError, parse } from './fake-cluster.js';
 import { ManualClock } from './manual-clock.js';
 
 /**
@@ -21,15 +22,20 @@ import { ManualClock } from './manual-clock.js';
 export class MemoryCluster {
   /** The API server underneath: its objects, and faults that hit every replica's requests (see {@link FakeCluster}). */
   readonly fake = new FakeCluster();
+  /** @internal The replicas of the MemoryStateManagers on this cluster that are not closed. */
+  readonly replicas = new Set<Replica>();
+}
+
+/** A Replica on `options.cluster` (else a new one), for MemoryStore.open and MemoryStateManager.start. */
+export function openReplica(options: { cluster?: MemoryCluster | undefined; clock?: Clock | undefined }): Replica {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
+  const cluster = options.cluster ?? new MemoryCluster();
+  if (!(cluster instanceof MemoryCluster)) throw new InvalidOptionError('cluster', cluster, 'a MemoryCluster');
+  return new Replica(cluster, options.clock);
 }
 
 /** Answers for the request it holds up; `send` sends it on. */
 export type Fault = (send: () => Promise<string>) => Promise<string>;
-
-/** A network error as undici gives one: a refused connection (nothing sent) or a reset (outcome unknown). */
-export function networkError(code: 'ECONNREFUSED' | 'ECONNRESET', why: string): Error {
-  return Object.assign(new Error(`${code} (${why})`), { code });
-}
 
 /** One store's or replica's way to its cluster; objects are named `<resource>/<name>`, e.g. `leases/app-leader`. */
 export class Replica {
@@ -46,7 +52,7 @@ export class Replica {
   readonly #cut = new Set<string>();
   readonly #paused = new Map<string, PromiseWithResolvers<void>>();
 
-  constructor(cluster: MemoryCluster, clock: Clock = systemClock) {
+  constructor(readonly cluster: MemoryCluster, clock: Clock = systemClock) {
     this.#wire = cluster.fake.wire;
     this.clock = ManualClock.following(clock);
     this.api = new WireKubeApi({ sendText: (r) => this.#send(r), open: (r) => this.#open(r) }, { defaultNamespace: 'default', clock: this.clock });
@@ -70,7 +76,7 @@ export class Replica {
     if (!on) this.#paused.delete(object);
   }
 
-  #send(request: KubeRequest): Promise<string> {
+  async #send(request: KubeRequest): Promise<string> {
     const object = objectOf(request);
     if (this.#cut.has(object)) return Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault'));
     // A paused process that makes a request again is awake: it sees what it missed.
@@ -80,34 +86,17 @@ export class Replica {
     return fault ? fault(() => this.#wire.sendText(request)) : this.#wire.sendText(request);
   }
 
-  async #open(request: KubeRequest) {
-    const [stream, object, paused, signal] = [await this.#wire.open(request), objectOf(request), this.#paused, request.signal];
-    // Ends with the watch's signal even while paused: a watcher that stops (or reconnects) waits for its stream to end.
-    const stopped = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
-    async function* gated() {
-      for await (const chunk of stream.body) {
-        while (paused.has(object) && !signal?.aborted) await Promise.race([paused.get(object)!.promise, stopped]);
-        if (signal?.aborted) return;
-        yield chunk;
-      }
-    }
-    return { status: stream.status, body: gated(), text: () => stream.text() };
+  async #open(request: KubeRequest): Promise<KubeStream> {
+    const [stream, object] = [await this.#wire.open(request), objectOf(request)];
+    return { ...stream, body: gate(stream.body, () => this.#paused.get(object)?.promise, request.signal) };
   }
 }
 
 /** `<resource>/<name>` of a request: the object in its path, its body (a create) or its field selector (a list, a watch). */
 function objectOf(request: KubeRequest): string {
-  const [, resource, name] = /\/(configmaps|leases|events)(?:\/([^/]+))?$/.exec(request.path) ?? [];
+  const { resource, name } = parse(request);
   const selected = /metadata\.name=([^,]+)/.exec(String(request.query?.['fieldSelector']))?.[1];
-  return `${resource}/${decodeURIComponent(name ?? selected ?? '') || ((request.body as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '')}`;
-}
-
-const replicas = new WeakMap<MemoryCluster, Set<Replica>>();
-
-/** The replicas of the MemoryStateManagers on `cluster` that are not closed. */
-export function replicasOf(cluster: MemoryCluster): Set<Replica> {
-  if (!replicas.has(cluster)) replicas.set(cluster, new Set());
-  return replicas.get(cluster)!;
+  return `${resource}/${name ?? selected ?? ((request.body as { metadata?: { name?: string } } | undefined)?.metadata?.name ?? '')}`;
 }
 
 /** Waits (in real time, at most about 5 s) until `check()` holds; the caller asserts what it needs. */

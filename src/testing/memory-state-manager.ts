@@ -11,7 +11,7 @@ import { StateManager, type FollowerContext, type LeaderContext, type StateManag
 import type { StateManagerApi } from '../state/state-manager-api.js';
 import { parseBucket } from '../store/bucket-state.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
-import { MemoryCluster, Replica, replicasOf, until } from './memory-cluster.js';
+import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
 import { MemoryStore } from './memory-store.js';
 
 /** Options of {@link MemoryStateManager.start}: StateManager.start's (`kubeConfig`, `api` ignored), the cluster, and whether to contend. */
@@ -61,48 +61,38 @@ export class MemoryStateManager implements StateManagerApi {
   #led = 0;
   #followed = 0;
 
-  private constructor(manager: StateManager, replica: Replica, cluster: MemoryCluster, options: MemoryStateManagerOptions) {
-    [this.#manager, this.#replica, this.cluster] = [manager, replica, cluster];
+  private constructor(manager: StateManager, replica: Replica, options: MemoryStateManagerOptions) {
+    [this.#manager, this.#replica, this.cluster] = [manager, replica, replica.cluster];
     this.#leaseName = replica.lease.slice('leases/'.length);
     this.#retryMs = options.retryPeriodMs ?? 2_000;
     replica.leads = () => manager.isLeader;
-    replicasOf(cluster).add(replica);
+    replica.cluster.replicas.add(replica);
     // Registered first, so they run before the app's handlers: the controls wait for them.
     manager.onLeader(() => void this.#led++).onFollower(() => void this.#followed++);
   }
 
   /** StateManager.start on the cluster (`handleSignals` installs nothing); resolves once this replica leads (every epoch raised) or follows. */
   static async start(options: MemoryStateManagerOptions): Promise<MemoryStateManager> {
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
-    const cluster = options.cluster ?? new MemoryCluster();
-    if (!(cluster instanceof MemoryCluster)) throw new InvalidOptionError('cluster', cluster, 'a MemoryCluster');
+    const replica = openReplica(options);
     if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
-    const replica = new Replica(cluster, options.clock);
     replica.lease = `leases/${options.leaseName ?? `${options.name}-leader`}`;
     replica.holdLease = options.elect === false;
     const manager = await StateManager.start({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock, handleSignals: false });
     await until(() => !manager.status().holdsLease || manager.isLeader);
-    return new MemoryStateManager(manager, replica, cluster, options);
+    return new MemoryStateManager(manager, replica, options);
   }
 
-  /** This replica's identity: the holder name it writes into the Lease. */
   get identity(): string { return this.#manager.identity; }
-  /** Namespace of the Lease and the buckets. */
   get namespace(): string { return this.#manager.namespace; }
-  /** True once close() was called. */
   get closed(): boolean { return this.#manager.closed; }
-  /** True while this replica leads and holds the buckets' epochs (writes allowed). */
   get isLeader(): boolean { return this.#manager.isLeader; }
-  /** The leader's identity as last observed; this replica's own only while it leads. */
   get leader(): string | undefined { return this.#manager.leader; }
-  /** The epoch this replica holds on every bucket while leading (its Lease term). */
   get epoch(): number | undefined { return this.#manager.epoch; }
-  /** The first bucket. Writes reject with NotLeaderError unless this replica leads. */
   get store(): MemoryStore { return this.bucket(this.#manager.store.name); }
   /** A bucket by name (one of `buckets`); its test controls (loseNextAnswer...) apply to this replica's requests. */
   bucket(name: string): MemoryStore {
     const store = this.#manager.bucket(name) as ConfigMapStore;
-    if (!this.#stores.has(name)) this.#stores.set(name, new MemoryStore(store, this.#replica, this.cluster));
+    if (!this.#stores.has(name)) this.#stores.set(name, new MemoryStore(store, this.#replica));
     return this.#stores.get(name)!;
   }
   /** StateManager.onLeader; the handler's buckets are this replica's MemoryStores (so their controls apply to its writes). */
@@ -122,7 +112,7 @@ export class MemoryStateManager implements StateManagerApi {
 
   /** StateManager.close(): hands over (see StateManager). Idempotent. */
   async close(): Promise<void> {
-    replicasOf(this.cluster).delete(this.#replica);
+    this.cluster.replicas.delete(this.#replica);
     this.#replica.pause(this.#replica.lease, false);
     await this.#manager.close();
   }
@@ -134,7 +124,7 @@ export class MemoryStateManager implements StateManagerApi {
     if (notify !== undefined && typeof notify !== 'boolean') throw new InvalidOptionError('notifyPrevious', notify, 'a boolean');
     if (this.status().holdsLease) return until(() => this.isLeader);
     this.#replica.holdLease = false;
-    if (notify === false) for (const other of replicasOf(this.cluster)) if (other.leads()) other.pause(other.lease, true);
+    if (notify === false) for (const other of this.cluster.replicas) if (other.leads()) other.pause(other.lease, true);
     const [led, lastError] = [this.#led, this.status().lastError];
     const done = () => this.#led > led || this.status().lastError !== lastError;
     if (this.cluster.fake.object('leases', this.namespace, this.#leaseName)) await this.#writeLease(this.identity, (term) => term);

@@ -10,7 +10,8 @@ import type { Lock, LockOptions } from '../lock/lock.js';
 import { ConfigMapStore } from '../store/configmap-store.js';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../store/inputs.js';
 import type { BatchOperation, CallOptions, KVPair, KeyEvent, OpenStoreOptions, Previous, ReadOptions, Store, StoreStatus, TreeEvent, Value } from '../store/types.js';
-import { MemoryCluster, Replica, networkError, until, type Fault } from './memory-cluster.js';
+import { networkError } from './fake-cluster.js';
+import { openReplica, until, type MemoryCluster, type Replica, type Fault } from './memory-cluster.js';
 
 /** Options of {@link MemoryStore.open}: ConfigMapStore.open's (`kubeConfig`, `api` ignored) and the cluster. */
 export interface MemoryStoreOptions extends OpenStoreOptions {
@@ -48,25 +49,19 @@ export class MemoryStore implements Store {
   #outages = 0;
 
   /** @internal Use {@link MemoryStore.open}. */
-  constructor(store: ConfigMapStore, replica: Replica, cluster: MemoryCluster, timeoutMs = DEFAULT_WRITE_TIMEOUT_MS) {
-    [this.#store, this.#replica, this.cluster, this.#timeoutMs, this.#object] = [store, replica, cluster, timeoutMs, `configmaps/${store.name}`];
+  constructor(store: ConfigMapStore, replica: Replica, timeoutMs = DEFAULT_WRITE_TIMEOUT_MS) {
+    [this.#store, this.#replica, this.cluster, this.#timeoutMs, this.#object] = [store, replica, replica.cluster, timeoutMs, `configmaps/${store.name}`];
   }
 
   /** Opens a bucket of `options.cluster` (else a new one) with ConfigMapStore.open, which it rejects as; namespace "default" by default. */
   static async open(options: MemoryStoreOptions): Promise<MemoryStore> {
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
-    const cluster = options.cluster ?? new MemoryCluster();
-    if (!(cluster instanceof MemoryCluster)) throw new InvalidOptionError('cluster', cluster, 'a MemoryCluster');
-    const replica = new Replica(cluster, options.clock);
+    const replica = openReplica(options);
     const store = await ConfigMapStore.open({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock });
-    return new MemoryStore(store, replica, cluster, options.timeoutMs);
+    return new MemoryStore(store, replica, options.timeoutMs);
   }
 
-  /** Bucket (ConfigMap) name. */
   get name(): string { return this.#store.name; }
-  /** Namespace of the bucket. */
   get namespace(): string { return this.#store.namespace; }
-  /** Resolved once open() has. */
   get ready(): Promise<void> { return this.#store.ready; }
   get(key: string, options?: ReadOptions): Promise<KVPair | undefined> { return this.#store.get(key, options); }
   exists(key: string, options?: ReadOptions): Promise<boolean> { return this.#store.exists(key, options); }
