@@ -109,7 +109,17 @@ export interface ListOptions extends RequestOptions {
   fieldSelector?: string | undefined;
   /** e.g. `app.kubernetes.io/managed-by=kubekv`. */
   labelSelector?: string | undefined;
+  /**
+   * Only each object's metadata (a PartialObjectMetadataList, as
+   * `kubectl get --show-kind -o name` asks): what a caller that looks only
+   * at names, labels, annotations and owners needs, without the objects'
+   * data (chunks are up to 1.5 MB each).
+   */
+  metadataOnly?: boolean | undefined;
 }
+
+/** Accept header asking for metadata only (the API server's PartialObjectMetadataList), JSON as the fallback. */
+export const METADATA_ONLY_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 
 /** Options of a patch. */
 export interface PatchOptions extends RequestOptions {
@@ -298,8 +308,9 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
 
   async list(options: ListOptions = {}): Promise<ObjectList<T>> {
     const query = { fieldSelector: options.fieldSelector, labelSelector: options.labelSelector };
+    const accept = options.metadataOnly ? METADATA_ONLY_ACCEPT : undefined;
     return this.#call('list', undefined, options, async (signal) => {
-      const list = JSON.parse(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal })) as { items?: T[]; metadata?: { resourceVersion?: string } };
+      const list = JSON.parse(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal, accept })) as { items?: T[]; metadata?: { resourceVersion?: string } };
       return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
     });
   }

@@ -60,7 +60,7 @@ export class ChunkCollector {
    */
   async collect(signal?: AbortSignal): Promise<number> {
     const { client, bucket, label, clock, graceMs, logger } = this.#options;
-    const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, signal });
+    const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, metadataOnly: true, signal });
     const head = await client.get(bucket, { signal });
     const referenced = new Set(parseManifest(head?.metadata?.annotations?.[CHUNKS_ANNOTATION]).map((ref) => ref.uid));
     const headRevision = Number(head?.metadata?.annotations?.[REVISION_ANNOTATION] ?? 0);
@@ -101,7 +101,7 @@ export function ownedBy(chunk: ConfigMapObject, bucket: string): boolean {
  * number deleted.
  */
 export async function deleteAllChunks(client: ResourceClient<ConfigMapObject>, bucket: string, label: string, signal?: AbortSignal): Promise<number> {
-  const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, signal });
+  const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, metadataOnly: true, signal });
   let deleted = 0;
   for (const chunk of listed.items) {
     if (!ownedBy(chunk, bucket)) continue;

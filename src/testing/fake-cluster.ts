@@ -189,6 +189,10 @@ export class FakeCluster {
         return JSON.stringify(current);
       case 'list': {
         const items = this.#objectsIn(p.collection).filter((o) => selected(o, request.query));
+        if (request.accept?.includes('as=PartialObjectMetadataList')) {
+          const metadata = items.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }));
+          return JSON.stringify({ kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: this.resourceVersion }, items: metadata });
+        }
         return JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: this.resourceVersion }, items });
       }
       case 'create': {
