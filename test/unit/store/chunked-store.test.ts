@@ -207,3 +207,30 @@ describe('space in chunks that newer writes shadow', () => {
     }
   });
 });
+
+describe('a follower whose fetch of a new chunk fails', () => {
+  it('fetches it again: it reaches the head even when no later write comes to retry it', async () => {
+    const cluster = new FakeCluster();
+    const writer = await ConfigMapStore.open({ name: 'retry', namespace: NS, api: cluster.api, create: true, chunks: { compactBytes: 256 } });
+    const follower = await ConfigMapStore.open({ name: 'retry', namespace: NS, api: cluster.api });
+    try {
+      for (let i = 0; i < 20; i++) await writer.put(`k/${i}`, `value ${i}`);
+      await until(() => follower.status().revision === writer.status().revision, 'the follower to catch up');
+      // The next GET fails once: the follower's fetch of the chunk the next
+      // compaction makes. Write until that fetch has failed, then no more.
+      cluster.refuseNext(503, { match: { verb: 'get', resource: 'configmaps' } });
+      for (let i = 20; follower.status().lastError === undefined; i++) {
+        assert.ok(i < 200, 'no fetch of the follower failed: this test proves nothing');
+        await writer.put(`k/${i}`, `value ${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const last = (await writer.list('')).length - 1;
+      await until(() => follower.status().revision === writer.status().revision, `the follower (at ${follower.status().revision}) to reach the writer's revision ${writer.status().revision} with no write after the failed fetch`);
+      assert.equal((await follower.get(`k/${last}`))?.text, `value ${last}`);
+      assert.equal(follower.status().synced, true);
+    } finally {
+      await follower.close();
+      await writer.close();
+    }
+  });
+});
