@@ -5,15 +5,20 @@
  * disappear; at the end it gathers what each client process counted
  * (client-protocol.ts ClientStats) and checks the final head's references.
  *
+ * Each chunk's life goes to `chunks.jsonl` in the run directory (seen,
+ * gone: monotonic ns; its kind and owner uid), so a ChunkMissing report
+ * can be traced to when its chunk went and who owned it.
+ *
  * Non-guarantee: a chunk created and deleted between two lists is not
  * counted (a chunk lives at least its grace period once unreferenced, and
  * orphans of lost commits as long).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CHUNKS_ANNOTATION, CHUNK_LABEL, parseManifest } from '../../src/codec/index.js';
 import type { ClientStats } from './client-protocol.js';
+import { monotonicNow } from './history.js';
 
 /** What a run did with chunks (the summary's `chunks:` lines). */
 export interface ChunkCounters {
@@ -35,6 +40,8 @@ export interface ChunkCounters {
   chunkMissingReports: number;
   /** Of those, reports no delete-chunk fault (or slow spell, on the reader) explains. */
   chunkMissingUnexplained: number;
+  /** The first 10 of them: client, monotonic ns and chunk (see chunks.jsonl, client-<n>.log and nemesis.jsonl around it). */
+  chunkMissingUnexplainedAt: { client: number; at: string; chunk: string }[];
   /** status() turning synced: false for another reason, by code. */
   otherUnsynced: Record<string, number>;
   /** Chunks the final head references whose ownerReference does not name the head's uid (a cluster's garbage collector would delete them). */
@@ -45,15 +52,18 @@ export interface ChunkCounters {
 export class ChunkObserver {
   readonly #api: CoreV1Api;
   readonly #namespace: string;
+  readonly #log: string | undefined;
   readonly #known = new Set<string>();
   readonly #stop = new AbortController();
   readonly #done: Promise<void>;
   created = 0;
   gone = 0;
 
-  constructor(kubeConfig: KubeConfig, namespace: string, everyMs = 1000) {
+  /** `log`: the chunks.jsonl to append each chunk's life to. */
+  constructor(kubeConfig: KubeConfig, namespace: string, log?: string, everyMs = 1000) {
     this.#api = kubeConfig.makeApiClient(CoreV1Api);
     this.#namespace = namespace;
+    this.#log = log;
     this.#done = (async () => {
       while (!this.#stop.signal.aborted) {
         await this.poll().catch(() => {});
@@ -66,19 +76,27 @@ export class ChunkObserver {
   async poll(): Promise<number> {
     const listed = await this.#api.listNamespacedConfigMap({ namespace: this.#namespace, labelSelector: CHUNK_LABEL });
     const names = new Set(listed.items.map((item) => item.metadata?.name ?? ''));
-    for (const name of names) {
+    const at = monotonicNow();
+    for (const item of listed.items) {
+      const name = item.metadata?.name ?? '';
       if (!this.#known.has(name)) {
         this.#known.add(name);
         this.created++;
+        this.#write({ at, chunk: name, seen: true, kind: item.metadata?.annotations?.['kubekv.dev/chunk'], owner: item.metadata?.ownerReferences?.[0]?.uid, created: item.metadata?.creationTimestamp });
       }
     }
     for (const name of [...this.#known]) {
       if (!names.has(name)) {
         this.#known.delete(name);
         this.gone++;
+        this.#write({ at, chunk: name, gone: true });
       }
     }
     return names.size;
+  }
+
+  #write(line: Record<string, unknown>): void {
+    if (this.#log) appendFileSync(this.#log, `${JSON.stringify(line)}\n`);
   }
 
   /** Stops polling after one last list; returns the chunks that exist. */

@@ -58,8 +58,8 @@ export interface ClientStats {
   chunksCollected: number;
   /** Garbage collection runs that failed. */
   collectionsFailed: number;
-  /** Times status() turned synced: false with CHUNK_MISSING, with when (monotonic ns; the first 1000). */
-  chunkMissingReports: string[];
+  /** Times status() turned synced: false with CHUNK_MISSING: when (monotonic ns) and the chunk it names (the first 1000). */
+  chunkMissingReports: { at: string; chunk: string }[];
   /** Times status() turned synced: false with another code, by code. */
   otherUnsynced: Record<string, number>;
 }

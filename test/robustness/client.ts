@@ -278,7 +278,7 @@ function waitForRevision(revision: number, ms: number): Promise<boolean> {
 
 const stats: ClientStats = { compactions: 0, compactionsLost: 0, compactionsFailed: 0, compactionFailedAt: [], chunksCollected: 0, collectionsFailed: 0, chunkMissingReports: [], otherUnsynced: {} };
 const statsPath = `${job.stats}-${job.incarnation}.json`;
-const pushCapped = (list: string[], item: string) => {
+const pushCapped = <T>(list: T[], item: T) => {
   if (list.length < 1000) list.push(item);
 };
 
@@ -298,10 +298,12 @@ function countingLogger(): Logger {
     } else if (msg.startsWith('deleted unreferenced chunk')) stats.chunksCollected++;
     else if (msg.startsWith('chunk garbage collection failed')) stats.collectionsFailed++;
   };
+  // Chunk deletions and compactions are printed too (names only), with the monotonic time, to trace a ChunkMissing report.
+  const traced = (text: string | undefined) => text !== undefined && (text.startsWith('deleted unreferenced chunk') || text.startsWith('compacted the bucket head') || text.startsWith('deleted bucket'));
   const fn = (level: string, print: boolean) => (obj: Record<string, unknown> | string, msg?: string) => {
     const text = typeof obj === 'string' ? obj : msg;
     count(text);
-    if (print) process.stderr.write(`client ${client}: ${level} ${text ?? ''} ${typeof obj === 'string' ? '' : JSON.stringify(obj)}\n`);
+    if (print || traced(text)) process.stderr.write(`client ${client} @ ${monotonicNow()}: ${level} ${text ?? ''} ${typeof obj === 'string' ? '' : JSON.stringify(obj)}\n`);
   };
   const logger: Logger = { debug: fn('debug', false), info: fn('info', false), warn: fn('warn', true), error: fn('error', true), child: () => logger };
   return logger;
@@ -312,9 +314,10 @@ function pollStatus(s: HarnessStore): void {
   let reported: string | undefined;
   const timer = setInterval(() => {
     const status = s.status();
-    const code = status.synced === false ? ((status.lastError as { code?: string } | undefined)?.code ?? 'UNKNOWN') : undefined;
+    const error = status.lastError as { code?: string; chunk?: string } | undefined;
+    const code = status.synced === false ? (error?.code ?? 'UNKNOWN') : undefined;
     if (code !== undefined && code !== reported) {
-      if (code === 'CHUNK_MISSING') pushCapped(stats.chunkMissingReports, monotonicNow());
+      if (code === 'CHUNK_MISSING') pushCapped(stats.chunkMissingReports, { at: monotonicNow(), chunk: error?.chunk ?? '' });
       else stats.otherUnsynced[code] = (stats.otherUnsynced[code] ?? 0) + 1;
     }
     reported = code;

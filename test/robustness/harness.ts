@@ -157,7 +157,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const largeValues = options.largeValues ?? options.store === 'kubekv';
     const chunkMode = options.chunks ?? 'mixed';
     const withReader = options.reader ?? (options.store === 'kubekv' && options.faults.includes('slow-reader'));
-    chunkObserver = new ChunkObserver(admin, namespace);
+    chunkObserver = new ChunkObserver(admin, namespace, join(outDir, 'chunks.jsonl'));
     log(`bucket ${namespace}/${bucket} (${options.store} store), ${options.clients} clients, ${keys.length} keys, ${largeValues ? 'large values' : 'small values'}, seed ${options.seed}, faults: ${options.faults.join(',') || 'none'}`);
 
     // ---- clients, each behind its own proxy ----
@@ -429,6 +429,7 @@ function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, f
     collectionsFailed: 0,
     chunkMissingReports: 0,
     chunkMissingUnexplained: 0,
+    chunkMissingUnexplainedAt: [],
     otherUnsynced: {},
     foreignOwned,
   };
@@ -447,7 +448,9 @@ function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, f
       counters.collected += stats.chunksCollected;
       counters.collectionsFailed += stats.collectionsFailed;
       counters.chunkMissingReports += stats.chunkMissingReports.length;
-      counters.chunkMissingUnexplained += stats.chunkMissingReports.filter((at) => !within(missing, client, BigInt(at)) && !(client === reader && within(slow, client, BigInt(at)))).length;
+      const unexplained = stats.chunkMissingReports.filter((r) => !within(missing, client, BigInt(r.at)) && !(client === reader && within(slow, client, BigInt(r.at))));
+      counters.chunkMissingUnexplained += unexplained.length;
+      for (const r of unexplained) if (counters.chunkMissingUnexplainedAt.length < 10) counters.chunkMissingUnexplainedAt.push({ client, ...r });
       for (const [code, n] of Object.entries(stats.otherUnsynced)) counters.otherUnsynced[code] = (counters.otherUnsynced[code] ?? 0) + n;
     }
   }
