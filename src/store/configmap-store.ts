@@ -208,6 +208,7 @@ export class ConfigMapStore implements Store {
         return this.#load(object);
       },
       prepare: maintenance && ((ops, base, signal) => maintenance.prepare(ops, base, signal)),
+      release: maintenance && ((ops) => maintenance.release(ops)),
       afterCommit: maintenance && ((signal) => maintenance.afterCommit(signal)),
       holds: (resourceVersion) => !this.#deleted && this.#state.resourceVersion === resourceVersion,
       acknowledge: (resourceVersion) => {
