@@ -83,17 +83,34 @@ export class ChunkMaintenance {
     });
   }
 
-  /** Writes each put's large value into value chunks and makes the put carry a reference instead (host.prepare of the pipeline). */
+  /**
+   * Writes each put's large value into value chunks owned by `base`'s
+   * bucket and makes the put carry a reference instead (host.prepare of the
+   * pipeline). A put whose chunks belong to another incarnation of the
+   * bucket (deleted and created again since) gets new ones: the old head's
+   * teardown deletes its chunks, and a cluster's garbage collector deletes
+   * chunks whose owner uid is gone. The chunks stay pinned until
+   * {@link ChunkMaintenance.release}.
+   */
   async prepare(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void> {
     const host = this.#host;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      if (op.kind !== 'put' || op.parts || op.encoded.size <= host.options.largeValueBytes) continue;
-      const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, this.#owner(base), op.encoded);
+      if (op.kind !== 'put' || (op.parts && op.owner === base.uid)) continue;
+      const value = op.unchunked ?? op.encoded;
+      if (value.size <= host.options.largeValueBytes) continue;
+      const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, this.#owner(base), value);
       for (const object of stored.objects) host.chunks.add(object);
       host.pin(stored.parts.map((p) => p.name));
-      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts };
+      // The other incarnation's chunks: orphans for garbage collection.
+      if (op.parts) host.unpin(op.parts.map((p) => p.name));
+      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts, unchunked: value, owner: base.uid };
     }
+  }
+
+  /** The write of `ops` settled: lets go of the value chunks {@link ChunkMaintenance.prepare} pinned for it (the head keeps those it references). */
+  release(ops: readonly WriteOp[]): void {
+    for (const op of ops) if (op.kind === 'put' && op.parts) this.#host.unpin(op.parts.map((p) => p.name));
   }
 
   /** After a commit: compacts when the head's inline part is over the threshold, then collects garbage when due. Never throws. */

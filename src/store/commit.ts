@@ -53,6 +53,10 @@ export type WriteOp =
     expect?: 'absent' | number | undefined;
     /** The value chunks holding the value when `encoded` is a reference to them (created before the plan; see store/value-chunks.ts). */
     parts?: readonly ChunkRef[] | undefined;
+    /** With `parts`: the value as given (encoded), so it can be written into chunks again for another incarnation of the bucket. */
+    unchunked?: EncodedValue | undefined;
+    /** With `parts`: the uid of the bucket (head) that owns them. */
+    owner?: string | undefined;
   }
   | { kind: 'delete'; key: string; cmKey: string; expect?: number | undefined }
   | { kind: 'deleteTree'; prefix: string }

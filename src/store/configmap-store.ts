@@ -138,6 +138,13 @@ export class ConfigMapStore implements Store {
   readonly #chunks: ChunkSet;
   /** Chunks this store made whose commit has not settled: kept in #chunks whatever the head says. */
   readonly #pinned = new Map<string, number>();
+  /**
+   * Chunks of heads being loaded (fetched, not applied yet), counted per
+   * load: kept in #chunks too. Loads run at once (the watch, a write's
+   * re-read, a consistent read), and an older head applied meanwhile must
+   * not drop what a newer one is loading.
+   */
+  readonly #loading = new Map<string, number>();
   /** Compaction, value chunks and garbage collection; undefined with `chunks: false`. */
   readonly #maintenance: ChunkMaintenance | undefined;
   /** The most bytes one encoded value may take. */
@@ -208,6 +215,7 @@ export class ConfigMapStore implements Store {
         return this.#load(object);
       },
       prepare: maintenance && ((ops, base, signal) => maintenance.prepare(ops, base, signal)),
+      release: maintenance && ((ops) => maintenance.release(ops)),
       afterCommit: maintenance && ((signal) => maintenance.afterCommit(signal)),
       holds: (resourceVersion) => !this.#deleted && this.#state.resourceVersion === resourceVersion,
       acknowledge: (resourceVersion) => {
@@ -482,7 +490,7 @@ export class ConfigMapStore implements Store {
       this.#fail(error);
       throw error;
     }
-    if (next.manifest !== this.#state.manifest) this.#chunks.retain([...next.chunks.map((ref) => ref.name), ...this.#pinned.keys()]);
+    if (next.manifest !== this.#state.manifest) this.#chunks.retain([...next.chunks.map((ref) => ref.name), ...this.#pinned.keys(), ...this.#loading.keys()]);
     if (this.#decodeError) this.#log.info({ bucket: this.name }, 'bucket content decodes again');
     this.#decodeError = undefined;
     const changes = diffStates(this.#state, next);
@@ -508,6 +516,8 @@ export class ConfigMapStore implements Store {
       } catch {
         return this.#apply(current); // reports the FormatError
       }
+      const loading = refs.map((ref) => ref.name);
+      for (const name of loading) this.#loading.set(name, (this.#loading.get(name) ?? 0) + 1);
       try {
         await this.#chunks.load(refs, signal);
         return this.#apply(current);
@@ -531,6 +541,12 @@ export class ConfigMapStore implements Store {
           throw err;
         }
         current = fresh;
+      } finally {
+        for (const name of loading) {
+          const count = (this.#loading.get(name) ?? 1) - 1;
+          if (count > 0) this.#loading.set(name, count);
+          else this.#loading.delete(name);
+        }
       }
     }
   }
@@ -575,7 +591,7 @@ export class ConfigMapStore implements Store {
         continue;
       }
       this.#pinned.delete(name);
-      if (!referenced.has(name)) this.#chunks.forget([name]);
+      if (!referenced.has(name) && !this.#loading.has(name)) this.#chunks.forget([name]);
     }
   }
 

@@ -80,11 +80,15 @@ export interface PipelineHost {
   apply(object: ConfigMapObject): Promise<BucketState>;
   /**
    * Called for each write before it is first planned, with the state it
-   * will be planned on: may replace its ops (a large value is written into
-   * value chunks, and its put then carries a reference; value-chunks.ts).
-   * Throws to refuse the write (nothing of it is referenced by the bucket).
+   * will be planned on, and again when a re-plan is on another incarnation
+   * of the bucket (another uid): may replace its ops (a large value is
+   * written into value chunks owned by that incarnation, and its put then
+   * carries a reference; value-chunks.ts). Throws to refuse the write
+   * (nothing of it is referenced by the bucket).
    */
   prepare?(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void>;
+  /** Called once per write after its commit ended (it settled): what prepare() holds for it may go. */
+  release?(ops: readonly WriteOp[]): void;
   /**
    * Called after each commit, under the commit lock: the store's
    * maintenance (compaction, garbage collection), its own commits in the
@@ -126,8 +130,8 @@ interface Pending {
   readonly submittedSeq: number;
   /** The commit it belongs to, once taken from the queue. */
   commit: Commit | undefined;
-  /** host.prepare() ran for it. */
-  prepared: boolean;
+  /** The uid of the bucket host.prepare() ran for it on (its value chunks are owned by that incarnation); undefined before. */
+  preparedFor: string | undefined;
   settled: boolean;
   settle(outcome: Outcome): void;
 }
@@ -233,7 +237,7 @@ export class WritePipeline {
         epoch: this.#host.epochOf?.(),
         submittedSeq: this.#requestSeq,
         commit: undefined,
-        prepared: false,
+        preparedFor: undefined,
         settled: false,
         settle: (outcome) => {
           if (pending.settled) return;
@@ -326,7 +330,11 @@ export class WritePipeline {
           const members = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
           const commit: Commit = { members, inFlight: false, ambiguous: false, done: new AbortController() };
           for (const pending of members) pending.commit = commit;
-          await this.#commit(commit);
+          try {
+            await this.#commit(commit);
+          } finally {
+            for (const pending of members) this.#host.release?.(pending.ops);
+          }
           if (this.#host.afterCommit && !this.#closed) await this.#host.afterCommit(this.#closing.signal);
         }
       }));
@@ -428,13 +436,14 @@ export class WritePipeline {
             continue;
           }
           // Large values go into value chunks before the first plan (they
-          // do not depend on the state, so a re-plan reuses them).
+          // do not depend on the state, so a re-plan reuses them; only a
+          // recreated bucket, another owner, needs them written again).
           if (host.prepare) {
             for (const member of open()) {
-              if (member.prepared) continue;
+              if (member.preparedFor === base.state.uid) continue;
               try {
                 await host.prepare(member.ops, base.state, commit.done.signal);
-                member.prepared = true;
+                member.preparedFor = base.state.uid;
               } catch (err) {
                 member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
               }
