@@ -226,7 +226,11 @@ async function workload(): Promise<void> {
 
 const pairRecord = (p: { key: string; value: Uint8Array; text: string; lastIndex: number }): PairRecord => ({ key: p.key, ...describeValue(p.value, p.text), lastIndex: p.lastIndex });
 
+/** When the watcher last delivered an event (Date.now()). */
+let lastWatchEventAt = 0;
+
 function sawRevision(revision: number): void {
+  lastWatchEventAt = Date.now();
   if (revision <= watchedRevision) return;
   watchedRevision = revision;
   for (const wake of revisionWaiters) wake();
@@ -258,17 +262,27 @@ async function watcher(s: HarnessStore): Promise<void> {
   }
 }
 
+/**
+ * Resolves true once the watcher delivered `revision`, or once the store's
+ * cache holds it (whole) and the watcher has been quiet for 500 ms: a
+ * commit that only compacts the head (chunks) raises the revision and
+ * changes no key, so no event carries it.
+ */
 function waitForRevision(revision: number, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       clearTimeout(timer);
+      clearInterval(poll);
       revisionWaiters.delete(check);
       resolve(ok);
     };
     const check = () => {
-      if (watchedRevision >= revision) done(true);
+      if (watchedRevision >= revision) return done(true);
+      const status = store?.status();
+      if (status && status.revision >= revision && status.synced !== false && Date.now() - lastWatchEventAt > 500) done(true);
     };
     const timer = setTimeout(() => done(false), ms);
+    const poll = setInterval(check, 100);
     revisionWaiters.add(check);
     check();
   });
