@@ -40,7 +40,7 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { ConfigMapStore } from '../../src/index.js';
 import { statusOf } from '../../src/kube/errors.js';
-import { CHUNKS_ANNOTATION, parseManifest, type ChunkRef } from '../../src/codec/index.js';
+import { CHUNKS_ANNOTATION, CHUNK_LABEL, parseManifest, type ChunkRef } from '../../src/codec/index.js';
 import { HistoryWriter, type BucketActor, type OkResult, type Unstamped, type HistoryRecord, type BucketOpFields } from './history.js';
 import { foreignPrefix } from './keys.js';
 import type { Prng } from './prng.js';
@@ -164,10 +164,13 @@ export class BucketNemesis {
   }
 
   /**
-   * Deletes one chunk the head references, picked at random, as `kubectl
-   * delete cm` does (no preconditions). Returns its name and whether it held
-   * a value part; undefined when the head referenced none, or the chunk was
-   * gone already (garbage collected after a newer head dropped it).
+   * Deletes one chunk the head references, as `kubectl delete cm` does (no
+   * preconditions): the newest (a store holds a chunk in memory once it has
+   * fetched it, so only a store that has not yet, one that lags or opens
+   * now, finds it gone), at random among equally new ones. Returns its name
+   * and whether it held a value part; undefined when the head referenced
+   * none, or the chunk was gone already (garbage collected after a newer
+   * head dropped it).
    */
   deleteChunk(): Promise<{ name: string; value: boolean } | undefined> {
     return this.#serial(async () => {
@@ -182,7 +185,11 @@ export class BucketNemesis {
         this.counts.noChunk++;
         return undefined;
       }
-      const ref = refs[this.#o.rng.int(0, refs.length - 1)]!;
+      const listed = await this.#api.listNamespacedConfigMap({ namespace: this.#o.namespace, labelSelector: CHUNK_LABEL }).catch(() => undefined);
+      const born = new Map((listed?.items ?? []).map((item) => [item.metadata?.name ?? '', new Date(item.metadata?.creationTimestamp ?? 0).getTime()]));
+      const newest = Math.max(...refs.map((r) => born.get(r.name) ?? 0));
+      const candidates = refs.filter((r) => (born.get(r.name) ?? 0) === newest);
+      const ref = candidates[this.#o.rng.int(0, candidates.length - 1)]!;
       try {
         await this.#request(() => this.#api.deleteNamespacedConfigMap({ name: ref.name, namespace: this.#o.namespace }), [404]);
       } catch (err) {

@@ -42,6 +42,8 @@ export interface ChunkCounters {
   chunkMissingUnexplained: number;
   /** The first 10 of them: client, monotonic ns and chunk (see chunks.jsonl, client-<n>.log and nemesis.jsonl around it). */
   chunkMissingUnexplainedAt: { client: number; at: string; chunk: string }[];
+  /** Opens refused with ChunkMissingError, summed over the client processes. */
+  openRefused: number;
   /** status() turning synced: false for another reason, by code. */
   otherUnsynced: Record<string, number>;
   /** Chunks the final head references whose ownerReference does not name the head's uid (a cluster's garbage collector would delete them). */

@@ -60,6 +60,8 @@ export interface ClientStats {
   collectionsFailed: number;
   /** Times status() turned synced: false with CHUNK_MISSING: when (monotonic ns) and the chunk it names (the first 1000). */
   chunkMissingReports: { at: string; chunk: string }[];
+  /** Opens of the store refused with ChunkMissingError (a process started while a referenced chunk was gone). */
+  openRefused: number;
   /** Times status() turned synced: false with another code, by code. */
   otherUnsynced: Record<string, number>;
 }

@@ -290,7 +290,7 @@ function waitForRevision(revision: number, ms: number): Promise<boolean> {
 
 // ---- chunk statistics -------------------------------------------------------------
 
-const stats: ClientStats = { compactions: 0, compactionsLost: 0, compactionsFailed: 0, compactionFailedAt: [], chunksCollected: 0, collectionsFailed: 0, chunkMissingReports: [], otherUnsynced: {} };
+const stats: ClientStats = { compactions: 0, compactionsLost: 0, compactionsFailed: 0, compactionFailedAt: [], chunksCollected: 0, collectionsFailed: 0, chunkMissingReports: [], openRefused: 0, otherUnsynced: {} };
 const statsPath = `${job.stats}-${job.incarnation}.json`;
 const pushCapped = <T>(list: T[], item: T) => {
   if (list.length < 1000) list.push(item);
@@ -366,6 +366,10 @@ async function openStore(): Promise<HarnessStore | undefined> {
       });
     } catch (err) {
       process.stderr.write(`client ${client}: open failed (attempt ${attempt}): ${String(err)}\n`);
+      if ((err as { code?: unknown })?.code === 'CHUNK_MISSING') {
+        stats.openRefused++;
+        writeStats();
+      }
       await sleep(Math.min(2000, 100 * attempt));
     }
   }

@@ -221,7 +221,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
       (event: NemesisEvent) => {
         appendFileSync(nemesisLog, `${JSON.stringify({ at: monotonicNow(), ...event })}\n`);
         const how = (event.kind === 'delete-bucket' || event.kind === 'delete-chunk') && event.phase === 'start'
-          ? ` (${event.kind === 'delete-chunk' ? `${event.chunk ? `${event.valueChunk ? 'value' : 'entries'} chunk ${event.chunk}` : 'no chunk referenced'}; bucket ` : ''}deleted by ${event.deletedBy}, created by ${event.createdBy}${event.losing ? ', answers lost' : ''})`
+          ? ` (${event.kind === 'delete-chunk' ? `${event.chunk ? `${event.valueChunk ? 'value' : 'entries'} chunk ${event.chunk}` : 'no chunk referenced'}; bucket ` : ''}deleted by ${event.deletedBy}, created by ${event.createdBy}${event.losing ? ', answers lost' : ''}${event.restarted ? ', client restarted' : ''})`
           : '';
         if (event.phase !== 'heal' && event.kind !== 'edit-bucket') log(`nemesis: ${event.phase} ${event.kind}${event.client === undefined ? '' : ` client ${event.client}`}${event.ms ? ` for ${event.ms} ms` : ''}${how}${event.error ? `: ${event.error}` : ''}`);
       },
@@ -430,6 +430,7 @@ function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, f
     chunkMissingReports: 0,
     chunkMissingUnexplained: 0,
     chunkMissingUnexplainedAt: [],
+    openRefused: 0,
     otherUnsynced: {},
     foreignOwned,
   };
@@ -448,6 +449,7 @@ function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, f
       counters.collected += stats.chunksCollected;
       counters.collectionsFailed += stats.collectionsFailed;
       counters.chunkMissingReports += stats.chunkMissingReports.length;
+      counters.openRefused += stats.openRefused ?? 0;
       const unexplained = stats.chunkMissingReports.filter((r) => !within(missing, client, BigInt(r.at)) && !(client === reader && within(slow, client, BigInt(r.at))));
       counters.chunkMissingUnexplained += unexplained.length;
       for (const r of unexplained) if (counters.chunkMissingUnexplainedAt.length < 10) counters.chunkMissingUnexplainedAt.push({ client, ...r });

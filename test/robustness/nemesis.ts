@@ -19,7 +19,7 @@
  * | `restart-etcd` | restart etcd (same data dir); the apiserver reconnects | until /readyz |
  * | `compact` | compact etcd and restart the apiserver: watches get 410 Gone | until /readyz |
  * | `delete-bucket` | with lost answers on one client 60 % of the time: 0.1-0.8 s later delete the bucket (by a kubekv store's teardown or by hand, half each; bucket-nemesis.ts), leave it absent 0.2-2 s, create it again (by kubekv or by hand, chosen apart), heal the lost answers 0.2-1.5 s later | 0.5-5 s |
- * | `delete-chunk` | a chunk the head references deleted by hand (DELETE of its ConfigMap, as `kubectl delete cm`; bucket-nemesis.ts): stores that do not hold it must report ChunkMissingError (status().synced false) and fail reads, never answer a wrong value. Held 1-5 s, then restored: the bucket deleted (by kubekv half the time, by hand if kubekv cannot) and created again 0.2-1 s later; meanwhile, 50 % of the time, one client's answers are lost | 1.2-6 s |
+ * | `delete-chunk` | the newest chunk the head references deleted by hand (DELETE of its ConfigMap, as `kubectl delete cm`; bucket-nemesis.ts): stores that do not hold it yet (lagging, the slow reader, a process starting) must report ChunkMissingError (status().synced false, open refused) and fail reads, never answer a wrong value. Held 1-5 s, then restored: the bucket deleted (by kubekv half the time, by hand if kubekv cannot) and created again 0.2-1 s later; meanwhile one client's answers are lost (50 %), or it is SIGKILLed and started again at once (25 %) | 1.2-6 s |
  * | `slow-reader` | not in the sequence: the reader client's proxy delays every chunk of bytes 2-10 s each way for 15-40 s, gaps of 2-10 s, in the background for the whole run, so the chunks of a head it fetches may be merged away and collected before its requests arrive (it must re-read the head, or report ChunkMissing, never answer a wrong value) | 15-40 s each |
  * | `edit-bucket` | not in the sequence: hand edits (bucket-nemesis.ts) every 1-4 s in the background, for the whole run, so they land between and during the other faults | instant each |
  *
@@ -84,6 +84,8 @@ export interface NemesisEvent {
   /** delete-chunk: the chunk deleted (none when the head referenced none), and whether it held a value part. */
   chunk?: string;
   valueChunk?: boolean;
+  /** delete-chunk: the client was SIGKILLed and started again right after the deletion (its open must be refused until the bucket is restored). */
+  restarted?: boolean;
   /** Planned duration (start) or what went wrong (error). */
   ms?: number;
   error?: string;
@@ -330,14 +332,19 @@ export class Nemesis {
     const t = this.#target;
     const rng = this.#rng;
     const losing = rng.chance(0.5);
+    const restarted = !losing && rng.chance(0.5);
     const deletedBy = rng.chance(0.5) ? 'kubekv' : 'hand';
     const createdBy = rng.chance(0.5) ? 'kubekv' : 'hand';
     const [hold, absent] = [rng.int(1000, 5000), rng.int(200, 1000)];
     let deleted: { name: string; value: boolean } | undefined;
     try {
       deleted = await t.bucket.deleteChunk();
-      this.#record({ kind: 'delete-chunk', phase: 'start', client, ms: hold + absent, losing, deletedBy, createdBy, ...(deleted ? { chunk: deleted.name, valueChunk: deleted.value } : {}) });
+      this.#record({ kind: 'delete-chunk', phase: 'start', client, ms: hold + absent, losing, restarted, deletedBy, createdBy, ...(deleted ? { chunk: deleted.name, valueChunk: deleted.value } : {}) });
       if (losing) t.proxy(client).loseAnswers();
+      if (restarted && deleted) {
+        await t.kill(client);
+        t.restart(client);
+      }
       if (deleted) await sleepUnlessAborted(hold, signal);
     } finally {
       try {

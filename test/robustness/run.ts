@@ -138,7 +138,7 @@ function printSummary(r: RobustnessResult, ms: number): void {
     const c = r.chunks;
     console.log(`  chunks: ${c.created} created, ${c.gone} gone (${c.collected} deletions by the stores' GC, counting a chunk another store deleted first, ${c.collectionsFailed} collections failed), ${c.atEnd} at the end; compactions ${c.compactions} landed, ${c.compactionsLost} lost their race, ${c.compactionsFailed} failed (${c.compactionsFailedLosingAnswers} while their answers were being lost)`);
     const other = Object.entries(c.otherUnsynced).map(([code, n]) => `${code} ${n}`).join(', ');
-    console.log(`  ChunkMissing reports (status() synced false): ${c.chunkMissingReports}, ${c.chunkMissingUnexplained} with no delete-chunk or slow spell to explain them${other ? `; unsynced for other reasons: ${other}` : ''}`);
+    console.log(`  ChunkMissing reports (status() synced false): ${c.chunkMissingReports}, ${c.chunkMissingUnexplained} with no delete-chunk or slow spell to explain them; opens refused CHUNK_MISSING ${c.openRefused}${other ? `; unsynced for other reasons: ${other}` : ''}`);
     if (c.chunkMissingUnexplainedAt.length > 0) console.log(`  unexplained ChunkMissing reports (client @ monotonic ns): ${c.chunkMissingUnexplainedAt.map((u) => `${u.client} @ ${u.at} ${u.chunk}`).join(', ')}`);
     if (r.bucket) console.log(`  delete-chunk: ${r.bucket.chunksDeleted} chunks deleted by hand, ${r.bucket.noChunk} faults found none to delete`);
     if (c.foreignOwned.length > 0) console.log(`  WARNING: the final head references ${c.foreignOwned.length} chunks owned by another uid than its own (a cluster's garbage collector would delete them): ${c.foreignOwned.slice(0, 5).join(', ')}`);
