@@ -165,9 +165,13 @@ export class BucketNemesis {
 
   /**
    * Deletes one chunk the head references, as `kubectl delete cm` does (no
-   * preconditions): the newest (a store holds a chunk in memory once it has
-   * fetched it, so only a store that has not yet, one that lags or opens
-   * now, finds it gone), at random among equally new ones. Returns its name
+   * preconditions): the newest value chunk, else the newest entries chunk,
+   * at random among equally new ones. A store holds a chunk in memory once
+   * it has fetched it, so only a store that has not yet (one that lags, or
+   * opens now) finds it gone; and a new entries chunk is merged into the
+   * next compaction's output by any store that holds it (the bucket heals
+   * within a commit or two), while a value chunk stays referenced until its
+   * key is written again. Returns its name
    * and whether it held a value part; undefined when the head referenced
    * none, or the chunk was gone already (garbage collected after a newer
    * head dropped it).
@@ -187,8 +191,10 @@ export class BucketNemesis {
       }
       const listed = await this.#api.listNamespacedConfigMap({ namespace: this.#o.namespace, labelSelector: CHUNK_LABEL }).catch(() => undefined);
       const born = new Map((listed?.items ?? []).map((item) => [item.metadata?.name ?? '', new Date(item.metadata?.creationTimestamp ?? 0).getTime()]));
-      const newest = Math.max(...refs.map((r) => born.get(r.name) ?? 0));
-      const candidates = refs.filter((r) => (born.get(r.name) ?? 0) === newest);
+      const values = refs.filter((r) => r.value === true);
+      const pool = values.length > 0 ? values : refs;
+      const newest = Math.max(...pool.map((r) => born.get(r.name) ?? 0));
+      const candidates = pool.filter((r) => (born.get(r.name) ?? 0) === newest);
       const ref = candidates[this.#o.rng.int(0, candidates.length - 1)]!;
       try {
         await this.#request(() => this.#api.deleteNamespacedConfigMap({ name: ref.name, namespace: this.#o.namespace }), [404]);
