@@ -524,6 +524,8 @@ export class ConfigMapStore implements Store {
       } catch (err) {
         if (!(err instanceof ChunkMissingError)) throw err;
         const missing = refs.find((ref) => ref.name === err.chunk);
+        // Usually garbage collection after a newer head dropped it (a slow reader).
+        if (attempt < 3) this.#log.debug({ bucket: this.name, chunk: err.chunk, attempt }, 'a chunk of the head is gone; reading the head again');
         const fresh = attempt < 3 ? await this.#api.get({ signal }) : current;
         if (!fresh) {
           this.#markDeleted(undefined);

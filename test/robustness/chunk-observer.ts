@@ -42,6 +42,8 @@ export interface ChunkCounters {
   chunkMissingUnexplained: number;
   /** The first 10 of them: client, monotonic ns and chunk (see chunks.jsonl, client-<n>.log and nemesis.jsonl around it). */
   chunkMissingUnexplainedAt: { client: number; at: string; chunk: string }[];
+  /** Loads that found a chunk gone and read the head again, by client index (the reader's: GC racing the slow reader). */
+  chunkRereads: Record<number, number>;
   /** Opens refused with ChunkMissingError, summed over the client processes. */
   openRefused: number;
   /** status() turning synced: false for another reason, by code. */

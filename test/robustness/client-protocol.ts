@@ -60,6 +60,8 @@ export interface ClientStats {
   collectionsFailed: number;
   /** Times status() turned synced: false with CHUNK_MISSING: when (monotonic ns) and the chunk it names (the first 1000). */
   chunkMissingReports: { at: string; chunk: string }[];
+  /** Loads that found a chunk of the head gone and read the head again (garbage collection raced them; the head had moved on, or it is really missing). */
+  chunkRereads: number;
   /** Opens of the store refused with ChunkMissingError (a process started while a referenced chunk was gone). */
   openRefused: number;
   /** Times status() turned synced: false with another code, by code. */

@@ -290,7 +290,7 @@ function waitForRevision(revision: number, ms: number): Promise<boolean> {
 
 // ---- chunk statistics -------------------------------------------------------------
 
-const stats: ClientStats = { compactions: 0, compactionsLost: 0, compactionsFailed: 0, compactionFailedAt: [], chunksCollected: 0, collectionsFailed: 0, chunkMissingReports: [], openRefused: 0, otherUnsynced: {} };
+const stats: ClientStats = { compactions: 0, compactionsLost: 0, compactionsFailed: 0, compactionFailedAt: [], chunksCollected: 0, collectionsFailed: 0, chunkMissingReports: [], chunkRereads: 0, openRefused: 0, otherUnsynced: {} };
 const statsPath = `${job.stats}-${job.incarnation}.json`;
 const pushCapped = <T>(list: T[], item: T) => {
   if (list.length < 1000) list.push(item);
@@ -311,9 +311,10 @@ function countingLogger(): Logger {
       pushCapped(stats.compactionFailedAt, monotonicNow());
     } else if (msg.startsWith('deleted unreferenced chunk')) stats.chunksCollected++;
     else if (msg.startsWith('chunk garbage collection failed')) stats.collectionsFailed++;
+    else if (msg.startsWith('a chunk of the head is gone')) stats.chunkRereads++;
   };
   // Chunk deletions and compactions are printed too (names only), with the monotonic time, to trace a ChunkMissing report.
-  const traced = (text: string | undefined) => text !== undefined && (text.startsWith('deleted unreferenced chunk') || text.startsWith('compacted the bucket head') || text.startsWith('deleted bucket'));
+  const traced = (text: string | undefined) => text !== undefined && (text.startsWith('deleted unreferenced chunk') || text.startsWith('compacted the bucket head') || text.startsWith('deleted bucket') || text.startsWith('a chunk of the head is gone'));
   const fn = (level: string, print: boolean) => (obj: Record<string, unknown> | string, msg?: string) => {
     const text = typeof obj === 'string' ? obj : msg;
     count(text);

@@ -431,6 +431,7 @@ function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, f
     chunkMissingUnexplained: 0,
     chunkMissingUnexplainedAt: [],
     openRefused: 0,
+    chunkRereads: {},
     otherUnsynced: {},
     foreignOwned,
   };
@@ -450,6 +451,7 @@ function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, f
       counters.collectionsFailed += stats.collectionsFailed;
       counters.chunkMissingReports += stats.chunkMissingReports.length;
       counters.openRefused += stats.openRefused ?? 0;
+      if (stats.chunkRereads) counters.chunkRereads[client] = (counters.chunkRereads[client] ?? 0) + stats.chunkRereads;
       const unexplained = stats.chunkMissingReports.filter((r) => !within(missing, client, BigInt(r.at)) && !(client === reader && within(slow, client, BigInt(r.at))));
       counters.chunkMissingUnexplained += unexplained.length;
       for (const r of unexplained) if (counters.chunkMissingUnexplainedAt.length < 10) counters.chunkMissingUnexplainedAt.push({ client, ...r });
