@@ -526,10 +526,17 @@ export class ConfigMapStore implements Store {
         const missing = refs.find((ref) => ref.name === err.chunk);
         // Usually garbage collection after a newer head dropped it (a slow reader).
         if (attempt < 3) this.#log.debug({ bucket: this.name, chunk: err.chunk, attempt }, 'a chunk of the head is gone; reading the head again');
-        const fresh = attempt < 3 ? await this.#api.get({ signal }) : current;
-        if (!fresh) {
-          this.#markDeleted(undefined);
-          return this.#state;
+        // A list by name, not a GET: when the bucket is gone, its
+        // resourceVersion says as of when, so watch events older than the
+        // deletion (still on their way) cannot bring it back (#markDeleted).
+        let fresh: ConfigMapObject | undefined = current;
+        if (attempt < 3) {
+          const listed = await this.#api.list(`metadata.name=${this.name}`, { signal });
+          fresh = listed.items.find((item) => item.metadata?.name === this.name);
+          if (!fresh) {
+            this.#markDeleted(listed.resourceVersion);
+            return this.#state;
+          }
         }
         let still = true;
         try {
