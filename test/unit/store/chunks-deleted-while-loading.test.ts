@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigMapStore, type TreeEvent } from '../../../src/index.js';
+import { ConfigMapStore } from '../../../src/index.js';
 import { FakeCluster } from '../../../src/testing/index.js';
 
 const NS = 'deleted-while-loading';
