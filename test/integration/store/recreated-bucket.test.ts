@@ -126,6 +126,11 @@ describe('a write whose answer is lost while the bucket is deleted and recreated
         proxy.heal();
         await outcome;
         await bucket.store.delete('c');
+        // A must hold the fresh state before the next attempt: a create-only
+        // write planned on a cache that still shows c is settled by a read,
+        // and while answers are lost no read comes back (it would end
+        // DEADLINE_EXCEEDED, never sent, as it did on a loaded machine).
+        await waitFor("A's cache to see c deleted", async () => ((await a.get('c')) === undefined) || undefined);
         continue;
       }
       await deleteByHand(bucket);
