@@ -39,6 +39,7 @@ import {
   MANAGED_BY_VALUE,
   MAX_DATA_BYTES,
   jsonObjectEntries,
+  parseAnnotationJson,
   serializeIndex,
 } from './format.js';
 import { ENCODING_CHUNKS, VALUE_HEADER_LENGTH, VALUE_MAGIC } from './value.js';
@@ -104,12 +105,7 @@ export interface ValueRef {
  */
 export function parseManifest(raw: string | undefined): ChunkRef[] {
   if (raw === undefined) return [];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    throw new FormatError(`annotation ${CHUNKS_ANNOTATION} is not valid JSON`, undefined, { cause: err });
-  }
+  const parsed = parseAnnotationJson(CHUNKS_ANNOTATION, raw);
   if (!Array.isArray(parsed)) throw new FormatError(`annotation ${CHUNKS_ANNOTATION} is not a JSON array`);
   const names = new Set<string>();
   return parsed.map((item: unknown, i): ChunkRef => {

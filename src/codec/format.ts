@@ -85,16 +85,24 @@ export function parseIndex(raw: string | undefined): Map<string, number> {
  */
 export function jsonObjectEntries(annotation: string, raw: string | undefined): [string, unknown][] {
   if (raw === undefined) return [];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (err) {
-    throw new FormatError(`annotation ${annotation} is not valid JSON`, undefined, { cause: err });
-  }
+  const parsed = parseAnnotationJson(annotation, raw);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new FormatError(`annotation ${annotation} is not a JSON object`);
   }
   return Object.entries(parsed);
+}
+
+/**
+ * The JSON value of annotation `annotation`.
+ *
+ * @throws {@link FormatError} naming the annotation when `raw` is not valid JSON
+ */
+export function parseAnnotationJson(annotation: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch (err) {
+    throw new FormatError(`annotation ${annotation} is not valid JSON`, undefined, { cause: err });
+  }
 }
 
 /**
