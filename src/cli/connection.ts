@@ -64,8 +64,8 @@ export function bucketName(options: Pick<CliOptions, 'bucket'>, fromArgument?: s
  * @throws FormatError when the bucket cannot be decoded, and the request's errors (ForbiddenError, UnavailableError, ...)
  */
 export async function readBucketIfExists(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState | undefined> {
-  const [{ ConfigMapApi }, { ChunkSet, loadBucketState }] = await Promise.all([import('../kube/configmap-api.js'), import('../store/chunk-set.js')]);
-  const api = new ConfigMapApi(conn.kc, conn.namespace, name);
+  const [{ BucketApi }, { ChunkSet, loadBucketState }] = await Promise.all([import('../kube/bucket-api.js'), import('../store/chunk-set.js')]);
+  const api = new BucketApi(conn.kc, conn.namespace, name);
   const object = await api.get({ signal });
   // A chunked bucket is read whole: its head and every chunk it references.
   return object ? loadBucketState(api, new ChunkSet(api.client, name), object, signal) : undefined;

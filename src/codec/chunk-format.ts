@@ -188,6 +188,8 @@ export interface ChunkOwner {
   readonly uid: string;
   /** The value of the bucket label (store/inputs.ts bucketLabel). */
   readonly label: string;
+  /** The kind of the head, and so of its chunks (codec/bucket-kind.ts). Default 'ConfigMap'. */
+  readonly kind?: 'ConfigMap' | 'Secret' | undefined;
 }
 
 /**
@@ -225,7 +227,7 @@ function chunkObject(owner: ChunkOwner, name: string, annotations: Record<string
       name,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [BUCKET_LABEL]: owner.label, [CHUNK_LABEL]: owner.label },
       annotations,
-      ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.bucket, uid: owner.uid }],
+      ownerReferences: [{ apiVersion: 'v1', kind: owner.kind ?? 'ConfigMap', name: owner.bucket, uid: owner.uid }],
     },
     immutable: true,
   };

@@ -1,6 +1,6 @@
 /**
  * The port to Kubernetes: {@link KubeApi}, the only way kubekv talks to an
- * API server. Per resource (ConfigMaps, Leases, Events) it offers get, list
+ * API server. Per resource (ConfigMaps, Secrets, Leases, Events) it offers get, list
  * (by field or label selector), create, update, merge patch, delete with
  * preconditions and watch from a resourceVersion.
  *
@@ -31,7 +31,7 @@ import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource }
 import { isConflict, isNotFound, toKubekvError, isAbort, isGone } from './errors.js';
 import { RequestTimedOut, withDeadline } from './signals.js';
 import { KubeTransport, type KubeRequest, type KubeStream } from './transport.js';
-import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject } from './types.js';
+import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject, SecretObject } from './types.js';
 import { objectVersion } from './version-prefix.js';
 import { watchStream, type WatchEvent } from './watch-stream.js';
 
@@ -189,6 +189,8 @@ export interface KubeApi {
   readonly defaultNamespace: string;
   /** The core/v1 ConfigMaps of `namespace` (buckets). */
   configMaps(namespace: string): ResourceClient<ConfigMapObject>;
+  /** The core/v1 Secrets of `namespace` (buckets opened with `kind: 'Secret'`). */
+  secrets(namespace: string): ResourceClient<SecretObject>;
   /** The coordination.k8s.io/v1 Leases of `namespace` (elections, locks). */
   leases(namespace: string): ResourceClient<LeaseObject>;
   /** The events.k8s.io/v1 Events of `namespace`. */
@@ -215,6 +217,7 @@ interface ResourceType {
 }
 
 const CONFIGMAPS: ResourceType = { prefix: '/api/v1', resource: 'configmaps', apiVersion: 'v1', kind: 'ConfigMap' };
+const SECRETS: ResourceType = { prefix: '/api/v1', resource: 'secrets', apiVersion: 'v1', kind: 'Secret' };
 const LEASES: ResourceType = { prefix: '/apis/coordination.k8s.io/v1', resource: 'leases', apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' };
 const EVENTS: ResourceType = { prefix: '/apis/events.k8s.io/v1', resource: 'events', apiVersion: 'events.k8s.io/v1', kind: 'Event' };
 
@@ -241,6 +244,10 @@ export class WireKubeApi implements KubeApi {
 
   configMaps(namespace: string): ResourceClient<ConfigMapObject> {
     return new WireResource<ConfigMapObject>(this.#wire, CONFIGMAPS, namespace, this.#timeoutMs);
+  }
+
+  secrets(namespace: string): ResourceClient<SecretObject> {
+    return new WireResource<SecretObject>(this.#wire, SECRETS, namespace, this.#timeoutMs);
   }
 
   leases(namespace: string): ResourceClient<LeaseObject> {

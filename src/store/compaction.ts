@@ -41,7 +41,7 @@ import {
   type ChunkRef,
   type StoredEntry,
 } from '../codec/index.js';
-import type { ConfigMapPatch } from '../kube/configmap-api.js';
+import type { BucketPatch } from '../kube/bucket-api.js';
 import type { BucketState, Entry } from './bucket-state.js';
 import type { EntriesChunk } from './chunk-set.js';
 
@@ -131,7 +131,7 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
  * state it was planned on; the revision goes up by one like every kubekv
  * write, no key's lastIndex changes.
  */
-export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[]): ConfigMapPatch {
+export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[]): BucketPatch {
   const data: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const binaryData: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const moved = new Set<string>();

@@ -6,13 +6,16 @@
  *
  * Guarantees (pinned to the real kube-apiserver by the api-facts suite,
  * test/support/api-facts.ts, which runs against both):
- * - ConfigMaps, Leases and Events by namespace and name, with one
+ * - ConfigMaps, Secrets, Leases and Events by namespace and name, with one
  *   resourceVersion counter across all (as etcd's revision) and a uid each.
  * - create: 409 AlreadyExists; update (PUT): 409 on a stale
  *   metadata.resourceVersion, 404 when gone; merge patch (RFC 7386, null
  *   deletes): 409 when it carries a stale resourceVersion; delete: 409 when a
  *   resourceVersion or uid precondition fails, 404 when gone; a ConfigMap
- *   over 1 MiB of values: 422.
+ *   or Secret over 1 MiB of values, a change to an immutable one's data,
+ *   a Secret value that is not base64 or a change of a Secret's type: 422.
+ *   A Secret's write-only `stringData` is merged into `data` (base64) and
+ *   never stored; its `type` defaults to Opaque.
  * - Watches by field (metadata.name=) or label selector, from a
  *   resourceVersion (history replayed in order) or from now (ADDED for what
  *   exists); 410 Gone for a version older than the last {@link compact};
@@ -40,7 +43,7 @@ export interface RequestMatcher {
   /** The API verb (a GET of a collection is `list`, or `watch` with watch=true). */
   verb?: 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete' | 'watch' | undefined;
   /** The resource, plural. */
-  resource?: 'configmaps' | 'leases' | 'events' | undefined;
+  resource?: FakeResource | undefined;
   /** The object's name (a create matches by its body's name only through `verb`/`resource`). */
   name?: string | undefined;
 }
@@ -53,13 +56,16 @@ export interface FakeClusterOptions {
   requestTimeoutMs?: number | undefined;
 }
 
+/** The resources a FakeCluster serves (plural names). */
+export type FakeResource = 'configmaps' | 'secrets' | 'leases' | 'events';
+
 type Obj = KubeObject & Record<string, unknown> & { metadata: NonNullable<KubeObject['metadata']> & Record<string, unknown> };
 interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; object: Obj; rv: number }
 interface Fault { match: RequestMatcher; act: (apply: () => string) => Promise<string> }
 interface Parsed { collection: string; resource: string; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']> }
 
-const PATH = /^(\/api\/v1|\/apis\/coordination\.k8s\.io\/v1|\/apis\/events\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(configmaps|leases|events)(?:\/([^/]+))?$/;
-const KINDS: Record<string, [string, string]> = { configmaps: ['ConfigMap', 'v1'], leases: ['Lease', 'coordination.k8s.io/v1'], events: ['Event', 'events.k8s.io/v1'] };
+const PATH = /^(\/api\/v1|\/apis\/coordination\.k8s\.io\/v1|\/apis\/events\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(configmaps|secrets|leases|events)(?:\/([^/]+))?$/;
+const KINDS: Record<string, [string, string]> = { configmaps: ['ConfigMap', 'v1'], secrets: ['Secret', 'v1'], leases: ['Lease', 'coordination.k8s.io/v1'], events: ['Event', 'events.k8s.io/v1'] };
 
 /** An in-memory Kubernetes API; see the module doc. Give {@link FakeCluster.api} as the `api` option. */
 export class FakeCluster {
@@ -87,7 +93,7 @@ export class FakeCluster {
   }
 
   /** The stored object (a copy), or undefined. */
-  object(resource: 'configmaps' | 'leases' | 'events', namespace: string, name: string): KubeObject | undefined {
+  object(resource: FakeResource, namespace: string, name: string): KubeObject | undefined {
     const object = this.#objects.get(`${collectionOf(resource, namespace)}/${name}`);
     return object && structuredClone(object);
   }
@@ -175,20 +181,25 @@ export class FakeCluster {
       case 'create': {
         const name = body?.metadata?.name ?? '';
         if (this.#objects.has(`${p.collection}/${name}`)) throw statusError(409, `${p.resource} "${name}" already exists`);
-        return this.#store('ADDED', p, name, { ...body!, metadata: { ...body!.metadata, uid: crypto.randomUUID(), creationTimestamp: new Date(this.#clock.now()).toISOString() } });
+        const fresh = p.resource === 'secrets' ? withSecretDefaults(body!) : body!;
+        return this.#store('ADDED', p, name, { ...fresh, metadata: { ...body!.metadata, uid: crypto.randomUUID(), creationTimestamp: new Date(this.#clock.now()).toISOString() } });
       }
       case 'update':
       case 'patch': {
         if (!current) throw statusError(404, `${what} not found`);
-        const next = p.verb === 'update' ? structuredClone(body!) : mergePatch(current, request.body) as Obj;
+        let next = p.verb === 'update' ? structuredClone(body!) : mergePatch(current, request.body) as Obj;
+        if (p.resource === 'secrets') {
+          next = withSecretDefaults(next);
+          if (next['type'] !== current['type']) throw statusError(422, `Secret "${p.name!}" is invalid: type: Invalid value: "${String(next['type'])}": field is immutable`);
+        }
         const expected = next.metadata?.resourceVersion;
         // A PUT or a merge patch naming a resourceVersion is a precondition.
         if (expected && expected !== current.metadata.resourceVersion) {
           throw statusError(409, `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
         }
-        // The API server refuses any change of an immutable ConfigMap's data (and making it mutable again).
-        if (p.resource === 'configmaps' && (current as { immutable?: boolean }).immutable === true && !sameContent(current, next)) {
-          throw statusError(422, `ConfigMap "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
+        // The API server refuses any change of an immutable ConfigMap's or Secret's data (and making it mutable again).
+        if ((p.resource === 'configmaps' || p.resource === 'secrets') && (current as { immutable?: boolean }).immutable === true && !sameContent(current, next)) {
+          throw statusError(422, `${KINDS[p.resource]![0]} "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
         }
         return this.#store('MODIFIED', p, p.name!, { ...next, metadata: { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata['creationTimestamp'] } });
       }
@@ -215,6 +226,7 @@ export class FakeCluster {
     const { kind: _k, apiVersion: _a, metadata: _m, ...rest } = object;
     const stored = { kind, apiVersion, metadata: { name, namespace: p.namespace, uid, resourceVersion: String(this.#rv + 1), ...prune(meta) }, ...prune(rest) } as Obj;
     if (p.resource === 'configmaps') validateConfigMap(stored);
+    if (p.resource === 'secrets') validateSecret(stored);
     this.#rv++;
     this.#objects.set(`${p.collection}/${name}`, stored);
     this.#record({ type, collection: p.collection, object: stored, rv: this.#rv });
@@ -311,7 +323,7 @@ function parse(request: KubeRequest): Parsed {
 }
 
 function collectionOf(resource: string, namespace: string): string {
-  const prefix = resource === 'configmaps' ? '/api/v1' : resource === 'leases' ? '/apis/coordination.k8s.io/v1' : '/apis/events.k8s.io/v1';
+  const prefix = resource === 'configmaps' || resource === 'secrets' ? '/api/v1' : resource === 'leases' ? '/apis/coordination.k8s.io/v1' : '/apis/events.k8s.io/v1';
   return `${prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}`;
 }
 
@@ -334,7 +346,7 @@ function selected(object: Obj, query: KubeRequest['query']): boolean {
     && pairs(label).every(([k, v]) => v !== undefined ? labels[k] === v : k.startsWith('!') ? !Object.hasOwn(labels, k.slice(1)) : Object.hasOwn(labels, k));
 }
 
-/** True when two ConfigMaps hold the same data, binaryData and immutability (what an immutable one may not change). */
+/** True when two ConfigMaps (or Secrets) hold the same data, binaryData and immutability (what an immutable one may not change). */
 function sameContent(a: Obj, b: Obj): boolean {
   const same = (x: unknown, y: unknown) => JSON.stringify(sorted(x)) === JSON.stringify(sorted(y));
   return same(a['data'], b['data']) && same(a['binaryData'], b['binaryData']) && (b as { immutable?: boolean }).immutable === true;
@@ -373,6 +385,25 @@ function validateConfigMap(object: Obj): void {
   if (dataSize(data, binaryData) > MAX_DATA_BYTES) {
     throw statusError(422, `ConfigMap "${object.metadata.name}" is invalid: []: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
   }
+}
+
+/** A Secret as the API server stores it: `stringData` merged into `data` (base64) and dropped, `type` Opaque when unset. */
+function withSecretDefaults(object: Obj): Obj {
+  const { stringData, ...rest } = object as Obj & { stringData?: Record<string, string> };
+  const data = Object.assign(Object.create(null) as Record<string, string>, rest['data'] as Record<string, string> | undefined);
+  for (const [key, text] of Object.entries(stringData ?? {})) data[key] = Buffer.from(text, 'utf8').toString('base64');
+  return { ...rest, data: { ...data }, type: (rest['type']) ?? 'Opaque' };
+}
+
+/** The API server's validation of a Secret: base64 values, at most 1 MiB of them decoded (422 when it fails). */
+function validateSecret(object: Obj): void {
+  let total = 0;
+  for (const [key, value] of Object.entries((object['data'] as Record<string, string> | undefined) ?? {})) {
+    const bytes = Buffer.from(value, 'base64');
+    if (bytes.toString('base64') !== value) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data[${key}]: Invalid value: illegal base64 data`);
+    total += bytes.length;
+  }
+  if (total > MAX_DATA_BYTES) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
 }
 
 function status(code: number, message: string): Record<string, unknown> {

@@ -19,7 +19,7 @@ import type { ConfigMapObject } from '../kube/types.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
 import type { LeaseObserver, LeaseRecord, LeaseSnapshot } from '../election/lease-lock.js';
 import { ApiError } from '../errors.js';
-import type { CasResult, ConfigMapPatch } from '../kube/configmap-api.js';
+import type { CasResult, BucketPatch } from '../kube/bucket-api.js';
 
 /**
  * A simulated control plane for the kubekv test doubles. Give the same
@@ -115,7 +115,7 @@ export class ClusterState {
    * as the API server applies one: 409 when the object moved on, 404 when it
    * is gone, 422 (ApiError) when the result breaks the ConfigMap limits.
    */
-  patchConfigMap(namespace: string, name: string, patch: ConfigMapPatch): CasResult {
+  patchConfigMap(namespace: string, name: string, patch: BucketPatch): CasResult {
     const key = id(namespace, name);
     const current = this.#configMaps.get(key);
     if (!current) return { ok: false, reason: 'not-found' };
