@@ -28,7 +28,7 @@
  */
 import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from './config.js';
-import { isConflict, isNotFound, toKubekvError, isAbort, isGone } from './errors.js';
+import { isConflict, isNotFound, toKubekvError, isAbort, isGone, parseJsonAnswer } from './errors.js';
 import { RequestTimedOut, withDeadline } from './signals.js';
 import { KubeTransport, type KubeRequest, type KubeStream } from './transport.js';
 import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject, SecretObject } from './types.js';
@@ -284,7 +284,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
   async get(name: string, options: RequestOptions = {}): Promise<T | undefined> {
     return this.#call('get', name, options, async (signal) => {
       try {
-        return JSON.parse(await this.#wire.sendText({ method: 'GET', path: this.#object(name), signal })) as T;
+        return parseJsonAnswer<T>(await this.#wire.sendText({ method: 'GET', path: this.#object(name), signal }), `get ${this.resource} ${this.namespace}/${name}`);
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;
@@ -295,7 +295,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
   async list(options: ListOptions = {}): Promise<ObjectList<T>> {
     const query = { fieldSelector: options.fieldSelector, labelSelector: options.labelSelector };
     return this.#call('list', undefined, options, async (signal) => {
-      const list = JSON.parse(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal })) as { items?: T[]; metadata?: { resourceVersion?: string } };
+      const list = parseJsonAnswer<{ items?: T[]; metadata?: { resourceVersion?: string } }>(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal }), `list ${this.resource} ${this.namespace}`);
       return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
     });
   }
@@ -349,7 +349,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
         const text = await this.#wire.sendText({ ...request, signal });
         const resourceVersion = alreadyHeld ? objectVersion(text) : undefined;
         if (resourceVersion !== undefined && alreadyHeld!(resourceVersion)) return { ok: true, object: undefined, resourceVersion };
-        return { ok: true, object: JSON.parse(text) as T };
+        return { ok: true, object: parseJsonAnswer<T>(text, `${verb} ${this.resource} ${this.namespace}/${name ?? ''}`) };
       } catch (err) {
         if (isConflict(err)) return { ok: false, reason: 'conflict' };
         // A create's 404 is a missing namespace: an error, not a lost race.
