@@ -16,8 +16,13 @@ const SECRET = 'hunter2-correct-horse';
 function garbageWire(text: string): KubeWire {
   return {
     sendText: () => Promise.resolve(text),
-    open: () => Promise.resolve({ status: 200, body: (async function* () { yield Buffer.from(`${text}\n`); })(), text: () => Promise.resolve('') }),
+    open: () => Promise.resolve({ status: 200, body: lines(`${text}\n`), text: () => Promise.resolve('') }),
   };
+}
+
+async function* lines(text: string): AsyncGenerator<Uint8Array> {
+  await Promise.resolve();
+  yield Buffer.from(text);
 }
 
 function assertNoValue(err: unknown): true {
