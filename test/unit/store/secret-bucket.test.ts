@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { bucketForm } from '../../../src/codec/bucket-kind.js';
 import { encodeValue } from '../../../src/codec/value.js';
-import { ConfigMapStore, InvalidOptionError } from '../../../src/index.js';
+import { ConfigMapStore, FencedError, InvalidOptionError, OutcomeUnknownError, StateManager } from '../../../src/index.js';
+import { storeInternals } from '../../../src/store/configmap-store.js';
 import { FakeCluster } from '../../../src/testing/index.js';
 
 const NS = 'secrets';
@@ -125,6 +126,54 @@ describe('Secret-backed buckets, on a FakeCluster', () => {
       assert.deepEqual((await listed(cluster)).secrets, [], 'teardown removes head and chunks');
     } finally {
       await store.close();
+    }
+  });
+
+  it('a lost answer (landed or not) still settles a write exactly once; an unreachable server ends it in OutcomeUnknownError', async () => {
+    const cluster = new FakeCluster();
+    const store = await ConfigMapStore.open({ name: 'lost', namespace: NS, api: cluster.api, create: true, kind: 'Secret' });
+    try {
+      cluster.loseNextAnswer({ match: { verb: 'patch', resource: 'secrets' } });
+      const landed = await store.put('a', 'landed');
+      cluster.loseNextAnswer({ landed: false, match: { verb: 'patch', resource: 'secrets' } });
+      const retried = await store.put('b', 'retried');
+      assert.equal(retried.lastIndex, landed.lastIndex + 1, 'each write committed once');
+      const peer = await ConfigMapStore.open({ name: 'lost', namespace: NS, api: cluster.api, kind: 'Secret' });
+      try {
+        assert.equal((await peer.get('a'))?.text, 'landed');
+        assert.equal((await peer.get('b'))?.text, 'retried');
+      } finally {
+        await peer.close();
+      }
+      for (let i = 0; i < 50; i++) cluster.refuseNext(503, { match: { resource: 'secrets' } });
+      cluster.loseNextAnswer({ match: { verb: 'patch', resource: 'secrets' } });
+      await assert.rejects(store.put('c', 'unknown', { timeoutMs: 300 }), OutcomeUnknownError);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a StateManager with kind: \'Secret\' keeps its bucket in a Secret, raises the epoch there and fences a deposed leader', async () => {
+    const cluster = new FakeCluster();
+    const timing = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 500, events: false };
+    const a = await StateManager.start({ name: 'app', namespace: NS, identity: 'a', api: cluster.api, kind: 'Secret', ...timing });
+    try {
+      await waitFor(() => Promise.resolve(a.isLeader), 'a to lead');
+      await a.store.put('owner', 'a');
+      const head = cluster.object('secrets', NS, 'app-state') as { type?: string; metadata: { annotations: Record<string, string> } } | undefined;
+      assert.equal(head?.type, 'kubekv.dev/bucket');
+      assert.equal(head?.metadata.annotations['kubekv.dev/epoch'], String(a.epoch));
+      assert.equal(cluster.object('configmaps', NS, 'app-state'), undefined);
+      // Another leader raises the epoch on the Secret: a's next write is fenced.
+      const b = await ConfigMapStore.open({ name: 'app-state', namespace: NS, api: cluster.api, kind: 'Secret' });
+      try {
+        await b[storeInternals].raiseEpoch(a.epoch! + 1, 'b', AbortSignal.timeout(5000));
+      } finally {
+        await b.close();
+      }
+      await assert.rejects(a.store.put('owner', 'still a?'), FencedError);
+    } finally {
+      await a.close();
     }
   });
 
