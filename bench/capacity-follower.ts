@@ -14,7 +14,7 @@
  *   capacity-follower.ts <kubeconfig> <namespace> <bucket> <warm-up bucket> <layout id>
  */
 import { KubeConfig } from '@kubernetes/client-node';
-import { layoutById } from './capacity-layouts.js';
+import { layoutById, openLayout } from './capacity-layouts.js';
 
 const [kubeconfig, namespace, bucket, warmup, layoutId] = process.argv.slice(2) as [string, string, string, string, string];
 const layout = layoutById(layoutId);
@@ -28,7 +28,7 @@ const collect = async () => {
   }
 };
 
-const warm = await layout.open({ name: warmup, namespace, kubeConfig: kc, create: true });
+const warm = await openLayout(layout, { name: warmup, namespace, kubeConfig: kc, create: true });
 await warm.put('warm', 'up');
 await warm.list('');
 await warm.close();
@@ -36,7 +36,7 @@ await collect();
 const before = process.memoryUsage();
 
 const started = performance.now();
-const store = await layout.open({ name: bucket, namespace, kubeConfig: kc });
+const store = await openLayout(layout, { name: bucket, namespace, kubeConfig: kc, create: false });
 const openMs = performance.now() - started;
 const deadline = Date.now() + 60_000;
 while (!(store.status().connected && store.status().synced) && Date.now() < deadline) await sleep(2);

@@ -1,9 +1,11 @@
 /**
- * `npm run bench [-- <name> ...]`: starts a real control plane and prints
- * figures; with names (controlplane, store, contention, election, transport,
- * capacity)
- * only those benchmarks run, without names all of them. Targets live here,
- * never in timed tests (which would flake on a busy machine).
+ * `npm run bench [-- <name> ...] [--option value ...]`: starts a real
+ * control plane and prints figures; with names (controlplane, store,
+ * contention, election, transport, capacity) only those benchmarks run,
+ * without names all of them. Options with values (args.ts, e.g.
+ * `--sustained 300` for capacity) are read by the benchmark they belong to.
+ * Targets live here, never in timed tests (which would flake on a busy
+ * machine).
  */
 import { ControlPlane } from '../test/controlplane/index.js';
 import { benchControlPlane } from './controlplane.bench.js';
@@ -12,6 +14,7 @@ import { benchContention } from './contention.bench.js';
 import { benchElection } from './election.bench.js';
 import { benchTransport } from './transport.bench.js';
 import { benchCapacity } from './capacity.bench.js';
+import { parseBenchArgs } from './args.js';
 
 const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   controlplane: benchControlPlane,
@@ -21,7 +24,13 @@ const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   transport: benchTransport,
   capacity: benchCapacity,
 };
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+let wanted: string[];
+try {
+  wanted = parseBenchArgs(process.argv.slice(2)).names;
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(2);
+}
 const unknown = wanted.filter((name) => !(name in benches));
 if (unknown.length > 0) {
   console.error(`unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(benches).join(', ')}`);

@@ -190,6 +190,32 @@ export interface ChunkOwner {
   readonly label: string;
   /** The kind of the head, and so of its chunks (codec/bucket-kind.ts). Default 'ConfigMap'. */
   readonly kind?: 'ConfigMap' | 'Secret' | undefined;
+  /** The bucket revision of the head the chunk is made for (see {@link SINCE_REVISION_ANNOTATION}). */
+  readonly revision: number;
+}
+
+/**
+ * Annotation of a chunk: the bucket revision of the head state its writer
+ * planned on when it made the chunk. It ties garbage collection to the
+ * head's own clock, the revision, rather than to anyone's timers: a writer
+ * references a chunk only from a head state less than
+ * {@link CHUNK_REUSE_REVISIONS} revisions later (after that it makes the
+ * chunk again), and a collector deletes an unreferenced chunk only once the
+ * head it read is at least that many revisions later. A commit that would
+ * reference the chunk is a CAS on its planned state; by then the head has
+ * moved past that state, so the commit cannot land: a commit in flight,
+ * however slow, never lands a reference to a deleted chunk.
+ */
+export const SINCE_REVISION_ANNOTATION = 'kubekv.dev/since-revision';
+
+/** See {@link SINCE_REVISION_ANNOTATION}. */
+export const CHUNK_REUSE_REVISIONS = 16;
+
+/** The revision a chunk was made at ({@link SINCE_REVISION_ANNOTATION}); undefined when it does not say (then no collector deletes it by age). */
+export function chunkSinceRevision(chunk: ConfigMapObject): number | undefined {
+  const raw = chunk.metadata?.annotations?.[SINCE_REVISION_ANNOTATION];
+  if (raw === undefined || !/^(0|[1-9][0-9]*)$/.test(raw)) return undefined;
+  return Number(raw);
 }
 
 /**
@@ -226,7 +252,7 @@ function chunkObject(owner: ChunkOwner, name: string, annotations: Record<string
     metadata: {
       name,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [BUCKET_LABEL]: owner.label, [CHUNK_LABEL]: owner.label },
-      annotations,
+      annotations: { ...annotations, [SINCE_REVISION_ANNOTATION]: String(owner.revision) },
       ownerReferences: [{ apiVersion: 'v1', kind: owner.kind ?? 'ConfigMap', name: owner.bucket, uid: owner.uid }],
     },
     immutable: true,

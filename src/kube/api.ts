@@ -26,6 +26,7 @@
  * (timeout, reset, 5xx) may have been applied; callers read to find out
  * (see certainlyNotApplied in errors.ts).
  */
+import { systemClock, type Clock } from '../clock.js';
 import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from './config.js';
 import { isConflict, isNotFound, toKubekvError, isAbort, isGone, parseJsonAnswer } from './errors.js';
@@ -108,7 +109,17 @@ export interface ListOptions extends RequestOptions {
   fieldSelector?: string | undefined;
   /** e.g. `app.kubernetes.io/managed-by=kubekv`. */
   labelSelector?: string | undefined;
+  /**
+   * Only each object's metadata (a PartialObjectMetadataList, as
+   * `kubectl get --show-kind -o name` asks): what a caller that looks only
+   * at names, labels, annotations and owners needs, without the objects'
+   * data (chunks are up to 1.5 MB each).
+   */
+  metadataOnly?: boolean | undefined;
 }
+
+/** Accept header asking for metadata only (the API server's PartialObjectMetadataList), JSON as the fallback. */
+export const METADATA_ONLY_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
 
 /** Options of a patch. */
 export interface PatchOptions extends RequestOptions {
@@ -206,6 +217,12 @@ export interface KubeApiOptions {
   requestTimeoutMs?: number | undefined;
   /** See {@link KubeApi.defaultNamespace}; a function is asked on each use. @default "default" */
   defaultNamespace?: string | (() => string) | undefined;
+  /**
+   * Where request deadlines are timed: with a test's ManualClock (a
+   * FakeCluster's `clock`), a request held past its deadline times out when
+   * the test advances the clock, not after real time. @default systemClock
+   */
+  clock?: Clock | undefined;
 }
 
 /** Where a resource lives in the API. */
@@ -226,6 +243,7 @@ export class WireKubeApi implements KubeApi {
   readonly #defaultNamespace: string | (() => string);
   readonly #wire: KubeWire;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
 
   /**
    * @param wire - what requests travel over
@@ -234,6 +252,7 @@ export class WireKubeApi implements KubeApi {
   constructor(wire: KubeWire, options: KubeApiOptions = {}) {
     this.#wire = wire;
     this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#clock = options.clock ?? systemClock;
     this.#defaultNamespace = options.defaultNamespace ?? 'default';
   }
 
@@ -243,19 +262,19 @@ export class WireKubeApi implements KubeApi {
   }
 
   configMaps(namespace: string): ResourceClient<ConfigMapObject> {
-    return new WireResource<ConfigMapObject>(this.#wire, CONFIGMAPS, namespace, this.#timeoutMs);
+    return new WireResource<ConfigMapObject>(this.#wire, CONFIGMAPS, namespace, this.#timeoutMs, this.#clock);
   }
 
   secrets(namespace: string): ResourceClient<SecretObject> {
-    return new WireResource<SecretObject>(this.#wire, SECRETS, namespace, this.#timeoutMs);
+    return new WireResource<SecretObject>(this.#wire, SECRETS, namespace, this.#timeoutMs, this.#clock);
   }
 
   leases(namespace: string): ResourceClient<LeaseObject> {
-    return new WireResource<LeaseObject>(this.#wire, LEASES, namespace, this.#timeoutMs);
+    return new WireResource<LeaseObject>(this.#wire, LEASES, namespace, this.#timeoutMs, this.#clock);
   }
 
   events(namespace: string): ResourceClient<EventObject> {
-    return new WireResource<EventObject>(this.#wire, EVENTS, namespace, this.#timeoutMs);
+    return new WireResource<EventObject>(this.#wire, EVENTS, namespace, this.#timeoutMs, this.#clock);
   }
 }
 
@@ -267,13 +286,15 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
   readonly #type: ResourceType;
   readonly #collection: string;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
 
-  constructor(wire: KubeWire, type: ResourceType, namespace: string, timeoutMs: number) {
+  constructor(wire: KubeWire, type: ResourceType, namespace: string, timeoutMs: number, clock: Clock) {
     this.#wire = wire;
     this.#type = type;
     this.resource = type.resource;
     this.namespace = namespace;
     this.#timeoutMs = timeoutMs;
+    this.#clock = clock;
     this.#collection = `${type.prefix}/namespaces/${encodeURIComponent(namespace)}/${type.resource}`;
   }
 
@@ -294,8 +315,9 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
 
   async list(options: ListOptions = {}): Promise<ObjectList<T>> {
     const query = { fieldSelector: options.fieldSelector, labelSelector: options.labelSelector };
+    const accept = options.metadataOnly ? METADATA_ONLY_ACCEPT : undefined;
     return this.#call('list', undefined, options, async (signal) => {
-      const list = parseJsonAnswer<{ items?: T[]; metadata?: { resourceVersion?: string } }>(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal }), `list ${this.resource} ${this.namespace}`);
+      const list = parseJsonAnswer<{ items?: T[]; metadata?: { resourceVersion?: string } }>(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal, accept }), `list ${this.resource} ${this.namespace}`);
       return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
     });
   }
@@ -367,7 +389,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
   async #call<R>(verb: string, name: string | undefined, options: RequestOptions, request: (signal: AbortSignal) => Promise<R>): Promise<R> {
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     try {
-      return await withDeadline(timeoutMs, options.signal, request);
+      return await withDeadline(timeoutMs, options.signal, request, this.#clock);
     } catch (err) {
       const target = `${verb} ${this.resource} ${this.namespace}${name ? `/${name}` : ''}`;
       if (err instanceof RequestTimedOut && !options.signal?.aborted) {

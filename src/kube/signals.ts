@@ -4,6 +4,7 @@
  * there would outlive the request's timeout: racing the whole request with
  * its signal bounds it.
  */
+import { systemClock, type Clock } from '../clock.js';
 
 /** `promise`, or a rejection with the signal's reason as soon as it aborts (the promise is then left to settle unobserved). */
 export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -34,12 +35,13 @@ export class RequestTimedOut extends Error {
  * Runs `request` with a signal that aborts after `timeoutMs` (reason:
  * RequestTimedOut) or with `outer`, and races it with that signal. The
  * timer is cleared when the request ends (AbortSignal.timeout's would fire
- * later for every finished request).
+ * later for every finished request). It is set on `clock`, so a test's
+ * ManualClock decides when a held request times out; the system clock's
+ * timer is an unref'd setTimeout, as AbortSignal.timeout's would be.
  */
-export async function withDeadline<T>(timeoutMs: number, outer: AbortSignal | undefined, request: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function withDeadline<T>(timeoutMs: number, outer: AbortSignal | undefined, request: (signal: AbortSignal) => Promise<T>, clock: Clock = systemClock): Promise<T> {
   const deadline = new AbortController();
-  const timer = setTimeout(() => deadline.abort(new RequestTimedOut(timeoutMs)), timeoutMs);
-  timer.unref();
+  const timer = clock.setTimer(() => deadline.abort(new RequestTimedOut(timeoutMs)), timeoutMs);
   // One controller for both (cheaper per request than AbortSignal.any).
   const forward = () => deadline.abort(outer?.reason);
   if (outer?.aborted) forward();
@@ -47,7 +49,7 @@ export async function withDeadline<T>(timeoutMs: number, outer: AbortSignal | un
   try {
     return await raceSignal(request(deadline.signal), deadline.signal);
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     outer?.removeEventListener('abort', forward);
   }
 }

@@ -58,6 +58,8 @@ export interface KubeRequest {
   body?: unknown;
   /** Content-Type of the body. Default application/json. */
   contentType?: string | undefined;
+  /** Accept header: what representation to answer with. Default application/json. */
+  accept?: string | undefined;
   /** Abandons the request. */
   signal?: AbortSignal | undefined;
 }
@@ -206,7 +208,7 @@ export class KubeTransport {
     // rotated token file, a refreshed exec credential).
     const options: HttpsRequestOptions = {};
     await kc.applyToHTTPSOptions(options);
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
+    const headers: Record<string, string> = { accept: request.accept ?? 'application/json', 'user-agent': USER_AGENT };
     for (const [name, value] of Object.entries(options.headers ?? {})) {
       if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
     }

@@ -89,7 +89,7 @@ export interface StateManagerOptions {
    * RBAC of its own). The Lease is a Lease either way. @default 'ConfigMap'
    */
   kind?: BucketKind;
-  /** What each bucket's store may make etcd store over time (OpenStoreOptions.etcdBudget). Default: 10% of etcd's default quota per 5 minutes. */
+  /** What each bucket's store may make etcd store over time (OpenStoreOptions.etcdBudget). Default: 8% of etcd's default quota per 5 minutes. */
   etcdBudget?: EtcdBudgetOptions | boolean;
   /** pino-compatible logger; keys and values are never logged. */
   logger?: Logger;

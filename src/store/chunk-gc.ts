@@ -7,18 +7,21 @@
  * Guaranteed: a chunk is deleted only when (1) it carries the bucket's chunk
  * label and names the bucket as its owner, (2) a quorum read of the head
  * made AFTER the chunk was listed does not reference it (so no reference
- * made before the list is missed), (3) this collector has seen it
- * unreferenced for at least `graceMs` on the injected clock, and (4) its uid
- * is still the one seen (a delete precondition). The grace period is what
- * protects a chunk whose head commit is still in flight (created by another
- * writer, not yet referenced) and a slow reader still fetching the chunks
- * of an older head (which re-reads the head when a chunk is gone).
+ * made before the list is missed), (3) that head is at least
+ * CHUNK_REUSE_REVISIONS revisions past the one the chunk was made at, so
+ * no commit that may still reference it can land (codec/chunk-format.ts
+ * SINCE_REVISION_ANNOTATION: this protects a chunk whose commit is still in
+ * flight, however slow, without relying on anyone's timers), (4) this
+ * collector has seen it unreferenced for at least `graceMs` on the injected
+ * clock, which protects a slow reader still fetching the chunks of an older
+ * head (it re-reads the head when a chunk is gone), and (5) its uid is
+ * still the one seen (a delete precondition).
  *
  * Not guaranteed: promptness. A chunk is deleted on the first run after
  * its grace period, and runs happen only after this store's commits.
  */
 import type { Clock } from '../clock.js';
-import { BUCKET_KINDS, CHUNKS_ANNOTATION, CHUNK_LABEL, parseManifest, type BucketKind } from '../codec/index.js';
+import { BUCKET_KINDS, CHUNKS_ANNOTATION, CHUNK_LABEL, CHUNK_REUSE_REVISIONS, REVISION_ANNOTATION, chunkSinceRevision, parseManifest, type BucketKind } from '../codec/index.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -57,9 +60,10 @@ export class ChunkCollector {
    */
   async collect(signal?: AbortSignal): Promise<number> {
     const { client, bucket, label, clock, graceMs, logger } = this.#options;
-    const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, signal });
+    const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, metadataOnly: true, signal });
     const head = await client.get(bucket, { signal });
     const referenced = new Set(parseManifest(head?.metadata?.annotations?.[CHUNKS_ANNOTATION]).map((ref) => ref.uid));
+    const headRevision = Number(head?.metadata?.annotations?.[REVISION_ANNOTATION] ?? 0);
     const now = clock.monotonic();
     const seen = new Set<string>();
     let deleted = 0;
@@ -71,6 +75,10 @@ export class ChunkCollector {
       const since = this.#unreferencedSince.get(uid) ?? now;
       this.#unreferencedSince.set(uid, since);
       if (now - since < graceMs) continue;
+      // A commit planned less than CHUNK_REUSE_REVISIONS revisions after the
+      // chunk was made may still reference it, and may still be in flight.
+      const made = chunkSinceRevision(chunk);
+      if (made === undefined || headRevision < made + CHUNK_REUSE_REVISIONS) continue;
       const result = await client.delete(name, { uid }, { signal });
       if (result.ok || result.reason === 'not-found') {
         deleted++;
@@ -93,7 +101,7 @@ export function ownedBy(chunk: ConfigMapObject, bucket: string): boolean {
  * number deleted.
  */
 export async function deleteAllChunks(client: ResourceClient<ConfigMapObject>, bucket: string, label: string, signal?: AbortSignal): Promise<number> {
-  const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, signal });
+  const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, metadataOnly: true, signal });
   let deleted = 0;
   for (const chunk of listed.items) {
     if (!ownedBy(chunk, bucket)) continue;

@@ -16,7 +16,7 @@
  * is ever compacted.
  */
 import type { Clock } from '../clock.js';
-import { entriesChunkObject, newChunkName, storedSize, type BucketKind, type ChunkOwner, type ChunkRef } from '../codec/index.js';
+import { CHUNK_REUSE_REVISIONS, entriesChunkObject, newChunkName, storedSize, type BucketKind, type ChunkOwner, type ChunkRef } from '../codec/index.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -71,6 +71,8 @@ export class ChunkMaintenance {
   readonly #collector: ChunkCollector;
   #compactAfter = -Infinity;
   #collectAfter = -Infinity;
+  /** Value chunks pinned by prepare() for the commit in progress: released once it settled (afterCommit). */
+  #prepared: string[] = [];
 
   /** @param host - the store it works for */
   constructor(host: MaintenanceHost) {
@@ -85,21 +87,38 @@ export class ChunkMaintenance {
     });
   }
 
-  /** Writes each put's large value into value chunks and makes the put carry a reference instead (host.prepare of the pipeline). */
+  /**
+   * Before each plan (host.prepare of the pipeline): writes each put's large
+   * value into value chunks and makes the put carry a reference instead.
+   * Chunks made {@link CHUNK_REUSE_REVISIONS} or more revisions before
+   * `base` are not referenced any more (a collector may delete them once
+   * the head is that far on; see codec/chunk-format.ts): the value is
+   * written into new ones, and the old ones are left to garbage collection.
+   */
   async prepare(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void> {
     const host = this.#host;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      if (op.kind !== 'put' || op.parts || op.encoded.size <= host.options.largeValueBytes) continue;
-      const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, this.#owner(base), op.encoded);
+      if (op.kind !== 'put') continue;
+      const value = op.partsMade?.value ?? op.encoded;
+      if (op.partsMade ? base.revision < op.partsMade.revision + CHUNK_REUSE_REVISIONS : value.size <= host.options.largeValueBytes) continue;
+      const owner = this.#owner(base);
+      const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, owner, value);
       for (const object of stored.objects) host.chunks.add(object);
       host.pin(stored.parts.map((p) => p.name));
-      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts };
+      this.#prepared.push(...stored.parts.map((p) => p.name));
+      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts, partsMade: { revision: owner.revision, value } };
     }
   }
 
   /** After a commit: compacts when the head's inline part is over the threshold, then collects garbage when due. Never throws. */
   async afterCommit(signal: AbortSignal): Promise<void> {
+    // Every write of the commit is settled: its value chunks stay in the
+    // chunk set only while the head references them.
+    if (this.#prepared.length > 0) {
+      this.#host.unpin(this.#prepared);
+      this.#prepared = [];
+    }
     const now = this.#host.clock.monotonic();
     const state = this.#host.current();
     if (state.resourceVersion !== '' && state.inlineStoredBytes > this.#host.options.compactBytes && now >= this.#compactAfter) {
@@ -127,9 +146,18 @@ export class ChunkMaintenance {
         host.pin([chunk.ref.name]);
         created.push(chunk.ref);
       }
+      let rewritten: ChunkRef | undefined;
+      if (plan.rewrite?.output) {
+        const output = plan.rewrite.output;
+        const chunk = await createChunk(ctx, () => newChunkName(host.bucket), (name) => entriesChunkObject(owner, name, output.entries, output.deleted));
+        host.chunks.add(chunk.object);
+        host.pin([chunk.ref.name]);
+        created.push(chunk.ref);
+        rewritten = chunk.ref;
+      }
       // Checked again right before the CAS: leadership may have moved while the chunks were written.
       if (!host.mayWrite(host.current())) return 'lost';
-      const result = await host.client.patch(host.bucket, compactionPatch(state, plan, created), { signal });
+      const result = await host.client.patch(host.bucket, compactionPatch(state, plan, rewritten ? created.slice(0, -1) : created, rewritten), { signal });
       if (result.ok && result.object) host.charge(storedSize(result.object));
       if (!result.ok) {
         host.logger.debug({ bucket: host.bucket, reason: result.reason }, 'compaction lost its race; the next commit tries again');
@@ -162,7 +190,7 @@ export class ChunkMaintenance {
   }
 
   #owner(state: BucketState): ChunkOwner {
-    return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label, kind: this.#host.kind };
+    return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label, revision: state.revision, kind: this.#host.kind };
   }
 }
 

@@ -21,9 +21,9 @@
  * anything committed meanwhile, it fails and its chunks are orphans for
  * garbage collection (chunk-gc.ts).
  *
- * Not guaranteed: space taken by overwritten values in full chunks is not
- * reclaimed by this policy (they are shadowed, never read); see the notes
- * in docs/format.md.
+ * Space in older chunks that newer layers shadow (overwritten or deleted
+ * keys) is reclaimed by rewriting, in place, a chunk that is mostly garbage
+ * (at most one per compaction, see {@link GARBAGE_SHARE}).
  */
 import {
   CHUNKED_FORMAT_VERSION,
@@ -65,7 +65,22 @@ export interface CompactionPlan {
   readonly merged: readonly ChunkRef[];
   /** ConfigMap keys of the inline entries moved out of the head. */
   readonly moved: readonly { cmKey: string; field: 'data' | 'binaryData' }[];
+  /**
+   * An older chunk that is mostly shadowed (see {@link GARBAGE_SHARE}),
+   * rewritten with only what is still visible through it; the new chunk
+   * takes its place in the manifest (none: the whole chunk was garbage).
+   */
+  readonly rewrite?: { readonly replaces: ChunkRef; readonly output: CompactionOutput | undefined } | undefined;
 }
+
+/**
+ * A chunk outside the merge run is rewritten once less than this share of
+ * it is still visible (the rest overwritten or deleted by newer layers), so
+ * each rewrite frees at least as many bytes as it writes: heavy overwriting
+ * costs etcd about twice the written bytes, instead of growing the bucket
+ * for ever.
+ */
+export const GARBAGE_SHARE = 0.5;
 
 /**
  * Plans a compaction of `state`, or undefined when its head holds nothing
@@ -121,7 +136,56 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
     etcd += bytes;
   }
   if (entries.length > 0 || deleted.size > 0) outputs.push({ entries, deleted });
-  return { outputs, merged, moved: movable.map((e) => ({ cmKey: e.cmKey, field: e.field })) };
+  const rewrite = planRewrite(state, entriesChunks.slice(0, start), chunk);
+  return { outputs, merged, moved: movable.map((e) => ({ cmKey: e.cmKey, field: e.field })), rewrite };
+}
+
+/**
+ * The older chunk (before the merge run) with the smallest visible share,
+ * if that share is below {@link GARBAGE_SHARE}, with what it must keep: its
+ * entries that no newer layer shadows, and its deletion markers that may
+ * still hide a key in an older chunk (none when it is the oldest). The
+ * rewrite takes the chunk's place in the manifest, so the layer order, and
+ * with it every read, stays as it was.
+ */
+function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (name: string) => EntriesChunk | undefined): CompactionPlan['rewrite'] {
+  // Shadowed for good: by what this compaction moves into chunks newer than
+  // the rewritten one (the head's tombstones, its movable entries). A key
+  // made by hand stays in the head, where kubectl may remove it again: what
+  // it hides must still be there (or still hidden) then.
+  const shadowed = (key: string) => {
+    if (state.tombstones.has(key)) return true;
+    const inline = state.inline.get(key);
+    return inline !== undefined && isMovable(state, inline);
+  };
+  let best: { replaces: ChunkRef; output: CompactionOutput | undefined; share: number } | undefined;
+  older.forEach((ref, position) => {
+    const loaded = chunk(ref.name);
+    if (!loaded || ref.bytes <= 0) return;
+    const entries: StoredEntry[] = [];
+    let liveBytes = 0;
+    for (const [key, entry] of loaded.entries) {
+      if (shadowed(key) || state.layer.entries.get(key)?.chunk !== ref.name) continue;
+      const item = stored(entry);
+      entries.push(item);
+      liveBytes += entryStoredSize(item.cmKey, valueBytes(item)) + item.cmKey.length + 24;
+    }
+    const deleted = new Map<string, number>();
+    if (position > 0) {
+      for (const [key, marker] of loaded.deleted) {
+        // Conservative: kept unless a newer layer holds the key (then it hides nothing any more).
+        if (shadowed(key) || state.layer.entries.has(key)) continue;
+        deleted.set(marker.cmKey, marker.revision);
+        liveBytes += marker.cmKey.length + 24;
+      }
+    }
+    const share = liveBytes / ref.bytes;
+    if (share < GARBAGE_SHARE && (!best || share < best.share)) {
+      entries.sort((a, b) => (a.cmKey < b.cmKey ? -1 : a.cmKey > b.cmKey ? 1 : 0));
+      best = { replaces: ref, output: entries.length > 0 || deleted.size > 0 ? { entries, deleted } : undefined, share };
+    }
+  });
+  return best && { replaces: best.replaces, output: best.output };
 }
 
 /**
@@ -131,7 +195,7 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
  * state it was planned on; the revision goes up by one like every kubekv
  * write, no key's lastIndex changes.
  */
-export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[]): BucketPatch {
+export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[], rewritten?: ChunkRef): BucketPatch {
   const data: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const binaryData: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const moved = new Set<string>();
@@ -142,7 +206,10 @@ export function compactionPatch(state: BucketState, plan: CompactionPlan, create
   const index = new Map<string, number>();
   for (const entry of state.inline.values()) if (!moved.has(entry.cmKey) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
   const merged = new Set(plan.merged.map((ref) => ref.name));
-  const kept = state.chunks.filter((ref) => !ref.value && !merged.has(ref.name));
+  const replaced = plan.rewrite?.replaces.name;
+  const kept = state.chunks
+    .filter((ref) => !ref.value && !merged.has(ref.name))
+    .flatMap((ref) => (ref.name !== replaced ? [ref] : rewritten ? [rewritten] : []));
   const manifest = [...kept, ...created, ...state.chunks.filter((ref) => ref.value)];
   return {
     metadata: {

@@ -26,7 +26,7 @@
  */
 import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
-import type { Clock } from '../clock.js';
+import { sleep, type Clock } from '../clock.js';
 import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type BucketKind, type ChunkRef, type CompressionOptions } from '../codec/index.js';
 import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
@@ -86,6 +86,9 @@ export interface WriteHooks {
  */
 export const storeInternals = Symbol('kubekv.storeInternals');
 
+/** Longest pause before a failed chunk fetch of a watched head is tried again. */
+const CHUNK_FETCH_RETRY_MAX_MS = 5_000;
+
 /** What {@link storeInternals} gives access to. */
 export interface StoreInternals {
   /** Installs the hooks; every write, the epoch raise included, goes through the one pipeline. */
@@ -132,6 +135,10 @@ export class ConfigMapStore implements Store {
   /** resourceVersion at which the bucket was seen deleted: an older answer must not bring it back. */
   #deletedAt = '';
   #closed = false;
+  /** Aborted by close(): ends a pause before a chunk fetch is tried again. */
+  readonly #stopping = new AbortController();
+  /** The resourceVersion of the newest state the watch delivered (a retry of an older one gives way to it). */
+  #latestWatched = '';
   #lastWriteAt: number | undefined;
   /** The watch loop's current failure (cleared when it makes progress again). */
   #lastError: KubekvError | undefined;
@@ -233,8 +240,14 @@ export class ConfigMapStore implements Store {
       api: api.client,
       name: this.name,
       list: (fieldSelector) => api.list(fieldSelector),
-      onSync: (object, resourceVersion) => this.#inOrder(() => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion))),
-      onEvent: (type, object) => this.#inOrder(() => (type === 'DELETED' ? this.#markDeleted(object.metadata?.resourceVersion ?? '') : this.#applyWatched(object))),
+      onSync: (object, resourceVersion) => {
+        this.#latestWatched = object?.metadata?.resourceVersion ?? resourceVersion;
+        this.#inOrder(() => (object ? this.#applyWatched(object) : this.#markDeleted(resourceVersion)));
+      },
+      onEvent: (type, object) => {
+        this.#latestWatched = object.metadata?.resourceVersion ?? '';
+        this.#inOrder(() => (type === 'DELETED' ? this.#markDeleted(object.metadata?.resourceVersion ?? '') : this.#applyWatched(object)));
+      },
       onProgress: () => (this.#lastError = undefined),
       // Exactly the states #apply would ignore: usually this store's own
       // commit, already applied from the write's answer.
@@ -426,6 +439,7 @@ export class ConfigMapStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopping.abort();
     // Locks live in Leases of their own; release them first so waiters elsewhere go on at once.
     await Promise.all([...this.#locks].map((lock) => lock.close()));
     await this.#pipeline.close();
@@ -519,7 +533,12 @@ export class ConfigMapStore implements Store {
         return this.#apply(current); // reports the FormatError
       }
       try {
-        await this.#chunks.load(refs, signal);
+        // Another load may apply an older head while this one waits for its
+        // chunks, and that head's retain() drops chunks only this one needs:
+        // fetch again until every chunk is held at the moment of the apply
+        // (a head is never parsed with a chunk missing from the set).
+        do await this.#chunks.load(refs, signal);
+        while (this.#chunks.missing(refs).length > 0);
         return this.#apply(current);
       } catch (err) {
         if (!(err instanceof ChunkMissingError)) throw err;
@@ -558,16 +577,34 @@ export class ConfigMapStore implements Store {
     this.#watchChain = this.#watchChain.then(step).then(() => {}, () => {});
   }
 
-  /** #load for the watch loop: a decode failure is recorded, not thrown into the loop. */
+  /**
+   * #load for the watch loop: a decode failure is recorded, not thrown into
+   * the loop. A failed chunk fetch is reported like a watch failure and
+   * tried again after a pause, until it succeeds, a newer state arrives
+   * (which tries in its turn) or the store closes: the last head of a bucket
+   * nobody writes any more must still be applied.
+   */
   async #applyWatched(object: ConfigMapObject): Promise<void> {
     this.#lastError = undefined;
-    try {
-      await this.#load(object);
-    } catch (err) {
-      // A decode failure or missing chunk is recorded in #decodeError and
-      // reported by status() and the iterators; a failed chunk fetch is
-      // reported like a watch failure, and the next state tries again.
-      if (err instanceof KubekvError && !(err instanceof FormatError || err instanceof ChunkMissingError)) this.#lastError = err;
+    const resourceVersion = object.metadata?.resourceVersion ?? '';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#load(object);
+        if (attempt > 0) this.#lastError = undefined;
+        return;
+      } catch (err) {
+        // A decode failure or missing chunk is recorded in #decodeError and
+        // reported by status() and the iterators.
+        if (!(err instanceof KubekvError) || err instanceof FormatError || err instanceof ChunkMissingError) return;
+        this.#lastError = err;
+      }
+      if (this.#closed || this.#latestWatched !== resourceVersion) return;
+      try {
+        await sleep(this.#clock, Math.min(CHUNK_FETCH_RETRY_MAX_MS, 100 * 2 ** attempt), this.#stopping.signal);
+      } catch {
+        return; // closed
+      }
+      if (this.#closed || this.#latestWatched !== resourceVersion) return;
     }
   }
 

@@ -241,7 +241,6 @@ export interface Store extends ReadableStore {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Options of ConfigMapStore.open(). */
 /**
  * Settings of the chunked layout (docs/format.md "Chunks"): a bucket's head
  * stays small and the bulk of its keys lives in immutable chunk ConfigMaps,
@@ -266,10 +265,10 @@ export interface ChunkOptions {
   /**
    * Milliseconds a chunk no head references is kept before this store's
    * garbage collection deletes it, measured on the store's clock from when
-   * it first saw it unreferenced. It must exceed how long another writer may
-   * take between creating a chunk and committing the head that references
-   * it (its write deadline), and how long a slow reader may take to fetch
-   * a head's chunks. @defaultValue 600000 (10 minutes)
+   * it first saw it unreferenced: how long a slow reader may take to fetch
+   * a head's chunks. (A writer's commit in flight is protected whatever
+   * this is: see `kubekv.dev/since-revision` in docs/format.md.)
+   * @defaultValue 600000 (10 minutes)
    */
   gcGraceMs?: number;
 }
@@ -335,8 +334,9 @@ export interface OpenStoreOptions {
    * every revision until the API server compacts, every 5 minutes by
    * default). Over the budget, writes are not refused: they queue, go out
    * together in the next commit, and each still ends by its own deadline.
-   * Default `{ bytes: 214748364, windowMs: 300000 }`: at most 10% of the
-   * default quota within any 5 minutes. `false`: no limit. Per store
+   * Default `{ bytes: 171798691, windowMs: 300000 }`: 8% of the default
+   * quota within any 5 minutes, so that with etcd's own overhead the
+   * database grows by at most about 10% of the quota. `false`: no limit. Per store
    * instance. See `kubekv_etcd_bytes_written_total` in docs/observability.md.
    */
   etcdBudget?: EtcdBudgetOptions | boolean;

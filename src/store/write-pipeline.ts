@@ -126,8 +126,6 @@ interface Pending {
   readonly submittedSeq: number;
   /** The commit it belongs to, once taken from the queue. */
   commit: Commit | undefined;
-  /** host.prepare() ran for it. */
-  prepared: boolean;
   settled: boolean;
   settle(outcome: Outcome): void;
 }
@@ -233,7 +231,6 @@ export class WritePipeline {
         epoch: this.#host.epochOf?.(),
         submittedSeq: this.#requestSeq,
         commit: undefined,
-        prepared: false,
         settled: false,
         settle: (outcome) => {
           if (pending.settled) return;
@@ -427,14 +424,13 @@ export class WritePipeline {
             base = fresh;
             continue;
           }
-          // Large values go into value chunks before the first plan (they
-          // do not depend on the state, so a re-plan reuses them).
+          // Large values go into value chunks before the plan; a re-plan
+          // reuses them while they are recent enough to reference (see
+          // prepare in chunk-maintenance.ts).
           if (host.prepare) {
             for (const member of open()) {
-              if (member.prepared) continue;
               try {
                 await host.prepare(member.ops, base.state, commit.done.signal);
-                member.prepared = true;
               } catch (err) {
                 member.settle({ ok: false, error: err instanceof Error ? err : new UnavailableError(String(err)) });
               }

@@ -31,6 +31,8 @@
  *
  * @module
  */
+import { EventEmitter, on } from 'node:events';
+import { isDeepStrictEqual } from 'node:util';
 import { keepingProcessAlive, systemClock, sleep, type Clock } from '../clock.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
 import { WireKubeApi, type KubeApi, type KubeWire } from '../kube/api.js';
@@ -50,7 +52,7 @@ export interface RequestMatcher {
 
 /** Options of {@link FakeCluster}. */
 export interface FakeClusterOptions {
-  /** Time for {@link FakeCluster.delayNext}. @default the system clock */
+  /** Time for {@link FakeCluster.delayNext} and for the request deadlines of {@link FakeCluster.api}. @default the system clock */
   clock?: Clock | undefined;
   /** Most ms a request may take before the port gives up on it. @default 10000 */
   requestTimeoutMs?: number | undefined;
@@ -60,31 +62,54 @@ export interface FakeClusterOptions {
 export type FakeResource = 'configmaps' | 'secrets' | 'leases' | 'events';
 
 type Obj = KubeObject & Record<string, unknown> & { metadata: NonNullable<KubeObject['metadata']> & Record<string, unknown> };
+type Resource = NonNullable<RequestMatcher['resource']>;
 interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; object: Obj; rv: number }
+/** What watches are sent: a change, or (to every watch) a BOOKMARK or an ERROR. */
+type WatchEvent = Change | { type: 'BOOKMARK' | 'ERROR'; collection?: undefined; object: unknown };
 interface Fault { match: RequestMatcher; act: (apply: () => string) => Promise<string> }
-interface Parsed { collection: string; resource: string; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']> }
+interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']> }
 
-const PATH = /^(\/api\/v1|\/apis\/coordination\.k8s\.io\/v1|\/apis\/events\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(configmaps|secrets|leases|events)(?:\/([^/]+))?$/;
-const KINDS: Record<string, [string, string]> = { configmaps: ['ConfigMap', 'v1'], secrets: ['Secret', 'v1'], leases: ['Lease', 'coordination.k8s.io/v1'], events: ['Event', 'events.k8s.io/v1'] };
+/** How the cluster serves a resource: where it lives and what the API server checks. */
+interface Rules {
+  /** The API group's path; the apiVersion is what follows /api/ or /apis/. */
+  prefix: string;
+  kind: string;
+  /** Throws the API server's 422 when a stored object breaks the resource's limits. */
+  validate?: (object: Obj) => void;
+  /** `immutable: true` freezes the object's data and binaryData. */
+  immutableData?: boolean;
+}
+
+/** The resources served, by plural name: serving another is one entry here. */
+const RESOURCES: Record<Resource, Rules> = {
+  configmaps: { prefix: '/api/v1', kind: 'ConfigMap', validate: validateConfigMap, immutableData: true },
+  secrets: { prefix: '/api/v1', kind: 'Secret', validate: validateSecret, immutableData: true },
+  leases: { prefix: '/apis/coordination.k8s.io/v1', kind: 'Lease' },
+  events: { prefix: '/apis/events.k8s.io/v1', kind: 'Event' },
+};
 
 /** An in-memory Kubernetes API; see the module doc. Give {@link FakeCluster.api} as the `api` option. */
 export class FakeCluster {
   /** The port over this cluster: pass it as the `api` option of ConfigMapStore.open, StateManager.start, LeaseElector. */
   readonly api: KubeApi;
+  /** @internal The requests under `api`: MemoryStore and MemoryStateManager lay their own faults over them. */
+  readonly wire: KubeWire;
   readonly #clock: Clock;
   #rv = 1000;
   #compactedAt = 0;
   readonly #objects = new Map<string, Obj>();
   readonly #history: Change[] = [];
-  readonly #watches = new Set<FakeWatch>();
+  /** Every open watch listens for its 'event's here, and stops on 'expire'. */
+  readonly #watches = new EventEmitter().setMaxListeners(0);
   readonly #faults: Fault[] = [];
-  #paused = false;
+  #paused: PromiseWithResolvers<void> | undefined;
 
   /** @param options - see {@link FakeClusterOptions} */
   constructor(options: FakeClusterOptions = {}) {
     this.#clock = options.clock ?? systemClock;
-    const wire: KubeWire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
-    this.api = new WireKubeApi(wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default' });
+    this.wire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
+    // Deadlines on the cluster's clock: a held request times out when a ManualClock is advanced.
+    this.api = new WireKubeApi(this.wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default', clock: this.#clock });
   }
 
   /** The newest resourceVersion of the cluster. */
@@ -94,16 +119,15 @@ export class FakeCluster {
 
   /** The stored object (a copy), or undefined. */
   object(resource: FakeResource, namespace: string, name: string): KubeObject | undefined {
-    const object = this.#objects.get(`${collectionOf(resource, namespace)}/${name}`);
+    const object = this.#objects.get(`${RESOURCES[resource].prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}/${name}`);
     return object && structuredClone(object);
   }
 
   /** The next matching write is applied (unless `landed: false`) and its caller sees a reset connection: outcome unknown. */
   loseNextAnswer(options: { landed?: boolean; match?: RequestMatcher } = {}): void {
-    const lost = () => Object.assign(new Error('socket hang up (FakeCluster.loseNextAnswer)'), { code: 'ECONNRESET' });
     this.#faults.push({ match: { ...options.match }, act: (apply) => {
       if (options.landed !== false) apply();
-      return Promise.reject(lost());
+      return Promise.reject(networkError('ECONNRESET', 'answer lost by FakeCluster.loseNextAnswer'));
     } });
   }
 
@@ -114,26 +138,23 @@ export class FakeCluster {
 
   /** The next matching request waits `ms` on the cluster's clock before it is applied and answered. */
   delayNext(ms: number, options: { match?: RequestMatcher } = {}): void {
-    this.#faults.push({ match: { ...options.match }, act: async (apply) => {
-      await sleep(this.#clock, ms);
-      return apply();
-    } });
+    this.#faults.push({ match: { ...options.match }, act: (apply) => sleep(this.#clock, ms).then(apply) });
   }
 
   /** Holds every watch event back (watchers see nothing, as over a stalled connection) until {@link resumeWatches}. */
   pauseWatches(): void {
-    this.#paused = true;
+    this.#paused ??= Promise.withResolvers();
   }
 
   /** Delivers what {@link pauseWatches} held back, in order. */
   resumeWatches(): void {
-    this.#paused = false;
-    for (const watch of this.#watches) watch.flush();
+    this.#paused?.resolve();
+    this.#paused = undefined;
   }
 
   /** Sends a BOOKMARK at the current resourceVersion to every open watch. */
   bookmark(): void {
-    for (const watch of this.#watches) watch.push({ type: 'BOOKMARK', object: { metadata: { resourceVersion: this.resourceVersion } } });
+    this.#watches.emit('event', { type: 'BOOKMARK', object: { metadata: { resourceVersion: this.resourceVersion } } });
   }
 
   /** Forgets the history before now: a watch from an older resourceVersion gets 410 Gone. */
@@ -145,23 +166,22 @@ export class FakeCluster {
   /** Compacts and ends every open watch with a 410 Gone ERROR event, as after an outage longer than the history: watchers relist. */
   expireWatches(): void {
     this.compact();
-    for (const watch of [...this.#watches]) {
-      watch.push({ type: 'ERROR', object: status(410, 'too old resource version') });
-      watch.end();
-    }
+    this.#watches.emit('event', { type: 'ERROR', object: status(410, 'too old resource version') });
+    this.#watches.emit('expire');
   }
 
   async #send(request: KubeRequest): Promise<string> {
-    await Promise.resolve();
-    request.signal?.throwIfAborted();
-    const parsed = parse(request);
-    const apply = () => this.#apply(parsed, request);
-    const index = this.#faults.findIndex((fault) => matches(fault.match, parsed));
-    if (index < 0) return apply();
-    const [fault] = this.#faults.splice(index, 1);
+    const p = await accept(request);
+    const apply = () => this.#apply(p, request);
+    const fault = this.#takeFault(p);
     // A faulted request may wait (delayNext): as a real request's socket
     // would, it keeps the process alive meanwhile (the clock's timers do not).
-    return keepingProcessAlive(() => fault!.act(apply));
+    return fault ? keepingProcessAlive(() => fault.act(apply)) : apply();
+  }
+
+  #takeFault(p: Parsed): Fault | undefined {
+    const index = this.#faults.findIndex((fault) => matches(fault.match, p));
+    return index < 0 ? undefined : this.#faults.splice(index, 1)[0];
   }
 
   /** One request against the store; the answer's JSON, or HttpStatusError. */
@@ -175,7 +195,11 @@ export class FakeCluster {
         if (!current) throw statusError(404, `${what} not found`);
         return JSON.stringify(current);
       case 'list': {
-        const items = [...this.#objects.values()].filter((o) => inCollection(o, p.collection) && selected(o, request.query));
+        const items = this.#objectsIn(p.collection).filter((o) => selected(o, request.query));
+        if (request.accept?.includes('as=PartialObjectMetadataList')) {
+          const metadata = items.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata }));
+          return JSON.stringify({ kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: this.resourceVersion }, items: metadata });
+        }
         return JSON.stringify({ kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: this.resourceVersion }, items });
       }
       case 'create': {
@@ -197,9 +221,9 @@ export class FakeCluster {
         if (expected && expected !== current.metadata.resourceVersion) {
           throw statusError(409, `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
         }
-        // The API server refuses any change of an immutable ConfigMap's or Secret's data (and making it mutable again).
-        if ((p.resource === 'configmaps' || p.resource === 'secrets') && (current as { immutable?: boolean }).immutable === true && !sameContent(current, next)) {
-          throw statusError(422, `${KINDS[p.resource]![0]} "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
+        // The API server refuses any change of an immutable ConfigMap's data (and making it mutable again).
+        if (RESOURCES[p.resource].immutableData && current['immutable'] === true && !sameContent(current, next)) {
+          throw statusError(422, `${RESOURCES[p.resource].kind} "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
         }
         return this.#store('MODIFIED', p, p.name!, { ...next, metadata: { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata['creationTimestamp'] } });
       }
@@ -221,12 +245,12 @@ export class FakeCluster {
 
   /** Stores `object` under a new resourceVersion, in the server's field order (kind, apiVersion, metadata first). */
   #store(type: 'ADDED' | 'MODIFIED', p: Parsed, name: string, object: Obj): string {
-    const [kind, apiVersion] = KINDS[p.resource]!;
+    const { kind, prefix, validate } = RESOURCES[p.resource];
     const { name: _n, namespace: _ns, uid, resourceVersion: _rv, ...meta } = object.metadata;
     const { kind: _k, apiVersion: _a, metadata: _m, ...rest } = object;
+    const apiVersion = prefix.replace(/^\/apis?\//, '');
     const stored = { kind, apiVersion, metadata: { name, namespace: p.namespace, uid, resourceVersion: String(this.#rv + 1), ...prune(meta) }, ...prune(rest) } as Obj;
-    if (p.resource === 'configmaps') validateConfigMap(stored);
-    if (p.resource === 'secrets') validateSecret(stored);
+    validate?.(stored);
     this.#rv++;
     this.#objects.set(`${p.collection}/${name}`, stored);
     this.#record({ type, collection: p.collection, object: stored, rv: this.#rv });
@@ -235,105 +259,81 @@ export class FakeCluster {
 
   #record(change: Change): void {
     this.#history.push(change);
-    for (const watch of this.#watches) watch.offer(change);
+    this.#watches.emit('event', change);
+  }
+
+  #objectsIn(collection: string): Obj[] {
+    return [...this.#objects].filter(([key]) => key.startsWith(`${collection}/`)).map(([, object]) => object);
   }
 
   async #open(request: KubeRequest): Promise<KubeStream> {
-    await Promise.resolve();
-    request.signal?.throwIfAborted();
-    const p = parse(request);
-    const fault = this.#faults.findIndex((f) => matches(f.match, p));
-    if (fault >= 0) await this.#faults.splice(fault, 1)[0]!.act(() => '');
-    const from = request.query?.['resourceVersion'];
-    if (from !== undefined && from !== '' && from !== '0' && Number(from) < this.#compactedAt) {
-      const text = JSON.stringify(status(410, `too old resource version: ${String(from)} (${this.#compactedAt})`));
+    const p = await accept(request);
+    await this.#takeFault(p)?.act(() => '');
+    const from = Number(request.query?.['resourceVersion'] || 0);
+    if (from > 0 && from < this.#compactedAt) {
+      const text = JSON.stringify(status(410, `too old resource version: ${from} (${this.#compactedAt})`));
       return { status: 410, body: (async function* () {})(), text: () => Promise.resolve(text) };
     }
-    const watch = new FakeWatch(p.collection, request.query, () => this.#paused, () => this.#watches.delete(watch), request.signal);
-    if (from === undefined || from === '' || from === '0') {
-      for (const object of this.#objects.values()) watch.offer({ type: 'ADDED', collection: p.collection, object, rv: Number(object.metadata.resourceVersion) });
-    } else {
-      for (const change of this.#history) if (change.rv > Number(from)) watch.offer(change);
+    // Listening before the backlog is read: no change falls between the two.
+    const live = on(this.#watches, 'event', { signal: request.signal, close: ['expire'] });
+    const backlog = from > 0 ? this.#history.filter((change) => change.rv > from)
+      : this.#objectsIn(p.collection).map((object) => ({ type: 'ADDED' as const, collection: p.collection, object, rv: Number(object.metadata.resourceVersion) }));
+    return { status: 200, body: this.#lines(p.collection, request.query, backlog, live, request.signal), text: () => Promise.reject(new Error('a watch body is read as a stream')) };
+  }
+
+  /** A watch's lines: `backlog`, then the events `live` brings, those it selects, each held while watches are paused. */
+  async *#lines(collection: string, query: KubeRequest['query'], backlog: Change[], live: AsyncIterable<unknown[]>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+    async function* events(): AsyncGenerator<WatchEvent> {
+      yield* backlog;
+      for await (const [event] of live) yield event as WatchEvent;
     }
-    this.#watches.add(watch);
-    return { status: 200, body: watch.lines(), text: () => Promise.reject(new Error('a watch body is read as a stream')) };
-  }
-}
-
-/** One open watch: its selector, its queue of lines and its reader. */
-class FakeWatch {
-  readonly #queue: string[] = [];
-  #wake: (() => void) | undefined;
-  #ended = false;
-
-  constructor(
-    readonly collection: string,
-    readonly query: KubeRequest['query'],
-    readonly paused: () => boolean,
-    readonly onEnd: () => void,
-    readonly signal: AbortSignal | undefined,
-  ) {
-    signal?.addEventListener('abort', () => this.end(), { once: true });
-  }
-
-  offer(change: Change): void {
-    if (inCollection(change.object, this.collection) && selected(change.object, this.query)) this.push({ type: change.type, object: change.object });
-  }
-
-  push(event: { type: string; object: unknown }): void {
-    if (this.#ended) return;
-    this.#queue.push(`${JSON.stringify(event)}\n`);
-    this.flush();
-  }
-
-  flush(): void {
-    if (!this.paused()) this.#wake?.();
-  }
-
-  end(): void {
-    this.#ended = true;
-    this.onEnd();
-    this.#wake?.();
-  }
-
-  async *lines(): AsyncGenerator<Uint8Array> {
-    try {
-      for (;;) {
-        while (this.#queue.length > 0 && !this.paused()) yield Buffer.from(this.#queue.shift()!);
-        if (this.signal?.aborted) throw this.signal.reason;
-        if (this.#ended && (this.#queue.length === 0 || this.paused())) return;
-        await new Promise<void>((resolve) => (this.#wake = resolve));
-        this.#wake = undefined;
-      }
-    } finally {
-      this.#ended = true;
-      this.onEnd();
+    for await (const event of gate(events(), () => this.#paused?.promise, signal)) {
+      const selects = event.collection === undefined || (event.collection === collection && selected(event.object, query));
+      if (selects) yield Buffer.from(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
     }
   }
 }
 
-function parse(request: KubeRequest): Parsed {
-  const m = PATH.exec(request.path);
-  if (!m) throw statusError(404, `the server could not find the requested resource (${request.path})`);
-  const [, prefix, namespace, resource, name] = m;
+/**
+ * @internal `source`, each item held while `hold()` gives a promise to wait
+ * for (a paused watch); ends, held or not, once `signal` aborts, as a
+ * watcher that stops (or reconnects) waits for its stream to end.
+ */
+export async function* gate<T>(source: AsyncIterable<T>, hold: () => Promise<void> | undefined, signal: AbortSignal | undefined): AsyncGenerator<T> {
+  const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+  for await (const item of source) {
+    for (let wait = hold(); wait && !signal?.aborted; wait = hold()) await Promise.race([wait, aborted]);
+    if (signal?.aborted) return;
+    yield item;
+  }
+}
+
+/** @internal A network error as undici gives one: a refused connection (nothing sent) or a reset (outcome unknown). */
+export function networkError(code: 'ECONNREFUSED' | 'ECONNRESET', why: string): Error {
+  return Object.assign(new Error(`${code} (${why})`), { code });
+}
+
+/** `request`, parsed, once it has reached the cluster (a tick later, as over a connection) unaborted. */
+async function accept(request: KubeRequest): Promise<Parsed> {
+  await Promise.resolve();
+  request.signal?.throwIfAborted();
+  return parse(request);
+}
+
+/** @internal The resource, namespace, name and verb of `request`; 404 for a resource not served. */
+export function parse(request: KubeRequest): Parsed {
+  const [, prefix, namespace, resource, name] = /^(.*)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(request.path) ?? [];
+  if (!Object.hasOwn(RESOURCES, resource ?? '') || RESOURCES[resource as Resource].prefix !== prefix) {
+    throw statusError(404, `the server could not find the requested resource (${request.path})`);
+  }
   const collection = `${prefix}/namespaces/${namespace}/${resource}`;
   const watching = request.query?.['watch'] === true || request.query?.['watch'] === 'true';
   const verbs = { GET: name ? 'get' : watching ? 'watch' : 'list', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as const;
-  return { collection, resource: resource!, namespace: decodeURIComponent(namespace!), name: name && decodeURIComponent(name), verb: verbs[request.method] };
-}
-
-function collectionOf(resource: string, namespace: string): string {
-  const prefix = resource === 'configmaps' || resource === 'secrets' ? '/api/v1' : resource === 'leases' ? '/apis/coordination.k8s.io/v1' : '/apis/events.k8s.io/v1';
-  return `${prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}`;
+  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: name && decodeURIComponent(name), verb: verbs[request.method] };
 }
 
 function matches(match: RequestMatcher, p: Parsed): boolean {
   return (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
-}
-
-function inCollection(object: Obj, collection: string): boolean {
-  const [kind] = KINDS[collection.slice(collection.lastIndexOf('/') + 1)]!;
-  return object['kind'] === kind && collection.includes(`/namespaces/${encodeURIComponent(object.metadata.namespace ?? '')}/`);
 }
 
 /** Equality field (metadata.name=) and label selectors (`k=v`, `k`, `!k`), comma-separated. */
@@ -346,15 +346,10 @@ function selected(object: Obj, query: KubeRequest['query']): boolean {
     && pairs(label).every(([k, v]) => v !== undefined ? labels[k] === v : k.startsWith('!') ? !Object.hasOwn(labels, k.slice(1)) : Object.hasOwn(labels, k));
 }
 
-/** True when two ConfigMaps (or Secrets) hold the same data, binaryData and immutability (what an immutable one may not change). */
+/** True when two objects hold the same data, binaryData and immutability (what an immutable one may not change). */
 function sameContent(a: Obj, b: Obj): boolean {
-  const same = (x: unknown, y: unknown) => JSON.stringify(sorted(x)) === JSON.stringify(sorted(y));
-  return same(a['data'], b['data']) && same(a['binaryData'], b['binaryData']) && (b as { immutable?: boolean }).immutable === true;
-}
-
-function sorted(map: unknown): unknown {
-  if (typeof map !== 'object' || map === null) return map ?? {};
-  return Object.fromEntries(Object.entries(map).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const same = (field: string) => isDeepStrictEqual({ ...(a[field] as object) }, { ...(b[field] as object) });
+  return same('data') && same('binaryData') && b['immutable'] === true;
 }
 
 /** RFC 7386 JSON merge patch: objects merge, null deletes, anything else replaces. */

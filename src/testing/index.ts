@@ -1,21 +1,8 @@
 /**
- * kubekv/testing: in-memory test doubles for code written against kubekv,
- * so applications can unit-test their use of the store and their leader
- * work without a control plane.
- *
- * - {@link MemoryStore}: a bucket with ConfigMapStore's API and semantics
- *   (CAS, lastIndex, batch, watch iterators, locks, every error class and
- *   code), and controls to lose an answer, fail a write, interleave another
- *   writer's change, or pause the watch.
- * - {@link MemoryStateManager}: StateManager's API and leadership life cycle
- *   (epochs, onLeader/onFollower, NotLeaderError, FencedError, graceful
- *   close), with the test deciding who leads: elect, depose, fence.
- * - {@link MemoryCluster}: what replicas share; {@link ManualClock}: time
- *   that moves when the test says so.
- *
- * The same conformance suite runs against MemoryStore and against
- * ConfigMapStore on a real kube-apiserver, so the double cannot drift from
- * the store it stands in for. See docs/testing.md.
+ * kubekv/testing: kubekv's real store, StateManager and locks on an
+ * in-memory Kubernetes API ({@link FakeCluster}), for unit tests without a
+ * control plane; {@link MemoryStore} and {@link MemoryStateManager} add test
+ * controls, {@link ManualClock} drives time. See docs/testing.md.
  *
  * @packageDocumentation
  * @module kubekv/testing

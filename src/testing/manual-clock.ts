@@ -1,27 +1,24 @@
 /**
- * A {@link Clock} that moves only when a test says so: pass it as `clock` to
- * MemoryStore, MemoryStateManager or a lock, then `advance(ms)` to fire
- * lock TTLs, `shutdownGraceMs`, write deadlines and your own timers without
- * sleeping.
+ * ManualClock: time that moves only when a test says so (or, made with
+ * `following`, with another clock plus the leaps a test control makes).
  *
  * @module
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 
-interface Timer {
-  due: number;
-  seq: number;
-  fn: () => void;
-}
+interface Timer { due: number; fn: () => void; base: TimerHandle }
+
+/** A plain ManualClock's base: time that never moves by itself. */
+const frozen: Clock = { now: () => 0, monotonic: () => 0, setTimer: () => ({ cancel() {} }) };
 
 /**
- * A manually driven clock. `advance(ms)` fires the timers that fall due, in
- * order (earliest first, ties in the order they were set), and lets pending
- * promise chains settle after each, so the async work a timer starts
- * completes before the next one fires. The wall clock (`now()`) moves with
- * the monotonic one and can also be set on its own (`setWall`), as an NTP
- * step would.
+ * A {@link Clock} that moves only when a test says so: pass it as `clock` to
+ * MemoryStore, MemoryStateManager or a lock, then `await advance(ms)` to
+ * fire lock TTLs, `shutdownGraceMs`, write deadlines and your own timers
+ * without sleeping. Due timers fire in order (ties in the order they were
+ * set), and the promise chains each one starts settle before the next. The
+ * wall clock (`now()`) moves with the monotonic one; `setWall` steps it.
  *
  * @example
  * ```ts
@@ -34,9 +31,9 @@ interface Timer {
  * ```
  */
 export class ManualClock implements Clock {
-  #mono = 0;
+  #base = frozen;
+  #ahead = 0;
   #wall: number;
-  #seq = 0;
   readonly #timers = new Set<Timer>();
 
   /** @param wallStart - initial wall time in ms since the epoch; default 2030-01-01T00:00:00Z */
@@ -44,26 +41,34 @@ export class ManualClock implements Clock {
     this.#wall = wallStart;
   }
 
+  /** @internal A clock that runs with `base`, and that leap() moves ahead (a MemoryStore fault reaches a deadline so). */
+  static following(base: Clock): ManualClock {
+    const clock = new ManualClock(0);
+    clock.#base = base;
+    return clock;
+  }
+
   /** Wall-clock ms since the epoch. */
   now(): number {
-    return this.#wall;
+    return this.#base.now() + this.#wall + this.#ahead;
   }
 
   /** Monotonic ms since the clock was made. */
   monotonic(): number {
-    return this.#mono;
+    return this.#base.monotonic() + this.#ahead;
   }
 
-  /** Calls `fn` once `advance` has moved time `ms` forward. */
+  /** Calls `fn` once time has moved `ms` forward. */
   setTimer(fn: () => void, ms: number): TimerHandle {
-    const timer: Timer = { due: this.#mono + Math.max(0, ms), seq: this.#seq++, fn };
+    const timer = { due: this.monotonic() + Math.max(0, ms), fn } as Timer;
+    timer.base = this.#base.setTimer(() => this.#timers.delete(timer) && fn(), ms);
     this.#timers.add(timer);
-    return { cancel: () => this.#timers.delete(timer) };
+    return { cancel: () => (this.#timers.delete(timer), timer.base.cancel()) };
   }
 
   /** Jumps the wall clock (an NTP step, a skewed node); monotonic time is unaffected. */
   setWall(ms: number): void {
-    this.#wall = ms;
+    this.#wall += ms - this.now();
   }
 
   /** Timers set and not yet fired or cancelled. */
@@ -74,26 +79,22 @@ export class ManualClock implements Clock {
   /** Moves time forward by `ms`, firing every timer that falls due on the way; resolves when they and what they started have settled. */
   async advance(ms: number): Promise<void> {
     if (typeof ms !== 'number' || !(Number.isFinite(ms) && ms >= 0)) throw new InvalidOptionError('ms', ms, 'a non-negative number of milliseconds');
-    const target = this.#mono + ms;
-    await settle();
-    for (;;) {
-      let next: Timer | undefined;
-      for (const t of this.#timers) {
-        if (t.due <= target && (!next || t.due < next.due || (t.due === next.due && t.seq < next.seq))) next = t;
-      }
-      if (!next) break;
-      this.#timers.delete(next);
-      this.#move(next.due);
-      next.fn();
-      await settle();
-    }
-    this.#move(target);
-    await settle();
+    await this.leap(ms);
   }
 
-  #move(to: number): void {
-    this.#wall += to - this.#mono;
-    this.#mono = to;
+  /** @internal advance(), ending early once `done()` holds. */
+  async leap(ms: number, done: () => boolean = () => false): Promise<void> {
+    const end = this.monotonic() + ms;
+    for (await settle(); !done(); await settle()) {
+      const next = [...this.#timers].reduce<Timer | undefined>((a, t) => (!a || t.due < a.due ? t : a), undefined);
+      if (!next || next.due > end) break;
+      this.#ahead += Math.max(0, next.due - this.monotonic());
+      this.#timers.delete(next);
+      next.base.cancel();
+      next.fn();
+    }
+    if (!done()) this.#ahead += Math.max(0, end - this.monotonic());
+    await settle();
   }
 }
 

@@ -21,7 +21,10 @@ import { EPOCH_ANNOTATION } from '../../src/codec/index.js';
 import { statusOf } from '../../src/kube/errors.js';
 import { KubeTransport } from '../../src/kube/transport.js';
 import { watchStream } from '../../src/kube/watch-stream.js';
-import { isNewer, parseBucket, toPair } from '../../src/store/bucket-state.js';
+import { isNewer, toPair } from '../../src/store/bucket-state.js';
+import { ChunkSet } from '../../src/store/chunk-set.js';
+import { httpKubeApi } from '../../src/kube/api.js';
+import { parseWithChunks } from './chunked-state.js';
 import type { OpEntry, StateHistoryWriter } from './state-history.js';
 
 interface Versioned {
@@ -41,6 +44,8 @@ export interface StateObserverOptions {
 export class StateObserver {
   readonly #o: StateObserverOptions;
   readonly #stop = new AbortController();
+  /** The chunks of the bucket's heads (a chunked bucket's state needs them). */
+  readonly #chunks: ChunkSet;
   readonly #loops: Promise<void>[];
   #ops = new Map<string, OpEntry>();
   #rv = '';
@@ -56,6 +61,7 @@ export class StateObserver {
 
   private constructor(options: StateObserverOptions) {
     this.#o = options;
+    this.#chunks = new ChunkSet(httpKubeApi(options.kubeConfig).configMaps(options.namespace), options.bucket);
     const core = options.kubeConfig.makeApiClient(CoreV1Api);
     const coordination = options.kubeConfig.makeApiClient(CoordinationV1Api);
     const { namespace } = options;
@@ -109,7 +115,7 @@ export class StateObserver {
     path: string,
     name: string,
     list: (fieldSelector: string) => Promise<{ items: T[]; rv: string }>,
-    onObject: (object: T, gap: boolean) => void,
+    onObject: (object: T, gap: boolean) => void | Promise<void>,
   ): Promise<void> {
     const signal = this.#stop.signal;
     const fieldSelector = `metadata.name=${name}`;
@@ -121,7 +127,7 @@ export class StateObserver {
         if (relist) {
           const { items, rv: listRv } = await list(fieldSelector);
           // After the first list, a re-list may have skipped states.
-          if (items[0]) onObject(items[0], listed);
+          if (items[0]) await onObject(items[0], listed);
           listed = true;
           rv = listRv;
           relist = false;
@@ -134,7 +140,7 @@ export class StateObserver {
           inactivityTimeoutMs: 30_000,
         })) {
           rv = event.object.metadata?.resourceVersion ?? rv;
-          if (event.type === 'ADDED' || event.type === 'MODIFIED') onObject(event.object, false);
+          if (event.type === 'ADDED' || event.type === 'MODIFIED') await onObject(event.object, false);
         }
       } catch (err) {
         if (signal.aborted) return;
@@ -146,11 +152,11 @@ export class StateObserver {
     }
   }
 
-  #bucketState(cm: V1ConfigMap, gap: boolean): void {
+  async #bucketState(cm: V1ConfigMap, gap: boolean): Promise<void> {
     const rv = cm.metadata?.resourceVersion ?? '';
     // A re-list can return the state already recorded.
     if (this.#rv !== '' && !isNewer(rv, this.#rv)) return;
-    const state = parseBucket(cm);
+    const state = await parseWithChunks(this.#chunks, cm);
     const ops = new Map<string, OpEntry>();
     const added: OpEntry[] = [];
     let counter = 0;

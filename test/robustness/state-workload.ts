@@ -20,7 +20,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ConfigMapStore } from '../../src/index.js';
 import { EPOCH_ANNOTATION } from '../../src/codec/index.js';
-import { parseBucket, toPair } from '../../src/store/bucket-state.js';
+import { toPair } from '../../src/store/bucket-state.js';
+import { ChunkSet } from '../../src/store/chunk-set.js';
+import { httpKubeApi } from '../../src/kube/api.js';
+import { parseWithChunks } from './chunked-state.js';
 import type { ControlPlane } from '../controlplane/index.js';
 import type { TcpProxyCounters } from '../support/tcp-proxy.js';
 import { FaultProxies, noProxyCounters } from './fault-proxies.js';
@@ -243,9 +246,10 @@ class HaUnavailableError extends Error {
 /** A quorum GET of the bucket, straight to the API server, decoded here (not through a store). */
 async function finalRead(admin: KubeConfig, namespace: string, bucket: string): Promise<StateFinalRecord> {
   const api = admin.makeApiClient(CoreV1Api);
+  const chunks = new ChunkSet(httpKubeApi(admin).configMaps(namespace), bucket);
   return finalReadWithRetries(async () => {
     const cm = await api.readNamespacedConfigMap({ name: bucket, namespace });
-    const state = parseBucket(cm);
+    const state = await parseWithChunks(chunks, cm);
     const ops: OpEntry[] = [];
     let counter = 0;
     for (const entry of state.entries.values()) {

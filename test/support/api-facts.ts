@@ -158,5 +158,19 @@ export function apiFactsOf(backend: ApiFactsBackend): ApiFact[] {
     assert.deepEqual(listed.items.map((i) => i.metadata?.name).sort(), ['b1', 'b2']);
     assert.match(listed.resourceVersion, /^\d+$/);
   });
+
+  fact('a metadata-only list gives every object with its metadata (labels, annotations, owners) and none of its data', async () => {
+    const { api, namespace } = await backend.space();
+    const cms = api.configMaps(namespace);
+    const created = await cms.create({ metadata: { name: 'meta', labels: { l: 'x' }, annotations: { a: '1' } }, data: { big: 'v'.repeat(10_000) } });
+    assert.ok(created.ok);
+    const listed = await cms.list({ labelSelector: 'l=x', metadataOnly: true });
+    assert.equal(listed.items.length, 1);
+    const [item] = listed.items;
+    assert.equal(item?.metadata?.name, 'meta');
+    assert.equal(item?.metadata?.uid, created.object.metadata?.uid);
+    assert.deepEqual(item?.metadata?.annotations, { a: '1' });
+    assert.equal(item?.data, undefined);
+  });
   return facts;
 }

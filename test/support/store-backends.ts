@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { bucketForm } from '../../src/codec/bucket-kind.js';
 import { ConfigMapStore, type OpenStoreOptions, type Store } from '../../src/index.js';
-import { MemoryCluster, MemoryStore } from '../../src/testing/index.js';
+import { FakeCluster, MemoryCluster, MemoryStore } from '../../src/testing/index.js';
 import { testControlPlane } from '../controlplane/remote.js';
 import { adminClients, expectRawUnchanged, readRaw } from './store.js';
 
@@ -105,8 +105,50 @@ export const memoryBackend: StoreBackend = {
   },
 };
 
+/**
+ * Chunk settings so small that the suite's buckets are chunked: the head is
+ * compacted after almost every commit and any value past 1 KiB goes into
+ * value chunks, so every behaviour is also checked on the chunked layout
+ * (format 2) with compaction running between the calls.
+ */
+export const TINY_CHUNKS = { compactBytes: 256, largeValueBytes: 1024, gcGraceMs: 0 } as const;
+
+/**
+ * ConfigMapStore on the real control plane with {@link TINY_CHUNKS}. Its
+ * buckets are not what the format tests expect of format 1 (values live in
+ * chunks), so it hands out no raw ConfigMap.
+ */
+export const chunkedBackend: StoreBackend = {
+  name: 'ConfigMapStore (chunked)',
+  onCluster: false,
+  async space(prefix) {
+    const cp = testControlPlane();
+    const namespace = await cp.freshNamespace(prefix);
+    return {
+      namespace,
+      open: (options) => ConfigMapStore.open({ chunks: TINY_CHUNKS, ...options, namespace, kubeConfig: cp.adminKubeConfig() }),
+      raw: undefined,
+    };
+  },
+};
+
+/** The real ConfigMapStore with {@link TINY_CHUNKS} on kubekv/testing's FakeCluster, each space a cluster of its own. */
+export const fakeChunkedBackend: StoreBackend = {
+  name: 'ConfigMapStore (chunked) on FakeCluster',
+  onCluster: false,
+  space(prefix) {
+    const cluster = new FakeCluster();
+    const namespace = `${prefix.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'test'}-${randomBytes(4).toString('hex')}`;
+    return Promise.resolve({
+      namespace,
+      open: (options) => ConfigMapStore.open({ chunks: TINY_CHUNKS, ...options, namespace, api: cluster.api }),
+      raw: undefined,
+    });
+  },
+};
+
 /** Every backend, the real ones first. */
-export const storeBackends: readonly StoreBackend[] = [configMapBackend, secretBackend, memoryBackend];
+export const storeBackends: readonly StoreBackend[] = [configMapBackend, secretBackend, memoryBackend, chunkedBackend, fakeChunkedBackend];
 
 /** Opens bucket `name` with `create: true` in a fresh space of `backend`. */
 export async function openBackendBucket(backend: StoreBackend, name = 'bucket', options: Omit<BackendOpenOptions, 'name'> = {}): Promise<BackendBucket> {

@@ -68,12 +68,12 @@ describe('kubekv errors and exit codes', () => {
     fails(await kubekv(['put', 'k', 'v', '-b', 'app', '--create-bucket', '--kubeconfig', kubeconfig]), 4, 'FORBIDDEN');
   });
 
-  it('a value too large for a ConfigMap exits 4 with VALUE_TOO_LARGE; nothing is sent', async () => {
+  it('a value over the largest a bucket takes (32 MiB) exits 4 with VALUE_TOO_LARGE; nothing is sent', async () => {
     const namespace = await cp.freshNamespace('cli-large');
     const b = ['-n', namespace, '-b', 'app', ...adminArgs()];
     assert.equal((await kubekv(['put', 'small', 'x', ...b, '--create-bucket'])).code, 0);
     const before = (await readRaw(namespace, 'app')).metadata?.resourceVersion;
-    fails(await kubekv(['put', 'big', '-', ...b], { stdin: randomBytes(1_048_577) }), 4, 'VALUE_TOO_LARGE');
+    fails(await kubekv(['put', 'big', '-', ...b], { stdin: randomBytes(32 * 1024 * 1024 + 1) }), 4, 'VALUE_TOO_LARGE');
     assert.equal((await readRaw(namespace, 'app')).metadata?.resourceVersion, before);
   });
 

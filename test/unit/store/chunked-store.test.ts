@@ -175,3 +175,62 @@ describe('ConfigMapStore with chunks, on a FakeCluster', () => {
     }
   });
 });
+
+describe('space in chunks that newer writes shadow', () => {
+  it('is reclaimed: overwriting every key five times leaves the chunks near the live data, every value the newest', async () => {
+    const cluster = new FakeCluster();
+    const store = await ConfigMapStore.open({ name: 'churn', namespace: NS, api: cluster.api, create: true, compression: false, chunks: { compactBytes: 4096 } });
+    const follower = await ConfigMapStore.open({ name: 'churn', namespace: NS, api: cluster.api });
+    try {
+      const keys = 2000;
+      const valueOf = (round: number, i: number) => `${round}:${i}:${'v'.repeat(500)}`;
+      const liveBytes = keys * valueOf(0, 0).length;
+      let peak = 0;
+      for (let round = 0; round < 6; round++) {
+        for (let first = 0; first < keys; first += 100) {
+          await store.batch(Array.from({ length: 100 }, (_, j) => ({ op: 'put' as const, key: `k/${first + j}`, value: valueOf(round, first + j) })));
+        }
+        peak = Math.max(peak, manifest(cluster, 'churn').reduce((sum, ref) => sum + ref.bytes, 0));
+      }
+      const chunkBytes = manifest(cluster, 'churn').reduce((sum, ref) => sum + ref.bytes, 0);
+      // Six rounds were written: 6x the live data if nothing were reclaimed.
+      assert.ok(chunkBytes < 3 * liveBytes, `the chunks hold ${chunkBytes} bytes for ${liveBytes} of live data`);
+      assert.ok(peak < 3.5 * liveBytes, `the chunks held up to ${peak} bytes for ${liveBytes} of live data`);
+      const expected = Object.fromEntries(Array.from({ length: keys }, (_, i) => [`k/${i}`, valueOf(5, i)]));
+      const texts = (pairs: KVPair[]) => Object.fromEntries(pairs.map((p) => [p.key, p.text]));
+      assert.deepEqual(texts(await store.list('', { consistent: true })), expected);
+      await until(async () => (await follower.get(`k/${keys - 1}`))?.text === valueOf(5, keys - 1), 'the follower to catch up');
+      assert.deepEqual(texts(await follower.list('')), expected);
+    } finally {
+      await follower.close();
+      await store.close();
+    }
+  });
+});
+
+describe('a follower whose fetch of a new chunk fails', () => {
+  it('fetches it again: it reaches the head even when no later write comes to retry it', async () => {
+    const cluster = new FakeCluster();
+    const writer = await ConfigMapStore.open({ name: 'retry', namespace: NS, api: cluster.api, create: true, chunks: { compactBytes: 256 } });
+    const follower = await ConfigMapStore.open({ name: 'retry', namespace: NS, api: cluster.api });
+    try {
+      for (let i = 0; i < 20; i++) await writer.put(`k/${i}`, `value ${i}`);
+      await until(() => follower.status().revision === writer.status().revision, 'the follower to catch up');
+      // The next GET fails once: the follower's fetch of the chunk the next
+      // compaction makes. Write until that fetch has failed, then no more.
+      cluster.refuseNext(503, { match: { verb: 'get', resource: 'configmaps' } });
+      for (let i = 20; follower.status().lastError === undefined; i++) {
+        assert.ok(i < 200, 'no fetch of the follower failed: this test proves nothing');
+        await writer.put(`k/${i}`, `value ${i}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const last = (await writer.list('')).length - 1;
+      await until(() => follower.status().revision === writer.status().revision, `the follower (at ${follower.status().revision}) to reach the writer's revision ${writer.status().revision} with no write after the failed fetch`);
+      assert.equal((await follower.get(`k/${last}`))?.text, `value ${last}`);
+      assert.equal(follower.status().synced, true);
+    } finally {
+      await follower.close();
+      await writer.close();
+    }
+  });
+});

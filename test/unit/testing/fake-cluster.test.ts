@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AbortedError, UnavailableError } from '../../../src/errors.js';
 import { ConfigMapStore } from '../../../src/index.js';
-import { FakeCluster } from '../../../src/testing/index.js';
+import { FakeCluster, ManualClock } from '../../../src/testing/index.js';
 import { apiFacts } from '../../support/api-facts.js';
 
 let fake = new FakeCluster();
@@ -33,6 +33,26 @@ describe('FakeCluster faults', () => {
     for (const request of requests) {
       cluster.delayNext(5_000);
       await assert.rejects(request(), (err: unknown) => err instanceof UnavailableError && /timed out after 20 ms/.test(err.message));
+    }
+  });
+
+  it('on a ManualClock, a held request times out when the test advances the clock past its deadline, not in real time', async () => {
+    const clock = new ManualClock();
+    const cluster = new FakeCluster({ clock, requestTimeoutMs: 5_000 });
+    cluster.delayNext(60_000, { match: { resource: 'leases' } });
+    const outcome = cluster.api.leases('ns').get('l').then(() => 'answered', (err: unknown) => err);
+    try {
+      // Real time passes, the clock does not: a deadline timed by real time would fire here.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await clock.advance(4_999);
+      assert.equal(await Promise.race([outcome, Promise.resolve('pending')]), 'pending');
+      await clock.advance(1);
+      // Settled by the advance itself (it lets promise chains run), not later by a real timer.
+      const err = await Promise.race([outcome, Promise.resolve('pending')]);
+      assert.ok(err instanceof UnavailableError && /timed out after 5000 ms/.test(err.message), String(err));
+    } finally {
+      // Ends the held fault (it keeps the process alive until it settles).
+      await clock.advance(60_000);
     }
   });
 

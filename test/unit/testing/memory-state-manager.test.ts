@@ -17,7 +17,7 @@ import {
   type Logger,
   type StateManager,
 } from '../../../src/index.js';
-import { ManualClock, MemoryCluster, MemoryStateManager, type StateManagerApi } from '../../../src/testing/index.js';
+import { ManualClock, MemoryCluster, MemoryStateManager, MemoryStore, type StateManagerApi } from '../../../src/testing/index.js';
 import type { StateManagerApi as MainEntryStateManagerApi } from '../../../src/index.js';
 import { expectKubekvError } from '../../support/store.js';
 
@@ -83,6 +83,7 @@ describe('MemoryStateManager.start', () => {
     for (const [options, option] of cases) {
       await assert.rejects(MemoryStateManager.start(options as never), { code: 'INVALID_OPTION', option }, JSON.stringify(options));
     }
+    await assert.rejects(MemoryStateManager.start(null as never), { code: 'INVALID_OPTION', option: 'options' });
   });
 
   it('leads by default (epoch 0, writes allowed); with elect: false it follows and writes reject with NotLeaderError', async () => {
@@ -134,12 +135,16 @@ describe('leadership controls', () => {
 
   it('a write made while leading but decided after the leadership ended is refused (never sent under a later term)', async () => {
     await using state = await MemoryStateManager.start({ name: 'app', identity: 'pod-a' });
-    const write = state.store.put('late', 'v');
-    const deposed = state.depose();
-    await expectKubekvError(write, NotLeaderError, 'NOT_LEADER');
-    await deposed;
+    // The write's request is held while the leadership ends and another writer moves the bucket on:
+    // its conflict makes the store plan it again, and the guard then refuses it.
+    const interposed = state.store.beforeNextWrite(async (other) => {
+      await state.depose();
+      await other.put('by', 'someone else');
+    });
+    await expectKubekvError(state.store.put('late', 'v'), NotLeaderError, 'NOT_LEADER');
+    await interposed;
     await state.elect();
-    assert.equal(await state.store.exists('late'), false);
+    assert.equal(await state.store.exists('late', { consistent: true }), false);
   });
 
   it('fence(): the leader does not notice until its next write, which rejects FencedError; it then resigns and follows', async () => {
@@ -153,8 +158,9 @@ describe('leadership controls', () => {
     assert.equal(fenced.heldEpoch, 0);
     assert.ok(fenced.currentEpoch > 0);
     await settle();
-    assert.deepEqual(log, ['leader 0', 'leader work ended: FencedError', 'follower of pod-z']);
-    assert.equal(state.isLeader, false);
+    // Its follower period begins before it has read the Lease again: the new leader is not known yet.
+    assert.deepEqual(log, ['leader 0', 'leader work ended: FencedError', 'follower of nobody']);
+    assert.deepEqual([state.isLeader, state.leader], [false, 'pod-z']);
     assert.equal(state.status().lastError?.name, 'FencedError');
     const after = await expectKubekvError(state.store.put('k', 'v'), NotLeaderError, 'NOT_LEADER');
     assert.equal(after.leader, 'pod-z');
@@ -197,6 +203,35 @@ describe('leadership controls', () => {
   });
 });
 
+describe('bucket controls', () => {
+  it('apply to the leader handlers\' writes: a lost answer is OutcomeUnknownError there, and the replica goes on leading and writing', async () => {
+    await using state = await MemoryStateManager.start({ name: 'app', identity: 'pod-a' });
+    state.store.loseNextAnswer({ landed: true });
+    const outcome = Promise.withResolvers<string>();
+    state.onLeader(({ store }) => store.put('k', 'v').then(() => outcome.resolve('stored'), (err: { code?: string }) => outcome.resolve(err.code ?? 'no code')));
+    assert.equal(await outcome.promise, 'OUTCOME_UNKNOWN');
+    // The outage ended with the write: the bucket is readable and writable again, at once.
+    assert.equal((await state.store.get('k', { consistent: true }))?.text, 'v');
+    await state.store.put('k2', 'v2');
+    assert.equal(state.isLeader, true);
+  });
+});
+
+describe('docs/testing.md', () => {
+  it('fails over; a lost answer of the old leader\'s last write is settled by the real store', async () => {
+    const cluster = new MemoryCluster();
+    await using a = await MemoryStateManager.start({ name: 'my-app', identity: 'pod-a', cluster });
+    await using b = await MemoryStateManager.start({ name: 'my-app', identity: 'pod-b', cluster });
+    cluster.fake.loseNextAnswer({ match: { verb: 'patch', resource: 'configmaps' } });
+    await a.store.put('owner', 'pod-a');
+    await b.elect();
+    assert.equal(a.isLeader, false);
+    await assert.rejects(a.store.put('owner', 'stale'), NotLeaderError);
+    assert.equal((await b.store.get('owner'))?.text, 'pod-a');
+    assert.ok(b.epoch! > 0);
+  });
+});
+
 describe('close', () => {
   it('aborts leader work with ClosedError, lets the handler\'s last write land, then refuses writes and releases the Lease', async () => {
     const cluster = new MemoryCluster();
@@ -211,12 +246,23 @@ describe('close', () => {
     await settle();
     await a.close();
     assert.ok(reason instanceof ClosedError);
-    assert.equal((await b.store.get('farewell'))?.text, 'written during the handover');
-    assert.deepEqual([a.closed, a.isLive(), b.leader], [true, false, undefined]);
+    assert.deepEqual([a.closed, a.isLive()], [true, false]);
     await expectKubekvError(a.store.put('k', 'v'), ClosedError, 'CLOSED');
     await assert.rejects(a.elect(), ClosedError);
+    // The Lease was released: the follower takes over at once, with the next term.
     await b.elect();
     assert.equal(b.epoch, 1);
+    assert.equal((await b.store.get('farewell'))?.text, 'written during the handover');
+  });
+
+  it('closes while a bucket\'s watch is paused (the held-back stream ends with the watch)', async () => {
+    const cluster = new MemoryCluster();
+    const state = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a' });
+    await using other = await MemoryStore.open({ name: 'app-state', cluster });
+    state.store.pauseWatch();
+    await other.put('k', 'held back');
+    const hung = new Promise((resolve) => setTimeout(resolve, 5_000, 'still closing after 5 s').unref());
+    assert.equal(await Promise.race([state.close().then(() => 'closed'), hung]), 'closed');
   });
 
   it('waits at most shutdownGraceMs (on the injected clock) for a handler that does not return, and logs it', async () => {
