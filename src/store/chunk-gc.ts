@@ -99,12 +99,20 @@ export function ownedBy(chunk: ConfigMapObject, bucket: string): boolean {
 /**
  * Deletes every chunk of `bucket` (its head is gone: teardown). Returns the
  * number deleted.
+ *
+ * Guaranteed: a chunk of a bucket created again under the same name is
+ * kept. The head is read AFTER the list, so a head created before a listed
+ * chunk of its own (a chunk is created only once its head exists, and
+ * owned by its uid) is seen, and that uid's chunks are left alone.
  */
 export async function deleteAllChunks(client: ResourceClient<ConfigMapObject>, bucket: string, label: string, signal?: AbortSignal): Promise<number> {
   const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, metadataOnly: true, signal });
+  const head = await client.get(bucket, { signal });
+  const current = head?.metadata?.uid;
   let deleted = 0;
   for (const chunk of listed.items) {
     if (!ownedBy(chunk, bucket)) continue;
+    if (current !== undefined && chunk.metadata?.ownerReferences?.some((owner) => owner.uid === current)) continue;
     const result = await client.delete(chunk.metadata?.name ?? '', { uid: chunk.metadata?.uid }, { signal });
     if (result.ok || result.reason === 'not-found') deleted++;
   }

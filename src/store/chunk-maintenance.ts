@@ -71,8 +71,6 @@ export class ChunkMaintenance {
   readonly #collector: ChunkCollector;
   #compactAfter = -Infinity;
   #collectAfter = -Infinity;
-  /** Value chunks pinned by prepare() for the commit in progress: released once it settled (afterCommit). */
-  #prepared: string[] = [];
 
   /** @param host - the store it works for */
   constructor(host: MaintenanceHost) {
@@ -89,36 +87,41 @@ export class ChunkMaintenance {
 
   /**
    * Before each plan (host.prepare of the pipeline): writes each put's large
-   * value into value chunks and makes the put carry a reference instead.
-   * Chunks made {@link CHUNK_REUSE_REVISIONS} or more revisions before
-   * `base` are not referenced any more (a collector may delete them once
-   * the head is that far on; see codec/chunk-format.ts): the value is
-   * written into new ones, and the old ones are left to garbage collection.
+   * value into value chunks owned by `base`'s bucket and makes the put carry
+   * a reference instead. A put gets new chunks (the old ones are left to
+   * garbage collection) when its chunks were made
+   * {@link CHUNK_REUSE_REVISIONS} or more revisions before `base` (a
+   * collector may delete them once the head is that far on; see
+   * codec/chunk-format.ts), or belong to another incarnation of the bucket
+   * (deleted and created again since: the old head's teardown deletes its
+   * chunks, and a cluster's garbage collector deletes chunks whose owner uid
+   * is gone). The chunks stay pinned until {@link ChunkMaintenance.release}.
    */
   async prepare(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void> {
     const host = this.#host;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
       if (op.kind !== 'put') continue;
-      const value = op.partsMade?.value ?? op.encoded;
-      if (op.partsMade ? base.revision < op.partsMade.revision + CHUNK_REUSE_REVISIONS : value.size <= host.options.largeValueBytes) continue;
+      const made = op.partsMade;
+      const value = made?.value ?? op.encoded;
+      if (made ? made.owner === base.uid && base.revision < made.revision + CHUNK_REUSE_REVISIONS : value.size <= host.options.largeValueBytes) continue;
       const owner = this.#owner(base);
       const stored = await storeValue({ client: host.client, clock: host.clock, signal, charge: (bytes) => host.charge(bytes) }, owner, value);
       for (const object of stored.objects) host.chunks.add(object);
       host.pin(stored.parts.map((p) => p.name));
-      this.#prepared.push(...stored.parts.map((p) => p.name));
-      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts, partsMade: { revision: owner.revision, value } };
+      // The chunks made before: orphans for garbage collection.
+      if (op.parts) host.unpin(op.parts.map((p) => p.name));
+      ops[i] = { ...op, encoded: stored.encoded, parts: stored.parts, partsMade: { revision: owner.revision, value, owner: base.uid } };
     }
+  }
+
+  /** The write of `ops` settled: lets go of the value chunks {@link ChunkMaintenance.prepare} pinned for it (the head keeps those it references). */
+  release(ops: readonly WriteOp[]): void {
+    for (const op of ops) if (op.kind === 'put' && op.parts) this.#host.unpin(op.parts.map((p) => p.name));
   }
 
   /** After a commit: compacts when the head's inline part is over the threshold, then collects garbage when due. Never throws. */
   async afterCommit(signal: AbortSignal): Promise<void> {
-    // Every write of the commit is settled: its value chunks stay in the
-    // chunk set only while the head references them.
-    if (this.#prepared.length > 0) {
-      this.#host.unpin(this.#prepared);
-      this.#prepared = [];
-    }
     const now = this.#host.clock.monotonic();
     const state = this.#host.current();
     if (state.resourceVersion !== '' && state.inlineStoredBytes > this.#host.options.compactBytes && now >= this.#compactAfter) {

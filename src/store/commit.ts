@@ -53,8 +53,13 @@ export type WriteOp =
     expect?: 'absent' | number | undefined;
     /** The value chunks holding the value when `encoded` is a reference to them (created before the plan; see store/value-chunks.ts). */
     parts?: readonly ChunkRef[] | undefined;
-    /** With `parts`: the bucket revision they were made at, and the value itself, to make them again once they are too old to reference (see CHUNK_REUSE_REVISIONS). */
-    partsMade?: { readonly revision: number; readonly value: EncodedValue } | undefined;
+    /**
+     * With `parts`: the value as given (encoded), the bucket revision the
+     * chunks were made at and the uid of the head that owns them, to write
+     * the value into new chunks when those are too old to reference (see
+     * CHUNK_REUSE_REVISIONS) or belong to another incarnation of the bucket.
+     */
+    partsMade?: { readonly revision: number; readonly value: EncodedValue; readonly owner: string } | undefined;
   }
   | { kind: 'delete'; key: string; cmKey: string; expect?: number | undefined }
   | { kind: 'deleteTree'; prefix: string }

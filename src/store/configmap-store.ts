@@ -152,6 +152,13 @@ export class ConfigMapStore implements Store {
   readonly #chunks: ChunkSet;
   /** Chunks this store made whose commit has not settled: kept in #chunks whatever the head says. */
   readonly #pinned = new Map<string, number>();
+  /**
+   * Chunks of heads being loaded (fetched, not applied yet), counted per
+   * load: kept in #chunks too. Loads run at once (the watch, a write's
+   * re-read, a consistent read), and an older head applied meanwhile must
+   * not drop what a newer one is loading.
+   */
+  readonly #loading = new Map<string, number>();
   /** Compaction, value chunks and garbage collection; undefined with `chunks: false`. */
   readonly #maintenance: ChunkMaintenance | undefined;
   /** The most bytes one encoded value may take. */
@@ -224,6 +231,7 @@ export class ConfigMapStore implements Store {
         return this.#load(object);
       },
       prepare: maintenance && ((ops, base, signal) => maintenance.prepare(ops, base, signal)),
+      release: maintenance && ((ops) => maintenance.release(ops)),
       afterCommit: maintenance && ((signal) => maintenance.afterCommit(signal)),
       holds: (resourceVersion) => !this.#deleted && this.#state.resourceVersion === resourceVersion,
       acknowledge: (resourceVersion) => {
@@ -506,7 +514,7 @@ export class ConfigMapStore implements Store {
       this.#fail(error);
       throw error;
     }
-    if (next.manifest !== this.#state.manifest) this.#chunks.retain([...next.chunks.map((ref) => ref.name), ...this.#pinned.keys()]);
+    if (next.manifest !== this.#state.manifest) this.#chunks.retain([...next.chunks.map((ref) => ref.name), ...this.#pinned.keys(), ...this.#loading.keys()]);
     if (this.#decodeError) this.#log.info({ bucket: this.name }, 'bucket content decodes again');
     this.#decodeError = undefined;
     const changes = diffStates(this.#state, next);
@@ -532,6 +540,8 @@ export class ConfigMapStore implements Store {
       } catch {
         return this.#apply(current); // reports the FormatError
       }
+      const loading = refs.map((ref) => ref.name);
+      for (const name of loading) this.#loading.set(name, (this.#loading.get(name) ?? 0) + 1);
       try {
         // Another load may apply an older head while this one waits for its
         // chunks, and that head's retain() drops chunks only this one needs:
@@ -543,10 +553,19 @@ export class ConfigMapStore implements Store {
       } catch (err) {
         if (!(err instanceof ChunkMissingError)) throw err;
         const missing = refs.find((ref) => ref.name === err.chunk);
-        const fresh = attempt < 3 ? await this.#api.get({ signal }) : current;
-        if (!fresh) {
-          this.#markDeleted(undefined);
-          return this.#state;
+        // Usually garbage collection after a newer head dropped it (a slow reader).
+        if (attempt < 3) this.#log.debug({ bucket: this.name, chunk: err.chunk, attempt }, 'a chunk of the head is gone; reading the head again');
+        // A list by name, not a GET: when the bucket is gone, its
+        // resourceVersion says as of when, so watch events older than the
+        // deletion (still on their way) cannot bring it back (#markDeleted).
+        let fresh: ConfigMapObject | undefined = current;
+        if (attempt < 3) {
+          const listed = await this.#api.list(`metadata.name=${this.name}`, { signal });
+          fresh = listed.items.find((item) => item.metadata?.name === this.name);
+          if (!fresh) {
+            this.#markDeleted(listed.resourceVersion);
+            return this.#state;
+          }
         }
         let still = true;
         try {
@@ -560,6 +579,12 @@ export class ConfigMapStore implements Store {
           throw err;
         }
         current = fresh;
+      } finally {
+        for (const name of loading) {
+          const count = (this.#loading.get(name) ?? 1) - 1;
+          if (count > 0) this.#loading.set(name, count);
+          else this.#loading.delete(name);
+        }
       }
     }
   }
@@ -622,7 +647,7 @@ export class ConfigMapStore implements Store {
         continue;
       }
       this.#pinned.delete(name);
-      if (!referenced.has(name)) this.#chunks.forget([name]);
+      if (!referenced.has(name) && !this.#loading.has(name)) this.#chunks.forget([name]);
     }
   }
 

@@ -80,11 +80,15 @@ export interface PipelineHost {
   apply(object: ConfigMapObject): Promise<BucketState>;
   /**
    * Called for each write before it is first planned, with the state it
-   * will be planned on: may replace its ops (a large value is written into
-   * value chunks, and its put then carries a reference; value-chunks.ts).
-   * Throws to refuse the write (nothing of it is referenced by the bucket).
+   * will be planned on, and again when a re-plan is on another incarnation
+   * of the bucket (another uid): may replace its ops (a large value is
+   * written into value chunks owned by that incarnation, and its put then
+   * carries a reference; value-chunks.ts). Throws to refuse the write
+   * (nothing of it is referenced by the bucket).
    */
   prepare?(ops: WriteOp[], base: BucketState, signal: AbortSignal): Promise<void>;
+  /** Called once per write after its commit ended (it settled): what prepare() holds for it may go. */
+  release?(ops: readonly WriteOp[]): void;
   /**
    * Called after each commit, under the commit lock: the store's
    * maintenance (compaction, garbage collection), its own commits in the
@@ -323,7 +327,11 @@ export class WritePipeline {
           const members = this.#queue.splice(0, MAX_WRITES_PER_COMMIT);
           const commit: Commit = { members, inFlight: false, ambiguous: false, done: new AbortController() };
           for (const pending of members) pending.commit = commit;
-          await this.#commit(commit);
+          try {
+            await this.#commit(commit);
+          } finally {
+            for (const pending of members) this.#host.release?.(pending.ops);
+          }
           if (this.#host.afterCommit && !this.#closed) await this.#host.afterCommit(this.#closing.signal);
         }
       }));
@@ -425,8 +433,9 @@ export class WritePipeline {
             continue;
           }
           // Large values go into value chunks before the plan; a re-plan
-          // reuses them while they are recent enough to reference (see
-          // prepare in chunk-maintenance.ts).
+          // reuses them while they are recent enough to reference and owned
+          // by this incarnation of the bucket (see prepare in
+          // chunk-maintenance.ts).
           if (host.prepare) {
             for (const member of open()) {
               try {

@@ -14,6 +14,16 @@
  * | `createBucket` by `hand` | POST of a plain ConfigMap: no labels, no annotations, no data, as `kubectl create cm` |
  * | `editBucket` by `hand` | a JSON merge patch without resourceVersion (unconditional, as `kubectl patch` / `kubectl edit`) on data keys under {@link foreignPrefix} and on annotations kubekv does not own; now and then it removes `kubekv.dev/writers` (the store must then answer "unknown" for a lost answer, never a wrong definite one) |
  *
+ * It also deletes chunks by hand ({@link BucketNemesis.deleteChunk}, the
+ * `delete-chunk` fault): a DELETE of a chunk ConfigMap the head references.
+ * That changes no key of the model (the head still says what the bucket
+ * holds; it only cannot be read whole), so it is no operation of the
+ * history: it is logged in nemesis.jsonl, and what the stores do about it
+ * (reads that fail CHUNK_MISSING, or answer from a chunk they still hold)
+ * is checked as usual. The fault then deletes and recreates the bucket,
+ * recorded as above. A `deleteBucket` by kubekv that cannot open the bucket
+ * (ChunkMissingError) did nothing and is recorded `fail`.
+ *
  * Hand edits never touch the workload's keys (kubekv documents that a hand
  * edit of a value does not bump its lastIndex: outside the model). Some
  * hand edits ("fill") add hundreds of foreign keys with 253-character names
@@ -30,6 +40,7 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { ConfigMapStore } from '../../src/index.js';
 import { statusOf } from '../../src/kube/errors.js';
+import { CHUNKS_ANNOTATION, CHUNK_LABEL, parseManifest, type ChunkRef } from '../../src/codec/index.js';
 import { HistoryWriter, type BucketActor, type OkResult, type Unstamped, type HistoryRecord, type BucketOpFields } from './history.js';
 import { foreignPrefix } from './keys.js';
 import type { Prng } from './prng.js';
@@ -54,6 +65,10 @@ export interface BucketCounters {
   /** Acts that ended fail (did nothing) or unknown. */
   failed: number;
   unknown: number;
+  /** Chunks the head referenced that were deleted by hand (delete-chunk). */
+  chunksDeleted: number;
+  /** delete-chunk faults that found no chunk to delete (the head referenced none, or it was gone already). */
+  noChunk: number;
 }
 
 /** What the bucket nemesis acts on. */
@@ -75,7 +90,7 @@ class Refused extends Error {}
 
 /** Deletes, creates and edits the bucket; see the module doc. */
 export class BucketNemesis {
-  readonly counts: BucketCounters = { deletedByKubekv: 0, deletedByHand: 0, createdByKubekv: 0, createdByHand: 0, edits: 0, writersRemoved: 0, fills: 0, failed: 0, unknown: 0 };
+  readonly counts: BucketCounters = { deletedByKubekv: 0, deletedByHand: 0, createdByKubekv: 0, createdByHand: 0, edits: 0, writersRemoved: 0, fills: 0, failed: 0, unknown: 0, chunksDeleted: 0, noChunk: 0 };
   readonly #o: BucketNemesisOptions;
   readonly #api: CoreV1Api;
   readonly #history: HistoryWriter;
@@ -146,6 +161,51 @@ export class BucketNemesis {
       if (!this.#present) await new Promise((r) => setTimeout(r, 1000));
     }
     return false;
+  }
+
+  /**
+   * Deletes one chunk the head references, as `kubectl delete cm` does (no
+   * preconditions): the newest value chunk, else the newest entries chunk,
+   * at random among equally new ones. A store holds a chunk in memory once
+   * it has fetched it, so only a store that has not yet (one that lags, or
+   * opens now) finds it gone; and a new entries chunk is merged into the
+   * next compaction's output by any store that holds it (the bucket heals
+   * within a commit or two), while a value chunk stays referenced until its
+   * key is written again. Returns its name
+   * and whether it held a value part; undefined when the head referenced
+   * none, or the chunk was gone already (garbage collected after a newer
+   * head dropped it).
+   */
+  deleteChunk(): Promise<{ name: string; value: boolean } | undefined> {
+    return this.#serial(async () => {
+      const head = await this.#api.readNamespacedConfigMap({ name: this.#o.bucket, namespace: this.#o.namespace }).catch(() => undefined);
+      let refs: ChunkRef[];
+      try {
+        refs = parseManifest(head?.metadata?.annotations?.[CHUNKS_ANNOTATION]);
+      } catch {
+        refs = [];
+      }
+      if (refs.length === 0) {
+        this.counts.noChunk++;
+        return undefined;
+      }
+      const listed = await this.#api.listNamespacedConfigMap({ namespace: this.#o.namespace, labelSelector: CHUNK_LABEL }).catch(() => undefined);
+      const born = new Map((listed?.items ?? []).map((item) => [item.metadata?.name ?? '', new Date(item.metadata?.creationTimestamp ?? 0).getTime()]));
+      const values = refs.filter((r) => r.value === true);
+      const pool = values.length > 0 ? values : refs;
+      const newest = Math.max(...pool.map((r) => born.get(r.name) ?? 0));
+      const candidates = pool.filter((r) => (born.get(r.name) ?? 0) === newest);
+      const ref = candidates[this.#o.rng.int(0, candidates.length - 1)]!;
+      try {
+        await this.#request(() => this.#api.deleteNamespacedConfigMap({ name: ref.name, namespace: this.#o.namespace }), [404]);
+      } catch (err) {
+        if (!(err instanceof Refused)) throw err;
+        this.counts.noChunk++;
+        return undefined;
+      }
+      this.counts.chunksDeleted++;
+      return { name: ref.name, value: ref.value === true };
+    });
   }
 
   /** One hand edit, picked at random (module doc). */
@@ -228,7 +288,9 @@ export class BucketNemesis {
       await run();
       this.#append({ t: 'ok', id, result: {} as OkResult });
     } catch (err) {
-      const refused = err instanceof Refused || (err as { code?: unknown })?.code === 'BUCKET_NOT_FOUND';
+      // kubekv's open refuses a bucket it cannot read whole before any write.
+      const code = (err as { code?: unknown })?.code;
+      const refused = err instanceof Refused || code === 'BUCKET_NOT_FOUND' || (fields.op === 'deleteBucket' && code === 'CHUNK_MISSING');
       const cause = err instanceof Error ? err.message.slice(0, 300) : String(err);
       if (refused) {
         this.counts.failed++;

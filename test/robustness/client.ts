@@ -7,6 +7,12 @@
  * a SIGKILL leaves an invoke without completion (= unknown). Beside the
  * workload, a watchTree('') recorder writes every event it delivers.
  *
+ * A `reader` client (the job's role) only reads and watches: the follower
+ * the `slow-reader` fault slows down. Each process counts what its store
+ * did with chunks (compactions, collections, ChunkMissing reports of
+ * status()) from the store's logger and status(), and writes the counts to
+ * its stats file (client-protocol.ts ClientStats): never keys or values.
+ *
  * Usage: node --import tsx test/robustness/client.ts '<ClientJob json>'
  * Commands arrive as JSON lines on stdin, events leave on stdout (see
  * client-protocol.ts). SIGTERM stops the workload and exits without a
@@ -20,14 +26,15 @@
  * Nothing is retried or reinterpreted here: if the store calls an applied
  * write UNAVAILABLE, the history says so and the checker must catch it.
  */
+import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubekvError } from '../../src/index.js';
-import type { ClientCommand, ClientEvent, ClientJob } from './client-protocol.js';
-import { HistoryWriter, type BatchOpRecord, type OkResult, type OpFields, type PairRecord } from './history.js';
+import { KubekvError, type Logger } from '../../src/index.js';
+import type { ClientCommand, ClientEvent, ClientJob, ClientStats } from './client-protocol.js';
+import { HistoryWriter, monotonicNow, type BatchOpRecord, type OkResult, type OpFields, type PairRecord } from './history.js';
 import { Prng } from './prng.js';
-import { clientTimeouts, openHarnessStore, type HarnessStore } from './stores.js';
+import { openHarnessStore, type HarnessStore } from './stores.js';
 import { describeValue, largeValue } from './values.js';
 
 const job = JSON.parse(process.argv[2] ?? '') as ClientJob;
@@ -72,7 +79,7 @@ function prevFor(key: string): number {
 }
 
 type Kind = 'get-cache' | 'get-consistent' | 'put' | 'delete' | 'create' | 'atomicPut' | 'atomicDelete' | 'batch';
-const mix: [Kind, number][] = [
+const writerMix: [Kind, number][] = [
   ['get-cache', 14],
   ['get-consistent', 14],
   ['put', 16],
@@ -82,6 +89,11 @@ const mix: [Kind, number][] = [
   ['atomicDelete', 8],
   ['batch', 12],
 ];
+const readerMix: [Kind, number][] = [
+  ['get-cache', 1],
+  ['get-consistent', 1],
+];
+const mix = job.role === 'reader' ? readerMix : writerMix;
 
 /**
  * The size of the next put's value: undefined (the op id as text) or, with
@@ -214,7 +226,11 @@ async function workload(): Promise<void> {
 
 const pairRecord = (p: { key: string; value: Uint8Array; text: string; lastIndex: number }): PairRecord => ({ key: p.key, ...describeValue(p.value, p.text), lastIndex: p.lastIndex });
 
+/** When the watcher last delivered an event (Date.now()). */
+let lastWatchEventAt = 0;
+
 function sawRevision(revision: number): void {
+  lastWatchEventAt = Date.now();
   if (revision <= watchedRevision) return;
   watchedRevision = revision;
   for (const wake of revisionWaiters) wake();
@@ -246,21 +262,92 @@ async function watcher(s: HarnessStore): Promise<void> {
   }
 }
 
+/**
+ * Resolves true once the watcher delivered `revision`, or once the store's
+ * cache holds it (whole) and the watcher has been quiet for 500 ms: a
+ * commit that only compacts the head (chunks) raises the revision and
+ * changes no key, so no event carries it.
+ */
 function waitForRevision(revision: number, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       clearTimeout(timer);
+      clearInterval(poll);
       revisionWaiters.delete(check);
       resolve(ok);
     };
     const check = () => {
-      if (watchedRevision >= revision) done(true);
+      if (watchedRevision >= revision) return done(true);
+      const status = store?.status();
+      if (status && status.revision >= revision && status.synced !== false && Date.now() - lastWatchEventAt > 500) done(true);
     };
     const timer = setTimeout(() => done(false), ms);
+    const poll = setInterval(check, 100);
     revisionWaiters.add(check);
     check();
   });
 }
+
+// ---- chunk statistics -------------------------------------------------------------
+
+const stats: ClientStats = { compactions: 0, compactionsLost: 0, compactionsFailed: 0, compactionFailedAt: [], chunksCollected: 0, collectionsFailed: 0, chunkMissingReports: [], chunkRereads: 0, openRefused: 0, otherUnsynced: {} };
+const statsPath = `${job.stats}-${job.incarnation}.json`;
+const pushCapped = <T>(list: T[], item: T) => {
+  if (list.length < 1000) list.push(item);
+};
+
+/**
+ * The store's logger: counts the chunk maintenance messages
+ * (chunk-maintenance.ts, chunk-gc.ts) and prints warnings and errors (which
+ * carry names and codes, never keys or values) to stderr, the client's log.
+ */
+function countingLogger(): Logger {
+  const count = (msg: string | undefined) => {
+    if (msg === undefined) return;
+    if (msg.startsWith('compacted the bucket head')) stats.compactions++;
+    else if (msg.startsWith('compaction lost its race')) stats.compactionsLost++;
+    else if (msg.startsWith('compaction failed')) {
+      stats.compactionsFailed++;
+      pushCapped(stats.compactionFailedAt, monotonicNow());
+    } else if (msg.startsWith('deleted unreferenced chunk')) stats.chunksCollected++;
+    else if (msg.startsWith('chunk garbage collection failed')) stats.collectionsFailed++;
+    else if (msg.startsWith('a chunk of the head is gone')) stats.chunkRereads++;
+  };
+  // Chunk deletions and compactions are printed too (names only), with the monotonic time, to trace a ChunkMissing report.
+  const traced = (text: string | undefined) => text !== undefined && (text.startsWith('deleted unreferenced chunk') || text.startsWith('compacted the bucket head') || text.startsWith('deleted bucket') || text.startsWith('a chunk of the head is gone'));
+  const fn = (level: string, print: boolean) => (obj: Record<string, unknown> | string, msg?: string) => {
+    const text = typeof obj === 'string' ? obj : msg;
+    count(text);
+    if (print || traced(text)) process.stderr.write(`client ${client} @ ${monotonicNow()}: ${level} ${text ?? ''} ${typeof obj === 'string' ? '' : JSON.stringify(obj)}\n`);
+  };
+  const logger: Logger = { debug: fn('debug', false), info: fn('info', false), warn: fn('warn', true), error: fn('error', true), child: () => logger };
+  return logger;
+}
+
+/** Watches status(): each turn to synced: false is a report (ChunkMissing or another code). */
+function pollStatus(s: HarnessStore): void {
+  let reported: string | undefined;
+  const timer = setInterval(() => {
+    const status = s.status();
+    const error = status.lastError as { code?: string; chunk?: string } | undefined;
+    const code = status.synced === false ? (error?.code ?? 'UNKNOWN') : undefined;
+    if (code !== undefined && code !== reported) {
+      if (code === 'CHUNK_MISSING') pushCapped(stats.chunkMissingReports, { at: monotonicNow(), chunk: error?.chunk ?? '' });
+      else stats.otherUnsynced[code] = (stats.otherUnsynced[code] ?? 0) + 1;
+    }
+    reported = code;
+  }, 100);
+  timer.unref();
+}
+
+function writeStats(): void {
+  try {
+    writeFileSync(statsPath, JSON.stringify(stats));
+  } catch (err) {
+    process.stderr.write(`client ${client}: writing stats failed: ${String(err)}\n`);
+  }
+}
+setInterval(writeStats, 1000).unref();
 
 // ---- lifecycle -------------------------------------------------------------
 
@@ -270,9 +357,20 @@ async function openStore(): Promise<HarnessStore | undefined> {
   kubeConfig.loadFromFile(job.kubeconfig);
   for (let attempt = 1; !quiescing; attempt++) {
     try {
-      return await openHarnessStore(job.store, { name: job.bucket, namespace: job.namespace, kubeConfig, timeouts: clientTimeouts(job.index) });
+      return await openHarnessStore(job.store, {
+        name: job.bucket,
+        namespace: job.namespace,
+        kubeConfig,
+        timeouts: job.timeouts,
+        ...(job.chunks === undefined ? {} : { chunks: job.chunks }),
+        logger: countingLogger(),
+      });
     } catch (err) {
       process.stderr.write(`client ${client}: open failed (attempt ${attempt}): ${String(err)}\n`);
+      if ((err as { code?: unknown })?.code === 'CHUNK_MISSING') {
+        stats.openRefused++;
+        writeStats();
+      }
       await sleep(Math.min(2000, 100 * attempt));
     }
   }
@@ -303,6 +401,7 @@ async function end(finalRevision: number | undefined, waitMs: number): Promise<n
   watchStop.abort();
   await store?.close().catch(() => {});
   await watching.catch(() => {});
+  writeStats();
   history.close();
   send({ event: 'ended', caughtUp, watchedRevision });
   process.exit(0);
@@ -320,6 +419,7 @@ lines.on('close', () => process.exit(4));
 
 store = await openStore();
 if (store) {
+  pollStatus(store);
   watching = watcher(store);
   send({ event: 'ready' });
 }

@@ -14,7 +14,7 @@ import { TcpProxy, type TcpProxyCounters } from '../support/tcp-proxy.js';
 
 /** Counters of a run that had no proxy yet: every count 0. */
 export function noProxyCounters(): TcpProxyCounters {
-  return { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0 };
+  return { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0, chunksDelayed: 0 };
 }
 
 /** The proxies of one run, by worker index (the order of {@link FaultProxies.add}). */

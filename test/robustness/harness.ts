@@ -23,6 +23,8 @@ import type { ControlPlane } from '../controlplane/index.js';
 import type { TcpProxyCounters } from '../support/tcp-proxy.js';
 import { BucketNemesis, bucketClient, type BucketCounters } from './bucket-nemesis.js';
 import { ensureChecker, runChecker, type CheckSummary } from './checker.js';
+import { chunkOptionsFor, describeChunks, type ChunkMode } from './chunk-profiles.js';
+import { ChunkObserver, readClientStats, type ChunkCounters } from './chunk-observer.js';
 import { ClientProcess } from './client-process.js';
 import { FaultProxies, noProxyCounters } from './fault-proxies.js';
 import { writeHistoryFile } from './history-file.js';
@@ -58,6 +60,16 @@ export interface RobustnessOptions {
   keySet?: KeySet;
   /** Whether some puts carry large values (values.ts). Default: true for the kubekv store (the naive store keeps text only). */
   largeValues?: boolean;
+  /** How the clients' stores use chunks (chunk-profiles.ts). Default `mixed`. */
+  chunks?: ChunkMode;
+  /** gcGraceMs of the tiny chunk profiles. Default chunk-profiles.ts SAFE_GC_GRACE_MS. */
+  gcGraceMs?: number;
+  /**
+   * Adds a reader client (index `clients`, only reads and watches) for the
+   * `slow-reader` fault. Default: true for the kubekv store when the faults
+   * include slow-reader.
+   */
+  reader?: boolean;
 }
 
 /** What a run found. */
@@ -83,6 +95,8 @@ export interface RobustnessResult {
   lagging: number[];
   /** The bucket nemesis's acts (deletions and creations by kubekv and by hand, hand edits). */
   bucket: BucketCounters | undefined;
+  /** What the run did with chunks (chunk-observer.ts); undefined if the run broke before. */
+  chunks: ChunkCounters | undefined;
   /**
    * Writes that ended unknown (OUTCOME_UNKNOWN or unclassified) while no
    * fault that can lose an answer was in force on their client or the
@@ -114,6 +128,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     crashes: 0,
     lagging: [],
     bucket: undefined,
+    chunks: undefined,
     unexplainedUnknown: { count: 0, ids: [] },
     error: undefined,
   };
@@ -128,6 +143,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   const proxies = new FaultProxies();
   const clients: ClientProcess[] = [];
   let bucketNemesis: BucketNemesis | undefined;
+  let chunkObserver: ChunkObserver | undefined;
   try {
     const started = await runControlPlane(log);
     const cp = started.cp;
@@ -139,13 +155,21 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     bucketNemesis = new BucketNemesis({ kubeConfig: admin, namespace, bucket, history: join(outDir, 'bucket.jsonl'), rng: new Prng(options.seed, 0x6275636b) });
     const keys = options.keys ?? workloadKeys(options.keySet ?? 'adversarial');
     const largeValues = options.largeValues ?? options.store === 'kubekv';
+    const chunkMode = options.chunks ?? 'mixed';
+    const withReader = options.reader ?? (options.store === 'kubekv' && options.faults.includes('slow-reader'));
+    chunkObserver = new ChunkObserver(admin, namespace, join(outDir, 'chunks.jsonl'));
     log(`bucket ${namespace}/${bucket} (${options.store} store), ${options.clients} clients, ${keys.length} keys, ${largeValues ? 'large values' : 'small values'}, seed ${options.seed}, faults: ${options.faults.join(',') || 'none'}`);
 
     // ---- clients, each behind its own proxy ----
     const hardDeadline = Date.now() + options.durationMs + 10 * 60_000;
-    for (let index = 0; index < options.clients; index++) {
+    for (let index = 0; index < options.clients + (withReader ? 1 : 0); index++) {
       const kubeconfig = join(outDir, 'kubeconfigs', `client-${index}.json`);
       await proxies.add(cp.server, admin, kubeconfig);
+      const reader = index === options.clients;
+      // The reader writes nothing, so its grace never applies; its requests
+      // may each wait 2 x 10 s in its slow proxy.
+      const chunks = reader ? undefined : chunkOptionsFor(chunkMode, index, options.gcGraceMs);
+      log(`client ${index}: ${reader ? 'reader' : 'writer'}, ${describeChunks(chunks)}`);
       const client = new ClientProcess(
         {
           index,
@@ -159,6 +183,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
           largeValues,
           thinkMs: options.thinkMs ?? [5, 60],
           hardDeadline,
+          role: reader ? 'reader' : 'writer',
+          ...(chunks === undefined ? {} : { chunks }),
+          timeouts: reader ? { timeoutMs: 60_000, requestTimeoutMs: 45_000 } : clientTimeouts(index),
+          stats: join(outDir, `client-${index}.stats`),
         },
         join(outDir, `client-${index}.log`),
       );
@@ -186,12 +214,15 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
         restartEtcd: () => cp.restartEtcd(),
         compact: () => cp.compact(),
         bucket: bucketNemesis,
+        reader: withReader ? options.clients : undefined,
       },
       options.faults,
       options.seed,
       (event: NemesisEvent) => {
         appendFileSync(nemesisLog, `${JSON.stringify({ at: monotonicNow(), ...event })}\n`);
-        const how = event.kind === 'delete-bucket' && event.phase === 'start' ? ` (deleted by ${event.deletedBy}, created by ${event.createdBy}${event.losing ? ', answers lost' : ''})` : '';
+        const how = (event.kind === 'delete-bucket' || event.kind === 'delete-chunk') && event.phase === 'start'
+          ? ` (${event.kind === 'delete-chunk' ? `${event.chunk ? `${event.valueChunk ? 'value' : 'entries'} chunk ${event.chunk}` : 'no chunk referenced'}; bucket ` : ''}deleted by ${event.deletedBy}, created by ${event.createdBy}${event.losing ? ', answers lost' : ''}${event.restarted ? ', client restarted' : ''})`
+          : '';
         if (event.phase !== 'heal' && event.kind !== 'edit-bucket') log(`nemesis: ${event.phase} ${event.kind}${event.client === undefined ? '' : ` client ${event.client}`}${event.ms ? ` for ${event.ms} ms` : ''}${how}${event.error ? `: ${event.error}` : ''}`);
       },
     );
@@ -222,6 +253,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     await new Promise((r) => setTimeout(r, 1000));
     const final = await finalRead(options.store, admin, namespace, bucket);
     log(`final state: ${final.pairs.length} keys at revision ${final.revision}`);
+    const foreignOwned = await chunkObserver.foreignOwned(bucket).catch((err: unknown) => {
+      log(`could not check the final head's chunk owners: ${String(err)}`);
+      return [];
+    });
     const ended = await Promise.all(clients.map((c) => c.end(final.revision, 30_000)));
     result.lagging = clients.filter((_, i) => ended[i] && !ended[i].caughtUp).map((c) => c.index);
     if (result.lagging.length > 0) log(`clients ${result.lagging.join(', ')}: watcher did not reach the final revision within 30 s`);
@@ -238,10 +273,13 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     await writeHistoryFile(join(outDir, 'history.jsonl'), merged);
     result.operations = countOutcomes(merged);
     result.unexplainedUnknown = unexplainedUnknowns(merged, readNemesisLog(nemesisLog));
+    const atEnd = await chunkObserver.stop();
+    result.chunks = chunkCounters(chunkObserver, atEnd, outDir, readNemesisLog(nemesisLog), withReader ? options.clients : undefined, foreignOwned);
     log(`history: ${merged.length} records, ${result.operations.ok + result.operations.fail + result.operations.unknown + result.operations.pending} operations`);
   } catch (err) {
     result.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
   } finally {
+    await chunkObserver?.stop();
     for (const client of clients) await client.kill();
     await proxies.close(result.proxy);
     // Free the CPU for the checker.
@@ -321,7 +359,7 @@ function readNemesisLog(path: string): NemesisLine[] {
 }
 
 /** Faults that can lose an answer: on the client's own path, or the server's. */
-const clientFaults = new Set<FaultKind>(['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'delete-bucket']);
+const clientFaults = new Set<FaultKind>(['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'delete-bucket', 'delete-chunk']);
 const serverFaults = new Set<FaultKind>(['restart-apiserver', 'restart-etcd', 'compact']);
 
 /** See {@link RobustnessResult.unexplainedUnknown}. */
@@ -332,7 +370,7 @@ function unexplainedUnknowns(records: HistoryRecord[], faults: NemesisLine[]): R
   const open = new Map<string, NemesisLine>();
   for (const f of faults) {
     const server = serverFaults.has(f.kind);
-    if (!server && !(clientFaults.has(f.kind) && !(f.kind === 'delete-bucket' && !f.losing && f.phase === 'start'))) continue;
+    if (!server && !(clientFaults.has(f.kind) && !((f.kind === 'delete-bucket' || f.kind === 'delete-chunk') && !f.losing && f.phase === 'start'))) continue;
     const key = `${f.kind}/${f.client ?? ''}`;
     if (f.phase === 'start') open.set(key, f);
     else if (f.phase === 'heal' && open.has(key)) {
@@ -358,6 +396,69 @@ function unexplainedUnknowns(records: HistoryRecord[], faults: NemesisLine[]): R
     }
   }
   return { count, ids };
+}
+
+/** Intervals [start, heal + slack] of nemesis.jsonl's faults that `match`, by client (undefined: any); an unhealed one lasts to the end. */
+function faultIntervals(faults: NemesisLine[], match: (f: NemesisLine) => boolean, slackNs: bigint): { client: number | undefined; from: bigint; to: bigint }[] {
+  const intervals: { client: number | undefined; from: bigint; to: bigint }[] = [];
+  const open = new Map<string, NemesisLine>();
+  for (const f of faults) {
+    const key = `${f.kind}/${f.client ?? ''}`;
+    if (f.phase === 'start' && match(f)) open.set(key, f);
+    else if (f.phase === 'heal' && open.has(key)) {
+      const start = open.get(key)!;
+      open.delete(key);
+      intervals.push({ client: start.client, from: BigInt(start.at), to: BigInt(f.at) + slackNs });
+    }
+  }
+  for (const f of open.values()) intervals.push({ client: f.client, from: BigInt(f.at), to: BigInt(Number.MAX_SAFE_INTEGER) * 1000n });
+  return intervals;
+}
+
+/** The run's chunk figures: the observer's counts, the clients' stats, and the ChunkMissing reports matched against the faults that explain them. */
+function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, faults: NemesisLine[], reader: number | undefined, foreignOwned: string[]): ChunkCounters {
+  const counters: ChunkCounters = {
+    created: observer.created,
+    gone: observer.gone,
+    atEnd,
+    compactions: 0,
+    compactionsLost: 0,
+    compactionsFailed: 0,
+    compactionsFailedLosingAnswers: 0,
+    collected: 0,
+    collectionsFailed: 0,
+    chunkMissingReports: 0,
+    chunkMissingUnexplained: 0,
+    chunkMissingUnexplainedAt: [],
+    openRefused: 0,
+    chunkRereads: {},
+    otherUnsynced: {},
+    foreignOwned,
+  };
+  // A chunk deleted by hand is missing for everyone until the bucket is
+  // recreated (and a watch may tell a store seconds later): 5 s of slack.
+  const missing = faultIntervals(faults, (f) => f.kind === 'delete-chunk' && f.chunk !== undefined, 5_000_000_000n);
+  const slow = faultIntervals(faults, (f) => f.kind === 'slow-reader', 30_000_000_000n);
+  const losing = faultIntervals(faults, (f) => f.kind === 'lose-answers' || ((f.kind === 'delete-bucket' || f.kind === 'delete-chunk') && f.losing === true), 0n);
+  const within = (list: typeof missing, client: number, at: bigint) => list.some((i) => (i.client === undefined || i.client === client || list === missing) && i.from <= at && i.to >= at);
+  for (const [client, list] of readClientStats(outDir)) {
+    for (const stats of list) {
+      counters.compactions += stats.compactions;
+      counters.compactionsLost += stats.compactionsLost;
+      counters.compactionsFailed += stats.compactionsFailed;
+      counters.compactionsFailedLosingAnswers += stats.compactionFailedAt.filter((at) => within(losing, client, BigInt(at))).length;
+      counters.collected += stats.chunksCollected;
+      counters.collectionsFailed += stats.collectionsFailed;
+      counters.chunkMissingReports += stats.chunkMissingReports.length;
+      counters.openRefused += stats.openRefused ?? 0;
+      if (stats.chunkRereads) counters.chunkRereads[client] = (counters.chunkRereads[client] ?? 0) + stats.chunkRereads;
+      const unexplained = stats.chunkMissingReports.filter((r) => !within(missing, client, BigInt(r.at)) && !(client === reader && within(slow, client, BigInt(r.at))));
+      counters.chunkMissingUnexplained += unexplained.length;
+      for (const r of unexplained) if (counters.chunkMissingUnexplainedAt.length < 10) counters.chunkMissingUnexplainedAt.push({ client, ...r });
+      for (const [code, n] of Object.entries(stats.otherUnsynced)) counters.otherUnsynced[code] = (counters.otherUnsynced[code] ?? 0) + n;
+    }
+  }
+  return counters;
 }
 
 /**

@@ -19,6 +19,8 @@
  * | `restart-etcd` | restart etcd (same data dir); the apiserver reconnects | until /readyz |
  * | `compact` | compact etcd and restart the apiserver: watches get 410 Gone | until /readyz |
  * | `delete-bucket` | with lost answers on one client 60 % of the time: 0.1-0.8 s later delete the bucket (by a kubekv store's teardown or by hand, half each; bucket-nemesis.ts), leave it absent 0.2-2 s, create it again (by kubekv or by hand, chosen apart), heal the lost answers 0.2-1.5 s later | 0.5-5 s |
+ * | `delete-chunk` | the newest chunk the head references deleted by hand (DELETE of its ConfigMap, as `kubectl delete cm`; bucket-nemesis.ts): stores that do not hold it yet (lagging, the slow reader, a process starting) must report ChunkMissingError (status().synced false, open refused) and fail reads, never answer a wrong value. Held 1-5 s, then restored: the bucket deleted (by kubekv half the time, by hand if kubekv cannot) and created again 0.2-1 s later; meanwhile one client's answers are lost (50 %), or it is SIGKILLed and started again at once (25 %) | 1.2-6 s |
+ * | `slow-reader` | not in the sequence: the reader client's proxy delays every chunk of bytes 2-10 s each way for 15-40 s, gaps of 2-10 s, in the background for the whole run, so the chunks of a head it fetches may be merged away and collected before its requests arrive (it must re-read the head, or report ChunkMissing, never answer a wrong value) | 15-40 s each |
  * | `edit-bucket` | not in the sequence: hand edits (bucket-nemesis.ts) every 1-4 s in the background, for the whole run, so they land between and during the other faults | instant each |
  *
  * Before the random schedule comes a fixed opening: one `delete-bucket` with
@@ -39,7 +41,7 @@ import { holdFault, parseFaultSpec, serverFault, sleepUnlessAborted } from './fa
 import { Prng } from './prng.js';
 
 /** The kinds of fault, in the order of the table above. */
-export const faultKinds = ['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'restart-apiserver', 'restart-etcd', 'compact', 'delete-bucket', 'edit-bucket'] as const;
+export const faultKinds = ['kill', 'pause', 'drop', 'partition', 'blackhole', 'lose-answers', 'restart-apiserver', 'restart-etcd', 'compact', 'delete-bucket', 'delete-chunk', 'slow-reader', 'edit-bucket'] as const;
 /** One kind of fault. */
 export type FaultKind = (typeof faultKinds)[number];
 
@@ -64,8 +66,10 @@ export interface NemesisTarget {
   restartApiserver(): Promise<void>;
   restartEtcd(): Promise<void>;
   compact(): Promise<number>;
-  /** Deletes, creates and edits the bucket (delete-bucket, edit-bucket). */
+  /** Deletes, creates and edits the bucket and deletes its chunks (delete-bucket, delete-chunk, edit-bucket). */
   bucket: BucketNemesis;
+  /** The reader client's index (its proxy is the one `slow-reader` slows); undefined: no reader. */
+  reader?: number | undefined;
 }
 
 /** One line of the fault log. */
@@ -77,6 +81,11 @@ export interface NemesisEvent {
   losing?: boolean;
   deletedBy?: string;
   createdBy?: string;
+  /** delete-chunk: the chunk deleted (none when the head referenced none), and whether it held a value part. */
+  chunk?: string;
+  valueChunk?: boolean;
+  /** delete-chunk: the client was SIGKILLed and started again right after the deletion (its open must be refused until the bucket is restored). */
+  restarted?: boolean;
   /** Planned duration (start) or what went wrong (error). */
   ms?: number;
   error?: string;
@@ -106,12 +115,18 @@ const weights: Record<FaultKind, number> = {
   'restart-etcd': 1,
   compact: 1,
   'delete-bucket': 5,
+  'delete-chunk': 3,
   // In the background (Nemesis.run), not drawn.
+  'slow-reader': 0,
   'edit-bucket': 0,
 };
 
 /** Gap between two hand edits, ms. */
 const editGapMs: [number, number] = [1000, 4000];
+/** slow-reader: gap between two slow spells, their length, and the delay each way, ms. */
+const slowGapMs: [number, number] = [2000, 10_000];
+const slowSpellMs: [number, number] = [15_000, 40_000];
+const slowDelayMs: [number, number] = [2000, 10_000];
 
 /** A seeded schedule of bounded faults; see the module doc. */
 export class Nemesis {
@@ -144,10 +159,12 @@ export class Nemesis {
   /** Applies faults until `signal` aborts; resolves once the last one is healed. */
   async run(signal: AbortSignal): Promise<void> {
     const editing = this.#kinds.includes('edit-bucket') ? this.#edits(signal) : Promise.resolve();
+    const slowing = this.#kinds.includes('slow-reader') && this.#target.reader !== undefined ? this.#slowReader(this.#target.reader, signal) : Promise.resolve();
     try {
       await this.#sequence(signal);
     } finally {
       await editing;
+      await slowing;
     }
   }
 
@@ -162,6 +179,18 @@ export class Nemesis {
         this.errors['edit-bucket']++;
         this.#record({ kind: 'edit-bucket', phase: 'error', error: err instanceof Error ? err.message : String(err) });
       }
+    }
+  }
+
+  /** Slow spells of the reader's proxy until `signal` aborts (a PRNG stream of their own). */
+  async #slowReader(reader: number, signal: AbortSignal): Promise<void> {
+    const rng = new Prng(this.#seed, 0x736c6f77);
+    const proxy = this.#target.proxy(reader);
+    while (await sleepUnlessAborted(rng.int(...slowGapMs), signal)) {
+      this.counts['slow-reader']++;
+      const delay = rng.int(...slowDelayMs);
+      await holdFault(rng.int(...slowSpellMs), signal, () => proxy.delay(delay), () => proxy.heal(), (phase) =>
+        this.#record(phase === 'start' ? { kind: 'slow-reader', phase, client: reader, ms: delay } : { kind: 'slow-reader', phase, client: reader }));
     }
   }
 
@@ -251,6 +280,10 @@ export class Nemesis {
         return server(() => t.compact());
       case 'delete-bucket':
         return this.#deleteBucket(client, signal);
+      case 'delete-chunk':
+        return this.#deleteChunk(client, signal);
+      case 'slow-reader':
+        return;
       case 'edit-bucket':
         return t.bucket.edit();
     }
@@ -283,6 +316,49 @@ export class Nemesis {
       } finally {
         if (losing) t.proxy(client).heal();
         this.#record({ kind: 'delete-bucket', phase: 'heal', client });
+      }
+    }
+  }
+
+  /**
+   * Deletes a chunk the head references, by hand; holds 1-5 s while the
+   * stores find out (50 % of the time while the answers of `client` are
+   * lost, so a write that lands meanwhile must be recognised, or end
+   * unknown); then restores the bucket: deleted (by kubekv, or by hand when
+   * kubekv cannot open it) and created again. Nothing is restored when the
+   * head referenced no chunk. The bucket exists again whatever aborts.
+   */
+  async #deleteChunk(client: number, signal: AbortSignal): Promise<void> {
+    const t = this.#target;
+    const rng = this.#rng;
+    const losing = rng.chance(0.5);
+    const restarted = !losing && rng.chance(0.5);
+    const deletedBy = rng.chance(0.5) ? 'kubekv' : 'hand';
+    const createdBy = rng.chance(0.5) ? 'kubekv' : 'hand';
+    const [hold, absent] = [rng.int(1000, 5000), rng.int(200, 1000)];
+    let deleted: { name: string; value: boolean } | undefined;
+    try {
+      deleted = await t.bucket.deleteChunk();
+      this.#record({ kind: 'delete-chunk', phase: 'start', client, ms: hold + absent, losing, restarted, deletedBy, createdBy, ...(deleted ? { chunk: deleted.name, valueChunk: deleted.value } : {}) });
+      if (losing) t.proxy(client).loseAnswers();
+      if (restarted && deleted) {
+        await t.kill(client);
+        t.restart(client);
+      }
+      if (deleted) await sleepUnlessAborted(hold, signal);
+    } finally {
+      try {
+        if (deleted) {
+          await t.bucket.deleteBucket(deletedBy);
+          // kubekv opens the bucket to tear it down, which a missing chunk may refuse.
+          if (t.bucket.present) await t.bucket.deleteBucket('hand');
+          await sleepUnlessAborted(absent, signal);
+          if (!t.bucket.present) await t.bucket.createBucket(createdBy);
+          if (!t.bucket.present) await t.bucket.ensurePresent();
+        }
+      } finally {
+        if (losing) t.proxy(client).heal();
+        this.#record({ kind: 'delete-chunk', phase: 'heal', client });
       }
     }
   }

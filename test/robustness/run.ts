@@ -1,5 +1,5 @@
 /**
- * `npm run robustness [-- --duration 90s --seed 7 --clients 4 --store kubekv|naive --faults none|all|a,b --out dir]`
+ * `npm run robustness [-- --duration 90s --seed 7 --clients 4 --store kubekv|naive --chunks mixed|tiny|default|off --gc-grace 15s --faults none|all|a,b --out dir]`
  * `npm run robustness -- --workload state [--ha] [--replicas 3] [--clients 2] [--duration 90s --seed 7 --faults ... --out dir]`
  *
  * Runs the robustness harness once (see README.md; the store workload is
@@ -14,12 +14,13 @@ import { ensureBinary, repoRoot } from '../controlplane/build.js';
 import { controlPlaneEnv } from '../controlplane/remote.js';
 import { ensureChecker } from './checker.js';
 import { runRobustness, type RobustnessResult } from './harness.js';
+import { chunkModes, type ChunkMode } from './chunk-profiles.js';
 import { faultKinds, parseFaults } from './nemesis.js';
 import { haFaultKinds, stateFaultKinds } from './state-nemesis.js';
 
 function usage(message: string): never {
   console.error(`robustness: ${message}`);
-  console.error('usage: npm run robustness -- [--workload store|state] [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--keys adversarial|plain] [--faults none|all|kind,...] [--out DIR]');
+  console.error('usage: npm run robustness -- [--workload store|state] [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--keys adversarial|plain] [--chunks mixed|tiny|default|off] [--gc-grace 15s] [--faults none|all|kind,...] [--out DIR]');
   console.error('       state workload: [--replicas 3] [--clients 2] [--ha]');
   console.error(`fault kinds: ${faultKinds.join(', ')}`);
   console.error(`state workload fault kinds: ${stateFaultKinds.join(', ')}; with --ha also ${haFaultKinds.join(', ')}`);
@@ -47,6 +48,8 @@ const { values } = (() => {
         'allow-fewer': { type: 'boolean', default: false },
         store: { type: 'string', default: 'kubekv' },
         keys: { type: 'string', default: 'adversarial' },
+        chunks: { type: 'string', default: 'mixed' },
+        'gc-grace': { type: 'string' },
         faults: { type: 'string', default: 'all' },
         out: { type: 'string' },
       },
@@ -77,6 +80,9 @@ if (!Number.isInteger(clients) || clients < 1) usage(`--clients ${values.clients
 if (clients < 4 && !values['allow-fewer']) usage(`--clients ${clients}: at least 4 (contention needs company); pass --allow-fewer to insist`);
 if (values.store !== 'kubekv' && values.store !== 'naive') usage(`--store ${values.store}: kubekv or naive`);
 if (values.keys !== 'adversarial' && values.keys !== 'plain') usage(`--keys ${values.keys}: adversarial or plain`);
+if (!(chunkModes as readonly string[]).includes(values.chunks)) usage(`--chunks ${values.chunks}: ${chunkModes.join(', ')}`);
+const chunkMode = values.chunks as ChunkMode;
+const gcGraceMs = values['gc-grace'] === undefined ? undefined : parseDuration(values['gc-grace']);
 let faults;
 try {
   faults = parseFaults(values.faults);
@@ -84,7 +90,7 @@ try {
   usage(err instanceof Error ? err.message : String(err));
 }
 
-console.log(`robustness: seed ${seed} (rerun with --seed ${seed}), duration ${durationMs / 1000} s, ${clients} clients, store ${values.store}, faults ${faults.join(',') || 'none'}`);
+console.log(`robustness: seed ${seed} (rerun with --seed ${seed}), duration ${durationMs / 1000} s, ${clients} clients, store ${values.store}, chunks ${chunkMode}${gcGraceMs === undefined ? '' : ` (grace ${gcGraceMs} ms)`}, faults ${faults.join(',') || 'none'}`);
 // Compiling is not part of the run: a cold control-plane build takes minutes on two cores.
 if (!process.env[controlPlaneEnv]) await ensureBinary((line) => log(`[controlplane] ${line}`));
 await ensureChecker(log);
@@ -103,6 +109,8 @@ const result = await runRobustness({
   clients,
   store: values.store,
   keySet: values.keys,
+  chunks: chunkMode,
+  ...(gcGraceMs === undefined ? {} : { gcGraceMs }),
   faults,
   ...(values.out ? { out: values.out } : {}),
   log,
@@ -126,9 +134,18 @@ function printSummary(r: RobustnessResult, ms: number): void {
     const b = r.bucket;
     console.log(`  bucket: deleted ${b.deletedByKubekv} by kubekv, ${b.deletedByHand} by hand; created ${b.createdByKubekv} by kubekv, ${b.createdByHand} by hand; ${b.edits} hand edits (${b.writersRemoved} removed kubekv.dev/writers, ${b.fills} long-key fills); ${b.failed} acts refused, ${b.unknown} unknown`);
   }
+  if (r.chunks) {
+    const c = r.chunks;
+    console.log(`  chunks: ${c.created} created, ${c.gone} gone (${c.collected} deletions by the stores' GC, counting a chunk another store deleted first, ${c.collectionsFailed} collections failed), ${c.atEnd} at the end; compactions ${c.compactions} landed, ${c.compactionsLost} lost their race, ${c.compactionsFailed} failed (${c.compactionsFailedLosingAnswers} while their answers were being lost)`);
+    const other = Object.entries(c.otherUnsynced).map(([code, n]) => `${code} ${n}`).join(', ');
+    console.log(`  ChunkMissing reports (status() synced false): ${c.chunkMissingReports}, ${c.chunkMissingUnexplained} with no delete-chunk or slow spell to explain them; opens refused CHUNK_MISSING ${c.openRefused}; head re-read for a chunk gone (by client) ${JSON.stringify(c.chunkRereads)}${other ? `; unsynced for other reasons: ${other}` : ''}`);
+    if (c.chunkMissingUnexplainedAt.length > 0) console.log(`  unexplained ChunkMissing reports (client @ monotonic ns): ${c.chunkMissingUnexplainedAt.map((u) => `${u.client} @ ${u.at} ${u.chunk}`).join(', ')}`);
+    if (r.bucket) console.log(`  delete-chunk: ${r.bucket.chunksDeleted} chunks deleted by hand, ${r.bucket.noChunk} faults found none to delete`);
+    if (c.foreignOwned.length > 0) console.log(`  WARNING: the final head references ${c.foreignOwned.length} chunks owned by another uid than its own (a cluster's garbage collector would delete them): ${c.foreignOwned.slice(0, 5).join(', ')}`);
+  }
   if (r.crashes > 0) console.log(`  WARNING: client processes crashed ${r.crashes} times (the store took its host process down; see client-<n>.log)`);
   const p = r.proxy;
-  console.log(`  proxies: ${p.connections} connections, ${p.connectionsReset} reset, ${p.connectionsHeld} black-holed (held requests delivered late on ${p.heldDelivered}, ${p.abandonedDelivered} of them after their client left), ${p.answersLost} answers lost, ${p.streamsCut} watch streams cut`);
+  console.log(`  proxies: ${p.connections} connections, ${p.connectionsReset} reset, ${p.connectionsHeld} black-holed (held requests delivered late on ${p.heldDelivered}, ${p.abandonedDelivered} of them after their client left), ${p.answersLost} answers lost, ${p.streamsCut} watch streams cut, ${p.chunksDelayed} chunks of bytes delayed`);
   if (r.lagging.length > 0) console.log(`  watchers short of the final revision: clients ${r.lagging.join(', ')}`);
   if (r.summary) {
     const s = r.summary;

@@ -4,7 +4,7 @@
  * {@link NaiveStore} that proves the checker can fail.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ConfigMapStore, type Store } from '../../src/index.js';
+import { ConfigMapStore, type ChunkOptions, type Logger, type Store } from '../../src/index.js';
 import { NaiveStore } from './naive-store.js';
 
 /** Which store a run drives. */
@@ -12,8 +12,12 @@ export type StoreKind = 'kubekv' | 'naive';
 
 /** What the harness calls on a store (ConfigMapStore's signatures; NaiveStore matches them). */
 export type HarnessStore = Pick<Store, 'get' | 'list' | 'put' | 'delete' | 'atomicPut' | 'atomicDelete' | 'batch' | 'watchTree' | 'close'> & {
-  /** The bucket revision the store last saw (after a consistent list(): the current one). */
-  status(): { revision: number };
+  /**
+   * The bucket revision the store last saw (after a consistent list(): the
+   * current one); kubekv's also whether its cache is whole (`synced`) and why
+   * not (`lastError`).
+   */
+  status(): { revision: number; synced?: boolean; lastError?: Error | undefined };
 };
 
 /** Options of {@link openHarnessStore}. */
@@ -30,6 +34,10 @@ export interface OpenHarnessStoreOptions {
    * stored") or OUTCOME_UNKNOWN, and the checker gets to verify those claims.
    */
   timeouts?: { timeoutMs: number; requestTimeoutMs: number };
+  /** kubekv's `chunks` option (the naive store ignores it). Default: kubekv's defaults. */
+  chunks?: ChunkOptions | false;
+  /** kubekv's logger (the client counts compactions and collections from it). */
+  logger?: Logger;
 }
 
 /**
@@ -45,6 +53,6 @@ export function clientTimeouts(index: number): { timeoutMs: number; requestTimeo
 /** Opens the bucket with the store of `kind`. */
 export async function openHarnessStore(kind: StoreKind, options: OpenHarnessStoreOptions): Promise<HarnessStore> {
   if (kind === 'naive') return NaiveStore.open(options);
-  const { timeouts, ...open } = options;
-  return ConfigMapStore.open({ ...open, ...timeouts });
+  const { timeouts, chunks, logger, ...open } = options;
+  return ConfigMapStore.open({ ...open, ...timeouts, ...(chunks === undefined ? {} : { chunks }), ...(logger ? { logger } : {}) });
 }

@@ -38,6 +38,11 @@
  *   outstanding (a watch delivering events) is cut the same way, without
  *   counting as an answer: a watch cannot tell the client what its lost
  *   request did.
+ * - delay(ms): a slow link. Every chunk of bytes, either way, is forwarded
+ *   `ms` later than it arrived, in order (a round trip takes 2 x ms more);
+ *   an end follows the bytes before it. Nothing is lost. The robustness
+ *   harness makes a follower slow with it, so the chunks of a head it
+ *   fetches may be garbage collected before its requests arrive.
  *
  * {@link TcpProxy.counters} counts what the faults did (connections reset,
  * held, held bytes delivered late, answers lost, streams cut), for a test to check that
@@ -120,6 +125,8 @@ export interface TcpProxyCounters {
   answersLost: number;
   /** Streamed data (watch events, no request outstanding) cut while loseAnswers() lasted. */
   streamsCut: number;
+  /** Chunks of bytes (either way) that delay() held back before forwarding. */
+  chunksDelayed: number;
 }
 
 /** Options of {@link TcpProxy.blackhole}. */
@@ -143,8 +150,10 @@ export class TcpProxy {
   readonly #server: Server;
   readonly #targetPort: number;
   readonly #links = new Set<Link>();
-  readonly #counters: TcpProxyCounters = { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0 };
+  readonly #counters: TcpProxyCounters = { connections: 0, connectionsReset: 0, connectionsHeld: 0, heldDelivered: 0, abandonedDelivered: 0, answersLost: 0, streamsCut: 0, chunksDelayed: 0 };
   #blocked = false;
+  /** delay(): ms each chunk waits before it is forwarded (0: none). */
+  #delayMs = 0;
   #blackholed = false;
   #deliverAbandoned = false;
   /** Answers still to lose (0: pass-through). */
@@ -226,9 +235,20 @@ export class TcpProxy {
     this.#answersToLose = count;
   }
 
-  /** Back to pass-through: ends block(), blackhole() (delivering what was held) and loseAnswers(). */
+  /**
+   * Forwards every chunk of bytes, either way, `ms` after it arrived (0:
+   * at once again; chunks already waiting keep their time), in order, on
+   * open and new connections until heal(). See the module doc.
+   */
+  delay(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`delay(ms): ms must be >= 0, got ${ms}`);
+    this.#delayMs = ms;
+  }
+
+  /** Back to pass-through: ends block(), blackhole() (delivering what was held), loseAnswers() and delay(). */
   heal(): void {
     this.#blocked = false;
+    this.#delayMs = 0;
     this.#answersToLose = 0;
     if (this.#blackholed) {
       this.#blackholed = false;
@@ -271,6 +291,8 @@ export class TcpProxy {
       blackholed: () => this.#blackholed,
       deliverAbandoned: () => this.#deliverAbandoned,
       losing: () => this.#answersToLose > 0,
+      delayMs: () => this.#delayMs,
+      delayed: () => this.#counters.chunksDelayed++,
       lost: (answer) => {
         if (!answer) {
           this.#counters.streamsCut++;
@@ -305,6 +327,10 @@ interface LinkHost {
   /** A client leaving during the black hole leaves its held bytes for heal() to deliver (else they go with it). */
   deliverAbandoned(): boolean;
   losing(): boolean;
+  /** delay()'s ms (0: forward at once). */
+  delayMs(): number;
+  /** A link held a chunk back for delay(). */
+  delayed(): void;
   /** A link cut an answer (`answer`: true) or streamed data (false). */
   lost(answer: boolean): void;
   /** A link delivered client bytes a black hole held (`abandoned`: its client had left). */
@@ -340,6 +366,11 @@ class Link {
   /** Closes an abandoned link ABANDONED_CLOSE_DELAY_MS after its held bytes were delivered. */
   #closeTimer: NodeJS.Timeout | undefined;
   #destroyed = false;
+  /** Chunks delay() holds back, in arrival order, each with the time it is due. */
+  #slow: { dir: Direction; chunk: Buffer; due: number }[] = [];
+  #slowTimer: NodeJS.Timeout | undefined;
+  /** Ends to pass on once the chunks delay() holds are forwarded. */
+  #afterSlow: (() => void)[] = [];
 
   readonly #up = new RecordReader();
   readonly #down = new RecordReader();
@@ -365,21 +396,21 @@ class Link {
     // An orderly end is passed on once what precedes it was written; errors
     // reset both sides. A client that leaves during a black hole abandons its
     // held bytes (see #clientLeft).
-    client.on('end', () => this.#clientLeft(() => upstream.end()));
+    client.on('end', () => this.#clientLeft(() => this.#afterDelay(() => upstream.end())));
     upstream.on('end', () => {
       if (this.#host.blackholed() || this.#held.length > 0) this.#upstreamEndHeld = true;
       else if (this.#abandoned) this.destroy();
-      else client.end();
+      else this.#afterDelay(() => client.end());
     });
     const closedBoth = () => {
       if (client.destroyed && upstream.destroyed) this.destroy();
     };
     client.on('close', () => {
-      this.#clientLeft(() => upstream.end());
+      this.#clientLeft(() => this.#afterDelay(() => upstream.end()));
       closedBoth();
     });
     upstream.on('close', () => {
-      if (!this.#upstreamEndHeld && !client.destroyed) client.end();
+      if (!this.#upstreamEndHeld && !client.destroyed) this.#afterDelay(() => client.end());
       closedBoth();
     });
     client.on('error', () => this.#clientLeft(() => this.destroy()));
@@ -415,7 +446,10 @@ class Link {
     if (this.#destroyed) return;
     this.#destroyed = true;
     this.#held = [];
+    this.#slow = [];
+    this.#afterSlow = [];
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#slowTimer);
     for (const socket of [this.#client, this.#upstream]) {
       if (reset) resetSocket(socket);
       else socket.destroy();
@@ -442,11 +476,51 @@ class Link {
 
   #receive(dir: Direction, chunk: Buffer): void {
     if (this.#destroyed) return;
+    const ms = this.#host.delayMs();
+    if (ms > 0 || this.#slow.length > 0) {
+      if (ms > 0) this.#host.delayed();
+      this.#slow.push({ dir, chunk, due: Date.now() + ms });
+      this.#drainSlow();
+      return;
+    }
+    this.#pass(dir, chunk);
+  }
+
+  /** Forwards a chunk whose time came: held while black-holed, else on its way. */
+  #pass(dir: Direction, chunk: Buffer): void {
     if (this.#host.blackholed() || this.#held.length > 0) {
       this.#held.push({ dir, chunk });
       return;
     }
     this.#forward(dir, chunk);
+  }
+
+  /** Forwards the chunks delay() holds as they fall due (in order), then the ends that waited for them. */
+  #drainSlow(): void {
+    if (this.#slowTimer || this.#destroyed) return;
+    const now = Date.now();
+    while (this.#slow.length > 0 && this.#slow[0]!.due <= now && !this.#destroyed) {
+      const { dir, chunk } = this.#slow.shift()!;
+      this.#pass(dir, chunk);
+    }
+    if (this.#destroyed) return;
+    const next = this.#slow[0];
+    if (next) {
+      this.#slowTimer = setTimeout(() => {
+        this.#slowTimer = undefined;
+        this.#drainSlow();
+      }, next.due - now);
+      return;
+    }
+    const ends = this.#afterSlow;
+    this.#afterSlow = [];
+    for (const end of ends) end();
+  }
+
+  /** Runs `end` once the chunks delay() holds are forwarded (at once when none). */
+  #afterDelay(end: () => void): void {
+    if (this.#slow.length === 0) end();
+    else this.#afterSlow.push(end);
   }
 
   #forward(dir: Direction, chunk: Buffer): void {

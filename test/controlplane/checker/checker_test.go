@@ -402,3 +402,20 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A chunk deleted by hand (issue 19) makes stores fail reads and writes
+// with CHUNK_MISSING: a failed get observed nothing (whatever the bucket
+// held), a failed write claims "no effect" and is held to it.
+func TestChunkMissingEndings(t *testing.T) {
+	expectPass(t,
+		inv("1-1", 1, 10, put("k", "1-1")), ok("1-1", 20, at(5)),
+		inv("2-1", 2, 30, get("k")), failed("2-1", 40, "CHUNK_MISSING"),
+		inv("2-2", 2, 50, put("k", "2-2")), failed("2-2", 60, "CHUNK_MISSING"),
+		inv("1-2", 1, 70, get("k")), ok("1-2", 80, found("1-1", 5)),
+		final(200, pair("k", "1-1", 5), 5),
+	)
+	expectLinViolation(t,
+		inv("2-2", 2, 50, put("k", "2-2")), failed("2-2", 60, "CHUNK_MISSING"),
+		inv("1-2", 1, 70, get("k")), ok("1-2", 80, found("2-2", 6)),
+	)
+}
