@@ -60,7 +60,7 @@ export type {
   TreeEvent,
   Value,
 } from './store/index.js';
-export type { CompressionOptions } from './codec/index.js';
+export type { BucketKind, CompressionOptions } from './codec/index.js';
 export type { Logger, LogFn } from './logger.js';
 export { silentLogger } from './logger.js';
 export type { Clock, TimerHandle } from './clock.js';
@@ -93,4 +93,4 @@ export type {
   WriteResult,
 } from './kube/api.js';
 export type { WatchEvent } from './kube/watch-stream.js';
-export type { ConfigMapObject, EventObject, EventRegarding, KubeObject, LeaseObject, ObjectMeta } from './kube/types.js';
+export type { ConfigMapObject, EventObject, EventRegarding, KubeObject, LeaseObject, ObjectMeta, SecretObject } from './kube/types.js';

@@ -8,6 +8,7 @@
  * @module
  */
 import { parseArgs } from 'node:util';
+import type { BucketKind } from '../codec/bucket-kind.js';
 import { InvalidOptionError } from '../errors.js';
 import { validateName } from '../kube/config.js';
 import { parseDuration } from './duration.js';
@@ -19,6 +20,7 @@ export const optionTable = {
   namespace: { type: 'string', short: 'n' },
   output: { type: 'string', short: 'o' },
   bucket: { type: 'string', short: 'b' },
+  kind: { type: 'string' },
   'all-namespaces': { type: 'boolean', short: 'A' },
   force: { type: 'boolean' },
   lease: { type: 'string' },
@@ -54,6 +56,11 @@ export function programName(executable: string | undefined): ProgramName {
 
 /** Environment variable naming the bucket when `-b` is not given. */
 export const BUCKET_ENV = 'KUBEKV_BUCKET';
+/** Environment variable naming the bucket's object kind when `--kind` is not given. */
+export const KIND_ENV = 'KUBEKV_KIND';
+
+/** What `--kind` accepts (any case), and the kind each names. */
+const KIND_NAMES: Readonly<Record<string, BucketKind>> = { configmap: 'ConfigMap', configmaps: 'ConfigMap', cm: 'ConfigMap', secret: 'Secret', secrets: 'Secret' };
 
 /** What a command accepts (the registry in commands.ts holds one per command). */
 export interface CommandRule {
@@ -79,6 +86,8 @@ export interface CliOptions {
   output: OutputFormat;
   /** `-b`, else the KUBEKV_BUCKET env var. */
   bucket: string | undefined;
+  /** `--kind`, else the KUBEKV_KIND env var: the object kind of the bucket (commands on one bucket default to ConfigMap; `buckets` lists both). */
+  kind: BucketKind | undefined;
   /** `-A`. */
   allNamespaces: boolean;
   /** `--force`. */
@@ -156,6 +165,11 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
   }
   const bucket = string('bucket') ?? (env[BUCKET_ENV] || undefined);
   if (bucket !== undefined) validateName('bucket', bucket, values.bucket === undefined ? `${BUCKET_ENV} env` : 'bucket');
+  const kindName = string('kind') ?? (env[KIND_ENV] || undefined);
+  const kind = kindName === undefined ? undefined : KIND_NAMES[kindName.toLowerCase()];
+  if (kindName !== undefined && kind === undefined) {
+    throw new InvalidOptionError(values.kind === undefined ? `${KIND_ENV} env` : 'kind', kindName, 'configmap (cm) or secret');
+  }
   const lease = string('lease');
   if (lease !== undefined) validateName('lease', lease);
   const namespace = string('namespace');
@@ -173,6 +187,7 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
     namespace,
     output: output as OutputFormat,
     bucket,
+    kind,
     allNamespaces: flag('all-namespaces'),
     force: flag('force'),
     lease,

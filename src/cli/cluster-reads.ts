@@ -1,6 +1,7 @@
 /**
  * The read-only collection queries the CLI needs beside the library's
- * per-object calls: bucket ConfigMaps by their `kubekv.dev/bucket` label, and
+ * per-object calls: bucket heads (ConfigMaps or Secrets) by their
+ * `kubekv.dev/bucket` label, and
  * Leases (all of a namespace, or a bucket's lock Leases by label), each
  * Lease as the client-go election record. Quorum reads through kubekv's
  * shared transport, each bounded by a timeout and mapped to kubekv errors.
@@ -9,8 +10,8 @@
  *
  * @module
  */
-import type { ConfigMapObject, LeaseObject } from '../kube/types.js';
-import { BUCKET_LABEL, CHUNK_LABEL } from '../codec/index.js';
+import type { LeaseObject } from '../kube/types.js';
+import { BUCKET_LABEL, CHUNK_LABEL, bucketForm, type BucketKind, type BucketObject } from '../codec/index.js';
 import type { fromSpec as FromSpec } from '../election/lease-lock.js';
 import { ApiError, UnavailableError } from '../errors.js';
 import { RequestTimedOut, withDeadline } from '../kube/signals.js';
@@ -34,14 +35,16 @@ export interface LeaseInfo {
 }
 
 /**
- * Bucket ConfigMaps (those with a kubekv.dev/bucket label, but not the
- * chunks of a bucket, which carry it too) in the connection's namespace, or
- * in all with `allNamespaces`.
+ * Bucket heads of `kind` (objects with a kubekv.dev/bucket label, but not
+ * the chunks of a bucket, which carry it too) in the connection's
+ * namespace, or in all with `allNamespaces`, in bucket form
+ * (codec/bucket-kind.ts), sorted by namespace and name.
  */
-export async function listBucketConfigMaps(conn: Connection, allNamespaces: boolean, signal: AbortSignal): Promise<ConfigMapObject[]> {
-  const path = allNamespaces ? '/api/v1/configmaps' : `/api/v1/namespaces/${encodeURIComponent(conn.namespace)}/configmaps`;
-  const items = await list<ConfigMapObject>(conn, path, `${BUCKET_LABEL},!${CHUNK_LABEL}`, 'configmaps', allNamespaces ? undefined : conn.namespace, signal);
-  return items.sort((a, b) => compare(a.metadata?.namespace, b.metadata?.namespace) || compare(a.metadata?.name, b.metadata?.name));
+export async function listBucketHeads(conn: Connection, kind: BucketKind, allNamespaces: boolean, signal: AbortSignal): Promise<BucketObject[]> {
+  const form = bucketForm(kind);
+  const path = allNamespaces ? `/api/v1/${form.resource}` : `/api/v1/namespaces/${encodeURIComponent(conn.namespace)}/${form.resource}`;
+  const items = await list<unknown>(conn, path, `${BUCKET_LABEL},!${CHUNK_LABEL}`, form.resource, allNamespaces ? undefined : conn.namespace, signal);
+  return items.map((item) => form.toBucket(item)).sort((a, b) => compare(a.metadata?.namespace, b.metadata?.namespace) || compare(a.metadata?.name, b.metadata?.name));
 }
 
 /** Leases of the connection's namespace (or of all, with `allNamespaces`), optionally by label selector, sorted by name. */

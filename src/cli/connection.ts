@@ -10,6 +10,7 @@
  *
  * @module
  */
+import type { BucketKind } from '../codec/bucket-kind.js';
 import type { KubeConfig } from '../kube/types.js';
 import { BucketNotFoundError, InvalidOptionError } from '../errors.js';
 import { contextNamespace, loadKubeConfig, loadKubeConfigFile, preloadClientNode, resolveNamespace, validateName } from '../kube/config.js';
@@ -58,22 +59,23 @@ export function bucketName(options: Pick<CliOptions, 'bucket'>, fromArgument?: s
 }
 
 /**
- * The bucket's state from one quorum GET (no watch is started), or
- * undefined when the ConfigMap does not exist.
+ * The bucket's state from one quorum GET of its head (no watch is started),
+ * or undefined when it does not exist. `kind`: the object kind the bucket is
+ * stored in (`--kind`).
  *
  * @throws FormatError when the bucket cannot be decoded, and the request's errors (ForbiddenError, UnavailableError, ...)
  */
-export async function readBucketIfExists(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState | undefined> {
-  const [{ ConfigMapApi }, { ChunkSet, loadBucketState }] = await Promise.all([import('../kube/configmap-api.js'), import('../store/chunk-set.js')]);
-  const api = new ConfigMapApi(conn.kc, conn.namespace, name);
+export async function readBucketIfExists(conn: Connection, name: string, signal: AbortSignal, kind: BucketKind = 'ConfigMap'): Promise<BucketState | undefined> {
+  const [{ BucketApi }, { ChunkSet, loadBucketState }] = await Promise.all([import('../kube/bucket-api.js'), import('../store/chunk-set.js')]);
+  const api = new BucketApi(conn.kc, conn.namespace, name, { kind });
   const object = await api.get({ signal });
   // A chunked bucket is read whole: its head and every chunk it references.
   return object ? loadBucketState(api, new ChunkSet(api.client, name), object, signal) : undefined;
 }
 
 /** As {@link readBucketIfExists}, but a missing bucket is a BucketNotFoundError (NamespaceNotFoundError when its namespace is missing). */
-export async function readBucket(conn: Connection, name: string, signal: AbortSignal): Promise<BucketState> {
-  const state = await readBucketIfExists(conn, name, signal);
+export async function readBucket(conn: Connection, name: string, signal: AbortSignal, kind: BucketKind = 'ConfigMap'): Promise<BucketState> {
+  const state = await readBucketIfExists(conn, name, signal, kind);
   if (!state) throw await notFound(conn, new BucketNotFoundError(conn.namespace, name), signal);
   return state;
 }
@@ -90,13 +92,14 @@ export async function notFound(conn: Connection, error: Error, signal: AbortSign
 }
 
 /** Opens the bucket as a store (for writes and watch); `create` makes a missing one. */
-export async function openStore(conn: Connection, name: string, options: { create?: boolean; signal: AbortSignal; timeoutMs?: number | undefined }): Promise<ConfigMapStore> {
+export async function openStore(conn: Connection, name: string, options: { create?: boolean; signal: AbortSignal; timeoutMs?: number | undefined; kind?: BucketKind | undefined }): Promise<ConfigMapStore> {
   const { ConfigMapStore } = await import('../store/configmap-store.js');
   return ConfigMapStore.open({
     name,
     namespace: conn.namespace,
     kubeConfig: conn.kc,
     create: options.create ?? false,
+    kind: options.kind ?? 'ConfigMap',
     signal: options.signal,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });

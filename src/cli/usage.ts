@@ -24,6 +24,7 @@ const optionHelp: Record<OptionName, [string, string]> = {
   output: ['-o, --output <format>', 'table (default), json or yaml'],
   help: ['-h, --help', 'show help'],
   bucket: ['-b, --bucket <name>', 'the bucket (default: the KUBEKV_BUCKET env var)'],
+  kind: ['--kind <kind>', 'configmap (cm, the default) or secret: the object kind the bucket is stored in (default: the KUBEKV_KIND env var; buckets: both)'],
   'all-namespaces': ['-A, --all-namespaces', 'list buckets of every namespace'],
   force: ['--force', 'write even though a StateManager leads the bucket (see docs/cli.md)'],
   lease: ['--lease <name>', "the Lease electing the bucket's leader (default: found by the bucket's kubekv.dev/leader)"],

@@ -184,6 +184,8 @@ export interface ChunkOwner {
   readonly uid: string;
   /** The value of the bucket label (store/inputs.ts bucketLabel). */
   readonly label: string;
+  /** The kind of the head, and so of its chunks (codec/bucket-kind.ts). Default 'ConfigMap'. */
+  readonly kind?: 'ConfigMap' | 'Secret' | undefined;
   /** The bucket revision of the head the chunk is made for (see {@link SINCE_REVISION_ANNOTATION}). */
   readonly revision: number;
 }
@@ -247,7 +249,7 @@ function chunkObject(owner: ChunkOwner, name: string, annotations: Record<string
       name,
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE, [BUCKET_LABEL]: owner.label, [CHUNK_LABEL]: owner.label },
       annotations: { ...annotations, [SINCE_REVISION_ANNOTATION]: String(owner.revision) },
-      ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.bucket, uid: owner.uid }],
+      ownerReferences: [{ apiVersion: 'v1', kind: owner.kind ?? 'ConfigMap', name: owner.bucket, uid: owner.uid }],
     },
     immutable: true,
   };

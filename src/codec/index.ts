@@ -7,6 +7,8 @@
  *
  * @module
  */
+export { BUCKET_KINDS, SECRET_TYPE, bucketForm } from './bucket-kind.js';
+export type { BucketKind, BucketObject, BucketObjectForm, BucketPatchFields } from './bucket-kind.js';
 export { MAX_CONFIGMAP_KEY_LENGTH, decodeKey, encodeKey, isValidConfigMapKey } from './key.js';
 export {
   DEFAULT_COMPRESSION,

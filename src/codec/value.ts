@@ -70,8 +70,8 @@ const utf8Encoder = new TextEncoder();
 
 /**
  * Chooses the field and form for a value: gzip in `binaryData` when
- * compression applies, else text in `data` when the bytes are UTF-8, else raw
- * in `binaryData`.
+ * compression applies, else text in `data` when the bytes are UTF-8 and do
+ * not start with `\0KV`, else raw in `binaryData`.
  */
 export function encodeValue(value: Uint8Array, options: CompressionOptions = {}): EncodedValue {
   const enabled = options.enabled ?? DEFAULT_COMPRESSION.enabled;
@@ -82,7 +82,9 @@ export function encodeValue(value: Uint8Array, options: CompressionOptions = {})
     const size = VALUE_HEADER_LENGTH + gzipped.length;
     if (value.length - size >= minSavings * value.length) return binary(ENCODING_GZIP, gzipped);
   }
-  const text = asUtf8(value);
+  // Text that starts with the header goes behind it too, so a value's field
+  // can be told from its bytes alone (a Secret has one field: bucket-kind.ts).
+  const text = hasMagic(value) ? undefined : asUtf8(value);
   if (text !== undefined) return { field: 'data', stored: text, size: value.length };
   return binary(ENCODING_RAW, value);
 }

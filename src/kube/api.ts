@@ -1,6 +1,6 @@
 /**
  * The port to Kubernetes: {@link KubeApi}, the only way kubekv talks to an
- * API server. Per resource (ConfigMaps, Leases, Events) it offers get, list
+ * API server. Per resource (ConfigMaps, Secrets, Leases, Events) it offers get, list
  * (by field or label selector), create, update, merge patch, delete with
  * preconditions and watch from a resourceVersion.
  *
@@ -29,10 +29,10 @@
 import { systemClock, type Clock } from '../clock.js';
 import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from './config.js';
-import { isConflict, isNotFound, toKubekvError, isAbort, isGone } from './errors.js';
+import { isConflict, isNotFound, toKubekvError, isAbort, isGone, parseJsonAnswer } from './errors.js';
 import { RequestTimedOut, withDeadline } from './signals.js';
 import { KubeTransport, type KubeRequest, type KubeStream } from './transport.js';
-import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject } from './types.js';
+import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject, SecretObject } from './types.js';
 import { objectVersion } from './version-prefix.js';
 import { watchStream, type WatchEvent } from './watch-stream.js';
 
@@ -200,6 +200,8 @@ export interface KubeApi {
   readonly defaultNamespace: string;
   /** The core/v1 ConfigMaps of `namespace` (buckets). */
   configMaps(namespace: string): ResourceClient<ConfigMapObject>;
+  /** The core/v1 Secrets of `namespace` (buckets opened with `kind: 'Secret'`). */
+  secrets(namespace: string): ResourceClient<SecretObject>;
   /** The coordination.k8s.io/v1 Leases of `namespace` (elections, locks). */
   leases(namespace: string): ResourceClient<LeaseObject>;
   /** The events.k8s.io/v1 Events of `namespace`. */
@@ -232,6 +234,7 @@ interface ResourceType {
 }
 
 const CONFIGMAPS: ResourceType = { prefix: '/api/v1', resource: 'configmaps', apiVersion: 'v1', kind: 'ConfigMap' };
+const SECRETS: ResourceType = { prefix: '/api/v1', resource: 'secrets', apiVersion: 'v1', kind: 'Secret' };
 const LEASES: ResourceType = { prefix: '/apis/coordination.k8s.io/v1', resource: 'leases', apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' };
 const EVENTS: ResourceType = { prefix: '/apis/events.k8s.io/v1', resource: 'events', apiVersion: 'events.k8s.io/v1', kind: 'Event' };
 
@@ -260,6 +263,10 @@ export class WireKubeApi implements KubeApi {
 
   configMaps(namespace: string): ResourceClient<ConfigMapObject> {
     return new WireResource<ConfigMapObject>(this.#wire, CONFIGMAPS, namespace, this.#timeoutMs, this.#clock);
+  }
+
+  secrets(namespace: string): ResourceClient<SecretObject> {
+    return new WireResource<SecretObject>(this.#wire, SECRETS, namespace, this.#timeoutMs, this.#clock);
   }
 
   leases(namespace: string): ResourceClient<LeaseObject> {
@@ -298,7 +305,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
   async get(name: string, options: RequestOptions = {}): Promise<T | undefined> {
     return this.#call('get', name, options, async (signal) => {
       try {
-        return JSON.parse(await this.#wire.sendText({ method: 'GET', path: this.#object(name), signal })) as T;
+        return parseJsonAnswer<T>(await this.#wire.sendText({ method: 'GET', path: this.#object(name), signal }), `get ${this.resource} ${this.namespace}/${name}`);
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;
@@ -310,7 +317,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
     const query = { fieldSelector: options.fieldSelector, labelSelector: options.labelSelector };
     const accept = options.metadataOnly ? METADATA_ONLY_ACCEPT : undefined;
     return this.#call('list', undefined, options, async (signal) => {
-      const list = JSON.parse(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal, accept })) as { items?: T[]; metadata?: { resourceVersion?: string } };
+      const list = parseJsonAnswer<{ items?: T[]; metadata?: { resourceVersion?: string } }>(await this.#wire.sendText({ method: 'GET', path: this.#collection, query, signal, accept }), `list ${this.resource} ${this.namespace}`);
       return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
     });
   }
@@ -364,7 +371,7 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
         const text = await this.#wire.sendText({ ...request, signal });
         const resourceVersion = alreadyHeld ? objectVersion(text) : undefined;
         if (resourceVersion !== undefined && alreadyHeld!(resourceVersion)) return { ok: true, object: undefined, resourceVersion };
-        return { ok: true, object: JSON.parse(text) as T };
+        return { ok: true, object: parseJsonAnswer<T>(text, `${verb} ${this.resource} ${this.namespace}/${name ?? ''}`) };
       } catch (err) {
         if (isConflict(err)) return { ok: false, reason: 'conflict' };
         // A create's 404 is a missing namespace: an error, not a lost race.

@@ -140,6 +140,23 @@ export function toKubekvError(err: unknown, request: RequestDescription): Kubekv
   return new ApiError(status, `${target} failed: HTTP ${status}${message ? `: ${message}` : ''}`, { cause: err });
 }
 
+/**
+ * Parses an answer's JSON. An answer that is not JSON (cut off, or not from
+ * the API server) is an UnavailableError that names its length only: the
+ * parser's own message quotes the text, which may be a Secret's data, and
+ * no kubekv error may carry a value (so the parser's error is not kept as
+ * the cause either).
+ *
+ * @param what - the request, for the message (e.g. "get secrets ns/name")
+ */
+export function parseJsonAnswer<T>(text: string, what: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new UnavailableError(`${what}: the answer is not valid JSON (${text.length} characters)`);
+  }
+}
+
 /** The `message` of a Kubernetes Status body, if the text is one. */
 export function statusMessage(body: string): string | undefined {
   try {

@@ -43,7 +43,7 @@ import type * as UndiciModule from 'undici';
 import type { Dispatcher } from 'undici';
 import { UnavailableError } from '../errors.js';
 import { missingKubeconfig } from './config.js';
-import { HttpStatusError } from './errors.js';
+import { HttpStatusError, parseJsonAnswer } from './errors.js';
 import { H2Client, H2Unsupported } from './h2-session.js';
 import { USER_AGENT } from './user-agent.js';
 
@@ -119,7 +119,7 @@ export class KubeTransport {
    * undici's error (see certainlyNotApplied for what each means).
    */
   async send<T>(request: KubeRequest): Promise<T> {
-    return JSON.parse(await this.sendText(request)) as T;
+    return parseJsonAnswer<T>(await this.sendText(request), `${request.method} ${request.path}`);
   }
 
   /** As {@link send}, but returns the answer's JSON unparsed (to read only its prefix, see version-prefix.ts). */

@@ -12,6 +12,7 @@ export type {
   V1ConfigMap as ConfigMapObject,
   V1Lease as LeaseObject,
   V1LeaseSpec as LeaseSpec,
+  V1Secret as SecretObject,
 } from '@kubernetes/client-node';
 
 /** The metadata fields kubekv reads and writes. */

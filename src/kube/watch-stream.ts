@@ -204,8 +204,9 @@ function parseLine<T>(line: string, alreadyHeld?: (resourceVersion: string) => b
   let event: { type?: unknown; object?: unknown };
   try {
     event = JSON.parse(line) as typeof event;
-  } catch (err) {
-    throw new UnavailableError(`watch stream sent an unparsable line (${line.length} bytes)`, { cause: err });
+  } catch {
+    // Not the parser's error as cause: its message quotes the line, which may hold a Secret's values.
+    throw new UnavailableError(`watch stream sent an unparsable line (${line.length} bytes)`);
   }
   if (event.type === 'ERROR') {
     const status = event.object as { code?: number } | undefined;

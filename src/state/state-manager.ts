@@ -32,7 +32,7 @@
 import type { EtcdBudgetOptions } from '../store/etcd-budget.js';
 import type { KubeConfig } from '../kube/types.js';
 import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
-import type { CompressionOptions } from '../codec/index.js';
+import type { BucketKind, CompressionOptions } from '../codec/index.js';
 import { LeaseElector, type LeaseElectorOptions } from '../election/index.js';
 import { checkElectorOptions } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
@@ -44,6 +44,7 @@ import type { MetricsOptions } from '../metrics/metrics.js';
 import type { BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
+import { resolveKind } from '../store/inputs.js';
 import type { ReadableStore, Store, StoreStatus } from '../store/types.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { checkEpoch } from './fencing.js';
@@ -82,6 +83,12 @@ export interface StateManagerOptions {
   retryPeriodMs?: number;
   /** Value compression of the buckets. */
   compression?: CompressionOptions | boolean;
+  /**
+   * The kind of object every bucket of this manager is stored in:
+   * 'ConfigMap' or 'Secret' (see OpenStoreOptions.kind: encryption at rest,
+   * RBAC of its own). The Lease is a Lease either way. @default 'ConfigMap'
+   */
+  kind?: BucketKind;
   /** What each bucket's store may make etcd store over time (OpenStoreOptions.etcdBudget). Default: 8% of etcd's default quota per 5 minutes. */
   etcdBudget?: EtcdBudgetOptions | boolean;
   /** pino-compatible logger; keys and values are never logged. */
@@ -245,6 +252,7 @@ export class StateManager implements AsyncDisposable {
     const signal = options.signal;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', signal, 'an AbortSignal');
     const events = resolveEvents(options.events);
+    const kind = resolveKind(options.kind);
     let manager: StateManager | undefined;
     const electorOptions: LeaseElectorOptions = {
       name: options.leaseName ?? `${options.name}-leader`,
@@ -277,6 +285,7 @@ export class StateManager implements AsyncDisposable {
           namespace,
           api,
           create: options.create ?? true,
+          kind,
           app: options.name.slice(0, 63),
           ...(options.compression === undefined ? {} : { compression: options.compression }),
           ...(options.etcdBudget === undefined ? {} : { etcdBudget: options.etcdBudget }),

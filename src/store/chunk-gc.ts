@@ -21,7 +21,7 @@
  * its grace period, and runs happen only after this store's commits.
  */
 import type { Clock } from '../clock.js';
-import { CHUNKS_ANNOTATION, CHUNK_LABEL, CHUNK_REUSE_REVISIONS, REVISION_ANNOTATION, chunkSinceRevision, parseManifest } from '../codec/index.js';
+import { BUCKET_KINDS, CHUNKS_ANNOTATION, CHUNK_LABEL, CHUNK_REUSE_REVISIONS, REVISION_ANNOTATION, chunkSinceRevision, parseManifest, type BucketKind } from '../codec/index.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -91,9 +91,9 @@ export class ChunkCollector {
   }
 }
 
-/** True when `chunk` names `bucket` as its owner (the label alone may be shared: it is cut and hashed past 63 characters). */
+/** True when `chunk` names `bucket` as its owner (the label alone may be shared: it is cut and hashed past 63 characters). A chunk is listed among objects of its head's kind (ConfigMap or Secret). */
 export function ownedBy(chunk: ConfigMapObject, bucket: string): boolean {
-  return (chunk.metadata?.ownerReferences ?? []).some((owner) => owner.kind === 'ConfigMap' && owner.name === bucket);
+  return (chunk.metadata?.ownerReferences ?? []).some((owner) => BUCKET_KINDS.includes(owner.kind as BucketKind) && owner.name === bucket);
 }
 
 /**

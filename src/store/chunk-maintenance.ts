@@ -16,7 +16,7 @@
  * is ever compacted.
  */
 import type { Clock } from '../clock.js';
-import { CHUNK_REUSE_REVISIONS, entriesChunkObject, newChunkName, storedSize, type ChunkOwner, type ChunkRef } from '../codec/index.js';
+import { CHUNK_REUSE_REVISIONS, entriesChunkObject, newChunkName, storedSize, type BucketKind, type ChunkOwner, type ChunkRef } from '../codec/index.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -33,6 +33,8 @@ export interface MaintenanceHost {
   readonly bucket: string;
   /** The bucket label's value. */
   readonly label: string;
+  /** The kind of object the bucket is stored in (chunks are of the same kind, owned by the head). */
+  readonly kind: BucketKind;
   readonly client: ResourceClient<ConfigMapObject>;
   readonly chunks: ChunkSet;
   readonly clock: Clock;
@@ -191,7 +193,7 @@ export class ChunkMaintenance {
   }
 
   #owner(state: BucketState): ChunkOwner {
-    return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label, revision: state.revision };
+    return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label, revision: state.revision, kind: this.#host.kind };
   }
 }
 

@@ -17,7 +17,7 @@
  * re-reads the head before it reports a missing chunk.
  */
 import { BucketNotFoundError, ChunkMissingError, FormatError } from '../errors.js';
-import type { ConfigMapApi } from '../kube/configmap-api.js';
+import type { BucketApi } from '../kube/bucket-api.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import {
@@ -203,7 +203,7 @@ export function parseChunk(object: ConfigMapObject): LoadedChunk {
  * removed it after a newer head dropped it); a head that still references
  * it fails the open with ChunkMissingError.
  */
-export async function loadBucketState(api: ConfigMapApi, chunks: ChunkSet, object: ConfigMapObject, signal: AbortSignal | undefined): Promise<BucketState> {
+export async function loadBucketState(api: BucketApi, chunks: ChunkSet, object: ConfigMapObject, signal: AbortSignal | undefined): Promise<BucketState> {
   let current = object;
   for (let attempt = 0; ; attempt++) {
     try {

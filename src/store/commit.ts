@@ -40,7 +40,7 @@ import {
   type EncodedValue,
 } from '../codec/index.js';
 import { BucketFullError, FencedError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
-import type { ConfigMapPatch } from '../kube/configmap-api.js';
+import type { BucketPatch } from '../kube/bucket-api.js';
 import type { BucketState, Entry, Tombstone } from './bucket-state.js';
 
 /** One validated operation. */
@@ -85,7 +85,7 @@ export type WriteOutcome = { ok: true; result: WriteResult } | { ok: false; erro
 /** The planned commit. */
 export interface CommitPlan {
   /** The patch to send; undefined when no write changes anything. */
-  patch: ConfigMapPatch | undefined;
+  patch: BucketPatch | undefined;
   /** Revision the bucket will have after the patch. */
   revision: number;
   /** One outcome per write, in order. */
@@ -302,7 +302,7 @@ function keysWithPrefix(base: BucketState, view: Map<string, Entry | null>, stag
   return [...keys];
 }
 
-function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision: number, ctx: PlanContext, raised: Record<string, string> | undefined): ConfigMapPatch {
+function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision: number, ctx: PlanContext, raised: Record<string, string> | undefined): BucketPatch {
   // Null-prototype maps: a ConfigMap key named __proto__ (kubekv's key
   // `/proto/`) must become an own property that JSON.stringify sends, not
   // the object's prototype, which would silently drop it from the patch.
@@ -371,7 +371,7 @@ function manifestEntryBytes(ref: ChunkRef): number {
  * Adds to `patch` the commit's changes of the head's tombstones and
  * manifest, and format 2 when the head references chunks after it.
  */
-function addChunkChanges(patch: ConfigMapPatch, base: BucketState, tombView: ReadonlyMap<string, Tombstone | null>, refView: ReadonlyMap<string, ChunkRef | null>): void {
+function addChunkChanges(patch: BucketPatch, base: BucketState, tombView: ReadonlyMap<string, Tombstone | null>, refView: ReadonlyMap<string, ChunkRef | null>): void {
   const annotations = patch.metadata.annotations!;
   if (tombView.size > 0) {
     const tombstones = new Map<string, number>();

@@ -41,7 +41,7 @@ import {
   type ChunkRef,
   type StoredEntry,
 } from '../codec/index.js';
-import type { ConfigMapPatch } from '../kube/configmap-api.js';
+import type { BucketPatch } from '../kube/bucket-api.js';
 import type { BucketState, Entry } from './bucket-state.js';
 import type { EntriesChunk } from './chunk-set.js';
 
@@ -195,7 +195,7 @@ function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (nam
  * state it was planned on; the revision goes up by one like every kubekv
  * write, no key's lastIndex changes.
  */
-export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[], rewritten?: ChunkRef): ConfigMapPatch {
+export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[], rewritten?: ChunkRef): BucketPatch {
   const data: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const binaryData: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const moved = new Set<string>();

@@ -1,5 +1,7 @@
 /**
- * ConfigMapStore: a libkv-style key/value store in one ConfigMap (a bucket).
+ * ConfigMapStore: a libkv-style key/value store in a bucket, a head object
+ * (a ConfigMap, or a Secret with `kind: 'Secret'`; codec/bucket-kind.ts) and
+ * the chunks it references. The class keeps its historical name for both kinds.
  *
  * Guarantees:
  * - Every mutation is a compare-and-swap on the ConfigMap's resourceVersion
@@ -25,10 +27,10 @@
 import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { sleep, type Clock } from '../clock.js';
-import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type ChunkRef, type CompressionOptions } from '../codec/index.js';
+import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type BucketKind, type ChunkRef, type CompressionOptions } from '../codec/index.js';
 import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
-import { ConfigMapApi } from '../kube/configmap-api.js';
+import { BucketApi } from '../kube/bucket-api.js';
 import { explainNotFound } from '../kube/namespaces.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
 import { LOCK_CONTROLLER } from '../events/lease-events.js';
@@ -108,12 +110,17 @@ export interface StoreInternals {
   setMaxStoredBytes(bytes: number): void;
 }
 
-/** A bucket: one ConfigMap used as a key/value store. Open it with {@link ConfigMapStore.open}. */
+/**
+ * A bucket: a ConfigMap (or, with the `kind: 'Secret'` option, a Secret)
+ * used as a key/value store. Open it with {@link ConfigMapStore.open}.
+ */
 export class ConfigMapStore implements Store {
   readonly name: string;
   readonly namespace: string;
+  /** The kind of object the bucket is stored in (OpenStoreOptions.kind). */
+  readonly kind: BucketKind;
   readonly ready: Promise<void> = Promise.resolve();
-  readonly #api: ConfigMapApi;
+  readonly #api: BucketApi;
   readonly #kube: KubeApi;
   readonly #locks = new Set<Lock>();
   readonly #log: Logger;
@@ -169,9 +176,10 @@ export class ConfigMapStore implements Store {
   /** Records lock losses as Events; made with the first lock. */
   #events: EventRecorder | undefined;
 
-  private constructor(kube: KubeApi, api: ConfigMapApi, chunks: ChunkSet, initial: BucketState, options: ResolvedOptions) {
+  private constructor(kube: KubeApi, api: BucketApi, chunks: ChunkSet, initial: BucketState, options: ResolvedOptions) {
     this.name = api.name;
     this.namespace = api.namespace;
+    this.kind = api.kind;
     this.#api = api;
     this.#kube = kube;
     this.#log = options.logger;
@@ -187,6 +195,7 @@ export class ConfigMapStore implements Store {
     this.#maintenance = options.chunks && new ChunkMaintenance({
       bucket: this.name,
       label: bucketLabel(this.name),
+      kind: api.kind,
       client: api.client,
       chunks,
       clock: this.#clock,
@@ -259,7 +268,8 @@ export class ConfigMapStore implements Store {
   }
 
   /**
-   * Opens a bucket: reads (or, with `create: true`, creates) its ConfigMap and
+   * Opens a bucket: reads (or, with `create: true`, creates) its head (a
+   * ConfigMap, or a Secret with `kind: 'Secret'`) and
    * starts the watch that keeps the cache current. Rejects with
    * BucketNotFoundError, ForbiddenError, FormatError (a newer format), or
    * InvalidOptionError naming the bad option.
@@ -270,7 +280,7 @@ export class ConfigMapStore implements Store {
     // A missing namespace answers 404 like a missing bucket: on that path
     // only, ask which (the HTTP api only; a fake cluster has every namespace).
     const explain = async (error: Error) => (kubeConfig ? explainNotFound(kubeConfig, namespace, error, options.signal) : error);
-    const api = new ConfigMapApi(kube, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs });
+    const api = new BucketApi(kube, namespace, resolved.name, { requestTimeoutMs: resolved.requestTimeoutMs, kind: resolved.kind });
     const abortable = <T>(promise: Promise<T>) => raceAbort(promise, options.signal, `open bucket ${resolved.name}`);
 
     // The signal goes to the requests too: an aborted open leaves nothing running.
@@ -664,7 +674,7 @@ export class ConfigMapStore implements Store {
     const empty = deletedState(this.#state);
     const changes = diffStates(this.#state, empty);
     this.#state = empty;
-    this.#log.warn({ bucket: this.name, namespace: this.namespace }, 'bucket ConfigMap was deleted');
+    this.#log.warn({ bucket: this.name, namespace: this.namespace, kind: this.kind }, 'bucket head was deleted');
     if (changes.length > 0) this.#hub.publish(changes);
   }
 

@@ -1,7 +1,7 @@
 /**
  * The store's input checks and small helpers: open options resolved and
  * validated up front (InvalidOptionError names the option), key / prefix /
- * previous checks, the ConfigMap a new bucket starts as, and abortable waits.
+ * previous checks, the head a new bucket starts as, and abortable waits.
  * Everything here runs before a request is made.
  */
 import { createHash } from 'node:crypto';
@@ -9,6 +9,7 @@ import type { ConfigMapObject } from '../kube/types.js';
 import { systemClock, type Clock } from '../clock.js';
 import {
   APP_NAME_LABEL,
+  BUCKET_KINDS,
   BUCKET_LABEL,
   DEFAULT_COMPRESSION,
   FORMAT_ANNOTATION,
@@ -18,10 +19,11 @@ import {
   MANAGED_BY_VALUE,
   REVISION_ANNOTATION,
   encodeKey,
+  type BucketKind,
   type CompressionOptions,
 } from '../codec/index.js';
 import { AbortedError, InvalidKeyError, InvalidOptionError } from '../errors.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/configmap-api.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/bucket-api.js';
 import { validateName } from '../kube/config.js';
 import { resolveEvents } from '../events/lease-events.js';
 import { silentLogger, type Logger } from '../logger.js';
@@ -46,6 +48,8 @@ export interface ResolvedOptions {
   etcdBudget: EtcdBudget | undefined;
   /** The chunked layout's settings; undefined with `chunks: false` (this store never creates chunks). */
   chunks: Required<ChunkOptions> | undefined;
+  /** The kind of object the bucket is stored in. */
+  kind: BucketKind;
 }
 
 /** Default of {@link ChunkOptions.largeValueBytes}. */
@@ -108,7 +112,15 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   const budget = resolveEtcdBudget(options.etcdBudget);
   const etcdBudget = budget === false ? undefined : new EtcdBudget(clock, budget);
   const chunks = resolveChunkOptions(options.chunks);
-  return { name, logger: options.logger ?? silentLogger, clock, compression, timeoutMs, requestTimeoutMs, metrics, events, etcdBudget, chunks };
+  const kind = resolveKind(options.kind);
+  return { name, logger: options.logger ?? silentLogger, clock, compression, timeoutMs, requestTimeoutMs, metrics, events, etcdBudget, chunks, kind };
+}
+
+/** Validates the `kind` option: 'ConfigMap' (the default) or 'Secret'. */
+export function resolveKind(value: unknown): BucketKind {
+  if (value === undefined) return 'ConfigMap';
+  if (!BUCKET_KINDS.includes(value as BucketKind)) throw new InvalidOptionError('kind', value, `one of ${BUCKET_KINDS.map((k) => `'${k}'`).join(', ')}`);
+  return value as BucketKind;
 }
 
 /** Validates the `etcdBudget` option (the numbers are checked by EtcdBudget itself). */

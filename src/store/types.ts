@@ -8,7 +8,7 @@ import type { KubeApi } from '../kube/api.js';
 import type { KubeConfigSource } from '../kube/config.js';
 import type { KubeConfig } from '../kube/types.js';
 import type { Clock } from '../clock.js';
-import type { CompressionOptions } from '../codec/index.js';
+import type { BucketKind, CompressionOptions } from '../codec/index.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
@@ -273,9 +273,9 @@ export interface ChunkOptions {
   gcGraceMs?: number;
 }
 
-/** Options of ConfigMapStore.open(). */
+/** Options of {@link ConfigMapStore.open}: where the bucket is, its object kind, and how the store behaves. */
 export interface OpenStoreOptions {
-  /** Bucket name = ConfigMap name (a DNS-1123 subdomain). */
+  /** Bucket name = the name of its head object, a ConfigMap or Secret (a DNS-1123 subdomain). */
   name: string;
   /** Namespace; default: NAMESPACE env, the service-account namespace, the kubeconfig context, "default". */
   namespace?: string;
@@ -293,7 +293,7 @@ export interface OpenStoreOptions {
   api?: KubeApi;
   /** App name for the app.kubernetes.io/name label of a created bucket. Default "kubekv". */
   app?: string;
-  /** Create the ConfigMap if it does not exist. Default false: a missing bucket is BucketNotFoundError. */
+  /** Create the bucket (its head object) if it does not exist. Default false: a missing bucket is BucketNotFoundError. */
   create?: boolean;
   /** Value compression; see CompressionOptions. Default: gzip values >= 1 KiB that shrink by >= 10%. */
   compression?: CompressionOptions | boolean;
@@ -358,4 +358,20 @@ export interface OpenStoreOptions {
    * another store chunked.
    */
   chunks?: ChunkOptions | false;
+  /**
+   * The kind of Kubernetes object the bucket is stored in: `'ConfigMap'`
+   * (the default), or `'Secret'` for state that should get the cluster's
+   * encryption at rest and RBAC of its own (operators grant `secrets` far
+   * more sparingly than `configmaps`; deploy/rbac.yaml has an optional Role
+   * for it). Everything else is the same on both: the layout (head and
+   * chunks, which are of the same kind), the annotations, the CAS on every
+   * write, the three endings, fencing and the size limits (1 MiB of values
+   * per object). A Secret bucket's values are base64 in the Secret's `data`
+   * (docs/format.md "Secret buckets"); kubekv never logs a key or a value,
+   * nor puts one in an error message. A bucket of one kind is not found
+   * under the other: a store opened with the wrong kind gets
+   * BucketNotFoundError (or, with `create: true`, a new, separate bucket).
+   * Default 'ConfigMap'.
+   */
+  kind?: BucketKind;
 }

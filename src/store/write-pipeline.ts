@@ -52,7 +52,7 @@ import {
   UnavailableError,
 } from '../errors.js';
 import type { PatchResult as ObjectPatchResult } from '../kube/api.js';
-import type { ConfigMapApi, ConfigMapPatch } from '../kube/configmap-api.js';
+import type { BucketApi, BucketPatch } from '../kube/bucket-api.js';
 
 type PatchResult = ObjectPatchResult<ConfigMapObject>;
 import { certainlyNotApplied, isTooLarge } from '../kube/errors.js';
@@ -65,7 +65,7 @@ import { planCommit, type CommitPlan, type WriteOp, type WriteResult } from './c
 /** What the pipeline needs from its store. */
 export interface PipelineHost {
   readonly bucket: string;
-  readonly api: ConfigMapApi;
+  readonly api: BucketApi;
   readonly logger: Logger;
   readonly clock: Clock;
   /** Default deadline of a write, in ms. */
@@ -362,7 +362,7 @@ export class WritePipeline {
     const seq = ++this.#commitSeq;
     let base = this.#startingBase();
     // The plan of the outstanding attempt (sent, or about to be), and its base.
-    let attempt: { plan: CommitPlan & { patch: ConfigMapPatch }; base: Base; refusedAsTooLarge?: boolean } | undefined;
+    let attempt: { plan: CommitPlan & { patch: BucketPatch }; base: Base; refusedAsTooLarge?: boolean } | undefined;
     // The resourceVersion of the last attempt refused with 409 (a newer state is needed).
     let conflictedOn: string | undefined;
     let conflicts = 0;
@@ -472,7 +472,7 @@ export class WritePipeline {
             base = fresh;
             continue;
           }
-          attempt = { plan: plan as CommitPlan & { patch: ConfigMapPatch }, base };
+          attempt = { plan: plan as CommitPlan & { patch: BucketPatch }, base };
         }
 
         const sent = await this.#send(commit, attempt.plan);
@@ -574,7 +574,7 @@ export class WritePipeline {
    * it may have made etcd store (landed, or its answer lost) is charged to
    * the budget and reported; a refusal costs etcd nothing.
    */
-  async #send(commit: Commit, plan: CommitPlan & { patch: ConfigMapPatch }): Promise<{ kind: 'answer'; result: PatchResult; seq: number } | { kind: 'error'; error: unknown }> {
+  async #send(commit: Commit, plan: CommitPlan & { patch: BucketPatch }): Promise<{ kind: 'answer'; result: PatchResult; seq: number } | { kind: 'error'; error: unknown }> {
     const seq = ++this.#requestSeq;
     commit.inFlight = true;
     let sent: { kind: 'answer'; result: PatchResult; seq: number } | { kind: 'error'; error: unknown };

@@ -6,13 +6,16 @@
  *
  * Guarantees (pinned to the real kube-apiserver by the api-facts suite,
  * test/support/api-facts.ts, which runs against both):
- * - ConfigMaps, Leases and Events by namespace and name, with one
+ * - ConfigMaps, Secrets, Leases and Events by namespace and name, with one
  *   resourceVersion counter across all (as etcd's revision) and a uid each.
  * - create: 409 AlreadyExists; update (PUT): 409 on a stale
  *   metadata.resourceVersion, 404 when gone; merge patch (RFC 7386, null
  *   deletes): 409 when it carries a stale resourceVersion; delete: 409 when a
  *   resourceVersion or uid precondition fails, 404 when gone; a ConfigMap
- *   over 1 MiB of values: 422.
+ *   or Secret over 1 MiB of values, a change to an immutable one's data,
+ *   a Secret value that is not base64 or a change of a Secret's type: 422.
+ *   A Secret's write-only `stringData` is merged into `data` (base64) and
+ *   never stored; its `type` defaults to Opaque.
  * - Watches by field (metadata.name=) or label selector, from a
  *   resourceVersion (history replayed in order) or from now (ADDED for what
  *   exists); 410 Gone for a version older than the last {@link compact};
@@ -42,7 +45,7 @@ export interface RequestMatcher {
   /** The API verb (a GET of a collection is `list`, or `watch` with watch=true). */
   verb?: 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete' | 'watch' | undefined;
   /** The resource, plural. */
-  resource?: 'configmaps' | 'leases' | 'events' | undefined;
+  resource?: FakeResource | undefined;
   /** The object's name (a create matches by its body's name only through `verb`/`resource`). */
   name?: string | undefined;
 }
@@ -54,6 +57,9 @@ export interface FakeClusterOptions {
   /** Most ms a request may take before the port gives up on it. @default 10000 */
   requestTimeoutMs?: number | undefined;
 }
+
+/** The resources a FakeCluster serves (plural names). */
+export type FakeResource = 'configmaps' | 'secrets' | 'leases' | 'events';
 
 type Obj = KubeObject & Record<string, unknown> & { metadata: NonNullable<KubeObject['metadata']> & Record<string, unknown> };
 type Resource = NonNullable<RequestMatcher['resource']>;
@@ -77,6 +83,7 @@ interface Rules {
 /** The resources served, by plural name: serving another is one entry here. */
 const RESOURCES: Record<Resource, Rules> = {
   configmaps: { prefix: '/api/v1', kind: 'ConfigMap', validate: validateConfigMap, immutableData: true },
+  secrets: { prefix: '/api/v1', kind: 'Secret', validate: validateSecret, immutableData: true },
   leases: { prefix: '/apis/coordination.k8s.io/v1', kind: 'Lease' },
   events: { prefix: '/apis/events.k8s.io/v1', kind: 'Event' },
 };
@@ -111,7 +118,7 @@ export class FakeCluster {
   }
 
   /** The stored object (a copy), or undefined. */
-  object(resource: 'configmaps' | 'leases' | 'events', namespace: string, name: string): KubeObject | undefined {
+  object(resource: FakeResource, namespace: string, name: string): KubeObject | undefined {
     const object = this.#objects.get(`${RESOURCES[resource].prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}/${name}`);
     return object && structuredClone(object);
   }
@@ -198,12 +205,17 @@ export class FakeCluster {
       case 'create': {
         const name = body?.metadata?.name ?? '';
         if (this.#objects.has(`${p.collection}/${name}`)) throw statusError(409, `${p.resource} "${name}" already exists`);
-        return this.#store('ADDED', p, name, { ...body!, metadata: { ...body!.metadata, uid: crypto.randomUUID(), creationTimestamp: new Date(this.#clock.now()).toISOString() } });
+        const fresh = p.resource === 'secrets' ? withSecretDefaults(body!) : body!;
+        return this.#store('ADDED', p, name, { ...fresh, metadata: { ...body!.metadata, uid: crypto.randomUUID(), creationTimestamp: new Date(this.#clock.now()).toISOString() } });
       }
       case 'update':
       case 'patch': {
         if (!current) throw statusError(404, `${what} not found`);
-        const next = p.verb === 'update' ? structuredClone(body!) : mergePatch(current, request.body) as Obj;
+        let next = p.verb === 'update' ? structuredClone(body!) : mergePatch(current, request.body) as Obj;
+        if (p.resource === 'secrets') {
+          next = withSecretDefaults(next);
+          if (next['type'] !== current['type']) throw statusError(422, `Secret "${p.name!}" is invalid: type: Invalid value: "${String(next['type'])}": field is immutable`);
+        }
         const expected = next.metadata?.resourceVersion;
         // A PUT or a merge patch naming a resourceVersion is a precondition.
         if (expected && expected !== current.metadata.resourceVersion) {
@@ -368,6 +380,25 @@ function validateConfigMap(object: Obj): void {
   if (dataSize(data, binaryData) > MAX_DATA_BYTES) {
     throw statusError(422, `ConfigMap "${object.metadata.name}" is invalid: []: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
   }
+}
+
+/** A Secret as the API server stores it: `stringData` merged into `data` (base64) and dropped, `type` Opaque when unset. */
+function withSecretDefaults(object: Obj): Obj {
+  const { stringData, ...rest } = object as Obj & { stringData?: Record<string, string> };
+  const data = Object.assign(Object.create(null) as Record<string, string>, rest['data'] as Record<string, string> | undefined);
+  for (const [key, text] of Object.entries(stringData ?? {})) data[key] = Buffer.from(text, 'utf8').toString('base64');
+  return { ...rest, data: { ...data }, type: (rest['type']) ?? 'Opaque' };
+}
+
+/** The API server's validation of a Secret: base64 values, at most 1 MiB of them decoded (422 when it fails). */
+function validateSecret(object: Obj): void {
+  let total = 0;
+  for (const [key, value] of Object.entries((object['data'] as Record<string, string> | undefined) ?? {})) {
+    const bytes = Buffer.from(value, 'base64');
+    if (bytes.toString('base64') !== value) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data[${key}]: Invalid value: illegal base64 data`);
+    total += bytes.length;
+  }
+  if (total > MAX_DATA_BYTES) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
 }
 
 function status(code: number, message: string): Record<string, unknown> {

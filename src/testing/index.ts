@@ -19,4 +19,4 @@ export type { DeposeOptions, ElectOptions, FenceOptions, MemoryStateManagerOptio
 export type { StateManagerApi } from '../state/state-manager-api.js';
 export { ManualClock } from './manual-clock.js';
 export { FakeCluster } from './fake-cluster.js';
-export type { FakeClusterOptions, RequestMatcher } from './fake-cluster.js';
+export type { FakeClusterOptions, FakeResource, RequestMatcher } from './fake-cluster.js';

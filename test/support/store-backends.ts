@@ -4,15 +4,20 @@
  * (each space a fresh namespace) and MemoryStore from kubekv/testing (each
  * space a fresh MemoryCluster). A backend on the real control plane also
  * hands out the raw ConfigMap, for the assertions about what is really
- * stored; tests make those only where `raw` is defined.
+ * stored; tests make those only where `raw` is defined. A Secret-backed
+ * bucket (`kind: 'Secret'`) is a third backend: the same suite on the same
+ * store, its `raw` the Secret as the API server holds it, read in the bucket
+ * form (codec/bucket-kind.ts), so every assertion about labels, annotations,
+ * `data` and `binaryData` holds for it too.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap } from '@kubernetes/client-node';
+import { bucketForm } from '../../src/codec/bucket-kind.js';
 import { ConfigMapStore, type OpenStoreOptions, type Store } from '../../src/index.js';
 import { FakeCluster, MemoryCluster, MemoryStore } from '../../src/testing/index.js';
 import { testControlPlane } from '../controlplane/remote.js';
-import { expectBucketUnchanged, readRaw } from './store.js';
+import { adminClients, expectRawUnchanged, readRaw } from './store.js';
 
 /** Options of a store opened by a backend (where it lives is the space's business). */
 export type BackendOpenOptions = Omit<OpenStoreOptions, 'namespace' | 'kubeConfig'>;
@@ -59,6 +64,26 @@ export const configMapBackend: StoreBackend = {
       namespace,
       open: (options) => ConfigMapStore.open({ ...options, namespace, kubeConfig: cp.adminKubeConfig() }),
       raw: (name) => readRaw(namespace, name),
+    };
+  },
+};
+
+/** The Secret of a Secret bucket as the API server holds it (a quorum read with the admin identity), in the bucket form. */
+export async function readRawSecret(namespace: string, name: string): Promise<V1ConfigMap> {
+  return bucketForm('Secret').toBucket(await adminClients().core.readNamespacedSecret({ name, namespace }));
+}
+
+/** ConfigMapStore with `kind: 'Secret'` against the shared real control plane, with the admin identity. */
+export const secretBackend: StoreBackend = {
+  name: 'ConfigMapStore (kind: Secret)',
+  onCluster: true,
+  async space(prefix) {
+    const cp = testControlPlane();
+    const namespace = await cp.freshNamespace(prefix);
+    return {
+      namespace,
+      open: (options) => ConfigMapStore.open({ kind: 'Secret', ...options, namespace, kubeConfig: cp.adminKubeConfig() }),
+      raw: (name) => readRawSecret(namespace, name),
     };
   },
 };
@@ -122,8 +147,8 @@ export const fakeChunkedBackend: StoreBackend = {
   },
 };
 
-/** Every backend, the real one first. */
-export const storeBackends: readonly StoreBackend[] = [configMapBackend, memoryBackend, chunkedBackend, fakeChunkedBackend];
+/** Every backend, the real ones first. */
+export const storeBackends: readonly StoreBackend[] = [configMapBackend, secretBackend, memoryBackend, chunkedBackend, fakeChunkedBackend];
 
 /** Opens bucket `name` with `create: true` in a fresh space of `backend`. */
 export async function openBackendBucket(backend: StoreBackend, name = 'bucket', options: Omit<BackendOpenOptions, 'name'> = {}): Promise<BackendBucket> {
@@ -156,7 +181,7 @@ async function contents(store: Store) {
  */
 export async function expectUnchanged<T>(bucket: BackendBucket, action: () => Promise<T>): Promise<T> {
   const before = await contents(bucket.store);
-  const result = bucket.raw ? await expectBucketUnchanged(bucket, action) : await action();
+  const result = bucket.raw ? await expectRawUnchanged(bucket.raw, bucket, action) : await action();
   assert.deepEqual(await contents(bucket.store), before, `bucket ${bucket.namespace}/${bucket.name} changed although the call was refused`);
   return result;
 }

@@ -146,9 +146,14 @@ function fingerprint(cm: V1ConfigMap) {
  * what `action` returned.
  */
 export async function expectBucketUnchanged<T>(bucket: Pick<OpenedBucket, 'namespace' | 'name'>, action: () => Promise<T>): Promise<T> {
-  const before = fingerprint(await readRaw(bucket.namespace, bucket.name));
+  return expectRawUnchanged(() => readRaw(bucket.namespace, bucket.name), bucket, action);
+}
+
+/** {@link expectBucketUnchanged} with the object read by `read` (a Secret bucket's Secret, in bucket form). */
+export async function expectRawUnchanged<T>(read: () => Promise<V1ConfigMap>, bucket: Pick<OpenedBucket, 'namespace' | 'name'>, action: () => Promise<T>): Promise<T> {
+  const before = fingerprint(await read());
   const result = await action();
-  const after = fingerprint(await readRaw(bucket.namespace, bucket.name));
+  const after = fingerprint(await read());
   assert.deepEqual(after, before, `bucket ${bucket.namespace}/${bucket.name} changed although the call was refused`);
   return result;
 }

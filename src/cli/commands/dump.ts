@@ -23,14 +23,14 @@ import { withWritableStore } from './write.js';
 /** `kubekv dump`. */
 export const dumpCommand: Command = {
   name: 'dump',
-  options: ['bucket'],
+  options: ['bucket', 'kind'],
   positionals: [],
   summary: 'write the bucket\'s keys and decoded values as one JSON document (the dump format)',
   async run(ctx) {
     if (ctx.options.output === 'yaml') throw new InvalidOptionError('output', 'yaml', '`dump` writes its JSON format only (restore reads it back)');
     const bucket = bucketName(ctx.options);
     const conn = await ctx.connection();
-    const state = await readBucket(conn, bucket, ctx.signal);
+    const state = await readBucket(conn, bucket, ctx.signal, ctx.options.kind);
     const dump = buildDump({ namespace: conn.namespace, bucket, revision: state.revision, at: new Date() }, pairsOf(state, ''));
     await ctx.out(serializeDump(dump));
   },
@@ -39,7 +39,7 @@ export const dumpCommand: Command = {
 /** `kubekv restore [file|-]`. */
 export const restoreCommand: Command = {
   name: 'restore',
-  options: ['bucket', 'force', 'lease', 'replace', 'create-bucket', 'timeout'],
+  options: ['bucket', 'kind', 'force', 'lease', 'replace', 'create-bucket', 'timeout'],
   positionals: ['file?'],
   summary: 'write a dump (from a file, or stdin) into a bucket in one atomic write; --replace also deletes keys the dump lacks',
   async run(ctx) {

@@ -2,7 +2,8 @@
  * `kubekv ls [prefix]` and `kubekv get <key>`: reads of one bucket, from one
  * quorum GET of its ConfigMap (no watch, nothing cached), values decoded.
  * `get` writes the value's raw bytes to stdout, so binary values pipe
- * unchanged (`kubekv get cert > cert.der`).
+ * unchanged (`kubekv get cert > cert.der`). A Secret bucket's values
+ * (`--kind secret`) are printed by `get` only: `ls` shows `<secret>`.
  *
  * @module
  */
@@ -18,10 +19,22 @@ import { previewValue, renderTable, safeCell } from '../output.js';
 /** A key as `-o json` shows it: its revision, its value's size in bytes (decoded) and the value. */
 export type PairView = { key: string; lastIndex: number; size: number } & ValueFields;
 
-/** The view of a pair. */
-export function pairView(pair: KVPair): PairView {
-  return { key: pair.key, lastIndex: pair.lastIndex, size: pair.value.length, ...valueFields(pair.value) };
+/** A key of a Secret bucket as listings show it: no value (only `get` prints one). */
+export type HiddenPairView = { key: string; lastIndex: number; size: number };
+
+/** The view of a pair; without its value when `hideValue` (a Secret bucket's listing). */
+export function pairView(pair: KVPair, hideValue = false): PairView | HiddenPairView {
+  const view = { key: pair.key, lastIndex: pair.lastIndex, size: pair.value.length };
+  return hideValue ? view : { ...view, ...valueFields(pair.value) };
 }
+
+/** The VALUE cell of a listing: a preview, or `<hidden>` for a Secret bucket. */
+export function previewCell(value: Uint8Array, hideValue: boolean): string {
+  return hideValue ? HIDDEN_VALUE : previewValue(value);
+}
+
+/** What listings show for a value of a Secret bucket. */
+export const HIDDEN_VALUE = '<secret>';
 
 /** The pairs under `prefix`, sorted by key, values decoded (FormatError for a corrupt one). */
 export function pairsOf(state: BucketState, prefix: string): KVPair[] {
@@ -35,21 +48,22 @@ export function pairsOf(state: BucketState, prefix: string): KVPair[] {
 export const lsCommand: Command = {
   name: 'ls',
   aliases: ['list'],
-  options: ['bucket'],
+  options: ['bucket', 'kind'],
   positionals: ['prefix?'],
-  summary: 'list the keys (under a prefix) with revision, size and a value preview',
+  summary: 'list the keys (under a prefix) with revision, size and a value preview (none for a Secret bucket)',
   async run(ctx) {
     const bucket = bucketName(ctx.options);
     const prefix = ctx.positionals[0] ?? '';
-    const pairs = pairsOf(await readBucket(await ctx.connection(), bucket, ctx.signal), prefix);
+    const hide = ctx.options.kind === 'Secret';
+    const pairs = pairsOf(await readBucket(await ctx.connection(), bucket, ctx.signal, ctx.options.kind), prefix);
     if (ctx.options.output === 'table' && pairs.length === 0) {
       await ctx.note(prefix ? `No keys under ${JSON.stringify(prefix)} in bucket ${bucket}.` : `Bucket ${bucket} is empty.`);
       return;
     }
-    await ctx.print(pairs.map(pairView), () =>
+    await ctx.print(pairs.map((p) => pairView(p, hide)), () =>
       renderTable({
         columns: ['KEY', 'REVISION', 'SIZE', 'VALUE'],
-        rows: pairs.map((p) => [safeCell(p.key), String(p.lastIndex), String(p.value.length), previewValue(p.value)]),
+        rows: pairs.map((p) => [safeCell(p.key), String(p.lastIndex), String(p.value.length), previewCell(p.value, hide)]),
       }),
     );
   },
@@ -58,14 +72,14 @@ export const lsCommand: Command = {
 /** `kubekv get <key>`. */
 export const getCommand: Command = {
   name: 'get',
-  options: ['bucket'],
+  options: ['bucket', 'kind'],
   positionals: ['key'],
   summary: 'print a value: its raw bytes (binary included), or the key, revision and value with -o json|yaml',
   async run(ctx) {
     const bucket = bucketName(ctx.options);
     const key = ctx.positionals[0]!;
     encodeKey(key); // InvalidKeyError before any request
-    const entry = (await readBucket(await ctx.connection(), bucket, ctx.signal)).entries.get(key);
+    const entry = (await readBucket(await ctx.connection(), bucket, ctx.signal, ctx.options.kind)).entries.get(key);
     if (!entry) throw new KeyNotFoundError(key);
     const pair = toPair(entry);
     if (ctx.options.output !== 'table') return ctx.print(pairView(pair), () => '');

@@ -57,13 +57,13 @@ export function lastWriter(state: Pick<BucketState, 'writers'>): StatusView['las
 /** `kubekv status [bucket]`. */
 export const statusCommand: Command = {
   name: 'status',
-  options: ['bucket', 'lease'],
+  options: ['bucket', 'kind', 'lease'],
   positionals: ['bucket?'],
   summary: 'show a bucket: size used of 1 MiB, keys, revision, epoch, leader, last writer',
   async run(ctx) {
     const bucket = bucketName(ctx.options, ctx.positionals[0]);
     const conn = await ctx.connection();
-    const state = await readBucket(conn, bucket, ctx.signal);
+    const state = await readBucket(conn, bucket, ctx.signal, ctx.options.kind);
     let ledBy: StatusView['ledBy'] = null;
     let ledByError: string | undefined;
     try {

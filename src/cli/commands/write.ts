@@ -26,12 +26,12 @@ import { safeCell } from '../output.js';
 export async function withWritableStore<T>(ctx: CommandContext, bucket: string, write: (store: ConfigMapStore) => Promise<T>): Promise<T> {
   const conn = await ctx.connection();
   const { options, signal } = ctx;
-  const state = await readBucketIfExists(conn, bucket, signal);
+  const state = await readBucketIfExists(conn, bucket, signal, options.kind);
   if (!state && !options.createBucket) throw await notFound(conn, new BucketNotFoundError(conn.namespace, bucket), signal);
   await checkWritable(conn, bucket, state, options, signal);
   let store: ConfigMapStore;
   try {
-    store = await openStore(conn, bucket, { create: options.createBucket, signal, timeoutMs: options.timeoutMs });
+    store = await openStore(conn, bucket, { create: options.createBucket, signal, timeoutMs: options.timeoutMs, kind: options.kind });
   } catch (err) {
     // Creating a bucket in a missing namespace is a 404 too.
     if (!state && (err instanceof BucketNotFoundError || (err instanceof ApiError && err.status === 404))) throw await notFound(conn, err, signal);
@@ -47,7 +47,7 @@ export async function withWritableStore<T>(ctx: CommandContext, bucket: string, 
 /** `kubekv put <key> <value|->`. */
 export const putCommand: Command = {
   name: 'put',
-  options: ['bucket', 'force', 'lease', 'if-absent', 'if-revision', 'create-bucket', 'timeout'],
+  options: ['bucket', 'kind', 'force', 'lease', 'if-absent', 'if-revision', 'create-bucket', 'timeout'],
   positionals: ['key', 'value'],
   summary: 'store a value (`-` reads its bytes from stdin); --if-absent / --if-revision make it conditional',
   async run(ctx) {
@@ -70,7 +70,7 @@ export const putCommand: Command = {
 export const delCommand: Command = {
   name: 'del',
   aliases: ['delete', 'rm'],
-  options: ['bucket', 'force', 'lease', 'if-revision', 'ignore-not-found', 'prefix', 'timeout'],
+  options: ['bucket', 'kind', 'force', 'lease', 'if-revision', 'ignore-not-found', 'prefix', 'timeout'],
   positionals: ['key'],
   summary: 'delete a key (a missing key exits 3 unless --ignore-not-found); --if-revision makes it conditional; --prefix deletes every key under <key>',
   details:

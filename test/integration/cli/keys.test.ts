@@ -133,14 +133,14 @@ describe('kubekv buckets', () => {
 
     const listed = JSON.parse(ok(await kubekv(['buckets', ...b, '-o', 'json'])).text) as Array<Record<string, unknown>>;
     assert.deepEqual(listed.map(({ created: _, ...rest }) => rest), [
-      { namespace, name: 'one', keys: 1, bytes: 5, limit: 1_048_576, revision: one, epoch: 0, epochRaisedBy: '', leader: '' },
-      { namespace, name: 'two', keys: 2, bytes: 2, limit: 1_048_576, revision: two, epoch: 0, epochRaisedBy: '', leader: '' },
+      { namespace, name: 'one', kind: 'ConfigMap', keys: 1, bytes: 5, limit: 1_048_576, revision: one, epoch: 0, epochRaisedBy: '', leader: '' },
+      { namespace, name: 'two', kind: 'ConfigMap', keys: 2, bytes: 2, limit: 1_048_576, revision: two, epoch: 0, epochRaisedBy: '', leader: '' },
     ]);
     const table = ok(await kubekv(['buckets', ...b])).text.split('\n');
-    assert.match(table[0]!, /^NAME +KEYS +USED +REVISION +EPOCH +LEADER +AGE$/);
-    assert.match(table[2]!, new RegExp(`^two +2 +2 B \\(0\\.0%\\) +${two} +0 +<none> +\\d+[smh]\\S*$`));
+    assert.match(table[0]!, /^NAME +KIND +KEYS +USED +REVISION +EPOCH +LEADER +AGE$/);
+    assert.match(table[2]!, new RegExp(`^two +ConfigMap +2 +2 B \\(0\\.0%\\) +${two} +0 +<none> +\\d+[smh]\\S*$`));
     const all = JSON.parse(ok(await kubekv(['buckets', '-A', ...adminArgs(), '-o', 'json'])).text) as Array<{ namespace: string; name: string }>;
     assert.deepEqual(all.filter((x) => x.namespace === namespace).map((x) => x.name), ['one', 'two']);
-    assert.match(ok(await kubekv(['buckets', '-A', ...adminArgs()])).text, /^NAMESPACE +NAME +KEYS/);
+    assert.match(ok(await kubekv(['buckets', '-A', ...adminArgs()])).text, /^NAMESPACE +NAME +KIND +KEYS/);
   });
 });

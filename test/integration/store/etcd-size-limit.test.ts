@@ -14,7 +14,7 @@ import { after, describe, it } from 'node:test';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { BucketFullError, KubekvError, type ConfigMapStore } from '../../../src/index.js';
 import { MAX_ANNOTATIONS_BYTES, MAX_DATA_BYTES, annotationsSize, dataSize } from '../../../src/codec/index.js';
-import { ConfigMapApi } from '../../../src/kube/configmap-api.js';
+import { BucketApi } from '../../../src/kube/bucket-api.js';
 import { certainlyNotApplied, isTooLarge } from '../../../src/kube/errors.js';
 import { storeInternals } from '../../../src/store/configmap-store.js';
 import { expectBucketUnchanged, openBucket, readRaw, type OpenedBucket } from '../../support/store.js';
@@ -38,7 +38,7 @@ function describeError(err: unknown): string {
  * one is refused, and returns the refusal.
  */
 async function fillUntilRefused(bucket: OpenedBucket, store: ConfigMapStore): Promise<{ error: unknown; chunks: number }> {
-  const api = new ConfigMapApi(bucket.kc, bucket.namespace, bucket.name);
+  const api = new BucketApi(bucket.kc, bucket.namespace, bucket.name);
   const current = (await api.get())!;
   const data = Object.fromEntries(Array.from({ length: 1400 }, (_, i) => [`f${String(i).padStart(4, '0')}-${'y'.repeat(244)}`, '']));
   const edited = await api.patch({ metadata: { resourceVersion: current.metadata!.resourceVersion!, annotations: { 'example.com/blob': 'b'.repeat(255_000) } }, data });
@@ -115,7 +115,7 @@ describe("a bucket at etcd's request limit", () => {
     assert.ok(lo > 0, 'kubekv admits no value at all: the bucket was filled too far for this check');
     // The same key with 4 KiB more, sent raw (no index or writers entry, so
     // the server is asked to store less than kubekv would add): etcd refuses it.
-    const api = new ConfigMapApi(bucket.kc, bucket.namespace, bucket.name);
+    const api = new BucketApi(bucket.kc, bucket.namespace, bucket.name);
     const current = (await api.get())!;
     const refused = await api
       .patch({ metadata: { resourceVersion: current.metadata!.resourceVersion! }, binaryData: { probe: randomBytes(lo + 4096).toString('base64') } })

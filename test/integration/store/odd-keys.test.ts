@@ -16,7 +16,7 @@ import { after, describe, it } from 'node:test';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { KeyModifiedError } from '../../../src/index.js';
 import { encodeKey } from '../../../src/codec/index.js';
-import { ConfigMapApi } from '../../../src/kube/configmap-api.js';
+import { BucketApi } from '../../../src/kube/bucket-api.js';
 import { openBucket, openPeer, type OpenedBucket } from '../../support/store.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -30,8 +30,8 @@ async function bucketFor(prefix: string): Promise<OpenedBucket> {
   return bucket;
 }
 
-function rawApi(bucket: OpenedBucket): ConfigMapApi {
-  return new ConfigMapApi(bucket.kc, bucket.namespace, bucket.name);
+function rawApi(bucket: OpenedBucket): BucketApi {
+  return new BucketApi(bucket.kc, bucket.namespace, bucket.name);
 }
 
 /** The ConfigMap's data as the server holds it, `__proto__` included. */

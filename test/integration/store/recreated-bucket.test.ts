@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { BucketNotFoundError, ConfigMapStore, KubekvError, OutcomeUnknownError } from '../../../src/index.js';
-import { ConfigMapApi } from '../../../src/kube/configmap-api.js';
+import { BucketApi } from '../../../src/kube/bucket-api.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { TcpProxy, serverPort } from '../../support/tcp-proxy.js';
 import { adminClients, openBucket, openPeer, readRaw, waitFor, type OpenedBucket } from '../../support/store.js';
@@ -47,11 +47,11 @@ describe('a consistent read whose answer ("no bucket") arrives after the watch a
     // Hold the consistent read's answer (taken while the bucket is gone)
     // until the watch has applied the recreated bucket.
     // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, called with .apply
-    const originalList = ConfigMapApi.prototype.list;
+    const originalList = BucketApi.prototype.list;
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     let held = false;
-    ConfigMapApi.prototype.list = async function (this: ConfigMapApi, ...args: Parameters<ConfigMapApi['list']>) {
+    BucketApi.prototype.list = async function (this: BucketApi, ...args: Parameters<BucketApi['list']>) {
       const answer = await originalList.apply(this, args);
       if (!held && this.name === bucket.name) {
         held = true;
@@ -64,7 +64,7 @@ describe('a consistent read whose answer ("no bucket") arrives after the watch a
       read = store.get('k', { consistent: true });
       await waitFor('the consistent read to be answered and held', () => held || undefined);
     } finally {
-      ConfigMapApi.prototype.list = originalList;
+      BucketApi.prototype.list = originalList;
     }
     await createByHand(bucket, { k: 'v2' });
     await waitFor('the watch to apply the recreated bucket', async () => ((await store.get('k'))?.text === 'v2') || undefined);

@@ -37,6 +37,18 @@ describe('parseCommandLine', () => {
     assert.equal(line.options.timeoutMs, 1500);
   });
 
+  it('--kind names the bucket\'s object kind (configmap, cm, secret, any case; else KUBEKV_KIND); anything else is refused', () => {
+    assert.equal(parse(['get', 'k', '-b', 'x', '--kind', 'secret']).options.kind, 'Secret');
+    assert.equal(parse(['get', 'k', '-b', 'x', '--kind', 'Secret']).options.kind, 'Secret');
+    assert.equal(parse(['get', 'k', '-b', 'x', '--kind', 'cm']).options.kind, 'ConfigMap');
+    assert.equal(parse(['get', 'k', '-b', 'x', '--kind', 'ConfigMap']).options.kind, 'ConfigMap');
+    assert.equal(parse(['get', 'k', '-b', 'x']).options.kind, undefined);
+    assert.equal(parse(['get', 'k', '-b', 'x'], { KUBEKV_KIND: 'secret' }).options.kind, 'Secret');
+    assert.equal(parse(['get', 'k', '-b', 'x', '--kind', 'cm'], { KUBEKV_KIND: 'secret' }).options.kind, 'ConfigMap');
+    rejects(['get', 'k', '-b', 'x', '--kind', 'lease'], 'kind', /configmap \(cm\) or secret/);
+    rejects(['leader', 'x', '--kind', 'secret'], 'kind', /does not take --kind/);
+  });
+
   it('defaults: table output, no force, no bucket', () => {
     const line = parse(['ls']);
     assert.equal(line.options.output, 'table');

@@ -10,7 +10,7 @@ import { AbortedError, UnavailableError } from '../../../src/errors.js';
 import { WireKubeApi, type KubeWire } from '../../../src/kube/api.js';
 import type { KubeRequest } from '../../../src/kube/transport.js';
 import { KubeLeaseLock } from '../../../src/election/lease-lock.js';
-import { ConfigMapApi } from '../../../src/kube/configmap-api.js';
+import { BucketApi } from '../../../src/kube/bucket-api.js';
 
 /**
  * Waits for the request's signal, keeping the process alive meanwhile as a
@@ -40,7 +40,7 @@ describe('one request path: one fault, one error class', () => {
     'a Lease update': () => api.leases('ns').update({ metadata: { name: 'lease', resourceVersion: '1' } }),
     'an Event create': () => api.events('ns').create({ metadata: { name: 'e' } }),
     'the LeaseLock of an election': () => new KubeLeaseLock({ api, namespace: 'ns', name: 'lease' }).get(),
-    'the ConfigMapApi of a bucket': () => new ConfigMapApi(api, 'ns', 'bucket', { requestTimeoutMs: 30 }).get(),
+    'the BucketApi of a bucket': () => new BucketApi(api, 'ns', 'bucket', { requestTimeoutMs: 30 }).get(),
   };
   for (const [what, request] of Object.entries(requests)) {
     it(`${what} past its deadline is an UnavailableError`, async () => {

@@ -30,6 +30,7 @@ function brokenApi(api: KubeApi, broken: Breakage): KubeApi {
   return {
     defaultNamespace: api.defaultNamespace,
     configMaps: (namespace) => wrap(api.configMaps(namespace)),
+    secrets: (namespace) => wrap(api.secrets(namespace)),
     leases: (namespace) => wrap(api.leases(namespace)),
     events: (namespace) => wrap(api.events(namespace)),
   };
