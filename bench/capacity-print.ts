@@ -4,6 +4,7 @@
  */
 import type { BucketShape, FillResult } from './capacity-fill.js';
 import type { ObjectSizes } from './capacity-subjects.js';
+import type { PairedFigures } from './capacity-paired.js';
 import { COMPACTION_WINDOW_S, STOP_AT_QUOTA_SHARE, type SustainedFigures } from './capacity-sustained.js';
 import { fixed, int, printTable, ratio } from './report.js';
 
@@ -130,6 +131,7 @@ export interface RunFigures {
   columns: string[];
   sizes: { shape: BucketShape; cells: CellFigures[] }[];
   capacity: CapacityFigures[];
+  paired: PairedFigures[];
   sustained: SustainedFigures[];
   timings: { part: string; seconds: number }[];
   /** What stopped the run early, if anything. */
@@ -325,7 +327,11 @@ export function printTargets(run: RunFigures): void {
   });
   row('WAL B/put, largest / smallest <= 2x', vs((c) => c.sequential?.walBytesPerPut));
   row('watch B/put, largest / smallest <= 2x', vs((c) => c.sequential?.watchBytesPerPut));
-  row('put p50, largest / smallest <= 1.5x', vs((c) => c.sequential?.putP50Ms));
+  row('put p50, largest / smallest <= 1.5x (paired)', (l) => {
+    const p = run.paired.find((x) => x.layout === l);
+    return p ? `${fixed(p.p50Ratio, 2)}x (${fixed(p.big.putP50Ms, 2)} vs ${fixed(p.small.putP50Ms, 2)} ms${p.big.shape === big.shape.label ? '' : `, largest held ${p.big.shape}`})` : '-';
+  });
+  row('put p50, largest / smallest (sizes part, minutes apart)', vs((c) => c.sequential?.putP50Ms));
   row(`${run.config.writers} writers puts/s, largest / smallest >= 0.8x`, vs((c) => c.concurrent?.putsPerSecond));
   row('follower RSS / data, largest <= 3x', (l) => {
     const c = cellOf(big, l);
@@ -345,6 +351,16 @@ export function printTargets(run: RunFigures): void {
     `### issue 19's Benchmark targets beside this run (largest = ${big.shape.label}, smallest = ${small.shape.label}; per kubekv layout; nothing asserts them)`,
     ['target', ...layouts],
     rows,
+  );
+}
+
+/** The paired part: put latency on the smallest and largest bucket in alternation. */
+export function printPaired(run: RunFigures): void {
+  if (run.paired.length === 0) return;
+  printTable(
+    `### put latency, smallest and largest bucket in alternation (${run.paired[0]!.rounds} rounds, one writer each, no followers)`,
+    ['layout', 'smallest', 'p50 / p99 ms', 'largest', 'p50 / p99 ms', 'p50 largest / smallest'],
+    run.paired.map((p) => [p.layout, p.small.shape, `${fixed(p.small.putP50Ms, 2)} / ${fixed(p.small.putP99Ms, 2)}`, p.big.shape, `${fixed(p.big.putP50Ms, 2)} / ${fixed(p.big.putP99Ms, 2)}`, `${fixed(p.p50Ratio, 2)}x`]),
   );
 }
 

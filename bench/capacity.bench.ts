@@ -33,7 +33,10 @@
  *    accepted, what refused), whether every accepted key reads back from a
  *    fresh store by get, list({ consistent: true }) and watchTree's initial
  *    snapshot, and whether one 8 MiB value round-trips.
- * 3. Sustained (capacity-sustained.ts): sequential puts into each layout's
+ * 3. Paired (capacity-paired.ts): put latency on each kubekv layout's
+ *    smallest and largest bucket in alternation, so machine load weighs on
+ *    both alike; the put p50 ratio target is read from here.
+ * 4. Sustained (capacity-sustained.ts): sequential puts into each layout's
  *    largest bucket (the largest size it held) for `--sustained` seconds
  *    (default SUSTAINED_DEFAULT_S), etcd db growth and the projected time to
  *    its quota; stops early at half the quota.
@@ -64,6 +67,7 @@ import {
   printCapacity,
   printLegend,
   printRatios,
+  printPaired,
   printSizeTable,
   printSustained,
   printTargets,
@@ -75,6 +79,7 @@ import {
   type RunFigures,
   type SequentialFigures,
 } from './capacity-print.js';
+import { runPaired, type PairedBucket } from './capacity-paired.js';
 import { runSustained } from './capacity-sustained.js';
 import { bareSubject, FOLLOWERS, GaveUp, kubekvSubject, type Context, type CostSubject, type PreparedBucket, type Writer } from './capacity-subjects.js';
 import { costBetween, idleWalBytesPerSecond, scrapeCluster, settleBackend, type ClusterCost } from './cluster-metrics.js';
@@ -151,6 +156,7 @@ export async function benchCapacity(cp: ControlPlane): Promise<void> {
     columns: subjects.map((s) => s.label),
     sizes: [],
     capacity: [],
+    paired: [],
     sustained: [],
     timings,
   };
@@ -160,14 +166,19 @@ export async function benchCapacity(cp: ControlPlane): Promise<void> {
   let failure: Error | undefined;
   try {
     /** Per layout, its largest bucket that held the whole fill (for the sustained part). */
-    const largest = new Map<string, { name: string; shape: string }>();
+    const largest = new Map<string, PairedBucket>();
+    /** Per layout, its smallest bucket that held the whole fill (for the paired part). */
+    const smallest = new Map<string, PairedBucket>();
     for (const [index, shape] of SIZES.entries()) {
       const sizeStarted = performance.now();
       const cells: CellFigures[] = [];
       for (const subject of subjects) {
         const cell = await measureCell(ctx, cp, subject, shape, index, proxies);
         cells.push(cell);
-        if (subject.layout && !cell.unavailable) largest.set(subject.layout.id, { name: cell.bucket, shape: shape.label });
+        if (subject.layout && !cell.unavailable) {
+          largest.set(subject.layout.id, { name: cell.bucket, shape: shape.label });
+          if (!smallest.has(subject.layout.id)) smallest.set(subject.layout.id, { name: cell.bucket, shape: shape.label });
+        }
       }
       run.sizes.push({ shape, cells });
       timings.push({ part: `size ${shape.label}`, seconds: seconds(sizeStarted) });
@@ -184,6 +195,14 @@ export async function benchCapacity(cp: ControlPlane): Promise<void> {
     }
     timings.push({ part: 'capacity (read-back, 8 MiB value)', seconds: seconds(capacityStarted) });
     printCapacity(run);
+
+    const pairedStarted = performance.now();
+    for (const layout of layouts) {
+      const [small, big] = [smallest.get(layout.id), largest.get(layout.id)];
+      if (small && big && small.name !== big.name) run.paired.push(await runPaired(ctx, layout, small, big, putKey, randomText));
+    }
+    timings.push({ part: 'paired (alternating puts, smallest and largest)', seconds: seconds(pairedStarted) });
+    printPaired(run);
 
     const sustainedStarted = performance.now();
     for (const layout of layouts) {
