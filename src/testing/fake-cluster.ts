@@ -35,7 +35,7 @@ import { EventEmitter, on } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import { keepingProcessAlive, systemClock, sleep, type Clock } from '../clock.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
-import { WireKubeApi, type KubeApi, type KubeWire } from '../kube/api.js';
+import { WireKubeApi, type KubeApi } from '../kube/api.js';
 import { HttpStatusError } from '../kube/errors.js';
 import type { KubeRequest, KubeStream } from '../kube/transport.js';
 import type { KubeObject } from '../kube/types.js';
@@ -66,8 +66,11 @@ type Resource = NonNullable<RequestMatcher['resource']>;
 interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; object: Obj; rv: number }
 /** What watches are sent: a change, or (to every watch) a BOOKMARK or an ERROR. */
 type WatchEvent = Change | { type: 'BOOKMARK' | 'ERROR'; collection?: undefined; object: unknown };
-interface Fault { match: RequestMatcher; act: (apply: () => string) => Promise<string> }
-interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']> }
+/** @internal A request as the cluster sees it: what its path and verb say, the object it is about (named in its path, field selector or body) and the port it came through. */
+export interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']>; about: string; port: KubeApi; signal?: AbortSignal | undefined }
+/** @internal Answers a request; `next` sends it on (through the faults that follow, to the store). */
+export type Reactor = (next: () => Promise<string>, request: Parsed) => Promise<string>;
+interface Fault { applies: (request: Parsed) => boolean; act: Reactor }
 
 /** How the cluster serves a resource: where it lives and what the API server checks. */
 interface Rules {
@@ -92,8 +95,6 @@ const RESOURCES: Record<Resource, Rules> = {
 export class FakeCluster {
   /** The port over this cluster: pass it as the `api` option of ConfigMapStore.open, StateManager.start, LeaseElector. */
   readonly api: KubeApi;
-  /** @internal The requests under `api`: MemoryStore and MemoryStateManager lay their own faults over them. */
-  readonly wire: KubeWire;
   readonly #clock: Clock;
   #rv = 1000;
   #compactedAt = 0;
@@ -101,15 +102,19 @@ export class FakeCluster {
   readonly #history: Change[] = [];
   /** Every open watch listens for its 'event's here, and stops on 'expire'. */
   readonly #watches = new EventEmitter().setMaxListeners(0);
+  /** Faults for one request each (the first that applies is taken). */
   readonly #faults: Fault[] = [];
-  #paused: PromiseWithResolvers<void> | undefined;
+  /** Reactors laid by {@link react}: every request they apply to passes through them, in order, before any fault. */
+  readonly #reactors = new Set<Fault>();
+  /** Watches held back, by {@link hold}: each waits while one of these applies to it. */
+  readonly #holds = new Set<PromiseWithResolvers<void> & { applies: (watch: Parsed) => boolean }>();
+  #resume: (() => void) | undefined;
 
   /** @param options - see {@link FakeClusterOptions} */
   constructor(options: FakeClusterOptions = {}) {
     this.#clock = options.clock ?? systemClock;
-    this.wire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
     // Deadlines on the cluster's clock: a held request times out when a ManualClock is advanced.
-    this.api = new WireKubeApi(this.wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default', clock: this.#clock });
+    this.api = this.connect(this.#clock, options.requestTimeoutMs);
   }
 
   /** The newest resourceVersion of the cluster. */
@@ -125,31 +130,31 @@ export class FakeCluster {
 
   /** The next matching write is applied (unless `landed: false`) and its caller sees a reset connection: outcome unknown. */
   loseNextAnswer(options: { landed?: boolean; match?: RequestMatcher } = {}): void {
-    this.#faults.push({ match: { ...options.match }, act: (apply) => {
-      if (options.landed !== false) apply();
-      return Promise.reject(networkError('ECONNRESET', 'answer lost by FakeCluster.loseNextAnswer'));
-    } });
+    this.fault(matcher(options.match), async (next) => {
+      if (options.landed !== false) await next();
+      throw networkError('ECONNRESET', 'answer lost by FakeCluster.loseNextAnswer');
+    });
   }
 
   /** The next matching request is answered with `status` (default 503) and nothing is applied. */
   refuseNext(status = 503, options: { match?: RequestMatcher; message?: string } = {}): void {
-    this.#faults.push({ match: { ...options.match }, act: () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')) });
+    this.fault(matcher(options.match), () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')));
   }
 
   /** The next matching request waits `ms` on the cluster's clock before it is applied and answered. */
   delayNext(ms: number, options: { match?: RequestMatcher } = {}): void {
-    this.#faults.push({ match: { ...options.match }, act: (apply) => sleep(this.#clock, ms).then(apply) });
+    this.fault(matcher(options.match), (next) => sleep(this.#clock, ms).then(next));
   }
 
   /** Holds every watch event back (watchers see nothing, as over a stalled connection) until {@link resumeWatches}. */
   pauseWatches(): void {
-    this.#paused ??= Promise.withResolvers();
+    this.#resume ??= this.hold(() => true);
   }
 
   /** Delivers what {@link pauseWatches} held back, in order. */
   resumeWatches(): void {
-    this.#paused?.resolve();
-    this.#paused = undefined;
+    this.#resume?.();
+    this.#resume = undefined;
   }
 
   /** Sends a BOOKMARK at the current resourceVersion to every open watch. */
@@ -170,18 +175,49 @@ export class FakeCluster {
     this.#watches.emit('expire');
   }
 
-  async #send(request: KubeRequest): Promise<string> {
-    const p = await accept(request);
-    const apply = () => this.#apply(p, request);
-    const fault = this.#takeFault(p);
-    // A faulted request may wait (delayNext): as a real request's socket
-    // would, it keeps the process alive meanwhile (the clock's timers do not).
-    return fault ? keepingProcessAlive(() => fault.act(apply)) : apply();
+  /** @internal A port of its own on `clock`, as a replica's connection: {@link react}, {@link fault} and {@link hold} can single out its requests (`port`). */
+  connect(clock: Clock, requestTimeoutMs?: number): KubeApi {
+    const port: KubeApi = new WireKubeApi({ sendText: (r) => this.#send(r, port), open: (r) => this.#open(r, port) }, { requestTimeoutMs, defaultNamespace: 'default', clock });
+    return port;
   }
 
-  #takeFault(p: Parsed): Fault | undefined {
-    const index = this.#faults.findIndex((fault) => matches(fault.match, p));
-    return index < 0 ? undefined : this.#faults.splice(index, 1)[0];
+  /** @internal Lays `react` on every request (not a watch) `applies` to, before any fault, until the function returned is called. */
+  react(applies: (request: Parsed) => boolean, react: Reactor): () => void {
+    const reactor = { applies, act: react };
+    this.#reactors.add(reactor);
+    return () => void this.#reactors.delete(reactor);
+  }
+
+  /** @internal Lays `act` on the next request `applies` to, in turn with the faults above (one fault per request). */
+  fault(applies: (request: Parsed) => boolean, act: Reactor): void {
+    this.#faults.push({ applies, act });
+  }
+
+  /** @internal Holds back the events of the watches `applies` to (open or opened later) until the function returned is called; then they come, in order. */
+  hold(applies: (watch: Parsed) => boolean): () => void {
+    const hold = { applies, ...Promise.withResolvers<void>() };
+    this.#holds.add(hold);
+    return () => {
+      this.#holds.delete(hold);
+      hold.resolve();
+    };
+  }
+
+  async #send(request: KubeRequest, port: KubeApi): Promise<string> {
+    const p = await accept(request, port);
+    // The reactors in order, then the request's fault, if any, then the store.
+    const last = () => this.#faulted(p, () => new Promise<string>((resolve) => resolve(this.#apply(p, request))));
+    return [...this.#reactors].filter((r) => r.applies(p)).reduceRight((next: () => Promise<string>, r) => () => r.act(next, p), last)();
+  }
+
+  /** `apply` under the first fault that applies to `p` (taken), if any. */
+  #faulted(p: Parsed, apply: () => Promise<string>): Promise<string> {
+    const index = this.#faults.findIndex((fault) => fault.applies(p));
+    if (index < 0) return apply();
+    const [fault] = this.#faults.splice(index, 1);
+    // A faulted request may wait (delayNext): as a real request's socket
+    // would, it keeps the process alive meanwhile (the clock's timers do not).
+    return keepingProcessAlive(() => fault!.act(apply, p));
   }
 
   /** One request against the store; the answer's JSON, or HttpStatusError. */
@@ -266,9 +302,9 @@ export class FakeCluster {
     return [...this.#objects].filter(([key]) => key.startsWith(`${collection}/`)).map(([, object]) => object);
   }
 
-  async #open(request: KubeRequest): Promise<KubeStream> {
-    const p = await accept(request);
-    await this.#takeFault(p)?.act(() => '');
+  async #open(request: KubeRequest, port: KubeApi): Promise<KubeStream> {
+    const p = await accept(request, port);
+    await this.#faulted(p, () => Promise.resolve(''));
     const from = Number(request.query?.['resourceVersion'] || 0);
     if (from > 0 && from < this.#compactedAt) {
       const text = JSON.stringify(status(410, `too old resource version: ${from} (${this.#compactedAt})`));
@@ -278,33 +314,28 @@ export class FakeCluster {
     const live = on(this.#watches, 'event', { signal: request.signal, close: ['expire'] });
     const backlog = from > 0 ? this.#history.filter((change) => change.rv > from)
       : this.#objectsIn(p.collection).map((object) => ({ type: 'ADDED' as const, collection: p.collection, object, rv: Number(object.metadata.resourceVersion) }));
-    return { status: 200, body: this.#lines(p.collection, request.query, backlog, live, request.signal), text: () => Promise.reject(new Error('a watch body is read as a stream')) };
+    return { status: 200, body: this.#lines(p, request.query, backlog, live, request.signal), text: () => Promise.reject(new Error('a watch body is read as a stream')) };
   }
 
-  /** A watch's lines: `backlog`, then the events `live` brings, those it selects, each held while watches are paused. */
-  async *#lines(collection: string, query: KubeRequest['query'], backlog: Change[], live: AsyncIterable<unknown[]>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  /**
+   * A watch's lines: `backlog`, then the events `live` brings, those it
+   * selects, each held back while a hold applies to the watch; it ends,
+   * held or not, once `signal` aborts, as a watcher that stops (or
+   * reconnects) waits for its stream to end.
+   */
+  async *#lines(p: Parsed, query: KubeRequest['query'], backlog: Change[], live: AsyncIterable<unknown[]>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
     async function* events(): AsyncGenerator<WatchEvent> {
       yield* backlog;
       for await (const [event] of live) yield event as WatchEvent;
     }
-    for await (const event of gate(events(), () => this.#paused?.promise, signal)) {
-      const selects = event.collection === undefined || (event.collection === collection && selected(event.object, query));
+    const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+    const held = () => [...this.#holds].find((hold) => hold.applies(p))?.promise;
+    for await (const event of events()) {
+      for (let wait = held(); wait && !signal?.aborted; wait = held()) await Promise.race([wait, aborted]);
+      if (signal?.aborted) return;
+      const selects = event.collection === undefined || (event.collection === p.collection && selected(event.object, query));
       if (selects) yield Buffer.from(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
     }
-  }
-}
-
-/**
- * @internal `source`, each item held while `hold()` gives a promise to wait
- * for (a paused watch); ends, held or not, once `signal` aborts, as a
- * watcher that stops (or reconnects) waits for its stream to end.
- */
-export async function* gate<T>(source: AsyncIterable<T>, hold: () => Promise<void> | undefined, signal: AbortSignal | undefined): AsyncGenerator<T> {
-  const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
-  for await (const item of source) {
-    for (let wait = hold(); wait && !signal?.aborted; wait = hold()) await Promise.race([wait, aborted]);
-    if (signal?.aborted) return;
-    yield item;
   }
 }
 
@@ -313,15 +344,10 @@ export function networkError(code: 'ECONNREFUSED' | 'ECONNRESET', why: string): 
   return Object.assign(new Error(`${code} (${why})`), { code });
 }
 
-/** `request`, parsed, once it has reached the cluster (a tick later, as over a connection) unaborted. */
-async function accept(request: KubeRequest): Promise<Parsed> {
+/** `request` through `port`, parsed, once it has reached the cluster (a tick later, as over a connection) unaborted; 404 for a resource not served. */
+async function accept(request: KubeRequest, port: KubeApi): Promise<Parsed> {
   await Promise.resolve();
   request.signal?.throwIfAborted();
-  return parse(request);
-}
-
-/** @internal The resource, namespace, name and verb of `request`; 404 for a resource not served. */
-export function parse(request: KubeRequest): Parsed {
   const [, prefix, namespace, resource, name] = /^(.*)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(request.path) ?? [];
   if (!Object.hasOwn(RESOURCES, resource ?? '') || RESOURCES[resource as Resource].prefix !== prefix) {
     throw statusError(404, `the server could not find the requested resource (${request.path})`);
@@ -329,11 +355,15 @@ export function parse(request: KubeRequest): Parsed {
   const collection = `${prefix}/namespaces/${namespace}/${resource}`;
   const watching = request.query?.['watch'] === true || request.query?.['watch'] === 'true';
   const verbs = { GET: name ? 'get' : watching ? 'watch' : 'list', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as const;
-  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: name && decodeURIComponent(name), verb: verbs[request.method] };
+  const named = name && decodeURIComponent(name);
+  const selectedName = /metadata\.name=([^,]+)/.exec(String(request.query?.['fieldSelector']))?.[1];
+  const about = named ?? selectedName ?? (request.body as Obj | undefined)?.metadata?.name ?? '';
+  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: named, verb: verbs[request.method], about, port, signal: request.signal };
 }
 
-function matches(match: RequestMatcher, p: Parsed): boolean {
-  return (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
+/** Whether a request is one `match` names. */
+function matcher(match: RequestMatcher = {}): (p: Parsed) => boolean {
+  return (p) => (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
 }
 
 /** Equality field (metadata.name=) and label selectors (`k=v`, `k`, `!k`), comma-separated. */
