@@ -35,7 +35,7 @@ import { EventEmitter, on } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import { keepingProcessAlive, systemClock, sleep, type Clock } from '../clock.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
-import { WireKubeApi, type KubeApi } from '../kube/api.js';
+import { RESOURCE_TYPES, WireKubeApi, type KubeApi } from '../kube/api.js';
 import { HttpStatusError } from '../kube/errors.js';
 import type { KubeRequest, KubeStream } from '../kube/transport.js';
 import type { KubeObject } from '../kube/types.js';
@@ -62,7 +62,7 @@ export interface FakeClusterOptions {
 export type FakeResource = 'configmaps' | 'secrets' | 'leases' | 'events';
 
 type Obj = KubeObject & Record<string, unknown> & { metadata: NonNullable<KubeObject['metadata']> & Record<string, unknown> };
-type Resource = NonNullable<RequestMatcher['resource']>;
+type Resource = keyof typeof RESOURCE_TYPES;
 interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; object: Obj; rv: number }
 /** What watches are sent: a change, or (to every watch) a BOOKMARK or an ERROR. */
 type WatchEvent = Change | { type: 'BOOKMARK' | 'ERROR'; collection?: undefined; object: unknown };
@@ -71,25 +71,6 @@ export interface Parsed { collection: string; resource: Resource; namespace: str
 /** @internal Answers a request; `next` sends it on (through the faults that follow, to the store). */
 export type Reactor = (next: () => Promise<string>, request: Parsed) => Promise<string>;
 interface Fault { applies: (request: Parsed) => boolean; act: Reactor }
-
-/** How the cluster serves a resource: where it lives and what the API server checks. */
-interface Rules {
-  /** The API group's path; the apiVersion is what follows /api/ or /apis/. */
-  prefix: string;
-  kind: string;
-  /** Throws the API server's 422 when a stored object breaks the resource's limits. */
-  validate?: (object: Obj) => void;
-  /** `immutable: true` freezes the object's data and binaryData. */
-  immutableData?: boolean;
-}
-
-/** The resources served, by plural name: serving another is one entry here. */
-const RESOURCES: Record<Resource, Rules> = {
-  configmaps: { prefix: '/api/v1', kind: 'ConfigMap', validate: validateConfigMap, immutableData: true },
-  secrets: { prefix: '/api/v1', kind: 'Secret', validate: validateSecret, immutableData: true },
-  leases: { prefix: '/apis/coordination.k8s.io/v1', kind: 'Lease' },
-  events: { prefix: '/apis/events.k8s.io/v1', kind: 'Event' },
-};
 
 /** An in-memory Kubernetes API; see the module doc. Give {@link FakeCluster.api} as the `api` option. */
 export class FakeCluster {
@@ -124,7 +105,7 @@ export class FakeCluster {
 
   /** The stored object (a copy), or undefined. */
   object(resource: FakeResource, namespace: string, name: string): KubeObject | undefined {
-    const object = this.#objects.get(`${RESOURCES[resource].prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}/${name}`);
+    const object = this.#objects.get(`${RESOURCE_TYPES[resource].prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}/${name}`);
     return object && structuredClone(object);
   }
 
@@ -257,9 +238,9 @@ export class FakeCluster {
         if (expected && expected !== current.metadata.resourceVersion) {
           throw statusError(409, `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
         }
-        // The API server refuses any change of an immutable ConfigMap's data (and making it mutable again).
-        if (RESOURCES[p.resource].immutableData && current['immutable'] === true && !sameContent(current, next)) {
-          throw statusError(422, `${RESOURCES[p.resource].kind} "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
+        // The API server refuses any change of an immutable ConfigMap's or Secret's data (and making it mutable again).
+        if (holdsData(current) && current['immutable'] === true && !sameContent(current, next)) {
+          throw statusError(422, `${RESOURCE_TYPES[p.resource].kind} "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
         }
         return this.#store('MODIFIED', p, p.name!, { ...next, metadata: { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata['creationTimestamp'] } });
       }
@@ -281,12 +262,11 @@ export class FakeCluster {
 
   /** Stores `object` under a new resourceVersion, in the server's field order (kind, apiVersion, metadata first). */
   #store(type: 'ADDED' | 'MODIFIED', p: Parsed, name: string, object: Obj): string {
-    const { kind, prefix, validate } = RESOURCES[p.resource];
+    const { kind, apiVersion } = RESOURCE_TYPES[p.resource];
     const { name: _n, namespace: _ns, uid, resourceVersion: _rv, ...meta } = object.metadata;
     const { kind: _k, apiVersion: _a, metadata: _m, ...rest } = object;
-    const apiVersion = prefix.replace(/^\/apis?\//, '');
     const stored = { kind, apiVersion, metadata: { name, namespace: p.namespace, uid, resourceVersion: String(this.#rv + 1), ...prune(meta) }, ...prune(rest) } as Obj;
-    validate?.(stored);
+    if (holdsData(stored)) validateData(stored);
     this.#rv++;
     this.#objects.set(`${p.collection}/${name}`, stored);
     this.#record({ type, collection: p.collection, object: stored, rv: this.#rv });
@@ -349,7 +329,7 @@ async function accept(request: KubeRequest, port: KubeApi): Promise<Parsed> {
   await Promise.resolve();
   request.signal?.throwIfAborted();
   const [, prefix, namespace, resource, name] = /^(.*)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(request.path) ?? [];
-  if (!Object.hasOwn(RESOURCES, resource ?? '') || RESOURCES[resource as Resource].prefix !== prefix) {
+  if (!Object.hasOwn(RESOURCE_TYPES, resource ?? '') || RESOURCE_TYPES[resource as Resource].prefix !== prefix) {
     throw statusError(404, `the server could not find the requested resource (${request.path})`);
   }
   const collection = `${prefix}/namespaces/${namespace}/${resource}`;
@@ -403,15 +383,6 @@ function prune<T extends Record<string, unknown>>(fields: T): T {
   return { ...out };
 }
 
-/** The API server's validation of a ConfigMap's size (422 when it fails). */
-function validateConfigMap(object: Obj): void {
-  const data = object['data'] as Record<string, string> | undefined;
-  const binaryData = object['binaryData'] as Record<string, string> | undefined;
-  if (dataSize(data, binaryData) > MAX_DATA_BYTES) {
-    throw statusError(422, `ConfigMap "${object.metadata.name}" is invalid: []: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
-  }
-}
-
 /** A Secret as the API server stores it: `stringData` merged into `data` (base64) and dropped, `type` Opaque when unset. */
 function withSecretDefaults(object: Obj): Obj {
   const { stringData, ...rest } = object as Obj & { stringData?: Record<string, string> };
@@ -420,15 +391,22 @@ function withSecretDefaults(object: Obj): Obj {
   return { ...rest, data: { ...data }, type: (rest['type']) ?? 'Opaque' };
 }
 
-/** The API server's validation of a Secret: base64 values, at most 1 MiB of them decoded (422 when it fails). */
-function validateSecret(object: Obj): void {
-  let total = 0;
-  for (const [key, value] of Object.entries((object['data'] as Record<string, string> | undefined) ?? {})) {
-    const bytes = Buffer.from(value, 'base64');
-    if (bytes.toString('base64') !== value) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data[${key}]: Invalid value: illegal base64 data`);
-    total += bytes.length;
+/** Whether `object` is a ConfigMap or a Secret, whose values the API server checks. */
+function holdsData(object: Obj): boolean {
+  return object.kind === 'ConfigMap' || object.kind === 'Secret';
+}
+
+/** The API server's validation of a ConfigMap's or Secret's values (422 when it fails): a Secret's are base64; at most 1 MiB of them, decoded. */
+function validateData(object: Obj): void {
+  const [data, binaryData] = [object['data'], object['binaryData']] as Array<Record<string, string> | undefined>;
+  const secret = object.kind === 'Secret';
+  for (const [key, value] of Object.entries(secret ? (data ?? {}) : {})) {
+    if (Buffer.from(value, 'base64').toString('base64') !== value) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data[${key}]: Invalid value: illegal base64 data`);
   }
-  if (total > MAX_DATA_BYTES) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
+  // A Secret's data is base64, as a ConfigMap's binaryData: counted decoded.
+  if ((secret ? dataSize(undefined, data) : dataSize(data, binaryData)) > MAX_DATA_BYTES) {
+    throw statusError(422, `${String(object.kind)} "${object.metadata.name}" is invalid: ${secret ? 'data' : '[]'}: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
+  }
 }
 
 function status(code: number, message: string): Record<string, unknown> {
