@@ -83,8 +83,9 @@ export class FakeCluster {
   readonly #history: Change[] = [];
   /** Every open watch listens for its 'event's here, and stops on 'expire'. */
   readonly #watches = new EventEmitter().setMaxListeners(0);
-  /** Faults for one request each (the first that applies is taken). */
+  /** Faults for one request each (the first that applies is taken): those of {@link loseNextAnswer}... at the server, those of {@link fault} on a port's way to it. */
   readonly #faults: Fault[] = [];
+  readonly #portFaults: Fault[] = [];
   /** Reactors laid by {@link react}: every request they apply to passes through them, in order, before any fault. */
   readonly #reactors = new Set<Fault>();
   /** Watches held back, by {@link hold}: each waits while one of these applies to it. */
@@ -111,20 +112,21 @@ export class FakeCluster {
 
   /** The next matching write is applied (unless `landed: false`) and its caller sees a reset connection: outcome unknown. */
   loseNextAnswer(options: { landed?: boolean; match?: RequestMatcher } = {}): void {
-    this.fault(matcher(options.match), async (next) => {
+    this.#faults.push({ applies: matcher(options.match), act: async (next) => {
       if (options.landed !== false) await next();
       throw networkError('ECONNRESET', 'answer lost by FakeCluster.loseNextAnswer');
-    });
+    } });
   }
 
   /** The next matching request is answered with `status` (default 503) and nothing is applied. */
   refuseNext(status = 503, options: { match?: RequestMatcher; message?: string } = {}): void {
-    this.fault(matcher(options.match), () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')));
+    this.#faults.push({ applies: matcher(options.match), act: () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')) });
   }
 
   /** The next matching request waits `ms` on the cluster's clock before it is applied and answered. */
   delayNext(ms: number, options: { match?: RequestMatcher } = {}): void {
-    this.fault(matcher(options.match), (next) => sleep(this.#clock, ms).then(next));
+    // As a real request's socket would, a delayed one keeps the process alive (the clock's timers do not).
+    this.#faults.push({ applies: matcher(options.match), act: (next) => keepingProcessAlive(() => sleep(this.#clock, ms).then(next)) });
   }
 
   /** Holds every watch event back (watchers see nothing, as over a stalled connection) until {@link resumeWatches}. */
@@ -169,9 +171,9 @@ export class FakeCluster {
     return () => void this.#reactors.delete(reactor);
   }
 
-  /** @internal Lays `act` on the next request `applies` to, in turn with the faults above (one fault per request). */
+  /** @internal Lays `act` on the next request `applies` to, on its port's way to the cluster: after the reactors, before the faults above. */
   fault(applies: (request: Parsed) => boolean, act: Reactor): void {
-    this.#faults.push({ applies, act });
+    this.#portFaults.push({ applies, act });
   }
 
   /** @internal Holds back the events of the watches `applies` to (open or opened later) until the function returned is called; then they come, in order. */
@@ -186,19 +188,18 @@ export class FakeCluster {
 
   async #send(request: KubeRequest, port: KubeApi): Promise<string> {
     const p = await accept(request, port);
-    // The reactors in order, then the request's fault, if any, then the store.
-    const last = () => this.#faulted(p, () => new Promise<string>((resolve) => resolve(this.#apply(p, request))));
+    const apply = () => new Promise<string>((resolve) => resolve(this.#apply(p, request)));
+    // The reactors in order, then a port's fault and the server's, if any, then the store.
+    const last = () => this.#faulted(this.#portFaults, p, () => this.#faulted(this.#faults, p, apply));
     return [...this.#reactors].filter((r) => r.applies(p)).reduceRight((next: () => Promise<string>, r) => () => r.act(next, p), last)();
   }
 
-  /** `apply` under the first fault that applies to `p` (taken), if any. */
-  #faulted(p: Parsed, apply: () => Promise<string>): Promise<string> {
-    const index = this.#faults.findIndex((fault) => fault.applies(p));
+  /** `apply` under the first of `faults` that applies to `p` (taken), if any. */
+  #faulted(faults: Fault[], p: Parsed, apply: () => Promise<string>): Promise<string> {
+    const index = faults.findIndex((fault) => fault.applies(p));
     if (index < 0) return apply();
-    const [fault] = this.#faults.splice(index, 1);
-    // A faulted request may wait (delayNext): as a real request's socket
-    // would, it keeps the process alive meanwhile (the clock's timers do not).
-    return keepingProcessAlive(() => fault!.act(apply, p));
+    const [fault] = faults.splice(index, 1);
+    return fault!.act(apply, p);
   }
 
   /** One request against the store; the answer's JSON, or HttpStatusError. */
@@ -284,7 +285,7 @@ export class FakeCluster {
 
   async #open(request: KubeRequest, port: KubeApi): Promise<KubeStream> {
     const p = await accept(request, port);
-    await this.#faulted(p, () => Promise.resolve(''));
+    await this.#faulted(this.#faults, p, () => Promise.resolve(''));
     const from = Number(request.query?.['resourceVersion'] || 0);
     if (from > 0 && from < this.#compactedAt) {
       const text = JSON.stringify(status(410, `too old resource version: ${from} (${this.#compactedAt})`));

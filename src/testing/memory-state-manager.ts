@@ -61,7 +61,6 @@ export class MemoryStateManager implements StateManagerApi {
   readonly #leaseName: string;
   readonly #retryMs: number;
   readonly #stores = new Map<string, MemoryStore>();
-  #led = 0;
   #followed = 0;
   /** While true, this replica's creates and updates of the Lease are answered 409, as if another replica always won the race. */
   #losing: boolean;
@@ -84,8 +83,8 @@ export class MemoryStateManager implements StateManagerApi {
   static async start(options: MemoryStateManagerOptions): Promise<MemoryStateManager> {
     const state = new MemoryStateManager(openReplica(options), options);
     const manager = await StateManager.start({ ...options, kubeConfig: undefined, api: state.#replica.api, clock: state.#replica.clock, handleSignals: false });
-    // Registered first, so they run before the app's handlers: the controls wait for them.
-    state.#manager = manager.onLeader(() => void state.#led++).onFollower(() => void state.#followed++);
+    // Registered first, so it runs before the app's handlers: depose() waits for it.
+    state.#manager = manager.onFollower(() => void state.#followed++);
     state.cluster.replicas.add(state);
     await until(() => !manager.status().holdsLease || manager.isLeader);
     return state;
@@ -134,8 +133,9 @@ export class MemoryStateManager implements StateManagerApi {
     if (this.status().holdsLease) return until(() => this.isLeader);
     this.#losing = false;
     if (notify === false) for (const other of this.cluster.replicas) if (other.isLeader) other.#pause();
-    const [led, lastError] = [this.#led, this.status().lastError];
-    const done = () => this.#led > led || this.status().lastError !== lastError;
+    // Leading, its onLeader handlers have started (the StateManager runs them as it takes the lead).
+    const lastError = this.status().lastError;
+    const done = () => this.isLeader || this.status().lastError !== lastError;
     if (this.cluster.fake.object('leases', this.namespace, this.#leaseName)) await this.#writeLease(this.identity, (term) => term);
     else await this.#replica.clock.leap(2.2 * this.#retryMs, done);
     await until(done);
