@@ -67,7 +67,7 @@ interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; o
 /** What watches are sent: a change, or (to every watch) a BOOKMARK or an ERROR. */
 type WatchEvent = Change | { type: 'BOOKMARK' | 'ERROR'; collection?: undefined; object: unknown };
 /** @internal A request as the cluster sees it: what its path and verb say, the object it is about (named in its path, field selector or body) and the port it came through. */
-export interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']>; about: string; port: KubeApi; signal?: AbortSignal | undefined }
+export interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']>; about: string; port: KubeApi }
 /** @internal Answers a request; `next` sends it on (through the faults that follow, to the store). */
 export type Reactor = (next: () => Promise<string>, request: Parsed) => Promise<string>;
 interface Fault { applies: (request: Parsed) => boolean; act: Reactor }
@@ -189,8 +189,13 @@ export class FakeCluster {
   async #send(request: KubeRequest, port: KubeApi): Promise<string> {
     const p = await accept(request, port);
     const apply = () => new Promise<string>((resolve) => resolve(this.#apply(p, request)));
+    const server = () => {
+      // What a port's fault held back on its way reaches the server only if its caller still waits for it.
+      if (request.signal?.aborted) return Promise.reject(request.signal.reason as Error);
+      return this.#faulted(this.#faults, p, apply);
+    };
     // The reactors in order, then a port's fault and the server's, if any, then the store.
-    const last = () => this.#faulted(this.#portFaults, p, () => this.#faulted(this.#faults, p, apply));
+    const last = () => this.#faulted(this.#portFaults, p, server);
     return [...this.#reactors].filter((r) => r.applies(p)).reduceRight((next: () => Promise<string>, r) => () => r.act(next, p), last)();
   }
 
@@ -339,7 +344,7 @@ async function accept(request: KubeRequest, port: KubeApi): Promise<Parsed> {
   const named = name && decodeURIComponent(name);
   const selectedName = /metadata\.name=([^,]+)/.exec(String(request.query?.['fieldSelector']))?.[1];
   const about = named ?? selectedName ?? (request.body as Obj | undefined)?.metadata?.name ?? '';
-  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: named, verb: verbs[request.method], about, port, signal: request.signal };
+  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: named, verb: verbs[request.method], about, port };
 }
 
 /** Whether a request is one `match` names. */

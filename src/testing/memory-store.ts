@@ -119,12 +119,10 @@ export class MemoryStore implements Store {
     if (this.#closed) return Promise.reject(new ClosedError(`store ${this.namespace}/${this.name}`));
     const done = Promise.withResolvers<void>();
     this.#cancels.add(done.reject);
-    this.#onNextWrite(async (send, request) => {
+    this.#onNextWrite(async (send) => {
       this.#cancels.delete(done.reject);
       this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.#store.kind, cluster: this.cluster });
       await this.#other.then(action).then(() => done.resolve(), done.reject);
-      // On its way all along: given up meanwhile, it never reaches the cluster.
-      request.signal?.throwIfAborted();
       return send();
     });
     return done.promise;
