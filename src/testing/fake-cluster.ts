@@ -87,9 +87,8 @@ export class FakeCluster {
   readonly #history: Change[] = [];
   /** Every open watch listens for its 'event's here, and stops on 'expire'. */
   readonly #watches = new EventEmitter().setMaxListeners(0);
-  /** Faults for one request each (the first that applies is taken): those of {@link loseNextAnswer}... at the server, those of {@link fault} on a port's way to it. */
+  /** Faults for one request each (the first that applies is taken). */
   readonly #faults: Fault[] = [];
-  readonly #portFaults: Fault[] = [];
   /** Reactors laid by {@link react}: every request they apply to passes through them, in order, before any fault. */
   readonly #reactors = new Set<Fault>();
   /** Watches held back, by {@link hold}: each waits while one of these applies to it. */
@@ -162,22 +161,17 @@ export class FakeCluster {
     this.#watches.emit('expire');
   }
 
-  /** @internal A port of its own on `clock`, as a replica's connection: {@link react}, {@link fault} and {@link hold} can single out its requests (`port`). */
+  /** @internal A port of its own on `clock`, as a replica's connection: {@link react} and {@link hold} can single out its requests (`port`). */
   connect(clock: Clock, requestTimeoutMs?: number): KubeApi {
     const port: KubeApi = new WireKubeApi({ sendText: (r) => this.#send(r, port), open: (r) => this.#open(r, port) }, { requestTimeoutMs, defaultNamespace: 'default', clock });
     return port;
   }
 
-  /** @internal Lays `react` on every request (not a watch) `applies` to, before any fault, until the function returned is called. */
+  /** @internal Lays `react` on every request (not a watch) `applies` to, on its port's way to the cluster (before any fault), until the function returned is called. */
   react(applies: (request: Parsed) => boolean, react: Reactor): () => void {
     const reactor = { applies, act: react };
     this.#reactors.add(reactor);
     return () => void this.#reactors.delete(reactor);
-  }
-
-  /** @internal Lays `act` on the next request `applies` to, on its port's way to the cluster: after the reactors, before the faults above. */
-  fault(applies: (request: Parsed) => boolean, act: Reactor): void {
-    this.#portFaults.push({ applies, act });
   }
 
   /** @internal Holds back the events of the watches `applies` to (open or opened later) until the function returned is called; then they come, in order. */
@@ -194,20 +188,19 @@ export class FakeCluster {
     const p = await accept(request, port);
     const apply = () => new Promise<string>((resolve) => resolve(this.#apply(p, request)));
     const server = () => {
-      // What a port's fault held back on its way reaches the server only if its caller still waits for it.
+      // What a reactor held back on its way reaches the server only if its caller still waits for it.
       if (request.signal?.aborted) return Promise.reject(request.signal.reason as Error);
-      return this.#faulted(this.#faults, p, apply);
+      return this.#faulted(p, apply);
     };
-    // The reactors in order, then a port's fault and the server's, if any, then the store.
-    const last = () => this.#faulted(this.#portFaults, p, server);
-    return [...this.#reactors].filter((r) => r.applies(p)).reduceRight((next: () => Promise<string>, r) => () => r.act(next, p), last)();
+    // The reactors in order, then the request's fault, if any, then the store.
+    return [...this.#reactors].filter((r) => r.applies(p)).reduceRight((next: () => Promise<string>, r) => () => r.act(next, p), server)();
   }
 
-  /** `apply` under the first of `faults` that applies to `p` (taken), if any. */
-  #faulted(faults: Fault[], p: Parsed, apply: () => Promise<string>): Promise<string> {
-    const index = faults.findIndex((fault) => fault.applies(p));
+  /** `apply` under the first fault that applies to `p` (taken), if any. */
+  #faulted(p: Parsed, apply: () => Promise<string>): Promise<string> {
+    const index = this.#faults.findIndex((fault) => fault.applies(p));
     if (index < 0) return apply();
-    const [fault] = faults.splice(index, 1);
+    const [fault] = this.#faults.splice(index, 1);
     return fault!.act(apply, p);
   }
 
@@ -294,7 +287,7 @@ export class FakeCluster {
 
   async #open(request: KubeRequest, port: KubeApi): Promise<KubeStream> {
     const p = await accept(request, port);
-    await this.#faulted(this.#faults, p, () => Promise.resolve(''));
+    await this.#faulted(p, () => Promise.resolve(''));
     const from = Number(request.query?.['resourceVersion'] || 0);
     if (from > 0 && from < this.#compactedAt) {
       const text = JSON.stringify(status(410, `too old resource version: ${from} (${this.#compactedAt})`));

@@ -66,13 +66,14 @@ export class MemoryStateManager implements StateManagerApi {
   #losing: boolean;
   /** Ends the hold on this replica's Lease watch (a paused process), if one is laid. */
   #wake: (() => void) | undefined;
+  readonly #unreact: () => void;
 
   private constructor(replica: Replica, options: MemoryStateManagerOptions) {
     if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
     [this.#replica, this.cluster, this.#losing] = [replica, replica.cluster, options.elect === false];
     this.#leaseName = options.leaseName ?? `${options.name}-leader`;
     this.#retryMs = options.retryPeriodMs ?? 2_000;
-    replica.cluster.fake.react((request) => this.#isLease(request), (send, request) => {
+    this.#unreact = replica.cluster.fake.react((request) => this.#isLease(request), (send, request) => {
       // A paused process that makes a request again is awake: it sees what it missed.
       this.#wakeUp();
       return this.#losing && request.verb !== 'get' && request.verb !== 'list' ? Promise.reject(new HttpStatusError(409, '{"message":"another replica won"}')) : send();
@@ -82,7 +83,10 @@ export class MemoryStateManager implements StateManagerApi {
   /** StateManager.start on the cluster (`handleSignals` installs nothing); resolves once this replica leads (every epoch raised) or follows. */
   static async start(options: MemoryStateManagerOptions): Promise<MemoryStateManager> {
     const state = new MemoryStateManager(openReplica(options), options);
-    const manager = await StateManager.start({ ...options, kubeConfig: undefined, api: state.#replica.api, clock: state.#replica.clock, handleSignals: false });
+    const manager = await StateManager.start({ ...options, kubeConfig: undefined, api: state.#replica.api, clock: state.#replica.clock, handleSignals: false }).catch((err: unknown) => {
+      state.#unreact();
+      throw err;
+    });
     // Registered first, so it runs before the app's handlers: depose() waits for it.
     state.#manager = manager.onFollower(() => void state.#followed++);
     state.cluster.replicas.add(state);
@@ -123,6 +127,7 @@ export class MemoryStateManager implements StateManagerApi {
     this.cluster.replicas.delete(this);
     this.#wakeUp();
     await this.#manager.close();
+    this.#unreact();
   }
 
   /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced. */

@@ -46,13 +46,22 @@ export class MemoryStore implements Store {
   #other: Promise<MemoryStore> | undefined;
   #closed = false;
   #writing = 0;
-  /** Lifts the outage in progress (see #outage). */
-  #cut: (() => void) | undefined;
+  #outages = 0;
+  /** While true, every request of this store about its bucket is refused (an outage, see #outage). */
+  #cut = false;
+  /** Faults for this store's next write requests (PATCHes of the bucket), one each, in order. */
+  readonly #faults: Reactor[] = [];
+  readonly #unreact: () => void;
   #resumeWatch: (() => void) | undefined;
 
   /** @internal Use {@link MemoryStore.open}. */
   constructor(store: ConfigMapStore, replica: Replica, timeoutMs = DEFAULT_WRITE_TIMEOUT_MS) {
     [this.#store, this.#replica, this.cluster, this.#timeoutMs] = [store, replica, replica.cluster, timeoutMs];
+    this.#unreact = replica.cluster.fake.react((request) => this.#mine(request), (send, request) => {
+      if (this.#cut) return Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault'));
+      const fault = request.verb === 'patch' ? this.#faults.shift() : undefined;
+      return fault ? fault(send, request) : send();
+    });
   }
 
   /** Opens a bucket of `options.cluster` (else a new one) with ConfigMapStore.open, which it rejects as; namespace "default" by default. */
@@ -88,13 +97,14 @@ export class MemoryStore implements Store {
     this.#resumeWatch?.();
     for (const cancel of this.#cancels) cancel(new ClosedError(`store ${this.namespace}/${this.name}`));
     await this.#store.close();
+    this.#unreact();
     await this.#other?.then((store) => store.close(), () => {});
   }
 
   /** The answer to this store's next write request is lost, the write stored or not; it rejects with OutcomeUnknownError at its deadline, which the store's clock leaps to. */
   loseNextAnswer(options: LostAnswerOptions): void {
     if (typeof options?.landed !== 'boolean') throw new InvalidOptionError('landed', (options as Partial<LostAnswerOptions> | null)?.landed, 'a boolean: whether the write is stored');
-    this.#onNextWrite(async (send) => {
+    this.#faults.push(async (send) => {
       if (options.landed) await send().catch(() => {});
       void this.#outage();
       throw networkError('ECONNRESET', 'answer lost by MemoryStore.loseNextAnswer');
@@ -104,7 +114,7 @@ export class MemoryStore implements Store {
   /** This store's next write request is refused: the write rejects with a non-retryable `error` at once, else (retried) with DeadlineExceededError at its deadline. */
   failNextWrite(error?: KubekvError): void {
     if (error !== undefined && !(error instanceof Error)) throw new InvalidOptionError('error', error, 'an Error (a KubekvError)');
-    this.#onNextWrite(() => {
+    this.#faults.push(() => {
       const refused = networkError('ECONNREFUSED', 'refused by MemoryStore.failNextWrite');
       // `error` to the caller, a refusal to the store: nothing to read back.
       if (error instanceof KubekvError && !error.retryable) throw Object.create(error, { cause: { value: refused } }) as Error;
@@ -119,7 +129,7 @@ export class MemoryStore implements Store {
     if (this.#closed) return Promise.reject(new ClosedError(`store ${this.namespace}/${this.name}`));
     const done = Promise.withResolvers<void>();
     this.#cancels.add(done.reject);
-    this.#onNextWrite(async (send) => {
+    this.#faults.push(async (send) => {
       this.#cancels.delete(done.reject);
       this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.#store.kind, cluster: this.cluster });
       await this.#other.then(action).then(() => done.resolve(), done.reject);
@@ -146,28 +156,17 @@ export class MemoryStore implements Store {
     return request.port === this.#replica.api && request.about === this.name && request.resource === bucketForm(this.#store.kind).resource;
   }
 
-  /** Lays `fault` on this store's next write request (a PATCH of the bucket). */
-  #onNextWrite(fault: Reactor): void {
-    this.cluster.fake.fault((request) => this.#mine(request) && request.verb === 'patch', fault);
-  }
-
   /** Cuts the bucket off until this store's writes have settled (which ends it before their callers hear), its clock leaping to their deadline. */
   async #outage(): Promise<void> {
-    this.#cut?.();
-    const cut = this.cluster.fake.react((request) => this.#mine(request), () => Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault')));
-    this.#cut = cut;
-    await this.#replica.clock.leap(this.#timeoutMs, () => this.#cut !== cut);
+    const outage = ++this.#outages;
+    this.#cut = true;
+    await this.#replica.clock.leap(this.#timeoutMs, () => !this.#cut);
     // A later fault's outage is not this one's to end.
-    if (this.#cut === cut) this.#endOutage();
-  }
-
-  #endOutage(): void {
-    this.#cut?.();
-    this.#cut = undefined;
+    if (outage === this.#outages) this.#cut = false;
   }
 
   #track<T>(write: Promise<T>): Promise<T> {
     this.#writing++;
-    return write.finally(() => --this.#writing === 0 && this.#endOutage());
+    return write.finally(() => --this.#writing === 0 && (this.#cut = false));
   }
 }
