@@ -233,10 +233,13 @@ interface ResourceType {
   readonly kind: string;
 }
 
-const CONFIGMAPS: ResourceType = { prefix: '/api/v1', resource: 'configmaps', apiVersion: 'v1', kind: 'ConfigMap' };
-const SECRETS: ResourceType = { prefix: '/api/v1', resource: 'secrets', apiVersion: 'v1', kind: 'Secret' };
-const LEASES: ResourceType = { prefix: '/apis/coordination.k8s.io/v1', resource: 'leases', apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' };
-const EVENTS: ResourceType = { prefix: '/apis/events.k8s.io/v1', resource: 'events', apiVersion: 'events.k8s.io/v1', kind: 'Event' };
+/** The resources of the port, by plural name: the requests' paths and bodies (and kubekv/testing's FakeCluster, which serves them) take them from here. */
+export const RESOURCE_TYPES = {
+  configmaps: { prefix: '/api/v1', resource: 'configmaps', apiVersion: 'v1', kind: 'ConfigMap' },
+  secrets: { prefix: '/api/v1', resource: 'secrets', apiVersion: 'v1', kind: 'Secret' },
+  leases: { prefix: '/apis/coordination.k8s.io/v1', resource: 'leases', apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' },
+  events: { prefix: '/apis/events.k8s.io/v1', resource: 'events', apiVersion: 'events.k8s.io/v1', kind: 'Event' },
+} as const satisfies Record<string, ResourceType>;
 
 /** The {@link KubeApi} over a {@link KubeWire}: HTTP for a real cluster, memory for kubekv/testing. */
 export class WireKubeApi implements KubeApi {
@@ -262,19 +265,19 @@ export class WireKubeApi implements KubeApi {
   }
 
   configMaps(namespace: string): ResourceClient<ConfigMapObject> {
-    return new WireResource<ConfigMapObject>(this.#wire, CONFIGMAPS, namespace, this.#timeoutMs, this.#clock);
+    return new WireResource<ConfigMapObject>(this.#wire, RESOURCE_TYPES.configmaps, namespace, this.#timeoutMs, this.#clock);
   }
 
   secrets(namespace: string): ResourceClient<SecretObject> {
-    return new WireResource<SecretObject>(this.#wire, SECRETS, namespace, this.#timeoutMs, this.#clock);
+    return new WireResource<SecretObject>(this.#wire, RESOURCE_TYPES.secrets, namespace, this.#timeoutMs, this.#clock);
   }
 
   leases(namespace: string): ResourceClient<LeaseObject> {
-    return new WireResource<LeaseObject>(this.#wire, LEASES, namespace, this.#timeoutMs, this.#clock);
+    return new WireResource<LeaseObject>(this.#wire, RESOURCE_TYPES.leases, namespace, this.#timeoutMs, this.#clock);
   }
 
   events(namespace: string): ResourceClient<EventObject> {
-    return new WireResource<EventObject>(this.#wire, EVENTS, namespace, this.#timeoutMs, this.#clock);
+    return new WireResource<EventObject>(this.#wire, RESOURCE_TYPES.events, namespace, this.#timeoutMs, this.#clock);
   }
 }
 

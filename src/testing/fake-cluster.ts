@@ -1,33 +1,6 @@
 /**
- * FakeCluster: an in-memory Kubernetes API for kubekv's {@link KubeApi}
- * port, so the real ConfigMapStore, LeaseElector, Lock and StateManager run
- * in unit tests with nothing swapped but the wire (as npm etcd3's mock swaps
- * only its connection pool, and client-go's fake clientset only the server).
- *
- * Guarantees (pinned to the real kube-apiserver by the api-facts suite,
- * test/support/api-facts.ts, which runs against both):
- * - ConfigMaps, Secrets, Leases and Events by namespace and name, with one
- *   resourceVersion counter across all (as etcd's revision) and a uid each.
- * - create: 409 AlreadyExists; update (PUT): 409 on a stale
- *   metadata.resourceVersion, 404 when gone; merge patch (RFC 7386, null
- *   deletes): 409 when it carries a stale resourceVersion; delete: 409 when a
- *   resourceVersion or uid precondition fails, 404 when gone; a ConfigMap
- *   or Secret over 1 MiB of values, a change to an immutable one's data,
- *   a Secret value that is not base64 or a change of a Secret's type: 422.
- *   A Secret's write-only `stringData` is merged into `data` (base64) and
- *   never stored; its `type` defaults to Opaque.
- * - Watches by field (metadata.name=) or label selector, from a
- *   resourceVersion (history replayed in order) or from now (ADDED for what
- *   exists); 410 Gone for a version older than the last {@link compact};
- *   BOOKMARK events on {@link bookmark}.
- * - Faults, each for the next matching request: {@link loseNextAnswer}
- *   (applied or not, the caller sees a reset connection), {@link refuseNext}
- *   (an error status, nothing applied), {@link delayNext}; and for watches
- *   {@link pauseWatches} / {@link resumeWatches} and {@link expireWatches}
- *   (410 in the stream, as after a long outage).
- *
- * Non-guarantees: no RBAC, no namespaces to create, no admission, no
- * managedFields; selectors are equality only.
+ * FakeCluster, an in-memory Kubernetes API behind kubekv's KubeApi port;
+ * its guarantees and faults are in the class doc, which the API docs show.
  *
  * @module
  */
@@ -35,7 +8,7 @@ import { EventEmitter, on } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import { keepingProcessAlive, systemClock, sleep, type Clock } from '../clock.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
-import { WireKubeApi, type KubeApi, type KubeWire } from '../kube/api.js';
+import { RESOURCE_TYPES, WireKubeApi, type KubeApi } from '../kube/api.js';
 import { HttpStatusError } from '../kube/errors.js';
 import type { KubeRequest, KubeStream } from '../kube/transport.js';
 import type { KubeObject } from '../kube/types.js';
@@ -62,38 +35,51 @@ export interface FakeClusterOptions {
 export type FakeResource = 'configmaps' | 'secrets' | 'leases' | 'events';
 
 type Obj = KubeObject & Record<string, unknown> & { metadata: NonNullable<KubeObject['metadata']> & Record<string, unknown> };
-type Resource = NonNullable<RequestMatcher['resource']>;
+type Resource = keyof typeof RESOURCE_TYPES;
 interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; object: Obj; rv: number }
 /** What watches are sent: a change, or (to every watch) a BOOKMARK or an ERROR. */
 type WatchEvent = Change | { type: 'BOOKMARK' | 'ERROR'; collection?: undefined; object: unknown };
-interface Fault { match: RequestMatcher; act: (apply: () => string) => Promise<string> }
-interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']> }
+/** @internal A request as the cluster sees it: what its path and verb say, the object it is about (named in its path, field selector or body) and the port it came through. */
+export interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']>; about: string; port: KubeApi }
+/** @internal Answers a request; `next` sends it on (through the faults that follow, to the store). */
+export type Reactor = (next: () => Promise<string>, request: Parsed) => Promise<string>;
+interface Fault { applies: (request: Parsed) => boolean; act: Reactor }
 
-/** How the cluster serves a resource: where it lives and what the API server checks. */
-interface Rules {
-  /** The API group's path; the apiVersion is what follows /api/ or /apis/. */
-  prefix: string;
-  kind: string;
-  /** Throws the API server's 422 when a stored object breaks the resource's limits. */
-  validate?: (object: Obj) => void;
-  /** `immutable: true` freezes the object's data and binaryData. */
-  immutableData?: boolean;
-}
-
-/** The resources served, by plural name: serving another is one entry here. */
-const RESOURCES: Record<Resource, Rules> = {
-  configmaps: { prefix: '/api/v1', kind: 'ConfigMap', validate: validateConfigMap, immutableData: true },
-  secrets: { prefix: '/api/v1', kind: 'Secret', validate: validateSecret, immutableData: true },
-  leases: { prefix: '/apis/coordination.k8s.io/v1', kind: 'Lease' },
-  events: { prefix: '/apis/events.k8s.io/v1', kind: 'Event' },
-};
-
-/** An in-memory Kubernetes API; see the module doc. Give {@link FakeCluster.api} as the `api` option. */
+/**
+ * An in-memory Kubernetes API for kubekv's {@link KubeApi} port, so the
+ * real ConfigMapStore, LeaseElector, Lock and StateManager run in unit tests
+ * with nothing swapped but the wire (as npm etcd3's mock swaps only its
+ * connection pool, and client-go's fake clientset only the server). Give
+ * {@link FakeCluster.api} as the `api` option.
+ *
+ * Guarantees (pinned to the real kube-apiserver by the api-facts suite,
+ * test/support/api-facts.ts, which runs against both):
+ * - ConfigMaps, Secrets, Leases and Events by namespace and name, with one
+ *   resourceVersion counter across all (as etcd's revision) and a uid each.
+ * - create: 409 AlreadyExists; update (PUT): 409 on a stale
+ *   metadata.resourceVersion, 404 when gone; merge patch (RFC 7386, null
+ *   deletes): 409 when it carries a stale resourceVersion; delete: 409 when a
+ *   resourceVersion or uid precondition fails, 404 when gone; a ConfigMap
+ *   or Secret over 1 MiB of values, a change to an immutable one's data,
+ *   a Secret value that is not base64 or a change of a Secret's type: 422.
+ *   A Secret's write-only `stringData` is merged into `data` (base64) and
+ *   never stored; its `type` defaults to Opaque.
+ * - Watches by field (metadata.name=) or label selector, from a
+ *   resourceVersion (history replayed in order) or from now (ADDED for what
+ *   exists); 410 Gone for a version older than the last {@link compact};
+ *   BOOKMARK events on {@link bookmark}.
+ * - Faults, each for the next matching request: {@link loseNextAnswer}
+ *   (applied or not, the caller sees a reset connection), {@link refuseNext}
+ *   (an error status, nothing applied), {@link delayNext}; and for watches
+ *   {@link pauseWatches} / {@link resumeWatches} and {@link expireWatches}
+ *   (410 in the stream, as after a long outage).
+ *
+ * Non-guarantees: no RBAC, no namespaces to create, no admission, no
+ * managedFields; selectors are equality and existence (`k`, `!k`) only.
+ */
 export class FakeCluster {
   /** The port over this cluster: pass it as the `api` option of ConfigMapStore.open, StateManager.start, LeaseElector. */
   readonly api: KubeApi;
-  /** @internal The requests under `api`: MemoryStore and MemoryStateManager lay their own faults over them. */
-  readonly wire: KubeWire;
   readonly #clock: Clock;
   #rv = 1000;
   #compactedAt = 0;
@@ -101,15 +87,19 @@ export class FakeCluster {
   readonly #history: Change[] = [];
   /** Every open watch listens for its 'event's here, and stops on 'expire'. */
   readonly #watches = new EventEmitter().setMaxListeners(0);
+  /** Faults for one request each (the first that applies is taken). */
   readonly #faults: Fault[] = [];
-  #paused: PromiseWithResolvers<void> | undefined;
+  /** Reactors laid by {@link react}: every request they apply to passes through them, in order, before any fault. */
+  readonly #reactors = new Set<Fault>();
+  /** Watches held back, by {@link hold}: each waits while one of these applies to it. */
+  readonly #holds = new Set<PromiseWithResolvers<void> & { applies: (watch: Parsed) => boolean }>();
+  #resume: (() => void) | undefined;
 
   /** @param options - see {@link FakeClusterOptions} */
   constructor(options: FakeClusterOptions = {}) {
     this.#clock = options.clock ?? systemClock;
-    this.wire = { sendText: (request) => this.#send(request), open: (request) => this.#open(request) };
     // Deadlines on the cluster's clock: a held request times out when a ManualClock is advanced.
-    this.api = new WireKubeApi(this.wire, { requestTimeoutMs: options.requestTimeoutMs, defaultNamespace: 'default', clock: this.#clock });
+    this.api = this.connect(this.#clock, options.requestTimeoutMs);
   }
 
   /** The newest resourceVersion of the cluster. */
@@ -119,37 +109,38 @@ export class FakeCluster {
 
   /** The stored object (a copy), or undefined. */
   object(resource: FakeResource, namespace: string, name: string): KubeObject | undefined {
-    const object = this.#objects.get(`${RESOURCES[resource].prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}/${name}`);
+    const object = this.#objects.get(`${RESOURCE_TYPES[resource].prefix}/namespaces/${encodeURIComponent(namespace)}/${resource}/${name}`);
     return object && structuredClone(object);
   }
 
   /** The next matching write is applied (unless `landed: false`) and its caller sees a reset connection: outcome unknown. */
   loseNextAnswer(options: { landed?: boolean; match?: RequestMatcher } = {}): void {
-    this.#faults.push({ match: { ...options.match }, act: (apply) => {
-      if (options.landed !== false) apply();
-      return Promise.reject(networkError('ECONNRESET', 'answer lost by FakeCluster.loseNextAnswer'));
+    this.#faults.push({ applies: matcher(options.match), act: async (next) => {
+      if (options.landed !== false) await next();
+      throw networkError('ECONNRESET', 'answer lost by FakeCluster.loseNextAnswer');
     } });
   }
 
   /** The next matching request is answered with `status` (default 503) and nothing is applied. */
   refuseNext(status = 503, options: { match?: RequestMatcher; message?: string } = {}): void {
-    this.#faults.push({ match: { ...options.match }, act: () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')) });
+    this.#faults.push({ applies: matcher(options.match), act: () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')) });
   }
 
   /** The next matching request waits `ms` on the cluster's clock before it is applied and answered. */
   delayNext(ms: number, options: { match?: RequestMatcher } = {}): void {
-    this.#faults.push({ match: { ...options.match }, act: (apply) => sleep(this.#clock, ms).then(apply) });
+    // As a real request's socket would, a delayed one keeps the process alive (the clock's timers do not).
+    this.#faults.push({ applies: matcher(options.match), act: (next) => keepingProcessAlive(() => sleep(this.#clock, ms).then(next)) });
   }
 
   /** Holds every watch event back (watchers see nothing, as over a stalled connection) until {@link resumeWatches}. */
   pauseWatches(): void {
-    this.#paused ??= Promise.withResolvers();
+    this.#resume ??= this.hold(() => true);
   }
 
   /** Delivers what {@link pauseWatches} held back, in order. */
   resumeWatches(): void {
-    this.#paused?.resolve();
-    this.#paused = undefined;
+    this.#resume?.();
+    this.#resume = undefined;
   }
 
   /** Sends a BOOKMARK at the current resourceVersion to every open watch. */
@@ -170,18 +161,47 @@ export class FakeCluster {
     this.#watches.emit('expire');
   }
 
-  async #send(request: KubeRequest): Promise<string> {
-    const p = await accept(request);
-    const apply = () => this.#apply(p, request);
-    const fault = this.#takeFault(p);
-    // A faulted request may wait (delayNext): as a real request's socket
-    // would, it keeps the process alive meanwhile (the clock's timers do not).
-    return fault ? keepingProcessAlive(() => fault.act(apply)) : apply();
+  /** @internal A port of its own on `clock`, as a replica's connection: {@link react} and {@link hold} can single out its requests (`port`). */
+  connect(clock: Clock, requestTimeoutMs?: number): KubeApi {
+    const port: KubeApi = new WireKubeApi({ sendText: (r) => this.#send(r, port), open: (r) => this.#open(r, port) }, { requestTimeoutMs, defaultNamespace: 'default', clock });
+    return port;
   }
 
-  #takeFault(p: Parsed): Fault | undefined {
-    const index = this.#faults.findIndex((fault) => matches(fault.match, p));
-    return index < 0 ? undefined : this.#faults.splice(index, 1)[0];
+  /** @internal Lays `react` on every request (not a watch) `applies` to, on its port's way to the cluster (before any fault), until the function returned is called. */
+  react(applies: (request: Parsed) => boolean, react: Reactor): () => void {
+    const reactor = { applies, act: react };
+    this.#reactors.add(reactor);
+    return () => void this.#reactors.delete(reactor);
+  }
+
+  /** @internal Holds back the events of the watches `applies` to (open or opened later) until the function returned is called; then they come, in order. */
+  hold(applies: (watch: Parsed) => boolean): () => void {
+    const hold = { applies, ...Promise.withResolvers<void>() };
+    this.#holds.add(hold);
+    return () => {
+      this.#holds.delete(hold);
+      hold.resolve();
+    };
+  }
+
+  async #send(request: KubeRequest, port: KubeApi): Promise<string> {
+    const p = await accept(request, port);
+    const apply = () => new Promise<string>((resolve) => resolve(this.#apply(p, request)));
+    const server = () => {
+      // What a reactor held back on its way reaches the server only if its caller still waits for it.
+      if (request.signal?.aborted) return Promise.reject(request.signal.reason as Error);
+      return this.#faulted(p, apply);
+    };
+    // The reactors in order, then the request's fault, if any, then the store.
+    return [...this.#reactors].filter((r) => r.applies(p)).reduceRight((next: () => Promise<string>, r) => () => r.act(next, p), server)();
+  }
+
+  /** `apply` under the first fault that applies to `p` (taken), if any. */
+  #faulted(p: Parsed, apply: () => Promise<string>): Promise<string> {
+    const index = this.#faults.findIndex((fault) => fault.applies(p));
+    if (index < 0) return apply();
+    const [fault] = this.#faults.splice(index, 1);
+    return fault!.act(apply, p);
   }
 
   /** One request against the store; the answer's JSON, or HttpStatusError. */
@@ -221,9 +241,9 @@ export class FakeCluster {
         if (expected && expected !== current.metadata.resourceVersion) {
           throw statusError(409, `Operation cannot be fulfilled on ${what}: the object has been modified; please apply your changes to the latest version and try again`);
         }
-        // The API server refuses any change of an immutable ConfigMap's data (and making it mutable again).
-        if (RESOURCES[p.resource].immutableData && current['immutable'] === true && !sameContent(current, next)) {
-          throw statusError(422, `${RESOURCES[p.resource].kind} "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
+        // The API server refuses any change of an immutable ConfigMap's or Secret's data (and making it mutable again).
+        if (holdsData(current) && current['immutable'] === true && !sameContent(current, next)) {
+          throw statusError(422, `${RESOURCE_TYPES[p.resource].kind} "${p.name!}" is invalid: data: Forbidden: field is immutable when \`immutable\` is set`);
         }
         return this.#store('MODIFIED', p, p.name!, { ...next, metadata: { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata['creationTimestamp'] } });
       }
@@ -245,12 +265,11 @@ export class FakeCluster {
 
   /** Stores `object` under a new resourceVersion, in the server's field order (kind, apiVersion, metadata first). */
   #store(type: 'ADDED' | 'MODIFIED', p: Parsed, name: string, object: Obj): string {
-    const { kind, prefix, validate } = RESOURCES[p.resource];
+    const { kind, apiVersion } = RESOURCE_TYPES[p.resource];
     const { name: _n, namespace: _ns, uid, resourceVersion: _rv, ...meta } = object.metadata;
     const { kind: _k, apiVersion: _a, metadata: _m, ...rest } = object;
-    const apiVersion = prefix.replace(/^\/apis?\//, '');
     const stored = { kind, apiVersion, metadata: { name, namespace: p.namespace, uid, resourceVersion: String(this.#rv + 1), ...prune(meta) }, ...prune(rest) } as Obj;
-    validate?.(stored);
+    if (holdsData(stored)) validateData(stored);
     this.#rv++;
     this.#objects.set(`${p.collection}/${name}`, stored);
     this.#record({ type, collection: p.collection, object: stored, rv: this.#rv });
@@ -266,9 +285,9 @@ export class FakeCluster {
     return [...this.#objects].filter(([key]) => key.startsWith(`${collection}/`)).map(([, object]) => object);
   }
 
-  async #open(request: KubeRequest): Promise<KubeStream> {
-    const p = await accept(request);
-    await this.#takeFault(p)?.act(() => '');
+  async #open(request: KubeRequest, port: KubeApi): Promise<KubeStream> {
+    const p = await accept(request, port);
+    await this.#faulted(p, () => Promise.resolve(''));
     const from = Number(request.query?.['resourceVersion'] || 0);
     if (from > 0 && from < this.#compactedAt) {
       const text = JSON.stringify(status(410, `too old resource version: ${from} (${this.#compactedAt})`));
@@ -278,33 +297,28 @@ export class FakeCluster {
     const live = on(this.#watches, 'event', { signal: request.signal, close: ['expire'] });
     const backlog = from > 0 ? this.#history.filter((change) => change.rv > from)
       : this.#objectsIn(p.collection).map((object) => ({ type: 'ADDED' as const, collection: p.collection, object, rv: Number(object.metadata.resourceVersion) }));
-    return { status: 200, body: this.#lines(p.collection, request.query, backlog, live, request.signal), text: () => Promise.reject(new Error('a watch body is read as a stream')) };
+    return { status: 200, body: this.#lines(p, request.query, backlog, live, request.signal), text: () => Promise.reject(new Error('a watch body is read as a stream')) };
   }
 
-  /** A watch's lines: `backlog`, then the events `live` brings, those it selects, each held while watches are paused. */
-  async *#lines(collection: string, query: KubeRequest['query'], backlog: Change[], live: AsyncIterable<unknown[]>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+  /**
+   * A watch's lines: `backlog`, then the events `live` brings, those it
+   * selects, each held back while a hold applies to the watch; it ends,
+   * held or not, once `signal` aborts, as a watcher that stops (or
+   * reconnects) waits for its stream to end.
+   */
+  async *#lines(p: Parsed, query: KubeRequest['query'], backlog: Change[], live: AsyncIterable<unknown[]>, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
     async function* events(): AsyncGenerator<WatchEvent> {
       yield* backlog;
       for await (const [event] of live) yield event as WatchEvent;
     }
-    for await (const event of gate(events(), () => this.#paused?.promise, signal)) {
-      const selects = event.collection === undefined || (event.collection === collection && selected(event.object, query));
+    const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
+    const held = () => [...this.#holds].find((hold) => hold.applies(p))?.promise;
+    for await (const event of events()) {
+      for (let wait = held(); wait && !signal?.aborted; wait = held()) await Promise.race([wait, aborted]);
+      if (signal?.aborted) return;
+      const selects = event.collection === undefined || (event.collection === p.collection && selected(event.object, query));
       if (selects) yield Buffer.from(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
     }
-  }
-}
-
-/**
- * @internal `source`, each item held while `hold()` gives a promise to wait
- * for (a paused watch); ends, held or not, once `signal` aborts, as a
- * watcher that stops (or reconnects) waits for its stream to end.
- */
-export async function* gate<T>(source: AsyncIterable<T>, hold: () => Promise<void> | undefined, signal: AbortSignal | undefined): AsyncGenerator<T> {
-  const aborted = new Promise<void>((resolve) => signal?.addEventListener('abort', () => resolve(), { once: true }));
-  for await (const item of source) {
-    for (let wait = hold(); wait && !signal?.aborted; wait = hold()) await Promise.race([wait, aborted]);
-    if (signal?.aborted) return;
-    yield item;
   }
 }
 
@@ -313,27 +327,26 @@ export function networkError(code: 'ECONNREFUSED' | 'ECONNRESET', why: string): 
   return Object.assign(new Error(`${code} (${why})`), { code });
 }
 
-/** `request`, parsed, once it has reached the cluster (a tick later, as over a connection) unaborted. */
-async function accept(request: KubeRequest): Promise<Parsed> {
+/** `request` through `port`, parsed, once it has reached the cluster (a tick later, as over a connection) unaborted; 404 for a resource not served. */
+async function accept(request: KubeRequest, port: KubeApi): Promise<Parsed> {
   await Promise.resolve();
   request.signal?.throwIfAborted();
-  return parse(request);
-}
-
-/** @internal The resource, namespace, name and verb of `request`; 404 for a resource not served. */
-export function parse(request: KubeRequest): Parsed {
   const [, prefix, namespace, resource, name] = /^(.*)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(request.path) ?? [];
-  if (!Object.hasOwn(RESOURCES, resource ?? '') || RESOURCES[resource as Resource].prefix !== prefix) {
+  if (!Object.hasOwn(RESOURCE_TYPES, resource ?? '') || RESOURCE_TYPES[resource as Resource].prefix !== prefix) {
     throw statusError(404, `the server could not find the requested resource (${request.path})`);
   }
   const collection = `${prefix}/namespaces/${namespace}/${resource}`;
   const watching = request.query?.['watch'] === true || request.query?.['watch'] === 'true';
   const verbs = { GET: name ? 'get' : watching ? 'watch' : 'list', POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' } as const;
-  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: name && decodeURIComponent(name), verb: verbs[request.method] };
+  const named = name && decodeURIComponent(name);
+  const selectedName = /metadata\.name=([^,]+)/.exec(String(request.query?.['fieldSelector']))?.[1];
+  const about = named ?? selectedName ?? (request.body as Obj | undefined)?.metadata?.name ?? '';
+  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: named, verb: verbs[request.method], about, port };
 }
 
-function matches(match: RequestMatcher, p: Parsed): boolean {
-  return (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
+/** Whether a request is one `match` names. */
+function matcher(match: RequestMatcher = {}): (p: Parsed) => boolean {
+  return (p) => (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
 }
 
 /** Equality field (metadata.name=) and label selectors (`k=v`, `k`, `!k`), comma-separated. */
@@ -373,15 +386,6 @@ function prune<T extends Record<string, unknown>>(fields: T): T {
   return { ...out };
 }
 
-/** The API server's validation of a ConfigMap's size (422 when it fails). */
-function validateConfigMap(object: Obj): void {
-  const data = object['data'] as Record<string, string> | undefined;
-  const binaryData = object['binaryData'] as Record<string, string> | undefined;
-  if (dataSize(data, binaryData) > MAX_DATA_BYTES) {
-    throw statusError(422, `ConfigMap "${object.metadata.name}" is invalid: []: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
-  }
-}
-
 /** A Secret as the API server stores it: `stringData` merged into `data` (base64) and dropped, `type` Opaque when unset. */
 function withSecretDefaults(object: Obj): Obj {
   const { stringData, ...rest } = object as Obj & { stringData?: Record<string, string> };
@@ -390,15 +394,22 @@ function withSecretDefaults(object: Obj): Obj {
   return { ...rest, data: { ...data }, type: (rest['type']) ?? 'Opaque' };
 }
 
-/** The API server's validation of a Secret: base64 values, at most 1 MiB of them decoded (422 when it fails). */
-function validateSecret(object: Obj): void {
-  let total = 0;
-  for (const [key, value] of Object.entries((object['data'] as Record<string, string> | undefined) ?? {})) {
-    const bytes = Buffer.from(value, 'base64');
-    if (bytes.toString('base64') !== value) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data[${key}]: Invalid value: illegal base64 data`);
-    total += bytes.length;
+/** Whether `object` is a ConfigMap or a Secret, whose values the API server checks. */
+function holdsData(object: Obj): boolean {
+  return object.kind === 'ConfigMap' || object.kind === 'Secret';
+}
+
+/** The API server's validation of a ConfigMap's or Secret's values (422 when it fails): a Secret's are base64; at most 1 MiB of them, decoded. */
+function validateData(object: Obj): void {
+  const [data, binaryData] = [object['data'], object['binaryData']] as Array<Record<string, string> | undefined>;
+  const secret = object.kind === 'Secret';
+  for (const [key, value] of Object.entries(secret ? (data ?? {}) : {})) {
+    if (Buffer.from(value, 'base64').toString('base64') !== value) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data[${key}]: Invalid value: illegal base64 data`);
   }
-  if (total > MAX_DATA_BYTES) throw statusError(422, `Secret "${object.metadata.name}" is invalid: data: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
+  // A Secret's data is base64, as a ConfigMap's binaryData: counted decoded.
+  if ((secret ? dataSize(undefined, data) : dataSize(data, binaryData)) > MAX_DATA_BYTES) {
+    throw statusError(422, `${String(object.kind)} "${object.metadata.name}" is invalid: ${secret ? 'data' : '[]'}: Too long: must have at most ${MAX_DATA_BYTES} bytes`);
+  }
 }
 
 function status(code: number, message: string): Record<string, unknown> {

@@ -5,12 +5,15 @@
  *
  * @module
  */
+import { bucketForm } from '../codec/bucket-kind.js';
+import { EPOCH_ANNOTATION } from '../codec/index.js';
 import { ClosedError, InvalidOptionError } from '../errors.js';
 import { KubeLeaseLock } from '../election/lease-lock.js';
 import { StateManager, type FollowerContext, type LeaderContext, type StateManagerOptions, type StateStatus } from '../state/state-manager.js';
 import type { StateManagerApi } from '../state/state-manager-api.js';
-import { parseBucket } from '../store/bucket-state.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
+import { HttpStatusError } from '../kube/errors.js';
+import type { Parsed } from './fake-cluster.js';
 import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
 import { MemoryStore } from './memory-store.js';
 
@@ -53,33 +56,42 @@ export interface FenceOptions {
 export class MemoryStateManager implements StateManagerApi {
   /** The cluster holding the Lease and the buckets. */
   readonly cluster: MemoryCluster;
-  readonly #manager: StateManager;
+  #manager!: StateManager;
   readonly #replica: Replica;
   readonly #leaseName: string;
   readonly #retryMs: number;
   readonly #stores = new Map<string, MemoryStore>();
-  #led = 0;
   #followed = 0;
+  /** While true, this replica's creates and updates of the Lease are answered 409, as if another replica always won the race. */
+  #losing: boolean;
+  /** Ends the hold on this replica's Lease watch (a paused process), if one is laid. */
+  #wake: (() => void) | undefined;
+  readonly #unreact: () => void;
 
-  private constructor(manager: StateManager, replica: Replica, options: MemoryStateManagerOptions) {
-    [this.#manager, this.#replica, this.cluster] = [manager, replica, replica.cluster];
-    this.#leaseName = replica.lease.slice('leases/'.length);
+  private constructor(replica: Replica, options: MemoryStateManagerOptions) {
+    if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
+    [this.#replica, this.cluster, this.#losing] = [replica, replica.cluster, options.elect === false];
+    this.#leaseName = options.leaseName ?? `${options.name}-leader`;
     this.#retryMs = options.retryPeriodMs ?? 2_000;
-    replica.leads = () => manager.isLeader;
-    replica.cluster.replicas.add(replica);
-    // Registered first, so they run before the app's handlers: the controls wait for them.
-    manager.onLeader(() => void this.#led++).onFollower(() => void this.#followed++);
+    this.#unreact = replica.cluster.fake.react((request) => this.#isLease(request), (send, request) => {
+      // A paused process that makes a request again is awake: it sees what it missed.
+      this.#wakeUp();
+      return this.#losing && request.verb !== 'get' && request.verb !== 'list' ? Promise.reject(new HttpStatusError(409, '{"message":"another replica won"}')) : send();
+    });
   }
 
   /** StateManager.start on the cluster (`handleSignals` installs nothing); resolves once this replica leads (every epoch raised) or follows. */
   static async start(options: MemoryStateManagerOptions): Promise<MemoryStateManager> {
-    const replica = openReplica(options);
-    if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
-    replica.lease = `leases/${options.leaseName ?? `${options.name}-leader`}`;
-    replica.holdLease = options.elect === false;
-    const manager = await StateManager.start({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock, handleSignals: false });
+    const state = new MemoryStateManager(openReplica(options), options);
+    const manager = await StateManager.start({ ...options, kubeConfig: undefined, api: state.#replica.api, clock: state.#replica.clock, handleSignals: false }).catch((err: unknown) => {
+      state.#unreact();
+      throw err;
+    });
+    // Registered first, so it runs before the app's handlers: depose() waits for it.
+    state.#manager = manager.onFollower(() => void state.#followed++);
+    state.cluster.replicas.add(state);
     await until(() => !manager.status().holdsLease || manager.isLeader);
-    return new MemoryStateManager(manager, replica, options);
+    return state;
   }
 
   get identity(): string { return this.#manager.identity; }
@@ -112,9 +124,10 @@ export class MemoryStateManager implements StateManagerApi {
 
   /** StateManager.close(): hands over (see StateManager). Idempotent. */
   async close(): Promise<void> {
-    this.cluster.replicas.delete(this.#replica);
-    this.#replica.pause(this.#replica.lease, false);
+    this.cluster.replicas.delete(this);
+    this.#wakeUp();
     await this.#manager.close();
+    this.#unreact();
   }
 
   /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced. */
@@ -123,10 +136,11 @@ export class MemoryStateManager implements StateManagerApi {
     const notify = options?.notifyPrevious;
     if (notify !== undefined && typeof notify !== 'boolean') throw new InvalidOptionError('notifyPrevious', notify, 'a boolean');
     if (this.status().holdsLease) return until(() => this.isLeader);
-    this.#replica.holdLease = false;
-    if (notify === false) for (const other of this.cluster.replicas) if (other.leads()) other.pause(other.lease, true);
-    const [led, lastError] = [this.#led, this.status().lastError];
-    const done = () => this.#led > led || this.status().lastError !== lastError;
+    this.#losing = false;
+    if (notify === false) for (const other of this.cluster.replicas) if (other.isLeader) other.#pause();
+    // Leading, its onLeader handlers have started (the StateManager runs them as it takes the lead).
+    const lastError = this.status().lastError;
+    const done = () => this.isLeader || this.status().lastError !== lastError;
     if (this.cluster.fake.object('leases', this.namespace, this.#leaseName)) await this.#writeLease(this.identity, (term) => term);
     else await this.#replica.clock.leap(2.2 * this.#retryMs, done);
     await until(done);
@@ -136,7 +150,7 @@ export class MemoryStateManager implements StateManagerApi {
   async depose(options: DeposeOptions = {}): Promise<void> {
     const leader = checkLeader(options?.leader, this.identity, undefined);
     if (!this.status().holdsLease) return;
-    this.#replica.holdLease = true;
+    this.#losing = true;
     const followed = this.#followed;
     await this.#writeLease(leader ?? '', (term) => term + (leader ? 1 : 0));
     await until(() => this.#followed > followed);
@@ -146,15 +160,30 @@ export class MemoryStateManager implements StateManagerApi {
   async fence(options: FenceOptions = {}): Promise<void> {
     if (this.closed) throw new ClosedError('state manager');
     const leader = checkLeader(options?.leader, this.identity, 'another-replica')!;
-    this.#replica.pause(this.#replica.lease, true);
-    const buckets = Object.keys(this.status().buckets);
-    const epochs = buckets.map((name) => this.cluster.fake.object('configmaps', this.namespace, name)).map((object) => (object ? parseBucket(object).epoch : 0));
+    this.#pause();
+    const buckets = Object.keys(this.status().buckets).map((name) => this.#manager.bucket(name) as ConfigMapStore);
+    const epochs = buckets.map((b) => Number(this.cluster.fake.object(bucketForm(b.kind).resource, this.namespace, b.name)?.metadata?.annotations?.[EPOCH_ANNOTATION] ?? 0));
     // Above the Lease's term and every bucket's epoch, so the raises land.
     const term = await this.#writeLease(leader, (transitions) => Math.max(transitions, ...epochs) + 1);
-    for (const name of buckets) {
-      const other = await ConfigMapStore.open({ name, namespace: this.namespace, api: this.cluster.fake.api, events: false });
+    for (const { name, kind } of buckets) {
+      const other = await ConfigMapStore.open({ name, kind, namespace: this.namespace, api: this.cluster.fake.api, events: false });
       await other[storeInternals].raiseEpoch(term, leader, new AbortController().signal).finally(() => other.close());
     }
+  }
+
+  /** Holds this replica's Lease watch back, as a paused process's, until its next Lease request. */
+  #pause(): void {
+    this.#wake ??= this.cluster.fake.hold((watch) => this.#isLease(watch));
+  }
+
+  #wakeUp(): void {
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  /** Whether `request` is this replica's and about its Lease. */
+  #isLease(request: Parsed): boolean {
+    return request.port === this.#replica.api && request.resource === 'leases' && request.about === this.#leaseName;
   }
 
   /** Writes the Lease as another replica would: held by `holder` ('': released), at leaseTransitions `term(current)`, which it returns. */

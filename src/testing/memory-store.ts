@@ -5,13 +5,14 @@
  *
  * @module
  */
+import { bucketForm } from '../codec/bucket-kind.js';
 import { ClosedError, InvalidOptionError, KubekvError } from '../errors.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
 import { ConfigMapStore } from '../store/configmap-store.js';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../store/inputs.js';
 import type { BatchOperation, CallOptions, KVPair, KeyEvent, OpenStoreOptions, Previous, ReadOptions, Store, StoreStatus, TreeEvent, Value } from '../store/types.js';
-import { networkError } from './fake-cluster.js';
-import { openReplica, until, type MemoryCluster, type Replica, type Fault } from './memory-cluster.js';
+import { networkError, type Parsed, type Reactor } from './fake-cluster.js';
+import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
 
 /** Options of {@link MemoryStore.open}: ConfigMapStore.open's (`kubeConfig`, `api` ignored) and the cluster. */
 export interface MemoryStoreOptions extends OpenStoreOptions {
@@ -40,17 +41,27 @@ export class MemoryStore implements Store {
   readonly cluster: MemoryCluster;
   readonly #store: ConfigMapStore;
   readonly #replica: Replica;
-  readonly #object: string;
   readonly #timeoutMs: number;
   readonly #cancels = new Set<(error: Error) => void>();
   #other: Promise<MemoryStore> | undefined;
   #closed = false;
   #writing = 0;
   #outages = 0;
+  /** While true, every request of this store about its bucket is refused (an outage, see #outage). */
+  #cut = false;
+  /** Faults for this store's next write requests (PATCHes of the bucket), one each, in order. */
+  readonly #faults: Reactor[] = [];
+  readonly #unreact: () => void;
+  #resumeWatch: (() => void) | undefined;
 
   /** @internal Use {@link MemoryStore.open}. */
   constructor(store: ConfigMapStore, replica: Replica, timeoutMs = DEFAULT_WRITE_TIMEOUT_MS) {
-    [this.#store, this.#replica, this.cluster, this.#timeoutMs, this.#object] = [store, replica, replica.cluster, timeoutMs, `configmaps/${store.name}`];
+    [this.#store, this.#replica, this.cluster, this.#timeoutMs] = [store, replica, replica.cluster, timeoutMs];
+    this.#unreact = replica.cluster.fake.react((request) => this.#mine(request), (send, request) => {
+      if (this.#cut) return Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault'));
+      const fault = request.verb === 'patch' ? this.#faults.shift() : undefined;
+      return fault ? fault(send, request) : send();
+    });
   }
 
   /** Opens a bucket of `options.cluster` (else a new one) with ConfigMapStore.open, which it rejects as; namespace "default" by default. */
@@ -83,18 +94,17 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.#closed = true;
-    // A held-back watch would hold up the close of the store's watcher.
-    this.#replica.pause(this.#object, false);
-    this.#replica.onNextPatch(this.#object, null);
+    this.#resumeWatch?.();
     for (const cancel of this.#cancels) cancel(new ClosedError(`store ${this.namespace}/${this.name}`));
     await this.#store.close();
+    this.#unreact();
     await this.#other?.then((store) => store.close(), () => {});
   }
 
   /** The answer to this store's next write request is lost, the write stored or not; it rejects with OutcomeUnknownError at its deadline, which the store's clock leaps to. */
   loseNextAnswer(options: LostAnswerOptions): void {
     if (typeof options?.landed !== 'boolean') throw new InvalidOptionError('landed', (options as Partial<LostAnswerOptions> | null)?.landed, 'a boolean: whether the write is stored');
-    this.#fault(async (send) => {
+    this.#faults.push(async (send) => {
       if (options.landed) await send().catch(() => {});
       void this.#outage();
       throw networkError('ECONNRESET', 'answer lost by MemoryStore.loseNextAnswer');
@@ -104,7 +114,7 @@ export class MemoryStore implements Store {
   /** This store's next write request is refused: the write rejects with a non-retryable `error` at once, else (retried) with DeadlineExceededError at its deadline. */
   failNextWrite(error?: KubekvError): void {
     if (error !== undefined && !(error instanceof Error)) throw new InvalidOptionError('error', error, 'an Error (a KubekvError)');
-    this.#fault(() => {
+    this.#faults.push(() => {
       const refused = networkError('ECONNREFUSED', 'refused by MemoryStore.failNextWrite');
       // `error` to the caller, a refusal to the store: nothing to read back.
       if (error instanceof KubekvError && !error.retryable) throw Object.create(error, { cause: { value: refused } }) as Error;
@@ -119,9 +129,9 @@ export class MemoryStore implements Store {
     if (this.#closed) return Promise.reject(new ClosedError(`store ${this.namespace}/${this.name}`));
     const done = Promise.withResolvers<void>();
     this.#cancels.add(done.reject);
-    this.#fault(async (send) => {
+    this.#faults.push(async (send) => {
       this.#cancels.delete(done.reject);
-      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, cluster: this.cluster });
+      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.#store.kind, cluster: this.cluster });
       await this.#other.then(action).then(() => done.resolve(), done.reject);
       return send();
     });
@@ -130,31 +140,33 @@ export class MemoryStore implements Store {
 
   /** Holds this store's watch events back, as a stalled watch would: others' changes are not seen until resumeWatch(). */
   pauseWatch(): void {
-    this.#replica.pause(this.#object, true);
+    this.#resumeWatch ??= this.cluster.fake.hold((watch) => this.#mine(watch));
   }
 
   /** Delivers what the paused watch held back, in order; resolves once the cache has caught up with the bucket. */
   async resumeWatch(): Promise<void> {
-    this.#replica.pause(this.#object, false);
-    const current = () => this.cluster.fake.object('configmaps', this.namespace, this.name)?.metadata?.resourceVersion ?? '';
+    this.#resumeWatch?.();
+    this.#resumeWatch = undefined;
+    const current = () => this.cluster.fake.object(bucketForm(this.#store.kind).resource, this.namespace, this.name)?.metadata?.resourceVersion ?? '';
     await until(() => this.#store.status().resourceVersion === current());
   }
 
-  #fault(fault: Fault): void {
-    this.#replica.onNextPatch(this.#object, fault);
+  /** Whether `request` is this store's (its port's) and about its bucket. */
+  #mine(request: Parsed): boolean {
+    return request.port === this.#replica.api && request.about === this.name && request.resource === bucketForm(this.#store.kind).resource;
   }
 
   /** Cuts the bucket off until this store's writes have settled (which ends it before their callers hear), its clock leaping to their deadline. */
   async #outage(): Promise<void> {
     const outage = ++this.#outages;
-    this.#replica.cut(this.#object, true);
-    await this.#replica.clock.leap(this.#timeoutMs, () => !this.#replica.cut(this.#object));
+    this.#cut = true;
+    await this.#replica.clock.leap(this.#timeoutMs, () => !this.#cut);
     // A later fault's outage is not this one's to end.
-    if (outage === this.#outages) this.#replica.cut(this.#object, false);
+    if (outage === this.#outages) this.#cut = false;
   }
 
   #track<T>(write: Promise<T>): Promise<T> {
     this.#writing++;
-    return write.finally(() => --this.#writing === 0 && this.#replica.cut(this.#object, false));
+    return write.finally(() => --this.#writing === 0 && (this.#cut = false));
   }
 }

@@ -171,6 +171,14 @@ describe('leadership controls', () => {
     await state.bucket('two').put('k', 'v');
   });
 
+  it('fence() on Secret buckets (kind: \'Secret\'): the leader\'s next write rejects with FencedError', async () => {
+    await using state = await MemoryStateManager.start({ name: 'app', identity: 'pod-a', kind: 'Secret' });
+    await state.store.put('k', 'v');
+    await state.fence({ leader: 'pod-z' });
+    await expectKubekvError(state.store.put('k', 'w'), FencedError, 'FENCED');
+    assert.equal((await state.store.get('k', { consistent: true }))?.text, 'v');
+  });
+
   it('two replicas on one cluster: the other\'s elect() deposes the leader, which then writes nothing', async () => {
     const cluster = new MemoryCluster();
     await using a = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a' });

@@ -219,6 +219,25 @@ describe('pauseWatch and an injected clock', () => {
   });
 });
 
+describe('on a Secret bucket (kind: \'Secret\')', () => {
+  it('the controls hit the store\'s Secret: a lost answer, a refused write, a paused watch', async () => {
+    const cluster = new MemoryCluster();
+    await using store = await MemoryStore.open({ name: 'app-state', kind: 'Secret', create: true, cluster });
+    await using follower = await MemoryStore.open({ name: 'app-state', kind: 'Secret', cluster });
+    assert.ok(cluster.fake.object('secrets', 'default', 'app-state'));
+    store.loseNextAnswer({ landed: true });
+    await expectKubekvError(store.put('a', '1'), OutcomeUnknownError, 'OUTCOME_UNKNOWN');
+    assert.equal((await store.get('a', { consistent: true }))?.text, '1');
+    store.failNextWrite();
+    await expectKubekvError(store.put('b', '2'), DeadlineExceededError, 'DEADLINE_EXCEEDED');
+    follower.pauseWatch();
+    await store.put('c', '3');
+    assert.equal(await follower.get('c'), undefined, 'a paused cache saw a change');
+    await follower.resumeWatch();
+    assert.equal((await follower.get('c'))?.text, '3');
+  });
+});
+
 describe('locks', () => {
   it('Locks of two stores on one cluster exclude each other; unlock hands over at once with a greater token', async () => {
     const cluster = new MemoryCluster();
