@@ -137,7 +137,13 @@ export function kubekvSubject(layout: StoreLayout): CostSubject {
         await store.close();
         return { unavailable: `full: ${fill.refusedBy}`, fill };
       }
-      const writer = storeWriter(store);
+      // The measurements write through a store of their own, as an app that
+      // starts on a filled bucket would: the fill charged the filling store's
+      // etcd budget (store/etcd-budget.ts) with every byte it and its
+      // compactions wrote, and measuring on that store would measure the
+      // fill's debt (0.04x puts/s at 64 MiB), not what the bucket's size costs.
+      await store.close();
+      const writer = storeWriter(await open(ctx.kc, false));
       // One put before the measurement: a first write may carry one-time bookkeeping.
       await writer.put('small', freshValue());
       return {
@@ -157,7 +163,7 @@ export function kubekvSubject(layout: StoreLayout): CostSubject {
         },
         writerVia: async (kc) => storeWriter(await open(kc, false)),
         objects: () => kubekvObjects(ctx, name),
-        close: () => store.close(),
+        close: () => writer.close(),
       };
     },
   };
