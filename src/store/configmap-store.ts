@@ -39,7 +39,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LockObserver, StoreObserver } from '../metrics/observer.js';
 import { ObjectWatcher } from '../kube/object-watcher.js';
-import { deletedState, isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
+import { deletedState, isNewer, pairIn, parseBucket, type BucketState } from './bucket-state.js';
 import { deleteAllChunks } from './chunk-gc.js';
 import { ChunkMaintenance } from './chunk-maintenance.js';
 import { ChunkSet, loadBucketState } from './chunk-set.js';
@@ -56,7 +56,8 @@ import {
   type ResolvedOptions,
 } from './inputs.js';
 import { WatchHub, diffStates } from './watch-hub.js';
-import { atomicDeleteOp, atomicPutOp, batchOps, deleteOp, putOp } from './write-ops.js';
+import { Sweeper } from './sweeper.js';
+import { atomicDeleteOp, atomicPutOp, batchOps, deleteOp, expiryOf, putOp } from './write-ops.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
   BatchOperation,
@@ -65,6 +66,7 @@ import type {
   KeyEvent,
   OpenStoreOptions,
   Previous,
+  PutOptions,
   ReadOptions,
   Store,
   StoreStatus,
@@ -108,6 +110,10 @@ export interface StoreInternals {
    * refusal is what stops the write.
    */
   setMaxStoredBytes(bytes: number): void;
+  /** Turns the deleting of expired keys on or off (a StateManager: on while leading); keys are timed either way. */
+  setSweeping(enabled: boolean): void;
+  /** Monotonic ms (the store's clock) at which this store may expire `key` at its current revision; undefined if it times no TTL for it. */
+  expiryDueAt(key: string): number | undefined;
 }
 
 /**
@@ -128,6 +134,7 @@ export class ConfigMapStore implements Store {
   readonly #compression: CompressionOptions;
   readonly #hub = new WatchHub();
   readonly #pipeline: WritePipeline;
+  readonly #sweeper: Sweeper;
   readonly #watcher: ObjectWatcher<ConfigMapObject>;
   readonly #timeoutMs: number;
   #state: BucketState;
@@ -244,6 +251,13 @@ export class ConfigMapStore implements Store {
       budget: options.etcdBudget,
     };
     this.#pipeline = new WritePipeline(host);
+    this.#sweeper = new Sweeper({
+      clock: this.#clock,
+      logger: this.#log,
+      bucket: this.name,
+      write: (ops, signal) => this.#pipeline.submit(ops, signal),
+    }, options.sweep);
+    this.#sweeper.observe(initial);
     this.#watcher = new ObjectWatcher<ConfigMapObject>({
       api: api.client,
       name: this.name,
@@ -309,7 +323,7 @@ export class ConfigMapStore implements Store {
     checkKey(key);
     await this.#prepareRead(options);
     const entry = this.#state.entries.get(key);
-    return entry ? toPair(entry) : undefined;
+    return entry ? pairIn(this.#state, entry) : undefined;
   }
 
   async exists(key: string, options: ReadOptions = {}): Promise<boolean> {
@@ -321,10 +335,11 @@ export class ConfigMapStore implements Store {
   async list(prefix: string, options: ReadOptions = {}): Promise<KVPair[]> {
     checkPrefix(prefix);
     await this.#prepareRead(options);
-    return [...this.#state.entries.values()]
+    const state = this.#state;
+    return [...state.entries.values()]
       .filter((e) => e.key.startsWith(prefix))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map(toPair);
+      .map((entry) => pairIn(state, entry));
   }
 
   watch(key: string, options: CallOptions = {}): AsyncIterable<KeyEvent> {
@@ -352,9 +367,10 @@ export class ConfigMapStore implements Store {
     };
   }
 
-  async put(key: string, value: Value, options: CallOptions = {}): Promise<KVPair> {
-    const result = await this.#write([putOp(key, value, this.#compression, this.#maxValueBytes)], options);
-    return pairOf(key, value, result.revision);
+  async put(key: string, value: Value, options: PutOptions = {}): Promise<KVPair> {
+    const expiry = expiryOf(options);
+    const result = await this.#write([putOp(key, value, this.#compression, this.#maxValueBytes, expiry)], options);
+    return pairOf(key, value, result.revision, expiry);
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<boolean> {
@@ -368,9 +384,10 @@ export class ConfigMapStore implements Store {
     return result.counts[0] ?? 0;
   }
 
-  async atomicPut(key: string, value: Value, previous?: Previous, options: CallOptions = {}): Promise<KVPair> {
-    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression, this.#maxValueBytes)], options);
-    return pairOf(key, value, result.revision);
+  async atomicPut(key: string, value: Value, previous?: Previous, options: PutOptions = {}): Promise<KVPair> {
+    const expiry = expiryOf(options);
+    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression, this.#maxValueBytes, expiry)], options);
+    return pairOf(key, value, result.revision, expiry);
   }
 
   async atomicDelete(key: string, previous: Previous, options: CallOptions = {}): Promise<void> {
@@ -450,6 +467,7 @@ export class ConfigMapStore implements Store {
     this.#stopping.abort();
     // Locks live in Leases of their own; release them first so waiters elsewhere go on at once.
     await Promise.all([...this.#locks].map((lock) => lock.close()));
+    this.#sweeper.close();
     await this.#pipeline.close();
     await this.#watcher.stop();
     this.#hub.close();
@@ -473,6 +491,8 @@ export class ConfigMapStore implements Store {
       setWriteHooks: (hooks) => (this.#hooks = hooks),
       raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
       setMaxStoredBytes: (bytes) => this.#pipeline.setMaxStoredBytes(bytes),
+      setSweeping: (enabled) => this.#sweeper.setEnabled(enabled),
+      expiryDueAt: (key) => this.#sweeper.dueAt(key),
     };
   }
 
@@ -520,6 +540,7 @@ export class ConfigMapStore implements Store {
     const changes = diffStates(this.#state, next);
     this.#state = next;
     this.#deleted = false;
+    this.#sweeper.observe(next);
     if (changes.length > 0) this.#hub.publish(changes);
     return next;
   }
@@ -674,6 +695,7 @@ export class ConfigMapStore implements Store {
     const empty = deletedState(this.#state);
     const changes = diffStates(this.#state, empty);
     this.#state = empty;
+    this.#sweeper.observe(empty);
     this.#log.warn({ bucket: this.name, namespace: this.namespace, kind: this.kind }, 'bucket head was deleted');
     if (changes.length > 0) this.#hub.publish(changes);
   }

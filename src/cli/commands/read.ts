@@ -9,7 +9,7 @@
  */
 import { encodeKey } from '../../codec/index.js';
 import { KeyNotFoundError } from '../../errors.js';
-import { toPair, type BucketState } from '../../store/bucket-state.js';
+import { pairIn, type BucketState } from '../../store/bucket-state.js';
 import type { KVPair } from '../../store/types.js';
 import type { Command } from '../command.js';
 import { bucketName, readBucket } from '../connection.js';
@@ -41,7 +41,7 @@ export function pairsOf(state: BucketState, prefix: string): KVPair[] {
   return [...state.entries.values()]
     .filter((entry) => entry.key.startsWith(prefix))
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    .map(toPair);
+    .map((entry) => pairIn(state, entry));
 }
 
 /** `kubekv ls [prefix]`. */
@@ -79,9 +79,10 @@ export const getCommand: Command = {
     const bucket = bucketName(ctx.options);
     const key = ctx.positionals[0]!;
     encodeKey(key); // InvalidKeyError before any request
-    const entry = (await readBucket(await ctx.connection(), bucket, ctx.signal, ctx.options.kind)).entries.get(key);
+    const state = await readBucket(await ctx.connection(), bucket, ctx.signal, ctx.options.kind);
+    const entry = state.entries.get(key);
     if (!entry) throw new KeyNotFoundError(key);
-    const pair = toPair(entry);
+    const pair = pairIn(state, entry);
     if (ctx.options.output !== 'table') return ctx.print(pairView(pair), () => '');
     await ctx.out(pair.value);
     // On a terminal only: end the line so the prompt does not run on. Pipes get the exact bytes.
