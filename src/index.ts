@@ -37,10 +37,11 @@ export {
   NamespaceNotFoundError,
   LeaseNotFoundError,
   ChunkMissingError,
+  SessionClosedError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 
-export { ConfigMapStore, DEFAULT_ETCD_BUDGET } from './store/index.js';
+export { ConfigMapStore, DEFAULT_ETCD_BUDGET, Session } from './store/index.js';
 export type {
   BatchOperation,
   EtcdBudgetOptions,
@@ -57,6 +58,7 @@ export type {
   Previous,
   PutOptions,
   ReadOptions,
+  SessionOptions,
   ReadableStore,
   Store,
   StoreStatus,

@@ -140,6 +140,10 @@ export interface LockInit {
   bucketLabel?: string | undefined;
   namespace: string;
   key: string;
+  /** The Lease's name; default {@link lockLeaseName}(bucket, key). A session (store/session.ts) names its own. */
+  leaseName?: string | undefined;
+  /** Value of the app.kubernetes.io/component label of a Lease it creates; default {@link LOCK_COMPONENT}. */
+  component?: string | undefined;
   options?: LockOptions | undefined;
   /** The port to Kubernetes, for the default KubeLeaseLock. */
   api?: KubeApi | undefined;
@@ -223,7 +227,7 @@ export class Lock implements AsyncDisposable {
     checkShape('clock', options.clock, ['now', 'monotonic', 'setTimer'], 'a Clock ({ now, monotonic, setTimer })');
     this.key = init.key;
     this.namespace = init.namespace;
-    this.leaseName = lockLeaseName(init.bucket, init.key);
+    this.leaseName = init.leaseName ?? lockLeaseName(init.bucket, init.key);
     this.identity = identity;
     this.ttlMs = ttlMs;
     this.#clock = options.clock ?? init.clock ?? systemClock;
@@ -242,7 +246,7 @@ export class Lock implements AsyncDisposable {
         name: this.leaseName,
         labels: {
           [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
-          'app.kubernetes.io/component': LOCK_COMPONENT,
+          'app.kubernetes.io/component': init.component ?? LOCK_COMPONENT,
           [BUCKET_LABEL]: init.bucketLabel ?? init.bucket,
         },
         annotations: { [LOCK_KEY_ANNOTATION]: encodedKey },

@@ -28,7 +28,7 @@ import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { sleep, type Clock } from '../clock.js';
 import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type BucketKind, type ChunkRef, type CompressionOptions } from '../codec/index.js';
-import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
+import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, InvalidOptionError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { BucketApi } from '../kube/bucket-api.js';
 import { explainNotFound } from '../kube/namespaces.js';
@@ -56,8 +56,10 @@ import {
   type ResolvedOptions,
 } from './inputs.js';
 import { WatchHub, diffStates } from './watch-hub.js';
+import { Session, type SessionOptions } from './session.js';
 import { Sweeper } from './sweeper.js';
-import { atomicDeleteOp, atomicPutOp, batchOps, deleteOp, expiryOf, putOp } from './write-ops.js';
+import { atomicDeleteOp, atomicPutOp, batchOps, checkTtl, deleteOp, putOp, type PutExpiry } from './write-ops.js';
+import { KubeLeaseLock } from '../election/lease-lock.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
   BatchOperation,
@@ -66,6 +68,7 @@ import type {
   KeyEvent,
   OpenStoreOptions,
   Previous,
+  ExpiryOptions,
   PutOptions,
   ReadOptions,
   Store,
@@ -129,6 +132,7 @@ export class ConfigMapStore implements Store {
   readonly #api: BucketApi;
   readonly #kube: KubeApi;
   readonly #locks = new Set<Lock>();
+  readonly #sessions = new Set<Session>();
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #compression: CompressionOptions;
@@ -256,6 +260,10 @@ export class ConfigMapStore implements Store {
       logger: this.#log,
       bucket: this.name,
       write: (ops, signal) => this.#pipeline.submit(ops, signal),
+      watchSession: (name, observer) => new KubeLeaseLock({ api: kube, namespace: api.namespace, name, clock: this.#clock, logger: this.#log }).watch(observer),
+      deleteSession: async (name, resourceVersion) => {
+        await kube.leases(api.namespace).delete(name, { resourceVersion });
+      },
     }, options.sweep);
     this.#sweeper.observe(initial);
     this.#watcher = new ObjectWatcher<ConfigMapObject>({
@@ -368,7 +376,7 @@ export class ConfigMapStore implements Store {
   }
 
   async put(key: string, value: Value, options: PutOptions = {}): Promise<KVPair> {
-    const expiry = expiryOf(options);
+    const expiry = this.#expiryOf(options);
     const result = await this.#write([putOp(key, value, this.#compression, this.#maxValueBytes, expiry)], options);
     return pairOf(key, value, result.revision, expiry);
   }
@@ -385,7 +393,7 @@ export class ConfigMapStore implements Store {
   }
 
   async atomicPut(key: string, value: Value, previous?: Previous, options: PutOptions = {}): Promise<KVPair> {
-    const expiry = expiryOf(options);
+    const expiry = this.#expiryOf(options);
     const result = await this.#write([atomicPutOp(key, value, previous, this.#compression, this.#maxValueBytes, expiry)], options);
     return pairOf(key, value, result.revision, expiry);
   }
@@ -395,7 +403,7 @@ export class ConfigMapStore implements Store {
   }
 
   async batch(operations: BatchOperation[], options: CallOptions = {}): Promise<number> {
-    const ops = batchOps(operations, this.#compression, this.#maxValueBytes);
+    const ops = batchOps(operations, this.#compression, this.#maxValueBytes, (entry, prefix) => this.#expiryOf(entry, prefix));
     if (ops.length === 0) return this.#state.revision;
     return (await this.#write(ops, options)).revision;
   }
@@ -461,9 +469,31 @@ export class ConfigMapStore implements Store {
     return lock;
   }
 
+  async session(options?: SessionOptions): Promise<Session> {
+    this.#assertOpen();
+    const session = await Session.start({
+      bucket: this.name,
+      bucketLabel: bucketLabel(this.name),
+      namespace: this.namespace,
+      api: this.#kube,
+      clock: this.#clock,
+      logger: this.#log,
+      endSession: (id) => this.#pipeline.submit([{ kind: 'endSession', session: id }]),
+      onClose: (closed) => this.#sessions.delete(closed),
+    }, options);
+    if (this.#closed) {
+      await session.close();
+      throw new ClosedError(`store ${this.namespace}/${this.name}`);
+    }
+    this.#sessions.add(session);
+    return session;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Sessions first, while the pipeline runs: each deletes its keys in one commit.
+    await Promise.all([...this.#sessions].map((session) => session.close()));
     this.#stopping.abort();
     // Locks live in Leases of their own; release them first so waiters elsewhere go on at once.
     await Promise.all([...this.#locks].map((lock) => lock.close()));
@@ -494,6 +524,25 @@ export class ConfigMapStore implements Store {
       setSweeping: (enabled) => this.#sweeper.setEnabled(enabled),
       expiryDueAt: (key) => this.#sweeper.dueAt(key),
     };
+  }
+
+  /**
+   * The expiry a write's options ask for, checked before anything is sent:
+   * ttlMs (InvalidOptionError), or a session of this bucket that is active
+   * (InvalidOptionError for another bucket's, SessionClosedError for a
+   * closed or lost one); not both.
+   */
+  #expiryOf(options: ExpiryOptions | undefined, prefix = ''): PutExpiry | undefined {
+    const ttlMs = checkTtl(options?.ttlMs, `${prefix}ttlMs`);
+    const session = options?.session;
+    if (session === undefined) return ttlMs === undefined ? undefined : { ttlMs };
+    if (!(session instanceof Session)) throw new InvalidOptionError(`${prefix}session`, session, 'a Session from store.session()');
+    if (session.bucket !== this.name || session.namespace !== this.namespace) {
+      throw new InvalidOptionError(`${prefix}session`, session.id, `a session of bucket ${this.namespace}/${this.name}, not of ${session.namespace}/${session.bucket}`);
+    }
+    if (ttlMs !== undefined) throw new InvalidOptionError(`${prefix}ttlMs`, ttlMs, 'no ttlMs with a session: a session key lives as long as its session');
+    session.assertActive();
+    return { ttlMs: session.ttlMs, session: session.id };
   }
 
   async #write(ops: WriteOp[], options: CallOptions) {

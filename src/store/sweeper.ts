@@ -18,6 +18,13 @@
  *   sweeping (a new leader) deletes a key at most one TTL after it first
  *   saw it.
  *
+ * - Sessions (store/session.ts): the keys of a session are deleted, all in
+ *   one commit, once its Lease is released or gone, or once this store has
+ *   seen the Lease unchanged for its leaseDurationSeconds, timed from when
+ *   it saw the last change (client-go's rule: a renewal moves the
+ *   resourceVersion). Every session a key names is watched while any key
+ *   names it.
+ *
  * Non-guarantees: a clock that runs fast (in rate, not in offset) makes its
  * sweeper early by that rate; nothing expires while no store of the bucket
  * is open and sweeping; a sweeper whose write fails (not leader, API server
@@ -27,6 +34,7 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { KeyModifiedError, KeyNotFoundError, KubekvError } from '../errors.js';
+import type { LeaseObserver, LeaseSnapshot, LeaseWatch } from '../election/lease-lock.js';
 import type { Logger } from '../logger.js';
 import type { BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
@@ -42,6 +50,23 @@ export interface SweeperHost {
   readonly bucket: string;
   /** Submits one write (all of `ops` or none) through the store's pipeline. */
   write(ops: WriteOp[], signal: AbortSignal): Promise<unknown>;
+  /** Watches session `name`'s Lease. */
+  watchSession(name: string, observer: LeaseObserver): LeaseWatch;
+  /** Deletes session `name`'s Lease if still at `resourceVersion` (best effort: a Lease left behind is only clutter). */
+  deleteSession(name: string, resourceVersion: string): Promise<void>;
+}
+
+/** A session some key names, as its Lease was last seen. */
+interface TrackedSession {
+  readonly watch: LeaseWatch;
+  /** The Lease has been seen (or seen absent) at least once. */
+  observed: boolean;
+  /** Released (empty holder) or gone: its keys go at once. */
+  ended: boolean;
+  resourceVersion: string;
+  /** Monotonic ms at which the current resourceVersion was first seen. */
+  seenAt: number;
+  durationMs: number;
 }
 
 /** A key being timed: the revision seen, and when (monotonic ms). */
@@ -57,6 +82,7 @@ export class Sweeper {
   readonly #host: SweeperHost;
   readonly #stopping = new AbortController();
   #keys = new Map<string, Timed>();
+  readonly #sessions = new Map<string, TrackedSession>();
   #enabled: boolean;
   #timer: TimerHandle | undefined;
   #timerDue = Infinity;
@@ -86,14 +112,58 @@ export class Sweeper {
     if (this.#stopping.signal.aborted) return;
     const now = this.#host.clock.monotonic();
     const next = new Map<string, Timed>();
+    const named = new Set<string>();
     for (const [key, record] of state.expiries) {
-      if (record.session !== undefined) continue;
+      if (record.session !== undefined) {
+        named.add(record.session);
+        continue;
+      }
       const before = this.#keys.get(key);
       const entry = state.entries.get(key);
       if (!entry) continue;
       next.set(key, before && before.lastIndex === record.revision ? before : { cmKey: entry.cmKey, lastIndex: record.revision, ttlMs: record.ttlMs, seenAt: now });
     }
     this.#keys = next;
+    for (const name of named) if (!this.#sessions.has(name)) this.#track(name);
+    for (const [name, session] of this.#sessions) {
+      if (named.has(name)) continue;
+      this.#sessions.delete(name);
+      void session.watch.stop();
+    }
+    this.#schedule();
+  }
+
+  /** Monotonic ms at which this sweeper may end session `name`; undefined while it has not seen its Lease (or tracks no such session). */
+  sessionDueAt(name: string): number | undefined {
+    const session = this.#sessions.get(name);
+    if (!session?.observed) return undefined;
+    return session.ended ? -Infinity : session.seenAt + session.durationMs;
+  }
+
+  #track(name: string): void {
+    const session: TrackedSession = {
+      observed: false,
+      ended: false,
+      resourceVersion: '',
+      seenAt: 0,
+      durationMs: 0,
+      watch: this.#host.watchSession(name, { onLease: (lease) => this.#onLease(session, lease) }),
+    };
+    this.#sessions.set(name, session);
+  }
+
+  #onLease(session: TrackedSession, lease: LeaseSnapshot | undefined): void {
+    session.observed = true;
+    if (!lease || lease.record.holderIdentity === '') {
+      session.ended = true;
+      session.resourceVersion = lease?.resourceVersion ?? '';
+    } else if (lease.resourceVersion !== session.resourceVersion) {
+      // A renewal (any change): the TTL starts again, on this clock, now.
+      session.ended = false;
+      session.resourceVersion = lease.resourceVersion;
+      session.seenAt = this.#host.clock.monotonic();
+      session.durationMs = Math.max(1, lease.record.leaseDurationSeconds) * 1000;
+    }
     this.#schedule();
   }
 
@@ -109,6 +179,8 @@ export class Sweeper {
     this.#timer?.cancel();
     this.#timer = undefined;
     this.#keys.clear();
+    for (const session of this.#sessions.values()) void session.watch.stop();
+    this.#sessions.clear();
   }
 
   #schedule(): void {
@@ -120,6 +192,7 @@ export class Sweeper {
     }
     let due = Infinity;
     for (const timed of this.#keys.values()) due = Math.min(due, timed.seenAt + timed.ttlMs);
+    for (const name of this.#sessions.keys()) due = Math.min(due, this.sessionDueAt(name) ?? Infinity);
     due = Math.max(due, this.#retryAt);
     if (due === this.#timerDue && this.#timer) return;
     this.#timer?.cancel();
@@ -138,11 +211,25 @@ export class Sweeper {
     if (!this.#enabled || this.#running || this.#stopping.signal.aborted) return;
     const now = this.#host.clock.monotonic();
     const due = [...this.#keys].filter(([, timed]) => now - timed.seenAt >= timed.ttlMs);
-    if (due.length === 0) return this.#schedule();
+    const ended = [...this.#sessions.keys()].filter((name) => (this.sessionDueAt(name) ?? Infinity) <= now);
+    if (due.length === 0 && ended.length === 0) return this.#schedule();
     this.#running = true;
     let failed = 0;
     try {
-      await Promise.all(due.map(async ([key, timed]) => {
+      const endings = ended.map(async (name) => {
+        const seen = this.#sessions.get(name)!;
+        const resourceVersion = seen.resourceVersion;
+        try {
+          await this.#host.write([{ kind: 'endSession', session: name }], this.#stopping.signal);
+        } catch (err) {
+          failed++;
+          this.#host.logger.debug({ bucket: this.#host.bucket, session: name, code: err instanceof KubekvError ? err.code : 'UNKNOWN' }, 'ending a session failed; trying again');
+          return;
+        }
+        // Its keys are gone; an expired or released Lease is clutter now.
+        if (resourceVersion !== '') await this.#host.deleteSession(name, resourceVersion).catch(() => {});
+      });
+      await Promise.all([...endings, ...due.map(async ([key, timed]) => {
         try {
           await this.#host.write([{ kind: 'delete', key, cmKey: timed.cmKey, expect: timed.lastIndex, expired: true }], this.#stopping.signal);
         } catch (err) {
@@ -155,7 +242,7 @@ export class Sweeper {
           // The code only: error messages may name the key, which is never logged.
           this.#host.logger.debug({ bucket: this.#host.bucket, code: err instanceof KubekvError ? err.code : 'UNKNOWN' }, 'an expiry failed; trying again');
         }
-      }));
+      })]);
     } finally {
       this.#running = false;
     }

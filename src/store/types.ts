@@ -13,6 +13,7 @@ import type { Lock, LockOptions } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
 import type { EtcdBudgetOptions } from './etcd-budget.js';
+import type { Session, SessionOptions } from './session.js';
 
 /** A key with its value and per-key revision. */
 export interface KVPair {
@@ -36,7 +37,7 @@ export interface KVPair {
    * {@link PutOptions.ttlMs}. Absent for a key that does not expire.
    */
   readonly ttlMs?: number;
-  /** The id of the session (`store.session()`) the key is bound to, when it was written with `session`. */
+  /** The {@link Session.id} the key is bound to, when it was written with `session`. */
   readonly session?: string;
   /**
    * What `JSON.stringify(pair)` writes: the value as `text` when its bytes
@@ -103,8 +104,8 @@ export interface CallOptions {
 }
 
 /**
- * How long a written key lives (docs/semantics.md "Expiry"). A write
- * without it makes the key permanent again.
+ * How long a written key lives (docs/semantics.md "Expiry"). At most one of
+ * the two; a write without either makes the key permanent again.
  */
 export interface ExpiryOptions {
   /**
@@ -117,6 +118,15 @@ export interface ExpiryOptions {
    * nothing expires while no store of the bucket is open.
    */
   ttlMs?: number;
+  /**
+   * Binds the key to a session of this bucket (`store.session()`): it is
+   * deleted when the session is closed (in one commit), or when the
+   * session's Lease has gone unrenewed for the session's TTL (its owner
+   * died). Not with `ttlMs`. SessionClosedError when the session is closed
+   * or lost, InvalidOptionError for a session of another bucket; nothing is
+   * written then.
+   */
+  session?: Session;
 }
 
 /** Options of put and atomicPut: those of every write, and the key's expiry. */
@@ -145,6 +155,8 @@ export type BatchOperation =
       expect?: 'absent' | Previous;
       /** The key's time to live in ms, as {@link PutOptions.ttlMs}. */
       ttlMs?: number;
+      /** The session the key is bound to, as {@link PutOptions.session}. */
+      session?: Session;
     }
   | {
       /** Deletes `key`. */
@@ -285,6 +297,14 @@ export interface Store extends ReadableStore {
    * lock does and does not guarantee.
    */
   newLock(key: string, options?: LockOptions): Lock;
+  /**
+   * Starts a session of this bucket, held in a Lease of its own that this
+   * process renews (see src/store/session.ts): keys written with
+   * `{ session }` are deleted when it is closed, or when its owner dies and
+   * the Lease goes unrenewed for `ttlMs`. Resolves once the Lease is held;
+   * close() of the store closes its sessions.
+   */
+  session(options?: SessionOptions): Promise<Session>;
   /**
    * Closes the store's open Locks (unlocking held ones), then stops the watch
    * and rejects queued writes with ClosedError; in-flight writes finish first.

@@ -8,6 +8,7 @@
 import { ClosedError, InvalidOptionError, KubekvError } from '../errors.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
 import { ConfigMapStore } from '../store/configmap-store.js';
+import type { Session, SessionOptions } from '../store/session.js';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../store/inputs.js';
 import type { BatchOperation, CallOptions, KVPair, KeyEvent, OpenStoreOptions, Previous, PutOptions, ReadOptions, Store, StoreStatus, TreeEvent, Value } from '../store/types.js';
 import { networkError } from './fake-cluster.js';
@@ -78,6 +79,8 @@ export class MemoryStore implements Store {
   teardown(options?: CallOptions): Promise<void> { return this.#store.teardown(options).then(() => this.close()); }
   /** A lock named `key`: the real Lock over a Lease of the cluster, on this store's clock unless `options.clock` is given. */
   newLock(key: string, options?: LockOptions): Lock { return this.#store.newLock(key, options); }
+  /** A session of the bucket: the real Session over a Lease of the cluster, renewed on this store's clock. */
+  session(options?: SessionOptions): Promise<Session> { return this.#store.session(options); }
   /** Same as close(), for `await using`. */
   [Symbol.asyncDispose](): Promise<void> { return this.close(); }
 
