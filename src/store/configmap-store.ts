@@ -115,7 +115,11 @@ export interface StoreInternals {
   setMaxStoredBytes(bytes: number): void;
   /** Turns the deleting of expired keys on or off (a StateManager: on while leading); keys are timed either way. */
   setSweeping(enabled: boolean): void;
-  /** Monotonic ms (the store's clock) at which this store may expire `key` at its current revision; undefined if it times no TTL for it. */
+  /**
+   * Monotonic ms (the store's clock) at which this store may expire `key`
+   * at its current revision (for a session key: end its session; -Infinity
+   * once the session ended); undefined if it times nothing for it yet.
+   */
   expiryDueAt(key: string): number | undefined;
 }
 
@@ -522,7 +526,10 @@ export class ConfigMapStore implements Store {
       raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
       setMaxStoredBytes: (bytes) => this.#pipeline.setMaxStoredBytes(bytes),
       setSweeping: (enabled) => this.#sweeper.setEnabled(enabled),
-      expiryDueAt: (key) => this.#sweeper.dueAt(key),
+      expiryDueAt: (key) => {
+        const session = this.#state.expiries.get(key)?.session;
+        return session === undefined ? this.#sweeper.dueAt(key) : this.#sweeper.sessionDueAt(session);
+      },
     };
   }
 

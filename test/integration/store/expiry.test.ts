@@ -8,8 +8,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TreeEvent } from '../../../src/index.js';
+import { storeInternals } from '../../../src/store/configmap-store.js';
 import { ManualClock } from '../../../src/testing/index.js';
-import { openBucket, openPeer, readRaw } from '../../support/store.js';
+import { adminClients, openBucket, openPeer, readRaw } from '../../support/store.js';
 import { waitFor } from '../../support/wait.js';
 
 const bounded = { timeout: 120_000 };
@@ -43,6 +44,39 @@ describe('per-key TTL on the control plane', () => {
       await watching;
     } finally {
       stop.abort();
+      await sweeper.close();
+    }
+  });
+
+  it("sessions: close() deletes the keys in one commit and the Lease; a dead owner's keys go once the sweeper saw the Lease unrenewed for the TTL", bounded, async () => {
+    // The owner's clock never moves: it renews never, as a SIGKILLed process.
+    const ownerClock = new ManualClock();
+    await using b = await openBucket('sessions', { sweep: false, clock: ownerClock });
+    const sweeperClock = new ManualClock();
+    const sweeper = await openPeer(b, { clock: sweeperClock });
+    const leases = adminClients().coordination;
+    try {
+      const closing = await b.store.session({ ttlMs: 2000 });
+      await b.store.put('members/x', 'x', { session: closing });
+      await b.store.put('members/y', 'y', { session: closing });
+      const before = Number((await readRaw(b.namespace, b.name)).metadata?.annotations?.['kubekv.dev/revision']);
+      await closing.close();
+      const after = await readRaw(b.namespace, b.name);
+      assert.equal(Number(after.metadata?.annotations?.['kubekv.dev/revision']), before + 1, 'one commit');
+      assert.deepEqual(Object.keys(after.data ?? {}), []);
+      await assert.rejects(leases.readNamespacedLease({ name: closing.id, namespace: b.namespace }), (err: { code?: number }) => err.code === 404);
+
+      const dying = await b.store.session({ ttlMs: 2000 });
+      const put = await b.store.put('members/a', 'a', { session: dying });
+      await waitFor(async () => (await sweeper.get('members/a'))?.lastIndex === put.lastIndex, 'the sweeper to see the key');
+      // Timed from when the sweeper's watch first saw the Lease (its last change, for this frozen owner).
+      const due = await waitFor(() => sweeper[storeInternals].expiryDueAt('members/a'), 'the sweeper to see the session Lease');
+      assert.equal(due, sweeperClock.monotonic() + 2000);
+      await sweeperClock.advance(1999);
+      assert.equal((await readRaw(b.namespace, b.name)).data?.members__a, 'a', 'not before the TTL');
+      await sweeperClock.advance(1);
+      await waitFor(async () => (await readRaw(b.namespace, b.name)).data?.members__a === undefined, 'the dead session keys to go');
+    } finally {
       await sweeper.close();
     }
   });
