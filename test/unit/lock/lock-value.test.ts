@@ -35,7 +35,7 @@ describe('lock values', () => {
     const b = await store.newLock('leader', { identity: 'pod-b', value: 'b-addr', ttlMs: 6000 }).lock();
     assert.equal((await reader.inspect())?.value, 'b-addr');
     const current = cluster.fake.object('leases', 'default', name) as LeaseObj;
-    await cluster.fake.api.leases('default').update({ ...current, spec: { ...current.spec, holderIdentity: 'go-client' } } as never);
+    await cluster.fake.api.leases('default').update({ ...current, spec: { ...current.spec, holderIdentity: 'go-client' } });
     assert.deepEqual(await reader.inspect(), { holder: 'go-client', value: undefined, token: b.token });
   });
 
