@@ -22,8 +22,9 @@
  *   one commit, once its Lease is released or gone, or once this store has
  *   seen the Lease unchanged for its leaseDurationSeconds, timed from when
  *   it saw the last change (client-go's rule: a renewal moves the
- *   resourceVersion). Every session a key names is watched while any key
- *   names it.
+ *   resourceVersion). While the sweeper is enabled, the Lease of every
+ *   session a key names is watched (a store that starts sweeping is late
+ *   by at most one session TTL).
  *
  * Non-guarantees: a clock that runs fast (in rate, not in offset) makes its
  * sweeper early by that rate; nothing expires while no store of the bucket
@@ -83,6 +84,8 @@ export class Sweeper {
   readonly #stopping = new AbortController();
   #keys = new Map<string, Timed>();
   readonly #sessions = new Map<string, TrackedSession>();
+  /** The sessions the keys of the last state name. */
+  #named = new Set<string>();
   #enabled: boolean;
   #timer: TimerHandle | undefined;
   #timerDue = Infinity;
@@ -104,6 +107,7 @@ export class Sweeper {
   /** Turns deleting on or off; timing goes on either way. */
   setEnabled(enabled: boolean): void {
     this.#enabled = enabled;
+    this.#followSessions();
     this.#schedule();
   }
 
@@ -124,13 +128,25 @@ export class Sweeper {
       next.set(key, before && before.lastIndex === record.revision ? before : { cmKey: entry.cmKey, lastIndex: record.revision, ttlMs: record.ttlMs, seenAt: now });
     }
     this.#keys = next;
-    for (const name of named) if (!this.#sessions.has(name)) this.#track(name);
+    this.#named = named;
+    this.#followSessions();
+    this.#schedule();
+  }
+
+  /**
+   * Watches the Lease of every session a key names while this sweeper is
+   * enabled, and none otherwise: Lease watches cost the API server, and a
+   * store that starts sweeping times a session from its first sight of
+   * the Lease (late by at most one TTL, never early).
+   */
+  #followSessions(): void {
+    const wanted = this.#enabled && !this.#stopping.signal.aborted ? this.#named : new Set<string>();
+    for (const name of wanted) if (!this.#sessions.has(name)) this.#track(name);
     for (const [name, session] of this.#sessions) {
-      if (named.has(name)) continue;
+      if (wanted.has(name)) continue;
       this.#sessions.delete(name);
       void session.watch.stop();
     }
-    this.#schedule();
   }
 
   /** Monotonic ms at which this sweeper may end session `name`; undefined while it has not seen its Lease (or tracks no such session). */
