@@ -29,7 +29,9 @@
  * Non-guarantees: a clock that runs fast (in rate, not in offset) makes its
  * sweeper early by that rate; nothing expires while no store of the bucket
  * is open and sweeping; a sweeper whose write fails (not leader, API server
- * unreachable) tries again after {@link RETRY_MS}.
+ * unreachable, RBAC without `patch`) tries again after {@link RETRY_MS},
+ * doubling with each failure in a row up to {@link MAX_RETRY_MS} (a store
+ * that may not write should be opened with `sweep: false`).
  *
  * @module
  */
@@ -40,8 +42,10 @@ import type { Logger } from '../logger.js';
 import type { BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
 
-/** Pause before a failed expiry is tried again. */
+/** Pause before a failed expiry is tried again (doubled per failure in a row). */
 export const RETRY_MS = 1000;
+/** Longest pause between failed attempts. */
+export const MAX_RETRY_MS = 60_000;
 
 /** What the sweeper needs from its store. */
 export interface SweeperHost {
@@ -92,6 +96,8 @@ export class Sweeper {
   #running = false;
   /** Monotonic ms before which no expiry is tried again (after a failure). */
   #retryAt = 0;
+  /** Sweeps in a row with a failure. */
+  #failures = 0;
 
   /** @param enabled - whether it deletes from the start (it times keys either way) */
   constructor(host: SweeperHost, enabled: boolean) {
@@ -262,7 +268,10 @@ export class Sweeper {
     } finally {
       this.#running = false;
     }
-    if (failed > 0) this.#retryAt = this.#host.clock.monotonic() + RETRY_MS;
+    if (failed > 0) {
+      this.#retryAt = this.#host.clock.monotonic() + Math.min(MAX_RETRY_MS, RETRY_MS * 2 ** this.#failures);
+      if (this.#failures++ === 4) this.#host.logger.warn({ bucket: this.#host.bucket }, 'expired keys could not be deleted five times in a row; still trying (a store that may not write the bucket should be opened with sweep: false)');
+    } else this.#failures = 0;
     // Keys that expired are gone from the state the pipeline applied (observe()).
     this.#schedule();
   }

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidOptionError, SessionClosedError, type TreeEvent } from '../../../src/index.js';
+import { ForbiddenError, InvalidOptionError, SessionClosedError, type TreeEvent } from '../../../src/index.js';
 import { ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -151,5 +151,24 @@ describe('sessions, on a MemoryStore', () => {
     assert.equal(session.active, false);
     assert.equal(stored(cluster, 'k'), undefined);
     assert.equal(lease(cluster, session.id), undefined);
+  });
+
+  it('a refused expiry is tried again after 1 s, then after 2 s (doubling per failure in a row)', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    await using store = await MemoryStore.open({ name: 'app', create: true, cluster, clock });
+    await store.put('k', 'v', { ttlMs: TTL });
+    store.failNextWrite(new ForbiddenError('patch', 'configmaps', 'app', 'default'));
+    await clock.advance(TTL);
+    assert.equal(stored(cluster, 'k'), 'v', 'the expiry was refused');
+    store.failNextWrite(new ForbiddenError('patch', 'configmaps', 'app', 'default'));
+    await clock.advance(999);
+    assert.equal(stored(cluster, 'k'), 'v', 'not tried again before 1 s');
+    await clock.advance(1);
+    assert.equal(stored(cluster, 'k'), 'v', 'tried again at 1 s, refused again');
+    await clock.advance(1999);
+    assert.equal(stored(cluster, 'k'), 'v', 'not tried again before 2 s more');
+    await clock.advance(1);
+    await waitFor(() => stored(cluster, 'k') === undefined, 'the third attempt to land');
   });
 });
