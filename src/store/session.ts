@@ -130,7 +130,10 @@ export class Session implements AsyncDisposable {
   /**
    * Creates and acquires the session's Lease; rejects with AbortedError
    * when `options.signal` aborts first, or with the error no retry can fix
-   * (ForbiddenError, ...). Nothing is left held when it rejects.
+   * (ForbiddenError, ...). Nothing is left held when it rejects. Use
+   * `store.session()`.
+   *
+   * @internal
    */
   static async start(init: SessionInit, options: SessionOptions | undefined): Promise<Session> {
     const { ttlMs, signal } = checkSessionOptions(options);
@@ -172,6 +175,8 @@ export class Session implements AsyncDisposable {
   /**
    * Throws SessionClosedError unless the session is active: what a write
    * naming it checks before anything is sent.
+   *
+   * @internal
    */
   assertActive(): void {
     if (!this.active) throw new SessionClosedError(this.id, this.#closing === undefined);
