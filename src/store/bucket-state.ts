@@ -250,8 +250,8 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?
   const layered = layer === NO_CHUNKS && tombstones.size === 0 ? entries : new LayeredEntries(layer.entries, entries, new Set(tombstones.keys()));
   const revision = counter(annotations, REVISION_ANNOTATION);
   const expiries = new Map<string, ExpiryRecord>();
-  for (const [cmKey, record] of parseExpiry(annotations[EXPIRY_ANNOTATION])) {
-    const key = decodeKey(cmKey);
+  const records = expiryRecordsOf(annotations[EXPIRY_ANNOTATION], previous);
+  for (const { key, cmKey, record } of records) {
     const entry = layered.get(key);
     if (entry && entry.cmKey === cmKey && entry.lastIndex === record.revision) expiries.set(key, record);
   }
@@ -260,7 +260,7 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?
   const tombstoneBytes = annotations[TOMBSTONES_ANNOTATION] === undefined ? 0 : TOMBSTONES_ANNOTATION.length + Buffer.byteLength(annotations[TOMBSTONES_ANNOTATION], 'utf8') + 8;
   let inlineStoredBytes = indexStoredBytes + tombstoneBytes;
   for (const entry of entries.values()) inlineStoredBytes += entryStoredSize(entry.cmKey, entry.size);
-  return {
+  const state: BucketState = {
     resourceVersion: cm.metadata?.resourceVersion ?? '',
     uid: cm.metadata?.uid ?? '',
     revision,
@@ -287,6 +287,23 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?
     writersRecorded: annotations[WRITERS_ANNOTATION] !== undefined,
     immutable: cm.immutable === true,
   };
+  parsedExpiry.set(state, { raw: annotations[EXPIRY_ANNOTATION], records });
+  return state;
+}
+
+interface ParsedExpiry {
+  readonly key: string;
+  readonly cmKey: string;
+  readonly record: ExpiryRecord;
+}
+
+/** The expiry annotation as parsed for a state, so the next state with the same annotation (most commits) does not parse and decode it again. */
+const parsedExpiry = new WeakMap<BucketState, { raw: string | undefined; records: readonly ParsedExpiry[] }>();
+
+function expiryRecordsOf(raw: string | undefined, previous: BucketState | undefined): readonly ParsedExpiry[] {
+  const before = previous && parsedExpiry.get(previous);
+  if (before && before.raw === raw) return before.records;
+  return [...parseExpiry(raw)].map(([cmKey, record]) => ({ key: decodeKey(cmKey), cmKey, record }));
 }
 
 /** Bytes one stored value counts toward the 1 MiB limit (as dataSize counts it). */
