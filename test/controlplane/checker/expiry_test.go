@@ -50,6 +50,23 @@ func TestExpiredKeyMayVanishAfterItsTtl(t *testing.T) {
 	)
 }
 
+func TestFailedBatchWhoseCreateFoundAnExpiredKey(t *testing.T) {
+	// The create's condition held only because k had expired; j's then failed.
+	batch := `"op":"batch","ops":[{"op":"put","key":"k","value":"2-1/0","expect":"absent"},{"op":"delete","key":"j","expect":1}]`
+	expectPass(t,
+		inv("1-1", 1, 10, putTTL("k", "1-1", 1)), ok("1-1", 20, at(2)),
+		inv("1-2", 1, 30, put("j", "1-2")), ok("1-2", 40, at(3)),
+		inv("2-1", 2, 2*ms, batch), failed("2-1", 2*ms+10, "KEY_MODIFIED"),
+		inv("2-2", 2, 2*ms+20, get("k")), ok("2-2", 2*ms+30, notFound),
+	)
+	// Before k's TTL the same failure would have to say KEY_EXISTS.
+	expectLinViolation(t,
+		inv("1-1", 1, 10, putTTL("k", "1-1", 2)), ok("1-1", 20, at(2)),
+		inv("1-2", 1, 30, put("j", "1-2")), ok("1-2", 40, at(3)),
+		inv("2-1", 2, ms, batch), failed("2-1", ms+10, "KEY_MODIFIED"),
+	)
+}
+
 func TestKeyVanishingBeforeItsTtlIsCaught(t *testing.T) {
 	// Read gone 0.5 ms after a put with a 2 ms TTL.
 	expectLinViolation(t,

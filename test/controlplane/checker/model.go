@@ -307,24 +307,41 @@ func stepWrite(s state, in *input, acknowledged bool) (bool, state) {
 // (kubekv stops at it) must be one that reports this code.
 func stepFail(s state, in *input) (bool, state) {
 	staged := append(state(nil), s...)
+	// Keys this explanation needs to have expired before the write (each
+	// decides only its own first condition, so choosing per key in order is
+	// exact): kept in the returned state.
+	var gone []int
+	result := func(ok bool) (bool, state) {
+		if !ok || len(gone) == 0 {
+			return ok, s
+		}
+		next := append(state(nil), s...)
+		for _, k := range gone {
+			next[k] = s[k].expired()
+		}
+		return true, next
+	}
 	for i, m := range in.muts {
 		ks := staged[m.k]
 		res, code := evalCond(ks, m.Expect)
-		if ks.mayExpire(in.ret) && !(res == condFails && code == in.code) && !mutatedBefore(in.muts[:i], m.k) {
-			// The key may have expired before this failure: KEY_NOT_FOUND
-			// on a key its TTL let vanish says it had.
-			if r, c := evalCond(ks.expired(), m.Expect); r == condFails && c == in.code {
-				next := append(state(nil), s...)
-				next[m.k] = ks.expired()
-				return true, next
+		explained := (res == condFails || res == condMaybe) && code == in.code
+		if !explained && ks.mayExpire(in.ret) && !mutatedBefore(in.muts[:i], m.k) {
+			// The key may have expired before this write: take that branch
+			// when it explains the failure (KEY_NOT_FOUND), or when it is the
+			// only one in which this condition held.
+			alt := ks.expired()
+			r, c := evalCond(alt, m.Expect)
+			if (r == condFails && c == in.code) || (res == condFails && r == condHolds) {
+				ks, res, code = alt, r, c
+				gone = append(gone, m.k)
 			}
 		}
 		switch res {
 		case condFails:
-			return code == in.code, s
+			return result(code == in.code)
 		case condMaybe:
 			if code == in.code {
-				return true, s
+				return result(true)
 			}
 			ks.idx, ks.exact = m.Expect.Index, true // otherwise it held
 		}
