@@ -256,7 +256,8 @@ async function watcher(s: HarnessStore): Promise<void> {
         } else if (event.type === 'put') {
           history.append({ t: 'watch', client, type: 'put', ...pairRecord(event.pair), revision: event.revision });
         } else {
-          history.append({ t: 'watch', client, type: 'delete', key: event.key, revision: event.revision });
+          // reason 'expired' (a TTL ran out) is for people and counts; the checker does not need it.
+          history.append({ t: 'watch', client, type: 'delete', key: event.key, revision: event.revision, ...(event.reason === 'expired' ? { reason: 'expired' } : {}) });
         }
         sawRevision(event.revision);
       }

@@ -72,7 +72,7 @@ export interface UnknownRecord { t: 'unknown'; id: string; at: string; code: str
 export type WatchRecord = { t: 'watch'; client: number; at: string } & (
   | { type: 'snapshot'; pairs: PairRecord[]; revision: number }
   | { type: 'put'; key: string; value: string; size?: number; lastIndex: number; revision: number }
-  | { type: 'delete'; key: string; revision: number }
+  | { type: 'delete'; key: string; revision: number; reason?: 'expired' }
 );
 /** The client's watch iterator threw; it is reopened. */
 export interface WatchErrorRecord { t: 'watch-error'; client: number; at: string; code: string }
