@@ -37,7 +37,8 @@ export type KubekvErrorCode =
   | 'DEADLINE_EXCEEDED'
   | 'NAMESPACE_NOT_FOUND'
   | 'LEASE_NOT_FOUND'
-  | 'CHUNK_MISSING';
+  | 'CHUNK_MISSING'
+  | 'SESSION_CLOSED';
 
 /** Options every kubekv error accepts. */
 export interface KubekvErrorOptions {
@@ -442,6 +443,24 @@ export class ChunkMissingError extends KubekvError {
     super('CHUNK_MISSING', `bucket ${JSON.stringify(bucket)} references chunk ConfigMap ${JSON.stringify(chunk)}, which does not exist (or was recreated); the bucket cannot be read whole`, options);
     this.bucket = bucket;
     this.chunk = chunk;
+  }
+}
+
+/**
+ * A write named a session (`put(key, value, { session })`) that is closed
+ * or lost (its Lease went unrenewed past its renew deadline, or was taken
+ * or deleted): nothing was written. Start a new session and write again.
+ */
+export class SessionClosedError extends KubekvError {
+  /** The session's id (its Lease name). */
+  readonly session: string;
+  /**
+   * @param session - the session's id
+   * @param lost - true when the session was lost rather than closed
+   */
+  constructor(session: string, lost: boolean, options?: KubekvErrorOptions) {
+    super('SESSION_CLOSED', `session ${JSON.stringify(session)} is ${lost ? 'lost (its Lease was not renewed in time, or was taken or deleted)' : 'closed'}; nothing was written`, options);
+    this.session = session;
   }
 }
 

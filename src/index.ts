@@ -37,10 +37,11 @@ export {
   NamespaceNotFoundError,
   LeaseNotFoundError,
   ChunkMissingError,
+  SessionClosedError,
 } from './errors.js';
 export type { KubekvErrorCode, KubekvErrorOptions } from './errors.js';
 
-export { ConfigMapStore, DEFAULT_ETCD_BUDGET } from './store/index.js';
+export { ConfigMapStore, DEFAULT_ETCD_BUDGET, Session } from './store/index.js';
 export type {
   BatchOperation,
   EtcdBudgetOptions,
@@ -51,9 +52,13 @@ export type {
   KVPairTextJSON,
   KVPairBinaryJSON,
   KeyEvent,
+  DeleteReason,
+  ExpiryOptions,
   OpenStoreOptions,
   Previous,
+  PutOptions,
   ReadOptions,
+  SessionOptions,
   ReadableStore,
   Store,
   StoreStatus,
@@ -71,7 +76,7 @@ export { LeaseElector } from './election/index.js';
 export type { LeaseElectorOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
 export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus } from './state/index.js';
-export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';
+export type { Lock, LockAcquireOptions, LockHandle, LockInfo, LockOptions } from './lock/index.js';
 export type { MetricsOptions, MetricsRegistry } from './metrics/index.js';
 // The port to Kubernetes (the `api` option); kubekv/testing's FakeCluster implements it in memory.
 export type {

@@ -30,6 +30,7 @@ export const optionTable = {
   'create-bucket': { type: 'boolean' },
   replace: { type: 'boolean' },
   timeout: { type: 'string' },
+  ttl: { type: 'string' },
   prefix: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -108,6 +109,8 @@ export interface CliOptions {
   replace: boolean;
   /** Deadline of a write in ms (`--timeout`); undefined: the store's default. */
   timeoutMs: number | undefined;
+  /** The key's time to live in ms (`--ttl`, put); undefined: permanent. */
+  ttlMs: number | undefined;
   /** `-h`. */
   help: boolean;
 }
@@ -175,6 +178,7 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
   const namespace = string('namespace');
   if (namespace !== undefined) validateName('namespace', namespace);
   const timeout = string('timeout');
+  const ttl = string('ttl');
   if (flag('if-absent') && values['if-revision'] !== undefined) {
     throw new InvalidOptionError('if-absent', true, '--if-absent and --if-revision exclude each other');
   }
@@ -198,8 +202,16 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
     createBucket: flag('create-bucket'),
     replace: flag('replace'),
     timeoutMs: timeout === undefined ? undefined : parseDuration('timeout', timeout),
+    ttlMs: ttl === undefined ? undefined : parseTtl(ttl),
     help: flag('help'),
   };
+}
+
+/** `--ttl`: a duration from 1s to 24h, as the store accepts (PutOptions.ttlMs). */
+function parseTtl(raw: string): number {
+  const ms = parseDuration('ttl', raw);
+  if (ms < 1000 || ms > 86_400_000) throw new InvalidOptionError('ttl', raw, 'a duration from 1s to 24h, such as 30s or 5m');
+  return ms;
 }
 
 function revision(raw: string | undefined): number | undefined {

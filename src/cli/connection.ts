@@ -101,6 +101,8 @@ export async function openStore(conn: Connection, name: string, options: { creat
     create: options.create ?? false,
     kind: options.kind ?? 'ConfigMap',
     signal: options.signal,
+    // A command's store lives for one write: it leaves expiry to the app's stores.
+    sweep: false,
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   });
 }

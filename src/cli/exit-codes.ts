@@ -48,6 +48,7 @@ const byCode: Record<KubekvErrorCode, ExitCodeValue> = {
   VALUE_TOO_LARGE: ExitCode.REFUSED,
   BUCKET_FULL: ExitCode.REFUSED,
   LOCK_HELD: ExitCode.REFUSED,
+  SESSION_CLOSED: ExitCode.REFUSED,
   KEY_EXISTS: ExitCode.CONFLICT,
   KEY_MODIFIED: ExitCode.CONFLICT,
   CONFLICT: ExitCode.CONFLICT,

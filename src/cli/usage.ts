@@ -34,6 +34,7 @@ const optionHelp: Record<OptionName, [string, string]> = {
   'create-bucket': ['--create-bucket', 'create the bucket if it does not exist'],
   replace: ['--replace', 'also delete the keys the dump does not hold (in the same atomic write)'],
   timeout: ['--timeout <duration>', 'deadline of the write, e.g. 10s (default 30s)'],
+  ttl: ['--ttl <duration>', 'the key expires this long after the write, e.g. 30s (1s to 24h; deleted by a sweeping store of the bucket)'],
   prefix: ['--prefix', 'del: delete every key that starts with <key>, in one write'],
 };
 

@@ -89,3 +89,5 @@ export {
   valueChunkObject,
 } from './chunk-format.js';
 export type { ChunkOwner, ChunkRef, StoredEntry, ValueRef } from './chunk-format.js';
+export { EXPIRED_ANNOTATION, EXPIRY_ANNOTATION, expiryRecordBytes, parseExpired, parseExpiry, serializeExpired, serializeExpiry } from './expiry.js';
+export type { ExpiryRecord } from './expiry.js';

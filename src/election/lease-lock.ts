@@ -48,6 +48,8 @@ export interface LeaseSnapshot {
   readonly resourceVersion: string;
   /** The Lease object's uid, when known (Events regarding the Lease carry it). */
   readonly uid?: string | undefined;
+  /** The Lease's annotations, when known. */
+  readonly annotations?: Readonly<Record<string, string>> | undefined;
 }
 
 /** Outcome of a conditional write: the new snapshot, or the race that was lost. */
@@ -119,6 +121,12 @@ export interface KubeLeaseLockOptions {
   labels?: Record<string, string> | undefined;
   /** Annotations the Lease gets when this lock creates it (an existing Lease's annotations are kept as they are). */
   annotations?: Record<string, string> | undefined;
+  /**
+   * Annotations this lock writes with every record that names a holder
+   * (create, acquire, renew), and removes with a release (empty holder):
+   * what the holder publishes about itself (a lock's value).
+   */
+  holderAnnotations?: Record<string, string> | undefined;
   clock?: Clock | undefined;
   logger?: Logger | undefined;
 }
@@ -156,7 +164,8 @@ export class KubeLeaseLock implements LeaseLock {
   }
 
   async create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult> {
-    const { name, labels, annotations } = this.#o;
+    const { name, labels } = this.#o;
+    const annotations = this.#annotationsFor(record, this.#o.annotations);
     return this.#result(await this.#leases.create({ metadata: { name, labels, annotations }, spec: toSpec(record) }, { signal }));
   }
 
@@ -168,7 +177,7 @@ export class KubeLeaseLock implements LeaseLock {
     // fields we do not own (strategy, preferredHolder) must come from it.
     const body: LeaseObject = {
       ...base.object,
-      metadata: { ...base.object.metadata, name: this.#o.name, resourceVersion },
+      metadata: { ...base.object.metadata, name: this.#o.name, resourceVersion, annotations: this.#annotationsFor(record, base.object.metadata?.annotations) },
       spec: { ...base.object.spec, ...toSpec(record) },
     };
     return this.#result(await this.#leases.update(body, { signal }));
@@ -216,6 +225,18 @@ export class KubeLeaseLock implements LeaseLock {
     return current.metadata?.resourceVersion === resourceVersion ? { ok: true, object: current } : { ok: false, reason: 'conflict' };
   }
 
+  /** `annotations` with this lock's holder annotations set (a record naming a holder) or removed (a release). */
+  #annotationsFor(record: LeaseRecord, annotations: Record<string, string> | undefined): Record<string, string> | undefined {
+    const own = this.#o.holderAnnotations;
+    if (!own) return annotations;
+    const next = { ...annotations };
+    for (const [key, value] of Object.entries(own)) {
+      if (record.holderIdentity === '') delete next[key];
+      else next[key] = value;
+    }
+    return Object.keys(next).length > 0 ? next : undefined;
+  }
+
   #result(result: WriteResult<LeaseObject>): LeaseWriteResult {
     return result.ok ? { ok: true, lease: this.#snapshot(result.object) } : result;
   }
@@ -224,7 +245,7 @@ export class KubeLeaseLock implements LeaseLock {
     const resourceVersion = lease.metadata?.resourceVersion ?? '';
     this.#seen.set(resourceVersion, lease);
     if (this.#seen.size > keptVersions) this.#seen.delete(this.#seen.keys().next().value!);
-    return { record: fromSpec(lease.spec), resourceVersion, uid: lease.metadata?.uid };
+    return { record: fromSpec(lease.spec), resourceVersion, uid: lease.metadata?.uid, annotations: lease.metadata?.annotations };
   }
 }
 

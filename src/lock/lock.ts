@@ -64,9 +64,11 @@ import type { EventRecorder } from '../events/recorder.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
 import type { LockObserver } from '../metrics/observer.js';
-import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from './names.js';
+import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION, LOCK_VALUE_ANNOTATION, lockValueOf } from './names.js';
 
-export { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from './names.js';
+export { LOCK_COMPONENT, LOCK_KEY_ANNOTATION, LOCK_VALUE_ANNOTATION } from './names.js';
+/** Longest {@link LockOptions.value} accepted, in UTF-8 bytes (it rides in the Lease's annotations, 256 KiB in all). */
+export const MAX_LOCK_VALUE_BYTES = 16_384;
 /** Longest TTL accepted: one day (timers cannot be longer than ~24.8 days, and a dead holder blocks others for a TTL). */
 export const MAX_LOCK_TTL_MS = 86_400_000;
 
@@ -90,6 +92,14 @@ export interface LockOptions {
    * @default host name + 12 random hex digits, different for every Lock
    */
   identity?: string | undefined;
+  /**
+   * A value the holder publishes with the lock (libkv's LockOptions.Value),
+   * e.g. its address: written into the Lease with every renewal while this
+   * Lock holds, removed when it unlocks; anyone reads it with
+   * {@link Lock.inspect} or `kubekv locks`. Text, at most 16 KiB (UTF-8).
+   * Not secret: anyone who can read Leases sees it. @default none
+   */
+  value?: string | undefined;
   /** Receives acquisitions, losses and failures (never the key). @default the store's logger */
   logger?: Logger | undefined;
   /** Time source and timers. @default the store's clock */
@@ -140,6 +150,10 @@ export interface LockInit {
   bucketLabel?: string | undefined;
   namespace: string;
   key: string;
+  /** The Lease's name; default {@link lockLeaseName}(bucket, key). A session (store/session.ts) names its own. */
+  leaseName?: string | undefined;
+  /** Value of the app.kubernetes.io/component label of a Lease it creates; default {@link LOCK_COMPONENT}. */
+  component?: string | undefined;
   options?: LockOptions | undefined;
   /** The port to Kubernetes, for the default KubeLeaseLock. */
   api?: KubeApi | undefined;
@@ -173,7 +187,17 @@ export function lockLeaseName(bucket: string, key: string): string {
   return bucket.slice(0, 253 - suffix.length).replace(/[-.]+$/, '') + suffix;
 }
 
-const knownOptions = new Set(['ttlMs', 'identity', 'logger', 'clock', 'metrics']);
+const knownOptions = new Set(['ttlMs', 'identity', 'value', 'logger', 'clock', 'metrics']);
+
+/** What {@link Lock.inspect} reads from a lock's Lease. */
+export interface LockInfo {
+  /** The holder identity the Lease names (it may have stopped renewing: expiry is judged over time, not by one read). */
+  holder: string;
+  /** The holder's {@link LockOptions.value}, when it published one. */
+  value: string | undefined;
+  /** The holder's fencing token (the Lease's leaseTransitions). */
+  token: number;
+}
 const knownAcquireOptions = new Set(['signal']);
 
 /**
@@ -219,11 +243,15 @@ export class Lock implements AsyncDisposable {
     }
     const identity = options.identity ?? `${hostname()}-${randomBytes(6).toString('hex')}`;
     if (typeof identity !== 'string' || identity === '') throw new InvalidOptionError('identity', identity, 'a non-empty string');
+    const value = options.value;
+    if (value !== undefined && (typeof value !== 'string' || Buffer.byteLength(value, 'utf8') > MAX_LOCK_VALUE_BYTES)) {
+      throw new InvalidOptionError('value', typeof value === 'string' ? `<${Buffer.byteLength(value, 'utf8')} bytes>` : value, `text of at most ${MAX_LOCK_VALUE_BYTES} bytes (UTF-8)`);
+    }
     checkShape('logger', options.logger, ['debug', 'info', 'warn', 'error', 'child'], 'a pino-compatible logger');
     checkShape('clock', options.clock, ['now', 'monotonic', 'setTimer'], 'a Clock ({ now, monotonic, setTimer })');
     this.key = init.key;
     this.namespace = init.namespace;
-    this.leaseName = lockLeaseName(init.bucket, init.key);
+    this.leaseName = init.leaseName ?? lockLeaseName(init.bucket, init.key);
     this.identity = identity;
     this.ttlMs = ttlMs;
     this.#clock = options.clock ?? init.clock ?? systemClock;
@@ -242,10 +270,11 @@ export class Lock implements AsyncDisposable {
         name: this.leaseName,
         labels: {
           [MANAGED_BY_LABEL]: MANAGED_BY_VALUE,
-          'app.kubernetes.io/component': LOCK_COMPONENT,
+          'app.kubernetes.io/component': init.component ?? LOCK_COMPONENT,
           [BUCKET_LABEL]: init.bucketLabel ?? init.bucket,
         },
         annotations: { [LOCK_KEY_ANNOTATION]: encodedKey },
+        holderAnnotations: value === undefined ? undefined : { [LOCK_VALUE_ANNOTATION]: JSON.stringify({ holder: identity, value }) },
         clock: this.#clock,
         logger: this.#logger,
       });
@@ -299,6 +328,18 @@ export class Lock implements AsyncDisposable {
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * Reads who holds the lock now (a quorum read of its Lease), with the
+   * value the holder published; undefined when nobody does (no Lease, or
+   * released). Makes no write and needs no lock() first.
+   */
+  async inspect(options: LockAcquireOptions = {}): Promise<LockInfo | undefined> {
+    const signal = checkAcquireOptions(options);
+    const lease = await this.#leaseLock.get(signal);
+    if (!lease || lease.record.holderIdentity === '') return undefined;
+    return { holder: lease.record.holderIdentity, value: lockValueOf(lease.annotations, lease.record.holderIdentity), token: lease.record.leaseTransitions };
   }
 
   /** Stops contending: rejects a waiting lock() with ClosedError, unlocks a held lock. Idempotent. */

@@ -286,6 +286,8 @@ export class StateManager implements AsyncDisposable {
           api,
           create: options.create ?? true,
           kind,
+          // Only the leader sweeps (turned on once its epochs are raised).
+          sweep: false,
           app: options.name.slice(0, 63),
           ...(options.compression === undefined ? {} : { compression: options.compression }),
           ...(options.etcdBudget === undefined ? {} : { etcdBudget: options.etcdBudget }),
@@ -469,6 +471,8 @@ export class StateManager implements AsyncDisposable {
     leadership.addEventListener('abort', () => work.abort(leadership.reason), { once: true });
     this.#leaderWork = work;
     this.#log.info({ identity: this.identity, epoch: term }, 'leading: epochs raised, starting leader work');
+    // The leader deletes expired keys; every replica's store has been timing them all along.
+    for (const store of this.#stores.values()) store[storeInternals].setSweeping(true);
     for (const handler of this.#leaderHandlers) this.#runLeader(handler, work.signal);
   }
 
@@ -477,6 +481,7 @@ export class StateManager implements AsyncDisposable {
     this.#events?.record(stoppedLeading(this.#lease(), this.identity));
     if (this.#phase !== 'closed') this.#phase = 'follower';
     this.#epoch = undefined;
+    for (const store of this.#stores.values()) store[storeInternals].setSweeping(false);
     const ended = this.#drainLeaderWork(new NotLeaderError(this.leader));
     this.#leaderEnded = ended;
     await ended;

@@ -26,6 +26,11 @@ import {
   CHUNKED_FORMAT_VERSION,
   CHUNKS_ANNOTATION,
   TOMBSTONES_ANNOTATION,
+  EXPIRED_ANNOTATION,
+  EXPIRY_ANNOTATION,
+  parseExpired,
+  parseExpiry,
+  type ExpiryRecord,
   dataSize,
   decodeStoredBytes,
   decodeValueRef,
@@ -135,6 +140,13 @@ export interface BucketState {
   /** The head's tombstones, by user key. */
   readonly tombstones: ReadonlyMap<string, Tombstone>;
   /**
+   * Keys that expire, by user key: the head's expiry records that apply
+   * (the key exists at the record's revision; codec/expiry.ts).
+   */
+  readonly expiries: ReadonlyMap<string, ExpiryRecord>;
+  /** Keys this state's commit deleted because they expired (or their session ended), by user key. */
+  readonly expired: ReadonlySet<string>;
+  /**
    * Bytes etcd stores for the head's inline part (entries, the index and the
    * tombstones): what compaction moves into chunks (store/compaction.ts).
    */
@@ -235,23 +247,34 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?
   delete withoutIndex[INDEX_ANNOTATION];
   const tombstones = new Map<string, Tombstone>();
   for (const [cmKey, revision] of rawTombstones) tombstones.set(decodeKey(cmKey), { cmKey, revision });
+  const layered = layer === NO_CHUNKS && tombstones.size === 0 ? entries : new LayeredEntries(layer.entries, entries, new Set(tombstones.keys()));
+  const revision = counter(annotations, REVISION_ANNOTATION);
+  const expiries = new Map<string, ExpiryRecord>();
+  const records = expiryRecordsOf(annotations[EXPIRY_ANNOTATION], previous);
+  for (const { key, cmKey, record } of records) {
+    const entry = layered.get(key);
+    if (entry && entry.cmKey === cmKey && entry.lastIndex === record.revision) expiries.set(key, record);
+  }
+  const expired = new Set([...parseExpired(annotations[EXPIRED_ANNOTATION], revision)].map(decodeKey));
   const indexStoredBytes = annotations[INDEX_ANNOTATION] === undefined ? 0 : INDEX_ANNOTATION.length + Buffer.byteLength(annotations[INDEX_ANNOTATION], 'utf8') + 8;
   const tombstoneBytes = annotations[TOMBSTONES_ANNOTATION] === undefined ? 0 : TOMBSTONES_ANNOTATION.length + Buffer.byteLength(annotations[TOMBSTONES_ANNOTATION], 'utf8') + 8;
   let inlineStoredBytes = indexStoredBytes + tombstoneBytes;
   for (const entry of entries.values()) inlineStoredBytes += entryStoredSize(entry.cmKey, entry.size);
-  return {
+  const state: BucketState = {
     resourceVersion: cm.metadata?.resourceVersion ?? '',
     uid: cm.metadata?.uid ?? '',
-    revision: counter(annotations, REVISION_ANNOTATION),
+    revision,
     formatVersion,
     epoch: counter(annotations, EPOCH_ANNOTATION),
     leader: annotations[LEADER_ANNOTATION] ?? '',
-    entries: layer === NO_CHUNKS && tombstones.size === 0 ? entries : new LayeredEntries(layer.entries, entries, new Set(tombstones.keys())),
+    entries: layered,
     inline: entries,
     chunks: refs,
     manifest,
     layer,
     tombstones,
+    expiries,
+    expired,
     inlineStoredBytes,
     dataBytes,
     otherAnnotationBytes: annotationsSize(withoutIndex),
@@ -264,6 +287,23 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?
     writersRecorded: annotations[WRITERS_ANNOTATION] !== undefined,
     immutable: cm.immutable === true,
   };
+  parsedExpiry.set(state, { raw: annotations[EXPIRY_ANNOTATION], records });
+  return state;
+}
+
+interface ParsedExpiry {
+  readonly key: string;
+  readonly cmKey: string;
+  readonly record: ExpiryRecord;
+}
+
+/** The expiry annotation as parsed for a state, so the next state with the same annotation (most commits) does not parse and decode it again. */
+const parsedExpiry = new WeakMap<BucketState, { raw: string | undefined; records: readonly ParsedExpiry[] }>();
+
+function expiryRecordsOf(raw: string | undefined, previous: BucketState | undefined): readonly ParsedExpiry[] {
+  const before = previous && parsedExpiry.get(previous);
+  if (before && before.raw === raw) return before.records;
+  return [...parseExpiry(raw)].map(([cmKey, record]) => ({ key: decodeKey(cmKey), cmKey, record }));
 }
 
 /** Bytes one stored value counts toward the 1 MiB limit (as dataSize counts it). */
@@ -307,14 +347,19 @@ const decoded = new WeakMap<Entry, Uint8Array>();
  * corrupt. Each pair gets its own copy of the bytes, so a caller mutating one
  * cannot corrupt the cache.
  */
-export function toPair(entry: Entry): KVPair {
+export function toPair(entry: Entry, expiry?: ExpiryRecord): KVPair {
   let value = decoded.get(entry);
   if (!value) {
     value = entry.blob ? assemble(entry, entry.blob) : decodeValue(entry.field, entry.stored, entry.key);
     // A large value is not kept decoded as well as stored: its parts stay the one copy.
     if (!entry.blob) decoded.set(entry, value);
   }
-  return kvPair(entry.key, entry.blob ? value : value.slice(), entry.lastIndex);
+  return kvPair(entry.key, entry.blob ? value : value.slice(), entry.lastIndex, expiry);
+}
+
+/** The KVPair of an entry of `state`, with its expiry when it has one. */
+export function pairIn(state: BucketState, entry: Entry): KVPair {
+  return toPair(entry, state.expiries.get(entry.key));
 }
 
 /**
@@ -354,9 +399,9 @@ function counter(annotations: Record<string, string>, name: string): number {
 }
 
 /** Annotation names kubekv manages (for tests and docs). */
-export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, WRITERS_ANNOTATION, WRITERS_PRUNED_ANNOTATION, LEGACY_RECENT_WRITES_ANNOTATION, LEADER_ANNOTATION, CHUNKS_ANNOTATION, TOMBSTONES_ANNOTATION];
+export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX_ANNOTATION, EPOCH_ANNOTATION, WRITERS_ANNOTATION, WRITERS_PRUNED_ANNOTATION, LEGACY_RECENT_WRITES_ANNOTATION, LEADER_ANNOTATION, CHUNKS_ANNOTATION, TOMBSTONES_ANNOTATION, EXPIRY_ANNOTATION, EXPIRED_ANNOTATION];
 
 /** The state of a bucket seen deleted: no keys, the metadata of the last state kept. */
 export function deletedState(state: BucketState): BucketState {
-  return { ...state, entries: new Map(), inline: new Map(), chunks: [], manifest: '', layer: NO_CHUNKS, tombstones: new Map(), inlineStoredBytes: 0, dataBytes: 0, resourceVersion: '' };
+  return { ...state, entries: new Map(), inline: new Map(), chunks: [], manifest: '', layer: NO_CHUNKS, tombstones: new Map(), expiries: new Map(), expired: new Set(), inlineStoredBytes: 0, dataBytes: 0, resourceVersion: '' };
 }

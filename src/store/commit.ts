@@ -30,6 +30,12 @@ import {
   MAX_STORED_BYTES,
   REQUEST_OVERHEAD_BYTES,
   entryStoredSize,
+  EXPIRED_ANNOTATION,
+  EXPIRY_ANNOTATION,
+  expiryRecordBytes,
+  serializeExpired,
+  serializeExpiry,
+  type ExpiryRecord,
   REVISION_ANNOTATION,
   EPOCH_ANNOTATION,
   LEADER_ANNOTATION,
@@ -60,8 +66,17 @@ export type WriteOp =
      * CHUNK_REUSE_REVISIONS) or belong to another incarnation of the bucket.
      */
     partsMade?: { readonly revision: number; readonly value: EncodedValue; readonly owner: string } | undefined;
+    /** The key expires: recorded in the head's expiry annotation with this commit's revision (codec/expiry.ts). */
+    expiry?: { readonly ttlMs: number; readonly session?: string | undefined } | undefined;
   }
-  | { kind: 'delete'; key: string; cmKey: string; expect?: number | undefined }
+  /** `expired`: a sweeper's delete (watchers see reason 'expired'); always with `expect`. */
+  | { kind: 'delete'; key: string; cmKey: string; expect?: number | undefined; expired?: true | undefined }
+  /**
+   * Deletes every key bound to session `session` (its close, or a sweeper
+   * that saw it end); watchers see reason 'expired'. Decided on the state
+   * the commit is planned on, like deleteTree.
+   */
+  | { kind: 'endSession'; session: string }
   | { kind: 'deleteTree'; prefix: string }
   /**
    * Raise the leader epoch to `epoch` (the raiser's Lease term). Fails with
@@ -132,6 +147,10 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
   const tombView = new Map<string, Tombstone | null>();
   const refView = new Map<string, ChunkRef | null>();
   const tombstoneOf = (key: string) => (tombView.has(key) ? (tombView.get(key) ?? undefined) : base.tombstones.get(key));
+  // Expiry records changed so far (null: removed), and the keys expired.
+  const expiryView = new Map<string, KeyedExpiry | null>();
+  const expiryOf = (key: string): ExpiryRecord | undefined => (expiryView.has(key) ? (expiryView.get(key) ?? undefined) : base.expiries.get(key));
+  const expiredKeys = new Set<string>();
   let dataBytes = base.dataBytes;
   let indexBytes = estimateIndexBytes(base, revision);
   // Bytes the tombstones and the manifest grow by (shrinking is not
@@ -149,7 +168,10 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     const staged = new Map<string, Entry | null>();
     const stagedTombs = new Map<string, Tombstone | null>();
     const stagedRefs = new Map<string, ChunkRef | null>();
+    const stagedExpiry = new Map<string, KeyedExpiry | null>();
+    const stagedExpired = new Set<string>();
     const current = (key: string) => (staged.has(key) ? (staged.get(key) ?? undefined) : lookup(key));
+    const currentExpiry = (key: string) => (stagedExpiry.has(key) ? (stagedExpiry.get(key) ?? undefined) : expiryOf(key));
     let bytes = dataBytes;
     let index = indexBytes;
     let stored = storedBytes;
@@ -158,6 +180,7 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     let error: KubekvError | undefined;
     const remove = (entry: Entry) => {
       staged.set(entry.key, null);
+      if (currentExpiry(entry.key)) stagedExpiry.set(entry.key, null);
       if (entry.chunk === undefined) {
         bytes -= entry.size;
         stored -= entryStoredSize(entry.cmKey, entry.size);
@@ -191,6 +214,20 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
         counts.push(1);
         continue;
       }
+      if (op.kind === 'endSession') {
+        let count = 0;
+        const bound = new Set([...base.expiries.keys(), ...expiryView.keys(), ...stagedExpiry.keys()]);
+        for (const key of bound) {
+          const entry = current(key);
+          if (entry && currentExpiry(key)?.session === op.session) {
+            remove(entry);
+            stagedExpired.add(entry.cmKey);
+            count++;
+          }
+        }
+        counts.push(count);
+        continue;
+      }
       if (op.kind === 'deleteTree') {
         let count = 0;
         for (const key of keysWithPrefix(base, view, staged, op.prefix)) {
@@ -208,6 +245,7 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
       if (error) break;
       if (op.kind === 'delete') {
         if (existing) remove(existing);
+        if (existing && op.expired) stagedExpired.add(existing.cmKey);
         counts.push(existing ? 1 : 0);
         continue;
       }
@@ -227,6 +265,12 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
         lastIndex: revision,
         blob: op.parts ? { ref: { field: 'binaryData', size: 0, parts: op.parts.map((p) => p.name) }, parts: [] } : undefined,
       });
+      if (op.expiry) {
+        const record: KeyedExpiry = { cmKey: op.cmKey, revision, ttlMs: op.expiry.ttlMs, session: op.expiry.session };
+        stagedExpiry.set(op.key, record);
+        meta += expiryRecordBytes(op.cmKey, record);
+      } else if (currentExpiry(op.key)) stagedExpiry.set(op.key, null);
+      stagedExpired.delete(op.cmKey);
       bytes += op.encoded.size;
       index += indexEntryBytes(op.cmKey, revision);
       stored += entryStoredSize(op.cmKey, op.encoded.size);
@@ -248,6 +292,8 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     for (const [key, entry] of staged) view.set(key, entry);
     for (const [key, tomb] of stagedTombs) tombView.set(key, tomb);
     for (const [name, ref] of stagedRefs) refView.set(name, ref);
+    for (const [key, record] of stagedExpiry) expiryView.set(key, record);
+    for (const cmKey of stagedExpired) expiredKeys.add(cmKey);
     if (raise) raised = raise;
     dataBytes = bytes;
     indexBytes = index;
@@ -267,6 +313,7 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
   }
   const patch = buildPatch(base, view, revision, ctx, raised);
   addChunkChanges(patch, base, tombView, refView);
+  addExpiryChanges(patch, base, expiryView, expiredKeys, view, revision);
   return { patch, revision, outcomes, storedBytes: storedBytes + indexBytes + chunkMetaBytes, baseStoredBytes };
 }
 
@@ -365,6 +412,42 @@ function estimateIndexBytes(base: BucketState, revision: number): number {
 /** Upper bound of one manifest entry's JSON bytes. */
 function manifestEntryBytes(ref: ChunkRef): number {
   return ref.name.length + ref.uid.length + 72;
+}
+
+/** An expiry record with the ConfigMap key it is written under. */
+interface KeyedExpiry extends ExpiryRecord {
+  readonly cmKey: string;
+}
+
+/**
+ * Adds to `patch` the commit's changes of the head's expiry records (the
+ * whole annotation rewritten when one changed, records that no longer
+ * apply dropped) and the keys it expired ({@link EXPIRED_ANNOTATION}, or
+ * that annotation removed: it speaks of one commit only).
+ */
+function addExpiryChanges(
+  patch: BucketPatch,
+  base: BucketState,
+  expiryView: ReadonlyMap<string, KeyedExpiry | null>,
+  expired: ReadonlySet<string>,
+  view: ReadonlyMap<string, Entry | null>,
+  revision: number,
+): void {
+  const annotations = patch.metadata.annotations!;
+  if (expiryView.size > 0) {
+    const records = new Map<string, ExpiryRecord>();
+    for (const [key, record] of base.expiries) {
+      if (expiryView.has(key) || view.get(key) === null) continue;
+      const entry = view.get(key) ?? base.entries.get(key);
+      if (entry && entry.lastIndex === record.revision) records.set(entry.cmKey, record);
+    }
+    for (const record of expiryView.values()) {
+      if (record) records.set(record.cmKey, { revision: record.revision, ttlMs: record.ttlMs, session: record.session });
+    }
+    annotations[EXPIRY_ANNOTATION] = records.size > 0 ? serializeExpiry(records) : null;
+  }
+  if (expired.size > 0) annotations[EXPIRED_ANNOTATION] = serializeExpired(revision, expired);
+  else if (base.annotations[EXPIRED_ANNOTATION] !== undefined) annotations[EXPIRED_ANNOTATION] = null;
 }
 
 /**

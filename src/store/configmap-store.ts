@@ -28,7 +28,7 @@ import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { sleep, type Clock } from '../clock.js';
 import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type BucketKind, type ChunkRef, type CompressionOptions } from '../codec/index.js';
-import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, KubekvError } from '../errors.js';
+import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, InvalidOptionError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { BucketApi } from '../kube/bucket-api.js';
 import { explainNotFound } from '../kube/namespaces.js';
@@ -39,7 +39,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LockObserver, StoreObserver } from '../metrics/observer.js';
 import { ObjectWatcher } from '../kube/object-watcher.js';
-import { deletedState, isNewer, parseBucket, toPair, type BucketState } from './bucket-state.js';
+import { deletedState, isNewer, pairIn, parseBucket, type BucketState } from './bucket-state.js';
 import { deleteAllChunks } from './chunk-gc.js';
 import { ChunkMaintenance } from './chunk-maintenance.js';
 import { ChunkSet, loadBucketState } from './chunk-set.js';
@@ -56,7 +56,10 @@ import {
   type ResolvedOptions,
 } from './inputs.js';
 import { WatchHub, diffStates } from './watch-hub.js';
-import { atomicDeleteOp, atomicPutOp, batchOps, deleteOp, putOp } from './write-ops.js';
+import { Session, type SessionOptions } from './session.js';
+import { Sweeper } from './sweeper.js';
+import { atomicDeleteOp, atomicPutOp, batchOps, checkTtl, deleteOp, putOp, type PutExpiry } from './write-ops.js';
+import { KubeLeaseLock } from '../election/lease-lock.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
   BatchOperation,
@@ -65,6 +68,8 @@ import type {
   KeyEvent,
   OpenStoreOptions,
   Previous,
+  ExpiryOptions,
+  PutOptions,
   ReadOptions,
   Store,
   StoreStatus,
@@ -108,6 +113,14 @@ export interface StoreInternals {
    * refusal is what stops the write.
    */
   setMaxStoredBytes(bytes: number): void;
+  /** Turns the deleting of expired keys on or off (a StateManager: on while leading); keys are timed either way. */
+  setSweeping(enabled: boolean): void;
+  /**
+   * Monotonic ms (the store's clock) at which this store may expire `key`
+   * at its current revision (for a session key: end its session; -Infinity
+   * once the session ended); undefined if it times nothing for it yet.
+   */
+  expiryDueAt(key: string): number | undefined;
 }
 
 /**
@@ -123,11 +136,13 @@ export class ConfigMapStore implements Store {
   readonly #api: BucketApi;
   readonly #kube: KubeApi;
   readonly #locks = new Set<Lock>();
+  readonly #sessions = new Set<Session>();
   readonly #log: Logger;
   readonly #clock: Clock;
   readonly #compression: CompressionOptions;
   readonly #hub = new WatchHub();
   readonly #pipeline: WritePipeline;
+  readonly #sweeper: Sweeper;
   readonly #watcher: ObjectWatcher<ConfigMapObject>;
   readonly #timeoutMs: number;
   #state: BucketState;
@@ -244,6 +259,17 @@ export class ConfigMapStore implements Store {
       budget: options.etcdBudget,
     };
     this.#pipeline = new WritePipeline(host);
+    this.#sweeper = new Sweeper({
+      clock: this.#clock,
+      logger: this.#log,
+      bucket: this.name,
+      write: (ops, signal) => this.#pipeline.submit(ops, signal),
+      watchSession: (name, observer) => new KubeLeaseLock({ api: kube, namespace: api.namespace, name, clock: this.#clock, logger: this.#log }).watch(observer),
+      deleteSession: async (name, resourceVersion) => {
+        await kube.leases(api.namespace).delete(name, { resourceVersion });
+      },
+    }, options.sweep);
+    this.#sweeper.observe(initial);
     this.#watcher = new ObjectWatcher<ConfigMapObject>({
       api: api.client,
       name: this.name,
@@ -309,7 +335,7 @@ export class ConfigMapStore implements Store {
     checkKey(key);
     await this.#prepareRead(options);
     const entry = this.#state.entries.get(key);
-    return entry ? toPair(entry) : undefined;
+    return entry ? pairIn(this.#state, entry) : undefined;
   }
 
   async exists(key: string, options: ReadOptions = {}): Promise<boolean> {
@@ -321,10 +347,11 @@ export class ConfigMapStore implements Store {
   async list(prefix: string, options: ReadOptions = {}): Promise<KVPair[]> {
     checkPrefix(prefix);
     await this.#prepareRead(options);
-    return [...this.#state.entries.values()]
+    const state = this.#state;
+    return [...state.entries.values()]
       .filter((e) => e.key.startsWith(prefix))
       .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .map(toPair);
+      .map((entry) => pairIn(state, entry));
   }
 
   watch(key: string, options: CallOptions = {}): AsyncIterable<KeyEvent> {
@@ -352,9 +379,10 @@ export class ConfigMapStore implements Store {
     };
   }
 
-  async put(key: string, value: Value, options: CallOptions = {}): Promise<KVPair> {
-    const result = await this.#write([putOp(key, value, this.#compression, this.#maxValueBytes)], options);
-    return pairOf(key, value, result.revision);
+  async put(key: string, value: Value, options: PutOptions = {}): Promise<KVPair> {
+    const expiry = this.#expiryOf(options);
+    const result = await this.#write([putOp(key, value, this.#compression, this.#maxValueBytes, expiry)], options);
+    return pairOf(key, value, result.revision, expiry);
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<boolean> {
@@ -368,9 +396,10 @@ export class ConfigMapStore implements Store {
     return result.counts[0] ?? 0;
   }
 
-  async atomicPut(key: string, value: Value, previous?: Previous, options: CallOptions = {}): Promise<KVPair> {
-    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression, this.#maxValueBytes)], options);
-    return pairOf(key, value, result.revision);
+  async atomicPut(key: string, value: Value, previous?: Previous, options: PutOptions = {}): Promise<KVPair> {
+    const expiry = this.#expiryOf(options);
+    const result = await this.#write([atomicPutOp(key, value, previous, this.#compression, this.#maxValueBytes, expiry)], options);
+    return pairOf(key, value, result.revision, expiry);
   }
 
   async atomicDelete(key: string, previous: Previous, options: CallOptions = {}): Promise<void> {
@@ -378,7 +407,7 @@ export class ConfigMapStore implements Store {
   }
 
   async batch(operations: BatchOperation[], options: CallOptions = {}): Promise<number> {
-    const ops = batchOps(operations, this.#compression, this.#maxValueBytes);
+    const ops = batchOps(operations, this.#compression, this.#maxValueBytes, (entry, prefix) => this.#expiryOf(entry, prefix));
     if (ops.length === 0) return this.#state.revision;
     return (await this.#write(ops, options)).revision;
   }
@@ -444,12 +473,35 @@ export class ConfigMapStore implements Store {
     return lock;
   }
 
+  async session(options?: SessionOptions): Promise<Session> {
+    this.#assertOpen();
+    const session = await Session.start({
+      bucket: this.name,
+      bucketLabel: bucketLabel(this.name),
+      namespace: this.namespace,
+      api: this.#kube,
+      clock: this.#clock,
+      logger: this.#log,
+      endSession: (id) => this.#pipeline.submit([{ kind: 'endSession', session: id }]),
+      onClose: (closed) => this.#sessions.delete(closed),
+    }, options);
+    if (this.#closed) {
+      await session.close();
+      throw new ClosedError(`store ${this.namespace}/${this.name}`);
+    }
+    this.#sessions.add(session);
+    return session;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Sessions first, while the pipeline runs: each deletes its keys in one commit.
+    await Promise.all([...this.#sessions].map((session) => session.close()));
     this.#stopping.abort();
     // Locks live in Leases of their own; release them first so waiters elsewhere go on at once.
     await Promise.all([...this.#locks].map((lock) => lock.close()));
+    this.#sweeper.close();
     await this.#pipeline.close();
     await this.#watcher.stop();
     this.#hub.close();
@@ -473,7 +525,31 @@ export class ConfigMapStore implements Store {
       setWriteHooks: (hooks) => (this.#hooks = hooks),
       raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
       setMaxStoredBytes: (bytes) => this.#pipeline.setMaxStoredBytes(bytes),
+      setSweeping: (enabled) => this.#sweeper.setEnabled(enabled),
+      expiryDueAt: (key) => {
+        const session = this.#state.expiries.get(key)?.session;
+        return session === undefined ? this.#sweeper.dueAt(key) : this.#sweeper.sessionDueAt(session);
+      },
     };
+  }
+
+  /**
+   * The expiry a write's options ask for, checked before anything is sent:
+   * ttlMs (InvalidOptionError), or a session of this bucket that is active
+   * (InvalidOptionError for another bucket's, SessionClosedError for a
+   * closed or lost one); not both.
+   */
+  #expiryOf(options: ExpiryOptions | undefined, prefix = ''): PutExpiry | undefined {
+    const ttlMs = checkTtl(options?.ttlMs, `${prefix}ttlMs`);
+    const session = options?.session;
+    if (session === undefined) return ttlMs === undefined ? undefined : { ttlMs };
+    if (!(session instanceof Session)) throw new InvalidOptionError(`${prefix}session`, session, 'a Session from store.session()');
+    if (session.bucket !== this.name || session.namespace !== this.namespace) {
+      throw new InvalidOptionError(`${prefix}session`, session.id, `a session of bucket ${this.namespace}/${this.name}, not of ${session.namespace}/${session.bucket}`);
+    }
+    if (ttlMs !== undefined) throw new InvalidOptionError(`${prefix}ttlMs`, ttlMs, 'no ttlMs with a session: a session key lives as long as its session');
+    session.assertActive();
+    return { ttlMs: session.ttlMs, session: session.id };
   }
 
   async #write(ops: WriteOp[], options: CallOptions) {
@@ -520,6 +596,7 @@ export class ConfigMapStore implements Store {
     const changes = diffStates(this.#state, next);
     this.#state = next;
     this.#deleted = false;
+    this.#sweeper.observe(next);
     if (changes.length > 0) this.#hub.publish(changes);
     return next;
   }
@@ -674,6 +751,7 @@ export class ConfigMapStore implements Store {
     const empty = deletedState(this.#state);
     const changes = diffStates(this.#state, empty);
     this.#state = empty;
+    this.#sweeper.observe(empty);
     this.#log.warn({ bucket: this.name, namespace: this.namespace, kind: this.kind }, 'bucket head was deleted');
     if (changes.length > 0) this.#hub.publish(changes);
   }

@@ -1,5 +1,7 @@
 /** The key/value store: contracts and the ConfigMap implementation. */
 export { ConfigMapStore } from './configmap-store.js';
+export { Session } from './session.js';
+export type { SessionOptions } from './session.js';
 export type {
   BatchOperation,
   CallOptions,
@@ -9,8 +11,11 @@ export type {
   KVPairTextJSON,
   KVPairBinaryJSON,
   KeyEvent,
+  DeleteReason,
+  ExpiryOptions,
   OpenStoreOptions,
   Previous,
+  PutOptions,
   ReadOptions,
   ReadableStore,
   Store,

@@ -29,7 +29,7 @@ import { resolveEvents } from '../events/lease-events.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { resolveMetrics, type Metrics } from '../metrics/metrics.js';
 import { EtcdBudget, type EtcdBudgetOptions } from './etcd-budget.js';
-import { kvPair } from './kv-pair.js';
+import { kvPair, type PairExpiry } from './kv-pair.js';
 import { DEFAULT_COMPACT_BYTES } from './compaction.js';
 import type { ChunkOptions, KVPair, OpenStoreOptions, Previous, Value } from './types.js';
 
@@ -50,6 +50,8 @@ export interface ResolvedOptions {
   chunks: Required<ChunkOptions> | undefined;
   /** The kind of object the bucket is stored in. */
   kind: BucketKind;
+  /** Whether the store deletes expired keys (OpenStoreOptions.sweep). */
+  sweep: boolean;
 }
 
 /** Default of {@link ChunkOptions.largeValueBytes}. */
@@ -113,7 +115,9 @@ export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   const etcdBudget = budget === false ? undefined : new EtcdBudget(clock, budget);
   const chunks = resolveChunkOptions(options.chunks);
   const kind = resolveKind(options.kind);
-  return { name, logger: options.logger ?? silentLogger, clock, compression, timeoutMs, requestTimeoutMs, metrics, events, etcdBudget, chunks, kind };
+  if (options.sweep !== undefined && typeof options.sweep !== 'boolean') throw new InvalidOptionError('sweep', options.sweep, 'a boolean');
+  const sweep = options.sweep ?? true;
+  return { name, logger: options.logger ?? silentLogger, clock, compression, timeoutMs, requestTimeoutMs, metrics, events, etcdBudget, chunks, kind, sweep };
 }
 
 /** Validates the `kind` option: 'ConfigMap' (the default) or 'Secret'. */
@@ -178,9 +182,9 @@ export function lastIndexOf(previous: Previous, option = 'previous'): number {
   return index;
 }
 
-/** The pair a write resolves with: `value` as written (a copy), at `lastIndex`. */
-export function pairOf(key: string, value: Value, lastIndex: number): KVPair {
-  return kvPair(key, typeof value === 'string' ? new TextEncoder().encode(value) : value.slice(), lastIndex);
+/** The pair a write resolves with: `value` as written (a copy), at `lastIndex`, with the expiry it was written with. */
+export function pairOf(key: string, value: Value, lastIndex: number, expiry?: PairExpiry): KVPair {
+  return kvPair(key, typeof value === 'string' ? new TextEncoder().encode(value) : value.slice(), lastIndex, expiry);
 }
 
 export function validateLabelValue(option: string, value: unknown): void {

@@ -13,6 +13,7 @@ import type { Lock, LockOptions } from '../lock/lock.js';
 import type { Logger } from '../logger.js';
 import type { MetricsOptions } from '../metrics/metrics.js';
 import type { EtcdBudgetOptions } from './etcd-budget.js';
+import type { Session, SessionOptions } from './session.js';
 
 /** A key with its value and per-key revision. */
 export interface KVPair {
@@ -30,6 +31,15 @@ export interface KVPair {
    */
   readonly lastIndex: number;
   /**
+   * The key's time to live in ms, when it was written with one (or with a
+   * session: then the session's TTL). The key is deleted once that long has
+   * passed since this write without another write of the key; see
+   * {@link PutOptions.ttlMs}. Absent for a key that does not expire.
+   */
+  readonly ttlMs?: number;
+  /** The {@link Session.id} the key is bound to, when it was written with `session`. */
+  readonly session?: string;
+  /**
    * What `JSON.stringify(pair)` writes: the value as `text` when its bytes
    * are valid UTF-8, else as `base64` (the form `kubekv get -o json` prints).
    * Every pair kubekv hands out has it; optional so that pairs an app builds
@@ -44,6 +54,10 @@ export interface KVPairTextJSON {
   key: string;
   /** The pair's lastIndex. */
   lastIndex: number;
+  /** The pair's ttlMs, when the key expires. */
+  ttlMs?: number;
+  /** The pair's session, when the key is bound to one. */
+  session?: string;
   /** The value, as text. */
   text: string;
 }
@@ -54,6 +68,10 @@ export interface KVPairBinaryJSON {
   key: string;
   /** The pair's lastIndex. */
   lastIndex: number;
+  /** The pair's ttlMs, when the key expires. */
+  ttlMs?: number;
+  /** The pair's session, when the key is bound to one. */
+  session?: string;
   /** The value's bytes, base64-encoded. */
   base64: string;
 }
@@ -85,6 +103,35 @@ export interface CallOptions {
   timeoutMs?: number;
 }
 
+/**
+ * How long a written key lives (docs/semantics.md "Expiry"). At most one of
+ * the two; a write without either makes the key permanent again.
+ */
+export interface ExpiryOptions {
+  /**
+   * Time to live in ms: the key is deleted (by a deletion commit, which
+   * watchers see with `reason: 'expired'`) once this long has passed since
+   * this write without another write of the key. A whole number from 1000
+   * (1 s) to 86400000 (one day). Measured by whoever sweeps (a plain store,
+   * or a StateManager's leader) on its own clock from when it saw this
+   * write: never early, late by up to one TTL after a sweeper change, and
+   * nothing expires while no store of the bucket is open.
+   */
+  ttlMs?: number;
+  /**
+   * Binds the key to a session of this bucket (`store.session()`): it is
+   * deleted when the session is closed (in one commit), or when the
+   * session's Lease has gone unrenewed for the session's TTL (its owner
+   * died). Not with `ttlMs`. SessionClosedError when the session is closed
+   * or lost, InvalidOptionError for a session of another bucket; nothing is
+   * written then.
+   */
+  session?: Session;
+}
+
+/** Options of put and atomicPut: those of every write, and the key's expiry. */
+export interface PutOptions extends CallOptions, ExpiryOptions {}
+
 /** Options of reads. */
 export interface ReadOptions extends CallOptions {
   /**
@@ -106,6 +153,10 @@ export type BatchOperation =
       value: Value;
       /** Condition: the key must be absent ('absent') or at this revision. Default: none. */
       expect?: 'absent' | Previous;
+      /** The key's time to live in ms, as {@link PutOptions.ttlMs}. */
+      ttlMs?: number;
+      /** The session the key is bound to, as {@link PutOptions.session}. */
+      session?: Session;
     }
   | {
       /** Deletes `key`. */
@@ -116,12 +167,20 @@ export type BatchOperation =
       expect?: Previous;
     };
 
+/**
+ * Why a key was deleted: `'deleted'` by a delete, deleteTree, atomicDelete
+ * or batch; `'expired'` by its TTL running out or its session ending.
+ */
+export type DeleteReason = 'deleted' | 'expired';
+
 /** An event of {@link ReadableStore.watch}. */
 export interface KeyEvent {
   /** The key watched. */
   key: string;
   /** The current pair, or undefined when the key is absent (deleted or never set). */
   pair: KVPair | undefined;
+  /** Set on a change that deleted the key: why. Absent on the first event and on puts. */
+  reason?: DeleteReason;
   /** Bucket revision of this state. */
   revision: number;
 }
@@ -151,6 +210,8 @@ export type TreeEvent =
       key: string;
       /** Bucket revision of this change. */
       revision: number;
+      /** Whether the key was deleted by a write or expired. */
+      reason: DeleteReason;
     };
 
 /** Health of a store's cache. */
@@ -201,8 +262,12 @@ export interface ReadableStore {
 
 /** The writable bucket. Every write is a compare-and-swap on the ConfigMap's resourceVersion. */
 export interface Store extends ReadableStore {
-  /** Sets `key` to `value` unconditionally (still a CAS underneath: no concurrent update is lost). */
-  put(key: string, value: Value, options?: CallOptions): Promise<KVPair>;
+  /**
+   * Sets `key` to `value` unconditionally (still a CAS underneath: no
+   * concurrent update is lost); with `ttlMs` or `session` the key expires
+   * (see {@link ExpiryOptions}).
+   */
+  put(key: string, value: Value, options?: PutOptions): Promise<KVPair>;
   /** Deletes `key`; resolves false when it did not exist. */
   delete(key: string, options?: CallOptions): Promise<boolean>;
   /** Deletes every key under `prefix` in one write; resolves with how many were deleted. */
@@ -212,7 +277,7 @@ export interface Store extends ReadableStore {
    * With `previous`: replaces it only if its lastIndex still matches
    * (KeyModifiedError otherwise, KeyNotFoundError if it is gone).
    */
-  atomicPut(key: string, value: Value, previous?: Previous, options?: CallOptions): Promise<KVPair>;
+  atomicPut(key: string, value: Value, previous?: Previous, options?: PutOptions): Promise<KVPair>;
   /** Deletes `key` only if its lastIndex still matches `previous` (KeyModifiedError / KeyNotFoundError otherwise). */
   atomicDelete(key: string, previous: Previous, options?: CallOptions): Promise<void>;
   /**
@@ -232,6 +297,14 @@ export interface Store extends ReadableStore {
    * lock does and does not guarantee.
    */
   newLock(key: string, options?: LockOptions): Lock;
+  /**
+   * Starts a session of this bucket, held in a Lease of its own that this
+   * process renews (see src/store/session.ts): keys written with
+   * `{ session }` are deleted when it is closed, or when its owner dies and
+   * the Lease goes unrenewed for `ttlMs`. Resolves once the Lease is held;
+   * close() of the store closes its sessions.
+   */
+  session(options?: SessionOptions): Promise<Session>;
   /**
    * Closes the store's open Locks (unlocking held ones), then stops the watch
    * and rejects queued writes with ClosedError; in-flight writes finish first.
@@ -374,4 +447,12 @@ export interface OpenStoreOptions {
    * Default 'ConfigMap'.
    */
   kind?: BucketKind;
+  /**
+   * Whether this store deletes the bucket's expired keys (TTL run out,
+   * session ended): each sweeper times a key on its own clock from when it
+   * saw the key's current write, and deletes it with a conditional delete
+   * on its lastIndex, so several sweepers are safe. Under a StateManager
+   * only the leader sweeps, whatever this says. Default true.
+   */
+  sweep?: boolean;
 }

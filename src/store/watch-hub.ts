@@ -15,15 +15,20 @@
  * Non-guarantee: a consumer that stops pulling buffers its pending events in
  * memory; iterate promptly or abort.
  */
+import type { ExpiryRecord } from '../codec/index.js';
 import type { BucketState, Entry } from './bucket-state.js';
-import { toPair } from './bucket-state.js';
-import type { KeyEvent, TreeEvent } from './types.js';
+import { pairIn, toPair } from './bucket-state.js';
+import type { DeleteReason, KeyEvent, TreeEvent } from './types.js';
 
 /** One key's new state after a cache update. */
 export interface Change {
   key: string;
   /** The new entry, or undefined when the key was deleted. */
   entry: Entry | undefined;
+  /** The new entry's expiry, when it has one. */
+  expiry?: ExpiryRecord | undefined;
+  /** Why the key was deleted (with no entry). */
+  reason?: DeleteReason | undefined;
   /** Bucket revision of the update. */
   revision: number;
 }
@@ -74,9 +79,11 @@ export class WatchHub {
       throwIfMissed(missed);
       const current = state();
       const entry = current.entries.get(key);
-      yield { key, pair: entry ? toPair(entry) : undefined, revision: current.revision };
+      yield { key, pair: entry ? pairIn(current, entry) : undefined, revision: current.revision };
       for (let change = await stream.next(); change; change = await stream.next()) {
-        yield { key, pair: change.entry ? toPair(change.entry) : undefined, revision: change.revision };
+        yield change.entry
+          ? { key, pair: toPair(change.entry, change.expiry), revision: change.revision }
+          : { key, pair: undefined, revision: change.revision, reason: change.reason ?? 'deleted' };
       }
     } finally {
       stream.close();
@@ -92,12 +99,12 @@ export class WatchHub {
       const pairs = [...current.entries.values()]
         .filter((e) => e.key.startsWith(prefix))
         .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-        .map(toPair);
+        .map((entry) => pairIn(current, entry));
       yield { type: 'snapshot', pairs, revision: current.revision };
       for (let change = await stream.next(); change; change = await stream.next()) {
         yield change.entry
-          ? { type: 'put', pair: toPair(change.entry), revision: change.revision }
-          : { type: 'delete', key: change.key, revision: change.revision };
+          ? { type: 'put', pair: toPair(change.entry, change.expiry), revision: change.revision }
+          : { type: 'delete', key: change.key, revision: change.revision, reason: change.reason ?? 'deleted' };
       }
     } finally {
       stream.close();
@@ -171,20 +178,24 @@ interface ChangeStream {
  */
 export function diffStates(before: BucketState, after: BucketState): Change[] {
   const changes: Change[] = [];
+  const change = (key: string, entry: Entry | undefined): Change =>
+    entry
+      ? { key, entry, expiry: after.expiries.get(key), revision: after.revision }
+      : { key, entry, revision: after.revision, reason: after.expired.has(key) ? 'expired' : 'deleted' };
   const differs = (old: Entry | undefined, entry: Entry | undefined) =>
     !old || !entry ? old !== entry : old.stored !== entry.stored || old.field !== entry.field || old.lastIndex !== entry.lastIndex;
   if (before.layer === after.layer && before.entries !== before.inline && after.entries !== after.inline) {
     const keys = new Set([...before.inline.keys(), ...after.inline.keys(), ...before.tombstones.keys(), ...after.tombstones.keys()]);
     for (const key of keys) {
       const entry = after.entries.get(key);
-      if (differs(before.entries.get(key), entry)) changes.push({ key, entry, revision: after.revision });
+      if (differs(before.entries.get(key), entry)) changes.push(change(key, entry));
     }
   } else {
     for (const [key, entry] of after.entries) {
-      if (differs(before.entries.get(key), entry)) changes.push({ key, entry, revision: after.revision });
+      if (differs(before.entries.get(key), entry)) changes.push(change(key, entry));
     }
     for (const key of before.entries.keys()) {
-      if (!after.entries.has(key)) changes.push({ key, entry: undefined, revision: after.revision });
+      if (!after.entries.has(key)) changes.push(change(key, undefined));
     }
   }
   return changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

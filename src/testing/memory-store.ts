@@ -9,8 +9,9 @@ import { bucketForm } from '../codec/bucket-kind.js';
 import { ClosedError, InvalidOptionError, KubekvError } from '../errors.js';
 import type { Lock, LockOptions } from '../lock/lock.js';
 import { ConfigMapStore } from '../store/configmap-store.js';
+import type { Session, SessionOptions } from '../store/session.js';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../store/inputs.js';
-import type { BatchOperation, CallOptions, KVPair, KeyEvent, OpenStoreOptions, Previous, ReadOptions, Store, StoreStatus, TreeEvent, Value } from '../store/types.js';
+import type { BatchOperation, CallOptions, KVPair, KeyEvent, OpenStoreOptions, Previous, PutOptions, ReadOptions, Store, StoreStatus, TreeEvent, Value } from '../store/types.js';
 import { networkError, type Parsed, type Reactor } from './fake-cluster.js';
 import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
 
@@ -80,15 +81,17 @@ export class MemoryStore implements Store {
   watch(key: string, options?: CallOptions): AsyncIterable<KeyEvent> { return this.#store.watch(key, options); }
   watchTree(prefix: string, options?: CallOptions): AsyncIterable<TreeEvent> { return this.#store.watchTree(prefix, options); }
   status(): StoreStatus { return this.#store.status(); }
-  put(key: string, value: Value, options?: CallOptions): Promise<KVPair> { return this.#track(this.#store.put(key, value, options)); }
+  put(key: string, value: Value, options?: PutOptions): Promise<KVPair> { return this.#track(this.#store.put(key, value, options)); }
   delete(key: string, options?: CallOptions): Promise<boolean> { return this.#track(this.#store.delete(key, options)); }
   deleteTree(prefix: string, options?: CallOptions): Promise<number> { return this.#track(this.#store.deleteTree(prefix, options)); }
-  atomicPut(key: string, value: Value, previous?: Previous, options?: CallOptions): Promise<KVPair> { return this.#track(this.#store.atomicPut(key, value, previous, options)); }
+  atomicPut(key: string, value: Value, previous?: Previous, options?: PutOptions): Promise<KVPair> { return this.#track(this.#store.atomicPut(key, value, previous, options)); }
   atomicDelete(key: string, previous: Previous, options?: CallOptions): Promise<void> { return this.#track(this.#store.atomicDelete(key, previous, options)); }
   batch(operations: BatchOperation[], options?: CallOptions): Promise<number> { return this.#track(this.#store.batch(operations, options)); }
   teardown(options?: CallOptions): Promise<void> { return this.#store.teardown(options).then(() => this.close()); }
   /** A lock named `key`: the real Lock over a Lease of the cluster, on this store's clock unless `options.clock` is given. */
   newLock(key: string, options?: LockOptions): Lock { return this.#store.newLock(key, options); }
+  /** A session of the bucket: the real Session over a Lease of the cluster, renewed on this store's clock. */
+  session(options?: SessionOptions): Promise<Session> { return this.#store.session(options); }
   /** Same as close(), for `await using`. */
   [Symbol.asyncDispose](): Promise<void> { return this.close(); }
 

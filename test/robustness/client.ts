@@ -108,6 +108,16 @@ function sizeOfNext(): { size?: number } {
   return { size: Math.round(32 * 1024 * Math.exp(rng.next() * Math.log(400 / 32))) };
 }
 
+/**
+ * A quarter of puts carry a TTL of 1 to 3 s (issue 20): every kubekv client
+ * store sweeps, so keys vanish by expiry while the workload runs, and the
+ * checker's model allows that from the put's invoke + ttlMs on, never
+ * before.
+ */
+function ttlOfNext(): { ttlMs?: number } {
+  return rng.chance(0.25) ? { ttlMs: rng.int(1000, 3000) } : {};
+}
+
 /** The bytes to write for a recorded value. */
 function valueOf(record: { value: string; size?: number }): string | Uint8Array {
   return record.size === undefined ? record.value : largeValue(record.value, record.size);
@@ -122,7 +132,7 @@ function nextOp(id: string): OpFields {
     case 'get-consistent':
       return { op: 'get', key, consistent: true };
     case 'put':
-      return { op: 'put', key, value: id, ...sizeOfNext() };
+      return { op: 'put', key, value: id, ...sizeOfNext(), ...ttlOfNext() };
     case 'delete':
       return { op: 'delete', key };
     case 'create':
@@ -162,7 +172,7 @@ async function call(s: HarnessStore, op: OpFields): Promise<OkResult> {
       return { found: true, ...describeValue(pair.value, pair.text), lastIndex: pair.lastIndex };
     }
     case 'put': {
-      const pair = await s.put(op.key, valueOf(op));
+      const pair = await s.put(op.key, valueOf(op), op.ttlMs === undefined ? undefined : { ttlMs: op.ttlMs });
       note(op.key, pair.lastIndex);
       return { lastIndex: pair.lastIndex };
     }
@@ -246,7 +256,8 @@ async function watcher(s: HarnessStore): Promise<void> {
         } else if (event.type === 'put') {
           history.append({ t: 'watch', client, type: 'put', ...pairRecord(event.pair), revision: event.revision });
         } else {
-          history.append({ t: 'watch', client, type: 'delete', key: event.key, revision: event.revision });
+          // reason 'expired' (a TTL ran out) is for people and counts; the checker does not need it.
+          history.append({ t: 'watch', client, type: 'delete', key: event.key, revision: event.revision, ...(event.reason === 'expired' ? { reason: 'expired' } : {}) });
         }
         sawRevision(event.revision);
       }

@@ -33,7 +33,8 @@ export type BucketOpFields =
 /** The operation an invoke describes. */
 export type OpFields =
   | { op: 'get'; key: string; consistent: boolean }
-  | { op: 'put'; key: string; value: string; size?: number }
+  /** `ttlMs`: the key expires that long after the write (issue 20); the checker allows it to vanish from then on, never before. */
+  | { op: 'put'; key: string; value: string; size?: number; ttlMs?: number }
   | { op: 'delete'; key: string }
   | { op: 'atomicPut'; key: string; value: string; size?: number; prev: Prev }
   | { op: 'atomicDelete'; key: string; prev: number }
@@ -71,7 +72,7 @@ export interface UnknownRecord { t: 'unknown'; id: string; at: string; code: str
 export type WatchRecord = { t: 'watch'; client: number; at: string } & (
   | { type: 'snapshot'; pairs: PairRecord[]; revision: number }
   | { type: 'put'; key: string; value: string; size?: number; lastIndex: number; revision: number }
-  | { type: 'delete'; key: string; revision: number }
+  | { type: 'delete'; key: string; revision: number; reason?: 'expired' }
 );
 /** The client's watch iterator threw; it is reopened. */
 export interface WatchErrorRecord { t: 'watch-error'; client: number; at: string; code: string }

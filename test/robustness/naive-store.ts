@@ -179,7 +179,7 @@ export class NaiveStore {
         for (const key of new Set([...state.values.keys(), ...next.values.keys()])) {
           if (!key.startsWith(prefix)) continue;
           if (!next.values.has(key)) {
-            if (state.values.has(key)) yield { type: 'delete', key, revision: next.revision };
+            if (state.values.has(key)) yield { type: 'delete', key, revision: next.revision, reason: 'deleted' };
           } else if (next.index.get(key) !== state.index.get(key) || next.values.get(key) !== state.values.get(key)) {
             yield { type: 'put', pair: pairOf(next, key)!, revision: next.revision };
           }

@@ -9,7 +9,7 @@
 import { BUCKET_LABEL, decodeKey } from '../../codec/index.js';
 import { LeaseNotFoundError } from '../../errors.js';
 import { validateName } from '../../kube/config.js';
-import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION } from '../../lock/names.js';
+import { LOCK_COMPONENT, LOCK_KEY_ANNOTATION, lockValueOf } from '../../lock/names.js';
 import { getLease, listLeases, type LeaseInfo } from '../cluster-reads.js';
 import type { Command } from '../command.js';
 import { bucketName, notFound } from '../connection.js';
@@ -99,6 +99,8 @@ export interface LockView {
   state: LeaseState;
   /** Fencing token of the holder: the Lease's leaseTransitions. */
   token: number;
+  /** The value the holder published with the lock (LockOptions.value), if any. */
+  value?: string | undefined;
   ttlSeconds: number;
   renewTime: string | undefined;
   sinceRenewSeconds: number | undefined;
@@ -109,7 +111,7 @@ export const locksCommand: Command = {
   name: 'locks',
   options: ['bucket'],
   positionals: ['bucket?'],
-  summary: 'list the locks of a bucket (its lock Leases): key, holder, state, fencing token',
+  summary: 'list the locks of a bucket (its lock Leases): key, holder, state, fencing token, the holder\'s value',
   async run(ctx) {
     const bucket = bucketName(ctx.options, ctx.positionals[0]);
     const { bucketLabel } = await import('../../store/inputs.js');
@@ -124,6 +126,7 @@ export const locksCommand: Command = {
         holder: view.holder,
         state: view.state,
         token: view.transitions,
+        value: lockValueOf(lease.annotations, lease.holderIdentity),
         ttlSeconds: view.leaseDurationSeconds,
         renewTime: view.renewTime,
         sinceRenewSeconds: view.sinceRenewSeconds,
@@ -135,12 +138,13 @@ export const locksCommand: Command = {
     }
     await ctx.print(locks, () =>
       renderTable({
-        columns: ['KEY', 'HOLDER', 'STATE', 'TOKEN', 'TTL', 'RENEWED', 'LEASE'],
+        columns: ['KEY', 'HOLDER', 'STATE', 'TOKEN', 'VALUE', 'TTL', 'RENEWED', 'LEASE'],
         rows: locks.map((l) => [
           l.key ? safeCell(l.key) : '<unknown>',
           l.holder ? safeCell(l.holder) : '<none>',
           l.state,
           String(l.token),
+          l.value === undefined ? '<none>' : safeCell(l.value),
           `${l.ttlSeconds}s`,
           l.sinceRenewSeconds === undefined ? '<never>' : `${formatAge(l.sinceRenewSeconds * 1000)} ago`,
           l.lease,

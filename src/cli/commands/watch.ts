@@ -23,7 +23,7 @@ export function eventView(event: TreeEvent, hideValues = false): unknown {
     case 'put':
       return { type: 'put', revision: event.revision, ...pairView(event.pair, hideValues) };
     case 'delete':
-      return { type: 'delete', revision: event.revision, key: event.key };
+      return { type: 'delete', revision: event.revision, key: event.key, reason: event.reason };
   }
 }
 
@@ -36,7 +36,7 @@ export function eventLines(event: TreeEvent, hideValues = false): string {
     case 'put':
       return line('PUT', event.pair.key, previewCell(event.pair.value, hideValues));
     case 'delete':
-      return line('DELETE', event.key);
+      return line(event.reason === 'expired' ? 'EXPIRED' : 'DELETE', event.key);
   }
 }
 

@@ -17,6 +17,7 @@ import type { ConfigMapStore } from '../../store/configmap-store.js';
 import { readAll, type Command, type CommandContext } from '../command.js';
 import { bucketName, notFound, openStore, readBucketIfExists } from '../connection.js';
 import { checkWritable } from '../leadership.js';
+import { formatAge } from '../duration.js';
 import { safeCell } from '../output.js';
 
 /**
@@ -47,22 +48,23 @@ export async function withWritableStore<T>(ctx: CommandContext, bucket: string, 
 /** `kubekv put <key> <value|->`. */
 export const putCommand: Command = {
   name: 'put',
-  options: ['bucket', 'kind', 'force', 'lease', 'if-absent', 'if-revision', 'create-bucket', 'timeout'],
+  options: ['bucket', 'kind', 'force', 'lease', 'if-absent', 'if-revision', 'create-bucket', 'timeout', 'ttl'],
   positionals: ['key', 'value'],
-  summary: 'store a value (`-` reads its bytes from stdin); --if-absent / --if-revision make it conditional',
+  summary: 'store a value (`-` reads its bytes from stdin); --if-absent / --if-revision make it conditional; --ttl makes it expire',
   async run(ctx) {
     const bucket = bucketName(ctx.options);
     const [key, raw] = ctx.positionals as [string, string];
     encodeKey(key); // InvalidKeyError before reading stdin or any request
     const value = raw === '-' ? await readAll(ctx.io.stdin) : raw;
-    const { ifAbsent, ifRevision, timeoutMs } = ctx.options;
-    const call = { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
+    const { ifAbsent, ifRevision, timeoutMs, ttlMs } = ctx.options;
+    const call = { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }), ...(ttlMs === undefined ? {} : { ttlMs }) };
     const pair = await withWritableStore(ctx, bucket, (store) => {
       if (ifAbsent) return store.atomicPut(key, value, undefined, call);
       if (ifRevision !== undefined) return store.atomicPut(key, value, ifRevision, call);
       return store.put(key, value, call);
     });
-    await ctx.print({ key, lastIndex: pair.lastIndex, size: pair.value.length }, () => `stored ${safeCell(key)} in bucket ${bucket} at revision ${pair.lastIndex}\n`);
+    const expires = ttlMs === undefined ? '' : ` (expires ${formatAge(ttlMs)} after this write)`;
+    await ctx.print({ key, lastIndex: pair.lastIndex, size: pair.value.length, ...(ttlMs === undefined ? {} : { ttlMs }) }, () => `stored ${safeCell(key)} in bucket ${bucket} at revision ${pair.lastIndex}${expires}\n`);
   },
 };
 

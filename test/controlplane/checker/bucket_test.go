@@ -267,3 +267,28 @@ func TestUnknownEndingOfARefusedWrite(t *testing.T) {
 	}
 	t.Log(s.Violations)
 }
+
+func TestLaggingWatchDeliversTheOldBucketAfterItsDeletion(t *testing.T) {
+	// k@5 written at 10, bucket deleted [30,40] and recreated by hand [50,60];
+	// the watch, lagging, delivers k@5 only at 45, then the deletion, whose
+	// events carry the recreated bucket's revision 0.
+	expectPass(t, lines([]string{
+		inv("1-1", 1, 10, put("k", "1-1")), ok("1-1", 20, at(5)),
+		watchStart(3, 5), snapshot(3, 6, 4, ""),
+	}, deletedAndRecreated("hand"), []string{
+		watchPut(3, 45, "k", "1-1", 5),
+		watchDelete(3, 65, "k", 0),
+		clientEnd(3, 110),
+		final(100, "", 0),
+	})...)
+	// Without a deletion after the write, going back to 0 is still caught.
+	s, code := check(t,
+		inv("1-1", 1, 10, put("k", "1-1")), ok("1-1", 20, at(5)),
+		watchStart(3, 5), snapshot(3, 6, 4, ""),
+		watchPut(3, 45, "k", "1-1", 5),
+		watchDelete(3, 65, "k", 0),
+	)
+	if code != 1 || !strings.Contains(strings.Join(s.Violations, "\n"), "revision went back") {
+		t.Fatalf("want the revision going back flagged, got exit %d: %+v", code, s)
+	}
+}

@@ -70,6 +70,9 @@ type Mutation struct {
 	Key    string
 	Value  string // puts only
 	Expect Expect
+	// TtlMs (puts only, 0 = none): the key expires that long after the
+	// write; a sweeper may delete it from the write's invoke + TtlMs on.
+	TtlMs int64
 }
 
 // Op is one invoked operation with its completion.
@@ -251,6 +254,7 @@ type rawRecord struct {
 	By         string       `json:"by"`
 	Foreign    string       `json:"foreignPrefix"`
 	Cause      string       `json:"cause"`
+	TtlMs      *int64       `json:"ttlMs"`
 }
 
 // ParseHistory reads JSON lines. Records may come in any order across
@@ -469,6 +473,12 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 			return nil, fmt.Errorf("%s needs key and value", rec.Op)
 		}
 		m := Mutation{Key: k, Value: sized(*rec.Value, rec.Size)}
+		if rec.TtlMs != nil {
+			if *rec.TtlMs <= 0 {
+				return nil, fmt.Errorf("ttlMs must be positive")
+			}
+			m.TtlMs = *rec.TtlMs
+		}
 		if rec.Op == "atomicPut" {
 			if !rec.Prev.set {
 				return nil, fmt.Errorf("atomicPut needs prev")

@@ -31,7 +31,7 @@ func checkLinearizability(h *History, obs *observations, timeout time.Duration) 
 	var bucketOps []porcupine.Operation
 
 	for _, o := range h.Ops {
-		in := &input{op: o, status: o.Status, code: o.Code, putIndex: o.PutIndex(), keys: keys}
+		in := &input{op: o, status: o.Status, code: o.Code, putIndex: o.PutIndex(), keys: keys, ret: o.Return}
 		ret := o.Return
 		if o.IsBucketOp() {
 			// A hand edit touches only foreign keys and annotations: no key
@@ -69,6 +69,7 @@ func checkLinearizability(h *History, obs *observations, timeout time.Duration) 
 				if seen, ok := obs.firstSeenWritten(o); ok {
 					in.status, in.putIndex, in.inferred = StatusOK, seen.lastIndex, true
 					ret = seen.at
+					in.ret = ret
 				}
 			}
 		}
@@ -224,7 +225,7 @@ func addFinalRead(h *History, keys *keyTable, lane int, parts [][]porcupine.Oper
 		reads[comp[k]] = append(reads[comp[k]], r)
 	}
 	for i, rs := range reads {
-		in := &input{reads: rs, keys: keys}
+		in := &input{reads: rs, keys: keys, ret: h.Final.At}
 		parts[i] = append(parts[i], porcupine.Operation{ClientId: lane, Input: in, Call: call, Return: h.Final.At, Metadata: "final"})
 	}
 	return parts

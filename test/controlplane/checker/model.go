@@ -26,6 +26,18 @@ package main
 // that position is always available to a pending operation. This keeps the
 // model deterministic (no power-set of states) while allowing both
 // outcomes, which is what the README asks for.
+//
+// Expiry (issue 20). A put with a TTL gives its key an expiry time: the
+// put's invoke + ttlMs (the write lands after its invoke, and a sweeper
+// times the TTL from when it saw the write, so a correct store never
+// deletes the key earlier). From then on the key may vanish at any moment
+// without an operation of the history. The model stays deterministic by
+// letting observations decide: an operation that returned at or after the
+// expiry time and saw the key absent (a read, a failed KEY_NOT_FOUND, a
+// create that succeeded, a delete that found nothing) takes the key away
+// at that point; one that saw it present keeps it. An operation that
+// returned before the expiry time and saw it absent is a violation: the
+// key vanished early.
 
 import (
 	"fmt"
@@ -45,7 +57,19 @@ type keyState struct {
 	value   string
 	idx     int64
 	exact   bool
+	// expireAt (present keys only; 0 = none) is when the key may start to
+	// vanish by expiry: its put's invoke + ttlMs, in history time.
+	expireAt int64
 }
+
+// mayExpire reports whether a present key may have vanished by expiry
+// before an operation that returned at `ret`.
+func (ks keyState) mayExpire(ret int64) bool {
+	return ks.present && ks.expireAt != 0 && ret >= ks.expireAt
+}
+
+// expired is the key after it vanished by expiry (its last index kept).
+func (ks keyState) expired() keyState { return keyState{idx: ks.idx} }
 
 // state is the model state, indexed by key number (see keyTable). It is
 // never mutated in place: a step copies it (porcupine requires pure steps).
@@ -83,7 +107,10 @@ type input struct {
 	putIndex int64
 	inferred bool   // an unknown write turned ok by an observation of its value
 	bucket   string // "delete" or "create": a bucket op (op.Kind deleteBucket / createBucket)
-	keys     *keyTable
+	// ret is when the operation returned (Pending for an unknown one): an
+	// observation up to then may see a key its TTL allows to vanish gone.
+	ret  int64
+	keys *keyTable
 }
 
 // Condition codes: a fail with one of these claims the condition was false.
@@ -127,7 +154,7 @@ func evalCond(ks keyState, e Expect) (condResult, string) {
 // step is the model's transition function.
 func step(s state, in *input) (bool, state) {
 	if in.reads != nil {
-		return stepRead(s, in.reads)
+		return stepRead(s, in.reads, in.ret)
 	}
 	if in.bucket != "" {
 		// Acknowledged or pending alike: a pending one may also never take
@@ -150,12 +177,21 @@ func step(s state, in *input) (bool, state) {
 
 // stepRead: a consistent read must see the state exactly; an unknown
 // lastIndex is pinned to the one read.
-func stepRead(s state, reads []readExpect) (bool, state) {
+func stepRead(s state, reads []readExpect, ret int64) (bool, state) {
 	next := s
 	copied := false
 	for _, r := range reads {
 		ks := s[r.k]
 		if !r.found {
+			if ks.mayExpire(ret) {
+				// It expired before this read.
+				if !copied {
+					next = append(state(nil), s...)
+					copied = true
+				}
+				next[r.k] = ks.expired()
+				continue
+			}
 			if ks.present {
 				return false, nil
 			}
@@ -214,9 +250,20 @@ func stepWrite(s state, in *input, acknowledged bool) (bool, state) {
 	}
 	next := append(state(nil), s...)
 	written := map[int]bool{}
-	for _, m := range in.muts {
+	for i, m := range in.muts {
 		ks := next[m.k]
 		res, _ := evalCond(ks, m.Expect)
+		// Expiry can only explain what the write saw of a key's state before it.
+		fresh := !mutatedBefore(in.muts[:i], m.k)
+		if res == condFails && acknowledged && fresh && ks.mayExpire(in.ret) {
+			// A create that succeeded on a key its TTL lets vanish: it had expired.
+			if r, _ := evalCond(ks.expired(), m.Expect); r == condHolds {
+				ks, res = ks.expired(), r
+			}
+		}
+		if m.Delete && acknowledged && fresh && in.op != nil && in.op.Kind == "delete" && !in.op.Deleted && ks.mayExpire(in.ret) {
+			ks = ks.expired() // a delete that found nothing: it had expired
+		}
 		switch res {
 		case condFails:
 			return false, nil
@@ -239,13 +286,17 @@ func stepWrite(s state, in *input, acknowledged bool) (bool, state) {
 			continue
 		}
 		written[m.k] = true
+		var expireAt int64
+		if m.TtlMs > 0 && in.op != nil {
+			expireAt = in.op.Invoke + m.TtlMs*1_000_000
+		}
 		if acknowledged {
 			if in.putIndex <= floor {
 				return false, nil // lastIndex must strictly increase
 			}
-			next[m.k] = keyState{present: true, value: m.Value, idx: in.putIndex, exact: true}
+			next[m.k] = keyState{present: true, value: m.Value, idx: in.putIndex, exact: true, expireAt: expireAt}
 		} else {
-			next[m.k] = keyState{present: true, value: m.Value, idx: floor + 1}
+			next[m.k] = keyState{present: true, value: m.Value, idx: floor + 1, expireAt: expireAt}
 		}
 	}
 	return true, next
@@ -256,15 +307,41 @@ func stepWrite(s state, in *input, acknowledged bool) (bool, state) {
 // (kubekv stops at it) must be one that reports this code.
 func stepFail(s state, in *input) (bool, state) {
 	staged := append(state(nil), s...)
-	for _, m := range in.muts {
+	// Keys this explanation needs to have expired before the write (each
+	// decides only its own first condition, so choosing per key in order is
+	// exact): kept in the returned state.
+	var gone []int
+	result := func(ok bool) (bool, state) {
+		if !ok || len(gone) == 0 {
+			return ok, s
+		}
+		next := append(state(nil), s...)
+		for _, k := range gone {
+			next[k] = s[k].expired()
+		}
+		return true, next
+	}
+	for i, m := range in.muts {
 		ks := staged[m.k]
 		res, code := evalCond(ks, m.Expect)
+		explained := (res == condFails || res == condMaybe) && code == in.code
+		if !explained && ks.mayExpire(in.ret) && !mutatedBefore(in.muts[:i], m.k) {
+			// The key may have expired before this write: take that branch
+			// when it explains the failure (KEY_NOT_FOUND), or when it is the
+			// only one in which this condition held.
+			alt := ks.expired()
+			r, c := evalCond(alt, m.Expect)
+			if (r == condFails && c == in.code) || (res == condFails && r == condHolds) {
+				ks, res, code = alt, r, c
+				gone = append(gone, m.k)
+			}
+		}
 		switch res {
 		case condFails:
-			return code == in.code, s
+			return result(code == in.code)
 		case condMaybe:
 			if code == in.code {
-				return true, s
+				return result(true)
 			}
 			ks.idx, ks.exact = m.Expect.Index, true // otherwise it held
 		}
@@ -275,6 +352,17 @@ func stepFail(s state, in *input) (bool, state) {
 		}
 	}
 	return false, s // every condition held: the write could not have failed so
+}
+
+// mutatedBefore reports whether an earlier mutation of the same write
+// touched key k (then the write itself, not expiry, decides its state).
+func mutatedBefore(muts []mutation, k int) bool {
+	for _, m := range muts {
+		if m.k == k {
+			return true
+		}
+	}
+	return false
 }
 
 // kvModel builds the porcupine model; `parts` is the precomputed partition
@@ -311,7 +399,7 @@ func kvModel(keys *keyTable, parts [][]porcupine.Operation) porcupine.Model {
 					fmt.Fprintf(h, "-%d|", ks.idx)
 					continue
 				}
-				fmt.Fprintf(h, "%s@%d%t|", ks.value, ks.idx, ks.exact)
+				fmt.Fprintf(h, "%s@%d%t~%d|", ks.value, ks.idx, ks.exact, ks.expireAt)
 			}
 			return h.Sum64()
 		},

@@ -41,6 +41,15 @@ type observations struct {
 	// delete every key.
 	keyDeletes    map[string][]*Op
 	bucketDeletes []*Op
+	// ttlPuts: per key, the puts with a TTL (not failed): each lets the
+	// key vanish by expiry from its invoke + ttlMs on.
+	ttlPuts map[string][]ttlPut
+}
+
+// ttlPut is a put with a TTL: its op and the TTL in ns.
+type ttlPut struct {
+	op  *Op
+	ttl int64
 }
 
 func newObservations(h *History) *observations {
@@ -50,6 +59,7 @@ func newObservations(h *History) *observations {
 		atIndex:    map[keyIndex]string{},
 		indexOf:    map[keyValue]int64{},
 		keyDeletes: map[string][]*Op{},
+		ttlPuts:    map[string][]ttlPut{},
 	}
 	for _, op := range h.Ops {
 		if op.Status == StatusFail {
@@ -61,6 +71,9 @@ func newObservations(h *History) *observations {
 		for _, m := range op.Muts {
 			if m.Delete && !slices.Contains(o.keyDeletes[m.Key], op) {
 				o.keyDeletes[m.Key] = append(o.keyDeletes[m.Key], op)
+			}
+			if !m.Delete && m.TtlMs > 0 {
+				o.ttlPuts[m.Key] = append(o.ttlPuts[m.Key], ttlPut{op, m.TtlMs * 1_000_000})
 			}
 		}
 	}
@@ -131,8 +144,15 @@ func (o *observations) writtenAt(key, value string) int64 {
 // deletionBetween reports whether key may have been deleted (by a delete of
 // it, or by a deletion of the bucket) after a version of it written no
 // earlier than `since` and before `at`: some deletion that did not fail was
-// invoked by `at` and had not returned before `since`.
+// invoked by `at` and had not returned before `since`; or it may have
+// expired: a put of it with a TTL that had not returned before `since`
+// reached its invoke + ttlMs by `at`.
 func (o *observations) deletionBetween(key string, since, at int64) bool {
+	for _, p := range o.ttlPuts[key] {
+		if p.op.Return >= since && p.op.Invoke+p.ttl <= at {
+			return true
+		}
+	}
 	for _, ops := range [][]*Op{o.keyDeletes[key], o.bucketDeletes} {
 		for _, d := range ops {
 			if d.Invoke <= at && d.Return >= since {

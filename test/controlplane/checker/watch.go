@@ -120,6 +120,12 @@ func checkClientWatch(client int, records []WatchRecord, h *History, o *observat
 			// lastRevAt: when the watch first reached lastRev. The
 			// deletion's own delete events still carry the old revision.
 			lastRev, lastRevAt = w.Revision, w.At
+			// A watch that lags delivers a state after the bucket it
+			// belongs to may already have been deleted: for a put, the
+			// state came into being when its write was invoked.
+			if at := o.writtenAt(w.Key, w.Value); w.Type == "put" && at > 0 && at < lastRevAt {
+				lastRevAt = at
+			}
 		}
 		switch w.Type {
 		case "snapshot":

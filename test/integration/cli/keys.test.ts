@@ -59,10 +59,10 @@ describe('kubekv put / get / ls / del', () => {
 
     // ls: a table for people, the same data in JSON and YAML.
     const table = ok(await kubekv(['ls', ...b])).text.split('\n');
-    assert.match(table[0]!, /^KEY +REVISION +SIZE +VALUE$/);
-    assert.match(table[1]!, new RegExp(`^blobs/cert +${r1 + 1} +${binary.length} +<binary, ${binary.length} bytes>$`));
-    assert.match(table[2]!, new RegExp(`^greeting +${r1} +5 +hello$`));
-    assert.match(table[3]!, new RegExp(`^users/zoë +${r1 + 2} +14 +\\{"admin":true\\}$`));
+    assert.match(table[0]!, /^KEY +REVISION +SIZE +TTL +VALUE$/);
+    assert.match(table[1]!, new RegExp(`^blobs/cert +${r1 + 1} +${binary.length} +- +<binary, ${binary.length} bytes>$`));
+    assert.match(table[2]!, new RegExp(`^greeting +${r1} +5 +- +hello$`));
+    assert.match(table[3]!, new RegExp(`^users/zoë +${r1 + 2} +14 +- +\\{"admin":true\\}$`));
     const listed = JSON.parse(ok(await kubekv(['ls', ...b, '-o', 'json'])).text) as unknown[];
     assert.deepEqual(listed, [
       { key: 'blobs/cert', lastIndex: r1 + 1, size: binary.length, base64: binary.toString('base64') },
@@ -102,6 +102,31 @@ describe('kubekv put / get / ls / del', () => {
     fails(await kubekv(['del', 'k', ...b, '--if-revision', String(first.lastIndex)]), 5, 'KEY_MODIFIED');
     ok(await kubekv(['del', 'k', ...b, '--if-revision', String(first.lastIndex + 1)]));
     assert.equal((await readRaw(namespace, 'app')).data?.k, undefined);
+  });
+
+  it('put --ttl records a TTL that get and ls show; a bad --ttl exits 2 and writes nothing', async () => {
+    const namespace = await cp.freshNamespace('cli-ttl');
+    const b = ['-n', namespace, '-b', 'app', ...adminArgs()];
+    const stored = JSON.parse(ok(await kubekv(['put', 'members/a', '10.0.0.1', ...b, '--create-bucket', '--ttl', '30s', '-o', 'json'])).text) as Record<string, unknown>;
+    assert.equal(stored.ttlMs, 30_000);
+    assert.match(ok(await kubekv(['put', 'members/b', '10.0.0.2', ...b, '--ttl', '2m'])).text, /^stored members\/b in bucket app at revision \d+ \(expires 2m after this write\)\n$/);
+    ok(await kubekv(['put', 'plain', 'v', ...b]));
+    const raw = await readRaw(namespace, 'app');
+    assert.deepEqual(JSON.parse(raw.metadata?.annotations?.['kubekv.dev/expiry'] ?? '{}'), {
+      members__a: { r: stored.lastIndex, ttl: 30_000 },
+      members__b: { r: Number(stored.lastIndex) + 1, ttl: 120_000 },
+    });
+    const table = ok(await kubekv(['ls', ...b])).text.split('\n');
+    assert.match(table[0]!, /^KEY +REVISION +SIZE +TTL +VALUE$/);
+    assert.match(table[1]!, /^members\/a +\d+ +8 +30s +10\.0\.0\.1$/);
+    assert.match(table[2]!, /^members\/b +\d+ +8 +2m +10\.0\.0\.2$/);
+    assert.match(table[3]!, /^plain +\d+ +1 +- +v$/);
+    assert.equal((JSON.parse(ok(await kubekv(['get', 'members/a', ...b, '-o', 'json'])).text) as Record<string, unknown>).ttlMs, 30_000);
+    const got = ok(await kubekv(['get', 'members/a', ...b]));
+    assert.equal(got.text, '10.0.0.1', 'stdout holds the value only');
+    assert.match(got.stderr, /expires 30s after its last write/);
+    for (const ttl of ['500ms', '25h', 'soon']) fails(await kubekv(['put', 'bad', 'v', ...b, '--ttl', ttl]), 2, 'INVALID_OPTION');
+    assert.equal((await readRaw(namespace, 'app')).data?.bad, undefined);
   });
 
   it('resolves the cluster and namespace as kubectl does: --kubeconfig or KUBECONFIG, --context, -n; the bucket from -b or KUBEKV_BUCKET', async () => {

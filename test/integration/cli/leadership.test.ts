@@ -137,7 +137,16 @@ describe('kubekv leader / locks', () => {
       key: 'reports/nightly', lease: locks[0]!.lease, holder: 'worker-1', state: 'held', token: held.token, ttlSeconds: 10, renewTime: undefined, sinceRenewSeconds: undefined,
     });
     assert.match(String(locks[0]!.lease), /^jobs-lock-[0-9a-f]{16}$/);
-    assert.match(ok(await kubekv(['locks', 'jobs', ...b])).text, /^reports\/nightly +worker-1 +held +\d+ +10s +\d+s ago +jobs-lock-/m);
+    assert.match(ok(await kubekv(['locks', 'jobs', ...b])).text, /^reports\/nightly +worker-1 +held +\d+ +<none> +10s +\d+s ago +jobs-lock-/m);
+    // A lock can carry the holder's value (libkv's LockOptions.Value), shown to anyone who looks.
+    const withValue = store.newLock('reports/weekly', { identity: 'worker-2', ttlMs: 10_000, value: '10.0.0.7:8080' });
+    await using weekly = await withValue.lock();
+    const listed = JSON.parse(ok(await kubekv(['locks', 'jobs', ...b, '-o', 'json'])).text) as Array<Record<string, unknown>>;
+    assert.equal(listed.find((l) => l.key === 'reports/weekly')?.value, '10.0.0.7:8080');
+    assert.match(ok(await kubekv(['locks', 'jobs', ...b])).text, /^reports\/weekly +worker-2 +held +\d+ +10\.0\.0\.7:8080 +10s /m);
+    assert.deepEqual(await store.newLock('reports/weekly').inspect(), { holder: 'worker-2', value: '10.0.0.7:8080', token: weekly.token });
+    await weekly.unlock();
+    assert.equal(await store.newLock('reports/weekly').inspect(), undefined, 'released: nobody holds it');
     await held.unlock();
     const released = JSON.parse(ok(await kubekv(['locks', 'jobs', ...b, '-o', 'json'])).text) as Array<Record<string, unknown>>;
     assert.equal(released[0]!.state, 'released');

@@ -48,7 +48,7 @@ describe('kubekv watch', () => {
     assert.deepEqual(events, [
       { type: 'snapshot', revision: r + 1, entries: [{ key: 'jobs/1', lastIndex: r, size: 6, text: 'queued' }] },
       { type: 'put', revision: r + 2, key: 'jobs/2', lastIndex: r + 2, size: 2, base64: '/wA=' },
-      { type: 'delete', revision: r + 4, key: 'jobs/1' },
+      { type: 'delete', revision: r + 4, key: 'jobs/1', reason: 'deleted' },
     ]);
   });
 

@@ -1,0 +1,174 @@
+/**
+ * Sessions on kubekv/testing's MemoryStore (the real ConfigMapStore, Session
+ * and Lock on an in-memory cluster), each process on its own ManualClock: a
+ * session's keys are deleted in one commit when it is closed, and when its
+ * owner stops renewing, once a sweeper has seen the Lease unchanged for the
+ * session's TTL on its own clock, never before; renewals write the Lease,
+ * never the bucket; bad input is refused with nothing written.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ForbiddenError, InvalidOptionError, SessionClosedError, type TreeEvent } from '../../../src/index.js';
+import { ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
+import { waitFor } from '../../support/wait.js';
+
+const TTL = 6000;
+
+type Obj = { metadata: { resourceVersion: string; labels?: Record<string, string>; annotations?: Record<string, string> }; data?: Record<string, string> } | undefined;
+const bucket = (cluster: MemoryCluster, name = 'app') => cluster.fake.object('configmaps', 'default', name) as Obj;
+const lease = (cluster: MemoryCluster, name: string) => cluster.fake.object('leases', 'default', name) as Obj;
+const stored = (cluster: MemoryCluster, cmKey: string) => bucket(cluster)?.data?.[cmKey];
+
+function collect(store: MemoryStore, prefix: string, signal: AbortSignal): TreeEvent[] {
+  const events: TreeEvent[] = [];
+  void (async () => {
+    for await (const event of store.watchTree(prefix, { signal })) events.push(event);
+  })();
+  return events;
+}
+
+describe('sessions, on a MemoryStore', () => {
+  it('binds keys; renewing writes the Lease, never the bucket; close() deletes its keys in one commit', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    await using store = await MemoryStore.open({ name: 'app', create: true, cluster, clock });
+    const stop = new AbortController();
+    const events = collect(store, '', stop.signal);
+    try {
+      const session = await store.session({ ttlMs: TTL });
+      assert.match(session.id, /^app-session-[0-9a-f]{16}$/);
+      assert.equal(lease(cluster, session.id)?.metadata.labels?.['app.kubernetes.io/component'], 'session');
+      const put = await store.put('members/a', 'addr-a', { session });
+      assert.deepEqual([put.session, put.ttlMs], [session.id, TTL]);
+      await store.atomicPut('members/b', 'addr-b', undefined, { session });
+      await store.batch([{ op: 'put', key: 'members/c', value: 'addr-c', session }, { op: 'put', key: 'other', value: 'stays' }]);
+      assert.deepEqual((await store.list('members/')).map((p) => p.session), [session.id, session.id, session.id]);
+
+      const bucketVersion = bucket(cluster)?.metadata.resourceVersion;
+      const leaseVersion = lease(cluster, session.id)?.metadata.resourceVersion;
+      await clock.advance(5 * TTL);
+      assert.ok(session.active);
+      assert.notEqual(lease(cluster, session.id)?.metadata.resourceVersion, leaseVersion, 'the Lease was renewed');
+      assert.equal(bucket(cluster)?.metadata.resourceVersion, bucketVersion, 'the bucket was not written');
+      assert.equal(stored(cluster, 'members__a'), 'addr-a', 'a renewed session keeps its keys');
+
+      const revision = store.status().revision;
+      await session.close();
+      assert.equal(session.signal.aborted, true);
+      assert.equal(store.status().revision, revision + 1, 'one commit');
+      assert.deepEqual(await store.list('members/'), []);
+      assert.equal((await store.get('other'))?.text, 'stays');
+      assert.equal(lease(cluster, session.id), undefined, 'the Lease is deleted');
+      await waitFor(() => events.filter((e) => e.type === 'delete').length === 3, 'three deletes');
+      assert.deepEqual(events.filter((e) => e.type === 'delete').map((e) => e.type === 'delete' && [e.key, e.reason, e.revision]), [
+        ['members/a', 'expired', revision + 1], ['members/b', 'expired', revision + 1], ['members/c', 'expired', revision + 1],
+      ]);
+      await session.close(); // idempotent
+    } finally {
+      stop.abort();
+    }
+  });
+
+  it("a dead owner's keys go once a sweeper has seen its Lease unrenewed for the TTL on the sweeper's clock, not before", async () => {
+    const cluster = new MemoryCluster();
+    const ownerClock = new ManualClock();
+    const sweeperClock = new ManualClock();
+    // A day ahead on the wall: the Lease's renewTime is never compared with it.
+    sweeperClock.setWall(ownerClock.now() + 86_400_000);
+    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
+    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
+    const session = await owner.session({ ttlMs: TTL });
+    const put = await owner.put('members/a', 'addr-a', { session });
+    await waitFor(async () => (await sweeper.get('members/a'))?.lastIndex === put.lastIndex, 'the sweeper to see the key');
+
+    // While the owner renews, the session lives, however long.
+    for (let i = 0; i < 18; i++) {
+      await ownerClock.advance(TTL / 6);
+      await sweeperClock.advance(TTL / 6);
+    }
+    assert.equal(stored(cluster, 'members__a'), 'addr-a');
+
+    // The owner dies (its clock stops: no renewal ever again).
+    const renewed = lease(cluster, session.id)?.metadata.resourceVersion;
+    await waitFor(async () => (await sweeper.get('members/a')) !== undefined && lease(cluster, session.id)?.metadata.resourceVersion === renewed, 'quiet');
+    // The sweeper saw the last renewal at most TTL/6 ago on its clock; step to just before TTL after it.
+    await sweeperClock.advance(TTL - TTL / 6 - 1);
+    assert.equal(stored(cluster, 'members__a'), 'addr-a', 'not before the Lease went unrenewed for the TTL');
+    await sweeperClock.advance(TTL / 6 + 1);
+    await waitFor(() => stored(cluster, 'members__a') === undefined, 'the session keys to be deleted');
+    await waitFor(() => lease(cluster, session.id) === undefined, 'the expired Lease to be deleted');
+    // The owner's watch sees its Lease gone: the session is lost, and a write naming it is refused.
+    await waitFor(() => session.signal.aborted, 'the owner to see its session lost');
+    await assert.rejects(owner.put('members/a', 'again', { session }), (err: unknown) => err instanceof SessionClosedError && err.code === 'SESSION_CLOSED');
+    assert.equal(await owner.get('members/a', { consistent: true }), undefined);
+  });
+
+  it('a session whose Lease is deleted has its keys deleted at once, and its owner sees it lost', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    await using store = await MemoryStore.open({ name: 'app', create: true, cluster, clock });
+    const session = await store.session({ ttlMs: TTL });
+    await store.put('k', 'v', { session });
+    await cluster.fake.api.leases('default').delete(session.id, {});
+    await waitFor(async () => {
+      await clock.advance(0);
+      return stored(cluster, 'k') === undefined;
+    }, 'the keys of a session whose Lease is gone');
+    await waitFor(() => session.signal.aborted, 'the owner to see its session lost');
+  });
+
+  it('refuses bad input with a typed error and writes nothing', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    await using store = await MemoryStore.open({ name: 'app', create: true, cluster, clock });
+    await using other = await MemoryStore.open({ name: 'other', create: true, cluster, clock });
+    for (const ttlMs of [0, 999, 1500, 86_401_000, '15000']) {
+      await assert.rejects(store.session({ ttlMs: ttlMs as number }), (err: unknown) => err instanceof InvalidOptionError && err.option === 'ttlMs');
+    }
+    await assert.rejects(store.session({ tll: 5000 } as never), (err: unknown) => err instanceof InvalidOptionError && err.option === 'tll');
+    const session = await store.session({ ttlMs: TTL });
+    const foreign = await other.session({ ttlMs: TTL });
+    const revision = store.status().revision;
+    await assert.rejects(store.put('k', 'v', { session: foreign }), (err: unknown) => err instanceof InvalidOptionError && err.option === 'session');
+    await assert.rejects(store.put('k', 'v', { session, ttlMs: 5000 }), (err: unknown) => err instanceof InvalidOptionError && err.option === 'ttlMs');
+    await assert.rejects(store.put('k', 'v', { session: { id: 'fake' } as never }), (err: unknown) => err instanceof InvalidOptionError && err.option === 'session');
+    await session.close();
+    await assert.rejects(store.put('k', 'v', { session }), (err: unknown) => err instanceof SessionClosedError && err.session === session.id);
+    await assert.rejects(store.atomicPut('k', 'v', undefined, { session }), SessionClosedError);
+    await assert.rejects(store.batch([{ op: 'put', key: 'a', value: 'v' }, { op: 'put', key: 'k', value: 'v', session }]), SessionClosedError);
+    assert.equal(store.status().revision, revision, 'nothing written (the close had no keys to delete)');
+    assert.equal(await store.get('a'), undefined);
+    await foreign.close();
+  });
+
+  it('closing the store closes its sessions, deleting their keys', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    const store = await MemoryStore.open({ name: 'app', create: true, cluster, clock });
+    const session = await store.session({ ttlMs: TTL });
+    await store.put('k', 'v', { session });
+    await store.close();
+    assert.equal(session.active, false);
+    assert.equal(stored(cluster, 'k'), undefined);
+    assert.equal(lease(cluster, session.id), undefined);
+  });
+
+  it('a refused expiry is tried again after 1 s, then after 2 s (doubling per failure in a row)', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    await using store = await MemoryStore.open({ name: 'app', create: true, cluster, clock });
+    await store.put('k', 'v', { ttlMs: TTL });
+    store.failNextWrite(new ForbiddenError('patch', 'configmaps', 'app', 'default'));
+    await clock.advance(TTL);
+    assert.equal(stored(cluster, 'k'), 'v', 'the expiry was refused');
+    store.failNextWrite(new ForbiddenError('patch', 'configmaps', 'app', 'default'));
+    await clock.advance(999);
+    assert.equal(stored(cluster, 'k'), 'v', 'not tried again before 1 s');
+    await clock.advance(1);
+    assert.equal(stored(cluster, 'k'), 'v', 'tried again at 1 s, refused again');
+    await clock.advance(1999);
+    assert.equal(stored(cluster, 'k'), 'v', 'not tried again before 2 s more');
+    await clock.advance(1);
+    await waitFor(() => stored(cluster, 'k') === undefined, 'the third attempt to land');
+  });
+});
