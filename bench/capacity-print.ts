@@ -5,6 +5,7 @@
 import type { BucketShape, FillResult } from './capacity-fill.js';
 import type { ObjectSizes } from './capacity-subjects.js';
 import { COMPACTION_WINDOW_S, STOP_AT_QUOTA_SHARE, type SustainedFigures } from './capacity-sustained.js';
+import type { FollowerFigures } from './follower-process.js';
 import { fixed, int, printTable, ratio } from './report.js';
 
 const MIB = 1024 * 1024;
@@ -47,18 +48,6 @@ export interface ConcurrentFigures {
   watchBytesPerPut: number;
   /** apiserver write requests per acknowledged put (below 1: commits carried several puts). */
   apiserverWritesPerPut: number;
-}
-
-export interface FollowerFigures {
-  openMs: number;
-  syncedMs: number;
-  synced: boolean;
-  keys: number;
-  keyBytes: number;
-  valueBytes: number;
-  rssBefore: number;
-  rssDelta: number;
-  heapDelta: number;
 }
 
 export interface RttFigures {
@@ -158,7 +147,9 @@ Rows per bucket size (values incompressible; puts are ${c.valueBytes}-byte text 
   put p50 / p99 ms         the sequential writer's own latency (this machine is shared: indicative only)
   ${String(c.writers).padEnd(2)} writers ...          ${c.writers} concurrent writers, own keys, ${c.concurrentMs / 1000} s: acknowledged puts/s, and per acknowledged put:
                            WAL and watch bytes, apiserver writes (below 1: commits carried several puts)
-  follower ...             a fresh process opening the bucket (median of ${c.followerRuns}): open-to-synced, RSS growth, RSS / data
+  follower ...             a fresh process opening the bucket (median of ${c.followerRuns}): open-to-synced, RSS growth after synced
+                           and one list of every key (each after a GC), RSS / data (keys + values), the same before the list,
+                           V8 heap used and external memory growth after the list
   +N ms RTT ...            a further writer through the delaying proxy, followers still watching: ${c.rttPuts} sequential puts (p50),
                            ${c.writers} writers for ${c.rttConcurrentMs / 1000} s (puts/s, kubekv only)
   objects                  the ConfigMaps making up the bucket after the run: count, bytes (JSON), the head's bytes
@@ -199,6 +190,8 @@ export function printSizeTable(run: RunFigures, size: RunFigures['sizes'][number
   row('follower open-to-synced ms', fol((s) => fixed(s.syncedMs, 0) + (s.synced ? '' : ' NOT SYNCED')));
   row('follower RSS delta MiB', fol((s) => fixed(s.rssDelta / MIB, 1)));
   row('follower RSS / data', fol((s) => (s.keyBytes + s.valueBytes > 0 ? `${fixed(s.rssDelta / (s.keyBytes + s.valueBytes), 1)}x` : '-')));
+  row('  synced, before reads', fol((s) => (s.keyBytes + s.valueBytes > 0 ? `${fixed(s.atSynced.rss / MIB, 1)} MiB, ${fixed(s.atSynced.rss / (s.keyBytes + s.valueBytes), 1)}x` : '-')));
+  row('  heap / external MiB', fol((s) => `${fixed(s.afterList.heapUsed / MIB, 1)} / ${fixed(s.afterList.external / MIB, 1)}`));
   row('follower keys seen', fol((s) => int(s.keys)));
   for (const [i, { rttMs }] of run.config.rtts.entries()) {
     const rtt = (f: (r: RttFigures) => string) => (c: CellFigures) => (c.rtt?.[i] ? f(c.rtt[i]) : undefined);
