@@ -34,14 +34,15 @@ import {
   type ChunkRef,
 } from '../codec/index.js';
 import { NO_CHUNKS, layerKey, parseBucket, withBlob, type BucketState, type ChunkLayer, type ChunkSource, type Entry } from './bucket-state.js';
+import { PackedEntry, type ChunkValue } from './packed-entry.js';
 
 /** An entries chunk, parsed. */
 export interface EntriesChunk {
   readonly kind: 'entries';
   readonly name: string;
   readonly uid: string;
-  /** Its entries by user key. */
-  readonly entries: ReadonlyMap<string, Entry>;
+  /** Its entries (one per user key). */
+  readonly entries: readonly Entry[];
   /** Keys it deletes from older chunks: user key -> ConfigMap key and revision. */
   readonly deleted: ReadonlyMap<string, { cmKey: string; revision: number }>;
 }
@@ -51,8 +52,8 @@ export interface ValueChunk {
   readonly kind: 'value';
   readonly name: string;
   readonly uid: string;
-  /** The part, base64 as stored. */
-  readonly part: string;
+  /** The part's bytes (decoded from the base64 stored): never handed out, readers copy. */
+  readonly part: Uint8Array;
 }
 
 /** A chunk as held in memory. */
@@ -130,7 +131,7 @@ export class ChunkSet implements ChunkSource {
     for (const name of names) this.#chunks.delete(name);
   }
 
-  part(name: string): string | undefined {
+  part(name: string): Uint8Array | undefined {
     const chunk = this.#chunks.get(name);
     return chunk?.kind === 'value' ? chunk.part : undefined;
   }
@@ -151,7 +152,7 @@ export class ChunkSet implements ChunkSource {
       const chunk = this.#chunks.get(ref.name);
       if (!chunk || chunk.uid !== ref.uid || chunk.kind !== 'entries') throw new ChunkMissingError(this.#bucket, ref.name);
       for (const key of chunk.deleted.keys()) entries.delete(key);
-      for (const [key, entry] of chunk.entries) entries.set(key, entry);
+      for (const entry of chunk.entries) entries.set(entry.key, entry);
     }
     // Values kept in value chunks get their parts now: a layer is built
     // only once every chunk of the head is held.
@@ -176,21 +177,28 @@ export function parseChunk(object: ConfigMapObject): LoadedChunk {
   if (chunkKind(object) === 'value') {
     const part = object.binaryData?.[PART_KEY];
     if (part === undefined) throw new FormatError(`value chunk ${name} has no ${PART_KEY}`);
-    return { kind: 'value', name, uid, part };
+    // Decoded once, as it is held for good; a part that is not what the
+    // reference says fails the read of its value (bucket-state.ts assemble).
+    const bytes = Buffer.from(part, 'base64');
+    return { kind: 'value', name, uid, part: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
   }
   const index = parseIndex(annotations[INDEX_ANNOTATION]);
-  const entries = new Map<string, Entry>();
-  const add = (field: 'data' | 'binaryData', values: Record<string, string> | undefined) => {
-    for (const cmKey in values ?? {}) {
-      if (!Object.hasOwn(values!, cmKey)) continue;
-      const stored = values![cmKey]!;
-      const size = field === 'data' ? dataSize({ v: stored }, undefined) : dataSize(undefined, { v: stored });
-      const key = decodeKey(cmKey);
-      entries.set(key, { key, cmKey, field, stored, size, lastIndex: index.get(cmKey) ?? 0, chunk: name });
+  const values: ChunkValue[] = [];
+  const collect = (field: 'data' | 'binaryData', fieldValues: Record<string, string> | undefined) => {
+    for (const cmKey in fieldValues ?? {}) {
+      if (Object.hasOwn(fieldValues!, cmKey)) values.push({ cmKey, field, stored: fieldValues![cmKey]! });
     }
   };
-  add('data', object.data);
-  add('binaryData', object.binaryData);
+  collect('data', object.data);
+  collect('binaryData', object.binaryData);
+  const keys = values.map((v) => decodeKey(v.cmKey));
+  const revisions = values.map((v) => index.get(v.cmKey) ?? 0);
+  // Packed (packed-entry.ts): what the cache holds of a chunk for as long
+  // as the head references it.
+  const entries = PackedEntry.pack(name, values, keys, revisions, (i) => {
+    const { cmKey, field, stored } = values[i]!;
+    return { key: keys[i]!, cmKey, field, stored, size: field === 'data' ? dataSize({ v: stored }, undefined) : dataSize(undefined, { v: stored }), lastIndex: revisions[i]!, chunk: name };
+  });
   const deleted = new Map<string, { cmKey: string; revision: number }>();
   for (const [cmKey, revision] of parseTombstones(annotations[TOMBSTONES_ANNOTATION])) deleted.set(decodeKey(cmKey), { cmKey, revision });
   return { kind: 'entries', name, uid, entries, deleted };

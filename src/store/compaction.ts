@@ -105,7 +105,7 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
     const loaded = chunk(ref.name);
     if (!loaded) throw new Error(`compaction: chunk ${ref.name} is not held`);
     for (const [key, marker] of loaded.deleted) content.set(key, { ...marker, deleted: true });
-    for (const [key, entry] of loaded.entries) content.set(key, stored(entry));
+    for (const entry of loaded.entries) content.set(entry.key, stored(entry));
   }
   for (const [key, tomb] of state.tombstones) content.set(key, { ...tomb, deleted: true });
   for (const entry of movable) content.set(entry.key, stored(entry));
@@ -164,8 +164,8 @@ function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (nam
     if (!loaded || ref.bytes <= 0) return;
     const entries: StoredEntry[] = [];
     let liveBytes = 0;
-    for (const [key, entry] of loaded.entries) {
-      if (shadowed(key) || state.layer.entries.get(key)?.chunk !== ref.name) continue;
+    for (const entry of loaded.entries) {
+      if (shadowed(entry.key) || state.layer.entries.get(entry.key)?.chunk !== ref.name) continue;
       const item = stored(entry);
       entries.push(item);
       liveBytes += entryStoredSize(item.cmKey, valueBytes(item)) + item.cmKey.length + 24;
