@@ -94,7 +94,8 @@ export class ChunkSet implements ChunkSource {
     const queue = this.missing(refs);
     const worker = async () => {
       for (let ref = queue.shift(); ref; ref = queue.shift()) {
-        const object = await this.#client.get(ref.name, { signal });
+        // Sliced values: parseChunk copies them into bytes at once.
+        const object = await this.#client.get(ref.name, { signal, slicedValues: true });
         if (!object || object.metadata?.uid !== ref.uid) throw new ChunkMissingError(this.#bucket, ref.name);
         this.add(object, ref);
       }
@@ -196,7 +197,9 @@ export function parseChunk(object: ConfigMapObject): LoadedChunk {
   // Packed (packed-entry.ts): what the cache holds of a chunk for as long
   // as the head references it.
   const entries = PackedEntry.pack(name, values, keys, revisions, (i) => {
-    const { cmKey, field, stored } = values[i]!;
+    const { cmKey, field } = values[i]!;
+    // A string of its own: the one fetched may be a slice of the whole answer (ChunkSet.load).
+    const stored = JSON.parse(JSON.stringify(values[i]!.stored)) as string;
     return { key: keys[i]!, cmKey, field, stored, size: field === 'data' ? dataSize({ v: stored }, undefined) : dataSize(undefined, { v: stored }), lastIndex: revisions[i]!, chunk: name };
   });
   const deleted = new Map<string, { cmKey: string; revision: number }>();
