@@ -25,7 +25,9 @@
  *      still watching: put p50 / p99, and for kubekv columns concurrent
  *      puts/s;
  *    - a follower in a fresh process (kubekv columns, FOLLOWER_RUNS runs):
- *      open-to-synced time and RSS, also relative to the data;
+ *      open-to-synced time and RSS, also relative to the data, once synced
+ *      and after a list (`npm run bench -- follower` measures this part
+ *      alone, on one bucket filled once: follower.bench.ts);
  *    - the bucket's objects (count, bytes, of which the head).
  *    Then the ratios of each size to the smallest, and issue 19's targets
  *    beside the measured figures (nothing asserts them).
