@@ -123,9 +123,7 @@ export class PackedEntry implements Entry {
     values.forEach(({ field, stored }, i) => {
       if (field === 'data' && !stored.isWellFormed()) return;
       const size = buffer.write(stored, offset, field === 'data' ? 'utf8' : 'base64');
-      // Node's base64 decoder skips what is not base64 and accepts any
-      // padding: only canonical base64 encodes back to the same string.
-      if (field === 'binaryData' && buffer.toString('base64', offset, offset + size) !== stored) return;
+      if (field === 'binaryData' && !isCanonicalBase64(stored, size)) return;
       slot[i] = packable.length;
       packable.push(i);
       offset += size;
@@ -142,6 +140,32 @@ export class PackedEntry implements Entry {
     return values.map((_, i) => (slot[i]! >= 0 ? new PackedEntry(keys[i]!, packed, slot[i]!) : plain(i)));
   }
 }
+
+/**
+ * True when `text`, which Node's base64 decoder read as `decoded` bytes, is
+ * canonical base64: what those bytes encode back to (decodeValue's test),
+ * checked without making that string. Node's decoder skips characters
+ * outside the alphabet (then fewer bytes come out than the length says),
+ * also reads `-` and `_` (base64url), and ignores the bits padding drops.
+ */
+export function isCanonicalBase64(text: string, decoded: number): boolean {
+  const length = text.length;
+  if (length % 4 !== 0) return false;
+  const pad = length === 0 ? 0 : text.charCodeAt(length - 1) !== EQUALS ? 0 : text.charCodeAt(length - 2) !== EQUALS ? 1 : 2;
+  if (decoded !== (length / 4) * 3 - pad) return false;
+  const equals = text.indexOf('=');
+  if ((equals >= 0 && equals < length - pad) || text.includes('-') || text.includes('_')) return false;
+  // The last character before the padding carries bits the bytes do not: they must be zero.
+  if (pad === 2) return ZERO_LOW_4.includes(text[length - 3]!);
+  if (pad === 1) return ZERO_LOW_2.includes(text[length - 2]!);
+  return true;
+}
+
+const EQUALS = 0x3d;
+/** Base64 characters whose value has its low 4 bits zero (before `==`). */
+const ZERO_LOW_4 = 'AQgw';
+/** Base64 characters whose value has its low 2 bits zero (before `=`). */
+const ZERO_LOW_2 = 'AEIMQUYcgkosw048';
 
 /** True when two entries hold the same stored value in the same field (bytes compared when both are packed: no string is made). */
 export function sameStored(a: Entry, b: Entry): boolean {

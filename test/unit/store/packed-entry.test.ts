@@ -8,12 +8,13 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ConfigMapStore, FormatError } from '../../../src/index.js';
 import { FakeCluster } from '../../../src/testing/index.js';
 import type { ConfigMapObject } from '../../../src/kube/types.js';
 import { parseChunk } from '../../../src/store/chunk-set.js';
 import { sameEntry, toPair, type Entry } from '../../../src/store/bucket-state.js';
-import { PackedEntry, sameStored } from '../../../src/store/packed-entry.js';
+import { PackedEntry, isCanonicalBase64, sameStored } from '../../../src/store/packed-entry.js';
 
 const header = (encoding: string, payload: Uint8Array) => Buffer.concat([Buffer.from([0, 0x4b, 0x56]), Buffer.from(encoding), payload]).toString('base64');
 const raw = Uint8Array.from([0, 1, 2, 250, 251, 252, 253, 254, 255]);
@@ -98,6 +99,19 @@ describe('packed chunk entries', () => {
     assert.ok(sameEntry(packed.get('raw'), plain));
     assert.ok(!sameStored(packed.get('raw')!, packed.get('other')!));
     assert.ok(!sameEntry(packed.get('raw'), { ...plain, lastIndex: 5 }));
+  });
+});
+
+describe('isCanonicalBase64', () => {
+  /** What decodeValue tests: the bytes Node decodes encode back to the same string. */
+  const canonical = (text: string) => Buffer.from(text, 'base64').toString('base64') === text;
+  const check = (text: string) => assert.equal(isCanonicalBase64(text, Buffer.from(text, 'base64').length), canonical(text), JSON.stringify(text));
+
+  it('agrees with re-encoding, for base64 and near-base64 strings', () => {
+    const alphabet = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ .!\n'.split(''));
+    fc.assert(fc.property(fc.string({ unit: alphabet, maxLength: 24 }), check), { numRuns: 3000 });
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (bytes) => check(Buffer.from(bytes).toString('base64'))), { numRuns: 500 });
+    for (const text of ['', 'AA==', 'AB==', 'AAA=', 'AAB=', 'AAAA', 'A===', '====', 'AA=A', 'AA-_', 'AAAA\n', ' AAA', 'AAAAAA==AAAA']) check(text);
   });
 });
 
