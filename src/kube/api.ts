@@ -108,10 +108,11 @@ export interface RequestOptions {
 export interface GetOptions extends RequestOptions {
   /**
    * The string values of the object's `data` and `binaryData` may be
-   * slices of the answer rather than strings of their own (sliced-json.ts):
-   * parsing then allocates little, but any one of them keeps the whole
-   * answer in memory. For a caller that copies the values out at once (a
-   * chunk's, store/packed-entry.ts). Default false.
+   * slices of the answer rather than strings of their own: parsing then
+   * allocates little, but any one of them keeps the whole answer in memory,
+   * so only a caller that copies the values out at once sets it (kubekv
+   * does, for a bucket's chunks). An implementation may ignore it: values
+   * of their own are always correct. Default false.
    */
   slicedValues?: boolean | undefined;
 }
