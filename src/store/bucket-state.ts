@@ -33,6 +33,8 @@ import {
   decodeStoredBytes,
   decodeValueRef,
   decodeValueRefBytes,
+  ENCODING_CHUNKS,
+  VALUE_MAGIC,
   parseManifest,
   parseTombstones,
   type ChunkRef,
@@ -342,12 +344,21 @@ export function toPair(entry: Entry): KVPair {
  * a read of the entry fails with FormatError: never a wrong value.
  */
 export function withBlob(entry: Entry, chunks: Pick<ChunkSource, 'part'> | undefined): Entry {
-  const ref = entry instanceof PackedEntry ? decodeValueRefBytes(entry.field, entry.bytes(), entry.key) : decodeValueRef(entry.field, entry.stored, entry.key);
+  let ref: ValueRef | undefined;
+  if (entry instanceof PackedEntry) {
+    if (entry.field !== 'binaryData' || !entry.startsWith(VALUE_REF_HEADER)) return entry;
+    ref = decodeValueRefBytes(entry.field, entry.bytes(), entry.key);
+  } else {
+    ref = decodeValueRef(entry.field, entry.stored, entry.key);
+  }
   if (!ref) return entry;
   // Spelled out rather than spread: a PackedEntry's `stored` is a getter.
   const { key, cmKey, field, stored, size, lastIndex, chunk } = entry;
   return { key, cmKey, field, stored, size, lastIndex, chunk, blob: { ref, parts: ref.parts.map((name) => chunks?.part(name)) } };
 }
+
+/** The header of a reference to value chunks (codec/chunk-format.ts encodeValueRef). */
+const VALUE_REF_HEADER: readonly number[] = [...VALUE_MAGIC, ENCODING_CHUNKS];
 
 /** The bytes of a value kept in value chunks: its parts concatenated, then decoded as its field says. */
 function assemble(entry: Entry, blob: NonNullable<Entry['blob']>): Uint8Array {

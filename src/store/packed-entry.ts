@@ -95,6 +95,15 @@ export class PackedEntry implements Entry {
     return buffer.toString(this.field === 'data' ? 'utf8' : 'base64', offsets[this.#i], offsets[this.#i + 1]);
   }
 
+  /** True when the stored bytes start with `prefix` (no view of them is made: a layer asks this of every entry). */
+  startsWith(prefix: readonly number[]): boolean {
+    const { buffer, offsets } = this.#values;
+    const start = offsets[this.#i]!;
+    if (offsets[this.#i + 1]! - start < prefix.length) return false;
+    for (let i = 0; i < prefix.length; i++) if (buffer[start + i] !== prefix[i]) return false;
+    return true;
+  }
+
   /** The stored bytes (UTF-8 text, or decoded base64): a view of the chunk's buffer, not to be handed out or changed. */
   bytes(): Buffer {
     const { buffer, offsets } = this.#values;

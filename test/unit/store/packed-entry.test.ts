@@ -144,4 +144,27 @@ describe('a follower of a chunked bucket', () => {
       await store.close();
     }
   });
+
+  it('reads a large value whose reference to value chunks was compacted into an entries chunk', async () => {
+    const cluster = new FakeCluster();
+    const store = await ConfigMapStore.open({ name: 'refs', namespace: 'p', api: cluster.api, create: true, compression: false, chunks: { compactBytes: 2048 } });
+    try {
+      const large = Uint8Array.from({ length: 200_000 }, (_, i) => (i * 7) & 0xff);
+      await store.put('large', large);
+      for (let i = 0; i < 40; i++) await store.put(`small/${i}`, 'v'.repeat(100));
+      const head = cluster.object('configmaps', 'p', 'refs') as { binaryData?: Record<string, string> };
+      assert.equal(head.binaryData?.large, undefined, 'the reference left the head for a chunk');
+      const follower = await ConfigMapStore.open({ name: 'refs', namespace: 'p', api: cluster.api });
+      try {
+        const got = await follower.get('large');
+        assert.deepEqual(got?.value, large);
+        got!.value.fill(0);
+        assert.deepEqual((await follower.get('large'))?.value, large);
+      } finally {
+        await follower.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });
