@@ -51,7 +51,7 @@ function scanObject(text: string): Record<string, unknown> | undefined {
   for (;;) {
     const keyEnd = stringEnd(text, i);
     if (keyEnd === undefined) return undefined;
-    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    const key = stringAt(text, i, keyEnd);
     i = skipSpace(text, keyEnd);
     if (text.charCodeAt(i) !== COLON) return undefined;
     i = skipSpace(text, i + 1);
@@ -86,15 +86,15 @@ function scanStringMap(text: string, start: number): [Record<string, string>, nu
   for (;;) {
     const keyEnd = stringEnd(text, i);
     if (keyEnd === undefined) return undefined;
-    // Kept by the caller: a string of its own, never a slice of the answer.
-    const key = JSON.parse(text.slice(i, keyEnd)) as string;
+    // A property name is a string of its own (V8 internalizes it), never a
+    // slice of the answer, so a caller may keep the keys it iterates.
+    const key = stringAt(text, i, keyEnd);
     i = skipSpace(text, keyEnd);
     if (text.charCodeAt(i) !== COLON) return undefined;
     i = skipSpace(text, i + 1);
     const valueEnd = stringEnd(text, i);
     if (valueEnd === undefined) return undefined;
-    const raw = text.slice(i + 1, valueEnd - 1);
-    define(out, key, raw.includes('\\') ? (JSON.parse(text.slice(i, valueEnd)) as string) : raw);
+    define(out, key, stringAt(text, i, valueEnd));
     i = skipSpace(text, valueEnd);
     const c = text.charCodeAt(i);
     if (c === COMMA) {
@@ -104,6 +104,12 @@ function scanStringMap(text: string, start: number): [Record<string, string>, nu
     if (c === CLOSE_BRACE) return [out, i + 1];
     return undefined;
   }
+}
+
+/** The JSON string text[start, end) (quotes included): its content as a slice when it has no escapes, else unescaped by JSON.parse. */
+function stringAt(text: string, start: number, end: number): string {
+  const raw = text.slice(start + 1, end - 1);
+  return raw.includes('\\') ? (JSON.parse(text.slice(start, end)) as string) : raw;
 }
 
 /** The index after the string whose opening quote is at `start`; undefined when none starts there or it never ends. */
