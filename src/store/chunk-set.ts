@@ -63,11 +63,13 @@ export type LoadedChunk = EntriesChunk | ValueChunk;
  * Most chunk GETs in flight at once while loading a head. Every answer in
  * flight is a chunk's JSON (up to about 1.4 MB, and its buffers on the way)
  * held at the same time, and what a load holds at its peak stays in the
- * process's RSS after it (the allocator and V8 keep the pages): a follower
- * opening a 64 MiB bucket grew by about 222 MiB with 8, 175 with 2. Two keep
- * the connection busy (each answer is large: transfer, not round trips,
- * dominates), and opening was no slower with 2 than with 8 on loopback,
- * where the API server's own encoding is the bottleneck.
+ * process's RSS after it (the allocator and V8 keep the pages). A follower
+ * opening a 64 MiB bucket on a loaded 2-core machine, five runs each: with
+ * 8, RSS grew by 201-232 MiB (open to synced 1.7-2.1 s); with 4, 158-221
+ * (1.8-2.5 s); with 2, 152-193 (1.8-2.4 s). Two keep the connection busy
+ * (each answer is large: transfer, not round trips, dominates); opening
+ * takes about a tenth longer than with 8 where the API server has cores to
+ * spare.
  */
 const PARALLEL_FETCHES = 2;
 
