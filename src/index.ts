@@ -78,6 +78,7 @@ export type {
   Deleted,
   DeletePreconditions,
   DeleteResult,
+  GetOptions,
   KubeApi,
   ListOptions,
   LostRace,

@@ -105,7 +105,7 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
     const loaded = chunk(ref.name);
     if (!loaded) throw new Error(`compaction: chunk ${ref.name} is not held`);
     for (const [key, marker] of loaded.deleted) content.set(key, { ...marker, deleted: true });
-    for (const [key, entry] of loaded.entries) content.set(key, stored(entry));
+    for (const entry of loaded.entries) content.set(entry.key, stored(entry));
   }
   for (const [key, tomb] of state.tombstones) content.set(key, { ...tomb, deleted: true });
   for (const entry of movable) content.set(entry.key, stored(entry));
@@ -158,17 +158,19 @@ function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (nam
     const inline = state.inline.get(key);
     return inline !== undefined && isMovable(state, inline);
   };
-  let best: { replaces: ChunkRef; output: CompactionOutput | undefined; share: number } | undefined;
+  let best: { replaces: ChunkRef; live: Entry[]; deleted: Map<string, number>; share: number } | undefined;
   older.forEach((ref, position) => {
     const loaded = chunk(ref.name);
     if (!loaded || ref.bytes <= 0) return;
-    const entries: StoredEntry[] = [];
+    // Entries, not their stored form yet: an entry of a chunk makes its
+    // string anew (packed-entry.ts), and only the chosen chunk is written.
+    const live: Entry[] = [];
     let liveBytes = 0;
-    for (const [key, entry] of loaded.entries) {
-      if (shadowed(key) || state.layer.entries.get(key)?.chunk !== ref.name) continue;
-      const item = stored(entry);
-      entries.push(item);
-      liveBytes += entryStoredSize(item.cmKey, valueBytes(item)) + item.cmKey.length + 24;
+    for (const entry of loaded.entries) {
+      if (shadowed(entry.key) || state.layer.entries.get(entry.key)?.chunk !== ref.name) continue;
+      live.push(entry);
+      // entry.size is what valueBytes gives for its stored form.
+      liveBytes += entryStoredSize(entry.cmKey, entry.size) + entry.cmKey.length + 24;
     }
     const deleted = new Map<string, number>();
     if (position > 0) {
@@ -180,12 +182,11 @@ function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (nam
       }
     }
     const share = liveBytes / ref.bytes;
-    if (share < GARBAGE_SHARE && (!best || share < best.share)) {
-      entries.sort((a, b) => (a.cmKey < b.cmKey ? -1 : a.cmKey > b.cmKey ? 1 : 0));
-      best = { replaces: ref, output: entries.length > 0 || deleted.size > 0 ? { entries, deleted } : undefined, share };
-    }
+    if (share < GARBAGE_SHARE && (!best || share < best.share)) best = { replaces: ref, live, deleted, share };
   });
-  return best && { replaces: best.replaces, output: best.output };
+  if (!best) return undefined;
+  const entries = best.live.map(stored).sort((a, b) => (a.cmKey < b.cmKey ? -1 : a.cmKey > b.cmKey ? 1 : 0));
+  return { replaces: best.replaces, output: entries.length > 0 || best.deleted.size > 0 ? { entries, deleted: best.deleted } : undefined };
 }
 
 /**

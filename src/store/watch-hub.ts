@@ -17,6 +17,7 @@
  */
 import type { BucketState, Entry } from './bucket-state.js';
 import { toPair } from './bucket-state.js';
+import { sameStored } from './packed-entry.js';
 import type { KeyEvent, TreeEvent } from './types.js';
 
 /** One key's new state after a cache update. */
@@ -172,7 +173,7 @@ interface ChangeStream {
 export function diffStates(before: BucketState, after: BucketState): Change[] {
   const changes: Change[] = [];
   const differs = (old: Entry | undefined, entry: Entry | undefined) =>
-    !old || !entry ? old !== entry : old.stored !== entry.stored || old.field !== entry.field || old.lastIndex !== entry.lastIndex;
+    !old || !entry ? old !== entry : old.lastIndex !== entry.lastIndex || !sameStored(old, entry);
   if (before.layer === after.layer && before.entries !== before.inline && after.entries !== after.inline) {
     const keys = new Set([...before.inline.keys(), ...after.inline.keys(), ...before.tombstones.keys(), ...after.tombstones.keys()]);
     for (const key of keys) {
