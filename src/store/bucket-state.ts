@@ -94,6 +94,17 @@ export interface ChunkLayer {
   readonly key: string;
   /** Visible entries by user key. */
   readonly entries: ReadonlyMap<string, Entry>;
+  /** The entries chunks it was built from, oldest first (what tells two layers' differences apart: watch-hub.ts diffStates). */
+  readonly chunks: readonly LayerChunk[];
+}
+
+/** What a layer keeps of each chunk it was built from: which keys the chunk holds or deletes. */
+export interface LayerChunk {
+  readonly name: string;
+  readonly uid: string;
+  readonly entries: readonly { readonly key: string }[];
+  /** Keys it deletes from older chunks, by user key. */
+  readonly deleted: ReadonlyMap<string, unknown>;
 }
 
 /** The chunks of a bucket that a parse may need, as loaded by the store (store/chunk-set.ts). */
@@ -109,7 +120,7 @@ export interface ChunkSource {
 }
 
 /** The layer of a bucket without chunks. */
-export const NO_CHUNKS: ChunkLayer = Object.freeze({ key: '', entries: new Map<string, Entry>() });
+export const NO_CHUNKS: ChunkLayer = Object.freeze({ key: '', entries: new Map<string, Entry>(), chunks: [] });
 
 /** The key a layer is known by: its entries chunks, in order (value chunks do not change it). */
 export function layerKey(refs: readonly ChunkRef[]): string {

@@ -159,10 +159,12 @@ export class ChunkSet implements ChunkSource {
     const key = layerKey(refs);
     if (key === this.#layer.key) return this.#layer;
     const entries = new Map<string, Entry>();
+    const chunks: EntriesChunk[] = [];
     for (const ref of refs) {
       if (ref.value) continue;
       const chunk = this.#chunks.get(ref.name);
       if (!chunk || chunk.uid !== ref.uid || chunk.kind !== 'entries') throw new ChunkMissingError(this.#bucket, ref.name);
+      chunks.push(chunk);
       for (const key of chunk.deleted.keys()) entries.delete(key);
       for (const entry of chunk.entries) entries.set(entry.key, entry);
     }
@@ -172,7 +174,7 @@ export class ChunkSet implements ChunkSource {
       const resolved = withBlob(entry, this);
       if (resolved !== entry) entries.set(key, resolved);
     }
-    this.#layer = key === '' ? NO_CHUNKS : { key, entries };
+    this.#layer = key === '' ? NO_CHUNKS : { key, entries, chunks };
     return this.#layer;
   }
 }
