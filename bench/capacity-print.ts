@@ -6,6 +6,7 @@ import type { BucketShape, FillResult } from './capacity-fill.js';
 import type { ObjectSizes } from './capacity-subjects.js';
 import type { PairedFigures } from './capacity-paired.js';
 import { COMPACTION_WINDOW_S, STOP_AT_QUOTA_SHARE, type SustainedFigures } from './capacity-sustained.js';
+import type { FollowerFigures } from './follower-process.js';
 import { fixed, int, printTable, ratio } from './report.js';
 
 const MIB = 1024 * 1024;
@@ -48,18 +49,6 @@ export interface ConcurrentFigures {
   watchBytesPerPut: number;
   /** apiserver write requests per acknowledged put (below 1: commits carried several puts). */
   apiserverWritesPerPut: number;
-}
-
-export interface FollowerFigures {
-  openMs: number;
-  syncedMs: number;
-  synced: boolean;
-  keys: number;
-  keyBytes: number;
-  valueBytes: number;
-  rssBefore: number;
-  rssDelta: number;
-  heapDelta: number;
 }
 
 export interface RttFigures {
@@ -160,7 +149,9 @@ Rows per bucket size (values incompressible; puts are ${c.valueBytes}-byte text 
   put p50 / p99 ms         the sequential writer's own latency (this machine is shared: indicative only)
   ${String(c.writers).padEnd(2)} writers ...          ${c.writers} concurrent writers, own keys, ${c.concurrentMs / 1000} s: acknowledged puts/s, and per acknowledged put:
                            WAL and watch bytes, apiserver writes (below 1: commits carried several puts)
-  follower ...             a fresh process opening the bucket (median of ${c.followerRuns}): open-to-synced, RSS growth, RSS / data
+  follower ...             a fresh process opening the bucket (median of ${c.followerRuns}): open-to-synced; RSS growth once synced,
+                           then after one list of every key (each after a GC), in MiB and relative to the data (keys + values);
+                           V8 heap used and external memory growth after the list
   +N ms RTT ...            a further writer through the delaying proxy, followers still watching: ${c.rttPuts} sequential puts (p50),
                            ${c.writers} writers for ${c.rttConcurrentMs / 1000} s (puts/s, kubekv only)
   objects                  the ConfigMaps making up the bucket after the run: count, bytes (JSON), the head's bytes
@@ -199,8 +190,10 @@ export function printSizeTable(run: RunFigures, size: RunFigures['sizes'][number
   row(`${run.config.writers} writers watch B/put`, conc((s) => int(s.watchBytesPerPut)));
   row(`${run.config.writers} writers writes/put`, conc((s) => fixed(s.apiserverWritesPerPut, 2)));
   row('follower open-to-synced ms', fol((s) => fixed(s.syncedMs, 0) + (s.synced ? '' : ' NOT SYNCED')));
-  row('follower RSS delta MiB', fol((s) => fixed(s.rssDelta / MIB, 1)));
-  row('follower RSS / data', fol((s) => (s.keyBytes + s.valueBytes > 0 ? `${fixed(s.rssDelta / (s.keyBytes + s.valueBytes), 1)}x` : '-')));
+  const perData = (bytes: number, s: FollowerFigures) => `${fixed(bytes / MIB, 1)} (${s.keyBytes + s.valueBytes > 0 ? fixed(bytes / (s.keyBytes + s.valueBytes), 2) : '-'}x)`;
+  row('follower RSS at synced MiB (/data)', fol((s) => perData(s.atSynced.rss, s)));
+  row('follower RSS after list MiB (/data)', fol((s) => perData(s.rssDelta, s)));
+  row('  heap / external MiB', fol((s) => `${fixed(s.afterList.heapUsed / MIB, 1)} / ${fixed(s.afterList.external / MIB, 1)}`));
   row('follower keys seen', fol((s) => int(s.keys)));
   for (const [i, { rttMs }] of run.config.rtts.entries()) {
     const rtt = (f: (r: RttFigures) => string) => (c: CellFigures) => (c.rtt?.[i] ? f(c.rtt[i]) : undefined);
@@ -333,12 +326,13 @@ export function printTargets(run: RunFigures): void {
   });
   row('put p50, largest / smallest (sizes part, minutes apart)', vs((c) => c.sequential?.putP50Ms));
   row(`${run.config.writers} writers puts/s, largest / smallest >= 0.8x`, vs((c) => c.concurrent?.putsPerSecond));
-  row('follower RSS / data, largest <= 3x', (l) => {
+  row('follower RSS / data (at synced), largest <= 3x', (l) => {
     const c = cellOf(big, l);
     const held = c.unavailable ? heldOf(l) : big;
     const f = held && cellOf(held, l).follower;
     if (!f) return '-';
-    const figure = `${fixed(f.rssDelta / (f.keyBytes + f.valueBytes), 2)}x (open-to-synced ${fixed(f.syncedMs, 0)} ms)`;
+    const data = f.keyBytes + f.valueBytes;
+    const figure = `${fixed(f.atSynced.rss / data, 2)}x at synced, ${fixed(f.rssDelta / data, 2)}x after a list (open-to-synced ${fixed(f.syncedMs, 0)} ms)`;
     return held === big ? figure : `- (${c.unavailable!.split(':')[0]}); ${figure} at ${held.shape.label}`;
   });
   row(`db growth in ${COMPACTION_WINDOW_S / 60} min of puts into the largest <= 200 MiB`, (l) => {

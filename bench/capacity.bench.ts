@@ -25,7 +25,9 @@
  *      still watching: put p50 / p99, and for kubekv columns concurrent
  *      puts/s;
  *    - a follower in a fresh process (kubekv columns, FOLLOWER_RUNS runs):
- *      open-to-synced time and RSS, also relative to the data;
+ *      open-to-synced time and RSS, also relative to the data, once synced
+ *      and after a list (`npm run bench -- follower` measures this part
+ *      alone, on one bucket filled once: follower.bench.ts);
  *    - the bucket's objects (count, bytes, of which the head).
  *    Then the ratios of each size to the smallest, and issue 19's targets
  *    beside the measured figures (nothing asserts them).
@@ -51,13 +53,9 @@
  * default 1,10), KUBEKV_BENCH_CAPACITY_FILL_BATCH_KIB (default 256),
  * KUBEKV_BENCH_CAPACITY_LAYOUTS (capacity-layouts.ts).
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { KubeTransport } from '../src/kube/transport.js';
-import { repoRoot } from '../test/controlplane/build.js';
 import type { ControlPlane } from '../test/controlplane/index.js';
 import { DelayProxyProcess, measureAddedRttMs } from '../test/support/delay-proxy.js';
 import { numberOption } from './args.js';
@@ -75,12 +73,12 @@ import {
   type CapacityFigures,
   type CellFigures,
   type ConcurrentFigures,
-  type FollowerFigures,
   type RunFigures,
   type SequentialFigures,
 } from './capacity-print.js';
 import { runPaired, type PairedBucket } from './capacity-paired.js';
 import { runSustained } from './capacity-sustained.js';
+import { medianFollower } from './follower-process.js';
 import { bareSubject, FOLLOWERS, GaveUp, kubekvSubject, type Context, type CostSubject, type PreparedBucket, type Writer } from './capacity-subjects.js';
 import { costBetween, idleWalBytesPerSecond, scrapeCluster, settleBackend, type ClusterCost } from './cluster-metrics.js';
 import { writeJsonReport } from './report.js';
@@ -281,7 +279,7 @@ async function measureCell(ctx: Context, cp: ControlPlane, subject: CostSubject,
     }
     if (subject.layout) {
       phase = performance.now();
-      cell.follower = await medianFollower(ctx, cp, subject.layout, name);
+      cell.follower = await medianFollower({ kubeconfigPath: cp.adminKubeconfigPath, namespace: ctx.namespace, layout: subject.layout, bucket: name }, FOLLOWER_RUNS);
       cell.seconds.follower = seconds(phase);
     }
     cell.objects = await bucket.objects();
@@ -385,41 +383,6 @@ async function concurrently(writer: Writer, ms: number): Promise<{ acked: number
     }),
   );
   return { acked, seconds: seconds(started), failed, gaveUp, lastVersion };
-}
-
-/** FOLLOWER_RUNS runs of {@link runFollower}, each figure the median of its runs (synced: all of them). */
-async function medianFollower(ctx: Context, cp: ControlPlane, layout: StoreLayout, bucket: string): Promise<FollowerFigures> {
-  const runs: FollowerFigures[] = [];
-  for (let i = 0; i < FOLLOWER_RUNS; i++) runs.push(await runFollower(ctx, cp, layout, bucket));
-  const median = (f: (x: FollowerFigures) => number) => quantile(runs.map(f), 0.5);
-  return {
-    openMs: median((x) => x.openMs),
-    syncedMs: median((x) => x.syncedMs),
-    synced: runs.every((x) => x.synced),
-    keys: median((x) => x.keys),
-    keyBytes: median((x) => x.keyBytes),
-    valueBytes: median((x) => x.valueBytes),
-    rssBefore: median((x) => x.rssBefore),
-    rssDelta: median((x) => x.rssDelta),
-    heapDelta: median((x) => x.heapDelta),
-  };
-}
-
-/** Opens `bucket` in a fresh process (capacity-follower.ts) and returns what it measured. */
-async function runFollower(ctx: Context, cp: ControlPlane, layout: StoreLayout, bucket: string): Promise<FollowerFigures> {
-  const child = spawn(
-    process.execPath,
-    ['--expose-gc', '--import', 'tsx', join(repoRoot, 'bench/capacity-follower.ts'), cp.adminKubeconfigPath, ctx.namespace, bucket, `capacity-warmup-${layout.id}`, layout.id],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const timer = setTimeout(() => child.kill(), 180_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  const json = out.split('\n').find((l) => l.startsWith('{'));
-  if (code !== 0 || !json) throw new Error(`capacity follower for ${bucket} exited ${code}: ${out}`);
-  return JSON.parse(json) as FollowerFigures;
 }
 
 /** Part 2 for one layout: the largest size's fill, whether it reads back, and one 8 MiB value. */

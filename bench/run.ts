@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- <name> ...] [--option value ...]`: starts a real
  * control plane and prints figures; with names (controlplane, store,
- * contention, election, transport, capacity, ttl) only those benchmarks run,
- * without names all of them. Options with values (args.ts, e.g.
+ * contention, election, transport, capacity, follower, ttl) only those
+ * benchmarks run, without names all of them. Options with values (args.ts, e.g.
  * `--sustained 300` for capacity) are read by the benchmark they belong to.
  * Targets live here, never in timed tests (which would flake on a busy
  * machine).
@@ -14,6 +14,7 @@ import { benchContention } from './contention.bench.js';
 import { benchElection } from './election.bench.js';
 import { benchTransport } from './transport.bench.js';
 import { benchCapacity } from './capacity.bench.js';
+import { benchFollower } from './follower.bench.js';
 import { benchTtl } from './ttl.bench.js';
 import { parseBenchArgs } from './args.js';
 
@@ -24,6 +25,7 @@ const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   election: benchElection,
   transport: benchTransport,
   capacity: benchCapacity,
+  follower: benchFollower,
   ttl: benchTtl,
 };
 let wanted: string[];

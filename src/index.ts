@@ -83,6 +83,7 @@ export type {
   Deleted,
   DeletePreconditions,
   DeleteResult,
+  GetOptions,
   KubeApi,
   ListOptions,
   LostRace,

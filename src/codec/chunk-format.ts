@@ -288,10 +288,19 @@ export function encodeValueRef(ref: ValueRef): { field: 'binaryData'; stored: st
 export function decodeValueRef(field: 'data' | 'binaryData', stored: string, key: string): ValueRef | undefined {
   // base64 of "\0KVc" is "AEtWY": checked before decoding anything.
   if (field !== 'binaryData' || !stored.startsWith(REF_PREFIX_B64)) return undefined;
-  const bytes = Buffer.from(stored, 'base64');
-  if (bytes[VALUE_MAGIC.length] !== ENCODING_CHUNKS) return undefined;
+  return decodeValueRefBytes(field, Buffer.from(stored, 'base64'), key);
+}
+
+/**
+ * {@link decodeValueRef} of a value held as its stored bytes (decoded
+ * base64 for `binaryData`).
+ *
+ * @throws {@link FormatError} naming `key` when it is a reference but not a valid one
+ */
+export function decodeValueRefBytes(field: 'data' | 'binaryData', bytes: Uint8Array, key: string): ValueRef | undefined {
+  if (field !== 'binaryData' || bytes.length < VALUE_HEADER_LENGTH || bytes[VALUE_MAGIC.length] !== ENCODING_CHUNKS || !VALUE_MAGIC.every((b, i) => bytes[i] === b)) return undefined;
   try {
-    const ref = JSON.parse(bytes.subarray(VALUE_HEADER_LENGTH).toString('utf8')) as Partial<ValueRef>;
+    const ref = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset + VALUE_HEADER_LENGTH, bytes.byteLength - VALUE_HEADER_LENGTH).toString('utf8')) as Partial<ValueRef>;
     if ((ref.field === 'data' || ref.field === 'binaryData') && isCount(ref.size) && Array.isArray(ref.parts) && ref.parts.length > 0 && ref.parts.every((p) => typeof p === 'string')) {
       return { field: ref.field, size: ref.size, parts: ref.parts };
     }

@@ -31,6 +31,7 @@ import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from './config.js';
 import { isConflict, isNotFound, toKubekvError, isAbort, isGone, parseJsonAnswer } from './errors.js';
 import { RequestTimedOut, withDeadline } from './signals.js';
+import { parseSlicedValues } from './sliced-json.js';
 import { KubeTransport, type KubeRequest, type KubeStream } from './transport.js';
 import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject, SecretObject } from './types.js';
 import { objectVersion } from './version-prefix.js';
@@ -101,6 +102,19 @@ export interface RequestOptions {
   signal?: AbortSignal | undefined;
   /** Most ms the request may take, answer included; past it, UnavailableError. Default the api's requestTimeoutMs. */
   timeoutMs?: number | undefined;
+}
+
+/** Options of a get. */
+export interface GetOptions extends RequestOptions {
+  /**
+   * The string values of the object's `data` and `binaryData` may be
+   * slices of the answer rather than strings of their own: parsing then
+   * allocates little, but any one of them keeps the whole answer in memory,
+   * so only a caller that copies the values out at once sets it (kubekv
+   * does, for a bucket's chunks). An implementation may ignore it: values
+   * of their own are always correct. Default false.
+   */
+  slicedValues?: boolean | undefined;
 }
 
 /** Options of a list. */
@@ -179,7 +193,7 @@ export interface ResourceClient<T extends KubeObject> {
   /** The namespace every call is in. */
   readonly namespace: string;
   /** Quorum read; undefined when the object does not exist. */
-  get(name: string, options?: RequestOptions): Promise<T | undefined>;
+  get(name: string, options?: GetOptions): Promise<T | undefined>;
   /** Quorum list. */
   list(options?: ListOptions): Promise<ObjectList<T>>;
   /** Creates `body`; 'conflict' when an object of that name exists. */
@@ -305,10 +319,11 @@ class WireResource<T extends KubeObject> implements ResourceClient<T> {
     return `${this.#collection}/${encodeURIComponent(name)}`;
   }
 
-  async get(name: string, options: RequestOptions = {}): Promise<T | undefined> {
+  async get(name: string, options: GetOptions = {}): Promise<T | undefined> {
     return this.#call('get', name, options, async (signal) => {
       try {
-        return parseJsonAnswer<T>(await this.#wire.sendText({ method: 'GET', path: this.#object(name), signal }), `get ${this.resource} ${this.namespace}/${name}`);
+        const text = await this.#wire.sendText({ method: 'GET', path: this.#object(name), signal });
+        return ((options.slicedValues ? parseSlicedValues(text) : undefined) as T | undefined) ?? parseJsonAnswer<T>(text, `get ${this.resource} ${this.namespace}/${name}`);
       } catch (err) {
         if (isNotFound(err)) return undefined;
         throw err;

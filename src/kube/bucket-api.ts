@@ -14,7 +14,7 @@
  * reading (see certainlyNotApplied in errors.ts).
  */
 import { bucketForm, type BucketKind, type BucketObject, type BucketObjectForm, type BucketPatchFields } from '../codec/bucket-kind.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, httpKubeApi, type DeletePreconditions, type DeleteResult, type KubeApi, type ListOptions, type MergePatch, type ObjectList, type PatchOptions, type PatchResult, type RequestOptions, type ResourceClient, type WatchEvent, type WatchOptions, type WriteResult } from './api.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, httpKubeApi, type DeletePreconditions, type DeleteResult, type KubeApi, type ListOptions, type MergePatch, type ObjectList, type PatchOptions, type PatchResult, type GetOptions, type RequestOptions, type ResourceClient, type WatchEvent, type WatchOptions, type WriteResult } from './api.js';
 import type { KubeConfig, KubeObject } from './types.js';
 
 export { DEFAULT_REQUEST_TIMEOUT_MS };
@@ -118,7 +118,7 @@ class FormClient<W extends KubeObject> implements ResourceClient<BucketObject> {
     return this.#inner.namespace;
   }
 
-  async get(name: string, options?: RequestOptions): Promise<BucketObject | undefined> {
+  async get(name: string, options?: GetOptions): Promise<BucketObject | undefined> {
     const object = await this.#inner.get(name, options);
     return object && this.#form.toBucket(object);
   }

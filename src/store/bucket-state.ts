@@ -10,7 +10,10 @@
  * A chunked bucket (format 2, codec/chunk-format.ts) is parsed from its head
  * and the chunks the head references, which the caller loaded (a
  * {@link ChunkSource}; store/chunk-set.ts). Its `entries` are the layered
- * view (layered-entries.ts); the head's own entries are `inline`.
+ * view (layered-entries.ts); the head's own entries are `inline`. The
+ * entries of chunks are {@link PackedEntry}s: their stored values held as
+ * bytes (base64 decoded once, when the chunk is loaded; gzip still only
+ * when read).
  */
 import type { ConfigMapObject } from '../kube/types.js';
 import {
@@ -34,6 +37,9 @@ import {
   dataSize,
   decodeStoredBytes,
   decodeValueRef,
+  decodeValueRefBytes,
+  ENCODING_CHUNKS,
+  VALUE_MAGIC,
   parseManifest,
   parseTombstones,
   type ChunkRef,
@@ -51,6 +57,7 @@ import {
 import { FormatError } from '../errors.js';
 import { kvPair } from './kv-pair.js';
 import { LayeredEntries } from './layered-entries.js';
+import { PackedEntry, sameStored } from './packed-entry.js';
 import type { KVPair } from './types.js';
 
 /** One stored key. */
@@ -71,10 +78,11 @@ export interface Entry {
   /**
    * For a value kept in value chunks (`stored` is then a reference,
    * codec/chunk-format.ts encodeValueRef): where it is, and each part
-   * (base64) as loaded; a part is undefined only for an entry no read can
-   * reach (shadowed by a newer one, whose delete released the parts).
+   * (its bytes, never handed out) as loaded; a part is undefined only for
+   * an entry no read can reach (shadowed by a newer one, whose delete
+   * released the parts).
    */
-  readonly blob?: { readonly ref: ValueRef; readonly parts: readonly (string | undefined)[] } | undefined;
+  readonly blob?: { readonly ref: ValueRef; readonly parts: readonly (Uint8Array | undefined)[] } | undefined;
 }
 
 /** A key deleted from the head's chunks (the head's {@link TOMBSTONES_ANNOTATION}). */
@@ -91,6 +99,17 @@ export interface ChunkLayer {
   readonly key: string;
   /** Visible entries by user key. */
   readonly entries: ReadonlyMap<string, Entry>;
+  /** The entries chunks it was built from, oldest first (what tells two layers' differences apart: watch-hub.ts diffStates). */
+  readonly chunks: readonly LayerChunk[];
+}
+
+/** What a layer keeps of each chunk it was built from: which keys the chunk holds or deletes. */
+export interface LayerChunk {
+  readonly name: string;
+  readonly uid: string;
+  readonly entries: readonly { readonly key: string }[];
+  /** Keys it deletes from older chunks, by user key. */
+  readonly deleted: ReadonlyMap<string, unknown>;
 }
 
 /** The chunks of a bucket that a parse may need, as loaded by the store (store/chunk-set.ts). */
@@ -101,12 +120,12 @@ export interface ChunkSource {
    * @throws {@link FormatError} (a ChunkMissingError) when one is not loaded
    */
   layer(manifest: string, refs: readonly ChunkRef[]): ChunkLayer;
-  /** A value chunk's part (base64), or undefined when not loaded. */
-  part(name: string): string | undefined;
+  /** A value chunk's part (its bytes, not to be handed out), or undefined when not loaded. */
+  part(name: string): Uint8Array | undefined;
 }
 
 /** The layer of a bucket without chunks. */
-export const NO_CHUNKS: ChunkLayer = Object.freeze({ key: '', entries: new Map<string, Entry>() });
+export const NO_CHUNKS: ChunkLayer = Object.freeze({ key: '', entries: new Map<string, Entry>(), chunks: [] });
 
 /** The key a layer is known by: its entries chunks, in order (value chunks do not change it). */
 export function layerKey(refs: readonly ChunkRef[]): string {
@@ -184,8 +203,8 @@ export interface BucketState {
  *
  * With `previous` (the state this one follows), every value stored exactly
  * as before keeps its Entry object: its key is not decoded again, its size
- * not measured again, and a value already decoded for a read stays decoded
- * (see toPair). A commit usually changes one key of many, and every state is
+ * not measured again, and a value of the head already decoded for a read
+ * stays decoded (see toPair). A commit usually changes one key of many, and every state is
  * parsed twice (the write's answer and the watch), so this keeps the cost of
  * a commit in the cache proportional to what it changed.
  */
@@ -343,18 +362,30 @@ export function isNewer(a: string, b: string): boolean {
 const decoded = new WeakMap<Entry, Uint8Array>();
 
 /**
- * The KVPair of an entry; decodes (and memoises) the value, FormatError if
- * corrupt. Each pair gets its own copy of the bytes, so a caller mutating one
- * cannot corrupt the cache.
+ * The KVPair of an entry; decodes the value, FormatError if corrupt. Each
+ * pair gets its own copy of the bytes, so a caller mutating one cannot
+ * corrupt the cache.
+ *
+ * The head's few entries keep their value decoded once read (memoised);
+ * an entry of a chunk (a {@link PackedEntry}) or in value chunks is decoded
+ * from its bytes on every read instead: its bytes are already the one copy
+ * the cache holds, and keeping a decoded copy of every value a list read
+ * would double what a store holds of a large bucket.
  */
 export function toPair(entry: Entry, expiry?: ExpiryRecord): KVPair {
+  if (entry.blob) return kvPair(entry.key, assemble(entry, entry.blob), entry.lastIndex, expiry);
+  if (entry instanceof PackedEntry) {
+    const bytes = entry.bytes();
+    const value = decodeStoredBytes(entry.field, bytes, entry.key);
+    // Text and foreign binaryData decode to a view of the chunk's buffer.
+    return kvPair(entry.key, value.buffer === bytes.buffer ? new Uint8Array(value) : value, entry.lastIndex, expiry);
+  }
   let value = decoded.get(entry);
   if (!value) {
-    value = entry.blob ? assemble(entry, entry.blob) : decodeValue(entry.field, entry.stored, entry.key);
-    // A large value is not kept decoded as well as stored: its parts stay the one copy.
-    if (!entry.blob) decoded.set(entry, value);
+    value = decodeValue(entry.field, entry.stored, entry.key);
+    decoded.set(entry, value);
   }
-  return kvPair(entry.key, entry.blob ? value : value.slice(), entry.lastIndex, expiry);
+  return kvPair(entry.key, value.slice(), entry.lastIndex, expiry);
 }
 
 /** The KVPair of an entry of `state`, with its expiry when it has one. */
@@ -369,18 +400,36 @@ export function pairIn(state: BucketState, entry: Entry): KVPair {
  * a read of the entry fails with FormatError: never a wrong value.
  */
 export function withBlob(entry: Entry, chunks: Pick<ChunkSource, 'part'> | undefined): Entry {
-  const ref = decodeValueRef(entry.field, entry.stored, entry.key);
+  let ref: ValueRef | undefined;
+  if (entry instanceof PackedEntry) {
+    if (entry.field !== 'binaryData' || !entry.startsWith(VALUE_REF_HEADER)) return entry;
+    ref = decodeValueRefBytes(entry.field, entry.bytes(), entry.key);
+  } else {
+    ref = decodeValueRef(entry.field, entry.stored, entry.key);
+  }
   if (!ref) return entry;
-  return { ...entry, blob: { ref, parts: ref.parts.map((name) => chunks?.part(name)) } };
+  // Spelled out rather than spread: a PackedEntry's `stored` is a getter.
+  const { key, cmKey, field, stored, size, lastIndex, chunk } = entry;
+  return { key, cmKey, field, stored, size, lastIndex, chunk, blob: { ref, parts: ref.parts.map((name) => chunks?.part(name)) } };
 }
+
+/** The header of a reference to value chunks (codec/chunk-format.ts encodeValueRef). */
+const VALUE_REF_HEADER: readonly number[] = [...VALUE_MAGIC, ENCODING_CHUNKS];
 
 /** The bytes of a value kept in value chunks: its parts concatenated, then decoded as its field says. */
 function assemble(entry: Entry, blob: NonNullable<Entry['blob']>): Uint8Array {
-  const buffers = blob.parts.map((part, i) => {
+  let length = 0;
+  blob.parts.forEach((part, i) => {
     if (part === undefined) throw new FormatError(`value chunk ${blob.ref.parts[i] ?? ''} is not loaded`, entry.key);
-    return Buffer.from(part, 'base64');
+    length += part.length;
   });
-  const bytes = new Uint8Array(Buffer.concat(buffers));
+  // A copy of its own: the parts stay the cache's.
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const part of blob.parts) {
+    bytes.set(part!, offset);
+    offset += part!.length;
+  }
   if (bytes.length !== blob.ref.size) throw new FormatError(`value chunks hold ${bytes.length} bytes, the reference says ${blob.ref.size}`, entry.key);
   return decodeStoredBytes(blob.ref.field, bytes, entry.key);
 }
@@ -388,7 +437,7 @@ function assemble(entry: Entry, blob: NonNullable<Entry['blob']>): Uint8Array {
 /** True when two entries hold the same stored value and revision. */
 export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
   if (!a || !b) return a === b;
-  return a.stored === b.stored && a.field === b.field && a.lastIndex === b.lastIndex && a.cmKey === b.cmKey;
+  return a.lastIndex === b.lastIndex && a.cmKey === b.cmKey && sameStored(a, b);
 }
 
 function counter(annotations: Record<string, string>, name: string): number {

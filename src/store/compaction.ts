@@ -105,7 +105,7 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
     const loaded = chunk(ref.name);
     if (!loaded) throw new Error(`compaction: chunk ${ref.name} is not held`);
     for (const [key, marker] of loaded.deleted) content.set(key, { ...marker, deleted: true });
-    for (const [key, entry] of loaded.entries) content.set(key, stored(entry));
+    for (const entry of loaded.entries) content.set(entry.key, stored(entry));
   }
   for (const [key, tomb] of state.tombstones) content.set(key, { ...tomb, deleted: true });
   for (const entry of movable) content.set(entry.key, stored(entry));
@@ -141,7 +141,41 @@ export function planCompaction(state: BucketState, chunk: (name: string) => Entr
 }
 
 /**
- * The older chunk (before the merge run) with the smallest visible share,
+ * Older chunks a compaction examines for a rewrite, at most this many:
+ * measuring a chunk's visible share walks all its entries, and doing that
+ * for every chunk of a 64 MiB bucket on every compaction (under the commit
+ * lock) made 64 concurrent writers CPU-bound.
+ */
+export const REWRITE_CANDIDATES = 8;
+
+/**
+ * The positions in `older` a compaction at bucket `revision` examines: all
+ * of them when there are at most {@link REWRITE_CANDIDATES}, else that many
+ * in a row from a start the revision's hash picks. A hash, not the revision
+ * itself: compactions often come a fixed number of commits apart, and a
+ * start stepping by a fixed stride could visit only some of the chunks. A
+ * chunk's visible share only falls as newer layers shadow its keys, so one
+ * that became mostly garbage is examined after about `older.length /
+ * REWRITE_CANDIDATES` compactions on average. A pure function of the state,
+ * like the rest of the plan.
+ */
+export function rewriteCandidates(older: readonly ChunkRef[], revision: number): number[] {
+  const count = Math.min(older.length, REWRITE_CANDIDATES);
+  const start = older.length <= REWRITE_CANDIDATES ? 0 : mix32(revision) % older.length;
+  return Array.from({ length: count }, (_, i) => (start + i) % older.length);
+}
+
+/** A 32-bit integer hash whose every output bit depends on every input bit (MurmurHash3's finaliser), so `mix32(x) % n` spreads for any stride of x. */
+function mix32(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * Of the older chunks (before the merge run) it examines
+ * ({@link rewriteCandidates}), the one with the smallest visible share,
  * if that share is below {@link GARBAGE_SHARE}, with what it must keep: its
  * entries that no newer layer shadows, and its deletion markers that may
  * still hide a key in an older chunk (none when it is the oldest). The
@@ -158,17 +192,20 @@ function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (nam
     const inline = state.inline.get(key);
     return inline !== undefined && isMovable(state, inline);
   };
-  let best: { replaces: ChunkRef; output: CompactionOutput | undefined; share: number } | undefined;
-  older.forEach((ref, position) => {
+  let best: { replaces: ChunkRef; live: Entry[]; deleted: Map<string, number>; share: number } | undefined;
+  rewriteCandidates(older, state.revision).forEach((position) => {
+    const ref = older[position]!;
     const loaded = chunk(ref.name);
     if (!loaded || ref.bytes <= 0) return;
-    const entries: StoredEntry[] = [];
+    // Entries, not their stored form yet: an entry of a chunk makes its
+    // string anew (packed-entry.ts), and only the chosen chunk is written.
+    const live: Entry[] = [];
     let liveBytes = 0;
-    for (const [key, entry] of loaded.entries) {
-      if (shadowed(key) || state.layer.entries.get(key)?.chunk !== ref.name) continue;
-      const item = stored(entry);
-      entries.push(item);
-      liveBytes += entryStoredSize(item.cmKey, valueBytes(item)) + item.cmKey.length + 24;
+    for (const entry of loaded.entries) {
+      if (shadowed(entry.key) || state.layer.entries.get(entry.key)?.chunk !== ref.name) continue;
+      live.push(entry);
+      // entry.size is what valueBytes gives for its stored form.
+      liveBytes += entryStoredSize(entry.cmKey, entry.size) + entry.cmKey.length + 24;
     }
     const deleted = new Map<string, number>();
     if (position > 0) {
@@ -180,12 +217,11 @@ function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (nam
       }
     }
     const share = liveBytes / ref.bytes;
-    if (share < GARBAGE_SHARE && (!best || share < best.share)) {
-      entries.sort((a, b) => (a.cmKey < b.cmKey ? -1 : a.cmKey > b.cmKey ? 1 : 0));
-      best = { replaces: ref, output: entries.length > 0 || deleted.size > 0 ? { entries, deleted } : undefined, share };
-    }
+    if (share < GARBAGE_SHARE && (!best || share < best.share)) best = { replaces: ref, live, deleted, share };
   });
-  return best && { replaces: best.replaces, output: best.output };
+  if (!best) return undefined;
+  const entries = best.live.map(stored).sort((a, b) => (a.cmKey < b.cmKey ? -1 : a.cmKey > b.cmKey ? 1 : 0));
+  return { replaces: best.replaces, output: entries.length > 0 || best.deleted.size > 0 ? { entries, deleted: best.deleted } : undefined };
 }
 
 /**

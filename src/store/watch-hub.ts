@@ -16,8 +16,9 @@
  * memory; iterate promptly or abort.
  */
 import type { ExpiryRecord } from '../codec/index.js';
-import type { BucketState, Entry } from './bucket-state.js';
+import type { BucketState, ChunkLayer, Entry, LayerChunk } from './bucket-state.js';
 import { pairIn, toPair } from './bucket-state.js';
+import { sameStored } from './packed-entry.js';
 import type { DeleteReason, KeyEvent, TreeEvent } from './types.js';
 
 /** One key's new state after a cache update. */
@@ -183,9 +184,10 @@ export function diffStates(before: BucketState, after: BucketState): Change[] {
       ? { key, entry, expiry: after.expiries.get(key), revision: after.revision }
       : { key, entry, revision: after.revision, reason: after.expired.has(key) ? 'expired' : 'deleted' };
   const differs = (old: Entry | undefined, entry: Entry | undefined) =>
-    !old || !entry ? old !== entry : old.stored !== entry.stored || old.field !== entry.field || old.lastIndex !== entry.lastIndex;
-  if (before.layer === after.layer && before.entries !== before.inline && after.entries !== after.inline) {
-    const keys = new Set([...before.inline.keys(), ...after.inline.keys(), ...before.tombstones.keys(), ...after.tombstones.keys()]);
+    !old || !entry ? old !== entry : old.lastIndex !== entry.lastIndex || !sameStored(old, entry);
+  const layerKeys = before.layer === after.layer ? new Set<string>() : changedLayerKeys(before.layer, after.layer);
+  if (layerKeys) {
+    const keys = new Set([...layerKeys, ...before.inline.keys(), ...after.inline.keys(), ...before.tombstones.keys(), ...after.tombstones.keys()]);
     for (const key of keys) {
       const entry = after.entries.get(key);
       if (differs(before.entries.get(key), entry)) changes.push(change(key, entry));
@@ -199,4 +201,29 @@ export function diffStates(before: BucketState, after: BucketState): Change[] {
     }
   }
   return changes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * The keys whose visible entry may differ between two chunk layers: those
+ * the chunks in one layer and not the other hold or delete. A key no such
+ * chunk names is in the same chunks, in the same order, on both sides, so
+ * it resolves alike (a compaction, which replaces a few of a bucket's
+ * chunks, then costs a diff of those chunks' keys, not of every key).
+ * Undefined when the chunks both layers keep changed order: then every key
+ * is compared.
+ */
+function changedLayerKeys(before: ChunkLayer, after: ChunkLayer): Set<string> | undefined {
+  const id = (chunk: LayerChunk) => `${chunk.name}/${chunk.uid}`;
+  const inBefore = new Set(before.chunks.map(id));
+  const inAfter = new Set(after.chunks.map(id));
+  const kept = (chunks: readonly LayerChunk[], other: Set<string>) => chunks.filter((c) => other.has(id(c))).map(id).join(' ');
+  if (kept(before.chunks, inAfter) !== kept(after.chunks, inBefore)) return undefined;
+  const keys = new Set<string>();
+  const add = (chunk: LayerChunk) => {
+    for (const entry of chunk.entries) keys.add(entry.key);
+    for (const key of chunk.deleted.keys()) keys.add(key);
+  };
+  for (const chunk of before.chunks) if (!inAfter.has(id(chunk))) add(chunk);
+  for (const chunk of after.chunks) if (!inBefore.has(id(chunk))) add(chunk);
+  return keys;
 }
