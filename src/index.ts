@@ -68,7 +68,7 @@ export type { KubeConfigLocation, KubeConfigSource } from './kube/config.js';
 export { systemClock } from './clock.js';
 
 export { LeaseElector } from './election/index.js';
-export type { LeaseElectorOptions } from './election/index.js';
+export type { HandoffOptions, LeaderInfo, LeaseElectorOptions, ReleaseOutcome, ResignOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
 export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus } from './state/index.js';
 export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';

@@ -561,7 +561,7 @@ export class StateManager implements AsyncDisposable {
     void (async () => {
       await this.#drainLeaderWork(err);
       if (this.#closeRequested) return;
-      await this.#elector.resign({ nextTermAbove: floor });
+      await this.#elector.resign({ nextTermAbove: floor, coolDownMs: 0 });
     })().catch((failure: unknown) => this.#log.error({ code: (failure as { code?: unknown }).code }, 'resigning after a fence failed'));
   }
 
