@@ -70,7 +70,7 @@ export { systemClock } from './clock.js';
 export { LeaseElector } from './election/index.js';
 export type { HandoffOptions, LeaderInfo, LeaseElectorOptions, ReleaseOutcome, ResignOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
-export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus } from './state/index.js';
+export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus, StepDownOptions } from './state/index.js';
 export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';
 export type { MetricsOptions, MetricsRegistry } from './metrics/index.js';
 // The port to Kubernetes (the `api` option); kubekv/testing's FakeCluster implements it in memory.
