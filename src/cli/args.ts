@@ -31,6 +31,8 @@ export const optionTable = {
   replace: { type: 'boolean' },
   timeout: { type: 'string' },
   prefix: { type: 'boolean' },
+  handoff: { type: 'string' },
+  resign: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -108,6 +110,10 @@ export interface CliOptions {
   replace: boolean;
   /** Deadline of a write in ms (`--timeout`); undefined: the store's default. */
   timeoutMs: number | undefined;
+  /** `--handoff <identity>` (leader): the replica to hand leadership to. */
+  handoff: string | undefined;
+  /** `--resign` (leader): ask the holder to step down. */
+  resign: boolean;
   /** `-h`. */
   help: boolean;
 }
@@ -181,6 +187,9 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
   if (flag('prefix') && values['if-revision'] !== undefined) {
     throw new InvalidOptionError('prefix', true, '--prefix and --if-revision exclude each other (a revision belongs to one key)');
   }
+  const handoff = string('handoff');
+  if (handoff !== undefined && handoff === '') throw new InvalidOptionError('handoff', handoff, 'a replica identity (the holder name it writes into the Lease)');
+  if (handoff !== undefined && flag('resign')) throw new InvalidOptionError('resign', true, '--resign and --handoff exclude each other');
   return {
     kubeconfig: string('kubeconfig'),
     context: string('context'),
@@ -198,6 +207,8 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
     createBucket: flag('create-bucket'),
     replace: flag('replace'),
     timeoutMs: timeout === undefined ? undefined : parseDuration('timeout', timeout),
+    handoff,
+    resign: flag('resign'),
     help: flag('help'),
   };
 }

@@ -35,6 +35,8 @@ const optionHelp: Record<OptionName, [string, string]> = {
   replace: ['--replace', 'also delete the keys the dump does not hold (in the same atomic write)'],
   timeout: ['--timeout <duration>', 'deadline of the write, e.g. 10s (default 30s)'],
   prefix: ['--prefix', 'del: delete every key that starts with <key>, in one write'],
+  handoff: ['--handoff <identity>', 'leader: ask the holder to hand leadership to this replica, and wait until it leads'],
+  resign: ['--resign', 'leader: ask the holder to step down, and wait until another replica leads or the Lease is released'],
 };
 
 const exitCodes = `Exit codes:

@@ -545,12 +545,21 @@ export class LeaseElector implements AsyncDisposable {
     void this.#invoke('onLeaderChange', () => this.#o.onLeaderChange?.(info));
   }
 
-  /** While leading, a record preferring another holder: end this leadership period and release (as resign(), without a cool-down of our own; the preference makes us wait). */
-  #honourPreferred(record: LeaseRecord): void {
-    if (!this.#leading || this.#handingOver || record.holderIdentity !== this.identity || !this.#prefersOther(record)) return;
+  /**
+   * While leading, a record preferring another holder, or asking this
+   * holder to step down (`kubekv leader --resign`): end this leadership
+   * period and release, as resign() does. For a preference without a
+   * cool-down of our own (the preference makes us wait); for a step-down
+   * request with the default one (leaseDurationMs), so another takes over.
+   */
+  #honourRequests(record: LeaseRecord): void {
+    if (!this.#leading || this.#handingOver || record.holderIdentity !== this.identity) return;
+    const preferred = this.#prefersOther(record);
+    if (!preferred && !record.stepDownRequested) return;
     this.#handingOver = true;
-    this.#log.info({ preferred: record.preferredHolder }, 'the lease prefers another holder: stepping down');
-    void this.#queueStepDown(undefined, 0).finally(() => {
+    if (preferred) this.#log.info({ preferred: record.preferredHolder }, 'the lease prefers another holder: stepping down');
+    else this.#log.info('asked to step down (kubekv.dev/step-down): stepping down');
+    void this.#queueStepDown(undefined, preferred ? 0 : this.#leaseMs).finally(() => {
       this.#handingOver = false;
       this.#reschedule();
     });
@@ -587,7 +596,7 @@ export class LeaseElector implements AsyncDisposable {
     if (this.#leading && holder !== this.identity) {
       void this.#stopLeading(new NotLeaderError(holder), `lease is now ${holder ? `held by ${holder}` : lease ? 'released' : 'deleted'}`);
     }
-    if (lease) this.#honourPreferred(lease.record);
+    if (lease) this.#honourRequests(lease.record);
   }
 
   /**
@@ -927,6 +936,7 @@ function sameRecord(a: LeaseRecord | undefined, b: LeaseRecord | undefined): boo
   if (!a || !b) return a === b;
   return a.holderIdentity === b.holderIdentity && a.leaseDurationSeconds === b.leaseDurationSeconds
     && (a.preferredHolder || undefined) === (b.preferredHolder || undefined) && a.holderAddress === b.holderAddress
+    && !!a.stepDownRequested === !!b.stepDownRequested
     && a.leaseTransitions === b.leaseTransitions && a.acquireTime?.getTime() === b.acquireTime?.getTime()
     && a.renewTime?.getTime() === b.renewTime?.getTime();
 }

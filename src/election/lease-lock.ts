@@ -60,6 +60,13 @@ export interface LeaseRecord {
    * current holder (a client-go holder keeps a stale one as it is).
    */
   holderAddress?: string | undefined;
+  /**
+   * True when someone (`kubekv leader <name> --resign`) asked the current
+   * holder to step down: the {@link STEP_DOWN_ANNOTATION} names this holder
+   * and this leaseTransitions. Read only; a write keeps the annotation as
+   * it is, and the release (another holder) makes it stale.
+   */
+  stepDownRequested?: boolean | undefined;
 }
 
 /** A record as read or written, with the resourceVersion a later update must name. */
@@ -164,6 +171,13 @@ export const HOLDER_ADDRESS_ANNOTATION = 'kubekv.dev/holder-address';
  * they are) makes it stale without having to remove it.
  */
 export const PREFERRED_HOLDER_ANNOTATION = 'kubekv.dev/preferred-holder';
+
+/**
+ * Annotation asking the holder to step down, as JSON `{"holder",
+ * "leaseTransitions"}`: it counts only while both still describe the
+ * record, so it addresses one leadership period and never a later one.
+ */
+export const STEP_DOWN_ANNOTATION = 'kubekv.dev/step-down';
 
 /** Annotation touch() changes: a new resourceVersion without a new record. */
 export const TOUCH_ANNOTATION = 'kubekv.dev/fenced-write';
@@ -272,6 +286,7 @@ export class KubeLeaseLock implements LeaseLock {
     if (address !== undefined) record.holderAddress = address;
     const preferred = record.preferredHolder ?? preferredHolderOf(lease.metadata?.annotations, record.leaseTransitions);
     if (preferred !== undefined) record.preferredHolder = preferred;
+    if (stepDownRequested(lease.metadata?.annotations, record)) record.stepDownRequested = true;
     return { record, resourceVersion, uid: lease.metadata?.uid };
   }
 }
@@ -299,6 +314,12 @@ export function preferredHolderOf(annotations: Record<string, string> | undefine
   if (!parsed) return undefined;
   const { holder, leaseTransitions: at } = parsed as { holder?: unknown; leaseTransitions?: unknown };
   return at === leaseTransitions && typeof holder === 'string' && holder !== '' ? holder : undefined;
+}
+
+/** True when the step-down annotation names `record`'s holder and leaseTransitions. */
+export function stepDownRequested(annotations: Record<string, string> | undefined, record: Pick<LeaseRecord, 'holderIdentity' | 'leaseTransitions'>): boolean {
+  const parsed = parseAnnotation(annotations?.[STEP_DOWN_ANNOTATION]) as { holder?: unknown; leaseTransitions?: unknown } | undefined;
+  return record.holderIdentity !== '' && parsed?.holder === record.holderIdentity && parsed.leaseTransitions === record.leaseTransitions;
 }
 
 function parseAnnotation(raw: string | undefined): object | undefined {

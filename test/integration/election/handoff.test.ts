@@ -88,7 +88,7 @@ describe('resign and handoff on a real API server', () => {
       '--lease-duration', '3s', '--renew-deadline', '2s', '--retry-period', '500ms', '--release=true'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.push(child);
     const goEvents: Array<{ event: string; at: number }> = [];
-    createInterface({ input: child.stdout! }).on('line', (line) => goEvents.push(JSON.parse(line) as { event: string; at: number }));
+    createInterface({ input: child.stdout }).on('line', (line) => goEvents.push(JSON.parse(line) as { event: string; at: number }));
     await waitFor(() => goEvents.some((e) => e.event === 'ready'), 'the Go peer to be ready', 15_000, 10);
 
     const handedAt = Date.now();

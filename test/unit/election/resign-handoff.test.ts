@@ -167,6 +167,20 @@ describe('a preferred holder set by another party (kubectl, the apiserver)', () 
     assert.equal(b!.term, 1);
   });
 
+  it('a step-down request addressed to the holder (kubekv leader --resign): it releases and sits out leaseDurationMs', async () => {
+    const { clock, lock, electors: [a, b], leaders } = cluster(['a', 'b']);
+    await a!.start();
+    await b!.start();
+    lock.write({ ...lock.current!.record, stepDownRequested: true });
+    await clock.advance(0);
+    assert.deepEqual(leaders(), ['b']);
+    await b!.close();
+    await clock.advance(14_999);
+    assert.deepEqual(leaders(), [], 'a contended during its cool-down');
+    await clock.advance(1);
+    assert.deepEqual(leaders(), ['a']);
+  });
+
   it('a client-go holder ignores it: the preferred one still waits for the lease to expire, never overlapping', async () => {
     const { clock, lock, electors: [me] } = cluster(['me'], { ...released(), holderIdentity: 'go-elector', leaseDurationSeconds: 15, preferredHolder: 'me' });
     await me!.start();
