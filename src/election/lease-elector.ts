@@ -565,6 +565,11 @@ export class LeaseElector implements AsyncDisposable {
     });
   }
 
+  /** True when the observed record names this replica its preferred holder. */
+  #preferred(): boolean {
+    return this.#observed?.record.preferredHolder === this.identity;
+  }
+
   /** True when the record names a preferred holder other than this replica. */
   #prefersOther(record: LeaseRecord): boolean {
     return !!record.preferredHolder && record.preferredHolder !== this.identity;
@@ -645,7 +650,9 @@ export class LeaseElector implements AsyncDisposable {
     if (this.#leading) due = this.#renewAt;
     else if (this.#holdsOff()) due = this.#expiresAt();
     else due = this.#retryAt ?? now;
-    if (!this.#leading) due = Math.max(due, this.#coolDownUntil);
+    // A cool-down keeps this replica from contending on its own; a Lease
+    // that names it the preferred holder invites it, cool-down or not.
+    if (!this.#leading && !this.#preferred()) due = Math.max(due, this.#coolDownUntil);
     if (due > now) {
       this.#timer = this.#clock.setTimer(() => this.#reschedule(), due - now);
       this.#resolveReady();

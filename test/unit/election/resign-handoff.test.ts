@@ -200,6 +200,18 @@ describe('a preferred holder set by another party (kubectl, the apiserver)', () 
     assert.equal(me!.isLeader, true);
   });
 
+  it('a replica in its cool-down still takes a Lease handed to it', async () => {
+    const { clock, electors: [a, b], leaders } = cluster(['a', 'b']);
+    await a!.start();
+    await b!.start();
+    assert.equal(await a!.resign(), 'released');
+    await clock.advance(0);
+    assert.deepEqual(leaders(), ['b']);
+    assert.equal(await b!.handoff('a'), 'released');
+    await clock.advance(0);
+    assert.deepEqual(leaders(), ['a'], 'the preferred replica waited out its cool-down');
+  });
+
   it('the preferred replica takes a released Lease at once', async () => {
     const { lock, electors: [me] } = cluster(['me'], released({ preferredHolder: 'me' }));
     await me!.start();
