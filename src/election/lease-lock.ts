@@ -214,7 +214,7 @@ export class KubeLeaseLock implements LeaseLock {
   async create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult> {
     const { name, labels } = this.#o;
     const annotations = withRecordAnnotations(this.#o.annotations, record);
-    return this.#result(await this.#leases.create({ metadata: { name, labels, annotations }, spec: toSpec(record) }, { signal }));
+    return this.#result(await this.#leases.create({ metadata: { name, labels, annotations }, spec: toSpec(record, false) }, { signal }));
   }
 
   async update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
@@ -226,7 +226,7 @@ export class KubeLeaseLock implements LeaseLock {
     const body: LeaseObject = {
       ...base.object,
       metadata: { ...base.object.metadata, annotations: withRecordAnnotations(base.object.metadata?.annotations, record), name: this.#o.name, resourceVersion },
-      spec: { ...base.object.spec, ...toSpec(record) },
+      spec: { ...base.object.spec, ...toSpec(record, base.object.spec?.strategy !== undefined) },
     };
     return this.#result(await this.#leases.update(body, { signal }));
   }
@@ -341,8 +341,14 @@ export function holderAddressOf(annotations: Record<string, string> | undefined,
   return named === holder && typeof address === 'string' ? address : undefined;
 }
 
-/** The spec client-go writes for a record (LeaderElectionRecordToLeaseSpec). */
-function toSpec(record: LeaseRecord): LeaseSpec {
+/**
+ * The spec client-go writes for a record (LeaderElectionRecordToLeaseSpec).
+ * spec.preferredHolder only where the Lease has a `strategy`: with the
+ * CoordinatedLeaderElection gate on, the API server refuses (422) a
+ * preferredHolder without one, and with the gate off it drops it; kubekv's
+ * annotation carries the preference either way.
+ */
+function toSpec(record: LeaseRecord, hasStrategy: boolean): LeaseSpec {
   // MicroTime on the wire has six fractional digits: a plain Date's JSON
   // (three) is refused by the API server with 400.
   return {
@@ -353,7 +359,7 @@ function toSpec(record: LeaseRecord): LeaseSpec {
     leaseTransitions: record.leaseTransitions,
     // Absent keeps the replaced spec's (an update spreads this over it);
     // present but undefined drops the field from the JSON, which clears it.
-    ...(record.preferredHolder === undefined ? {} : { preferredHolder: record.preferredHolder || undefined }),
+    ...(record.preferredHolder === undefined ? {} : { preferredHolder: (hasStrategy && record.preferredHolder) || undefined }),
   } as LeaseSpec;
 }
 

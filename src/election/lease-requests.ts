@@ -58,8 +58,10 @@ export async function requestStepDown(leases: ResourceClient<LeaseObject>, name:
       : { [PREFERRED_HOLDER_ANNOTATION]: JSON.stringify({ holder: preferred, leaseTransitions }) };
     const patch: MergePatch = {
       metadata: { resourceVersion, annotations: annotation },
-      // Kept where the API server has the CoordinatedLeaderElection gate; dropped (harmlessly) where not.
-      ...(preferred === undefined ? {} : { spec: { preferredHolder: preferred } }),
+      // Only beside a strategy: with the CoordinatedLeaderElection gate a
+      // preferredHolder without one is refused (422); without the gate it is
+      // dropped. The annotation carries it everywhere.
+      ...(preferred !== undefined && lease.spec?.strategy !== undefined ? { spec: { preferredHolder: preferred } } : {}),
     };
     const result = await leases.patch(name, patch, { signal });
     if (result.ok) return { holder, leaseTransitions, resourceVersion: result.object ? result.object.metadata?.resourceVersion ?? '' : result.resourceVersion };
