@@ -68,7 +68,7 @@ export type { KubeConfigLocation, KubeConfigSource } from './kube/config.js';
 export { systemClock } from './clock.js';
 
 export { LeaseElector } from './election/index.js';
-export type { HandoffOptions, LeaderInfo, LeaseElectorOptions, ReleaseOutcome, ResignOptions } from './election/index.js';
+export type { CoordinatedOptions, HandoffOptions, LeaderInfo, LeaseElectorOptions, ReleaseOutcome, ResignOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
 export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus, StepDownOptions } from './state/index.js';
 export type { Lock, LockAcquireOptions, LockHandle, LockOptions } from './lock/index.js';
@@ -93,4 +93,4 @@ export type {
   WriteResult,
 } from './kube/api.js';
 export type { WatchEvent } from './kube/watch-stream.js';
-export type { ConfigMapObject, EventObject, EventRegarding, KubeObject, LeaseObject, ObjectMeta, SecretObject } from './kube/types.js';
+export type { ConfigMapObject, EventObject, EventRegarding, KubeObject, LeaseCandidateObject, LeaseObject, ObjectMeta, SecretObject } from './kube/types.js';

@@ -5,6 +5,7 @@
  */
 export { LeaseElector } from './lease-elector.js';
 export type { HandoffOptions, LeaderInfo, LeaseElectorOptions, ReleaseOutcome, ResignOptions } from './lease-elector.js';
+export type { CoordinatedOptions } from './lease-candidate.js';
 export { HOLDER_ADDRESS_ANNOTATION, KubeLeaseLock, PREFERRED_HOLDER_ANNOTATION, compareResourceVersions } from './lease-lock.js';
 export type {
   KubeLeaseLockOptions,

@@ -53,6 +53,7 @@ import { certainlyNotApplied } from '../kube/errors.js';
 import { validateName, type KubeConfigSource } from '../kube/config.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { checkCoordinated, LeaseCandidate, type CoordinatedOptions } from './lease-candidate.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
 import type { ElectionObserver } from '../metrics/observer.js';
 import {
@@ -198,6 +199,20 @@ export interface LeaseElectorOptions {
    */
   advertise?: string | undefined;
   /**
+   * Coordinated leader election (KEP-4355; beta, off by default through
+   * Kubernetes 1.36): instead of acquiring the Lease itself, this replica
+   * registers a coordination.k8s.io/v1beta1 LeaseCandidate with its
+   * versions, and the API server picks the holder (by default the oldest
+   * emulation version, then binary version: during a rolling upgrade the
+   * old version leads until none is left) and writes it into the Lease; this
+   * replica then leads as a new term and renews, and steps down when the
+   * API server names a preferred holder. It never acquires on its own.
+   * Needs `create`, `get`, `list`, `watch`, `update`, `delete` on
+   * leasecandidates; start() rejects with InvalidOptionError when the API
+   * server does not serve them. Default: off (client-go's ordinary election).
+   */
+  coordinated?: CoordinatedOptions | undefined;
+  /**
    * Storage of the record (kubeConfig and namespace are then unused); by default the Lease namespace/name. For other kubekv modules and tests.
    *
    * @internal
@@ -279,6 +294,8 @@ export class LeaseElector implements AsyncDisposable {
   #handingOver = false;
   readonly #advertise: string | undefined;
   #reportedInfo: LeaderInfo | undefined;
+  /** The LeaseCandidate of a coordinated election; undefined otherwise. */
+  readonly #candidate: LeaseCandidate | undefined;
 
   /** @param options - see {@link LeaseElectorOptions}; validated here, and no request is made */
   constructor(options: LeaseElectorOptions) {
@@ -291,15 +308,23 @@ export class LeaseElector implements AsyncDisposable {
     this.#retryMs = retryMs;
     this.#releaseOnClose = options.releaseOnClose ?? true;
     this.#clock = options.clock ?? systemClock;
+    const coordinated = checkCoordinated(options.coordinated);
+    let candidates: ReturnType<NonNullable<KubeApi['leaseCandidates']>> | undefined;
     if (options.lock) {
       if (options.namespace !== undefined) validateName('namespace', options.namespace);
       this.#lock = options.lock;
+      if (coordinated) throw new InvalidOptionError('coordinated', coordinated, 'a Kubernetes Lease (not with `lock`)');
     } else {
       const { api, namespace } = resolveAccess(options);
       this.#lock = new KubeLeaseLock({ api, namespace, name, clock: this.#clock, logger: options.logger });
+      if (coordinated && !api.leaseCandidates) throw new InvalidOptionError('coordinated', coordinated, 'an `api` that serves LeaseCandidates');
+      candidates = coordinated ? api.leaseCandidates!(namespace) : undefined;
     }
     this.#log = (options.logger ?? silentLogger).child({ lease: this.#lock.describe(), identity });
     this.#metrics = metrics?.election(name);
+    this.#candidate = coordinated && candidates
+      ? new LeaseCandidate({ ...coordinated, candidates, leaseName: name, name: identity, clock: this.#clock, logger: this.#log, onError: (error) => this.#requestFailed(error) })
+      : undefined;
   }
 
   /** True from onStartedLeading until leadership ends. */
@@ -384,7 +409,9 @@ export class LeaseElector implements AsyncDisposable {
     }
     if (this.#started) return this.#ready.promise;
     this.#started = true;
-    this.#log.info('contending for leadership');
+    this.#log.info(this.#candidate ? 'contending for leadership (coordinated: the API server picks the holder)' : 'contending for leadership');
+    // A coordinated start fails as a whole when the API server does not serve LeaseCandidates.
+    this.#candidate?.start(signal).catch((err: unknown) => this.#startFailed(err instanceof Error ? err : new Error(String(err))));
     this.#watch = this.#lock.watch({
       onLease: (lease, rv) => {
         this.#observe(lease, rv);
@@ -502,6 +529,8 @@ export class LeaseElector implements AsyncDisposable {
 
   async #shutdown(): Promise<void> {
     this.#timer?.cancel();
+    // First: the API server stops picking this replica.
+    await this.#candidate?.stop();
     const reason = new ClosedError(`elector for ${this.#lock.describe()}`);
     this.#closeController.abort(reason);
     const wasLeading = this.#leading !== undefined;
@@ -645,6 +674,11 @@ export class LeaseElector implements AsyncDisposable {
     this.#timer?.cancel();
     this.#timer = undefined;
     if (this.#closing || !this.#started || this.#busy || this.#resigning || this.#handingOver || !this.#synced) return;
+    if (this.#candidate && !this.#leading && this.#observed?.record.holderIdentity !== this.identity) {
+      // Coordinated: the API server names the holder; the watch wakes us when it names us.
+      this.#resolveReady();
+      return;
+    }
     const now = this.#clock.monotonic();
     let due: number;
     if (this.#leading) due = this.#renewAt;
@@ -685,6 +719,8 @@ export class LeaseElector implements AsyncDisposable {
       if (this.#closing || this.#resigning || this.#handingOver) return;
       if (!current) {
         this.#observe(undefined, undefined);
+        // Coordinated: the API server creates and assigns the Lease, never we.
+        if (this.#candidate) return;
         // After a deletion, carry the count on (from -1: 0 for a new Lease) so terms keep growing.
         const result = await this.#create(this.#record(this.#nextTerm(this.#maxTransitions)), signal);
         return result.ok ? this.#succeeded(result.lease, undefined, startedAt) : this.#failed('another replica created the lease first');
@@ -692,6 +728,8 @@ export class LeaseElector implements AsyncDisposable {
       this.#observe(current, current.resourceVersion);
       // #observe may have started a handover (the record prefers another holder).
       if (this.#handingOver || this.#holdsOff()) return;
+      // Coordinated: only a Lease the API server assigned to us.
+      if (this.#candidate && !this.#leading && current.record.holderIdentity !== this.identity) return;
       const renewing = this.#leading !== undefined && this.#leading === leading;
       const { leaseTransitions } = current.record;
       const record = renewing ? this.#record(leaseTransitions, current.record) : this.#record(this.#nextTerm(leaseTransitions));

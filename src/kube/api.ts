@@ -32,7 +32,7 @@ import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource }
 import { isConflict, isNotFound, toKubekvError, isAbort, isGone, parseJsonAnswer } from './errors.js';
 import { RequestTimedOut, withDeadline } from './signals.js';
 import { KubeTransport, type KubeRequest, type KubeStream } from './transport.js';
-import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject, SecretObject } from './types.js';
+import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseCandidateObject, LeaseObject, SecretObject } from './types.js';
 import { objectVersion } from './version-prefix.js';
 import { watchStream, type WatchEvent } from './watch-stream.js';
 
@@ -206,6 +206,12 @@ export interface KubeApi {
   leases(namespace: string): ResourceClient<LeaseObject>;
   /** The events.k8s.io/v1 Events of `namespace`. */
   events(namespace: string): ResourceClient<EventObject>;
+  /**
+   * The coordination.k8s.io/v1beta1 LeaseCandidates of `namespace`
+   * (coordinated leader election; served only where that beta API is on).
+   * Optional: a port without it cannot run a coordinated election.
+   */
+  leaseCandidates?(namespace: string): ResourceClient<LeaseCandidateObject>;
 }
 
 /** Default of {@link KubeApiOptions.requestTimeoutMs}. */
@@ -237,6 +243,9 @@ const CONFIGMAPS: ResourceType = { prefix: '/api/v1', resource: 'configmaps', ap
 const SECRETS: ResourceType = { prefix: '/api/v1', resource: 'secrets', apiVersion: 'v1', kind: 'Secret' };
 const LEASES: ResourceType = { prefix: '/apis/coordination.k8s.io/v1', resource: 'leases', apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' };
 const EVENTS: ResourceType = { prefix: '/apis/events.k8s.io/v1', resource: 'events', apiVersion: 'events.k8s.io/v1', kind: 'Event' };
+const LEASE_CANDIDATES: ResourceType = {
+  prefix: '/apis/coordination.k8s.io/v1beta1', resource: 'leasecandidates', apiVersion: 'coordination.k8s.io/v1beta1', kind: 'LeaseCandidate',
+};
 
 /** The {@link KubeApi} over a {@link KubeWire}: HTTP for a real cluster, memory for kubekv/testing. */
 export class WireKubeApi implements KubeApi {
@@ -275,6 +284,10 @@ export class WireKubeApi implements KubeApi {
 
   events(namespace: string): ResourceClient<EventObject> {
     return new WireResource<EventObject>(this.#wire, EVENTS, namespace, this.#timeoutMs, this.#clock);
+  }
+
+  leaseCandidates(namespace: string): ResourceClient<LeaseCandidateObject> {
+    return new WireResource<LeaseCandidateObject>(this.#wire, LEASE_CANDIDATES, namespace, this.#timeoutMs, this.#clock);
   }
 }
 
