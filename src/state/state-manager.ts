@@ -39,7 +39,7 @@ import type { EtcdBudgetOptions } from '../store/etcd-budget.js';
 import type { KubeConfig } from '../kube/types.js';
 import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { BucketKind, CompressionOptions } from '../codec/index.js';
-import { LeaseElector, type LeaderInfo, type LeaseElectorOptions, type ReleaseOutcome } from '../election/index.js';
+import { LeaseElector, type CoordinatedOptions, type LeaderInfo, type LeaseElectorOptions, type ReleaseOutcome } from '../election/index.js';
 import { checkElectorOptions } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
@@ -82,6 +82,13 @@ export interface StateManagerOptions {
    * leader`). See LeaseElectorOptions.advertise. Default: none.
    */
   advertise?: string;
+  /**
+   * Coordinated leader election: the API server picks the leader among the
+   * replicas by version (LeaseCandidate, KEP-4355; beta, off by default
+   * through 1.36). See LeaseElectorOptions.coordinated. Fencing is the same
+   * (every leadership period is a new term). Default: off.
+   */
+  coordinated?: CoordinatedOptions;
   /** Bucket names; the first is `store`. Default [`<name>-state`]. */
   buckets?: string[];
   /** Lease name. Default `<name>-leader`. */
@@ -288,6 +295,7 @@ export class StateManager implements AsyncDisposable {
       name: options.leaseName ?? `${options.name}-leader`,
       identity: options.identity,
       advertise: options.advertise,
+      coordinated: options.coordinated,
       leaseDurationMs: options.leaseDurationMs,
       renewDeadlineMs: options.renewDeadlineMs,
       retryPeriodMs: options.retryPeriodMs,
