@@ -14,6 +14,7 @@ import { fetch } from 'undici';
 import { repoRoot } from '../test/controlplane/build.js';
 import type { ControlPlane } from '../test/controlplane/index.js';
 import { ms, quantile } from './stats.js';
+import { benchSteer } from './election-steer.bench.js';
 
 interface Timings {
   name: string;
@@ -178,4 +179,5 @@ export async function benchElection(cp: ControlPlane): Promise<void> {
     console.log(`    handover after close()  p50 ${ms(quantile(handover, 0.5))}  max ${ms(Math.max(...handover))}  (target < 300 ms, n=${TRIALS})`);
   }
   await idleFollowerRequests(cp);
+  await benchSteer(cp);
 }

@@ -1,8 +1,9 @@
 /**
  * `npm run bench [-- <name> ...] [--option value ...]`: starts a real
  * control plane and prints figures; with names (controlplane, store,
- * contention, election, transport, capacity, follower, ttl) only those
- * benchmarks run, without names all of them. Options with values (args.ts, e.g.
+ * contention, election, transport, capacity, follower, ttl; steer: only
+ * election's resign / handoff part) only those benchmarks run, without
+ * names all of them. Options with values (args.ts, e.g.
  * `--sustained 300` for capacity) are read by the benchmark they belong to.
  * Targets live here, never in timed tests (which would flake on a busy
  * machine).
@@ -12,6 +13,7 @@ import { benchControlPlane } from './controlplane.bench.js';
 import { benchStore } from './store.bench.js';
 import { benchContention } from './contention.bench.js';
 import { benchElection } from './election.bench.js';
+import { benchSteer } from './election-steer.bench.js';
 import { benchTransport } from './transport.bench.js';
 import { benchCapacity } from './capacity.bench.js';
 import { benchFollower } from './follower.bench.js';
@@ -23,6 +25,7 @@ const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   store: benchStore,
   contention: benchContention,
   election: benchElection,
+  steer: benchSteer,
   transport: benchTransport,
   capacity: benchCapacity,
   follower: benchFollower,
@@ -44,7 +47,8 @@ if (unknown.length > 0) {
 const cp = await ControlPlane.start({ log: (line) => console.error(`[controlplane] ${line}`) });
 try {
   for (const [name, bench] of Object.entries(benches)) {
-    if (wanted.length === 0 || wanted.includes(name)) await bench(cp);
+    // steer is a part of election, runnable alone: not twice in a full run.
+    if (wanted.length === 0 ? name !== 'steer' : wanted.includes(name)) await bench(cp);
   }
 } finally {
   await cp.stop();

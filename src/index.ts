@@ -73,9 +73,9 @@ export type { KubeConfigLocation, KubeConfigSource } from './kube/config.js';
 export { systemClock } from './clock.js';
 
 export { LeaseElector } from './election/index.js';
-export type { LeaseElectorOptions } from './election/index.js';
+export type { CoordinatedOptions, HandoffOptions, LeaderInfo, LeaseElectorOptions, ReleaseOutcome, ResignOptions } from './election/index.js';
 export { StateManager, healthHandler } from './state/index.js';
-export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus } from './state/index.js';
+export type { FollowerContext, HealthOptions, LeaderContext, StateManagerApi, StateManagerOptions, StateStatus, StepDownOptions } from './state/index.js';
 export type { Lock, LockAcquireOptions, LockHandle, LockInfo, LockOptions } from './lock/index.js';
 export type { MetricsOptions, MetricsRegistry } from './metrics/index.js';
 // The port to Kubernetes (the `api` option); kubekv/testing's FakeCluster implements it in memory.
@@ -99,4 +99,4 @@ export type {
   WriteResult,
 } from './kube/api.js';
 export type { WatchEvent } from './kube/watch-stream.js';
-export type { ConfigMapObject, EventObject, EventRegarding, KubeObject, LeaseObject, ObjectMeta, SecretObject } from './kube/types.js';
+export type { ConfigMapObject, EventObject, EventRegarding, KubeObject, LeaseCandidateObject, LeaseObject, ObjectMeta, SecretObject } from './kube/types.js';

@@ -32,6 +32,8 @@ export const optionTable = {
   timeout: { type: 'string' },
   ttl: { type: 'string' },
   prefix: { type: 'boolean' },
+  handoff: { type: 'string' },
+  resign: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -111,6 +113,10 @@ export interface CliOptions {
   timeoutMs: number | undefined;
   /** The key's time to live in ms (`--ttl`, put); undefined: permanent. */
   ttlMs: number | undefined;
+  /** `--handoff <identity>` (leader): the replica to hand leadership to. */
+  handoff: string | undefined;
+  /** `--resign` (leader): ask the holder to step down. */
+  resign: boolean;
   /** `-h`. */
   help: boolean;
 }
@@ -185,6 +191,9 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
   if (flag('prefix') && values['if-revision'] !== undefined) {
     throw new InvalidOptionError('prefix', true, '--prefix and --if-revision exclude each other (a revision belongs to one key)');
   }
+  const handoff = string('handoff');
+  if (handoff !== undefined && handoff === '') throw new InvalidOptionError('handoff', handoff, 'a replica identity (the holder name it writes into the Lease)');
+  if (handoff !== undefined && flag('resign')) throw new InvalidOptionError('resign', true, '--resign and --handoff exclude each other');
   return {
     kubeconfig: string('kubeconfig'),
     context: string('context'),
@@ -203,6 +212,8 @@ function convert(values: Partial<Record<OptionName, string | boolean>>, env: Nod
     replace: flag('replace'),
     timeoutMs: timeout === undefined ? undefined : parseDuration('timeout', timeout),
     ttlMs: ttl === undefined ? undefined : parseTtl(ttl),
+    handoff,
+    resign: flag('resign'),
     help: flag('help'),
   };
 }

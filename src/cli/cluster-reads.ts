@@ -32,6 +32,8 @@ export interface LeaseInfo {
   acquireTime: Date | undefined;
   renewTime: Date | undefined;
   leaseTransitions: number;
+  /** spec.preferredHolder, when the API server keeps it (see election/lease-lock.ts for kubekv's annotation). */
+  preferredHolder?: string | undefined;
 }
 
 /**

@@ -36,6 +36,8 @@ const optionHelp: Record<OptionName, [string, string]> = {
   timeout: ['--timeout <duration>', 'deadline of the write, e.g. 10s (default 30s)'],
   ttl: ['--ttl <duration>', 'the key expires this long after the write, e.g. 30s (1s to 24h; deleted by a sweeping store of the bucket)'],
   prefix: ['--prefix', 'del: delete every key that starts with <key>, in one write'],
+  handoff: ['--handoff <identity>', 'leader: ask the holder to hand leadership to this replica, and wait until it leads'],
+  resign: ['--resign', 'leader: ask the holder to step down, and wait until another replica leads or the Lease is released'],
 };
 
 const exitCodes = `Exit codes:

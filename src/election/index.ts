@@ -4,8 +4,9 @@
  * modules (state, lock) that reuse the record's storage.
  */
 export { LeaseElector } from './lease-elector.js';
-export type { LeaseElectorOptions } from './lease-elector.js';
-export { KubeLeaseLock, compareResourceVersions } from './lease-lock.js';
+export type { HandoffOptions, LeaderInfo, LeaseElectorOptions, ReleaseOutcome, ResignOptions } from './lease-elector.js';
+export type { CoordinatedOptions } from './lease-candidate.js';
+export { HOLDER_ADDRESS_ANNOTATION, KubeLeaseLock, PREFERRED_HOLDER_ANNOTATION, compareResourceVersions } from './lease-lock.js';
 export type {
   KubeLeaseLockOptions,
   LeaseLock,

@@ -25,6 +25,19 @@
  * - Each leadership period has its own `term` (leaseTransitions when it was
  *   acquired), above every term this elector saw, unless the Lease is deleted.
  *
+ * Stepping down and handing over (client-go has neither outside its
+ * coordinated mode): resign() ends the leadership period and releases the
+ * Lease, then sits out a cool-down; handoff(x) releases it naming x as
+ * preferred holder. Every kubekv contender honours a preferred holder it
+ * sees (spec.preferredHolder, or kubekv's annotation where the API server
+ * drops that field): a holder named away stops leading and releases; other
+ * contenders than the preferred one wait, from the last change of the
+ * record, the longer of its leaseDurationSeconds and their own
+ * leaseDurationMs before they take it: the bound on how long a handoff to a
+ * replica that never comes leaves the Lease empty. Whoever acquires clears
+ * the preference. None of this lets two hold the Lease at once: it only
+ * makes contenders wait longer or release sooner.
+ *
  * Differences from client-go, all in the safe direction: a record naming our
  * identity that this process does not hold (a restart, a renewal that landed
  * after we gave up) is taken over as a new term, not resumed; close() awaits
@@ -40,6 +53,7 @@ import { certainlyNotApplied } from '../kube/errors.js';
 import { validateName, type KubeConfigSource } from '../kube/config.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { silentLogger, type Logger } from '../logger.js';
+import { checkCoordinated, LeaseCandidate, type CoordinatedOptions } from './lease-candidate.js';
 import { resolveMetrics, type MetricsOptions } from '../metrics/metrics.js';
 import type { ElectionObserver } from '../metrics/observer.js';
 import {
@@ -57,6 +71,60 @@ const MAX_TERM = 2 ** 31 - 1;
 
 /** client-go's JitterFactor: a failed attempt is retried after retryPeriod × [1, 2.2]. */
 const jitterFactor = 1.2;
+
+/** Longest timer Node accepts, in ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Longest `advertise` accepted, in characters (it is written into an annotation with every acquisition). */
+const MAX_ADVERTISE_LENGTH = 1024;
+
+/**
+ * How a release ended, as resign() and handoff() report it:
+ * - 'released': done; this replica wrote the released record (for a
+ *   handoff, naming the preferred holder).
+ * - 'not-held': definitely nothing to release; the Lease was not held by
+ *   this replica (never led, or another took it first) and nothing was
+ *   written.
+ * - 'unconfirmed': outcome unknown; the release failed or its answer was
+ *   lost. The Lease is released or expires within its duration; this
+ *   replica does not lead either way.
+ */
+export type ReleaseOutcome = 'released' | 'not-held' | 'unconfirmed';
+
+/** Who leads, as a contender last observed the Lease. */
+export interface LeaderInfo {
+  /** The holder's identity (possibly one whose lease has expired, until someone takes it over). */
+  readonly identity: string;
+  /** The holder's `advertise` address; undefined when it gave none (or is not a kubekv replica). */
+  readonly address: string | undefined;
+  /** The Lease's leaseTransitions: grows with every change of hands; the holder's fencing epoch under a StateManager. */
+  readonly term: number;
+}
+
+/** Options of {@link LeaseElector.resign}. */
+export interface ResignOptions {
+  /**
+   * How long, in ms, after the release this replica does not contend: the
+   * others take over meanwhile. With no other contender the Lease stays
+   * empty that long. 0 contends again at once (the others, which see the
+   * release first, still usually win). @default leaseDurationMs
+   */
+  coolDownMs?: number | undefined;
+  /**
+   * The release record's leaseTransitions is raised to at least this, so
+   * whoever acquires next gets a greater term. For the StateManager, when a
+   * bucket carries an epoch above the Lease's term.
+   *
+   * @internal
+   */
+  nextTermAbove?: number | undefined;
+}
+
+/** Options of {@link LeaseElector.handoff}. */
+export interface HandoffOptions {
+  /** As {@link ResignOptions.coolDownMs}; this replica also waits for the preferred one as every other contender does. @default leaseDurationMs */
+  coolDownMs?: number | undefined;
+}
 
 /** Options of {@link LeaseElector}; each is validated by the constructor. */
 export interface LeaseElectorOptions {
@@ -116,6 +184,34 @@ export interface LeaseElectorOptions {
   onStoppedLeading?: (() => void | Promise<void>) | undefined;
   /** Called when a different holder is observed (this replica included); not called for a released Lease. */
   onNewLeader?: ((identity: string) => void) | undefined;
+  /**
+   * Called when the leader's identity, address or term as observed changes
+   * (see {@link LeaseElector.leaderInfo}); with undefined when the Lease is
+   * released or deleted. A throw is logged.
+   */
+  onLeaderChange?: ((leader: LeaderInfo | undefined) => void) | undefined;
+  /**
+   * This replica's address (e.g. `http://<pod IP>:8080`, from the Downward
+   * API), recorded with its leadership so that followers can reach the
+   * leader ({@link LeaseElector.leaderInfo}, `kubekv leader`). Kept in the
+   * `kubekv.dev/holder-address` annotation of the Lease, bound to this
+   * identity. Not validated as a URL; at most 1024 characters. Default: none.
+   */
+  advertise?: string | undefined;
+  /**
+   * Coordinated leader election (KEP-4355; beta, off by default through
+   * Kubernetes 1.36): instead of acquiring the Lease itself, this replica
+   * registers a coordination.k8s.io/v1beta1 LeaseCandidate with its
+   * versions, and the API server picks the holder (by default the oldest
+   * emulation version, then binary version: during a rolling upgrade the
+   * old version leads until none is left) and writes it into the Lease; this
+   * replica then leads as a new term and renews, and steps down when the
+   * API server names a preferred holder. It never acquires on its own.
+   * Needs `create`, `get`, `list`, `watch`, `update`, `delete` on
+   * leasecandidates; start() rejects with InvalidOptionError when the API
+   * server does not serve them. Default: off (client-go's ordinary election).
+   */
+  coordinated?: CoordinatedOptions | undefined;
   /**
    * Storage of the record (kubeConfig and namespace are then unused); by default the Lease namespace/name. For other kubekv modules and tests.
    *
@@ -191,27 +287,44 @@ export class LeaseElector implements AsyncDisposable {
   /** The next term acquired is above this (see resign()). */
   #termFloor = -1;
   #resigning = false;
-  #resignation: Promise<void> = Promise.resolve();
+  #resignation: Promise<unknown> = Promise.resolve();
+  /** Monotonic ms before which this replica does not acquire (after resign() or handoff()). */
+  #coolDownUntil = 0;
+  /** True while stepping down because the record prefers another holder. */
+  #handingOver = false;
+  readonly #advertise: string | undefined;
+  #reportedInfo: LeaderInfo | undefined;
+  /** The LeaseCandidate of a coordinated election; undefined otherwise. */
+  readonly #candidate: LeaseCandidate | undefined;
 
   /** @param options - see {@link LeaseElectorOptions}; validated here, and no request is made */
   constructor(options: LeaseElectorOptions) {
     const { name, leaseMs, renewMs, retryMs, identity, metrics } = checkElectorOptions(options);
     this.#o = options;
+    this.#advertise = options.advertise;
     this.identity = identity;
     this.#leaseMs = leaseMs;
     this.#renewDeadlineMs = renewMs;
     this.#retryMs = retryMs;
     this.#releaseOnClose = options.releaseOnClose ?? true;
     this.#clock = options.clock ?? systemClock;
+    const coordinated = checkCoordinated(options.coordinated);
+    let candidates: ReturnType<NonNullable<KubeApi['leaseCandidates']>> | undefined;
     if (options.lock) {
       if (options.namespace !== undefined) validateName('namespace', options.namespace);
       this.#lock = options.lock;
+      if (coordinated) throw new InvalidOptionError('coordinated', coordinated, 'a Kubernetes Lease (not with `lock`)');
     } else {
       const { api, namespace } = resolveAccess(options);
       this.#lock = new KubeLeaseLock({ api, namespace, name, clock: this.#clock, logger: options.logger });
+      if (coordinated && !api.leaseCandidates) throw new InvalidOptionError('coordinated', coordinated, 'an `api` that serves LeaseCandidates');
+      candidates = coordinated ? api.leaseCandidates!(namespace) : undefined;
     }
     this.#log = (options.logger ?? silentLogger).child({ lease: this.#lock.describe(), identity });
     this.#metrics = metrics?.election(name);
+    this.#candidate = coordinated && candidates
+      ? new LeaseCandidate({ ...coordinated, candidates, leaseName: name, name: identity, clock: this.#clock, logger: this.#log, onError: (error) => this.#requestFailed(error) })
+      : undefined;
   }
 
   /** True from onStartedLeading until leadership ends. */
@@ -222,6 +335,20 @@ export class LeaseElector implements AsyncDisposable {
   /** The holder as last observed (possibly one whose lease has expired); undefined when nobody holds it. */
   get leader(): string | undefined {
     return this.#observed?.record.holderIdentity || undefined;
+  }
+
+  /**
+   * The leader as last observed: identity, advertised address and term
+   * (possibly a holder whose lease has expired); undefined while nobody
+   * holds the Lease.
+   */
+  get leaderInfo(): LeaderInfo | undefined {
+    return infoOf(this.#observed?.record);
+  }
+
+  /** The preferred holder the Lease names (spec.preferredHolder or kubekv's annotation), as last observed; undefined when none. */
+  get preferredHolder(): string | undefined {
+    return this.#observed?.record.preferredHolder || undefined;
   }
 
   /** Wall ms (clock.now) of this replica's last successful acquisition or renewal; undefined before the first. */
@@ -282,7 +409,9 @@ export class LeaseElector implements AsyncDisposable {
     }
     if (this.#started) return this.#ready.promise;
     this.#started = true;
-    this.#log.info('contending for leadership');
+    this.#log.info(this.#candidate ? 'contending for leadership (coordinated: the API server picks the holder)' : 'contending for leadership');
+    // A coordinated start fails as a whole when the API server does not serve LeaseCandidates.
+    this.#candidate?.start(signal).catch((err: unknown) => this.#startFailed(err instanceof Error ? err : new Error(String(err))));
     this.#watch = this.#lock.watch({
       onLease: (lease, rv) => {
         this.#observe(lease, rv);
@@ -296,17 +425,15 @@ export class LeaseElector implements AsyncDisposable {
   /**
    * Steps down without stopping: ends this leadership period (aborts the
    * signal, awaits onStoppedLeading), releases the Lease if this replica
-   * holds it, and goes on contending after a retry period (so the others,
-   * which see the release at once, get the first chance). Does nothing more
-   * than keep contending when not leading.
+   * holds it, and does not contend again for `coolDownMs` (so the others,
+   * which see the release at once, take over). When not leading it only
+   * starts the cool-down. Resolves with how the release ended (see
+   * {@link ReleaseOutcome}); bounded by onStoppedLeading plus two rounds of
+   * requests of at most renewDeadlineMs each.
    *
-   * `nextTermAbove`: the release record's leaseTransitions is raised to at
-   * least this, so whoever acquires next (any contender, client-go's too)
-   * gets a greater term. The StateManager uses it when a bucket carries an
-   * epoch above the Lease's term (the Lease was deleted, or someone edited
-   * the epoch), so terms and epochs never go back.
+   * @throws InvalidOptionError for a bad `coolDownMs`
    */
-  resign(options: { nextTermAbove?: number | undefined } = {}): Promise<void> {
+  resign(options: ResignOptions = {}): Promise<ReleaseOutcome> {
     const floor = options.nextTermAbove;
     if (floor !== undefined) {
       if (!Number.isSafeInteger(floor) || floor < 0 || floor >= MAX_TERM) {
@@ -314,25 +441,67 @@ export class LeaseElector implements AsyncDisposable {
       }
       this.#termFloor = Math.max(this.#termFloor, floor);
     }
-    // One resignation at a time; one asked for during another runs after it
-    // (the other may have failed to release, or a new term may have begun).
-    this.#resignation = this.#resignation.catch(() => {}).then(() => this.#resignOnce());
-    return this.#resignation;
+    let coolDownMs: number;
+    try {
+      coolDownMs = checkCoolDown(options.coolDownMs, this.#leaseMs);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return this.#queueStepDown(undefined, coolDownMs);
   }
 
-  async #resignOnce(): Promise<void> {
-    if (this.#closing) return;
+  /**
+   * Hands the Lease to `identity`: ends this leadership period as resign()
+   * does, then releases the Lease naming `identity` its preferred holder
+   * (spec.preferredHolder and kubekv's annotation, in that one write). The
+   * preferred replica takes it at once if it is a kubekv contender that
+   * sees the release (or any client-go elector, at its next retry period);
+   * other kubekv contenders wait for it at most the longer of its lease
+   * duration and their own leaseDurationMs, then contend as usual. Resolves
+   * 'released' (done) or 'unconfirmed' (outcome unknown, see
+   * {@link ReleaseOutcome}) once the release is written.
+   *
+   * @throws InvalidOptionError when `identity` is not a non-empty string, or is this replica's own
+   * @throws NotLeaderError when this replica does not lead (then nothing was written); also when it lost the Lease before the release could be written
+   * @throws ClosedError after close()
+   */
+  async handoff(identity: string, options: HandoffOptions = {}): Promise<ReleaseOutcome> {
+    if (typeof identity !== 'string' || identity === '') throw new InvalidOptionError('identity', identity, 'a non-empty replica identity');
+    if (identity === this.identity) throw new InvalidOptionError('identity', identity, `another replica's identity than this one's (${this.identity})`);
+    const coolDownMs = checkCoolDown(options.coolDownMs, this.#leaseMs);
+    if (this.#closing) throw new ClosedError(`elector for ${this.#lock.describe()}`);
+    if (!this.#leading) throw new NotLeaderError(this.leader);
+    const outcome = await this.#queueStepDown(identity, coolDownMs);
+    if (outcome === 'not-held') throw new NotLeaderError(this.leader);
+    return outcome;
+  }
+
+  #queueStepDown(preferred: string | undefined, coolDownMs: number): Promise<ReleaseOutcome> {
+    // One resignation at a time; one asked for during another runs after it
+    // (the other may have failed to release, or a new term may have begun).
+    const next = this.#resignation.catch(() => {}).then(() => this.#resignOnce(preferred, coolDownMs));
+    this.#resignation = next;
+    return next;
+  }
+
+  async #resignOnce(preferred: string | undefined, coolDownMs: number): Promise<ReleaseOutcome> {
+    if (this.#closing) return 'not-held';
     // No new attempt from here until the release is done: it would take the Lease straight back.
     this.#resigning = true;
     this.#timer?.cancel();
+    let outcome: ReleaseOutcome = 'not-held';
     try {
-      await this.#stopLeading(new NotLeaderError(undefined), 'resigned');
+      await this.#stopLeading(new NotLeaderError(undefined), preferred === undefined ? 'resigned' : `handing over to ${preferred}`);
       // A renewal in flight may still land; it is then released below.
       await this.#inflight;
-      if (!this.#closing) await this.#release(this.#termFloor);
+      if (!this.#closing) outcome = await this.#release(this.#termFloor, preferred);
+      return outcome;
     } finally {
       this.#resigning = false;
-      this.#retryAt = this.#clock.monotonic() + this.#retryMs;
+      const now = this.#clock.monotonic();
+      this.#retryAt = now + this.#retryMs;
+      this.#coolDownUntil = Math.max(this.#coolDownUntil, now + coolDownMs);
+      this.#log.info({ outcome, coolDownMs, preferred }, 'stepped down');
       this.#reschedule();
     }
   }
@@ -360,6 +529,8 @@ export class LeaseElector implements AsyncDisposable {
 
   async #shutdown(): Promise<void> {
     this.#timer?.cancel();
+    // First: the API server stops picking this replica.
+    await this.#candidate?.stop();
     const reason = new ClosedError(`elector for ${this.#lock.describe()}`);
     this.#closeController.abort(reason);
     const wasLeading = this.#leading !== undefined;
@@ -393,6 +564,46 @@ export class LeaseElector implements AsyncDisposable {
     if (error instanceof KubekvError && !error.retryable && !(error instanceof AbortedError)) this.#startFailed(error);
   }
 
+  /** Reports the leader's identity, address and term when any of them changed. */
+  #reportLeaderInfo(): void {
+    const info = infoOf(this.#observed?.record);
+    const last = this.#reportedInfo;
+    if (info?.identity === last?.identity && info?.address === last?.address && info?.term === last?.term) return;
+    this.#reportedInfo = info;
+    if (this.#closing) return;
+    void this.#invoke('onLeaderChange', () => this.#o.onLeaderChange?.(info));
+  }
+
+  /**
+   * While leading, a record preferring another holder, or asking this
+   * holder to step down (`kubekv leader --resign`): end this leadership
+   * period and release, as resign() does. For a preference without a
+   * cool-down of our own (the preference makes us wait); for a step-down
+   * request with the default one (leaseDurationMs), so another takes over.
+   */
+  #honourRequests(record: LeaseRecord): void {
+    if (!this.#leading || this.#handingOver || record.holderIdentity !== this.identity) return;
+    const preferred = this.#prefersOther(record);
+    if (!preferred && !record.stepDownRequested) return;
+    this.#handingOver = true;
+    if (preferred) this.#log.info({ preferred: record.preferredHolder }, 'the lease prefers another holder: stepping down');
+    else this.#log.info('asked to step down (kubekv.dev/step-down): stepping down');
+    void this.#queueStepDown(undefined, preferred ? 0 : this.#leaseMs).finally(() => {
+      this.#handingOver = false;
+      this.#reschedule();
+    });
+  }
+
+  /** True when the observed record names this replica its preferred holder. */
+  #preferred(): boolean {
+    return this.#observed?.record.preferredHolder === this.identity;
+  }
+
+  /** True when the record names a preferred holder other than this replica. */
+  #prefersOther(record: LeaseRecord): boolean {
+    return !!record.preferredHolder && record.preferredHolder !== this.identity;
+  }
+
   /** Takes in a state of the record, from the watch or from our own requests; stale ones are dropped. */
   #observe(lease: LeaseSnapshot | undefined, rv: string | undefined): void {
     if (this.#synced && rv !== undefined && this.#observedRv !== undefined && compareResourceVersions(rv, this.#observedRv) <= 0) return;
@@ -415,9 +626,11 @@ export class LeaseElector implements AsyncDisposable {
         void this.#invoke('onNewLeader', () => this.#o.onNewLeader?.(holder));
       }
     }
+    this.#reportLeaderInfo();
     if (this.#leading && holder !== this.identity) {
       void this.#stopLeading(new NotLeaderError(holder), `lease is now ${holder ? `held by ${holder}` : lease ? 'released' : 'deleted'}`);
     }
+    if (lease) this.#honourRequests(lease.record);
   }
 
   /**
@@ -430,27 +643,50 @@ export class LeaseElector implements AsyncDisposable {
     }
   }
 
-  /** True while another identity holds the record and, by our local clock, its lease has not expired. */
-  #heldByOther(): boolean {
+  /**
+   * True while this replica must not acquire: another identity holds the
+   * record and, by our local clock, its lease has not expired; or the record
+   * prefers another identity, which still has its chance (see #expiresAt).
+   */
+  #holdsOff(): boolean {
     const record = this.#observed?.record;
-    if (!record || record.holderIdentity === '' || record.holderIdentity === this.identity) return false;
+    if (!record) return false;
+    const heldByOther = record.holderIdentity !== '' && record.holderIdentity !== this.identity;
+    if (!heldByOther && !this.#prefersOther(record)) return false;
     return this.#clock.monotonic() < this.#expiresAt();
   }
 
+  /**
+   * When the observed record expires for us: its leaseDurationSeconds after
+   * we saw it change. A record preferring another holder gives that one at
+   * least our own leaseDurationMs (a released record says 1 s): long enough
+   * for a live replica to take it, and the bound after which a preferred
+   * replica that never comes stops keeping the Lease empty.
+   */
   #expiresAt(): number {
-    return this.#observedAt + (this.#observed?.record.leaseDurationSeconds ?? 0) * 1000;
+    const record = this.#observed?.record;
+    const recordMs = (record?.leaseDurationSeconds ?? 0) * 1000;
+    return this.#observedAt + (record && this.#prefersOther(record) ? Math.max(recordMs, this.#leaseMs) : recordMs);
   }
 
   /** Sets the one timer for what comes next, or acts now. */
   #reschedule(): void {
     this.#timer?.cancel();
     this.#timer = undefined;
-    if (this.#closing || !this.#started || this.#busy || this.#resigning || !this.#synced) return;
+    if (this.#closing || !this.#started || this.#busy || this.#resigning || this.#handingOver || !this.#synced) return;
+    if (this.#candidate && !this.#leading && this.#observed?.record.holderIdentity !== this.identity) {
+      // Coordinated: the API server names the holder; the watch wakes us when it names us.
+      this.#resolveReady();
+      return;
+    }
     const now = this.#clock.monotonic();
     let due: number;
     if (this.#leading) due = this.#renewAt;
-    else if (this.#heldByOther()) due = this.#expiresAt();
+    else if (this.#holdsOff()) due = this.#expiresAt();
     else due = this.#retryAt ?? now;
+    // A cool-down keeps this replica from contending on its own; a Lease
+    // that names it the preferred holder invites it, cool-down or not.
+    if (!this.#leading && !this.#preferred()) due = Math.max(due, this.#coolDownUntil);
     if (due > now) {
       this.#timer = this.#clock.setTimer(() => this.#reschedule(), due - now);
       this.#resolveReady();
@@ -480,15 +716,20 @@ export class LeaseElector implements AsyncDisposable {
       }
       const current = await this.#lock.get(signal);
       // Closing or resigning: no new acquisition (a release is about to go out).
-      if (this.#closing || this.#resigning) return;
+      if (this.#closing || this.#resigning || this.#handingOver) return;
       if (!current) {
         this.#observe(undefined, undefined);
+        // Coordinated: the API server creates and assigns the Lease, never we.
+        if (this.#candidate) return;
         // After a deletion, carry the count on (from -1: 0 for a new Lease) so terms keep growing.
         const result = await this.#create(this.#record(this.#nextTerm(this.#maxTransitions)), signal);
         return result.ok ? this.#succeeded(result.lease, undefined, startedAt) : this.#failed('another replica created the lease first');
       }
       this.#observe(current, current.resourceVersion);
-      if (this.#heldByOther()) return;
+      // #observe may have started a handover (the record prefers another holder).
+      if (this.#handingOver || this.#holdsOff()) return;
+      // Coordinated: only a Lease the API server assigned to us.
+      if (this.#candidate && !this.#leading && current.record.holderIdentity !== this.identity) return;
       const renewing = this.#leading !== undefined && this.#leading === leading;
       const { leaseTransitions } = current.record;
       const record = renewing ? this.#record(leaseTransitions, current.record) : this.#record(this.#nextTerm(leaseTransitions));
@@ -611,29 +852,33 @@ export class LeaseElector implements AsyncDisposable {
    * followers take over at once. `transitionsFloor` raises the released
    * record's leaseTransitions (see resign()).
    */
-  async #release(transitionsFloor = -1): Promise<void> {
+  async #release(transitionsFloor = -1, preferred?: string): Promise<ReleaseOutcome> {
     const { signal, done } = this.#requestSignal(false);
     try {
       let base = this.#observed;
       // Two rounds: a renewal aborted by close() may have landed after all,
       // leaving our resourceVersion stale though we still hold the Lease.
-      for (let round = 0; round < 2 && base?.record.holderIdentity === this.identity; round++) {
-        const released = this.#released(Math.max(base.record.leaseTransitions, transitionsFloor));
+      for (let round = 0; round < 2; round++) {
+        if (base?.record.holderIdentity !== this.identity) return 'not-held';
+        const released = this.#released(Math.max(base.record.leaseTransitions, transitionsFloor), preferred);
         const result = await this.#update(released, base.resourceVersion, signal);
         if (result.ok) {
           this.#observe(result.lease, result.lease.resourceVersion);
-          this.#log.info('released the lease');
-          return;
+          this.#log.info({ preferred }, 'released the lease');
+          return 'released';
         }
-        if (result.reason === 'not-found') return;
+        if (result.reason === 'not-found') return 'not-held';
         base = await this.#lock.get(signal);
         if (base) this.#observe(base, base.resourceVersion);
       }
+      if (base?.record.holderIdentity !== this.identity) return 'not-held';
+      this.#log.warn('could not release the lease (it kept changing); others take over when it expires');
     } catch (err) {
       this.#log.warn({ reason: err instanceof Error ? err.message : String(err) }, 'failed to release the lease; others take over when it expires');
     } finally {
       done();
     }
+    return 'unconfirmed';
   }
 
   /**
@@ -692,16 +937,30 @@ export class LeaseElector implements AsyncDisposable {
     }
   }
 
-  /** client-go's released record. */
-  #released(leaseTransitions: number): LeaseRecord {
-    return { ...this.#record(leaseTransitions), holderIdentity: '', leaseDurationSeconds: 1 };
+  /** client-go's released record; `preferred` names the next holder (undefined keeps the Lease's preference as it is). */
+  #released(leaseTransitions: number, preferred?: string): LeaseRecord {
+    const now = new Date(this.#clock.now());
+    return { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions, preferredHolder: preferred };
   }
 
-  /** Our record as of now: a renewal keeps the `renewing` record's acquireTime; an acquisition sets it to now. */
+  /**
+   * Our record as of now: a renewal keeps the `renewing` record's
+   * acquireTime and the Lease's preferred holder; an acquisition sets
+   * acquireTime to now and clears any preference (it has been served, or
+   * its wait ran out).
+   */
   #record(leaseTransitions: number, renewing?: LeaseRecord): LeaseRecord {
     const now = new Date(this.#clock.now());
     const acquireTime = renewing ? renewing.acquireTime : now;
-    return { holderIdentity: this.identity, leaseDurationSeconds: this.#leaseMs / 1000, acquireTime, renewTime: now, leaseTransitions };
+    return {
+      holderIdentity: this.identity,
+      leaseDurationSeconds: this.#leaseMs / 1000,
+      acquireTime,
+      renewTime: now,
+      leaseTransitions,
+      preferredHolder: renewing ? undefined : '',
+      holderAddress: this.#advertise,
+    };
   }
 
   /** Runs a user callback; a throw or rejection is logged, never propagated into the election. */
@@ -721,8 +980,24 @@ export class LeaseElector implements AsyncDisposable {
 function sameRecord(a: LeaseRecord | undefined, b: LeaseRecord | undefined): boolean {
   if (!a || !b) return a === b;
   return a.holderIdentity === b.holderIdentity && a.leaseDurationSeconds === b.leaseDurationSeconds
+    && (a.preferredHolder || undefined) === (b.preferredHolder || undefined) && a.holderAddress === b.holderAddress
+    && !!a.stepDownRequested === !!b.stepDownRequested
     && a.leaseTransitions === b.leaseTransitions && a.acquireTime?.getTime() === b.acquireTime?.getTime()
     && a.renewTime?.getTime() === b.renewTime?.getTime();
+}
+
+function infoOf(record: LeaseRecord | undefined): LeaderInfo | undefined {
+  if (!record || record.holderIdentity === '') return undefined;
+  return { identity: record.holderIdentity, address: record.holderAddress, term: record.leaseTransitions };
+}
+
+/** A cool-down in ms: 0 up to the longest timer; `fallback` when undefined. */
+function checkCoolDown(value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw new InvalidOptionError('coolDownMs', value, `a number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+  }
+  return value;
 }
 
 function positive(option: string, value: unknown, wholeSeconds = false): number {
@@ -756,7 +1031,11 @@ export function checkElectorOptions(options: LeaseElectorOptions) {
   if (options.releaseOnClose !== undefined && typeof options.releaseOnClose !== 'boolean') {
     throw new InvalidOptionError('releaseOnClose', options.releaseOnClose, 'must be a boolean');
   }
-  for (const fn of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader'] as const) {
+  const advertise = options.advertise;
+  if (advertise !== undefined && (typeof advertise !== 'string' || advertise === '' || advertise.length > MAX_ADVERTISE_LENGTH)) {
+    throw new InvalidOptionError('advertise', advertise, `a non-empty string of at most ${MAX_ADVERTISE_LENGTH} characters (this replica's address)`);
+  }
+  for (const fn of ['onStartedLeading', 'onStoppedLeading', 'onNewLeader', 'onLeaderChange'] as const) {
     if (options[fn] !== undefined && typeof options[fn] !== 'function') throw new InvalidOptionError(fn, options[fn], 'must be a function');
   }
   return { name, leaseMs, renewMs, retryMs, identity, metrics: resolveMetrics(options.metrics) };

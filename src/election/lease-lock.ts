@@ -12,9 +12,14 @@
  *   (holderIdentity, leaseDurationSeconds, acquireTime, renewTime,
  *   leaseTransitions; MicroTime as V1MicroTime), so kubekv and client-go
  *   electors can share one Lease. An `update` keeps the Lease's other spec
- *   fields (strategy, preferredHolder) and its metadata, as client-go does:
- *   it is always built on the exact object at the version it replaces (read
- *   first if not remembered), never on a reconstruction.
+ *   fields (strategy; preferredHolder unless the record sets or clears it)
+ *   and its metadata, as client-go does: it is always built on the exact
+ *   object at the version it replaces (read first if not remembered), never
+ *   on a reconstruction.
+ * - The record's two kubekv additions travel in annotations (see
+ *   {@link HOLDER_ADDRESS_ANNOTATION}, {@link PREFERRED_HOLDER_ANNOTATION}),
+ *   each bound to the record state it belongs to, so a client-go writer that
+ *   leaves them in place never makes them lie.
  * - Every other failure is a KubekvError from src/kube/errors.ts.
  *
  * Non-guarantees: the watch may lag behind reads and writes and may repeat
@@ -40,6 +45,28 @@ export interface LeaseRecord {
   renewTime: Date | undefined;
   /** Number of times the Lease changed hands. */
   leaseTransitions: number;
+  /**
+   * The identity the holder should hand the Lease to: spec.preferredHolder
+   * (set by a kubekv handoff, by kubectl, or by the apiserver's coordinated
+   * election), else the {@link PREFERRED_HOLDER_ANNOTATION} annotation while
+   * it is current; absent when none. On a write: undefined keeps what the
+   * Lease has, '' clears it, an identity sets it.
+   */
+  preferredHolder?: string | undefined;
+  /**
+   * Where the holder can be reached (its `advertise` option), kept in the
+   * {@link HOLDER_ADDRESS_ANNOTATION} annotation, not the spec: the Lease
+   * spec has no field for it. Read back only while the annotation names the
+   * current holder (a client-go holder keeps a stale one as it is).
+   */
+  holderAddress?: string | undefined;
+  /**
+   * True when someone (`kubekv leader <name> --resign`) asked the current
+   * holder to step down: the {@link STEP_DOWN_ANNOTATION} names this holder
+   * and this leaseTransitions. Read only; a write keeps the annotation as
+   * it is, and the release (another holder) makes it stale.
+   */
+  stepDownRequested?: boolean | undefined;
 }
 
 /** A record as read or written, with the resourceVersion a later update must name. */
@@ -131,6 +158,35 @@ export interface KubeLeaseLockOptions {
   logger?: Logger | undefined;
 }
 
+/**
+ * Annotation carrying the holder's address, as JSON `{"holder", "address"}`.
+ * An annotation because the Lease spec has no free field and a record field
+ * of our own would be dropped by client-go, which replaces the whole spec on
+ * each write; client-go keeps annotations (it writes back the object it
+ * read), so the annotation names the holder it belongs to, and a reader
+ * trusts it only while that is the holder.
+ */
+export const HOLDER_ADDRESS_ANNOTATION = 'kubekv.dev/holder-address';
+
+/**
+ * Annotation carrying a preferred holder, as JSON `{"holder",
+ * "leaseTransitions"}`, written beside spec.preferredHolder. Why: an API
+ * server without the CoordinatedLeaderElection feature gate (off by
+ * default through Kubernetes 1.36) drops spec.preferredHolder on write, so
+ * on most clusters the annotation is what carries a handoff. It counts only
+ * while the record's leaseTransitions is the one it names: the next
+ * acquisition (by anyone, client-go included, which keeps annotations as
+ * they are) makes it stale without having to remove it.
+ */
+export const PREFERRED_HOLDER_ANNOTATION = 'kubekv.dev/preferred-holder';
+
+/**
+ * Annotation asking the holder to step down, as JSON `{"holder",
+ * "leaseTransitions"}`: it counts only while both still describe the
+ * record, so it addresses one leadership period and never a later one.
+ */
+export const STEP_DOWN_ANNOTATION = 'kubekv.dev/step-down';
+
 /** Annotation touch() changes: a new resourceVersion without a new record. */
 export const TOUCH_ANNOTATION = 'kubekv.dev/fenced-write';
 /** How many recent objects to keep so an update can usually carry the version it replaces without reading it first. */
@@ -165,8 +221,8 @@ export class KubeLeaseLock implements LeaseLock {
 
   async create(record: LeaseRecord, signal?: AbortSignal): Promise<LeaseWriteResult> {
     const { name, labels } = this.#o;
-    const annotations = this.#annotationsFor(record, this.#o.annotations);
-    return this.#result(await this.#leases.create({ metadata: { name, labels, annotations }, spec: toSpec(record) }, { signal }));
+    const annotations = withRecordAnnotations(this.#annotationsFor(record, this.#o.annotations), record);
+    return this.#result(await this.#leases.create({ metadata: { name, labels, annotations }, spec: toSpec(record, false) }, { signal }));
   }
 
   async update(record: LeaseRecord, resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
@@ -177,8 +233,13 @@ export class KubeLeaseLock implements LeaseLock {
     // fields we do not own (strategy, preferredHolder) must come from it.
     const body: LeaseObject = {
       ...base.object,
-      metadata: { ...base.object.metadata, name: this.#o.name, resourceVersion, annotations: this.#annotationsFor(record, base.object.metadata?.annotations) },
-      spec: { ...base.object.spec, ...toSpec(record) },
+      metadata: {
+        ...base.object.metadata,
+        annotations: withRecordAnnotations(this.#annotationsFor(record, base.object.metadata?.annotations), record),
+        name: this.#o.name,
+        resourceVersion,
+      },
+      spec: { ...base.object.spec, ...toSpec(record, base.object.spec?.strategy !== undefined) },
     };
     return this.#result(await this.#leases.update(body, { signal }));
   }
@@ -245,12 +306,74 @@ export class KubeLeaseLock implements LeaseLock {
     const resourceVersion = lease.metadata?.resourceVersion ?? '';
     this.#seen.set(resourceVersion, lease);
     if (this.#seen.size > keptVersions) this.#seen.delete(this.#seen.keys().next().value!);
-    return { record: fromSpec(lease.spec), resourceVersion, uid: lease.metadata?.uid, annotations: lease.metadata?.annotations };
+    const record = fromSpec(lease.spec);
+    const address = holderAddressOf(lease.metadata?.annotations, record.holderIdentity);
+    if (address !== undefined) record.holderAddress = address;
+    const preferred = record.preferredHolder ?? preferredHolderOf(lease.metadata?.annotations, record.leaseTransitions);
+    if (preferred !== undefined) record.preferredHolder = preferred;
+    if (stepDownRequested(lease.metadata?.annotations, record)) record.stepDownRequested = true;
+    return { record, resourceVersion, uid: lease.metadata?.uid, annotations: lease.metadata?.annotations };
   }
 }
 
-/** The spec client-go writes for a record (LeaderElectionRecordToLeaseSpec). */
-function toSpec(record: LeaseRecord): LeaseSpec {
+/**
+ * `annotations` for writing `record`: the holder address set for its holder
+ * (removed when it has none), the preferred holder set, removed (''), or
+ * kept as it is (undefined).
+ */
+function withRecordAnnotations(annotations: Record<string, string> | undefined, record: LeaseRecord): Record<string, string> | undefined {
+  const { [HOLDER_ADDRESS_ANNOTATION]: _address, ...rest } = annotations ?? {};
+  if (record.holderAddress !== undefined && record.holderIdentity !== '') {
+    rest[HOLDER_ADDRESS_ANNOTATION] = JSON.stringify({ holder: record.holderIdentity, address: record.holderAddress });
+  }
+  if (record.preferredHolder === '') delete rest[PREFERRED_HOLDER_ANNOTATION];
+  else if (record.preferredHolder !== undefined) {
+    rest[PREFERRED_HOLDER_ANNOTATION] = JSON.stringify({ holder: record.preferredHolder, leaseTransitions: record.leaseTransitions });
+  }
+  return Object.keys(rest).length > 0 || annotations ? rest : undefined;
+}
+
+/** The preferred holder the annotation names while the record is at `leaseTransitions`; undefined otherwise. */
+export function preferredHolderOf(annotations: Record<string, string> | undefined, leaseTransitions: number): string | undefined {
+  const parsed = parseAnnotation(annotations?.[PREFERRED_HOLDER_ANNOTATION]);
+  if (!parsed) return undefined;
+  const { holder, leaseTransitions: at } = parsed as { holder?: unknown; leaseTransitions?: unknown };
+  return at === leaseTransitions && typeof holder === 'string' && holder !== '' ? holder : undefined;
+}
+
+/** True when the step-down annotation names `record`'s holder and leaseTransitions. */
+export function stepDownRequested(annotations: Record<string, string> | undefined, record: Pick<LeaseRecord, 'holderIdentity' | 'leaseTransitions'>): boolean {
+  const parsed = parseAnnotation(annotations?.[STEP_DOWN_ANNOTATION]) as { holder?: unknown; leaseTransitions?: unknown } | undefined;
+  return record.holderIdentity !== '' && parsed?.holder === record.holderIdentity && parsed.leaseTransitions === record.leaseTransitions;
+}
+
+function parseAnnotation(raw: string | undefined): object | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
+  } catch {
+    // Someone else's edit: nothing, rather than something wrong.
+    return undefined;
+  }
+}
+
+/** The address the annotation gives for `holder`; undefined when it is absent, unreadable or names another holder. Also used by the CLI. */
+export function holderAddressOf(annotations: Record<string, string> | undefined, holder: string): string | undefined {
+  const parsed = holder === '' ? undefined : parseAnnotation(annotations?.[HOLDER_ADDRESS_ANNOTATION]);
+  if (!parsed) return undefined;
+  const { holder: named, address } = parsed as { holder?: unknown; address?: unknown };
+  return named === holder && typeof address === 'string' ? address : undefined;
+}
+
+/**
+ * The spec client-go writes for a record (LeaderElectionRecordToLeaseSpec).
+ * spec.preferredHolder only where the Lease has a `strategy`: with the
+ * CoordinatedLeaderElection gate on, the API server refuses (422) a
+ * preferredHolder without one, and with the gate off it drops it; kubekv's
+ * annotation carries the preference either way.
+ */
+function toSpec(record: LeaseRecord, hasStrategy: boolean): LeaseSpec {
   // MicroTime on the wire has six fractional digits: a plain Date's JSON
   // (three) is refused by the API server with 400.
   return {
@@ -259,6 +382,9 @@ function toSpec(record: LeaseRecord): LeaseSpec {
     acquireTime: microTime(record.acquireTime),
     renewTime: microTime(record.renewTime),
     leaseTransitions: record.leaseTransitions,
+    // Absent keeps the replaced spec's (an update spreads this over it);
+    // present but undefined drops the field from the JSON, which clears it.
+    ...(record.preferredHolder === undefined ? {} : { preferredHolder: (hasStrategy && record.preferredHolder) || undefined }),
   } as LeaseSpec;
 }
 
@@ -270,6 +396,7 @@ export function fromSpec(spec: LeaseSpec | undefined): LeaseRecord {
     acquireTime: parseTime(spec?.acquireTime),
     renewTime: parseTime(spec?.renewTime),
     leaseTransitions: spec?.leaseTransitions ?? 0,
+    ...(spec?.preferredHolder ? { preferredHolder: spec.preferredHolder } : {}),
   };
 }
 

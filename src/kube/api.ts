@@ -33,7 +33,7 @@ import { isConflict, isNotFound, toKubekvError, isAbort, isGone, parseJsonAnswer
 import { RequestTimedOut, withDeadline } from './signals.js';
 import { parseSlicedValues } from './sliced-json.js';
 import { KubeTransport, type KubeRequest, type KubeStream } from './transport.js';
-import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseObject, SecretObject } from './types.js';
+import type { ConfigMapObject, EventObject, KubeConfig, KubeObject, LeaseCandidateObject, LeaseObject, SecretObject } from './types.js';
 import { objectVersion } from './version-prefix.js';
 import { watchStream, type WatchEvent } from './watch-stream.js';
 
@@ -220,6 +220,12 @@ export interface KubeApi {
   leases(namespace: string): ResourceClient<LeaseObject>;
   /** The events.k8s.io/v1 Events of `namespace`. */
   events(namespace: string): ResourceClient<EventObject>;
+  /**
+   * The coordination.k8s.io/v1beta1 LeaseCandidates of `namespace`
+   * (coordinated leader election; served only where that beta API is on).
+   * Optional: a port without it cannot run a coordinated election.
+   */
+  leaseCandidates?(namespace: string): ResourceClient<LeaseCandidateObject>;
 }
 
 /** Default of {@link KubeApiOptions.requestTimeoutMs}. */
@@ -253,6 +259,7 @@ export const RESOURCE_TYPES = {
   secrets: { prefix: '/api/v1', resource: 'secrets', apiVersion: 'v1', kind: 'Secret' },
   leases: { prefix: '/apis/coordination.k8s.io/v1', resource: 'leases', apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' },
   events: { prefix: '/apis/events.k8s.io/v1', resource: 'events', apiVersion: 'events.k8s.io/v1', kind: 'Event' },
+  leasecandidates: { prefix: '/apis/coordination.k8s.io/v1beta1', resource: 'leasecandidates', apiVersion: 'coordination.k8s.io/v1beta1', kind: 'LeaseCandidate' },
 } as const satisfies Record<string, ResourceType>;
 
 /** The {@link KubeApi} over a {@link KubeWire}: HTTP for a real cluster, memory for kubekv/testing. */
@@ -292,6 +299,10 @@ export class WireKubeApi implements KubeApi {
 
   events(namespace: string): ResourceClient<EventObject> {
     return new WireResource<EventObject>(this.#wire, RESOURCE_TYPES.events, namespace, this.#timeoutMs, this.#clock);
+  }
+
+  leaseCandidates(namespace: string): ResourceClient<LeaseCandidateObject> {
+    return new WireResource<LeaseCandidateObject>(this.#wire, RESOURCE_TYPES.leasecandidates, namespace, this.#timeoutMs, this.#clock);
   }
 }
 

@@ -11,6 +11,7 @@ export type {
   KubeConfig,
   V1ConfigMap as ConfigMapObject,
   V1Lease as LeaseObject,
+  V1beta1LeaseCandidate as LeaseCandidateObject,
   V1LeaseSpec as LeaseSpec,
   V1Secret as SecretObject,
 } from '@kubernetes/client-node';

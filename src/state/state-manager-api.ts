@@ -4,7 +4,8 @@
  * against it runs with either. test/unit/testing checks at compile time that
  * every public member of StateManager is here.
  */
-import type { FollowerContext, LeaderContext, StateStatus } from './state-manager.js';
+import type { FollowerContext, LeaderContext, StateStatus, StepDownOptions } from './state-manager.js';
+import type { LeaderInfo, ReleaseOutcome } from '../election/lease-elector.js';
 import type { Store } from '../store/types.js';
 
 /**
@@ -33,6 +34,12 @@ export interface StateManagerApi extends AsyncDisposable {
   onLeader(handler: (ctx: LeaderContext) => unknown): this;
   /** Runs `handler` each time this replica becomes a follower (at once if it follows now). */
   onFollower(handler: (ctx: FollowerContext) => unknown): this;
+  /** Runs `handler` with the leader's identity, address and term when they change (at once with the current ones). */
+  onLeaderChange(handler: (leader: LeaderInfo | undefined) => unknown): this;
+  /** Steps down (leader work first, then the Lease), stays a follower for a cool-down. */
+  resign(options?: StepDownOptions): Promise<ReleaseOutcome>;
+  /** Steps down naming `identity` the preferred next leader. */
+  handoff(identity: string, options?: StepDownOptions): Promise<ReleaseOutcome>;
   /** Leadership and cache health. */
   status(): StateStatus;
   /** Liveness as client-go's health adaptor judges it. */

@@ -22,6 +22,12 @@
  *   commit in flight and only then releases the Lease. The next leader's
  *   work can overlap a handler only if it outlives the grace; a handler's
  *   bucket writes never can (they are refused from then on).
+ * - Stepping down (resign(), handoff()) follows close()'s order: leader
+ *   work ends first, while the Lease is still held and renewed, then the
+ *   Lease is released. Fencing is unchanged by it: a write of the
+ *   leadership period that ended is refused from then on (NotLeaderError
+ *   from the guard; a CAS that raced the next leader's epoch raise fails),
+ *   and the replica carries on as a follower.
  * - start() rejects, leaving nothing behind, with an error no retry can fix
  *   (ForbiddenError when RBAC does not grant the Lease or the buckets, an
  *   InvalidOptionError before any request), or AbortedError on `signal`.
@@ -33,7 +39,7 @@ import type { EtcdBudgetOptions } from '../store/etcd-budget.js';
 import type { KubeConfig } from '../kube/types.js';
 import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { BucketKind, CompressionOptions } from '../codec/index.js';
-import { LeaseElector, type LeaseElectorOptions } from '../election/index.js';
+import { LeaseElector, type CoordinatedOptions, type LeaderInfo, type LeaseElectorOptions, type ReleaseOutcome } from '../election/index.js';
 import { checkElectorOptions } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
@@ -69,6 +75,20 @@ export interface StateManagerOptions {
   api?: KubeApi;
   /** This replica's identity; default POD_NAME, else hostname + random suffix. Must be unique per replica. */
   identity?: string;
+  /**
+   * This replica's address (e.g. `http://${POD_IP}:8080`), recorded with its
+   * leadership so that followers can forward requests to the leader (see
+   * {@link StateManager.onLeaderChange}, `status().leaderAddress`, `kubekv
+   * leader`). See LeaseElectorOptions.advertise. Default: none.
+   */
+  advertise?: string;
+  /**
+   * Coordinated leader election: the API server picks the leader among the
+   * replicas by version (LeaseCandidate, KEP-4355; beta, off by default
+   * through 1.36). See LeaseElectorOptions.coordinated. Fencing is the same
+   * (every leadership period is a new term). Default: off.
+   */
+  coordinated?: CoordinatedOptions;
   /** Bucket names; the first is `store`. Default [`<name>-state`]. */
   buckets?: string[];
   /** Lease name. Default `<name>-leader`. */
@@ -157,6 +177,18 @@ export interface FollowerContext {
   bucket(name: string): ReadableStore;
 }
 
+/** Options of {@link StateManager.resign} and {@link StateManager.handoff}. */
+export interface StepDownOptions {
+  /** How long, in ms, this replica does not contend after the release (see ResignOptions.coolDownMs). @default leaseDurationMs */
+  coolDownMs?: number;
+  /**
+   * Stops waiting: the promise rejects with AbortedError. The step down
+   * itself goes on (leader work already aborted cannot be resumed); its
+   * end shows in `isLeader` and the onFollower handlers.
+   */
+  signal?: AbortSignal;
+}
+
 /** Health of a replica. */
 export interface StateStatus {
   /** This replica's identity (the Lease holder name it writes). */
@@ -165,6 +197,10 @@ export interface StateStatus {
   isLeader: boolean;
   /** Current leader identity as last observed. */
   leader: string | undefined;
+  /** The leader's advertised address (its `advertise` option), when it gave one. */
+  leaderAddress: string | undefined;
+  /** The leader's term (the Lease's leaseTransitions) as last observed; its bucket epoch once it has raised them. */
+  leaderTerm: number | undefined;
   /** Epoch held while leading. */
   epoch: number | undefined;
   /** Wall-clock ms (the manager's clock) of the last successful Lease renewal by this replica. */
@@ -201,6 +237,7 @@ export class StateManager implements AsyncDisposable {
   readonly #graceMs: number;
   readonly #leaderHandlers: Array<(ctx: LeaderContext) => unknown> = [];
   readonly #followerHandlers: Array<(ctx: FollowerContext) => unknown> = [];
+  readonly #leaderChangeHandlers: Array<(leader: LeaderInfo | undefined) => unknown> = [];
   #phase: Phase = 'follower';
   /** While leading: the Lease term, which is every bucket's epoch. */
   #epoch: number | undefined;
@@ -257,6 +294,8 @@ export class StateManager implements AsyncDisposable {
     const electorOptions: LeaseElectorOptions = {
       name: options.leaseName ?? `${options.name}-leader`,
       identity: options.identity,
+      advertise: options.advertise,
+      coordinated: options.coordinated,
       leaseDurationMs: options.leaseDurationMs,
       renewDeadlineMs: options.renewDeadlineMs,
       retryPeriodMs: options.retryPeriodMs,
@@ -265,6 +304,7 @@ export class StateManager implements AsyncDisposable {
       metrics: options.metrics,
       onStartedLeading: (leadership) => (manager ? manager.#becomeLeader(leadership) : undefined),
       onStoppedLeading: () => (manager ? manager.#becomeFollower() : undefined),
+      onLeaderChange: (leader) => (manager ? manager.#leaderChanged(leader) : undefined),
     };
     // Checked before the kubeconfig is loaded: a bad option is refused as that option, anywhere.
     checkElectorOptions(electorOptions);
@@ -365,14 +405,99 @@ export class StateManager implements AsyncDisposable {
     return this;
   }
 
+  /**
+   * Runs `handler` with the leader's identity, address and term each time
+   * one of them changes as this replica observes the Lease (at once with the
+   * current one), and with undefined while nobody holds it. For followers
+   * that forward requests to the leader: see examples/forward-to-leader.
+   * A throw is logged.
+   */
+  onLeaderChange(handler: (leader: LeaderInfo | undefined) => unknown): this {
+    this.#leaderChangeHandlers.push(handler);
+    if (!this.#closeRequested) void this.#invoke('onLeaderChange', () => handler(this.#elector.leaderInfo));
+    return this;
+  }
+
+  /**
+   * Steps down without closing, in close()'s order: aborts the onLeader
+   * signal and waits for the handlers to return (at most shutdownGraceMs,
+   * still renewing the Lease; their last writes are fenced as ever), then
+   * refuses writes, releases the Lease and carries on as a follower, not
+   * contending for `coolDownMs`. Not leading, it only starts the cool-down.
+   * Resolves with how the release ended: 'released' (done), 'not-held'
+   * (nothing held, nothing written), 'unconfirmed' (outcome unknown: the
+   * Lease is released or expires within its duration).
+   *
+   * @throws ClosedError after close(); InvalidOptionError for bad options; AbortedError when `signal` aborts (see {@link StepDownOptions.signal})
+   */
+  resign(options: StepDownOptions = {}): Promise<ReleaseOutcome> {
+    return this.#stepDown(undefined, options);
+  }
+
+  /**
+   * Hands leadership to the replica `identity`: steps down as resign()
+   * does, releasing the Lease with `identity` as its preferred holder. The
+   * others wait for it at most one lease duration; resolves once the
+   * release is written ('released'), or 'unconfirmed' when its answer was
+   * lost. Whether `identity` then leads shows in `status().leader`.
+   *
+   * @throws InvalidOptionError when `identity` is empty or this replica's own; NotLeaderError when this replica does not hold the Lease (nothing is done); ClosedError after close(); AbortedError on `signal`
+   */
+  handoff(identity: string, options: StepDownOptions = {}): Promise<ReleaseOutcome> {
+    if (typeof identity !== 'string' || identity === '') return Promise.reject(new InvalidOptionError('identity', identity, 'a non-empty replica identity'));
+    if (identity === this.identity) return Promise.reject(new InvalidOptionError('identity', identity, `another replica's identity than this one's (${this.identity})`));
+    return this.#stepDown(identity, options);
+  }
+
+  #stepDown(to: string | undefined, options: StepDownOptions): Promise<ReleaseOutcome> {
+    if (this.#closeRequested) return Promise.reject(new ClosedError('state manager'));
+    if (typeof options !== 'object' || options === null) return Promise.reject(new InvalidOptionError('options', options, 'an object'));
+    const { coolDownMs, signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) return Promise.reject(new InvalidOptionError('signal', signal, 'an AbortSignal'));
+    if (coolDownMs !== undefined && (typeof coolDownMs !== 'number' || !Number.isFinite(coolDownMs) || coolDownMs < 0 || coolDownMs > MAX_TIMER_MS)) {
+      return Promise.reject(new InvalidOptionError('coolDownMs', coolDownMs, `a number of milliseconds from 0 to ${MAX_TIMER_MS}`));
+    }
+    if (to !== undefined && !this.#elector.isLeader) return Promise.reject(new NotLeaderError(this.leader));
+    if (signal?.aborted) return Promise.reject(new AbortedError(to === undefined ? 'resign' : 'handoff', { cause: signal.reason }));
+    const run = (async () => {
+      // KEP-5366's order, as in close(): leader work ends while the Lease is
+      // still held and renewed; only then does the elector let it go.
+      if (this.#elector.isLeader) {
+        this.#log.info({ identity: this.identity, to }, to === undefined ? 'resigning: stopping leader work' : 'handing over: stopping leader work');
+        await this.#drainLeaderWork(new NotLeaderError(undefined));
+        // From here writes are refused; one already in flight is fenced as
+        // ever (its CAS fails once the next leader has raised the epoch).
+        if (this.#phase === 'leader' || this.#phase === 'raising') {
+          this.#phase = 'follower';
+          this.#epoch = undefined;
+        }
+      }
+      return to === undefined ? this.#elector.resign({ coolDownMs }) : this.#elector.handoff(to, { coolDownMs });
+    })();
+    if (!signal) return run;
+    return new Promise<ReleaseOutcome>((resolve, reject) => {
+      const abort = () => reject(new AbortedError(to === undefined ? 'resign' : 'handoff', { cause: signal.reason }));
+      signal.addEventListener('abort', abort, { once: true });
+      run.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+    });
+  }
+
+  #leaderChanged(leader: LeaderInfo | undefined): void {
+    for (const handler of this.#leaderChangeHandlers) void this.#invoke('onLeaderChange', () => handler(leader));
+  }
+
   /** Leadership and cache health, for probes and dashboards. */
   status(): StateStatus {
     const buckets: Record<string, StoreStatus> = {};
     for (const [name, store] of this.#stores) buckets[name] = store.status();
+    const info = this.#elector.leaderInfo;
+    const leader = this.leader;
     return {
       identity: this.identity,
       isLeader: this.isLeader,
-      leader: this.leader,
+      leader,
+      leaderAddress: leader === undefined ? undefined : info?.address,
+      leaderTerm: leader === undefined ? undefined : info?.term,
       epoch: this.epoch,
       lastRenewAt: this.#elector.lastRenewAt,
       holdsLease: this.#elector.isLeader,
@@ -566,7 +691,7 @@ export class StateManager implements AsyncDisposable {
     void (async () => {
       await this.#drainLeaderWork(err);
       if (this.#closeRequested) return;
-      await this.#elector.resign({ nextTermAbove: floor });
+      await this.#elector.resign({ nextTermAbove: floor, coolDownMs: 0 });
     })().catch((failure: unknown) => this.#log.error({ code: (failure as { code?: unknown }).code }, 'resigning after a fence failed'));
   }
 

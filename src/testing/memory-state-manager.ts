@@ -9,7 +9,8 @@ import { bucketForm } from '../codec/bucket-kind.js';
 import { EPOCH_ANNOTATION } from '../codec/index.js';
 import { ClosedError, InvalidOptionError } from '../errors.js';
 import { KubeLeaseLock } from '../election/lease-lock.js';
-import { StateManager, type FollowerContext, type LeaderContext, type StateManagerOptions, type StateStatus } from '../state/state-manager.js';
+import { StateManager, type FollowerContext, type LeaderContext, type StateManagerOptions, type StateStatus, type StepDownOptions } from '../state/state-manager.js';
+import type { LeaderInfo, ReleaseOutcome } from '../election/lease-elector.js';
 import type { StateManagerApi } from '../state/state-manager-api.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import { HttpStatusError } from '../kube/errors.js';
@@ -117,6 +118,15 @@ export class MemoryStateManager implements StateManagerApi {
     this.#manager.onFollower((ctx) => handler({ ...ctx, store: this.store, bucket: (name) => this.bucket(name) }));
     return this;
   }
+  /** StateManager.onLeaderChange. */
+  onLeaderChange(handler: (leader: LeaderInfo | undefined) => unknown): this {
+    this.#manager.onLeaderChange(handler);
+    return this;
+  }
+  /** StateManager.resign(): leader work ends, the Lease is released, this replica sits out the cool-down on the cluster's clock. */
+  resign(options?: StepDownOptions): Promise<ReleaseOutcome> { return this.#manager.resign(options); }
+  /** StateManager.handoff(). */
+  handoff(identity: string, options?: StepDownOptions): Promise<ReleaseOutcome> { return this.#manager.handoff(identity, options); }
   status(): StateStatus { return this.#manager.status(); }
   isLive(toleranceMs?: number): boolean { return this.#manager.isLive(toleranceMs); }
   /** Same as close(), for `await using`. */

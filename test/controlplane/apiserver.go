@@ -20,6 +20,8 @@ func runAPIServer(args []string) error {
 	port := fs.Int("port", 0, "secure port on 127.0.0.1")
 	etcd := fs.String("etcd", "", "etcd client URLs, comma-separated (--etcd-servers)")
 	verbosity := fs.Int("v", 0, "apiserver log verbosity")
+	coordinated := fs.Bool("coordinated-leader-election", false,
+		"enable the CoordinatedLeaderElection feature gate and the coordination.k8s.io/v1beta1 API (LeaseCandidate), both off by default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -49,6 +51,12 @@ func runAPIServer(args []string) error {
 		"--allow-privileged=true",
 		"--profiling=false",
 		fmt.Sprintf("--v=%d", *verbosity),
+	}
+	if *coordinated {
+		// Beta and off by default through 1.36: the gate turns on the
+		// apiserver's leader election controller and keeps
+		// spec.strategy/preferredHolder; the beta API serves LeaseCandidate.
+		flags = append(flags, "--feature-gates=CoordinatedLeaderElection=true", "--runtime-config=coordination.k8s.io/v1beta1=true")
 	}
 	cmd := app.NewAPIServerCommand()
 	cmd.SetArgs(flags)

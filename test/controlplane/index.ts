@@ -42,6 +42,12 @@ export interface ControlPlaneOptions {
   log?: (line: string) => void;
   /** kube-apiserver's --v. Default 0. */
   apiserverVerbosity?: number;
+  /**
+   * Start kube-apiserver with the CoordinatedLeaderElection feature gate and
+   * the coordination.k8s.io/v1beta1 API (LeaseCandidate) on, both off by
+   * default through Kubernetes 1.36. Default false.
+   */
+  coordinatedLeaderElection?: boolean;
   /** How long to wait for etcd and then /readyz, in ms. Default 180000. */
   readyTimeoutMs?: number;
   /** Keep an automatically created state directory after stop(), for post-mortems. Default: the KUBEKV_KEEP_CONTROLPLANE env var is "1". */
@@ -133,6 +139,7 @@ export class ControlPlane implements ControlPlaneHandle {
   #apiserver: ChildProcess | undefined;
   #log: (line: string) => void;
   #verbosity: number;
+  #coordinated: boolean;
   #readyTimeoutMs: number;
   #stats: ControlPlaneStats;
   #stopped = false;
@@ -145,6 +152,7 @@ export class ControlPlane implements ControlPlaneHandle {
     this.adminKubeconfigPath = join(dir, 'admin.kubeconfig');
     this.#log = options.log ?? (() => {});
     this.#verbosity = options.apiserverVerbosity ?? 0;
+    this.#coordinated = options.coordinatedLeaderElection ?? false;
     this.#readyTimeoutMs = options.readyTimeoutMs ?? 180_000;
     this.#stats = { kubernetesVersion, buildMs, startToReadyMs: 0, peakRssBytes: { apiserver: 0, etcd: 0 } };
   }
@@ -315,6 +323,7 @@ export class ControlPlane implements ControlPlaneHandle {
       dir: this.dir,
       log: this.#log,
       verbosity: this.#verbosity,
+      coordinatedLeaderElection: this.#coordinated,
       readyTimeoutMs: this.#readyTimeoutMs,
       probeTls: () => this.#probeTls(),
     };

@@ -125,6 +125,8 @@ export interface RoleContext {
   dir: string;
   /** kube-apiserver's --v. */
   verbosity: number;
+  /** Start kube-apiserver with the CoordinatedLeaderElection gate and coordination.k8s.io/v1beta1 on. */
+  coordinatedLeaderElection?: boolean;
   /** How long to wait for a role to be ready, in ms. */
   readyTimeoutMs: number;
   /** Client certificate for /readyz probes. */
@@ -175,6 +177,7 @@ export function startApiserver(ctx: RoleContext, port: number, etcd: string, url
     '--port', String(port),
     '--etcd', etcd,
     '--v', String(ctx.verbosity),
+    ...(ctx.coordinatedLeaderElection ? ['--coordinated-leader-election'] : []),
   ], 'ignore', logName);
   const ready = (async () => apiserverReady(child, url, await ctx.probeTls(), join(ctx.dir, `${logName}.stderr.log`), ctx.readyTimeoutMs))();
   return { child, ready };

@@ -87,6 +87,8 @@ export interface FaultRecord {
   replica?: number;
   inc?: number;
   member?: number;
+  /** The replica a `handoff` fault named as the next leader. */
+  to?: number;
   /** Planned duration of the fault, ms. */
   ms?: number;
   /** Clock rate (clock-skew). */

@@ -12,6 +12,8 @@
  * | `drop` | reset every connection of a replica's proxy | instant |
  * | `partition` | cut a replica off: its proxy resets and refuses connections | 1-6 s |
  * | `blackhole` | a replica's requests hang; held bytes are delivered late on heal, also abandoned ones | 1-6 s |
+ * | `resign` | the replica calls StateManager.resign() (cool-down 0-3 s); a follower's resign only cools it down | instant |
+ * | `handoff` | the replica calls StateManager.handoff() naming another replica's current incarnation; refused (NotLeaderError) on a follower | instant |
  * | `clock-skew` | a replica's injected clock runs at 0.8-0.95 or 1.05-1.25 (one replica at a time); runs in the background while other faults go on | 5-20 s |
  * | `restart-apiserver` | restart kube-apiserver | until /readyz |
  * | `restart-etcd` | restart etcd | until /readyz |
@@ -29,7 +31,7 @@ import { Prng } from './prng.js';
 import type { FaultRecord } from './state-history.js';
 
 /** Fault kinds on the single topology. */
-export const stateFaultKinds = ['kill', 'pause', 'drop', 'partition', 'blackhole', 'clock-skew', 'restart-apiserver', 'restart-etcd'] as const;
+export const stateFaultKinds = ['kill', 'pause', 'drop', 'partition', 'blackhole', 'clock-skew', 'restart-apiserver', 'restart-etcd', 'resign', 'handoff'] as const;
 /** Fault kinds that need `--ha`. */
 export const haFaultKinds = ['kill-apiserver', 'partition-apiserver', 'kill-etcd'] as const;
 /** One kind of fault of the state workload. */
@@ -73,6 +75,10 @@ export interface StateNemesisTarget {
   pause(i: number): void;
   resume(i: number): void;
   setRate(i: number, rate: number): void;
+  /** Replica `i` calls StateManager.resign({ coolDownMs }). */
+  resign(i: number, coolDownMs: number): void;
+  /** Replica `i` calls StateManager.handoff(identity of replica `to`). */
+  handoff(i: number, to: number): void;
   restartApiserver(): Promise<void>;
   restartEtcd(): Promise<void>;
   /** The HA control, when the run has one. */
@@ -88,6 +94,8 @@ const weights: Record<StateFaultKind, number> = {
   'clock-skew': 2,
   'restart-apiserver': 1,
   'restart-etcd': 1,
+  resign: 2,
+  handoff: 2,
   'kill-apiserver': 2,
   'partition-apiserver': 2,
   'kill-etcd': 2,
@@ -171,6 +179,12 @@ export class StateNemesis {
         return timed(rng.int(1000, 6000), victim(), () => t.proxy(replica).blackhole({ deliverAbandoned: true }), () => t.proxy(replica).heal());
       case 'clock-skew':
         return this.#startSkew(replica, rng.int(5000, 20_000));
+      case 'resign':
+        return timed(0, victim(), () => t.resign(replica, rng.int(0, 3000)), () => {});
+      case 'handoff': {
+        const to = (replica + rng.int(1, t.replicas - 1)) % t.replicas;
+        return timed(0, { ...victim(), to }, () => t.handoff(replica, to), () => {});
+      }
       case 'restart-apiserver':
         return server(() => t.restartApiserver());
       case 'restart-etcd':

@@ -39,7 +39,11 @@ export type ReplicaCommand =
   /** Wait (at most `waitMs`) until the cache holds `finalRevision`, write a cache record, answer `reported`. */
   | { cmd: 'report'; finalRevision: number; waitMs: number }
   /** close() the StateManager (bounded) and exit 0. */
-  | { cmd: 'stop' };
+  | { cmd: 'stop' }
+  /** StateManager.resign() with this cool-down (the resign fault). */
+  | { cmd: 'resign'; coolDownMs: number }
+  /** StateManager.handoff(to) (the handoff fault); refused harmlessly when this replica does not lead. */
+  | { cmd: 'handoff'; to: string };
 
 /** Replica to orchestrator (stdout). */
 export type ReplicaEvent =

@@ -40,6 +40,16 @@ export class ReplicaProcess extends WorkerProcess<ReplicaEvent, ReplicaCommand> 
     return listening && this.alive ? listening.port : undefined;
   }
 
+  /** Asks the running process to resign (the resign fault). */
+  resign(coolDownMs: number): void {
+    this.send({ cmd: 'resign', coolDownMs });
+  }
+
+  /** Asks the running process to hand leadership to `to` (the handoff fault). */
+  handoff(to: string): void {
+    this.send({ cmd: 'handoff', to });
+  }
+
   /** Sets the clock rate of the running process and of later incarnations. */
   setRate(rate: number): void {
     this.rate = rate;

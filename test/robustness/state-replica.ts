@@ -226,6 +226,9 @@ lines.on('line', (line) => {
     clock.setRate(command.rate);
     record({ t: 'clock', rate: command.rate });
   } else if (command.cmd === 'report') void report(command.finalRevision, command.waitMs);
+  else if (command.cmd === 'resign') void manager?.resign({ coolDownMs: command.coolDownMs }).catch(() => {});
+  // NotLeaderError when this replica no longer leads: the fault then changes nothing.
+  else if (command.cmd === 'handoff') void manager?.handoff(command.to).catch(() => {});
   else void stop();
 });
 // The orchestrator is gone: nobody will read what we do.

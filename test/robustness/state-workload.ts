@@ -33,7 +33,7 @@ import { IncrementClient } from './state-client.js';
 import { StateHistoryWriter, byWallTime, readStateHistory, type OpEntry, type StateFinalRecord, type StateRecordAny } from './state-history.js';
 import { StateNemesis, type HaControlLike, type StateFaultKind } from './state-nemesis.js';
 import { StateObserver } from './state-observer.js';
-import { replicaOfIdentity, type StateTimings } from './state-protocol.js';
+import { replicaIdentity, replicaOfIdentity, type StateTimings } from './state-protocol.js';
 import { ReplicaProcess } from './state-replica-process.js';
 import { validateState, type StateVerdict } from './state-validators.js';
 
@@ -157,6 +157,8 @@ export async function runStateRobustness(options: StateRunOptions): Promise<Stat
         pause: (i) => replicas[i]!.pause(),
         resume: (i) => replicas[i]!.resume(),
         setRate: (i, rate) => replicas[i]!.setRate(rate),
+        resign: (i, coolDownMs) => replicas[i]!.resign(coolDownMs),
+        handoff: (i, to) => replicas[i]!.handoff(replicaIdentity(to, replicas[to]!.incarnation)),
         restartApiserver: () => cp.restartApiserver(),
         restartEtcd: () => cp.restartEtcd(),
         ha,

@@ -70,7 +70,7 @@ export class MemoryLeaseLock implements LeaseLock {
     await this.#enter('update', signal);
     if (!this.#current) return { ok: false, reason: 'not-found' };
     if (this.#current.resourceVersion !== resourceVersion) return { ok: false, reason: 'conflict' };
-    return { ok: true, lease: this.#store('update', record) };
+    return { ok: true, lease: this.#store('update', keepPreferred(record, this.#current.record)) };
   }
 
   async touch(resourceVersion: string, signal?: AbortSignal): Promise<LeaseWriteResult> {
@@ -152,7 +152,12 @@ export class MemoryLeaseLock implements LeaseLock {
     if (failure) throw failure();
   }
 
-  #store(op: LoggedWrite['op'], record: LeaseRecord): LeaseSnapshot {
+  #store(op: LoggedWrite['op'], written: LeaseRecord): LeaseSnapshot {
+    // As read back from a Lease: no empty preferredHolder, no address without a holder.
+    const { preferredHolder, holderAddress, ...rest } = written;
+    const record: LeaseRecord = rest;
+    if (preferredHolder) record.preferredHolder = preferredHolder;
+    if (holderAddress !== undefined && record.holderIdentity !== '') record.holderAddress = holderAddress;
     const snapshot: LeaseSnapshot = { record: copyRecord(record), resourceVersion: String(++this.#rv) };
     this.#current = snapshot;
     this.writes.push({ op, record: copyRecord(record), resourceVersion: snapshot.resourceVersion });
@@ -167,6 +172,13 @@ export class MemoryLeaseLock implements LeaseLock {
     }
     for (const observer of this.#observers) queueMicrotask(() => observer.onLease(lease && copy(lease), rv));
   }
+}
+
+/** As KubeLeaseLock: a record without preferredHolder keeps the stored one, '' clears it. */
+function keepPreferred(record: LeaseRecord, current: LeaseRecord): LeaseRecord {
+  const { preferredHolder, ...rest } = record;
+  const kept = preferredHolder === undefined ? current.preferredHolder : preferredHolder;
+  return kept ? { ...rest, preferredHolder: kept } : rest;
 }
 
 function copy(s: LeaseSnapshot): LeaseSnapshot {

@@ -14,7 +14,9 @@ import { getLease, listLeases, type LeaseInfo } from '../cluster-reads.js';
 import type { Command } from '../command.js';
 import { bucketName, notFound } from '../connection.js';
 import { formatAge } from '../duration.js';
+import { holderAddressOf, preferredHolderOf, stepDownRequested } from '../../election/lease-lock.js';
 import { leaseState, type LeaseState } from '../leadership.js';
+import { steerLeader, type SteerResult } from '../steer-leader.js';
 import { renderFields, renderTable, safeCell } from '../output.js';
 
 /** A Lease as `leader -o json` shows it. */
@@ -26,6 +28,16 @@ export interface LeaderView {
   state: LeaseState;
   /** The holder's epoch (its term: leaseTransitions), present while held. */
   epoch?: number | undefined;
+  /** The holder's term: the Lease's leaseTransitions (its epoch under a StateManager). */
+  term: number;
+  /** The holder's advertised address (its `advertise` option), when it gave one. */
+  address?: string | undefined;
+  /** The replica the Lease is to be handed to (spec.preferredHolder or kubekv's annotation), when one is named. */
+  preferredHolder?: string | undefined;
+  /** True when the holder was asked to step down (`--resign`) and has not yet. */
+  stepDownRequested?: boolean | undefined;
+  /** What `--handoff` / `--resign` did, when given. */
+  steered?: { request: SteerResult['request']; askedOf: string; tookMs: number } | undefined;
   transitions: number;
   leaseDurationSeconds: number;
   acquireTime: string | undefined;
@@ -43,6 +55,10 @@ export function leaderView(lease: LeaseInfo, nowMs: number): LeaderView {
     holder: lease.holderIdentity,
     state,
     epoch: state === 'held' ? lease.leaseTransitions : undefined,
+    term: lease.leaseTransitions,
+    address: holderAddressOf(lease.annotations, lease.holderIdentity),
+    preferredHolder: lease.preferredHolder ?? preferredHolderOf(lease.annotations, lease.leaseTransitions),
+    stepDownRequested: stepDownRequested(lease.annotations, lease) || undefined,
     transitions: lease.leaseTransitions,
     leaseDurationSeconds: lease.leaseDurationSeconds,
     acquireTime: lease.acquireTime?.toISOString(),
@@ -63,22 +79,37 @@ function when(iso: string | undefined, nowMs: number): string {
 /** `kubekv leader <name>`. */
 export const leaderCommand: Command = {
   name: 'leader',
-  options: [],
+  options: ['handoff', 'resign', 'timeout'],
   positionals: ['name'],
-  summary: 'show a leader Lease: holder, epoch, transitions, time since renew (<name> or <name>-leader)',
-  details: 'A StateManager named <app> elects with the Lease <app>-leader: `kubekv leader <app>` finds it.',
+  summary: 'show a leader Lease: holder, address, term, time since renew (<name> or <name>-leader); --handoff <identity> / --resign steer it',
+  details: 'A StateManager named <app> elects with the Lease <app>-leader: `kubekv leader <app>` finds it.\n'
+    + '--handoff <identity> asks the holder to hand over to that replica and waits until it leads; --resign asks the holder to step down and '
+    + 'waits until it no longer holds the Lease. Both wait at most --timeout (default: 3 lease durations, at least 30s); kubekv holders honour them, '
+    + 'a client-go holder does not (see docs/cli.md).',
   async run(ctx) {
     const name = validateName('name', ctx.positionals[0]);
     const conn = await ctx.connection();
     // A StateManager's Lease is `<name>-leader` by default: accept the app name too.
     const lease = (await getLease(conn, name, ctx.signal)) ?? (name.endsWith('-leader') ? undefined : await getLease(conn, `${name}-leader`, ctx.signal));
     if (!lease) throw await notFound(conn, new LeaseNotFoundError(conn.namespace, `${name}${name.endsWith('-leader') ? '' : ` (nor ${name}-leader)`}`), ctx.signal);
+    let shown = lease;
+    let steered: SteerResult | undefined;
+    if (ctx.options.handoff !== undefined || ctx.options.resign) {
+      const timeoutMs = ctx.options.timeoutMs ?? Math.max(30_000, 3 * lease.leaseDurationSeconds * 1000);
+      steered = await steerLeader(conn, lease, ctx.options.handoff, timeoutMs, ctx.signal);
+      shown = steered.lease;
+    }
     const now = Date.now();
-    const view = leaderView(lease, now);
+    const view: LeaderView = { ...leaderView(shown, now), ...(steered ? { steered: { request: steered.request, askedOf: steered.askedOf, tookMs: steered.tookMs } } : {}) };
     await ctx.print(view, () =>
       renderFields([
+        ...(steered ? [[steered.request === 'handoff' ? 'Handed over' : 'Resigned', `${safeCell(steered.askedOf || '<none>')} -> ${safeCell(view.holder || '<none>')} in ${steered.tookMs} ms`] as [string, string]] : []),
         ['Lease', `${view.namespace}/${view.lease}`],
         ['Holder', view.holder ? safeCell(view.holder) : '<none>'],
+        ['Address', view.address ? safeCell(view.address) : '<none>'],
+        ['Term', String(view.term)],
+        ...(view.preferredHolder ? [['Preferred holder', safeCell(view.preferredHolder)] as [string, string]] : []),
+        ...(view.stepDownRequested ? [['Step down', 'requested'] as [string, string]] : []),
         ['State', stateCell(view, now)],
         ['Epoch', view.epoch === undefined ? '<none>' : String(view.epoch)],
         ['Transitions', String(view.transitions)],
