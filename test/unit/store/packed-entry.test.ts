@@ -157,8 +157,9 @@ describe('a follower of a chunked bucket', () => {
       const follower = await ConfigMapStore.open({ name: 'refs', namespace: 'p', api: cluster.api });
       try {
         const got = await follower.get('large');
-        assert.deepEqual(got?.value, large);
-        got!.value.fill(0);
+        assert.ok(got);
+        assert.deepEqual(got.value, large);
+        got.value.fill(0);
         assert.deepEqual((await follower.get('large'))?.value, large);
       } finally {
         await follower.close();
