@@ -8,7 +8,9 @@
  * every time, varied 1.8x between sizes in one run), so the ratio of put
  * p50s is read from here. One writer per bucket, no followers, sequential
  * 100-byte puts; each round starts with the other bucket than the last, so
- * neither always comes second. Traffic stays on loopback.
+ * neither always comes second. Then the same for 64 concurrent writers:
+ * windows of WINDOW_MS on each bucket in turn (ABBA order), acknowledged
+ * puts per second summed over the windows. Traffic stays on loopback.
  */
 import { openLayout, type StoreLayout } from './capacity-layouts.js';
 import type { Context } from './capacity-subjects.js';
@@ -17,6 +19,10 @@ import { quantile } from './stats.js';
 /** Rounds (one put on each bucket per round) after WARMUP_ROUNDS not counted. */
 export const PAIRED_ROUNDS = 300;
 const WARMUP_ROUNDS = 20;
+/** Concurrent writers, windows per bucket, and each window's length. */
+const WRITERS = 64;
+export const PAIRED_WINDOWS = 4;
+const WINDOW_MS = 1000;
 
 /** A bucket the sizes part left in place, with its size row. */
 export interface PairedBucket {
@@ -32,6 +38,8 @@ export interface PairedFigures {
   big: PairedBucket & { putP50Ms: number; putP99Ms: number };
   /** big p50 / small p50. */
   p50Ratio: number;
+  /** Acknowledged puts/s of WRITERS concurrent writers, over PAIRED_WINDOWS windows each. */
+  concurrent: { small: number; big: number; ratio: number; failed: number };
 }
 
 /** Alternates sequential puts between `small` and `big` of `layout` and reports both latencies. */
@@ -49,7 +57,31 @@ export async function runPaired(ctx: Context, layout: StoreLayout, small: Paired
     }
     const figures = (bucket: PairedBucket, samples: number[]) => ({ ...bucket, putP50Ms: quantile(samples, 0.5), putP99Ms: quantile(samples, 0.99) });
     const [s, b] = [figures(small, latencies[0]), figures(big, latencies[1])];
-    return { layout: layout.label, rounds: PAIRED_ROUNDS, small: s, big: b, p50Ratio: b.putP50Ms / s.putP50Ms };
+    const acked = [0, 0];
+    const spent = [0, 0];
+    let failed = 0;
+    for (let window = 0; window < 2 * PAIRED_WINDOWS; window++) {
+      const which = [0, 1, 1, 0][window % 4]!;
+      const started = performance.now();
+      const deadline = started + WINDOW_MS;
+      await Promise.all(
+        Array.from({ length: WRITERS }, async (_, w) => {
+          while (performance.now() < deadline) {
+            try {
+              await stores[which]!.put(`cw.${w}`, value());
+              acked[which]!++;
+            } catch {
+              failed++;
+              await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+          }
+        }),
+      );
+      spent[which]! += performance.now() - started;
+    }
+    const rate = (which: number) => (acked[which]! * 1000) / spent[which]!;
+    const concurrent = { small: rate(0), big: rate(1), ratio: rate(1) / rate(0), failed };
+    return { layout: layout.label, rounds: PAIRED_ROUNDS, small: s, big: b, p50Ratio: b.putP50Ms / s.putP50Ms, concurrent };
   } finally {
     for (const store of stores) await store.close();
   }

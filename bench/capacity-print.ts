@@ -4,7 +4,7 @@
  */
 import type { BucketShape, FillResult } from './capacity-fill.js';
 import type { ObjectSizes } from './capacity-subjects.js';
-import type { PairedFigures } from './capacity-paired.js';
+import { PAIRED_WINDOWS, type PairedFigures } from './capacity-paired.js';
 import { COMPACTION_WINDOW_S, STOP_AT_QUOTA_SHARE, type SustainedFigures } from './capacity-sustained.js';
 import type { FollowerFigures } from './follower-process.js';
 import { fixed, int, printTable, ratio } from './report.js';
@@ -325,7 +325,11 @@ export function printTargets(run: RunFigures): void {
     return p ? `${fixed(p.p50Ratio, 2)}x (${fixed(p.big.putP50Ms, 2)} vs ${fixed(p.small.putP50Ms, 2)} ms${p.big.shape === big.shape.label ? '' : `, largest held ${p.big.shape}`})` : '-';
   });
   row('put p50, largest / smallest (sizes part, minutes apart)', vs((c) => c.sequential?.putP50Ms));
-  row(`${run.config.writers} writers puts/s, largest / smallest >= 0.8x`, vs((c) => c.concurrent?.putsPerSecond));
+  row(`${run.config.writers} writers puts/s, largest / smallest >= 0.8x (paired)`, (l) => {
+    const p = run.paired.find((x) => x.layout === l);
+    return p ? `${fixed(p.concurrent.ratio, 2)}x (${int(p.concurrent.big)} vs ${int(p.concurrent.small)}/s)` : '-';
+  });
+  row(`${run.config.writers} writers puts/s, largest / smallest (sizes part)`, vs((c) => c.concurrent?.putsPerSecond));
   row('follower RSS / data (at synced), largest <= 3x', (l) => {
     const c = cellOf(big, l);
     const held = c.unavailable ? heldOf(l) : big;
@@ -352,9 +356,17 @@ export function printTargets(run: RunFigures): void {
 export function printPaired(run: RunFigures): void {
   if (run.paired.length === 0) return;
   printTable(
-    `### put latency, smallest and largest bucket in alternation (${run.paired[0]!.rounds} rounds, one writer each, no followers)`,
-    ['layout', 'smallest', 'p50 / p99 ms', 'largest', 'p50 / p99 ms', 'p50 largest / smallest'],
-    run.paired.map((p) => [p.layout, p.small.shape, `${fixed(p.small.putP50Ms, 2)} / ${fixed(p.small.putP99Ms, 2)}`, p.big.shape, `${fixed(p.big.putP50Ms, 2)} / ${fixed(p.big.putP99Ms, 2)}`, `${fixed(p.p50Ratio, 2)}x`]),
+    `### put latency and 64 writers' throughput, smallest and largest bucket in alternation (${run.paired[0]!.rounds} rounds, then ${PAIRED_WINDOWS} 1 s windows each; no followers)`,
+    ['layout', 'smallest', 'p50 / p99 ms', 'largest', 'p50 / p99 ms', 'p50 largest / smallest', '64 writers puts/s smallest / largest (ratio)'],
+    run.paired.map((p) => [
+      p.layout,
+      p.small.shape,
+      `${fixed(p.small.putP50Ms, 2)} / ${fixed(p.small.putP99Ms, 2)}`,
+      p.big.shape,
+      `${fixed(p.big.putP50Ms, 2)} / ${fixed(p.big.putP99Ms, 2)}`,
+      `${fixed(p.p50Ratio, 2)}x`,
+      `${int(p.concurrent.small)} / ${int(p.concurrent.big)} (${fixed(p.concurrent.ratio, 2)}x${p.concurrent.failed > 0 ? `, ${p.concurrent.failed} failed` : ''})`,
+    ]),
   );
 }
 
