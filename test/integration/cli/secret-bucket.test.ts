@@ -60,7 +60,8 @@ describe('kubekv on a Secret bucket (--kind secret)', () => {
       return result;
     };
     const table = hidden(ok(await kubekv(['ls', ...b]))).text.split('\n');
-    assert.match(table[1]!, /^db\/password +\d+ +\d+ +<secret>$/);
+    // KEY, REV, SIZE, TTL (- for a permanent key), VALUE.
+    assert.match(table[1]!, /^db\/password +\d+ +\d+ +- +<secret>$/);
     for (const format of ['json', 'yaml']) hidden(ok(await kubekv(['ls', ...b, '-o', format])));
     assert.deepEqual(Object.keys((JSON.parse(ok(await kubekv(['ls', ...b, '-o', 'json'])).text) as object[])[0]!), ['key', 'lastIndex', 'size']);
     hidden(ok(await kubekv(['status', ...b])));
