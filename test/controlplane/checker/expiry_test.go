@@ -116,3 +116,27 @@ func TestWatchAndCacheSeeingAKeyGoneBeforeItsTtlAreCaught(t *testing.T) {
 		t.Fatalf("want watch and cache-read violations, got exit %d: %+v", code, s)
 	}
 }
+
+func TestKeyExpiringAfterTheFinalRead(t *testing.T) {
+	// The final read (revision 3: a compaction after k@2 changed no key)
+	// sees k; k expires at revision 4 before the client ends. Its watch
+	// delivered the final state, then the expiry.
+	expectPass(t,
+		inv("1-1", 1, 10, putTTL("k", "1-1", 1)), ok("1-1", 20, at(2)),
+		watchStart(3, 5), snapshot(3, 6, 1, ""), watchPut(3, 25, "k", "1-1", 2),
+		final(ms/2, pair("k", "1-1", 2), 3),
+		watchDelete(3, ms+20, "k", 4),
+		clientEnd(3, 2*ms),
+	)
+	// Without the TTL the same delete is caught.
+	s, code := check(t,
+		inv("1-1", 1, 10, put("k", "1-1")), ok("1-1", 20, at(2)),
+		watchStart(3, 5), snapshot(3, 6, 1, ""), watchPut(3, 25, "k", "1-1", 2),
+		final(ms/2, pair("k", "1-1", 2), 3),
+		watchDelete(3, ms+20, "k", 4),
+		clientEnd(3, 2*ms),
+	)
+	if code != 1 || s.WatchViolations == 0 {
+		t.Fatalf("want a watch violation, got exit %d: %+v", code, s)
+	}
+}

@@ -113,7 +113,13 @@ func checkClientWatch(client int, records []WatchRecord, h *History, o *observat
 		if w.Revision < lastRev && !reset {
 			report(w, "revision went back to %d after %d", w.Revision, lastRev)
 		}
-		if finalRev >= 0 && lastRev == finalRev && w.Revision > finalRev && view != nil && atFinal == nil {
+		// The watch moves past the final revision (a write in flight at the
+		// final read, or a key expiring after it): keep the state it held
+		// there. An event past it with the watch below it means the commits
+		// in between changed no key (a compaction, an epoch raise), so the
+		// view is the final state all the same; a snapshot may hide changes
+		// and does not count.
+		if finalRev >= 0 && lastRev <= finalRev && w.Revision > finalRev && w.Type != "snapshot" && view != nil && atFinal == nil {
 			atFinal = maps.Clone(view)
 		}
 		if w.Revision > lastRev || reset {
