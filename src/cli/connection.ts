@@ -66,7 +66,7 @@ export function bucketName(options: Pick<CliOptions, 'bucket'>, fromArgument?: s
  * @throws FormatError when the bucket cannot be decoded, and the request's errors (ForbiddenError, UnavailableError, ...)
  */
 export async function readBucketIfExists(conn: Connection, name: string, signal: AbortSignal, kind: BucketKind = 'ConfigMap'): Promise<BucketState | undefined> {
-  const [{ BucketApi }, { ChunkSet, loadBucketState }] = await Promise.all([import('../kube/bucket-api.js'), import('../store/chunk-set.js')]);
+  const [{ BucketApi }, { ChunkSet, loadBucketState }] = await Promise.all([import('../store/bucket-api.js'), import('../store/chunk-set.js')]);
   const api = new BucketApi(conn.kc, conn.namespace, name, { kind });
   const object = await api.get({ signal });
   // A chunked bucket is read whole: its head and every chunk it references.

@@ -17,7 +17,7 @@
  * re-reads the head before it reports a missing chunk.
  */
 import { BucketNotFoundError, ChunkMissingError, FormatError } from '../errors.js';
-import type { BucketApi } from '../kube/bucket-api.js';
+import type { BucketApi } from './bucket-api.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import {

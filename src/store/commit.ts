@@ -46,7 +46,7 @@ import {
   type EncodedValue,
 } from '../codec/index.js';
 import { BucketFullError, FencedError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
-import type { BucketPatch } from '../kube/bucket-api.js';
+import type { BucketPatch } from './bucket-api.js';
 import type { BucketState, Entry, Tombstone } from './bucket-state.js';
 
 /** One validated operation. */

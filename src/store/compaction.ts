@@ -41,7 +41,7 @@ import {
   type ChunkRef,
   type StoredEntry,
 } from '../codec/index.js';
-import type { BucketPatch } from '../kube/bucket-api.js';
+import type { BucketPatch } from './bucket-api.js';
 import type { BucketState, Entry } from './bucket-state.js';
 import type { EntriesChunk } from './chunk-set.js';
 

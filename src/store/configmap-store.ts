@@ -30,7 +30,7 @@ import { sleep, type Clock } from '../clock.js';
 import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type BucketKind, type ChunkRef, type CompressionOptions } from '../codec/index.js';
 import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, InvalidOptionError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
-import { BucketApi } from '../kube/bucket-api.js';
+import { BucketApi } from './bucket-api.js';
 import { explainNotFound } from '../kube/namespaces.js';
 import { Lock, type LockOptions } from '../lock/lock.js';
 import { LOCK_CONTROLLER } from '../events/lease-events.js';

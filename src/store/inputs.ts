@@ -23,7 +23,7 @@ import {
   type CompressionOptions,
 } from '../codec/index.js';
 import { AbortedError, InvalidKeyError, InvalidOptionError } from '../errors.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS } from '../kube/bucket-api.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS } from './bucket-api.js';
 import { validateName } from '../kube/config.js';
 import { resolveEvents } from '../events/lease-events.js';
 import { silentLogger, type Logger } from '../logger.js';

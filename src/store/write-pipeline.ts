@@ -52,7 +52,7 @@ import {
   UnavailableError,
 } from '../errors.js';
 import type { PatchResult as ObjectPatchResult } from '../kube/api.js';
-import type { BucketApi, BucketPatch } from '../kube/bucket-api.js';
+import type { BucketApi, BucketPatch } from './bucket-api.js';
 
 type PatchResult = ObjectPatchResult<ConfigMapObject>;
 import { certainlyNotApplied, isTooLarge } from '../kube/errors.js';

@@ -14,7 +14,7 @@ import { after, describe, it } from 'node:test';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { BucketFullError, KubekvError, type ConfigMapStore } from '../../../src/index.js';
 import { MAX_ANNOTATIONS_BYTES, MAX_DATA_BYTES, annotationsSize, dataSize } from '../../../src/codec/index.js';
-import { BucketApi } from '../../../src/kube/bucket-api.js';
+import { BucketApi } from '../../../src/store/bucket-api.js';
 import { certainlyNotApplied, isTooLarge } from '../../../src/kube/errors.js';
 import { storeInternals } from '../../../src/store/configmap-store.js';
 import { expectBucketUnchanged, openBucket, readRaw, type OpenedBucket } from '../../support/store.js';

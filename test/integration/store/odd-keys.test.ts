@@ -16,7 +16,7 @@ import { after, describe, it } from 'node:test';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { KeyModifiedError } from '../../../src/index.js';
 import { encodeKey } from '../../../src/codec/index.js';
-import { BucketApi } from '../../../src/kube/bucket-api.js';
+import { BucketApi } from '../../../src/store/bucket-api.js';
 import { openBucket, openPeer, type OpenedBucket } from '../../support/store.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { BucketNotFoundError, ConfigMapStore, KubekvError, OutcomeUnknownError } from '../../../src/index.js';
-import { BucketApi } from '../../../src/kube/bucket-api.js';
+import { BucketApi } from '../../../src/store/bucket-api.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { TcpProxy, serverPort } from '../../support/tcp-proxy.js';
 import { adminClients, openBucket, openPeer, readRaw, waitFor, type OpenedBucket } from '../../support/store.js';

@@ -10,7 +10,7 @@ import { AbortedError, UnavailableError } from '../../../src/errors.js';
 import { WireKubeApi, type KubeWire } from '../../../src/kube/api.js';
 import type { KubeRequest } from '../../../src/kube/transport.js';
 import { KubeLeaseLock } from '../../../src/election/lease-lock.js';
-import { BucketApi } from '../../../src/kube/bucket-api.js';
+import { BucketApi } from '../../../src/store/bucket-api.js';
 
 /**
  * Waits for the request's signal, keeping the process alive meanwhile as a

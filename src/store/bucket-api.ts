@@ -9,13 +9,17 @@
  *
  * Every request has a timeout (`requestTimeoutMs`): a black-holed connection
  * cannot hold a caller (or the store's commit lock) for long. A timed-out
- * request is reported as UnavailableError, as for every resource (api.ts);
+ * request is reported as UnavailableError, as for every resource (kube/api.ts);
  * whether a timed-out write was applied is unknown, and callers find out by
- * reading (see certainlyNotApplied in errors.ts).
+ * reading (see certainlyNotApplied in kube/errors.ts).
+ *
+ * It lives with the store, above the port and the codec, because mapping a
+ * kind's object to the bucket form is the codec's (codec/bucket-kind.ts):
+ * nothing under src/kube imports from a layer above it.
  */
 import { bucketForm, type BucketKind, type BucketObject, type BucketObjectForm, type BucketPatchFields } from '../codec/bucket-kind.js';
-import { DEFAULT_REQUEST_TIMEOUT_MS, httpKubeApi, type DeletePreconditions, type DeleteResult, type KubeApi, type ListOptions, type MergePatch, type ObjectList, type PatchOptions, type PatchResult, type GetOptions, type RequestOptions, type ResourceClient, type WatchEvent, type WatchOptions, type WriteResult } from './api.js';
-import type { KubeConfig, KubeObject } from './types.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, httpKubeApi, type DeletePreconditions, type DeleteResult, type KubeApi, type ListOptions, type MergePatch, type ObjectList, type PatchOptions, type PatchResult, type GetOptions, type RequestOptions, type ResourceClient, type WatchEvent, type WatchOptions, type WriteResult } from '../kube/api.js';
+import type { KubeConfig, KubeObject } from '../kube/types.js';
 
 export { DEFAULT_REQUEST_TIMEOUT_MS };
 export type { PatchOptions, RequestOptions };
