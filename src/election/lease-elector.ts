@@ -182,6 +182,16 @@ export interface LeaseElectorOptions {
   onStartedLeading?: ((signal: AbortSignal) => void | Promise<void>) | undefined;
   /** Called once after each leadership period ends, after the signal aborted. close() awaits it. */
   onStoppedLeading?: (() => void | Promise<void>) | undefined;
+  /**
+   * Called while leading when the Lease asks this holder to step down (a
+   * preferred holder or a step-down request set by another party: kubectl,
+   * `kubekv leader --handoff/--resign`, the API server), before the elector
+   * stops leading and releases. The Lease is still renewed while it runs,
+   * so the leader work can end in the order resign() gives it (its last
+   * writes land); the step-down follows when it settles. A rejection is
+   * logged and the step-down goes ahead.
+   */
+  beforeStepDown?: (() => void | Promise<void>) | undefined;
   /** Called when a different holder is observed (this replica included); not called for a released Lease. */
   onNewLeader?: ((identity: string) => void) | undefined;
   /**
@@ -292,6 +302,8 @@ export class LeaseElector implements AsyncDisposable {
   #coolDownUntil = 0;
   /** True while stepping down because the record prefers another holder. */
   #handingOver = false;
+  /** beforeStepDown is running for a step-down the Lease asked for (see #honourRequests). */
+  #preparingStepDown = false;
   readonly #advertise: string | undefined;
   #reportedInfo: LeaderInfo | undefined;
   /** The LeaseCandidate of a coordinated election; undefined otherwise. */
@@ -582,15 +594,22 @@ export class LeaseElector implements AsyncDisposable {
    * request with the default one (leaseDurationMs), so another takes over.
    */
   #honourRequests(record: LeaseRecord): void {
-    if (!this.#leading || this.#handingOver || record.holderIdentity !== this.identity) return;
+    if (!this.#leading || this.#handingOver || this.#preparingStepDown || record.holderIdentity !== this.identity) return;
     const preferred = this.#prefersOther(record);
     if (!preferred && !record.stepDownRequested) return;
-    this.#handingOver = true;
     if (preferred) this.#log.info({ preferred: record.preferredHolder }, 'the lease prefers another holder: stepping down');
     else this.#log.info('asked to step down (kubekv.dev/step-down): stepping down');
-    void this.#queueStepDown(undefined, preferred ? 0 : this.#leaseMs).finally(() => {
-      this.#handingOver = false;
-      this.#reschedule();
+    // beforeStepDown runs with renewals going on (#handingOver would stop
+    // them); the renewals' observations come back here and are ignored.
+    this.#preparingStepDown = true;
+    void this.#invoke('beforeStepDown', () => this.#o.beforeStepDown?.()).then(() => {
+      this.#preparingStepDown = false;
+      if (!this.#leading || this.#closing) return;
+      this.#handingOver = true;
+      void this.#queueStepDown(undefined, preferred ? 0 : this.#leaseMs).finally(() => {
+        this.#handingOver = false;
+        this.#reschedule();
+      });
     });
   }
 

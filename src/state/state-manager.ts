@@ -304,6 +304,8 @@ export class StateManager implements AsyncDisposable {
       metrics: options.metrics,
       onStartedLeading: (leadership) => (manager ? manager.#becomeLeader(leadership) : undefined),
       onStoppedLeading: () => (manager ? manager.#becomeFollower() : undefined),
+      // A step-down asked for through the Lease ends the leader work as resign() does.
+      beforeStepDown: () => (manager ? manager.#endLeaderWork() : undefined),
       onLeaderChange: (leader) => (manager ? manager.#leaderChanged(leader) : undefined),
     };
     // Checked before the kubeconfig is loaded: a bad option is refused as that option, anywhere.
@@ -464,13 +466,7 @@ export class StateManager implements AsyncDisposable {
       // still held and renewed; only then does the elector let it go.
       if (this.#elector.isLeader) {
         this.#log.info({ identity: this.identity, to }, to === undefined ? 'resigning: stopping leader work' : 'handing over: stopping leader work');
-        await this.#drainLeaderWork(new NotLeaderError(undefined));
-        // From here writes are refused; one already in flight is fenced as
-        // ever (its CAS fails once the next leader has raised the epoch).
-        if (this.#phase === 'leader' || this.#phase === 'raising') {
-          this.#phase = 'follower';
-          this.#epoch = undefined;
-        }
+        await this.#endLeaderWork();
       }
       return to === undefined ? this.#elector.resign({ coolDownMs }) : this.#elector.handoff(to, { coolDownMs });
     })();
@@ -599,6 +595,21 @@ export class StateManager implements AsyncDisposable {
     // The leader deletes expired keys; every replica's store has been timing them all along.
     for (const store of this.#stores.values()) store[storeInternals].setSweeping(true);
     for (const handler of this.#leaderHandlers) this.#runLeader(handler, work.signal);
+  }
+
+  /**
+   * Before a step-down (resign(), handoff(), or one the Lease asks for):
+   * the leader work ends while the Lease is still held and renewed, its
+   * handlers' last writes allowed, and only then are writes refused. One
+   * already in flight is fenced as ever (its CAS fails once the next leader
+   * has raised the epoch).
+   */
+  async #endLeaderWork(): Promise<void> {
+    await this.#drainLeaderWork(new NotLeaderError(undefined));
+    if (this.#phase === 'leader' || this.#phase === 'raising') {
+      this.#phase = 'follower';
+      this.#epoch = undefined;
+    }
   }
 
   /** The elector stopped leading (lost, resigned or closing): no more writes; follower work starts once the leader handlers have returned. */

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LeaderInfo } from '../../../src/election/index.js';
+import { PREFERRED_HOLDER_ANNOTATION } from '../../../src/election/lease-lock.js';
 import { ClosedError, InvalidOptionError, NotLeaderError } from '../../../src/errors.js';
 import { ManualClock, MemoryCluster, MemoryStateManager } from '../../../src/testing/index.js';
 import { until } from '../../../src/testing/memory-cluster.js';
@@ -53,6 +54,28 @@ describe('StateManager.resign', () => {
     await assert.rejects(held.put('late', 'v'), (err: unknown) => err instanceof NotLeaderError && err.leader === 'pod-b');
     assert.equal(await b.store.exists('late', { consistent: true }), false);
     assert.equal(a.isLeader, false);
+  });
+
+  it('a handoff asked through the Lease (kubectl, kubekv leader --handoff) ends the leader work as resign() does: the last write lands, then the named replica leads', async () => {
+    await using r = await replicas(['pod-a', 'pod-b', 'pod-c']);
+    const [a, , c] = r.states as [MemoryStateManager, MemoryStateManager, MemoryStateManager];
+    let farewell: unknown;
+    a.onLeader(async ({ signal, store }) => {
+      await untilAborted(signal);
+      farewell = await store.put('farewell', 'written while still leading').then(() => 'landed', (err: unknown) => err);
+    });
+    await until(() => a.isLeader);
+    // What `kubekv leader --handoff pod-c` writes: the preference, at the Lease's current term.
+    const leases = r.cluster.fake.api.leases(a.namespace);
+    const lease = await leases.get('app-leader');
+    const resourceVersion = lease?.metadata?.resourceVersion;
+    assert.ok(resourceVersion);
+    const leaseTransitions = lease?.spec?.leaseTransitions ?? 0;
+    await leases.patch('app-leader', { metadata: { resourceVersion, annotations: { [PREFERRED_HOLDER_ANNOTATION]: JSON.stringify({ holder: 'pod-c', leaseTransitions }) } } });
+    await until(() => c.isLeader);
+    assert.equal(farewell, 'landed');
+    assert.deepEqual(r.leaders(), ['pod-c']);
+    assert.equal((await c.store.get('farewell'))?.text, 'written while still leading');
   });
 
   it('refuses a write made while leading whose request is held across the resignation and the next leader\'s epoch raise', async () => {
