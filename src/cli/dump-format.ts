@@ -10,6 +10,12 @@
  * (decoded strictly, a leading BOM kept), any other as `base64` (canonical,
  * padded); each maps back to the same bytes. Entries are sorted by key.
  *
+ * A key that expires keeps its time to live: `ttlMs` (and, for a key bound
+ * to a session, `session`, for information). A restore writes it with that
+ * TTL, counted from the restore; a session key too, as its session cannot
+ * come along: it then lasts one session TTL unless its owner registers it
+ * again, rather than for ever.
+ *
  * Not kept: per-key revisions (`lastIndex`), the bucket revision and the
  * leader epoch are facts of the bucket the dump came from; a restore writes
  * new revisions, and `revision` in the document is for information only.
@@ -17,6 +23,7 @@
  * @module
  */
 import { InvalidValueError } from '../errors.js';
+import { MAX_TTL_MS, MIN_TTL_MS } from '../store/write-ops.js';
 import { utf8Text } from './output.js';
 
 /** Value of `kind`. */
@@ -27,8 +34,8 @@ export const DUMP_VERSION = 1;
 /** A value as the dump (and `-o json` of ls, get, watch) carries it: exactly one of `text` and `base64`. */
 export type ValueFields = { text: string; base64?: never } | { base64: string; text?: never };
 
-/** One key of a dump. */
-export type DumpEntry = { key: string } & ValueFields;
+/** One key of a dump; `ttlMs` (and `session`) for a key that expires. */
+export type DumpEntry = { key: string; ttlMs?: number; session?: string } & ValueFields;
 
 /** A dump document. */
 export interface DumpDocument {
@@ -57,10 +64,18 @@ export function entryBytes(entry: ValueFields): Uint8Array {
 }
 
 /** A dump document of `pairs` (sorted here by key). */
-export function buildDump(source: { namespace: string; bucket: string; revision: number; at: Date }, pairs: readonly { key: string; value: Uint8Array }[]): DumpDocument {
+export function buildDump(
+  source: { namespace: string; bucket: string; revision: number; at: Date },
+  pairs: readonly { key: string; value: Uint8Array; ttlMs?: number | undefined; session?: string | undefined }[],
+): DumpDocument {
   const entries = [...pairs]
     .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    .map((pair): DumpEntry => ({ key: pair.key, ...valueFields(pair.value) }));
+    .map((pair): DumpEntry => ({
+      key: pair.key,
+      ...(pair.ttlMs === undefined ? {} : { ttlMs: pair.ttlMs }),
+      ...(pair.session === undefined ? {} : { session: pair.session }),
+      ...valueFields(pair.value),
+    }));
   return { kind: DUMP_KIND, version: DUMP_VERSION, namespace: source.namespace, bucket: source.bucket, revision: source.revision, dumpedAt: source.at.toISOString(), entries };
 }
 
@@ -108,20 +123,30 @@ export function parseDump(text: string): DumpDocument {
 
 function parseEntry(raw: unknown, at: string): DumpEntry {
   if (!isRecord(raw)) throw new InvalidValueError(`${at} is not an object`);
-  const { key, text, base64 } = raw;
+  const { key, ttlMs, session } = raw;
   if (typeof key !== 'string' || key === '') throw new InvalidValueError(`${at}.key is not a non-empty string`);
+  if (ttlMs !== undefined && (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < MIN_TTL_MS || ttlMs > MAX_TTL_MS)) {
+    throw new InvalidValueError(`${at}.ttlMs is not a whole number of milliseconds from ${MIN_TTL_MS} to ${MAX_TTL_MS}`);
+  }
+  if (session !== undefined && typeof session !== 'string') throw new InvalidValueError(`${at}.session is not a string`);
+  const expiry = { ...(ttlMs === undefined ? {} : { ttlMs }), ...(session === undefined ? {} : { session }) };
+  return { ...expiry, ...parseValue(raw, at), key };
+}
+
+function parseValue(raw: Record<string, unknown>, at: string): ValueFields {
+  const { text, base64 } = raw;
   if ((text === undefined) === (base64 === undefined)) throw new InvalidValueError(`${at} must have exactly one of text and base64`);
   if (text !== undefined) {
     if (typeof text !== 'string') throw new InvalidValueError(`${at}.text is not a string`);
     // A lone surrogate (possible through a \ud800 escape) has no UTF-8 form.
     if (!text.isWellFormed()) throw new InvalidValueError(`${at}.text contains a lone surrogate`);
-    return { key, text };
+    return { text };
   }
   // Only canonical base64 encodes back to itself: Node's decoder would skip stray characters.
   if (typeof base64 !== 'string' || Buffer.from(base64, 'base64').toString('base64') !== base64) {
     throw new InvalidValueError(`${at}.base64 is not canonical base64`);
   }
-  return { key, base64 };
+  return { base64 };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

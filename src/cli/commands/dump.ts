@@ -50,7 +50,8 @@ export const restoreCommand: Command = {
     const call = { signal: ctx.signal, ...(timeoutMs === undefined ? {} : { timeoutMs }) };
     const keep = new Set(dump.entries.map((entry) => entry.key));
     const result = await withWritableStore(ctx, bucket, async (store) => {
-      const ops: BatchOperation[] = dump.entries.map((entry) => ({ op: 'put', key: entry.key, value: entryBytes(entry) }));
+      // A TTL counts from the restore; a session key keeps its session's TTL (dump-format.ts).
+      const ops: BatchOperation[] = dump.entries.map((entry) => ({ op: 'put', key: entry.key, value: entryBytes(entry), ...(entry.ttlMs === undefined ? {} : { ttlMs: entry.ttlMs }) }));
       if (replace) {
         // The store's state as open() read it (a quorum GET), just now.
         for (const pair of await store.list('')) {

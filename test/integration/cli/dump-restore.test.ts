@@ -129,4 +129,20 @@ describe('kubekv dump / restore', () => {
     assert.match(refused.stderr, /^error: VALUE_TOO_LARGE: /);
     assert.equal((await readRaw(namespace, 'app')).metadata?.resourceVersion, before, 'a refused restore changed the bucket');
   });
+
+  it('keeps a key\'s time to live: the dump carries ttlMs, a restore writes it with that TTL (from the restore); a permanent key stays permanent', async () => {
+    const namespace = await cp.freshNamespace('cli-dump-ttl');
+    {
+      await using store = await ConfigMapStore.open({ name: 'src', namespace, kubeConfig: cp.adminKubeConfig(), create: true, sweep: false });
+      await store.put('lease/worker-1', 'alive', { ttlMs: 600_000 });
+      await store.put('config', 'permanent');
+    }
+    const dumped = ok(await kubekv(['dump', '-n', namespace, '-b', 'src', ...adminArgs()]));
+    const doc = JSON.parse(dumped.text) as { entries: Array<{ key: string; ttlMs?: number }> };
+    assert.deepEqual(doc.entries.map((e) => [e.key, e.ttlMs]), [['config', undefined], ['lease/worker-1', 600_000]]);
+    ok(await kubekv(['restore', '-n', namespace, '-b', 'copy', '--create-bucket', ...adminArgs()], { stdin: dumped.stdout }));
+    await using copy = await ConfigMapStore.open({ name: 'copy', namespace, kubeConfig: cp.adminKubeConfig(), sweep: false });
+    const pairs = await copy.list('', { consistent: true });
+    assert.deepEqual(pairs.map((p) => [p.key, p.text, p.ttlMs]), [['config', 'permanent', undefined], ['lease/worker-1', 'alive', 600_000]]);
+  });
 });

@@ -32,6 +32,17 @@ describe('dump format', () => {
     );
   });
 
+  it('keeps a key\'s ttlMs and session, and refuses a ttlMs outside 1 s to one day naming the entry', () => {
+    const doc = parseDump(serializeDump(buildDump(source, [
+      { key: 'a', value: utf8('x'), ttlMs: 30_000 },
+      { key: 'b', value: utf8('y'), ttlMs: 10_000, session: 's-1' },
+      { key: 'c', value: utf8('z') },
+    ])));
+    assert.deepEqual(doc.entries, [{ key: 'a', ttlMs: 30_000, text: 'x' }, { key: 'b', ttlMs: 10_000, session: 's-1', text: 'y' }, { key: 'c', text: 'z' }]);
+    for (const ttlMs of [999, 86_400_001, 1.5, '30s', null]) refused(valid([{ key: 'k', text: 'v', ttlMs }]), /entries\[0\]\.ttlMs/);
+    refused(valid([{ key: 'k', text: 'v', session: 7 }]), /entries\[0\]\.session/);
+  });
+
   it('writes UTF-8 values as text (a BOM, NUL and control characters included) and anything else as base64', () => {
     assert.deepEqual(valueFields(utf8('héllo 🎉')), { text: 'héllo 🎉' });
     assert.deepEqual(valueFields(utf8('\ufeffbom\u0000\n')), { text: '\ufeffbom\u0000\n' });
