@@ -43,44 +43,23 @@ export function parseSlicedValues(text: string): Record<string, unknown> | undef
 }
 
 function scanObject(text: string): Record<string, unknown> | undefined {
-  let i = skipSpace(text, 0);
-  if (text.charCodeAt(i) !== OPEN_BRACE) return undefined;
-  const out: Record<string, unknown> = {};
-  i = skipSpace(text, i + 1);
-  if (text.charCodeAt(i) === CLOSE_BRACE) return skipSpace(text, i + 1) === text.length ? out : undefined;
-  for (;;) {
-    const keyEnd = stringEnd(text, i);
-    if (keyEnd === undefined) return undefined;
-    const key = stringAt(text, i, keyEnd);
-    i = skipSpace(text, keyEnd);
-    if (text.charCodeAt(i) !== COLON) return undefined;
-    i = skipSpace(text, i + 1);
-    let value: unknown;
-    if ((key === 'data' || key === 'binaryData') && text.charCodeAt(i) === OPEN_BRACE) {
-      const map = scanStringMap(text, i);
-      if (!map) return undefined;
-      [value, i] = map;
-    } else {
-      const end = valueEnd(text, i);
-      if (end === undefined) return undefined;
-      value = JSON.parse(text.slice(i, end));
-      i = end;
-    }
-    define(out, key, value);
-    i = skipSpace(text, i);
-    const c = text.charCodeAt(i);
-    if (c === COMMA) {
-      i = skipSpace(text, i + 1);
-      continue;
-    }
-    if (c === CLOSE_BRACE) return skipSpace(text, i + 1) === text.length ? out : undefined;
-    return undefined;
-  }
+  const start = skipSpace(text, 0);
+  if (text.charCodeAt(start) !== OPEN_BRACE) return undefined;
+  const scanned = scanMembers<unknown>(text, start, (key, i) => {
+    if ((key === 'data' || key === 'binaryData') && text.charCodeAt(i) === OPEN_BRACE) return scanMembers(text, i, (_, at) => stringMember(text, at));
+    const end = valueEnd(text, i);
+    return end === undefined ? undefined : [JSON.parse(text.slice(i, end)), end];
+  });
+  return scanned && skipSpace(text, scanned[1]) === text.length ? scanned[0] : undefined;
 }
 
-/** A map of strings at `start` (its `{`): the map and the index after its `}`. */
-function scanStringMap(text: string, start: number): [Record<string, string>, number] | undefined {
-  const out: Record<string, string> = {};
+/**
+ * The object whose `{` is at `start`, each member's value read by
+ * `read(key, at)` (the value and the index after it, or undefined when it
+ * is not one this scanner takes): the object and the index after its `}`.
+ */
+function scanMembers<T>(text: string, start: number, read: (key: string, at: number) => [T, number] | undefined): [Record<string, T>, number] | undefined {
+  const out: Record<string, T> = {};
   let i = skipSpace(text, start + 1);
   if (text.charCodeAt(i) === CLOSE_BRACE) return [out, i + 1];
   for (;;) {
@@ -91,11 +70,10 @@ function scanStringMap(text: string, start: number): [Record<string, string>, nu
     const key = stringAt(text, i, keyEnd);
     i = skipSpace(text, keyEnd);
     if (text.charCodeAt(i) !== COLON) return undefined;
-    i = skipSpace(text, i + 1);
-    const valueEnd = stringEnd(text, i);
-    if (valueEnd === undefined) return undefined;
-    define(out, key, stringAt(text, i, valueEnd));
-    i = skipSpace(text, valueEnd);
+    const value = read(key, skipSpace(text, i + 1));
+    if (!value) return undefined;
+    define(out, key, value[0]);
+    i = skipSpace(text, value[1]);
     const c = text.charCodeAt(i);
     if (c === COMMA) {
       i = skipSpace(text, i + 1);
@@ -104,6 +82,12 @@ function scanStringMap(text: string, start: number): [Record<string, string>, nu
     if (c === CLOSE_BRACE) return [out, i + 1];
     return undefined;
   }
+}
+
+/** The string at `start` (a slice of the answer when it has no escapes) and the index after it. */
+function stringMember(text: string, start: number): [string, number] | undefined {
+  const end = stringEnd(text, start);
+  return end === undefined ? undefined : [stringAt(text, start, end), end];
 }
 
 /** The JSON string text[start, end) (quotes included): its content as a slice when it has no escapes, else unescaped by JSON.parse. */
