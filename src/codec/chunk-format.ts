@@ -18,9 +18,17 @@
  * A value too large to keep inline lives in value chunks (parts of its
  * encoded bytes); its entry holds a reference ({@link encodeValueRef}).
  *
- * Guaranteed: a head with chunks carries format {@link CHUNKED_FORMAT_VERSION},
- * so a kubekv that reads format 1 only refuses it (FormatError) instead of
- * reading part of the bucket. A head without chunks stays format 1.
+ * A head that references more than {@link MANIFEST_INLINE_REFS} chunks
+ * keeps that list in a manifest chunk instead (an immutable object like
+ * the others, made by compaction) and names it in
+ * {@link MANIFEST_ANNOTATION}: what every commit rewrites then stays the
+ * same few hundred bytes however many chunks the bucket has.
+ *
+ * Guaranteed: a head with chunks carries format {@link CHUNKED_FORMAT_VERSION}
+ * (list in the head) or {@link MANIFEST_FORMAT_VERSION} (list in a manifest
+ * chunk), so a kubekv that reads an older format only refuses it
+ * (FormatError) instead of reading part of the bucket. A head without chunks
+ * stays format 1.
  *
  * Not guaranteed: which keys end up in which chunk, how many chunks there
  * are, or their names: compaction rewrites them.
@@ -37,6 +45,7 @@ import {
   INDEX_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  MANIFEST_FORMAT_VERSION,
   MAX_DATA_BYTES,
   jsonObjectEntries,
   parseAnnotationJson,
@@ -46,6 +55,21 @@ import { ENCODING_CHUNKS, VALUE_HEADER_LENGTH, VALUE_MAGIC } from './value.js';
 
 /** Head annotation: the chunks the head references, a JSON array of {@link ChunkRef}, oldest first. */
 export const CHUNKS_ANNOTATION = 'kubekv.dev/chunks';
+/**
+ * Head annotation (format {@link MANIFEST_FORMAT_VERSION}), instead of
+ * {@link CHUNKS_ANNOTATION}: the manifest chunk that holds the list, a JSON
+ * {@link ManifestRef}.
+ */
+export const MANIFEST_ANNOTATION = 'kubekv.dev/manifest';
+/** The one `data` key of a manifest chunk: the chunk list, as {@link CHUNKS_ANNOTATION} would hold it. */
+export const MANIFEST_KEY = 'chunks';
+/**
+ * Most chunks a head lists itself; compaction moves a longer list into a
+ * manifest chunk. A reference costs a head about 100 bytes, a manifest
+ * chunk one object per compaction: past a few references, every commit
+ * would pay more for the list than a compaction pays for the object.
+ */
+export const MANIFEST_INLINE_REFS = 8;
 /**
  * Head (and entries chunk) annotation: keys deleted since they were chunked,
  * a JSON object `{"<ConfigMap key>": <revision of the delete>}`. In a head
@@ -88,6 +112,20 @@ export interface ChunkRef {
   readonly value?: true | undefined;
 }
 
+/** What a head says about its manifest chunk ({@link MANIFEST_ANNOTATION}). */
+export interface ManifestRef {
+  /** The manifest chunk's name. */
+  readonly name: string;
+  /** Its uid (as {@link ChunkRef.uid}). */
+  readonly uid: string;
+  /** Chunks it lists. */
+  readonly chunks: number;
+  /** Sum of their {@link ChunkRef.keys}: what a listing of buckets shows without fetching it. */
+  readonly keys: number;
+  /** Sum of their {@link ChunkRef.bytes}. */
+  readonly bytes: number;
+}
+
 /** Where a value stored in value chunks is: see {@link encodeValueRef}. */
 export interface ValueRef {
   /** The field the value would have had inline (`data`: the parts are its UTF-8 text). */
@@ -124,6 +162,41 @@ export function parseManifest(raw: string | undefined): ChunkRef[] {
 /** Writes {@link CHUNKS_ANNOTATION}: the same references always give the same text. */
 export function serializeManifest(refs: readonly ChunkRef[]): string {
   return JSON.stringify(refs.map((r) => (r.value ? { name: r.name, uid: r.uid, keys: r.keys, bytes: r.bytes, value: true } : { name: r.name, uid: r.uid, keys: r.keys, bytes: r.bytes })));
+}
+
+/**
+ * Parses {@link MANIFEST_ANNOTATION}; an absent annotation is undefined.
+ *
+ * @throws {@link FormatError} when it is not a manifest reference
+ */
+export function parseManifestRef(raw: string | undefined): ManifestRef | undefined {
+  if (raw === undefined) return undefined;
+  const ref = parseAnnotationJson(MANIFEST_ANNOTATION, raw) as Partial<ManifestRef> | null;
+  if (typeof ref !== 'object' || ref === null || typeof ref.name !== 'string' || ref.name === '' || typeof ref.uid !== 'string' || !isCount(ref.chunks) || !isCount(ref.keys) || !isCount(ref.bytes)) {
+    throw new FormatError(`annotation ${MANIFEST_ANNOTATION} is not {name, uid, chunks, keys, bytes}`);
+  }
+  return { name: ref.name, uid: ref.uid, chunks: ref.chunks, keys: ref.keys, bytes: ref.bytes };
+}
+
+/** What a head says of its chunks: the list itself (format 2), or the manifest chunk that holds it (format 3). */
+export type HeadChunks = { readonly refs: ChunkRef[]; readonly manifest?: undefined } | { readonly refs?: undefined; readonly manifest: ManifestRef };
+
+/**
+ * Reads where a head's chunk list is (see {@link HeadChunks}).
+ *
+ * @throws {@link FormatError} when an annotation is invalid, or both are there
+ */
+export function parseHeadChunks(annotations: Readonly<Record<string, string>> | undefined): HeadChunks {
+  const manifest = parseManifestRef(annotations?.[MANIFEST_ANNOTATION]);
+  if (!manifest) return { refs: parseManifest(annotations?.[CHUNKS_ANNOTATION]) };
+  if (annotations?.[CHUNKS_ANNOTATION] !== undefined) throw new FormatError(`head has both ${CHUNKS_ANNOTATION} and ${MANIFEST_ANNOTATION}`);
+  return { manifest };
+}
+
+/** Writes a {@link MANIFEST_ANNOTATION} for the manifest chunk `name`/`uid` listing `refs`. */
+export function serializeManifestRef(name: string, uid: string, refs: readonly ChunkRef[]): string {
+  const sum = (field: 'keys' | 'bytes') => refs.reduce((n, ref) => n + ref[field], 0);
+  return JSON.stringify({ name, uid, chunks: refs.length, keys: sum('keys'), bytes: sum('bytes') });
 }
 
 /**
@@ -243,6 +316,12 @@ export function valueChunkObject(owner: ChunkOwner, name: string, part: Uint8Arr
   return chunkObject(owner, name, annotations, {}, { [PART_KEY]: Buffer.from(part.buffer, part.byteOffset, part.byteLength).toString('base64') });
 }
 
+/** A manifest chunk as it is created: the chunk list `refs` of a head, oldest first. */
+export function manifestChunkObject(owner: ChunkOwner, name: string, refs: readonly ChunkRef[]): ConfigMapObject {
+  const annotations = { [FORMAT_ANNOTATION]: String(MANIFEST_FORMAT_VERSION), [CHUNK_KIND_ANNOTATION]: 'manifest' };
+  return chunkObject(owner, name, annotations, { [MANIFEST_KEY]: serializeManifest(refs) }, {});
+}
+
 function chunkObject(owner: ChunkOwner, name: string, annotations: Record<string, string>, data: Record<string, string>, binaryData: Record<string, string>): ConfigMapObject {
   const object: ConfigMapObject = {
     metadata: {
@@ -263,12 +342,14 @@ function chunkObject(owner: ChunkOwner, name: string, annotations: Record<string
  *
  * @throws {@link FormatError} when it is not a kubekv chunk of a known kind
  */
-export function chunkKind(cm: ConfigMapObject): 'entries' | 'value' {
+export function chunkKind(cm: ConfigMapObject): 'entries' | 'value' | 'manifest' {
   const annotations = cm.metadata?.annotations ?? {};
   const kind = annotations[CHUNK_KIND_ANNOTATION];
   const format = annotations[FORMAT_ANNOTATION];
-  if (format !== String(CHUNKED_FORMAT_VERSION)) throw new FormatError(`chunk ${cm.metadata?.name ?? ''} has format ${JSON.stringify(format)}; this kubekv reads chunks of format ${CHUNKED_FORMAT_VERSION}`);
-  if (kind !== 'entries' && kind !== 'value') throw new FormatError(`chunk ${cm.metadata?.name ?? ''} is of unknown kind ${JSON.stringify(kind)}`);
+  // Entries and value chunks are format 2, manifest chunks (new in 3) format 3.
+  const expected = kind === 'manifest' ? MANIFEST_FORMAT_VERSION : CHUNKED_FORMAT_VERSION;
+  if (format !== String(expected)) throw new FormatError(`chunk ${cm.metadata?.name ?? ''} has format ${JSON.stringify(format)}; this kubekv reads ${String(kind)} chunks of format ${expected}`);
+  if (kind !== 'entries' && kind !== 'value' && kind !== 'manifest') throw new FormatError(`chunk ${cm.metadata?.name ?? ''} is of unknown kind ${JSON.stringify(kind)}`);
   return kind;
 }
 

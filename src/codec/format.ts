@@ -24,6 +24,13 @@ export const FORMAT_VERSION = 1;
  * that reads format 1 only refuses such a bucket rather than read part of it.
  */
 export const CHUNKED_FORMAT_VERSION = 2;
+/**
+ * The format version of a bucket whose head keeps its chunk list in a
+ * manifest chunk (codec/chunk-format.ts {@link MANIFEST_ANNOTATION}), the
+ * newest this kubekv reads. A kubekv that reads format 2 at most refuses such
+ * a bucket rather than read it as one without chunks.
+ */
+export const MANIFEST_FORMAT_VERSION = 3;
 
 /** Prefix of every annotation (and of the bucket label) kubekv owns. */
 export const ANNOTATION_PREFIX = 'kubekv.dev/';
@@ -131,7 +138,7 @@ export function serializeIndex(index: ReadonlyMap<string, number>): string {
  * The format version of a ConfigMap, from its {@link FORMAT_ANNOTATION}.
  *
  * @param annotations - the ConfigMap's annotations, as client-node returns them
- * @returns {@link FORMAT_VERSION} or {@link CHUNKED_FORMAT_VERSION}, or undefined for a foreign ConfigMap (no annotation)
+ * @returns {@link FORMAT_VERSION}, {@link CHUNKED_FORMAT_VERSION} or {@link MANIFEST_FORMAT_VERSION}, or undefined for a foreign ConfigMap (no annotation)
  * @throws {@link FormatError} when the version is newer than this kubekv
  * reads, or is not a positive decimal integer
  */
@@ -142,9 +149,9 @@ export function parseFormatVersion(annotations: Readonly<Record<string, string>>
   if (!Number.isSafeInteger(version) || version < 1) {
     throw new FormatError(`annotation ${FORMAT_ANNOTATION} is ${JSON.stringify(raw)}, not a format version`);
   }
-  if (version > CHUNKED_FORMAT_VERSION) {
+  if (version > MANIFEST_FORMAT_VERSION) {
     throw new FormatError(
-      `bucket was written by a newer kubekv (format ${version}); this kubekv reads formats up to ${CHUNKED_FORMAT_VERSION}`,
+      `bucket was written by a newer kubekv (format ${version}); this kubekv reads formats up to ${MANIFEST_FORMAT_VERSION}`,
     );
   }
   return version;

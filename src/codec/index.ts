@@ -29,6 +29,7 @@ export {
   APP_NAME_LABEL,
   BUCKET_LABEL,
   CHUNKED_FORMAT_VERSION,
+  MANIFEST_FORMAT_VERSION,
   EPOCH_ANNOTATION,
   LEADER_ANNOTATION,
   FORMAT_ANNOTATION,
@@ -73,6 +74,9 @@ export {
   CHUNK_LABEL,
   CHUNK_REUSE_REVISIONS,
   CHUNK_STORED_BYTES,
+  MANIFEST_ANNOTATION,
+  MANIFEST_INLINE_REFS,
+  MANIFEST_KEY,
   MAX_CHUNKED_VALUE_BYTES,
   PART_KEY,
   SINCE_REVISION_ANNOTATION,
@@ -83,13 +87,17 @@ export {
   decodeValueRefBytes,
   encodeValueRef,
   entriesChunkObject,
+  manifestChunkObject,
   newChunkName,
   parseManifest,
+  parseHeadChunks,
+  parseManifestRef,
   parseTombstones,
   serializeManifest,
+  serializeManifestRef,
   serializeTombstones,
   valueChunkObject,
 } from './chunk-format.js';
-export type { ChunkOwner, ChunkRef, StoredEntry, ValueRef } from './chunk-format.js';
+export type { ChunkOwner, ChunkRef, HeadChunks, ManifestRef, StoredEntry, ValueRef } from './chunk-format.js';
 export { EXPIRED_ANNOTATION, EXPIRY_ANNOTATION, expiryRecordBytes, parseExpired, parseExpiry, serializeExpired, serializeExpiry } from './expiry.js';
 export type { ExpiryRecord } from './expiry.js';

@@ -28,6 +28,9 @@ import {
   WRITERS_PRUNED_ANNOTATION,
   CHUNKED_FORMAT_VERSION,
   CHUNKS_ANNOTATION,
+  FORMAT_VERSION,
+  MANIFEST_ANNOTATION,
+  MANIFEST_FORMAT_VERSION,
   TOMBSTONES_ANNOTATION,
   EXPIRED_ANNOTATION,
   EXPIRY_ANNOTATION,
@@ -40,9 +43,10 @@ import {
   decodeValueRefBytes,
   ENCODING_CHUNKS,
   VALUE_MAGIC,
-  parseManifest,
+  parseHeadChunks,
   parseTombstones,
   type ChunkRef,
+  type ManifestRef,
   type ValueRef,
   decodeKey,
   entryStoredSize,
@@ -122,6 +126,23 @@ export interface ChunkSource {
   layer(manifest: string, refs: readonly ChunkRef[]): ChunkLayer;
   /** A value chunk's part (its bytes, not to be handed out), or undefined when not loaded. */
   part(name: string): Uint8Array | undefined;
+  /**
+   * The chunk list of a manifest chunk.
+   *
+   * @throws {@link FormatError} (a ChunkMissingError) when it is not loaded
+   */
+  manifest(ref: ManifestRef): readonly ChunkRef[];
+}
+
+/** The names of every chunk `state`'s head references: those its list names, and its manifest chunk. */
+export function referencedChunks(state: BucketState): string[] {
+  const listed = state.chunks.map((ref) => ref.name);
+  return state.manifestRef ? [state.manifestRef.name, ...listed] : listed;
+}
+
+/** The format version a head with `chunks` takes: 3 when a manifest chunk lists them, 2 when the head does, 1 without chunks. */
+export function headFormatVersion(chunks: readonly ChunkRef[], manifestRef: ManifestRef | undefined): number {
+  return manifestRef ? MANIFEST_FORMAT_VERSION : chunks.length > 0 ? CHUNKED_FORMAT_VERSION : FORMAT_VERSION;
 }
 
 /** The layer of a bucket without chunks. */
@@ -152,8 +173,10 @@ export interface BucketState {
   readonly inline: ReadonlyMap<string, Entry>;
   /** The chunks the head references, oldest first (empty for format 1). */
   readonly chunks: readonly ChunkRef[];
-  /** The head's manifest annotation as stored ('' when absent). */
+  /** What the head says of its chunk list, as stored: its manifest or manifest-chunk annotation ('' when it has none). */
   readonly manifest: string;
+  /** The manifest chunk holding the chunk list (format 3), or undefined when the head lists its chunks itself. */
+  readonly manifestRef: ManifestRef | undefined;
   /** The chunks' entries, merged (shared by every state of the same manifest). */
   readonly layer: ChunkLayer;
   /** The head's tombstones, by user key. */
@@ -212,11 +235,20 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?
   const annotations = cm.metadata?.annotations ?? {};
   const formatVersion = parseFormatVersion(annotations);
   const index = parseIndex(annotations[INDEX_ANNOTATION]);
-  const manifest = annotations[CHUNKS_ANNOTATION] ?? '';
-  const refs = previous && previous.manifest === manifest ? previous.chunks : parseManifest(annotations[CHUNKS_ANNOTATION]);
+  // One string for both places a list can be, so a head that moves its
+  // list into a manifest chunk (or back) never matches the previous one.
+  const manifest = annotations[MANIFEST_ANNOTATION] !== undefined ? `manifest:${annotations[MANIFEST_ANNOTATION]}` : (annotations[CHUNKS_ANNOTATION] ?? '');
+  const head = previous && previous.manifest === manifest ? { refs: previous.chunks, manifest: previous.manifestRef } : parseHeadChunks(annotations);
+  const manifestRef = head.manifest;
+  let refs = head.refs;
+  if (!refs) {
+    if (!chunks) throw new FormatError('bucket keeps its chunk list in a manifest chunk, which was not loaded');
+    refs = chunks.manifest(head.manifest!);
+  }
   const rawTombstones = parseTombstones(annotations[TOMBSTONES_ANNOTATION]);
-  if ((refs.length > 0 || rawTombstones.size > 0) && formatVersion !== CHUNKED_FORMAT_VERSION) {
-    throw new FormatError(`bucket references chunks but has format ${String(formatVersion)}, not ${CHUNKED_FORMAT_VERSION}`);
+  const wanted = manifestRef ? MANIFEST_FORMAT_VERSION : CHUNKED_FORMAT_VERSION;
+  if ((manifestRef || refs.length > 0 || rawTombstones.size > 0) && formatVersion !== wanted) {
+    throw new FormatError(`bucket references chunks ${manifestRef ? 'through a manifest chunk ' : ''}but has format ${String(formatVersion)}, not ${wanted}`);
   }
   let layer = NO_CHUNKS;
   const key = layerKey(refs);
@@ -290,6 +322,7 @@ export function parseBucket(cm: ConfigMapObject, previous?: BucketState, chunks?
     inline: entries,
     chunks: refs,
     manifest,
+    manifestRef,
     layer,
     tombstones,
     expiries,
@@ -452,5 +485,5 @@ export const managedAnnotations = [FORMAT_ANNOTATION, REVISION_ANNOTATION, INDEX
 
 /** The state of a bucket seen deleted: no keys, the metadata of the last state kept. */
 export function deletedState(state: BucketState): BucketState {
-  return { ...state, entries: new Map(), inline: new Map(), chunks: [], manifest: '', layer: NO_CHUNKS, tombstones: new Map(), expiries: new Map(), expired: new Set(), inlineStoredBytes: 0, dataBytes: 0, resourceVersion: '' };
+  return { ...state, entries: new Map(), inline: new Map(), chunks: [], manifest: '', manifestRef: undefined, layer: NO_CHUNKS, tombstones: new Map(), expiries: new Map(), expired: new Set(), inlineStoredBytes: 0, dataBytes: 0, resourceVersion: '' };
 }

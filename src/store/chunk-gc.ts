@@ -21,7 +21,9 @@
  * its grace period, and runs happen only after this store's commits.
  */
 import type { Clock } from '../clock.js';
-import { BUCKET_KINDS, CHUNKS_ANNOTATION, CHUNK_LABEL, CHUNK_REUSE_REVISIONS, REVISION_ANNOTATION, chunkSinceRevision, parseManifest, type BucketKind } from '../codec/index.js';
+import { BUCKET_KINDS, CHUNK_LABEL, CHUNK_REUSE_REVISIONS, REVISION_ANNOTATION, chunkSinceRevision, parseHeadChunks, type BucketKind } from '../codec/index.js';
+import { ChunkMissingError, FormatError } from '../errors.js';
+import { parseChunk } from './chunk-set.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -62,7 +64,7 @@ export class ChunkCollector {
     const { client, bucket, label, clock, graceMs, logger } = this.#options;
     const listed = await client.list({ labelSelector: `${CHUNK_LABEL}=${label}`, metadataOnly: true, signal });
     const head = await client.get(bucket, { signal });
-    const referenced = new Set(parseManifest(head?.metadata?.annotations?.[CHUNKS_ANNOTATION]).map((ref) => ref.uid));
+    const referenced = await referencedUids(client, head, signal);
     const headRevision = Number(head?.metadata?.annotations?.[REVISION_ANNOTATION] ?? 0);
     const now = clock.monotonic();
     const seen = new Set<string>();
@@ -89,6 +91,24 @@ export class ChunkCollector {
     for (const uid of this.#unreferencedSince.keys()) if (!seen.has(uid)) this.#unreferencedSince.delete(uid);
     return deleted;
   }
+}
+
+/**
+ * The uids of the chunks `head` references: those its list names, and the
+ * manifest chunk holding that list when it has one.
+ *
+ * @throws ChunkMissingError when its manifest chunk is gone or another
+ * object (nothing is deleted on doubt), FormatError for a list kubekv
+ * cannot read, a request's error
+ */
+async function referencedUids(client: ResourceClient<ConfigMapObject>, head: ConfigMapObject | undefined, signal: AbortSignal | undefined): Promise<Set<string>> {
+  const list = parseHeadChunks(head?.metadata?.annotations);
+  if (!list.manifest) return new Set(list.refs.map((ref) => ref.uid));
+  const object = await client.get(list.manifest.name, { signal });
+  if (!object || object.metadata?.uid !== list.manifest.uid) throw new ChunkMissingError(head?.metadata?.name ?? '', list.manifest.name);
+  const chunk = parseChunk(object);
+  if (chunk.kind !== 'manifest') throw new FormatError(`chunk ${chunk.name} is a ${chunk.kind} chunk, the head names it as its manifest chunk`);
+  return new Set([list.manifest.uid, ...chunk.refs.map((ref) => ref.uid)]);
 }
 
 /** True when `chunk` names `bucket` as its owner (the label alone may be shared: it is cut and hashed past 63 characters). A chunk is listed among objects of its head's kind (ConfigMap or Secret). */

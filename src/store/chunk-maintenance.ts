@@ -16,7 +16,7 @@
  * is ever compacted.
  */
 import type { Clock } from '../clock.js';
-import { CHUNK_REUSE_REVISIONS, entriesChunkObject, newChunkName, storedSize, type BucketKind, type ChunkOwner, type ChunkRef } from '../codec/index.js';
+import { CHUNK_REUSE_REVISIONS, MANIFEST_INLINE_REFS, entriesChunkObject, manifestChunkObject, newChunkName, storedSize, type BucketKind, type ChunkOwner, type ChunkRef } from '../codec/index.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import type { Logger } from '../logger.js';
@@ -25,7 +25,7 @@ import { ChunkCollector } from './chunk-gc.js';
 import type { ChunkSet } from './chunk-set.js';
 import { createChunk } from './chunk-writer.js';
 import type { WriteOp } from './commit.js';
-import { compactionPatch, planCompaction } from './compaction.js';
+import { LIST_ONLY, compactedChunks, compactionPatch, planCompaction } from './compaction.js';
 import { storeValue } from './value-chunks.js';
 
 /** What {@link ChunkMaintenance} needs from its store. */
@@ -120,11 +120,17 @@ export class ChunkMaintenance {
     for (const op of ops) if (op.kind === 'put' && op.parts) this.#host.unpin(op.parts.map((p) => p.name));
   }
 
-  /** After a commit: compacts when the head's inline part is over the threshold, then collects garbage when due. Never throws. */
+  /**
+   * After a commit: compacts when the head's inline part is over the
+   * threshold, or the head lists more than MANIFEST_INLINE_REFS chunks
+   * itself (a commit that added or dropped value chunks writes the list
+   * into the head), then collects garbage when due. Never throws.
+   */
   async afterCommit(signal: AbortSignal): Promise<void> {
     const now = this.#host.clock.monotonic();
     const state = this.#host.current();
-    if (state.resourceVersion !== '' && state.inlineStoredBytes > this.#host.options.compactBytes && now >= this.#compactAfter) {
+    const due = state.inlineStoredBytes > this.#host.options.compactBytes || listTooLong(state);
+    if (state.resourceVersion !== '' && due && now >= this.#compactAfter) {
       const result = await this.compact(state, signal);
       if (result === 'failed') this.#compactAfter = now + FAILURE_PAUSE_MS;
     }
@@ -139,7 +145,7 @@ export class ChunkMaintenance {
       const plan = planCompaction(state, (name) => {
         const chunk = host.chunks.get(name);
         return chunk?.kind === 'entries' ? chunk : undefined;
-      });
+      }) ?? (listTooLong(state) ? LIST_ONLY : undefined);
       if (!plan || !host.mayWrite(state)) return 'nothing';
       const owner = this.#owner(state);
       const ctx = { client: host.client, clock: host.clock, signal, charge: (bytes: number) => host.charge(bytes) };
@@ -158,9 +164,20 @@ export class ChunkMaintenance {
         created.push(chunk.ref);
         rewritten = chunk.ref;
       }
+      const chunks = compactedChunks(state, plan, rewritten ? created.slice(0, -1) : created, rewritten);
+      // A long list goes into a manifest chunk: every commit rewrites the
+      // head, and the list would otherwise grow it with the bucket.
+      let manifest: ChunkRef | undefined;
+      if (chunks.length > MANIFEST_INLINE_REFS) {
+        const chunk = await createChunk(ctx, () => newChunkName(host.bucket), (name) => manifestChunkObject(owner, name, chunks));
+        host.chunks.add(chunk.object);
+        host.pin([chunk.ref.name]);
+        created.push(chunk.ref);
+        manifest = chunk.ref;
+      }
       // Checked again right before the CAS: leadership may have moved while the chunks were written.
       if (!host.mayWrite(host.current())) return 'lost';
-      const result = await host.client.patch(host.bucket, compactionPatch(state, plan, rewritten ? created.slice(0, -1) : created, rewritten), { signal });
+      const result = await host.client.patch(host.bucket, compactionPatch(state, plan, chunks, manifest), { signal });
       if (result.ok && result.object) host.charge(storedSize(result.object));
       if (!result.ok) {
         host.logger.debug({ bucket: host.bucket, reason: result.reason }, 'compaction lost its race; the next commit tries again');
@@ -195,6 +212,11 @@ export class ChunkMaintenance {
   #owner(state: BucketState): ChunkOwner {
     return { bucket: this.#host.bucket, uid: state.uid, label: this.#host.label, revision: state.revision, kind: this.#host.kind };
   }
+}
+
+/** True when the head of `state` lists more chunks itself than it should (see MANIFEST_INLINE_REFS). */
+function listTooLong(state: BucketState): boolean {
+  return !state.manifestRef && state.chunks.length > MANIFEST_INLINE_REFS;
 }
 
 function errorSummary(err: unknown): string {

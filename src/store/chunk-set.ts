@@ -21,17 +21,19 @@ import type { BucketApi } from './bucket-api.js';
 import type { ResourceClient } from '../kube/api.js';
 import type { ConfigMapObject } from '../kube/types.js';
 import {
-  CHUNKS_ANNOTATION,
   INDEX_ANNOTATION,
+  MANIFEST_KEY,
   PART_KEY,
   TOMBSTONES_ANNOTATION,
   chunkKind,
+  parseHeadChunks,
   parseManifest,
   dataSize,
   decodeKey,
   parseIndex,
   parseTombstones,
   type ChunkRef,
+  type ManifestRef,
 } from '../codec/index.js';
 import { NO_CHUNKS, layerKey, parseBucket, withBlob, type BucketState, type ChunkLayer, type ChunkSource, type Entry } from './bucket-state.js';
 import { PackedEntry, type ChunkValue } from './packed-entry.js';
@@ -56,8 +58,17 @@ export interface ValueChunk {
   readonly part: Uint8Array;
 }
 
+/** A manifest chunk: the chunk list of a head that names it (codec/chunk-format.ts MANIFEST_ANNOTATION). */
+export interface ManifestChunk {
+  readonly kind: 'manifest';
+  readonly name: string;
+  readonly uid: string;
+  /** The chunks it lists, oldest first. */
+  readonly refs: readonly ChunkRef[];
+}
+
 /** A chunk as held in memory. */
-export type LoadedChunk = EntriesChunk | ValueChunk;
+export type LoadedChunk = EntriesChunk | ValueChunk | ManifestChunk;
 
 /**
  * Most chunk GETs in flight at once while loading a head. Every answer in
@@ -115,14 +126,46 @@ export class ChunkSet implements ChunkSource {
   }
 
   /**
+   * The chunk list of the head whose annotations are `annotations`: its
+   * own, or its manifest chunk's, fetched when not held. Only the list: the
+   * chunks are {@link ChunkSet.load}ed apart.
+   *
+   * @throws {@link ChunkMissingError} when the manifest chunk does not exist
+   * or has another uid; FormatError for a list kubekv cannot read; the
+   * request's error when the fetch fails
+   */
+  async refsOf(annotations: Readonly<Record<string, string>> | undefined, signal?: AbortSignal): Promise<readonly ChunkRef[]> {
+    const head = parseHeadChunks(annotations);
+    if (!head.manifest) return head.refs;
+    if (this.#chunks.get(head.manifest.name)?.uid !== head.manifest.uid) {
+      const object = await this.#client.get(head.manifest.name, { signal });
+      if (!object || object.metadata?.uid !== head.manifest.uid) throw new ChunkMissingError(this.#bucket, head.manifest.name);
+      this.add(object, head.manifest);
+    }
+    return this.manifest(head.manifest);
+  }
+
+  /**
+   * The chunk list a held manifest chunk holds.
+   *
+   * @throws {@link ChunkMissingError} when it is not held (or with another uid)
+   */
+  manifest(ref: ManifestRef): readonly ChunkRef[] {
+    const chunk = this.#chunks.get(ref.name);
+    if (chunk?.kind !== 'manifest' || chunk.uid !== ref.uid) throw new ChunkMissingError(this.#bucket, ref.name);
+    return chunk.refs;
+  }
+
+  /**
    * Holds `object`, a chunk this store created or fetched.
    *
-   * @param ref - the reference it is expected under (its kind is checked against it)
+   * @param ref - the reference it is expected under (its kind is checked against it: a manifest reference names a manifest chunk)
    * @throws {@link FormatError} when it is not a chunk of that kind
    */
-  add(object: ConfigMapObject, ref?: ChunkRef): LoadedChunk {
+  add(object: ConfigMapObject, ref?: ChunkRef | ManifestRef): LoadedChunk {
     const chunk = parseChunk(object);
-    if (ref && (chunk.kind === 'value') !== (ref.value === true)) throw new FormatError(`chunk ${chunk.name} is a ${chunk.kind} chunk, the head lists it as another kind`);
+    const expected = ref === undefined ? chunk.kind : 'chunks' in ref ? 'manifest' : ref.value ? 'value' : 'entries';
+    if (chunk.kind !== expected) throw new FormatError(`chunk ${chunk.name} is a ${chunk.kind} chunk, the head names it as a ${expected} chunk`);
     this.#chunks.set(chunk.name, chunk);
     return chunk;
   }
@@ -188,7 +231,13 @@ export function parseChunk(object: ConfigMapObject): LoadedChunk {
   const name = object.metadata?.name ?? '';
   const uid = object.metadata?.uid ?? '';
   const annotations = object.metadata?.annotations ?? {};
-  if (chunkKind(object) === 'value') {
+  const kind = chunkKind(object);
+  if (kind === 'manifest') {
+    const list = object.data?.[MANIFEST_KEY];
+    if (list === undefined) throw new FormatError(`manifest chunk ${name} has no ${MANIFEST_KEY}`);
+    return { kind, name, uid, refs: parseManifest(list) };
+  }
+  if (kind === 'value') {
     const part = object.binaryData?.[PART_KEY];
     if (part === undefined) throw new FormatError(`value chunk ${name} has no ${PART_KEY}`);
     // Decoded once, as it is held for good; a part that is not what the
@@ -231,7 +280,7 @@ export async function loadBucketState(api: BucketApi, chunks: ChunkSet, object: 
   let current = object;
   for (let attempt = 0; ; attempt++) {
     try {
-      await chunks.load(parseManifest(current.metadata?.annotations?.[CHUNKS_ANNOTATION]), signal);
+      await chunks.load(await chunks.refsOf(current.metadata?.annotations, signal), signal);
       return parseBucket(current, undefined, chunks);
     } catch (err) {
       if (!(err instanceof ChunkMissingError) || attempt >= 3) throw err;

@@ -17,9 +17,8 @@
  */
 import {
   FORMAT_ANNOTATION,
-  FORMAT_VERSION,
-  CHUNKED_FORMAT_VERSION,
   CHUNKS_ANNOTATION,
+  MANIFEST_ANNOTATION,
   TOMBSTONES_ANNOTATION,
   serializeManifest,
   serializeTombstones,
@@ -47,7 +46,7 @@ import {
 } from '../codec/index.js';
 import { BucketFullError, FencedError, KeyExistsError, KeyModifiedError, KeyNotFoundError, type KubekvError } from '../errors.js';
 import type { BucketPatch } from './bucket-api.js';
-import type { BucketState, Entry, Tombstone } from './bucket-state.js';
+import { headFormatVersion, type BucketState, type Entry, type Tombstone } from './bucket-state.js';
 
 /** One validated operation. */
 export type WriteOp =
@@ -156,6 +155,9 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
   // Bytes the tombstones and the manifest grow by (shrinking is not
   // counted: the estimate errs high, never low).
   let chunkMetaBytes = 0;
+  // Whether chunkMetaBytes counts the chunk list a manifest chunk held: it
+  // comes back into the head with the first change to it (addChunkChanges).
+  let listCounted = base.manifestRef === undefined;
   // What etcd stores besides the index (rewritten whole by every commit,
   // so counted from indexBytes) and the annotations' headroom.
   let storedBytes = base.storedBytes - base.indexStoredBytes + STORED_HEADROOM + REQUEST_OVERHEAD_BYTES;
@@ -176,6 +178,15 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     let index = indexBytes;
     let stored = storedBytes;
     let meta = chunkMetaBytes;
+    let counted = listCounted;
+    const stageRef = (name: string, ref: ChunkRef | null) => {
+      stagedRefs.set(name, ref);
+      if (ref) meta += manifestEntryBytes(ref);
+      if (!counted) {
+        for (const listed of base.chunks) meta += manifestEntryBytes(listed);
+        counted = true;
+      }
+    };
     const counts: number[] = [];
     let error: KubekvError | undefined;
     const remove = (entry: Entry) => {
@@ -187,7 +198,7 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
         if (entry.lastIndex > 0) index -= indexEntryBytes(entry.cmKey, revision);
       }
       // Its value chunks are no longer referenced by any visible entry.
-      for (const name of entry.blob?.ref.parts ?? []) stagedRefs.set(name, null);
+      for (const name of entry.blob?.ref.parts ?? []) stageRef(name, null);
       // A key the chunks hold stays deleted only behind a tombstone.
       const tomb = stagedTombs.has(entry.key) ? stagedTombs.get(entry.key) : tombstoneOf(entry.key);
       if (base.layer.entries.has(entry.key) && !tomb) {
@@ -252,10 +263,7 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
       if (existing) remove(existing);
       // The inline entry shadows the chunks: a tombstone would only take room.
       if (stagedTombs.get(op.key) ?? tombstoneOf(op.key)) stagedTombs.set(op.key, null);
-      for (const ref of op.parts ?? []) {
-        stagedRefs.set(ref.name, ref);
-        meta += manifestEntryBytes(ref);
-      }
+      for (const ref of op.parts ?? []) stageRef(ref.name, ref);
       staged.set(op.key, {
         key: op.key,
         cmKey: op.cmKey,
@@ -299,6 +307,7 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     indexBytes = index;
     storedBytes = stored;
     chunkMetaBytes = meta;
+    listCounted = counted;
     outcomes.push({ ok: true, result: { revision: staged.size > 0 || raise ? revision : base.revision, counts } });
   }
 
@@ -381,7 +390,7 @@ function buildPatch(base: BucketState, view: Map<string, Entry | null>, revision
   const prunedBefore = !base.writersRecorded && base.revision > 0 ? Math.max(base.writersPruned, base.revision) : base.writersPruned;
   const writers = recordCommit(base.writers, prunedBefore, ctx.writer.id, { seq: ctx.writer.seq, revision });
   const annotations: Record<string, string | null> = {
-    [FORMAT_ANNOTATION]: String(base.chunks.length > 0 ? CHUNKED_FORMAT_VERSION : FORMAT_VERSION),
+    [FORMAT_ANNOTATION]: String(headFormatVersion(base.chunks, base.manifestRef)),
     [REVISION_ANNOTATION]: String(revision),
     [INDEX_ANNOTATION]: serializeIndex(index),
     [WRITERS_ANNOTATION]: writers.value,
@@ -451,8 +460,12 @@ function addExpiryChanges(
 }
 
 /**
- * Adds to `patch` the commit's changes of the head's tombstones and
- * manifest, and format 2 when the head references chunks after it.
+ * Adds to `patch` the commit's changes of the head's tombstones and chunk
+ * list, and the format the head takes after it. A commit that changes the
+ * list (value chunks of a large value added or dropped) writes it into the
+ * head, also when a manifest chunk held it: the commit makes no object but
+ * the head, and the next compaction moves a long list out again
+ * (chunk-maintenance.ts).
  */
 function addChunkChanges(patch: BucketPatch, base: BucketState, tombView: ReadonlyMap<string, Tombstone | null>, refView: ReadonlyMap<string, ChunkRef | null>): void {
   const annotations = patch.metadata.annotations!;
@@ -462,10 +475,12 @@ function addChunkChanges(patch: BucketPatch, base: BucketState, tombView: Readon
     for (const tomb of tombView.values()) if (tomb) tombstones.set(tomb.cmKey, tomb.revision);
     annotations[TOMBSTONES_ANNOTATION] = tombstones.size > 0 ? serializeTombstones(tombstones) : null;
   }
-  let chunks = base.chunks;
-  if (refView.size > 0) {
-    chunks = [...base.chunks.filter((ref) => !refView.has(ref.name)), ...[...refView.values()].filter((ref): ref is ChunkRef => ref !== null)];
-    annotations[CHUNKS_ANNOTATION] = chunks.length > 0 ? serializeManifest(chunks) : null;
+  if (refView.size === 0) {
+    annotations[FORMAT_ANNOTATION] = String(headFormatVersion(base.chunks, base.manifestRef));
+    return;
   }
-  annotations[FORMAT_ANNOTATION] = String(chunks.length > 0 ? CHUNKED_FORMAT_VERSION : FORMAT_VERSION);
+  const chunks = [...base.chunks.filter((ref) => !refView.has(ref.name)), ...[...refView.values()].filter((ref): ref is ChunkRef => ref !== null)];
+  annotations[CHUNKS_ANNOTATION] = chunks.length > 0 ? serializeManifest(chunks) : null;
+  if (base.manifestRef) annotations[MANIFEST_ANNOTATION] = null;
+  annotations[FORMAT_ANNOTATION] = String(headFormatVersion(chunks, undefined));
 }

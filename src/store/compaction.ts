@@ -33,11 +33,14 @@ import {
   CHUNK_STORED_BYTES,
   FORMAT_ANNOTATION,
   INDEX_ANNOTATION,
+  MANIFEST_ANNOTATION,
+  MANIFEST_FORMAT_VERSION,
   REVISION_ANNOTATION,
   TOMBSTONES_ANNOTATION,
   entryStoredSize,
   serializeIndex,
   serializeManifest,
+  serializeManifestRef,
   type ChunkRef,
   type StoredEntry,
 } from '../codec/index.js';
@@ -225,13 +228,28 @@ function planRewrite(state: BucketState, older: readonly ChunkRef[], chunk: (nam
 }
 
 /**
- * The head patch that makes a planned compaction real: the moved entries
- * and the tombstones leave the head, the merged chunks leave the manifest
- * and `created` (the outputs, in order) take their place. A CAS on the
- * state it was planned on; the revision goes up by one like every kubekv
- * write, no key's lastIndex changes.
+ * The chunk list after a planned compaction: the merged chunks leave it,
+ * `created` (the outputs, in order) take their place, `rewritten` replaces
+ * the chunk the plan rewrites (dropped when the plan rewrites it to nothing).
  */
-export function compactionPatch(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[], rewritten?: ChunkRef): BucketPatch {
+export function compactedChunks(state: BucketState, plan: CompactionPlan, created: readonly ChunkRef[], rewritten?: ChunkRef): ChunkRef[] {
+  const merged = new Set(plan.merged.map((ref) => ref.name));
+  const replaced = plan.rewrite?.replaces.name;
+  const kept = state.chunks
+    .filter((ref) => !ref.value && !merged.has(ref.name))
+    .flatMap((ref) => (ref.name !== replaced ? [ref] : rewritten ? [rewritten] : []));
+  return [...kept, ...created, ...state.chunks.filter((ref) => ref.value)];
+}
+
+/**
+ * The head patch that makes a planned compaction real: the moved entries
+ * and the tombstones leave the head, and the head lists `chunks`
+ * ({@link compactedChunks}) itself, or names `manifest`, the manifest chunk
+ * made for that list (format 3). A CAS on the state it was planned on; the
+ * revision goes up by one like every kubekv write, no key's lastIndex
+ * changes.
+ */
+export function compactionPatch(state: BucketState, plan: CompactionPlan, chunks: readonly ChunkRef[], manifest?: { readonly name: string; readonly uid: string }): BucketPatch {
   const data: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const binaryData: Record<string, string | null> = Object.create(null) as Record<string, string | null>;
   const moved = new Set<string>();
@@ -241,27 +259,25 @@ export function compactionPatch(state: BucketState, plan: CompactionPlan, create
   }
   const index = new Map<string, number>();
   for (const entry of state.inline.values()) if (!moved.has(entry.cmKey) && entry.lastIndex > 0) index.set(entry.cmKey, entry.lastIndex);
-  const merged = new Set(plan.merged.map((ref) => ref.name));
-  const replaced = plan.rewrite?.replaces.name;
-  const kept = state.chunks
-    .filter((ref) => !ref.value && !merged.has(ref.name))
-    .flatMap((ref) => (ref.name !== replaced ? [ref] : rewritten ? [rewritten] : []));
-  const manifest = [...kept, ...created, ...state.chunks.filter((ref) => ref.value)];
   return {
     metadata: {
       resourceVersion: state.resourceVersion,
       annotations: {
-        [FORMAT_ANNOTATION]: String(CHUNKED_FORMAT_VERSION),
+        [FORMAT_ANNOTATION]: String(manifest ? MANIFEST_FORMAT_VERSION : CHUNKED_FORMAT_VERSION),
         [REVISION_ANNOTATION]: String(state.revision + 1),
         [INDEX_ANNOTATION]: serializeIndex(index),
         [TOMBSTONES_ANNOTATION]: null,
-        [CHUNKS_ANNOTATION]: serializeManifest(manifest),
+        [CHUNKS_ANNOTATION]: manifest ? null : serializeManifest(chunks),
+        [MANIFEST_ANNOTATION]: manifest ? serializeManifestRef(manifest.name, manifest.uid, chunks) : null,
       },
     },
     data: { ...data },
     binaryData: { ...binaryData },
   };
 }
+
+/** An empty plan: a compaction that only moves the head's chunk list into a manifest chunk. */
+export const LIST_ONLY: CompactionPlan = Object.freeze({ outputs: [], merged: [], moved: [] });
 
 /**
  * Whether compaction may move an inline entry into a chunk: only entries

@@ -27,7 +27,7 @@
 import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
 import { sleep, type Clock } from '../clock.js';
-import { CHUNKS_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseManifest, type BucketKind, type ChunkRef, type CompressionOptions } from '../codec/index.js';
+import { CHUNKS_ANNOTATION, MANIFEST_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseHeadChunks, type BucketKind, type ChunkRef, type CompressionOptions, type HeadChunks } from '../codec/index.js';
 import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, InvalidOptionError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { BucketApi } from './bucket-api.js';
@@ -39,7 +39,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { LockObserver, StoreObserver } from '../metrics/observer.js';
 import { ObjectWatcher } from '../kube/object-watcher.js';
-import { deletedState, isNewer, pairIn, parseBucket, type BucketState } from './bucket-state.js';
+import { deletedState, isNewer, pairIn, parseBucket, referencedChunks, type BucketState } from './bucket-state.js';
 import { deleteAllChunks } from './chunk-gc.js';
 import { ChunkMaintenance } from './chunk-maintenance.js';
 import { ChunkSet, loadBucketState } from './chunk-set.js';
@@ -430,7 +430,7 @@ export class ConfigMapStore implements Store {
       }
       const current = await raceAbort(this.#api.get({ signal: options.signal }), options.signal, `teardown of ${this.name}`);
       if (!current) return;
-      if (current.metadata?.annotations?.[CHUNKS_ANNOTATION] !== undefined) chunked = true;
+      if (current.metadata?.annotations?.[CHUNKS_ANNOTATION] !== undefined || current.metadata?.annotations?.[MANIFEST_ANNOTATION] !== undefined) chunked = true;
       const result = await this.#api.remove(current.metadata?.resourceVersion ?? '', { signal: options.signal });
       if (!result.ok && result.reason === 'conflict') throw conflict;
     }, {
@@ -590,7 +590,7 @@ export class ConfigMapStore implements Store {
       this.#fail(error);
       throw error;
     }
-    if (next.manifest !== this.#state.manifest) this.#chunks.retain([...next.chunks.map((ref) => ref.name), ...this.#pinned.keys(), ...this.#loading.keys()]);
+    if (next.manifest !== this.#state.manifest) this.#chunks.retain([...referencedChunks(next), ...this.#pinned.keys(), ...this.#loading.keys()]);
     if (this.#decodeError) this.#log.info({ bucket: this.name }, 'bucket content decodes again');
     this.#decodeError = undefined;
     const changes = diffStates(this.#state, next);
@@ -611,25 +611,37 @@ export class ConfigMapStore implements Store {
     let current = object;
     for (let attempt = 0; ; attempt++) {
       if (!isNewer(current.metadata?.resourceVersion ?? '', this.#deleted ? this.#deletedAt : this.#state.resourceVersion)) return this.#state;
-      let refs: ChunkRef[];
+      let head: HeadChunks;
       try {
-        refs = parseManifest(current.metadata?.annotations?.[CHUNKS_ANNOTATION]);
+        head = parseHeadChunks(current.metadata?.annotations);
       } catch {
         return this.#apply(current); // reports the FormatError
       }
-      const loading = refs.map((ref) => ref.name);
-      for (const name of loading) this.#loading.set(name, (this.#loading.get(name) ?? 0) + 1);
+      // Held while loading, so another load's retain() keeps them.
+      const loading = head.manifest ? [head.manifest.name] : head.refs.map((ref) => ref.name);
+      const hold = (names: readonly string[]) => {
+        for (const name of names) this.#loading.set(name, (this.#loading.get(name) ?? 0) + 1);
+      };
+      hold(loading);
+      let refs: readonly ChunkRef[] = head.refs ?? [];
       try {
+        if (head.manifest) {
+          refs = await this.#chunks.refsOf(current.metadata?.annotations, signal);
+          const listed = refs.map((ref) => ref.name);
+          hold(listed);
+          loading.push(...listed);
+        }
         // Another load may apply an older head while this one waits for its
         // chunks, and that head's retain() drops chunks only this one needs:
         // fetch again until every chunk is held at the moment of the apply
         // (a head is never parsed with a chunk missing from the set).
+        // (The manifest chunk is among `loading`: retain() keeps it.)
         do await this.#chunks.load(refs, signal);
         while (this.#chunks.missing(refs).length > 0);
         return this.#apply(current);
       } catch (err) {
         if (!(err instanceof ChunkMissingError)) throw err;
-        const missing = refs.find((ref) => ref.name === err.chunk);
+        const missing = head.manifest?.name === err.chunk ? head.manifest : refs.find((ref) => ref.name === err.chunk);
         // Usually garbage collection after a newer head dropped it (a slow reader).
         if (attempt < 3) this.#log.debug({ bucket: this.name, chunk: err.chunk, attempt }, 'a chunk of the head is gone; reading the head again');
         // A list by name, not a GET: when the bucket is gone, its
@@ -646,7 +658,7 @@ export class ConfigMapStore implements Store {
         }
         let still = true;
         try {
-          still = parseManifest(fresh.metadata?.annotations?.[CHUNKS_ANNOTATION]).some((ref) => ref.name === missing?.name && ref.uid === missing.uid);
+          still = this.#stillReferences(fresh, missing);
         } catch {
           // A newer head that cannot be decoded: #apply reports it.
           still = false;
@@ -664,6 +676,26 @@ export class ConfigMapStore implements Store {
         }
       }
     }
+  }
+
+  /**
+   * Whether head `fresh` still references `missing` (its manifest chunk, or
+   * a chunk its list names). A list in a manifest chunk this store does not
+   * hold is not known to: false, and the caller loads that head.
+   */
+  #stillReferences(fresh: ConfigMapObject, missing: { name: string; uid: string } | undefined): boolean {
+    if (!missing) return false;
+    const head = parseHeadChunks(fresh.metadata?.annotations);
+    if (head.manifest && head.manifest.name === missing.name && head.manifest.uid === missing.uid) return true;
+    let refs: readonly ChunkRef[] = head.refs ?? [];
+    if (head.manifest) {
+      try {
+        refs = this.#chunks.manifest(head.manifest);
+      } catch {
+        return false;
+      }
+    }
+    return refs.some((ref) => ref.name === missing.name && ref.uid === missing.uid);
   }
 
   /** Records a state the cache cannot apply: status() reports it, open watch iterators end with it. */
@@ -716,7 +748,7 @@ export class ConfigMapStore implements Store {
   }
 
   #unpin(names: readonly string[]): void {
-    const referenced = new Set(this.#state.chunks.map((ref) => ref.name));
+    const referenced = new Set(referencedChunks(this.#state));
     for (const name of names) {
       const count = (this.#pinned.get(name) ?? 1) - 1;
       if (count > 0) {

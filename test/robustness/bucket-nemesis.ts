@@ -40,7 +40,8 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
 import { ConfigMapStore } from '../../src/index.js';
 import { statusOf } from '../../src/kube/errors.js';
-import { CHUNKS_ANNOTATION, CHUNK_LABEL, parseManifest, type ChunkRef } from '../../src/codec/index.js';
+import { CHUNK_LABEL, type ChunkRef } from '../../src/codec/index.js';
+import { referencedChunks } from './chunked-state.js';
 import { HistoryWriter, type BucketActor, type OkResult, type Unstamped, type HistoryRecord, type BucketOpFields } from './history.js';
 import { foreignPrefix } from './keys.js';
 import type { Prng } from './prng.js';
@@ -179,9 +180,11 @@ export class BucketNemesis {
   deleteChunk(): Promise<{ name: string; value: boolean } | undefined> {
     return this.#serial(async () => {
       const head = await this.#api.readNamespacedConfigMap({ name: this.#o.bucket, namespace: this.#o.namespace }).catch(() => undefined);
+      const listed = await this.#api.listNamespacedConfigMap({ namespace: this.#o.namespace, labelSelector: CHUNK_LABEL }).catch(() => undefined);
       let refs: ChunkRef[];
       try {
-        refs = parseManifest(head?.metadata?.annotations?.[CHUNKS_ANNOTATION]);
+        // With a manifest chunk, that chunk is one of the candidates too.
+        refs = referencedChunks(head, new Map((listed?.items ?? []).map((item) => [item.metadata?.name ?? '', item]))).refs;
       } catch {
         refs = [];
       }
@@ -189,7 +192,6 @@ export class BucketNemesis {
         this.counts.noChunk++;
         return undefined;
       }
-      const listed = await this.#api.listNamespacedConfigMap({ namespace: this.#o.namespace, labelSelector: CHUNK_LABEL }).catch(() => undefined);
       const born = new Map((listed?.items ?? []).map((item) => [item.metadata?.name ?? '', new Date(item.metadata?.creationTimestamp ?? 0).getTime()]));
       const values = refs.filter((r) => r.value === true);
       const pool = values.length > 0 ? values : refs;

@@ -16,7 +16,8 @@
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { CHUNKS_ANNOTATION, CHUNK_LABEL, parseManifest } from '../../src/codec/index.js';
+import { CHUNK_LABEL } from '../../src/codec/index.js';
+import { referencedChunks } from './chunked-state.js';
 import type { ClientStats } from './client-protocol.js';
 import { monotonicNow } from './history.js';
 
@@ -113,9 +114,9 @@ export class ChunkObserver {
   /** The references of the head `bucket` whose chunk's ownerReference names another uid than the head's (or is missing). */
   async foreignOwned(bucket: string): Promise<string[]> {
     const head = await this.#api.readNamespacedConfigMap({ name: bucket, namespace: this.#namespace });
-    const refs = parseManifest(head.metadata?.annotations?.[CHUNKS_ANNOTATION]);
     const listed = await this.#api.listNamespacedConfigMap({ namespace: this.#namespace, labelSelector: CHUNK_LABEL });
     const byName = new Map(listed.items.map((item) => [item.metadata?.name ?? '', item]));
+    const { refs } = referencedChunks(head, byName);
     const bad: string[] = [];
     for (const ref of refs) {
       const chunk = byName.get(ref.name);

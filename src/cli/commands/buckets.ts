@@ -17,7 +17,7 @@ import { ForbiddenError, KubekvError } from '../../errors.js';
 import { NO_CHUNKS, parseBucket, type ChunkSource } from '../../store/bucket-state.js';
 
 /** Parses a head without its chunks (summaries only). */
-const HEAD_ONLY: ChunkSource = { layer: () => NO_CHUNKS, part: () => undefined };
+const HEAD_ONLY: ChunkSource = { layer: () => NO_CHUNKS, part: () => undefined, manifest: () => [] };
 import { listBucketHeads, listLeases, type LeaseInfo } from '../cluster-reads.js';
 import type { Command } from '../command.js';
 import { formatAge } from '../duration.js';
@@ -60,8 +60,9 @@ export function summarize(cm: BucketObject, kind: BucketKind, leases?: readonly 
     // (keys overwritten or deleted since they were chunked count until compacted).
     const state = parseBucket(cm, undefined, HEAD_ONLY);
     const live = leases && { leader: leaderAmong(leases.filter((l) => l.namespace === base.namespace), state, nowMs)?.holderIdentity ?? '' };
-    const keys = state.inline.size + state.chunks.reduce((n, ref) => n + ref.keys, 0);
-    const bytes = state.dataBytes + state.chunks.reduce((n, ref) => n + ref.bytes, 0);
+    // A manifest chunk's totals are in the head's reference to it.
+    const keys = state.inline.size + (state.manifestRef?.keys ?? state.chunks.reduce((n, ref) => n + ref.keys, 0));
+    const bytes = state.dataBytes + (state.manifestRef?.bytes ?? state.chunks.reduce((n, ref) => n + ref.bytes, 0));
     return { ...base, keys, bytes, revision: state.revision, epoch: state.epoch, epochRaisedBy: state.leader, ...live };
   } catch (err) {
     if (!(err instanceof KubekvError)) throw err;

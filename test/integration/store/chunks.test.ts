@@ -17,9 +17,13 @@ const bounded = { timeout: 300_000 };
 
 interface Ref { name: string; uid: string; keys: number; bytes: number; value?: true }
 
+/** The chunks a head references: its own list, or (format 3) the list of the manifest chunk it names. */
 async function manifestOf(namespace: string, name: string): Promise<Ref[]> {
   const raw = await readRaw(namespace, name);
-  return JSON.parse(raw.metadata?.annotations?.['kubekv.dev/chunks'] ?? '[]') as Ref[];
+  const manifest = raw.metadata?.annotations?.['kubekv.dev/manifest'];
+  if (manifest === undefined) return JSON.parse(raw.metadata?.annotations?.['kubekv.dev/chunks'] ?? '[]') as Ref[];
+  const chunk = await readRaw(namespace, (JSON.parse(manifest) as Ref).name);
+  return JSON.parse(chunk.data?.['chunks'] ?? '') as Ref[];
 }
 
 const key = (i: number) => `users/${String(i).padStart(6, '0')}`;
@@ -97,11 +101,18 @@ describe('chunked buckets on the control plane', () => {
     assert.deepEqual((await b.store.get('blob', { consistent: true }))?.value, value);
     await using follower = await openPeer(b);
     assert.deepEqual((await follower.get('blob'))?.value, value);
+    // Nine value chunks: more than a head lists itself, so once compacted
+    // a manifest chunk lists them (format 3).
+    await waitFor(async () => (await readRaw(b.namespace, b.name)).metadata?.annotations?.['kubekv.dev/manifest'] !== undefined, 'the list to move into a manifest chunk');
     const parts = (await manifestOf(b.namespace, b.name)).filter((r) => r.value);
     assert.equal(parts.length, 9);
     // The head holds a reference, not the value.
     const head = await readRaw(b.namespace, b.name);
+    assert.equal(head.metadata?.annotations?.['kubekv.dev/format'], '3');
+    assert.equal(head.metadata?.annotations?.['kubekv.dev/chunks'], undefined);
     assert.ok(JSON.stringify(head).length < 8 * 1024, 'the head stays small');
+    await using reader = await openPeer(b);
+    assert.deepEqual((await reader.get('blob'))?.value, value);
   });
 
   it('concurrent writers with tiny compaction thresholds: compactions race, no write is lost', bounded, async () => {

@@ -123,9 +123,10 @@ describe('parseFormatVersion', () => {
     assert.equal(parseFormatVersion({ [FORMAT_ANNOTATION]: '1' }), 1);
   });
 
-  it('reads format 2 (a head with chunks) and refuses a newer version, naming it', () => {
+  it('reads format 2 (a head with chunks) and 3 (a head with a manifest chunk), and refuses a newer version, naming it', () => {
     assert.equal(parseFormatVersion({ [FORMAT_ANNOTATION]: '2' }), 2);
-    assertFormatError(() => parseFormatVersion({ [FORMAT_ANNOTATION]: '3' }), /newer kubekv \(format 3\)/, '3');
+    assert.equal(parseFormatVersion({ [FORMAT_ANNOTATION]: '3' }), 3);
+    assertFormatError(() => parseFormatVersion({ [FORMAT_ANNOTATION]: '4' }), /newer kubekv \(format 4\)/, '4');
     assertFormatError(() => parseFormatVersion({ [FORMAT_ANNOTATION]: '1000' }), /newer kubekv \(format 1000\)/, '1000');
   });
 
