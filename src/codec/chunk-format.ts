@@ -76,7 +76,7 @@ export const MANIFEST_INLINE_REFS = 8;
  * they hide the key in every chunk; in a chunk, in every older chunk.
  */
 export const TOMBSTONES_ANNOTATION = 'kubekv.dev/tombstones';
-/** Chunk annotation: what the chunk holds, `entries` or `value`. */
+/** Chunk annotation: what the chunk holds, `entries`, `value` or `manifest` (the chunk list of a format-3 head). */
 export const CHUNK_KIND_ANNOTATION = 'kubekv.dev/chunk';
 /**
  * Label on every chunk, with the bucket label's value. Lists of buckets
