@@ -18,7 +18,7 @@ function head(annotations: Record<string, string>, data: Record<string, string> 
 describe('kubekv buckets: a chunked bucket summarised from its head alone', () => {
   it('format 2: adds what the listed chunks hold to the inline keys and bytes', () => {
     const chunks = [{ name: 'app.c1', uid: 'u1', keys: 10, bytes: 1000 }, { name: 'app.c2', uid: 'u2', keys: 5, bytes: 500 }];
-    const summary = summarize(head({ 'kubekv.dev/format': '2', 'kubekv.dev/chunks': JSON.stringify(chunks) }) as never, 'ConfigMap');
+    const summary = summarize(head({ 'kubekv.dev/format': '2', 'kubekv.dev/chunks': JSON.stringify(chunks) }), 'ConfigMap');
     assert.equal(summary.error, undefined);
     assert.equal(summary.keys, 1 + 15);
     assert.equal(summary.bytes, 2 + 1500);
@@ -26,7 +26,7 @@ describe('kubekv buckets: a chunked bucket summarised from its head alone', () =
 
   it('format 3: takes the totals of the manifest chunk reference, without fetching it', () => {
     const ref = { name: 'app.cm', uid: 'um', chunks: 300, keys: 100_000, bytes: 70_000_000 };
-    const summary = summarize(head({ 'kubekv.dev/format': '3', 'kubekv.dev/manifest': JSON.stringify(ref) }) as never, 'ConfigMap');
+    const summary = summarize(head({ 'kubekv.dev/format': '3', 'kubekv.dev/manifest': JSON.stringify(ref) }), 'ConfigMap');
     assert.equal(summary.error, undefined);
     assert.equal(summary.keys, 1 + 100_000);
     assert.equal(summary.bytes, 2 + 70_000_000);
@@ -34,8 +34,8 @@ describe('kubekv buckets: a chunked bucket summarised from its head alone', () =
 
   it('a head naming a manifest chunk without format 3, or with both lists, is a format error, not a bucket without chunks', () => {
     const ref = JSON.stringify({ name: 'app.cm', uid: 'um', chunks: 3, keys: 3, bytes: 3 });
-    assert.match(summarize(head({ 'kubekv.dev/format': '2', 'kubekv.dev/manifest': ref }) as never, 'ConfigMap').error ?? '', /^FORMAT_ERROR: .*format 2, not 3/);
-    assert.match(summarize(head({ 'kubekv.dev/format': '3', 'kubekv.dev/manifest': ref, 'kubekv.dev/chunks': '[]' }) as never, 'ConfigMap').error ?? '', /^FORMAT_ERROR: .*both/);
-    assert.match(summarize(head({ 'kubekv.dev/format': '3', 'kubekv.dev/manifest': '{"name":"x"}' }) as never, 'ConfigMap').error ?? '', /^FORMAT_ERROR: .*manifest/);
+    assert.match(summarize(head({ 'kubekv.dev/format': '2', 'kubekv.dev/manifest': ref }), 'ConfigMap').error ?? '', /^FORMAT_ERROR: .*format 2, not 3/);
+    assert.match(summarize(head({ 'kubekv.dev/format': '3', 'kubekv.dev/manifest': ref, 'kubekv.dev/chunks': '[]' }), 'ConfigMap').error ?? '', /^FORMAT_ERROR: .*both/);
+    assert.match(summarize(head({ 'kubekv.dev/format': '3', 'kubekv.dev/manifest': '{"name":"x"}' }), 'ConfigMap').error ?? '', /^FORMAT_ERROR: .*manifest/);
   });
 });
