@@ -159,4 +159,26 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
       await store.close();
     }
   });
+
+  it('a Secret bucket keeps its list in a manifest Secret the same way', async () => {
+    const cluster = new FakeCluster();
+    const options = { name: BUCKET, namespace: NS, api: cluster.api, kind: 'Secret' as const, compression: false as const, chunks: { largeValueBytes: 1024, compactBytes: 2048 } };
+    const store = await ConfigMapStore.open({ ...options, create: true });
+    try {
+      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
+      const secret = () => (cluster.object('secrets', NS, BUCKET) as Obj | undefined)?.metadata.annotations ?? {};
+      await until(() => secret()['kubekv.dev/manifest'] !== undefined, 'the list to move into a manifest Secret');
+      assert.equal(secret()['kubekv.dev/format'], '3');
+      const name = (JSON.parse(secret()['kubekv.dev/manifest']!) as { name: string }).name;
+      assert.ok(cluster.object('secrets', NS, name), 'the manifest chunk is a Secret');
+      const reader = await ConfigMapStore.open(options);
+      try {
+        assert.deepEqual(asObject(await reader.list('')), asObject(await store.list('')));
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });
