@@ -25,6 +25,8 @@ import { monotonicNow } from './history.js';
 export interface ChunkCounters {
   /** Chunk ConfigMaps seen to appear (created by any store). */
   created: number;
+  /** Of them, manifest chunks (the chunk list of a format-3 head). */
+  manifests: number;
   /** Chunk ConfigMaps seen to disappear (garbage collection, teardown, delete-chunk). */
   gone: number;
   /** Chunks that existed at the end. */
@@ -62,6 +64,7 @@ export class ChunkObserver {
   readonly #stop = new AbortController();
   readonly #done: Promise<void>;
   created = 0;
+  manifests = 0;
   gone = 0;
 
   /** `log`: the chunks.jsonl to append each chunk's life to. */
@@ -87,6 +90,7 @@ export class ChunkObserver {
       if (!this.#known.has(name)) {
         this.#known.add(name);
         this.created++;
+        if (item.metadata?.annotations?.['kubekv.dev/chunk'] === 'manifest') this.manifests++;
         this.#write({ at, chunk: name, seen: true, kind: item.metadata?.annotations?.['kubekv.dev/chunk'], owner: item.metadata?.ownerReferences?.[0]?.uid, created: item.metadata?.creationTimestamp });
       }
     }

@@ -419,6 +419,7 @@ function faultIntervals(faults: NemesisLine[], match: (f: NemesisLine) => boolea
 function chunkCounters(observer: ChunkObserver, atEnd: number, outDir: string, faults: NemesisLine[], reader: number | undefined, foreignOwned: string[]): ChunkCounters {
   const counters: ChunkCounters = {
     created: observer.created,
+    manifests: observer.manifests,
     gone: observer.gone,
     atEnd,
     compactions: 0,

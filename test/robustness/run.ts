@@ -136,7 +136,7 @@ function printSummary(r: RobustnessResult, ms: number): void {
   }
   if (r.chunks) {
     const c = r.chunks;
-    console.log(`  chunks: ${c.created} created, ${c.gone} gone (${c.collected} deletions by the stores' GC, counting a chunk another store deleted first, ${c.collectionsFailed} collections failed), ${c.atEnd} at the end; compactions ${c.compactions} landed, ${c.compactionsLost} lost their race, ${c.compactionsFailed} failed (${c.compactionsFailedLosingAnswers} while their answers were being lost)`);
+    console.log(`  chunks: ${c.created} created (${c.manifests} manifest chunks), ${c.gone} gone (${c.collected} deletions by the stores' GC, counting a chunk another store deleted first, ${c.collectionsFailed} collections failed), ${c.atEnd} at the end; compactions ${c.compactions} landed, ${c.compactionsLost} lost their race, ${c.compactionsFailed} failed (${c.compactionsFailedLosingAnswers} while their answers were being lost)`);
     const other = Object.entries(c.otherUnsynced).map(([code, n]) => `${code} ${n}`).join(', ');
     console.log(`  ChunkMissing reports (status() synced false): ${c.chunkMissingReports}, ${c.chunkMissingUnexplained} with no delete-chunk or slow spell to explain them; opens refused CHUNK_MISSING ${c.openRefused}; head re-read for a chunk gone (by client) ${JSON.stringify(c.chunkRereads)}${other ? `; unsynced for other reasons: ${other}` : ''}`);
     if (c.chunkMissingUnexplainedAt.length > 0) console.log(`  unexplained ChunkMissing reports (client @ monotonic ns): ${c.chunkMissingUnexplainedAt.map((u) => `${u.client} @ ${u.at} ${u.chunk}`).join(', ')}`);
