@@ -35,13 +35,24 @@ export interface Replica {
   readonly clock: ManualClock;
 }
 
-/** A Replica on `options.cluster` (else a new one), for MemoryStore.open and MemoryStateManager.start. */
-export function openReplica(options: { cluster?: MemoryCluster | undefined; clock?: Clock | undefined }): Replica {
+/** The Replica of each port openReplica made. */
+const replicas = new WeakMap<KubeApi, Replica>();
+
+/**
+ * The Replica whose port is `options.api` (a MemoryStateManager opens its
+ * buckets so), else a new one on `options.cluster` (else a new cluster),
+ * for MemoryStore.open and MemoryStateManager.start.
+ */
+export function openReplica(options: { cluster?: MemoryCluster | undefined; clock?: Clock | undefined; api?: KubeApi | undefined }): Replica {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
+  const joined = options.api && replicas.get(options.api);
+  if (joined) return joined;
   const cluster = options.cluster ?? new MemoryCluster();
   if (!(cluster instanceof MemoryCluster)) throw new InvalidOptionError('cluster', cluster, 'a MemoryCluster');
   const clock = ManualClock.following(options.clock ?? systemClock);
-  return { cluster, clock, api: cluster.fake.connect(clock) };
+  const replica = { cluster, clock, api: cluster.fake.connect(clock) };
+  replicas.set(replica.api, replica);
+  return replica;
 }
 
 /** Waits (in real time, at most about 5 s) until `check()` holds; the caller asserts what it needs. */

@@ -7,15 +7,13 @@
  */
 import { bucketForm } from '../codec/bucket-kind.js';
 import { ClosedError, InvalidOptionError, KubekvError } from '../errors.js';
-import type { Lock, LockOptions } from '../lock/lock.js';
 import { ConfigMapStore } from '../store/configmap-store.js';
-import type { Session, SessionOptions } from '../store/session.js';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../store/inputs.js';
-import type { BatchOperation, CallOptions, KVPair, KeyEvent, OpenStoreOptions, Previous, PutOptions, ReadOptions, Store, StoreStatus, TreeEvent, Value } from '../store/types.js';
+import type { KVPair, OpenStoreOptions } from '../store/types.js';
 import { networkError, type Parsed, type Reactor } from './fake-cluster.js';
 import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
 
-/** Options of {@link MemoryStore.open}: ConfigMapStore.open's (`kubeConfig`, `api` ignored) and the cluster. */
+/** Options of {@link MemoryStore.open}: ConfigMapStore.open's (`kubeConfig` and `api` ignored) and the cluster. */
 export interface MemoryStoreOptions extends OpenStoreOptions {
   /** Where the bucket lives; stores given the same cluster share its buckets. @default a new MemoryCluster */
   cluster?: MemoryCluster | undefined;
@@ -28,8 +26,8 @@ export interface LostAnswerOptions {
 }
 
 /**
- * A bucket of a {@link MemoryCluster}: the real ConfigMapStore, and
- * controls for tests. Open one with {@link MemoryStore.open}.
+ * A bucket of a {@link MemoryCluster}: the real ConfigMapStore (this class
+ * extends it), and controls for tests. Open one with {@link MemoryStore.open}.
  *
  * @example
  * ```ts
@@ -37,12 +35,9 @@ export interface LostAnswerOptions {
  * await store.put('jobs/42', 'running');
  * ```
  */
-export class MemoryStore implements Store {
-  /** The cluster the bucket lives in: open another store on it for another view of the bucket. */
-  readonly cluster: MemoryCluster;
-  readonly #store: ConfigMapStore;
-  readonly #replica: Replica;
-  readonly #timeoutMs: number;
+export class MemoryStore extends ConfigMapStore {
+  #replica!: Replica;
+  #timeoutMs = DEFAULT_WRITE_TIMEOUT_MS;
   readonly #cancels = new Set<(error: Error) => void>();
   #other: Promise<MemoryStore> | undefined;
   #closed = false;
@@ -52,54 +47,44 @@ export class MemoryStore implements Store {
   #cut = false;
   /** Faults for this store's next write requests (PATCHes of the bucket), one each, in order. */
   readonly #faults: Reactor[] = [];
-  readonly #unreact: () => void;
+  #unreact = () => {};
   #resumeWatch: (() => void) | undefined;
 
-  /** @internal Use {@link MemoryStore.open}. */
-  constructor(store: ConfigMapStore, replica: Replica, timeoutMs = DEFAULT_WRITE_TIMEOUT_MS) {
-    [this.#store, this.#replica, this.cluster, this.#timeoutMs] = [store, replica, replica.cluster, timeoutMs];
-    this.#unreact = replica.cluster.fake.react((request) => this.#mine(request), (send, request) => {
-      if (this.#cut) return Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault'));
-      const fault = request.verb === 'patch' ? this.#faults.shift() : undefined;
+  /**
+   * Opens a bucket of `options.cluster` (else a new one) with
+   * ConfigMapStore.open, which it rejects as; namespace "default" by
+   * default. A MemoryStateManager opens its buckets on its own connection.
+   */
+  static override async open(options: MemoryStoreOptions): Promise<MemoryStore> {
+    const replica = openReplica(options);
+    const store = await super.open({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock }) as MemoryStore;
+    [store.#replica, store.#timeoutMs] = [replica, options.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS];
+    store.#unreact = replica.cluster.fake.react((request) => store.#mine(request), (send, request) => {
+      if (store.#cut) return Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault'));
+      const fault = request.verb === 'patch' ? store.#faults.shift() : undefined;
       return fault ? fault(send, request) : send();
     });
+    return store;
   }
 
-  /** Opens a bucket of `options.cluster` (else a new one) with ConfigMapStore.open, which it rejects as; namespace "default" by default. */
-  static async open(options: MemoryStoreOptions): Promise<MemoryStore> {
-    const replica = openReplica(options);
-    const store = await ConfigMapStore.open({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock });
-    return new MemoryStore(store, replica, options.timeoutMs);
+  /** The cluster the bucket lives in: open another store on it for another view of the bucket. */
+  get cluster(): MemoryCluster {
+    return this.#replica.cluster;
   }
 
-  get name(): string { return this.#store.name; }
-  get namespace(): string { return this.#store.namespace; }
-  get ready(): Promise<void> { return this.#store.ready; }
-  get(key: string, options?: ReadOptions): Promise<KVPair | undefined> { return this.#store.get(key, options); }
-  exists(key: string, options?: ReadOptions): Promise<boolean> { return this.#store.exists(key, options); }
-  list(prefix: string, options?: ReadOptions): Promise<KVPair[]> { return this.#store.list(prefix, options); }
-  watch(key: string, options?: CallOptions): AsyncIterable<KeyEvent> { return this.#store.watch(key, options); }
-  watchTree(prefix: string, options?: CallOptions): AsyncIterable<TreeEvent> { return this.#store.watchTree(prefix, options); }
-  status(): StoreStatus { return this.#store.status(); }
-  put(key: string, value: Value, options?: PutOptions): Promise<KVPair> { return this.#track(this.#store.put(key, value, options)); }
-  delete(key: string, options?: CallOptions): Promise<boolean> { return this.#track(this.#store.delete(key, options)); }
-  deleteTree(prefix: string, options?: CallOptions): Promise<number> { return this.#track(this.#store.deleteTree(prefix, options)); }
-  atomicPut(key: string, value: Value, previous?: Previous, options?: PutOptions): Promise<KVPair> { return this.#track(this.#store.atomicPut(key, value, previous, options)); }
-  atomicDelete(key: string, previous: Previous, options?: CallOptions): Promise<void> { return this.#track(this.#store.atomicDelete(key, previous, options)); }
-  batch(operations: BatchOperation[], options?: CallOptions): Promise<number> { return this.#track(this.#store.batch(operations, options)); }
-  teardown(options?: CallOptions): Promise<void> { return this.#store.teardown(options).then(() => this.close()); }
-  /** A lock named `key`: the real Lock over a Lease of the cluster, on this store's clock unless `options.clock` is given. */
-  newLock(key: string, options?: LockOptions): Lock { return this.#store.newLock(key, options); }
-  /** A session of the bucket: the real Session over a Lease of the cluster, renewed on this store's clock. */
-  session(options?: SessionOptions): Promise<Session> { return this.#store.session(options); }
-  /** Same as close(), for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> { return this.close(); }
+  // Tracked, so that an outage ends once they have settled (see #outage).
+  override put(...args: Parameters<ConfigMapStore['put']>): Promise<KVPair> { return this.#track(super.put(...args)); }
+  override delete(...args: Parameters<ConfigMapStore['delete']>): Promise<boolean> { return this.#track(super.delete(...args)); }
+  override deleteTree(...args: Parameters<ConfigMapStore['deleteTree']>): Promise<number> { return this.#track(super.deleteTree(...args)); }
+  override atomicPut(...args: Parameters<ConfigMapStore['atomicPut']>): Promise<KVPair> { return this.#track(super.atomicPut(...args)); }
+  override atomicDelete(...args: Parameters<ConfigMapStore['atomicDelete']>): Promise<void> { return this.#track(super.atomicDelete(...args)); }
+  override batch(...args: Parameters<ConfigMapStore['batch']>): Promise<number> { return this.#track(super.batch(...args)); }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.#closed = true;
     this.#resumeWatch?.();
     for (const cancel of this.#cancels) cancel(new ClosedError(`store ${this.namespace}/${this.name}`));
-    await this.#store.close();
+    await super.close();
     this.#unreact();
     await this.#other?.then((store) => store.close(), () => {});
   }
@@ -134,7 +119,7 @@ export class MemoryStore implements Store {
     this.#cancels.add(done.reject);
     this.#faults.push(async (send) => {
       this.#cancels.delete(done.reject);
-      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.#store.kind, cluster: this.cluster });
+      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.kind, cluster: this.cluster });
       await this.#other.then(action).then(() => done.resolve(), done.reject);
       return send();
     });
@@ -150,13 +135,13 @@ export class MemoryStore implements Store {
   async resumeWatch(): Promise<void> {
     this.#resumeWatch?.();
     this.#resumeWatch = undefined;
-    const current = () => this.cluster.fake.object(bucketForm(this.#store.kind).resource, this.namespace, this.name)?.metadata?.resourceVersion ?? '';
-    await until(() => this.#store.status().resourceVersion === current());
+    const current = () => this.cluster.fake.object(bucketForm(this.kind).resource, this.namespace, this.name)?.metadata?.resourceVersion ?? '';
+    await until(() => this.status().resourceVersion === current());
   }
 
   /** Whether `request` is this store's (its port's) and about its bucket. */
   #mine(request: Parsed): boolean {
-    return request.port === this.#replica.api && request.about === this.name && request.resource === bucketForm(this.#store.kind).resource;
+    return request.port === this.#replica.api && request.about === this.name && request.resource === bucketForm(this.kind).resource;
   }
 
   /** Cuts the bucket off until this store's writes have settled (which ends it before their callers hear), its clock leaping to their deadline. */
