@@ -15,8 +15,7 @@ import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import type { OpenStoreOptions } from '../store/types.js';
 import { HttpStatusError } from '../kube/errors.js';
 import type { Parsed } from './fake-cluster.js';
-import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
-import { MemoryStore } from './memory-store.js';
+import { MemoryStore, openReplica, until, type MemoryCluster, type Replica } from './memory-store.js';
 
 /** Options of {@link MemoryStateManager.start}: StateManager.start's (`kubeConfig`, `api` ignored), the cluster, and whether to contend. */
 export interface MemoryStateManagerOptions extends StateManagerOptions {
@@ -58,6 +57,8 @@ export class MemoryStateManager extends StateManager {
   readonly #replica: Replica;
   readonly #leaseName: string;
   readonly #retryMs: number;
+  /** The replicas that are not closed, of every cluster. */
+  static readonly #live = new Set<MemoryStateManager>();
   #followed = 0;
   /** While true, this replica's creates and updates of the Lease are answered 409, as if another replica always won the race. */
   #losing: boolean;
@@ -79,7 +80,7 @@ export class MemoryStateManager extends StateManager {
     });
     // Registered first, so it runs before the app's handlers: depose() waits for it.
     this.onFollower(() => void this.#followed++);
-    this.cluster.replicas.add(this);
+    MemoryStateManager.#live.add(this);
   }
 
   /** StateManager.start on the cluster (`handleSignals` installs nothing); resolves once this replica leads (every epoch raised) or follows. */
@@ -88,7 +89,7 @@ export class MemoryStateManager extends StateManager {
     if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
     const state = await super.start({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock, handleSignals: false }).catch((err: unknown) => {
       // Made, then failed to start: its reactor goes with it.
-      for (const other of replica.cluster.replicas) if (other.#replica === replica) other.#detach();
+      for (const other of MemoryStateManager.#live) if (other.#replica === replica) other.#detach();
       throw err;
     }) as MemoryStateManager;
     await until(() => !state.status().holdsLease || state.isLeader);
@@ -117,7 +118,7 @@ export class MemoryStateManager extends StateManager {
 
   /** StateManager.close(): hands over (see StateManager). Idempotent. */
   override async close(): Promise<void> {
-    this.cluster.replicas.delete(this);
+    MemoryStateManager.#live.delete(this);
     this.#wakeUp();
     await super.close();
     this.#unreact();
@@ -130,7 +131,7 @@ export class MemoryStateManager extends StateManager {
     if (notify !== undefined && typeof notify !== 'boolean') throw new InvalidOptionError('notifyPrevious', notify, 'a boolean');
     if (this.status().holdsLease) return until(() => this.isLeader);
     this.#losing = false;
-    if (notify === false) for (const other of this.cluster.replicas) if (other.isLeader) other.#pause();
+    if (notify === false) for (const other of MemoryStateManager.#live) if (other.cluster === this.cluster && other.isLeader) other.#pause();
     // Leading, its onLeader handlers have started (the StateManager runs them as it takes the lead).
     const lastError = this.status().lastError;
     const done = () => this.isLeader || this.status().lastError !== lastError;
@@ -170,7 +171,7 @@ export class MemoryStateManager extends StateManager {
   }
 
   #detach(): void {
-    this.cluster.replicas.delete(this);
+    MemoryStateManager.#live.delete(this);
     this.#unreact();
   }
 
