@@ -40,7 +40,7 @@ import type { KubeConfig } from '../kube/types.js';
 import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { BucketKind, CompressionOptions } from '../codec/index.js';
 import { LeaseElector, type CoordinatedOptions, type LeaderInfo, type LeaseElectorOptions, type ReleaseOutcome } from '../election/index.js';
-import { checkElectorOptions } from '../election/lease-elector.js';
+import { checkElectorOptions, checkOtherIdentity } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
 import { validateName, type KubeConfigSource } from '../kube/config.js';
@@ -457,9 +457,8 @@ export class StateManager implements AsyncDisposable {
    *
    * @throws InvalidOptionError when `identity` is empty or this replica's own; NotLeaderError when this replica does not hold the Lease (nothing is done); ClosedError after close(); AbortedError on `signal`
    */
-  handoff(identity: string, options: StepDownOptions = {}): Promise<ReleaseOutcome> {
-    if (typeof identity !== 'string' || identity === '') return Promise.reject(new InvalidOptionError('identity', identity, 'a non-empty replica identity'));
-    if (identity === this.identity) return Promise.reject(new InvalidOptionError('identity', identity, `another replica's identity than this one's (${this.identity})`));
+  async handoff(identity: string, options: StepDownOptions = {}): Promise<ReleaseOutcome> {
+    checkOtherIdentity('identity', identity, this.identity);
     return this.#stepDown(identity, options);
   }
 

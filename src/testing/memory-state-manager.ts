@@ -9,7 +9,7 @@ import { bucketForm } from '../codec/bucket-kind.js';
 import { EPOCH_ANNOTATION } from '../codec/index.js';
 import { ClosedError, InvalidOptionError } from '../errors.js';
 import { KubeLeaseLock } from '../election/lease-lock.js';
-import type { LeaseElector } from '../election/lease-elector.js';
+import { checkOtherIdentity, type LeaseElector } from '../election/lease-elector.js';
 import { StateManager, type StateManagerOptions } from '../state/state-manager.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import type { OpenStoreOptions } from '../store/types.js';
@@ -142,7 +142,7 @@ export class MemoryStateManager extends StateManager {
 
   /** Writes the Lease naming `leader` (or released): leadership ends as on losing it; resolves once onFollower ran. This replica then loses every race until elect(). */
   async depose(options: DeposeOptions = {}): Promise<void> {
-    const leader = checkLeader(options?.leader, this.identity, undefined);
+    const leader = options?.leader === undefined ? undefined : checkOtherIdentity('leader', options.leader, this.identity);
     if (!this.status().holdsLease) return;
     this.#losing = true;
     const followed = this.#followed;
@@ -153,7 +153,7 @@ export class MemoryStateManager extends StateManager {
   /** Another leader takes the Lease and raises every bucket's epoch while this replica is paused: its next write rejects with FencedError. Resolves once raised. */
   async fence(options: FenceOptions = {}): Promise<void> {
     if (this.closed) throw new ClosedError('state manager');
-    const leader = checkLeader(options?.leader, this.identity, 'another-replica')!;
+    const leader = options?.leader === undefined ? 'another-replica' : checkOtherIdentity('leader', options.leader, this.identity);
     this.#pause();
     const buckets = Object.keys(this.status().buckets).map((name) => this.bucket(name));
     const epochs = buckets.map((b) => Number(this.cluster.fake.object(bucketForm(b.kind).resource, this.namespace, b.name)?.metadata?.annotations?.[EPOCH_ANNOTATION] ?? 0));
@@ -197,11 +197,4 @@ export class MemoryStateManager extends StateManager {
       if (result.ok) return record.leaseTransitions;
     }
   }
-}
-
-function checkLeader(value: unknown, self: string, fallback: string | undefined): string | undefined {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value === '') throw new InvalidOptionError('leader', value, 'a non-empty replica identity');
-  if (value === self) throw new InvalidOptionError('leader', value, `another replica's identity than this one's (${self})`);
-  return value;
 }
