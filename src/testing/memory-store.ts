@@ -14,7 +14,7 @@ import { ClosedError, InvalidOptionError, KubekvError } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
 import { ConfigMapStore } from '../store/configmap-store.js';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../store/inputs.js';
-import type { KVPair, OpenStoreOptions } from '../store/types.js';
+import type { BatchOperation, CallOptions, KVPair, OpenStoreOptions, Previous, PutOptions, Value } from '../store/types.js';
 import { FakeCluster, networkError, type Parsed, type Reactor } from './fake-cluster.js';
 import { ManualClock } from './manual-clock.js';
 
@@ -88,12 +88,12 @@ export class MemoryStore extends ConfigMapStore {
   }
 
   // Tracked, so that an outage ends once they have settled (see #outage).
-  override put(...args: Parameters<ConfigMapStore['put']>): Promise<KVPair> { return this.#track(super.put(...args)); }
-  override delete(...args: Parameters<ConfigMapStore['delete']>): Promise<boolean> { return this.#track(super.delete(...args)); }
-  override deleteTree(...args: Parameters<ConfigMapStore['deleteTree']>): Promise<number> { return this.#track(super.deleteTree(...args)); }
-  override atomicPut(...args: Parameters<ConfigMapStore['atomicPut']>): Promise<KVPair> { return this.#track(super.atomicPut(...args)); }
-  override atomicDelete(...args: Parameters<ConfigMapStore['atomicDelete']>): Promise<void> { return this.#track(super.atomicDelete(...args)); }
-  override batch(...args: Parameters<ConfigMapStore['batch']>): Promise<number> { return this.#track(super.batch(...args)); }
+  override put(key: string, value: Value, options?: PutOptions): Promise<KVPair> { return this.#track(super.put(key, value, options)); }
+  override delete(key: string, options?: CallOptions): Promise<boolean> { return this.#track(super.delete(key, options)); }
+  override deleteTree(prefix: string, options?: CallOptions): Promise<number> { return this.#track(super.deleteTree(prefix, options)); }
+  override atomicPut(key: string, value: Value, previous?: Previous, options?: PutOptions): Promise<KVPair> { return this.#track(super.atomicPut(key, value, previous, options)); }
+  override atomicDelete(key: string, previous: Previous, options?: CallOptions): Promise<void> { return this.#track(super.atomicDelete(key, previous, options)); }
+  override batch(operations: BatchOperation[], options?: CallOptions): Promise<number> { return this.#track(super.batch(operations, options)); }
 
   override async close(): Promise<void> {
     this.#closed = true;
