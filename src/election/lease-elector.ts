@@ -478,8 +478,7 @@ export class LeaseElector implements AsyncDisposable {
    * @throws ClosedError after close()
    */
   async handoff(identity: string, options: HandoffOptions = {}): Promise<ReleaseOutcome> {
-    if (typeof identity !== 'string' || identity === '') throw new InvalidOptionError('identity', identity, 'a non-empty replica identity');
-    if (identity === this.identity) throw new InvalidOptionError('identity', identity, `another replica's identity than this one's (${this.identity})`);
+    checkOtherIdentity('identity', identity, this.identity);
     const coolDownMs = checkCoolDown(options.coolDownMs, this.#leaseMs);
     if (this.#closing) throw new ClosedError(`elector for ${this.#lock.describe()}`);
     if (!this.#leading) throw new NotLeaderError(this.leader);
@@ -1024,6 +1023,13 @@ function positive(option: string, value: unknown, wholeSeconds = false): number 
     throw new InvalidOptionError(option, value, 'must be a positive number of milliseconds');
   }
   if (wholeSeconds && value % 1000 !== 0) throw new InvalidOptionError(option, value, 'must be whole seconds (the Lease records seconds)');
+  return value;
+}
+
+/** Checks that `value`, the option `option`, names another replica than `self` (a handoff's target): InvalidOptionError otherwise. */
+export function checkOtherIdentity(option: string, value: unknown, self: string): string {
+  if (typeof value !== 'string' || value === '') throw new InvalidOptionError(option, value, 'a non-empty replica identity');
+  if (value === self) throw new InvalidOptionError(option, value, `another replica's identity than this one's (${self})`);
   return value;
 }
 

@@ -40,7 +40,7 @@ import type { KubeConfig } from '../kube/types.js';
 import { keepingProcessAlive, systemClock, type Clock, type TimerHandle } from '../clock.js';
 import type { BucketKind, CompressionOptions } from '../codec/index.js';
 import { LeaseElector, type CoordinatedOptions, type LeaderInfo, type LeaseElectorOptions, type ReleaseOutcome } from '../election/index.js';
-import { checkElectorOptions } from '../election/lease-elector.js';
+import { checkElectorOptions, checkOtherIdentity } from '../election/lease-elector.js';
 import { AbortedError, ClosedError, FencedError, InvalidOptionError, NotLeaderError } from '../errors.js';
 import { EventRecorder, STATE_MANAGER_CONTROLLER, becameLeader, fenced, resolveEvents, stoppedLeading, type LeaseReference } from '../events/index.js';
 import { validateName, type KubeConfigSource } from '../kube/config.js';
@@ -51,7 +51,7 @@ import type { BucketState } from '../store/bucket-state.js';
 import type { WriteOp } from '../store/commit.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import { resolveKind } from '../store/inputs.js';
-import type { ReadableStore, Store, StoreStatus } from '../store/types.js';
+import type { OpenStoreOptions, ReadableStore, Store, StoreStatus } from '../store/types.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
 import { checkEpoch } from './fencing.js';
 
@@ -255,7 +255,8 @@ export class StateManager implements AsyncDisposable {
   #events: EventRecorder | undefined;
   #leaseName = '';
 
-  private constructor(stores: Map<string, ConfigMapStore>, namespace: string, elector: LeaseElector, options: StateManagerOptions, graceMs: number) {
+  /** @internal Use {@link StateManager.start}; protected so that a subclass (kubekv/testing's MemoryStateManager) is made by its inherited `start`. */
+  protected constructor(stores: Map<string, ConfigMapStore>, namespace: string, elector: LeaseElector, options: StateManagerOptions, graceMs: number) {
     this.#stores = stores;
     this.namespace = namespace;
     this.#elector = elector;
@@ -322,7 +323,7 @@ export class StateManager implements AsyncDisposable {
     const stores = new Map<string, ConfigMapStore>();
     try {
       for (const name of bucketNames) {
-        stores.set(name, await ConfigMapStore.open({
+        stores.set(name, await this.openBucket({
           name,
           namespace,
           api,
@@ -340,7 +341,8 @@ export class StateManager implements AsyncDisposable {
           events,
         }));
       }
-      manager = new StateManager(stores, namespace, elector, options, graceMs);
+      // `this`: called on a subclass, start makes an instance of it.
+      manager = new this(stores, namespace, elector, options, graceMs);
       manager.#leaseName = options.leaseName ?? `${options.name}-leader`;
       if (events) manager.#events = new EventRecorder({ api, namespace, reportingController: STATE_MANAGER_CONTROLLER, logger: options.logger, clock: options.clock });
       await elector.start({ signal });
@@ -354,6 +356,16 @@ export class StateManager implements AsyncDisposable {
       if (manager) await manager.#events?.close();
       throw err;
     }
+  }
+
+  /**
+   * Opens one of the buckets for {@link StateManager.start}:
+   * ConfigMapStore.open. A subclass may open a subclass of ConfigMapStore
+   * (kubekv/testing's MemoryStateManager opens MemoryStores, so that their
+   * test controls act on the manager's own writes).
+   */
+  protected static openBucket(options: OpenStoreOptions): Promise<ConfigMapStore> {
+    return ConfigMapStore.open(options);
   }
 
   /** True once close() was called. */
@@ -445,9 +457,8 @@ export class StateManager implements AsyncDisposable {
    *
    * @throws InvalidOptionError when `identity` is empty or this replica's own; NotLeaderError when this replica does not hold the Lease (nothing is done); ClosedError after close(); AbortedError on `signal`
    */
-  handoff(identity: string, options: StepDownOptions = {}): Promise<ReleaseOutcome> {
-    if (typeof identity !== 'string' || identity === '') return Promise.reject(new InvalidOptionError('identity', identity, 'a non-empty replica identity'));
-    if (identity === this.identity) return Promise.reject(new InvalidOptionError('identity', identity, `another replica's identity than this one's (${this.identity})`));
+  async handoff(identity: string, options: StepDownOptions = {}): Promise<ReleaseOutcome> {
+    checkOtherIdentity('identity', identity, this.identity);
     return this.#stepDown(identity, options);
   }
 

@@ -191,7 +191,8 @@ export class ConfigMapStore implements Store {
   /** Records lock losses as Events; made with the first lock. */
   #events: EventRecorder | undefined;
 
-  private constructor(kube: KubeApi, api: BucketApi, chunks: ChunkSet, initial: BucketState, options: ResolvedOptions) {
+  /** @internal Use {@link ConfigMapStore.open}; protected so that a subclass (kubekv/testing's MemoryStore) is opened by its inherited `open`. */
+  protected constructor(kube: KubeApi, api: BucketApi, chunks: ChunkSet, initial: BucketState, options: ResolvedOptions) {
     this.name = api.name;
     this.namespace = api.namespace;
     this.kind = api.kind;
@@ -326,7 +327,8 @@ export class ConfigMapStore implements Store {
     }
     const chunks = new ChunkSet(api.client, resolved.name);
     const state = await abortable(loadBucketState(api, chunks, object, options.signal));
-    const store = new ConfigMapStore(kube, api, chunks, state, resolved);
+    // `this`: called on a subclass, open makes an instance of it.
+    const store = new this(kube, api, chunks, state, resolved);
     store.#watcher.start(state.resourceVersion);
     return store;
   }

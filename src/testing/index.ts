@@ -11,8 +11,7 @@
 // First: refuses an unsupported Node.js in words, before any dependency loads.
 import '../node-check.js';
 
-export { MemoryCluster } from './memory-cluster.js';
-export { MemoryStore } from './memory-store.js';
+export { MemoryCluster, MemoryStore } from './memory-store.js';
 export type { LostAnswerOptions, MemoryStoreOptions } from './memory-store.js';
 export { MemoryStateManager } from './memory-state-manager.js';
 export type { DeposeOptions, ElectOptions, FenceOptions, MemoryStateManagerOptions } from './memory-state-manager.js';

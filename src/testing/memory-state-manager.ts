@@ -9,14 +9,13 @@ import { bucketForm } from '../codec/bucket-kind.js';
 import { EPOCH_ANNOTATION } from '../codec/index.js';
 import { ClosedError, InvalidOptionError } from '../errors.js';
 import { KubeLeaseLock } from '../election/lease-lock.js';
-import { StateManager, type FollowerContext, type LeaderContext, type StateManagerOptions, type StateStatus, type StepDownOptions } from '../state/state-manager.js';
-import type { LeaderInfo, ReleaseOutcome } from '../election/lease-elector.js';
-import type { StateManagerApi } from '../state/state-manager-api.js';
+import { checkOtherIdentity, type LeaseElector } from '../election/lease-elector.js';
+import { StateManager, type StateManagerOptions } from '../state/state-manager.js';
 import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
+import type { OpenStoreOptions } from '../store/types.js';
 import { HttpStatusError } from '../kube/errors.js';
 import type { Parsed } from './fake-cluster.js';
-import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
-import { MemoryStore } from './memory-store.js';
+import { MemoryStore, openReplica, until, type MemoryCluster, type Replica } from './memory-store.js';
 
 /** Options of {@link MemoryStateManager.start}: StateManager.start's (`kubeConfig`, `api` ignored), the cluster, and whether to contend. */
 export interface MemoryStateManagerOptions extends StateManagerOptions {
@@ -46,7 +45,7 @@ export interface FenceOptions {
 
 /**
  * A replica of a StateManager app on a {@link MemoryCluster}: the real
- * StateManager, leadership changed by the test. Start one per replica.
+ * StateManager (this class extends it), leadership changed by the test. Start one per replica.
  *
  * @example
  * ```ts
@@ -54,14 +53,12 @@ export interface FenceOptions {
  * await state.depose({ leader: 'pod-b' }); // leader work aborted, onFollower runs
  * ```
  */
-export class MemoryStateManager implements StateManagerApi {
-  /** The cluster holding the Lease and the buckets. */
-  readonly cluster: MemoryCluster;
-  #manager!: StateManager;
+export class MemoryStateManager extends StateManager {
   readonly #replica: Replica;
   readonly #leaseName: string;
   readonly #retryMs: number;
-  readonly #stores = new Map<string, MemoryStore>();
+  /** The replicas that are not closed, of every cluster. */
+  static readonly #live = new Set<MemoryStateManager>();
   #followed = 0;
   /** While true, this replica's creates and updates of the Lease are answered 409, as if another replica always won the race. */
   #losing: boolean;
@@ -69,74 +66,61 @@ export class MemoryStateManager implements StateManagerApi {
   #wake: (() => void) | undefined;
   readonly #unreact: () => void;
 
-  private constructor(replica: Replica, options: MemoryStateManagerOptions) {
-    if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
-    [this.#replica, this.cluster, this.#losing] = [replica, replica.cluster, options.elect === false];
+  /** @internal Made by StateManager.start, as MemoryStateManager.start calls it. */
+  protected constructor(stores: Map<string, ConfigMapStore>, namespace: string, elector: LeaseElector, options: MemoryStateManagerOptions, graceMs: number) {
+    super(stores, namespace, elector, options, graceMs);
+    this.#replica = openReplica(options);
+    this.#losing = options.elect === false;
     this.#leaseName = options.leaseName ?? `${options.name}-leader`;
     this.#retryMs = options.retryPeriodMs ?? 2_000;
-    this.#unreact = replica.cluster.fake.react((request) => this.#isLease(request), (send, request) => {
+    this.#unreact = this.cluster.fake.react((request) => this.#isLease(request), (send, request) => {
       // A paused process that makes a request again is awake: it sees what it missed.
       this.#wakeUp();
       return this.#losing && request.verb !== 'get' && request.verb !== 'list' ? Promise.reject(new HttpStatusError(409, '{"message":"another replica won"}')) : send();
     });
+    // Registered first, so it runs before the app's handlers: depose() waits for it.
+    this.onFollower(() => void this.#followed++);
+    MemoryStateManager.#live.add(this);
   }
 
   /** StateManager.start on the cluster (`handleSignals` installs nothing); resolves once this replica leads (every epoch raised) or follows. */
-  static async start(options: MemoryStateManagerOptions): Promise<MemoryStateManager> {
-    const state = new MemoryStateManager(openReplica(options), options);
-    const manager = await StateManager.start({ ...options, kubeConfig: undefined, api: state.#replica.api, clock: state.#replica.clock, handleSignals: false }).catch((err: unknown) => {
-      state.#unreact();
+  static override async start(options: MemoryStateManagerOptions): Promise<MemoryStateManager> {
+    const replica = openReplica(options);
+    if (options.elect !== undefined && typeof options.elect !== 'boolean') throw new InvalidOptionError('elect', options.elect, 'a boolean');
+    const state = await super.start({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock, handleSignals: false }).catch((err: unknown) => {
+      // Made, then failed to start: its reactor goes with it.
+      for (const other of MemoryStateManager.#live) if (other.#replica === replica) other.#detach();
       throw err;
-    });
-    // Registered first, so it runs before the app's handlers: depose() waits for it.
-    state.#manager = manager.onFollower(() => void state.#followed++);
-    state.cluster.replicas.add(state);
-    await until(() => !manager.status().holdsLease || manager.isLeader);
+    }) as MemoryStateManager;
+    await until(() => !state.status().holdsLease || state.isLeader);
     return state;
   }
 
-  get identity(): string { return this.#manager.identity; }
-  get namespace(): string { return this.#manager.namespace; }
-  get closed(): boolean { return this.#manager.closed; }
-  get isLeader(): boolean { return this.#manager.isLeader; }
-  get leader(): string | undefined { return this.#manager.leader; }
-  get epoch(): number | undefined { return this.#manager.epoch; }
-  get store(): MemoryStore { return this.bucket(this.#manager.store.name); }
-  /** A bucket by name (one of `buckets`); its test controls (loseNextAnswer...) apply to this replica's requests. */
-  bucket(name: string): MemoryStore {
-    const store = this.#manager.bucket(name) as ConfigMapStore;
-    if (!this.#stores.has(name)) this.#stores.set(name, new MemoryStore(store, this.#replica));
-    return this.#stores.get(name)!;
+  /** @internal Opens the buckets as MemoryStores on this replica's port. */
+  protected static override openBucket(options: OpenStoreOptions): Promise<ConfigMapStore> {
+    return MemoryStore.open(options);
   }
-  /** StateManager.onLeader; the handler's buckets are this replica's MemoryStores (so their controls apply to its writes). */
-  onLeader(handler: (ctx: LeaderContext) => unknown): this {
-    this.#manager.onLeader((ctx) => handler({ ...ctx, store: this.store, bucket: (name) => this.bucket(name) }));
-    return this;
+
+  /** The cluster holding the Lease and the buckets. */
+  get cluster(): MemoryCluster {
+    return this.#replica.cluster;
   }
-  /** StateManager.onFollower; the handler's buckets are this replica's MemoryStores. */
-  onFollower(handler: (ctx: FollowerContext) => unknown): this {
-    this.#manager.onFollower((ctx) => handler({ ...ctx, store: this.store, bucket: (name) => this.bucket(name) }));
-    return this;
+
+  /** The first bucket, as a MemoryStore: its test controls apply to this replica's requests. */
+  override get store(): MemoryStore {
+    return super.store as MemoryStore;
   }
-  /** StateManager.onLeaderChange. */
-  onLeaderChange(handler: (leader: LeaderInfo | undefined) => unknown): this {
-    this.#manager.onLeaderChange(handler);
-    return this;
+
+  /** A bucket by name (one of `buckets`), as a MemoryStore: its test controls apply to this replica's requests. */
+  override bucket(name: string): MemoryStore {
+    return super.bucket(name) as MemoryStore;
   }
-  /** StateManager.resign(): leader work ends, the Lease is released, this replica sits out the cool-down on the cluster's clock. */
-  resign(options?: StepDownOptions): Promise<ReleaseOutcome> { return this.#manager.resign(options); }
-  /** StateManager.handoff(). */
-  handoff(identity: string, options?: StepDownOptions): Promise<ReleaseOutcome> { return this.#manager.handoff(identity, options); }
-  status(): StateStatus { return this.#manager.status(); }
-  isLive(toleranceMs?: number): boolean { return this.#manager.isLive(toleranceMs); }
-  /** Same as close(), for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> { return this.close(); }
 
   /** StateManager.close(): hands over (see StateManager). Idempotent. */
-  async close(): Promise<void> {
-    this.cluster.replicas.delete(this);
+  override async close(): Promise<void> {
+    MemoryStateManager.#live.delete(this);
     this.#wakeUp();
-    await this.#manager.close();
+    await super.close();
     this.#unreact();
   }
 
@@ -147,7 +131,7 @@ export class MemoryStateManager implements StateManagerApi {
     if (notify !== undefined && typeof notify !== 'boolean') throw new InvalidOptionError('notifyPrevious', notify, 'a boolean');
     if (this.status().holdsLease) return until(() => this.isLeader);
     this.#losing = false;
-    if (notify === false) for (const other of this.cluster.replicas) if (other.isLeader) other.#pause();
+    if (notify === false) for (const other of MemoryStateManager.#live) if (other.cluster === this.cluster && other.isLeader) other.#pause();
     // Leading, its onLeader handlers have started (the StateManager runs them as it takes the lead).
     const lastError = this.status().lastError;
     const done = () => this.isLeader || this.status().lastError !== lastError;
@@ -158,7 +142,7 @@ export class MemoryStateManager implements StateManagerApi {
 
   /** Writes the Lease naming `leader` (or released): leadership ends as on losing it; resolves once onFollower ran. This replica then loses every race until elect(). */
   async depose(options: DeposeOptions = {}): Promise<void> {
-    const leader = checkLeader(options?.leader, this.identity, undefined);
+    const leader = options?.leader === undefined ? undefined : checkOtherIdentity('leader', options.leader, this.identity);
     if (!this.status().holdsLease) return;
     this.#losing = true;
     const followed = this.#followed;
@@ -169,9 +153,9 @@ export class MemoryStateManager implements StateManagerApi {
   /** Another leader takes the Lease and raises every bucket's epoch while this replica is paused: its next write rejects with FencedError. Resolves once raised. */
   async fence(options: FenceOptions = {}): Promise<void> {
     if (this.closed) throw new ClosedError('state manager');
-    const leader = checkLeader(options?.leader, this.identity, 'another-replica')!;
+    const leader = options?.leader === undefined ? 'another-replica' : checkOtherIdentity('leader', options.leader, this.identity);
     this.#pause();
-    const buckets = Object.keys(this.status().buckets).map((name) => this.#manager.bucket(name) as ConfigMapStore);
+    const buckets = Object.keys(this.status().buckets).map((name) => this.bucket(name));
     const epochs = buckets.map((b) => Number(this.cluster.fake.object(bucketForm(b.kind).resource, this.namespace, b.name)?.metadata?.annotations?.[EPOCH_ANNOTATION] ?? 0));
     // Above the Lease's term and every bucket's epoch, so the raises land.
     const term = await this.#writeLease(leader, (transitions) => Math.max(transitions, ...epochs) + 1);
@@ -184,6 +168,11 @@ export class MemoryStateManager implements StateManagerApi {
   /** Holds this replica's Lease watch back, as a paused process's, until its next Lease request. */
   #pause(): void {
     this.#wake ??= this.cluster.fake.hold((watch) => this.#isLease(watch));
+  }
+
+  #detach(): void {
+    MemoryStateManager.#live.delete(this);
+    this.#unreact();
   }
 
   #wakeUp(): void {
@@ -208,11 +197,4 @@ export class MemoryStateManager implements StateManagerApi {
       if (result.ok) return record.leaseTransitions;
     }
   }
-}
-
-function checkLeader(value: unknown, self: string, fallback: string | undefined): string | undefined {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || value === '') throw new InvalidOptionError('leader', value, 'a non-empty replica identity');
-  if (value === self) throw new InvalidOptionError('leader', value, `another replica's identity than this one's (${self})`);
-  return value;
 }

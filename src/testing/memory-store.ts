@@ -1,21 +1,34 @@
 /**
  * MemoryStore: the real ConfigMapStore on a {@link MemoryCluster}, with
  * controls that lay faults on its requests (docs/testing.md says what each
- * does to the real store). Only the wire is in memory.
+ * does to the real store). Only the wire is in memory. Each store, and each
+ * MemoryStateManager with its buckets, is a Replica: a port of its own on
+ * the cluster and a clock of its own, so the faults its controls lay hit
+ * its own requests, below the real code, as a network fault would.
  *
  * @module
  */
+import { systemClock, type Clock } from '../clock.js';
 import { bucketForm } from '../codec/bucket-kind.js';
 import { ClosedError, InvalidOptionError, KubekvError } from '../errors.js';
-import type { Lock, LockOptions } from '../lock/lock.js';
+import type { KubeApi } from '../kube/api.js';
 import { ConfigMapStore } from '../store/configmap-store.js';
-import type { Session, SessionOptions } from '../store/session.js';
 import { DEFAULT_WRITE_TIMEOUT_MS } from '../store/inputs.js';
-import type { BatchOperation, CallOptions, KVPair, KeyEvent, OpenStoreOptions, Previous, PutOptions, ReadOptions, Store, StoreStatus, TreeEvent, Value } from '../store/types.js';
-import { networkError, type Parsed, type Reactor } from './fake-cluster.js';
-import { openReplica, until, type MemoryCluster, type Replica } from './memory-cluster.js';
+import type { BatchOperation, CallOptions, KVPair, OpenStoreOptions, Previous, PutOptions, Value } from '../store/types.js';
+import { FakeCluster, networkError, type Parsed, type Reactor } from './fake-cluster.js';
+import { ManualClock } from './manual-clock.js';
 
-/** Options of {@link MemoryStore.open}: ConfigMapStore.open's (`kubeConfig`, `api` ignored) and the cluster. */
+/**
+ * A simulated control plane: give the same one to every MemoryStore and
+ * MemoryStateManager that should see one another (replicas of an app, a
+ * reader of a bucket); without one, each opens its own. Two share nothing.
+ */
+export class MemoryCluster {
+  /** The API server underneath: its objects, and faults that hit every replica's requests (see {@link FakeCluster}). */
+  readonly fake = new FakeCluster();
+}
+
+/** Options of {@link MemoryStore.open}: ConfigMapStore.open's (`kubeConfig` and `api` ignored) and the cluster. */
 export interface MemoryStoreOptions extends OpenStoreOptions {
   /** Where the bucket lives; stores given the same cluster share its buckets. @default a new MemoryCluster */
   cluster?: MemoryCluster | undefined;
@@ -28,8 +41,8 @@ export interface LostAnswerOptions {
 }
 
 /**
- * A bucket of a {@link MemoryCluster}: the real ConfigMapStore, and
- * controls for tests. Open one with {@link MemoryStore.open}.
+ * A bucket of a {@link MemoryCluster}: the real ConfigMapStore (this class
+ * extends it), and controls for tests. Open one with {@link MemoryStore.open}.
  *
  * @example
  * ```ts
@@ -37,12 +50,9 @@ export interface LostAnswerOptions {
  * await store.put('jobs/42', 'running');
  * ```
  */
-export class MemoryStore implements Store {
-  /** The cluster the bucket lives in: open another store on it for another view of the bucket. */
-  readonly cluster: MemoryCluster;
-  readonly #store: ConfigMapStore;
-  readonly #replica: Replica;
-  readonly #timeoutMs: number;
+export class MemoryStore extends ConfigMapStore {
+  #replica!: Replica;
+  #timeoutMs = DEFAULT_WRITE_TIMEOUT_MS;
   readonly #cancels = new Set<(error: Error) => void>();
   #other: Promise<MemoryStore> | undefined;
   #closed = false;
@@ -52,54 +62,44 @@ export class MemoryStore implements Store {
   #cut = false;
   /** Faults for this store's next write requests (PATCHes of the bucket), one each, in order. */
   readonly #faults: Reactor[] = [];
-  readonly #unreact: () => void;
+  #unreact = () => {};
   #resumeWatch: (() => void) | undefined;
 
-  /** @internal Use {@link MemoryStore.open}. */
-  constructor(store: ConfigMapStore, replica: Replica, timeoutMs = DEFAULT_WRITE_TIMEOUT_MS) {
-    [this.#store, this.#replica, this.cluster, this.#timeoutMs] = [store, replica, replica.cluster, timeoutMs];
-    this.#unreact = replica.cluster.fake.react((request) => this.#mine(request), (send, request) => {
-      if (this.#cut) return Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault'));
-      const fault = request.verb === 'patch' ? this.#faults.shift() : undefined;
+  /**
+   * Opens a bucket of `options.cluster` (else a new one) with
+   * ConfigMapStore.open, which it rejects as; namespace "default" by
+   * default. A MemoryStateManager opens its buckets on its own connection.
+   */
+  static override async open(options: MemoryStoreOptions): Promise<MemoryStore> {
+    const replica = openReplica(options);
+    const store = await super.open({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock }) as MemoryStore;
+    [store.#replica, store.#timeoutMs] = [replica, options.timeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS];
+    store.#unreact = replica.cluster.fake.react((request) => store.#mine(request), (send, request) => {
+      if (store.#cut) return Promise.reject(networkError('ECONNREFUSED', 'cut off by a MemoryStore fault'));
+      const fault = request.verb === 'patch' ? store.#faults.shift() : undefined;
       return fault ? fault(send, request) : send();
     });
+    return store;
   }
 
-  /** Opens a bucket of `options.cluster` (else a new one) with ConfigMapStore.open, which it rejects as; namespace "default" by default. */
-  static async open(options: MemoryStoreOptions): Promise<MemoryStore> {
-    const replica = openReplica(options);
-    const store = await ConfigMapStore.open({ ...options, kubeConfig: undefined, api: replica.api, clock: replica.clock });
-    return new MemoryStore(store, replica, options.timeoutMs);
+  /** The cluster the bucket lives in: open another store on it for another view of the bucket. */
+  get cluster(): MemoryCluster {
+    return this.#replica.cluster;
   }
 
-  get name(): string { return this.#store.name; }
-  get namespace(): string { return this.#store.namespace; }
-  get ready(): Promise<void> { return this.#store.ready; }
-  get(key: string, options?: ReadOptions): Promise<KVPair | undefined> { return this.#store.get(key, options); }
-  exists(key: string, options?: ReadOptions): Promise<boolean> { return this.#store.exists(key, options); }
-  list(prefix: string, options?: ReadOptions): Promise<KVPair[]> { return this.#store.list(prefix, options); }
-  watch(key: string, options?: CallOptions): AsyncIterable<KeyEvent> { return this.#store.watch(key, options); }
-  watchTree(prefix: string, options?: CallOptions): AsyncIterable<TreeEvent> { return this.#store.watchTree(prefix, options); }
-  status(): StoreStatus { return this.#store.status(); }
-  put(key: string, value: Value, options?: PutOptions): Promise<KVPair> { return this.#track(this.#store.put(key, value, options)); }
-  delete(key: string, options?: CallOptions): Promise<boolean> { return this.#track(this.#store.delete(key, options)); }
-  deleteTree(prefix: string, options?: CallOptions): Promise<number> { return this.#track(this.#store.deleteTree(prefix, options)); }
-  atomicPut(key: string, value: Value, previous?: Previous, options?: PutOptions): Promise<KVPair> { return this.#track(this.#store.atomicPut(key, value, previous, options)); }
-  atomicDelete(key: string, previous: Previous, options?: CallOptions): Promise<void> { return this.#track(this.#store.atomicDelete(key, previous, options)); }
-  batch(operations: BatchOperation[], options?: CallOptions): Promise<number> { return this.#track(this.#store.batch(operations, options)); }
-  teardown(options?: CallOptions): Promise<void> { return this.#store.teardown(options).then(() => this.close()); }
-  /** A lock named `key`: the real Lock over a Lease of the cluster, on this store's clock unless `options.clock` is given. */
-  newLock(key: string, options?: LockOptions): Lock { return this.#store.newLock(key, options); }
-  /** A session of the bucket: the real Session over a Lease of the cluster, renewed on this store's clock. */
-  session(options?: SessionOptions): Promise<Session> { return this.#store.session(options); }
-  /** Same as close(), for `await using`. */
-  [Symbol.asyncDispose](): Promise<void> { return this.close(); }
+  // Tracked, so that an outage ends once they have settled (see #outage).
+  override put(key: string, value: Value, options?: PutOptions): Promise<KVPair> { return this.#track(super.put(key, value, options)); }
+  override delete(key: string, options?: CallOptions): Promise<boolean> { return this.#track(super.delete(key, options)); }
+  override deleteTree(prefix: string, options?: CallOptions): Promise<number> { return this.#track(super.deleteTree(prefix, options)); }
+  override atomicPut(key: string, value: Value, previous?: Previous, options?: PutOptions): Promise<KVPair> { return this.#track(super.atomicPut(key, value, previous, options)); }
+  override atomicDelete(key: string, previous: Previous, options?: CallOptions): Promise<void> { return this.#track(super.atomicDelete(key, previous, options)); }
+  override batch(operations: BatchOperation[], options?: CallOptions): Promise<number> { return this.#track(super.batch(operations, options)); }
 
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     this.#closed = true;
     this.#resumeWatch?.();
     for (const cancel of this.#cancels) cancel(new ClosedError(`store ${this.namespace}/${this.name}`));
-    await this.#store.close();
+    await super.close();
     this.#unreact();
     await this.#other?.then((store) => store.close(), () => {});
   }
@@ -134,7 +134,7 @@ export class MemoryStore implements Store {
     this.#cancels.add(done.reject);
     this.#faults.push(async (send) => {
       this.#cancels.delete(done.reject);
-      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.#store.kind, cluster: this.cluster });
+      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.kind, cluster: this.cluster });
       await this.#other.then(action).then(() => done.resolve(), done.reject);
       return send();
     });
@@ -150,13 +150,13 @@ export class MemoryStore implements Store {
   async resumeWatch(): Promise<void> {
     this.#resumeWatch?.();
     this.#resumeWatch = undefined;
-    const current = () => this.cluster.fake.object(bucketForm(this.#store.kind).resource, this.namespace, this.name)?.metadata?.resourceVersion ?? '';
-    await until(() => this.#store.status().resourceVersion === current());
+    const current = () => this.cluster.fake.object(bucketForm(this.kind).resource, this.namespace, this.name)?.metadata?.resourceVersion ?? '';
+    await until(() => this.status().resourceVersion === current());
   }
 
   /** Whether `request` is this store's (its port's) and about its bucket. */
   #mine(request: Parsed): boolean {
-    return request.port === this.#replica.api && request.about === this.name && request.resource === bucketForm(this.#store.kind).resource;
+    return request.port === this.#replica.api && request.about === this.name && request.resource === bucketForm(this.kind).resource;
   }
 
   /** Cuts the bucket off until this store's writes have settled (which ends it before their callers hear), its clock leaping to their deadline. */
@@ -172,4 +172,38 @@ export class MemoryStore implements Store {
     this.#writing++;
     return write.finally(() => --this.#writing === 0 && (this.#cut = false));
   }
+}
+
+/** One store's or replica's way to its cluster: the port and the clock the real components get. */
+export interface Replica {
+  readonly cluster: MemoryCluster;
+  /** Its own port: the cluster's faults can single out its requests (FakeCluster.connect). */
+  readonly api: KubeApi;
+  /** Follows the clock given (else the system clock); its controls leap it ahead to a write's deadline. */
+  readonly clock: ManualClock;
+}
+
+/** The Replica of each port openReplica made. */
+const replicas = new WeakMap<KubeApi, Replica>();
+
+/**
+ * The Replica whose port is `options.api` (a MemoryStateManager opens its
+ * buckets so), else a new one on `options.cluster` (else a new cluster),
+ * for MemoryStore.open and MemoryStateManager.start.
+ */
+export function openReplica(options: { cluster?: MemoryCluster | undefined; clock?: Clock | undefined; api?: KubeApi | undefined }): Replica {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
+  const joined = options.api && replicas.get(options.api);
+  if (joined) return joined;
+  const cluster = options.cluster ?? new MemoryCluster();
+  if (!(cluster instanceof MemoryCluster)) throw new InvalidOptionError('cluster', cluster, 'a MemoryCluster');
+  const clock = ManualClock.following(options.clock ?? systemClock);
+  const replica = { cluster, clock, api: cluster.fake.connect(clock) };
+  replicas.set(replica.api, replica);
+  return replica;
+}
+
+/** Waits (in real time, at most about 5 s) until `check()` holds; the caller asserts what it needs. */
+export async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, i < 50 ? 0 : 5));
 }

@@ -10,7 +10,7 @@ import type { LeaderInfo } from '../../../src/election/index.js';
 import { PREFERRED_HOLDER_ANNOTATION } from '../../../src/election/lease-lock.js';
 import { ClosedError, InvalidOptionError, NotLeaderError } from '../../../src/errors.js';
 import { ManualClock, MemoryCluster, MemoryStateManager } from '../../../src/testing/index.js';
-import { until } from '../../../src/testing/memory-cluster.js';
+import { until } from '../../../src/testing/memory-store.js';
 
 function untilAborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
