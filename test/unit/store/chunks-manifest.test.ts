@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ChunkMissingError, ConfigMapStore, type KVPair } from '../../../src/index.js';
+import { parseManifest } from '../../../src/codec/index.js';
+import { ChunkMissingError, ConfigMapStore, FormatError, type KVPair } from '../../../src/index.js';
 import { FakeCluster } from '../../../src/testing/index.js';
 
 const NS = 'manifest';
@@ -67,7 +68,7 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
       await until(() => manifestRef(cluster) !== undefined, 'the list to move into a manifest chunk');
       const head = annotations(cluster);
       assert.equal(head['kubekv.dev/format'], '3');
-      assert.equal(head['kubekv.dev/chunks'], undefined, 'the head no longer lists its chunks');
+      assert.equal(head['kubekv.dev/chunks'], '"kubekv.dev/manifest"', 'the head no longer lists its chunks');
       const ref = manifestRef(cluster)!;
       assert.equal(valueChunks(cluster), 12);
       assert.equal(ref.chunks, referenced(cluster).length - 1, 'the reference counts the chunks its manifest chunk lists');
@@ -152,6 +153,33 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
       const reader = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
       try {
         assert.deepEqual(asObject(await reader.list('')), asObject(await store.list('')));
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a format-3 head is refused by the collector of a kubekv that reads format 2 only, which would otherwise delete every chunk', async () => {
+    // A format-2 kubekv's garbage collection (chunk-gc.ts before format 3)
+    // takes the chunks the head references from kubekv.dev/chunks alone:
+    // an absent annotation is an empty list, every chunk unreferenced. In a
+    // rolling upgrade such a replica collects after each of its writes
+    // (refused: format 3), so the annotation must make its parse fail.
+    const cluster = new FakeCluster();
+    const store = await open(cluster, true);
+    try {
+      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
+      await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+      assert.throws(() => parseManifest(annotations(cluster)['kubekv.dev/chunks']), FormatError);
+      // A commit that changes no chunk keeps it so.
+      await store.put('small', 'x');
+      assert.equal(annotations(cluster)['kubekv.dev/format'], '3');
+      assert.throws(() => parseManifest(annotations(cluster)['kubekv.dev/chunks']), FormatError);
+      const reader = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
+      try {
+        assert.equal((await reader.list('big/')).length, 10);
       } finally {
         await reader.close();
       }
