@@ -188,6 +188,37 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
     }
   });
 
+  it('a follower that meets a head naming another kind of chunk as its manifest chunk reports it (FormatError), not synced on the state before', async () => {
+    const cluster = new FakeCluster();
+    const store = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api, create: true, compression: false, chunks: { largeValueBytes: 1024, compactBytes: 2048 } });
+    try {
+      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
+      await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+      const before = referenced(cluster);
+      const follower = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
+      try {
+        // big/0's value chunk leaves the list (an orphan nobody holds, until collected).
+        await store.put('big/0', 'small now');
+        await until(() => manifestRef(cluster) !== undefined && valueChunks(cluster) === 9, 'a manifest chunk without big/0\'s old value chunk');
+        await until(async () => (await follower.get('big/0'))?.text === 'small now', 'the follower to see big/0 overwritten');
+        const orphan = before.find((ref) => (ref as { value?: true }).value && !referenced(cluster).some((r) => r.name === ref.name))!;
+        assert.ok(cluster.object('configmaps', NS, orphan.name), 'the orphan is still there');
+        // A hand edit names it as the manifest chunk.
+        const head = cluster.object('configmaps', NS, BUCKET) as Obj & { metadata: { resourceVersion: string } };
+        const bad = JSON.stringify({ ...manifestRef(cluster)!, name: orphan.name, uid: orphan.uid });
+        const result = await cluster.api.configMaps(NS).patch(BUCKET, { metadata: { resourceVersion: head.metadata.resourceVersion, annotations: { 'kubekv.dev/manifest': bad } } });
+        assert.ok(result.ok);
+        await until(() => follower.status().synced === false, 'the follower to report the head it cannot read');
+        assert.ok(follower.status().lastError instanceof FormatError, String(follower.status().lastError));
+        assert.equal((await follower.get('big/1'))?.text?.length, 3000, 'it keeps its last good state');
+      } finally {
+        await follower.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a Secret bucket keeps its list in a manifest Secret the same way', async () => {
     const cluster = new FakeCluster();
     const options = { name: BUCKET, namespace: NS, api: cluster.api, kind: 'Secret' as const, compression: false as const, chunks: { largeValueBytes: 1024, compactBytes: 2048 } };
