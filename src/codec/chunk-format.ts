@@ -61,6 +61,14 @@ export const CHUNKS_ANNOTATION = 'kubekv.dev/chunks';
  * {@link ManifestRef}.
  */
 export const MANIFEST_ANNOTATION = 'kubekv.dev/manifest';
+/**
+ * What a format-3 head keeps in {@link CHUNKS_ANNOTATION}: a JSON string,
+ * not a list. A kubekv that reads format 2 at most takes the chunks a head
+ * references from that annotation alone, an absent one as none; its
+ * garbage collector would delete every chunk of the bucket. This value
+ * makes its parse fail instead, so it deletes nothing.
+ */
+export const CHUNKS_IN_MANIFEST = JSON.stringify(MANIFEST_ANNOTATION);
 /** The one `data` key of a manifest chunk: the chunk list, as {@link CHUNKS_ANNOTATION} would hold it. */
 export const MANIFEST_KEY = 'chunks';
 /**
@@ -189,7 +197,8 @@ export type HeadChunks = { readonly refs: ChunkRef[]; readonly manifest?: undefi
 export function parseHeadChunks(annotations: Readonly<Record<string, string>> | undefined): HeadChunks {
   const manifest = parseManifestRef(annotations?.[MANIFEST_ANNOTATION]);
   if (!manifest) return { refs: parseManifest(annotations?.[CHUNKS_ANNOTATION]) };
-  if (annotations?.[CHUNKS_ANNOTATION] !== undefined) throw new FormatError(`head has both ${CHUNKS_ANNOTATION} and ${MANIFEST_ANNOTATION}`);
+  const chunks = annotations?.[CHUNKS_ANNOTATION];
+  if (chunks !== undefined && chunks !== CHUNKS_IN_MANIFEST) throw new FormatError(`head has both ${CHUNKS_ANNOTATION} and ${MANIFEST_ANNOTATION}`);
   return { manifest };
 }
 

@@ -28,6 +28,7 @@
 import {
   CHUNKED_FORMAT_VERSION,
   CHUNKS_ANNOTATION,
+  CHUNKS_IN_MANIFEST,
   CHUNK_ANNOTATION_BYTES,
   CHUNK_DATA_BYTES,
   CHUNK_STORED_BYTES,
@@ -267,7 +268,7 @@ export function compactionPatch(state: BucketState, plan: CompactionPlan, chunks
         [REVISION_ANNOTATION]: String(state.revision + 1),
         [INDEX_ANNOTATION]: serializeIndex(index),
         [TOMBSTONES_ANNOTATION]: null,
-        [CHUNKS_ANNOTATION]: manifest ? null : serializeManifest(chunks),
+        [CHUNKS_ANNOTATION]: manifest ? CHUNKS_IN_MANIFEST : serializeManifest(chunks),
         [MANIFEST_ANNOTATION]: manifest ? serializeManifestRef(manifest.name, manifest.uid, chunks) : null,
       },
     },

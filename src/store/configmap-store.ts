@@ -642,7 +642,14 @@ export class ConfigMapStore implements Store {
         while (this.#chunks.missing(refs).length > 0);
         return this.#apply(current);
       } catch (err) {
-        if (!(err instanceof ChunkMissingError)) throw err;
+        if (!(err instanceof ChunkMissingError)) {
+          // A chunk that is not what the head says it is (its manifest chunk
+          // another kind of chunk, say) is final for this head: reported
+          // like a head that cannot be decoded, or a follower would stay on
+          // the state before it, synced as far as status() tells.
+          if (err instanceof FormatError && this.#decodeError !== err) this.#fail(err);
+          throw err;
+        }
         const missing = head.manifest?.name === err.chunk ? head.manifest : refs.find((ref) => ref.name === err.chunk);
         // Usually garbage collection after a newer head dropped it (a slow reader).
         if (attempt < 3) this.#log.debug({ bucket: this.name, chunk: err.chunk, attempt }, 'a chunk of the head is gone; reading the head again');

@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ChunkMissingError, ConfigMapStore, type KVPair } from '../../../src/index.js';
+import { parseManifest } from '../../../src/codec/index.js';
+import { ChunkMissingError, ConfigMapStore, FormatError, type KVPair } from '../../../src/index.js';
 import { FakeCluster } from '../../../src/testing/index.js';
 
 const NS = 'manifest';
@@ -67,7 +68,7 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
       await until(() => manifestRef(cluster) !== undefined, 'the list to move into a manifest chunk');
       const head = annotations(cluster);
       assert.equal(head['kubekv.dev/format'], '3');
-      assert.equal(head['kubekv.dev/chunks'], undefined, 'the head no longer lists its chunks');
+      assert.equal(head['kubekv.dev/chunks'], '"kubekv.dev/manifest"', 'the head no longer lists its chunks');
       const ref = manifestRef(cluster)!;
       assert.equal(valueChunks(cluster), 12);
       assert.equal(ref.chunks, referenced(cluster).length - 1, 'the reference counts the chunks its manifest chunk lists');
@@ -154,6 +155,64 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
         assert.deepEqual(asObject(await reader.list('')), asObject(await store.list('')));
       } finally {
         await reader.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a format-3 head is refused by the collector of a kubekv that reads format 2 only, which would otherwise delete every chunk', async () => {
+    // A format-2 kubekv's garbage collection (chunk-gc.ts before format 3)
+    // takes the chunks the head references from kubekv.dev/chunks alone:
+    // an absent annotation is an empty list, every chunk unreferenced. In a
+    // rolling upgrade such a replica collects after each of its writes
+    // (refused: format 3), so the annotation must make its parse fail.
+    const cluster = new FakeCluster();
+    const store = await open(cluster, true);
+    try {
+      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
+      await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+      assert.throws(() => parseManifest(annotations(cluster)['kubekv.dev/chunks']), FormatError);
+      // A commit that changes no chunk keeps it so.
+      await store.put('small', 'x');
+      assert.equal(annotations(cluster)['kubekv.dev/format'], '3');
+      assert.throws(() => parseManifest(annotations(cluster)['kubekv.dev/chunks']), FormatError);
+      const reader = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
+      try {
+        assert.equal((await reader.list('big/')).length, 10);
+      } finally {
+        await reader.close();
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a follower that meets a head naming another kind of chunk as its manifest chunk reports it (FormatError), not synced on the state before', async () => {
+    const cluster = new FakeCluster();
+    const store = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api, create: true, compression: false, chunks: { largeValueBytes: 1024, compactBytes: 2048 } });
+    try {
+      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
+      await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+      const before = referenced(cluster);
+      const follower = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
+      try {
+        // big/0's value chunk leaves the list (an orphan nobody holds, until collected).
+        await store.put('big/0', 'small now');
+        await until(() => manifestRef(cluster) !== undefined && valueChunks(cluster) === 9, 'a manifest chunk without big/0\'s old value chunk');
+        await until(async () => (await follower.get('big/0'))?.text === 'small now', 'the follower to see big/0 overwritten');
+        const orphan = before.find((ref) => (ref as { value?: true }).value && !referenced(cluster).some((r) => r.name === ref.name))!;
+        assert.ok(cluster.object('configmaps', NS, orphan.name), 'the orphan is still there');
+        // A hand edit names it as the manifest chunk.
+        const head = cluster.object('configmaps', NS, BUCKET) as Obj & { metadata: { resourceVersion: string } };
+        const bad = JSON.stringify({ ...manifestRef(cluster)!, name: orphan.name, uid: orphan.uid });
+        const result = await cluster.api.configMaps(NS).patch(BUCKET, { metadata: { resourceVersion: head.metadata.resourceVersion, annotations: { 'kubekv.dev/manifest': bad } } });
+        assert.ok(result.ok);
+        await until(() => follower.status().synced === false, 'the follower to report the head it cannot read');
+        assert.ok(follower.status().lastError instanceof FormatError, String(follower.status().lastError));
+        assert.equal((await follower.get('big/1'))?.text?.length, 3000, 'it keeps its last good state');
+      } finally {
+        await follower.close();
       }
     } finally {
       await store.close();
