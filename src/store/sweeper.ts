@@ -25,19 +25,32 @@
  *   resourceVersion). While the sweeper is enabled, the Lease of every
  *   session a key names is watched (a store that starts sweeping is late
  *   by at most one session TTL).
+ * - Session Leases nobody else ends (the owner died before binding a key,
+ *   or every key it bound was written again or deleted): while enabled,
+ *   the sweeper lists the bucket's session Leases (by label) when it starts
+ *   and then as they come due (at least every {@link LEASE_SCAN_MS}), and
+ *   deletes one it has seen at the same resourceVersion for its
+ *   leaseDurationSeconds, timed on its own clock from the first list that
+ *   returned that version, with a delete precondition on that
+ *   resourceVersion and uid: a Lease renewed meanwhile (a new
+ *   resourceVersion) or recreated is never deleted. Sessions some key names
+ *   are left to the path above, which deletes their keys first.
  *
  * Non-guarantees: a clock that runs fast (in rate, not in offset) makes its
  * sweeper early by that rate; nothing expires while no store of the bucket
  * is open and sweeping; a sweeper whose write fails (not leader, API server
  * unreachable, RBAC without `patch`) tries again after {@link RETRY_MS},
  * doubling with each failure in a row up to {@link MAX_RETRY_MS} (a store
- * that may not write should be opened with `sweep: false`).
+ * that may not write should be opened with `sweep: false`). A sweeper
+ * that may not list leases (the RBAC of deploy/rbac.yaml without the
+ * sessions rule) logs so once and leaves key-less session Leases behind.
  *
  * @module
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { KeyModifiedError, KeyNotFoundError, KubekvError } from '../errors.js';
 import type { LeaseObserver, LeaseSnapshot, LeaseWatch } from '../election/lease-lock.js';
+import { ForbiddenError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
@@ -46,6 +59,19 @@ import type { WriteOp } from './commit.js';
 export const RETRY_MS = 1000;
 /** Longest pause between failed attempts. */
 export const MAX_RETRY_MS = 60_000;
+/** Longest pause between two lists of the bucket's session Leases (sooner when one comes due). */
+export const LEASE_SCAN_MS = 60_000;
+/** Pause before a failed list of session Leases is tried again. */
+export const LEASE_SCAN_RETRY_MS = 10_000;
+
+/** A session Lease as a list returned it. */
+export interface SessionLeaseInfo {
+  readonly name: string;
+  readonly resourceVersion: string;
+  readonly uid: string | undefined;
+  /** Its spec.leaseDurationSeconds, in ms (at least 1000). */
+  readonly durationMs: number;
+}
 
 /** What the sweeper needs from its store. */
 export interface SweeperHost {
@@ -57,8 +83,16 @@ export interface SweeperHost {
   write(ops: WriteOp[], signal: AbortSignal): Promise<unknown>;
   /** Watches session `name`'s Lease. */
   watchSession(name: string, observer: LeaseObserver): LeaseWatch;
-  /** Deletes session `name`'s Lease if still at `resourceVersion` (best effort: a Lease left behind is only clutter). */
-  deleteSession(name: string, resourceVersion: string): Promise<void>;
+  /** Deletes session `name`'s Lease if still at `resourceVersion` (and `uid`, when given): true if it did, false if a precondition failed or it was gone. */
+  deleteSession(name: string, resourceVersion: string, uid?: string): Promise<boolean>;
+  /** Lists the bucket's session Leases (a quorum list by label); ForbiddenError when RBAC does not allow it. */
+  listSessions(signal: AbortSignal): Promise<SessionLeaseInfo[]>;
+}
+
+/** A session Lease no key names, as this sweeper's lists saw it. */
+interface ScannedLease extends SessionLeaseInfo {
+  /** Monotonic ms at which a list answer first carried this resourceVersion. */
+  readonly seenAt: number;
 }
 
 /** A session some key names, as its Lease was last seen. */
@@ -98,11 +132,18 @@ export class Sweeper {
   #retryAt = 0;
   /** Sweeps in a row with a failure. */
   #failures = 0;
+  /** Session Leases no key names, by name, from the last list. */
+  #leases = new Map<string, ScannedLease>();
+  #scanTimer: TimerHandle | undefined;
+  #scanning = false;
+  /** RBAC refused the list: no more lists (logged once). */
+  #scanForbidden = false;
 
   /** @param enabled - whether it deletes from the start (it times keys either way) */
   constructor(host: SweeperHost, enabled: boolean) {
     this.#host = host;
     this.#enabled = enabled;
+    this.#scheduleScan(0);
   }
 
   /** Whether this sweeper deletes expired keys (it always times them). */
@@ -112,9 +153,17 @@ export class Sweeper {
 
   /** Turns deleting on or off; timing goes on either way. */
   setEnabled(enabled: boolean): void {
+    const was = this.#enabled;
     this.#enabled = enabled;
     this.#followSessions();
     this.#schedule();
+    if (enabled && !was) this.#scheduleScan(0);
+    if (!enabled) {
+      this.#scanTimer?.cancel();
+      this.#scanTimer = undefined;
+      // A sweeper that starts again times every Lease from its own next sight of it.
+      this.#leases.clear();
+    }
   }
 
   /** A new state of the bucket, as the cache applied it: keys at a new revision start their TTL now. */
@@ -200,9 +249,76 @@ export class Sweeper {
     this.#stopping.abort();
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#scanTimer?.cancel();
+    this.#scanTimer = undefined;
+    this.#leases.clear();
     this.#keys.clear();
     for (const session of this.#sessions.values()) void session.watch.stop();
     this.#sessions.clear();
+  }
+
+  /** Monotonic ms at which this sweeper may delete the key-less session Lease `name`; undefined when it has not listed it. For tests and diagnostics. */
+  leaseDueAt(name: string): number | undefined {
+    const lease = this.#leases.get(name);
+    return lease && lease.seenAt + lease.durationMs;
+  }
+
+  #scheduleScan(ms: number): void {
+    this.#scanTimer?.cancel();
+    this.#scanTimer = undefined;
+    if (!this.#enabled || this.#scanForbidden || this.#stopping.signal.aborted) return;
+    this.#scanTimer = this.#host.clock.setTimer(() => {
+      this.#scanTimer = undefined;
+      void this.#scan();
+    }, ms);
+  }
+
+  /**
+   * Lists the bucket's session Leases and deletes those no key names that
+   * it has seen at one resourceVersion for their leaseDurationSeconds.
+   * A version is timed from when the list that first carried it returned:
+   * it landed before that answer, so the Lease has gone unrenewed for at
+   * least as long as this clock measures from then (never early).
+   */
+  async #scan(): Promise<void> {
+    if (this.#scanning || !this.#enabled || this.#stopping.signal.aborted) return;
+    this.#scanning = true;
+    let next = LEASE_SCAN_MS;
+    try {
+      const listed = await this.#host.listSessions(this.#stopping.signal);
+      const now = this.#host.clock.monotonic();
+      const leases = new Map<string, ScannedLease>();
+      const due: ScannedLease[] = [];
+      for (const info of listed) {
+        // Named by a key: the session path ends it (its keys first, then its Lease).
+        if (this.#sessions.has(info.name)) continue;
+        const before = this.#leases.get(info.name);
+        const lease = before && before.resourceVersion === info.resourceVersion && before.uid === info.uid ? before : { ...info, seenAt: now };
+        if (now - lease.seenAt >= lease.durationMs) due.push(lease);
+        else {
+          leases.set(info.name, lease);
+          next = Math.min(next, lease.seenAt + lease.durationMs - now);
+        }
+      }
+      this.#leases = leases;
+      for (const lease of due) {
+        // A renewal or a recreation since the list fails the precondition: that Lease stays.
+        const deleted = await this.#host.deleteSession(lease.name, lease.resourceVersion, lease.uid).catch(() => false);
+        if (deleted) this.#host.logger.debug({ bucket: this.#host.bucket, session: lease.name }, 'deleted a session Lease left unrenewed for its TTL');
+      }
+    } catch (err) {
+      if (this.#stopping.signal.aborted) return;
+      if (err instanceof ForbiddenError) {
+        this.#scanForbidden = true;
+        this.#host.logger.info({ bucket: this.#host.bucket, code: err.code }, 'may not list session Leases: the Leases of sessions whose owner died before binding a key stay (grant list and delete on leases, deploy/rbac.yaml)');
+        return;
+      }
+      next = LEASE_SCAN_RETRY_MS;
+      this.#host.logger.debug({ bucket: this.#host.bucket, code: err instanceof KubekvError ? err.code : 'UNKNOWN' }, 'listing session Leases failed; trying again');
+    } finally {
+      this.#scanning = false;
+    }
+    this.#scheduleScan(Math.max(0, next));
   }
 
   #schedule(): void {
