@@ -36,8 +36,12 @@
  *   resourceVersion) or recreated is never deleted. Sessions some key names
  *   are left to the path above, which deletes their keys first.
  *
- * Non-guarantees: a clock that runs fast (in rate, not in offset) makes its
- * sweeper early by that rate; nothing expires while no store of the bucket
+ * Non-guarantees: a clock that runs fast (in rate, not in offset) by a
+ * factor r makes its sweeper early by that rate: a key goes ttlMs / r after
+ * its write, and a session ttlMs / r after the sweeper saw its last
+ * renewal (its owner, which gives up 2/3 of ttlMs after its last
+ * successful renewal, knows first while r < 1.5: docs/semantics.md "Clock
+ * rates"); nothing expires while no store of the bucket
  * is open and sweeping; a sweeper whose write fails (not leader, API server
  * unreachable, RBAC without `patch`) tries again after {@link RETRY_MS},
  * doubling with each failure in a row up to {@link MAX_RETRY_MS} (a store
