@@ -89,7 +89,15 @@ describe('per-key TTL on the control plane', () => {
     const sweeperClock = new ManualClock();
     const sweeper = await openPeer(b, { clock: sweeperClock });
     const leases = adminClients().coordination;
-    const exists = async () => (await leases.readNamespacedLease({ name: dead.id, namespace: b.namespace }).then(() => true, (err: { code?: number }) => (err.code === 404 ? false : Promise.reject(err))));
+    const exists = async () => {
+      try {
+        await leases.readNamespacedLease({ name: dead.id, namespace: b.namespace });
+        return true;
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return false;
+        throw err;
+      }
+    };
     try {
       // Listed when the sweeper starts; timed from that answer, on its clock.
       const due = await waitFor(async () => {

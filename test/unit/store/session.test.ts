@@ -197,7 +197,7 @@ describe('session Leases no key names, on a MemoryStore', () => {
       return answer;
     });
     // The sweeper lists the bucket's session Leases when it starts: that answer starts their TTL on its clock.
-    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
+    await using _sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
     await waitFor(async () => {
       await sweeperClock.advance(0);
       return lists === 1;
