@@ -59,7 +59,7 @@ import { WatchHub, diffStates } from './watch-hub.js';
 import { Session, sessionLeaseSelector, type SessionOptions } from './session.js';
 import { Sweeper } from './sweeper.js';
 import { atomicDeleteOp, atomicPutOp, batchOps, checkTtl, deleteOp, putOp, type PutExpiry } from './write-ops.js';
-import { KubeLeaseLock } from '../election/lease-lock.js';
+import { KubeLeaseLock, fromSpec } from '../election/lease-lock.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
   BatchOperation,
@@ -273,6 +273,10 @@ export class ConfigMapStore implements Store {
       watchSession: (name, observer) => new KubeLeaseLock({ api: kube, namespace: api.namespace, name, clock: this.#clock, logger: this.#log }).watch(observer),
       deleteSession: async (name, resourceVersion, uid) => {
         return (await kube.leases(api.namespace).delete(name, { resourceVersion, ...(uid === undefined ? {} : { uid }) })).ok;
+      },
+      readSession: async (name, signal) => {
+        const lease = await kube.leases(api.namespace).get(name, { signal });
+        return lease && { record: fromSpec(lease.spec), resourceVersion: lease.metadata?.resourceVersion ?? '' };
       },
       listSessions: async (signal) => {
         const listed = await kube.leases(api.namespace).list({ labelSelector: sessionLeaseSelector(bucketLabel(this.name)), signal });

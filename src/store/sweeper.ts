@@ -24,7 +24,16 @@
  *   it saw the last change (client-go's rule: a renewal moves the
  *   resourceVersion). While the sweeper is enabled, the Lease of every
  *   session a key names is watched (a store that starts sweeping is late
- *   by at most one session TTL).
+ *   by at most one session TTL). Before it ends a session it reads the
+ *   Lease (a quorum read): a watch can lag (a slow reconnect, a lagging
+ *   API server cache) while writes go through, and a renewal it has not
+ *   delivered must not go unseen; a Lease at another resourceVersion is
+ *   timed afresh from that read. The ending commit itself cannot be
+ *   conditional on the Lease (another object), so a renewal landing
+ *   between the read and the commit is not seen: one round trip, within
+ *   the owner's margin (it gives up 2/3 of the TTL after its last
+ *   successful renewal, so a renewal that lands a TTL after the previous
+ *   one was already too late for it).
  * - Session Leases nobody else ends (the owner died before binding a key,
  *   or every key it bound was written again or deleted): while enabled,
  *   the sweeper lists the bucket's session Leases (by label) when it starts
@@ -89,6 +98,8 @@ export interface SweeperHost {
   watchSession(name: string, observer: LeaseObserver): LeaseWatch;
   /** Deletes session `name`'s Lease if still at `resourceVersion` (and `uid`, when given): true if it did, false if a precondition failed or it was gone. */
   deleteSession(name: string, resourceVersion: string, uid?: string): Promise<boolean>;
+  /** Reads session `name`'s Lease (a quorum read): undefined when it is gone. */
+  readSession(name: string, signal: AbortSignal): Promise<LeaseSnapshot | undefined>;
   /** Lists the bucket's session Leases (a quorum list by label); ForbiddenError when RBAC does not allow it. */
   listSessions(signal: AbortSignal): Promise<SessionLeaseInfo[]>;
 }
@@ -101,6 +112,7 @@ interface ScannedLease extends SessionLeaseInfo {
 
 /** A session some key names, as its Lease was last seen. */
 interface TrackedSession {
+  readonly name: string;
   readonly watch: LeaseWatch;
   /** The Lease has been seen (or seen absent) at least once. */
   observed: boolean;
@@ -217,6 +229,7 @@ export class Sweeper {
 
   #track(name: string): void {
     const session: TrackedSession = {
+      name,
       observed: false,
       ended: false,
       resourceVersion: '',
@@ -240,6 +253,20 @@ export class Sweeper {
       session.durationMs = Math.max(1, lease.record.leaseDurationSeconds) * 1000;
     }
     this.#schedule();
+  }
+
+  /**
+   * Reads a session's Lease before its end: true if it is still at the
+   * version this sweeper timed (or released, or gone); otherwise the
+   * version read is timed from now, as a renewal the watch will deliver.
+   */
+  async #stillUnrenewed(session: TrackedSession): Promise<boolean> {
+    const lease = await this.#host.readSession(session.name, this.#stopping.signal);
+    if (!lease || lease.record.holderIdentity === '' || lease.resourceVersion === session.resourceVersion) return true;
+    session.resourceVersion = lease.resourceVersion;
+    session.seenAt = this.#host.clock.monotonic();
+    session.durationMs = Math.max(1, lease.record.leaseDurationSeconds) * 1000;
+    return false;
   }
 
   /** Monotonic ms at which this sweeper may delete `key` at its current revision; undefined when it is not timing it. For tests and diagnostics. */
@@ -362,6 +389,7 @@ export class Sweeper {
         const seen = this.#sessions.get(name)!;
         const resourceVersion = seen.resourceVersion;
         try {
+          if (!seen.ended && !(await this.#stillUnrenewed(seen))) return;
           await this.#host.write([{ kind: 'endSession', session: name }], this.#stopping.signal);
         } catch (err) {
           failed++;

@@ -243,3 +243,37 @@ describe('session Leases no key names, on a MemoryStore', () => {
     assert.equal(messages.filter((m) => m.startsWith('may not list session Leases')).length, 1, messages.join(' | '));
   });
 });
+
+describe('a sweeper whose view of a session Lease is stale', () => {
+  it('reads the Lease before ending the session: a renewal its watch has not delivered keeps the keys', async () => {
+    const cluster = new MemoryCluster();
+    const ownerClock = new ManualClock();
+    const sweeperClock = new ManualClock();
+    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
+    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
+    const session = await owner.session({ ttlMs: TTL });
+    await owner.put('k', 'v', { session });
+    await waitFor(async () => (await sweeper.get('k')) !== undefined, 'the sweeper to see the key');
+    await sweeperClock.advance(0);
+    // Watch events stall (a watch that reconnects slowly, a lagging API server cache); requests still go through.
+    cluster.fake.pauseWatches();
+    try {
+      for (let i = 0; i < 12; i++) {
+        await ownerClock.advance(TTL / 6);
+        await sweeperClock.advance(TTL / 6);
+      }
+      assert.ok(session.active, 'the owner renews all along');
+      assert.equal(stored(cluster, 'k'), 'v', 'a renewed session keeps its keys, whatever the sweeper\'s watch missed');
+    } finally {
+      // Closing the stores needs their watches.
+      cluster.fake.resumeWatches();
+    }
+    // The owner dies: now the sweeper ends it, a TTL after it last saw a change.
+    await sweeperClock.advance(TTL);
+    await waitFor(async () => {
+      await sweeperClock.advance(100);
+      return stored(cluster, 'k') === undefined;
+    }, 'the keys of the dead owner to go');
+    assert.equal(await sweeper.get('k'), undefined);
+  });
+});
