@@ -16,9 +16,13 @@ export interface SessionCounters {
   closed: number;
   /** Sessions abandoned by a freeze of their owner (sessionAbandon). */
   abandoned: number;
+  /** Of the abandoned: those no sweeper had ended when their owner thawed, closed then (sessionClose). */
+  closedOnThaw: number;
   /** Sessions opened and neither closed nor abandoned: their owner was SIGKILLed, or lost them (a pause or partition past the renew deadline). */
   lostOrKilled: number;
-  /** Of the abandoned, lost or killed ones: those whose Lease was gone at the end (a sweeper ended them and deleted it). */
+  /** Sessions opened and never closed (abandoned and not closed on thaw, lost, or owner killed). */
+  unclosed: number;
+  /** Of the unclosed: those whose Lease was gone at the end (a sweeper ended them and deleted it). */
   sweptAtEnd: number;
   /** Session Leases of the bucket left at the end, whoever's. */
   leasesLeft: number;
@@ -44,6 +48,8 @@ export function countSessions(records: HistoryRecord[], leases: Set<string> | un
     opened: opened.size,
     closed: closed.size,
     abandoned: abandoned.size,
+    closedOnThaw: [...abandoned].filter((id) => closed.has(id)).length,
+    unclosed: unclosed.length,
     lostOrKilled: unclosed.filter((id) => !abandoned.has(id)).length,
     sweptAtEnd: leases === undefined ? 0 : unclosed.filter((id) => !leases.has(id)).length,
     leasesLeft: leases?.size ?? 0,
