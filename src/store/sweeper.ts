@@ -55,15 +55,14 @@
  * unreachable, RBAC without `patch`) tries again after {@link RETRY_MS},
  * doubling with each failure in a row up to {@link MAX_RETRY_MS} (a store
  * that may not write should be opened with `sweep: false`). A sweeper
- * that may not list leases (the RBAC of deploy/rbac.yaml without the
- * sessions rule) logs so once and leaves key-less session Leases behind.
+ * that may not list leases (deploy/rbac.yaml without
+ * deploy/rbac-sessions.yaml) logs so once and leaves key-less session Leases behind.
  *
  * @module
  */
 import type { Clock, TimerHandle } from '../clock.js';
-import { KeyModifiedError, KeyNotFoundError, KubekvError } from '../errors.js';
+import { ForbiddenError, KeyModifiedError, KeyNotFoundError, KubekvError } from '../errors.js';
 import type { LeaseObserver, LeaseSnapshot, LeaseWatch } from '../election/lease-lock.js';
-import { ForbiddenError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
@@ -341,7 +340,7 @@ export class Sweeper {
       if (this.#stopping.signal.aborted) return;
       if (err instanceof ForbiddenError) {
         this.#scanForbidden = true;
-        this.#host.logger.info({ bucket: this.#host.bucket, code: err.code }, 'may not list session Leases: the Leases of sessions whose owner died before binding a key stay (grant list and delete on leases, deploy/rbac.yaml)');
+        this.#host.logger.info({ bucket: this.#host.bucket, code: err.code }, 'may not list session Leases: the Leases of sessions whose owner died before binding a key stay (grant list and delete on leases: deploy/rbac-sessions.yaml)');
         return;
       }
       next = LEASE_SCAN_RETRY_MS;

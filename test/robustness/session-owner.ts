@@ -82,6 +82,7 @@ export interface LiveSession {
 
 /** Options of {@link SessionOwner}. */
 export interface SessionOwnerOptions {
+  /** The bucket. */
   name: string;
   namespace: string;
   kubeConfig: KubeConfig;
@@ -91,6 +92,7 @@ export interface SessionOwnerOptions {
 
 /** The owner store, opened lazily (the bucket may be missing for a while), and the client's live sessions. */
 export class SessionOwner {
+  /** The owner store's clock: {@link freeze} holds its timers, so no renewal starts. */
   readonly clock = new FreezableClock();
   readonly #options: SessionOwnerOptions;
   #store: ConfigMapStore | undefined;
@@ -100,6 +102,7 @@ export class SessionOwner {
   /** Sessions abandoned by the last freeze, to look at on thaw. */
   readonly abandoned: Session[] = [];
 
+  /** Opens nothing yet: the owner store is opened by the first {@link store} call. */
   constructor(options: SessionOwnerOptions) {
     this.#options = options;
   }
