@@ -56,10 +56,10 @@ import {
   type ResolvedOptions,
 } from './inputs.js';
 import { WatchHub, diffStates } from './watch-hub.js';
-import { Session, type SessionOptions } from './session.js';
+import { Session, sessionLeaseSelector, type SessionOptions } from './session.js';
 import { Sweeper } from './sweeper.js';
 import { atomicDeleteOp, atomicPutOp, batchOps, checkTtl, deleteOp, putOp, type PutExpiry } from './write-ops.js';
-import { KubeLeaseLock } from '../election/lease-lock.js';
+import { KubeLeaseLock, fromSpec } from '../election/lease-lock.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
   BatchOperation,
@@ -121,6 +121,12 @@ export interface StoreInternals {
    * once the session ended); undefined if it times nothing for it yet.
    */
   expiryDueAt(key: string): number | undefined;
+  /**
+   * Monotonic ms at which this store's sweeper may delete the session
+   * Lease `name`, which no key names; undefined until a list of the
+   * bucket's session Leases showed it.
+   */
+  sessionLeaseDueAt(name: string): number | undefined;
 }
 
 /**
@@ -266,8 +272,21 @@ export class ConfigMapStore implements Store {
       bucket: this.name,
       write: (ops, signal) => this.#pipeline.submit(ops, signal),
       watchSession: (name, observer) => new KubeLeaseLock({ api: kube, namespace: api.namespace, name, clock: this.#clock, logger: this.#log }).watch(observer),
-      deleteSession: async (name, resourceVersion) => {
-        await kube.leases(api.namespace).delete(name, { resourceVersion });
+      deleteSession: async (name, resourceVersion, uid) => {
+        return (await kube.leases(api.namespace).delete(name, { resourceVersion, ...(uid === undefined ? {} : { uid }) })).ok;
+      },
+      readSession: async (name, signal) => {
+        const lease = await kube.leases(api.namespace).get(name, { signal });
+        return lease && { record: fromSpec(lease.spec), resourceVersion: lease.metadata?.resourceVersion ?? '' };
+      },
+      listSessions: async (signal) => {
+        const listed = await kube.leases(api.namespace).list({ labelSelector: sessionLeaseSelector(bucketLabel(this.name)), signal });
+        return listed.items.map((lease) => ({
+          name: lease.metadata?.name ?? '',
+          resourceVersion: lease.metadata?.resourceVersion ?? '',
+          uid: lease.metadata?.uid,
+          durationMs: Math.max(1, lease.spec?.leaseDurationSeconds ?? 1) * 1000,
+        }));
       },
     }, options.sweep);
     this.#sweeper.observe(initial);
@@ -528,6 +547,7 @@ export class ConfigMapStore implements Store {
       raiseEpoch: async (epoch, leader, signal) => (await this.#pipeline.submit([{ kind: 'epoch', epoch, leader }], signal)).counts[0] === 1,
       setMaxStoredBytes: (bytes) => this.#pipeline.setMaxStoredBytes(bytes),
       setSweeping: (enabled) => this.#sweeper.setEnabled(enabled),
+      sessionLeaseDueAt: (name) => this.#sweeper.leaseDueAt(name),
       expiryDueAt: (key) => {
         const session = this.#state.expiries.get(key)?.session;
         return session === undefined ? this.#sweeper.dueAt(key) : this.#sweeper.sessionDueAt(session);

@@ -32,12 +32,16 @@
  * app.kubernetes.io/component=session and kubekv.dev/bucket=<bucket>.
  *
  * RBAC: get, list, watch, create, update and delete on leases (session
- * names are random, so the rule cannot name them).
+ * names are random, so the rule cannot name them). Sweepers list the
+ * bucket's session Leases by label and delete those left unrenewed for
+ * their TTL (a session whose owner died before binding a key), with a
+ * precondition on resourceVersion and uid.
  *
  * @module
  */
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { BUCKET_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../codec/index.js';
 import { AbortedError, InvalidOptionError, SessionClosedError } from '../errors.js';
 import type { KubeApi } from '../kube/api.js';
 import { Lock, type LockHandle } from '../lock/lock.js';
@@ -46,6 +50,11 @@ import { MAX_TTL_MS } from './write-ops.js';
 
 /** Value of app.kubernetes.io/component on session Leases. */
 export const SESSION_COMPONENT = 'session';
+
+/** The label selector of the session Leases of the bucket labelled `bucketLabel` (what a sweeper lists). */
+export function sessionLeaseSelector(bucketLabel: string): string {
+  return `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE},app.kubernetes.io/component=${SESSION_COMPONENT},${BUCKET_LABEL}=${bucketLabel}`;
+}
 
 /** Default {@link SessionOptions.ttlMs}. */
 export const DEFAULT_SESSION_TTL_MS = 15_000;

@@ -24,19 +24,44 @@
  *   it saw the last change (client-go's rule: a renewal moves the
  *   resourceVersion). While the sweeper is enabled, the Lease of every
  *   session a key names is watched (a store that starts sweeping is late
- *   by at most one session TTL).
+ *   by at most one session TTL). Before it ends a session it reads the
+ *   Lease (a quorum read): a watch can lag (a slow reconnect, a lagging
+ *   API server cache) while writes go through, and a renewal it has not
+ *   delivered must not go unseen; a Lease at another resourceVersion is
+ *   timed afresh from that read. The ending commit itself cannot be
+ *   conditional on the Lease (another object), so a renewal landing
+ *   between the read and the commit is not seen: one round trip, within
+ *   the owner's margin (it gives up 2/3 of the TTL after its last
+ *   successful renewal, so a renewal that lands a TTL after the previous
+ *   one was already too late for it).
+ * - Session Leases nobody else ends (the owner died before binding a key,
+ *   or every key it bound was written again or deleted): while enabled,
+ *   the sweeper lists the bucket's session Leases (by label) when it starts
+ *   and then as they come due (at least every {@link LEASE_SCAN_MS}), and
+ *   deletes one it has seen at the same resourceVersion for its
+ *   leaseDurationSeconds, timed on its own clock from the first list that
+ *   returned that version, with a delete precondition on that
+ *   resourceVersion and uid: a Lease renewed meanwhile (a new
+ *   resourceVersion) or recreated is never deleted. Sessions some key names
+ *   are left to the path above, which deletes their keys first.
  *
- * Non-guarantees: a clock that runs fast (in rate, not in offset) makes its
- * sweeper early by that rate; nothing expires while no store of the bucket
+ * Non-guarantees: a clock that runs fast (in rate, not in offset) by a
+ * factor r makes its sweeper early by that rate: a key goes ttlMs / r after
+ * its write, and a session ttlMs / r after the sweeper saw its last
+ * renewal (its owner, which gives up 2/3 of ttlMs after its last
+ * successful renewal, knows first while r < 1.5: docs/semantics.md "Clock
+ * rates"); nothing expires while no store of the bucket
  * is open and sweeping; a sweeper whose write fails (not leader, API server
  * unreachable, RBAC without `patch`) tries again after {@link RETRY_MS},
  * doubling with each failure in a row up to {@link MAX_RETRY_MS} (a store
- * that may not write should be opened with `sweep: false`).
+ * that may not write should be opened with `sweep: false`). A sweeper
+ * that may not list leases (deploy/rbac.yaml without
+ * deploy/rbac-sessions.yaml) logs so once and leaves key-less session Leases behind.
  *
  * @module
  */
 import type { Clock, TimerHandle } from '../clock.js';
-import { KeyModifiedError, KeyNotFoundError, KubekvError } from '../errors.js';
+import { ForbiddenError, KeyModifiedError, KeyNotFoundError, KubekvError } from '../errors.js';
 import type { LeaseObserver, LeaseSnapshot, LeaseWatch } from '../election/lease-lock.js';
 import type { Logger } from '../logger.js';
 import type { BucketState } from './bucket-state.js';
@@ -46,6 +71,19 @@ import type { WriteOp } from './commit.js';
 export const RETRY_MS = 1000;
 /** Longest pause between failed attempts. */
 export const MAX_RETRY_MS = 60_000;
+/** Longest pause between two lists of the bucket's session Leases (sooner when one comes due). */
+export const LEASE_SCAN_MS = 60_000;
+/** Pause before a failed list of session Leases is tried again. */
+export const LEASE_SCAN_RETRY_MS = 10_000;
+
+/** A session Lease as a list returned it. */
+export interface SessionLeaseInfo {
+  readonly name: string;
+  readonly resourceVersion: string;
+  readonly uid: string | undefined;
+  /** Its spec.leaseDurationSeconds, in ms (at least 1000). */
+  readonly durationMs: number;
+}
 
 /** What the sweeper needs from its store. */
 export interface SweeperHost {
@@ -57,12 +95,23 @@ export interface SweeperHost {
   write(ops: WriteOp[], signal: AbortSignal): Promise<unknown>;
   /** Watches session `name`'s Lease. */
   watchSession(name: string, observer: LeaseObserver): LeaseWatch;
-  /** Deletes session `name`'s Lease if still at `resourceVersion` (best effort: a Lease left behind is only clutter). */
-  deleteSession(name: string, resourceVersion: string): Promise<void>;
+  /** Deletes session `name`'s Lease if still at `resourceVersion` (and `uid`, when given): true if it did, false if a precondition failed or it was gone. */
+  deleteSession(name: string, resourceVersion: string, uid?: string): Promise<boolean>;
+  /** Reads session `name`'s Lease (a quorum read): undefined when it is gone. */
+  readSession(name: string, signal: AbortSignal): Promise<LeaseSnapshot | undefined>;
+  /** Lists the bucket's session Leases (a quorum list by label); ForbiddenError when RBAC does not allow it. */
+  listSessions(signal: AbortSignal): Promise<SessionLeaseInfo[]>;
+}
+
+/** A session Lease no key names, as this sweeper's lists saw it. */
+interface ScannedLease extends SessionLeaseInfo {
+  /** Monotonic ms at which a list answer first carried this resourceVersion. */
+  readonly seenAt: number;
 }
 
 /** A session some key names, as its Lease was last seen. */
 interface TrackedSession {
+  readonly name: string;
   readonly watch: LeaseWatch;
   /** The Lease has been seen (or seen absent) at least once. */
   observed: boolean;
@@ -98,11 +147,18 @@ export class Sweeper {
   #retryAt = 0;
   /** Sweeps in a row with a failure. */
   #failures = 0;
+  /** Session Leases no key names, by name, from the last list. */
+  #leases = new Map<string, ScannedLease>();
+  #scanTimer: TimerHandle | undefined;
+  #scanning = false;
+  /** RBAC refused the list: no more lists (logged once). */
+  #scanForbidden = false;
 
   /** @param enabled - whether it deletes from the start (it times keys either way) */
   constructor(host: SweeperHost, enabled: boolean) {
     this.#host = host;
     this.#enabled = enabled;
+    this.#scheduleScan(0);
   }
 
   /** Whether this sweeper deletes expired keys (it always times them). */
@@ -112,9 +168,17 @@ export class Sweeper {
 
   /** Turns deleting on or off; timing goes on either way. */
   setEnabled(enabled: boolean): void {
+    const was = this.#enabled;
     this.#enabled = enabled;
     this.#followSessions();
     this.#schedule();
+    if (enabled && !was) this.#scheduleScan(0);
+    if (!enabled) {
+      this.#scanTimer?.cancel();
+      this.#scanTimer = undefined;
+      // A sweeper that starts again times every Lease from its own next sight of it.
+      this.#leases.clear();
+    }
   }
 
   /** A new state of the bucket, as the cache applied it: keys at a new revision start their TTL now. */
@@ -164,6 +228,7 @@ export class Sweeper {
 
   #track(name: string): void {
     const session: TrackedSession = {
+      name,
       observed: false,
       ended: false,
       resourceVersion: '',
@@ -189,6 +254,20 @@ export class Sweeper {
     this.#schedule();
   }
 
+  /**
+   * Reads a session's Lease before its end: true if it is still at the
+   * version this sweeper timed (or released, or gone); otherwise the
+   * version read is timed from now, as a renewal the watch will deliver.
+   */
+  async #stillUnrenewed(session: TrackedSession): Promise<boolean> {
+    const lease = await this.#host.readSession(session.name, this.#stopping.signal);
+    if (!lease || lease.record.holderIdentity === '' || lease.resourceVersion === session.resourceVersion) return true;
+    session.resourceVersion = lease.resourceVersion;
+    session.seenAt = this.#host.clock.monotonic();
+    session.durationMs = Math.max(1, lease.record.leaseDurationSeconds) * 1000;
+    return false;
+  }
+
   /** Monotonic ms at which this sweeper may delete `key` at its current revision; undefined when it is not timing it. For tests and diagnostics. */
   dueAt(key: string): number | undefined {
     const timed = this.#keys.get(key);
@@ -200,9 +279,76 @@ export class Sweeper {
     this.#stopping.abort();
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#scanTimer?.cancel();
+    this.#scanTimer = undefined;
+    this.#leases.clear();
     this.#keys.clear();
     for (const session of this.#sessions.values()) void session.watch.stop();
     this.#sessions.clear();
+  }
+
+  /** Monotonic ms at which this sweeper may delete the key-less session Lease `name`; undefined when it has not listed it. For tests and diagnostics. */
+  leaseDueAt(name: string): number | undefined {
+    const lease = this.#leases.get(name);
+    return lease && lease.seenAt + lease.durationMs;
+  }
+
+  #scheduleScan(ms: number): void {
+    this.#scanTimer?.cancel();
+    this.#scanTimer = undefined;
+    if (!this.#enabled || this.#scanForbidden || this.#stopping.signal.aborted) return;
+    this.#scanTimer = this.#host.clock.setTimer(() => {
+      this.#scanTimer = undefined;
+      void this.#scan();
+    }, ms);
+  }
+
+  /**
+   * Lists the bucket's session Leases and deletes those no key names that
+   * it has seen at one resourceVersion for their leaseDurationSeconds.
+   * A version is timed from when the list that first carried it returned:
+   * it landed before that answer, so the Lease has gone unrenewed for at
+   * least as long as this clock measures from then (never early).
+   */
+  async #scan(): Promise<void> {
+    if (this.#scanning || !this.#enabled || this.#stopping.signal.aborted) return;
+    this.#scanning = true;
+    let next = LEASE_SCAN_MS;
+    try {
+      const listed = await this.#host.listSessions(this.#stopping.signal);
+      const now = this.#host.clock.monotonic();
+      const leases = new Map<string, ScannedLease>();
+      const due: ScannedLease[] = [];
+      for (const info of listed) {
+        // Named by a key: the session path ends it (its keys first, then its Lease).
+        if (this.#sessions.has(info.name)) continue;
+        const before = this.#leases.get(info.name);
+        const lease = before && before.resourceVersion === info.resourceVersion && before.uid === info.uid ? before : { ...info, seenAt: now };
+        if (now - lease.seenAt >= lease.durationMs) due.push(lease);
+        else {
+          leases.set(info.name, lease);
+          next = Math.min(next, lease.seenAt + lease.durationMs - now);
+        }
+      }
+      this.#leases = leases;
+      for (const lease of due) {
+        // A renewal or a recreation since the list fails the precondition: that Lease stays.
+        const deleted = await this.#host.deleteSession(lease.name, lease.resourceVersion, lease.uid).catch(() => false);
+        if (deleted) this.#host.logger.debug({ bucket: this.#host.bucket, session: lease.name }, 'deleted a session Lease left unrenewed for its TTL');
+      }
+    } catch (err) {
+      if (this.#stopping.signal.aborted) return;
+      if (err instanceof ForbiddenError) {
+        this.#scanForbidden = true;
+        this.#host.logger.info({ bucket: this.#host.bucket, code: err.code }, 'may not list session Leases: the Leases of sessions whose owner died before binding a key stay (grant list and delete on leases: deploy/rbac-sessions.yaml)');
+        return;
+      }
+      next = LEASE_SCAN_RETRY_MS;
+      this.#host.logger.debug({ bucket: this.#host.bucket, code: err instanceof KubekvError ? err.code : 'UNKNOWN' }, 'listing session Leases failed; trying again');
+    } finally {
+      this.#scanning = false;
+    }
+    this.#scheduleScan(Math.max(0, next));
   }
 
   #schedule(): void {
@@ -242,6 +388,7 @@ export class Sweeper {
         const seen = this.#sessions.get(name)!;
         const resourceVersion = seen.resourceVersion;
         try {
+          if (!seen.ended && !(await this.#stillUnrenewed(seen))) return;
           await this.#host.write([{ kind: 'endSession', session: name }], this.#stopping.signal);
         } catch (err) {
           failed++;

@@ -7,6 +7,14 @@
  * a SIGKILL leaves an invoke without completion (= unknown). Beside the
  * workload, a watchTree('') recorder writes every event it delivers.
  *
+ * Sessions (issue 20, session-owner.ts): a kubekv writer opens sessions
+ * (TTL 4-8 s) on a second store it owns, binds some puts, creates,
+ * atomicPuts and batch puts to them, closes each after 1 s to its TTL
+ * less 1.5 s (so the close, not the TTL, bounds when its keys may go), and
+ * now and then abandons them all by freezing the owner's timers; a SIGKILL
+ * abandons them too. Other puts carry a TTL of 1-3 s. Every kubekv client
+ * store sweeps.
+ *
  * A `reader` client (the job's role) only reads and watches: the follower
  * the `slow-reader` fault slows down. Each process counts what its store
  * did with chunks (compactions, collections, ChunkMissing reports of
@@ -30,10 +38,11 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubekvError, type Logger } from '../../src/index.js';
+import { KubekvError, type Logger, type Session } from '../../src/index.js';
 import type { ClientCommand, ClientEvent, ClientJob, ClientStats } from './client-protocol.js';
-import { HistoryWriter, monotonicNow, type BatchOpRecord, type OkResult, type OpFields, type PairRecord } from './history.js';
+import { HistoryWriter, monotonicNow, type BatchOpRecord, type Lifetime, type OkResult, type OpFields, type PairRecord } from './history.js';
 import { Prng } from './prng.js';
+import { SessionOwner } from './session-owner.js';
 import { openHarnessStore, type HarnessStore } from './stores.js';
 import { describeValue, largeValue } from './values.js';
 
@@ -109,13 +118,27 @@ function sizeOfNext(): { size?: number } {
 }
 
 /**
- * A quarter of puts carry a TTL of 1 to 3 s (issue 20): every kubekv client
- * store sweeps, so keys vanish by expiry while the workload runs, and the
- * checker's model allows that from the put's invoke + ttlMs on, never
- * before.
+ * How long the next put's key lives (issue 20): with probability `ttl` a
+ * TTL of 1 to 3 s, else with probability `bound` bound to one of the
+ * client's active sessions (if it has one), else until deleted. Every
+ * kubekv client store sweeps, so keys vanish by expiry while the workload
+ * runs, and the checker's model allows that from the put's invoke + ttlMs
+ * (or its session's close or open + TTL) on, never before. The naive store
+ * keeps no TTL: its keys live until deleted.
  */
-function ttlOfNext(): { ttlMs?: number } {
-  return rng.chance(0.25) ? { ttlMs: rng.int(1000, 3000) } : {};
+function lifetimeOfNext(ttl: number, bound: number): Lifetime {
+  if (job.store !== 'kubekv') return {};
+  if (rng.chance(ttl)) return { ttlMs: rng.int(1000, 3000) };
+  const live = owner?.active() ?? [];
+  if (live.length > 0 && rng.chance(bound)) return { session: rng.pick(live).session.id };
+  return {};
+}
+
+/** The store options for a recorded lifetime; SessionClosedError (a `fail`) for a session no longer held. */
+function lifetimeOptions(record: Lifetime): { ttlMs?: number; session?: Session } | undefined {
+  if (record.ttlMs !== undefined) return { ttlMs: record.ttlMs };
+  if (record.session !== undefined) return { session: sessionsById.get(record.session)! };
+  return undefined;
 }
 
 /** The bytes to write for a recorded value. */
@@ -132,13 +155,13 @@ function nextOp(id: string): OpFields {
     case 'get-consistent':
       return { op: 'get', key, consistent: true };
     case 'put':
-      return { op: 'put', key, value: id, ...sizeOfNext(), ...ttlOfNext() };
+      return { op: 'put', key, value: id, ...sizeOfNext(), ...lifetimeOfNext(0.25, 0.25) };
     case 'delete':
       return { op: 'delete', key };
     case 'create':
-      return { op: 'atomicPut', key, value: id, ...sizeOfNext(), prev: 'absent' };
+      return { op: 'atomicPut', key, value: id, ...sizeOfNext(), prev: 'absent', ...lifetimeOfNext(0.15, 0.25) };
     case 'atomicPut':
-      return { op: 'atomicPut', key, value: id, ...sizeOfNext(), prev: prevFor(key) };
+      return { op: 'atomicPut', key, value: id, ...sizeOfNext(), prev: prevFor(key), ...lifetimeOfNext(0.15, 0.2) };
     case 'atomicDelete':
       return { op: 'atomicDelete', key, prev: prevFor(key) };
     case 'batch': {
@@ -148,7 +171,7 @@ function nextOp(id: string): OpFields {
         const i = batch.length;
         if (rng.chance(0.7)) {
           const expect = conditional ? (rng.chance(0.3) ? 'absent' : prevFor(k)) : undefined;
-          batch.push({ op: 'put', key: k, value: `${id}/${i}`, ...sizeOfNext(), ...(expect === undefined ? {} : { expect }) });
+          batch.push({ op: 'put', key: k, value: `${id}/${i}`, ...sizeOfNext(), ...(expect === undefined ? {} : { expect }), ...lifetimeOfNext(0.15, 0.2) });
         } else {
           batch.push({ op: 'delete', key: k, ...(conditional ? { expect: prevFor(k) } : {}) });
         }
@@ -172,7 +195,7 @@ async function call(s: HarnessStore, op: OpFields): Promise<OkResult> {
       return { found: true, ...describeValue(pair.value, pair.text), lastIndex: pair.lastIndex };
     }
     case 'put': {
-      const pair = await s.put(op.key, valueOf(op), op.ttlMs === undefined ? undefined : { ttlMs: op.ttlMs });
+      const pair = await s.put(op.key, valueOf(op), lifetimeOptions(op));
       note(op.key, pair.lastIndex);
       return { lastIndex: pair.lastIndex };
     }
@@ -180,7 +203,8 @@ async function call(s: HarnessStore, op: OpFields): Promise<OkResult> {
       return { deleted: await s.delete(op.key) };
     case 'atomicPut': {
       const value = valueOf(op);
-      const pair = await (op.prev === 'absent' ? s.atomicPut(op.key, value) : s.atomicPut(op.key, value, op.prev));
+      const options = lifetimeOptions(op);
+      const pair = await (op.prev === 'absent' ? s.atomicPut(op.key, value, undefined, options) : s.atomicPut(op.key, value, op.prev, options));
       note(op.key, pair.lastIndex);
       return { lastIndex: pair.lastIndex };
     }
@@ -188,7 +212,7 @@ async function call(s: HarnessStore, op: OpFields): Promise<OkResult> {
       await s.atomicDelete(op.key, op.prev);
       return {};
     case 'batch': {
-      const revision = await s.batch(op.ops.map((o) => (o.op === 'put' ? { op: 'put', key: o.key, value: valueOf(o), ...(o.expect === undefined ? {} : { expect: o.expect }) } : o)));
+      const revision = await s.batch(op.ops.map((o) => (o.op === 'put' ? { op: 'put', key: o.key, value: valueOf(o), ...(o.expect === undefined ? {} : { expect: o.expect }), ...lifetimeOptions(o) } : o)));
       for (const o of op.ops) if (o.op === 'put') note(o.key, revision);
       return { revision };
     }
@@ -206,11 +230,16 @@ function causeOf(err: unknown): string | undefined {
 }
 
 async function runOne(s: HarnessStore): Promise<void> {
+  if (await sessionStep()) return;
   const id = `${client}.${job.incarnation}-${++seq}`;
-  const op = nextOp(id);
+  await recorded(id, nextOp(id), (op) => call(s, op));
+}
+
+/** Records `op` as an invoke, runs it, and records its completion as the checker reads it. */
+async function recorded(id: string, op: OpFields, run: (op: OpFields) => Promise<OkResult>): Promise<void> {
   history.append({ t: 'invoke', id, client, ...op });
   try {
-    const result = await call(s, op);
+    const result = await run(op);
     history.append({ t: 'ok', id, result });
   } catch (err) {
     const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : (err as Error)?.name ?? 'ERROR';
@@ -221,6 +250,69 @@ async function runOne(s: HarnessStore): Promise<void> {
   ops++;
 }
 
+// ---- sessions -------------------------------------------------------------
+
+/**
+ * The client's sessions (session-owner.ts), for kubekv writers only: the
+ * naive store has none, and the reader writes nothing.
+ */
+let owner: SessionOwner | undefined = undefined;
+const sessionsById = new Map<string, Session>();
+/** Longest session TTL (ms): the owner thaws this long (and 1-3 s more) after a freeze. */
+const MAX_SESSION_TTL_MS = 8000;
+
+/**
+ * Runs a session operation instead of a store one when one is due: the
+ * close of a session whose planned life is over; else, now and then, the
+ * open of a session (at most two at a time) or the abandonment of all of
+ * them. Returns whether it ran one.
+ */
+async function sessionStep(): Promise<boolean> {
+  const o = owner;
+  if (!o || o.clock.frozen || quiescing) return false;
+  const due = o.active().find((l) => performance.now() >= l.closeAfter);
+  if (due) {
+    await closeRecorded(o, due.session);
+    return true;
+  }
+  if (o.live.length < 2 && rng.chance(0.05)) {
+    const ownerStore = await o.store();
+    if (!ownerStore) return false;
+    const ttlMs = rng.int(4, MAX_SESSION_TTL_MS / 1000) * 1000;
+    const life = rng.int(1000, ttlMs - 1500);
+    await recorded(`${client}.${job.incarnation}-${++seq}`, { op: 'sessionOpen', ttlMs }, async () => {
+      const session = await ownerStore.session({ ttlMs, signal: AbortSignal.timeout(job.timeouts.timeoutMs * 2) });
+      sessionsById.set(session.id, session);
+      o.live.push({ session, closeAfter: performance.now() + life });
+      return { session: session.id };
+    });
+    return true;
+  }
+  if (o.live.length > 0 && rng.chance(0.012)) {
+    // The owner stops renewing, without closing: a sweeper must end its sessions once their Leases go unrenewed for their TTL.
+    for (const session of o.freeze()) {
+      await recorded(`${client}.${job.incarnation}-${++seq}`, { op: 'sessionAbandon', session: session.id }, () => Promise.resolve({}));
+    }
+    setTimeout(() => void thaw(o), MAX_SESSION_TTL_MS + rng.int(1000, 3000));
+    return true;
+  }
+  return false;
+}
+
+/** Closes `session` as a recorded sessionClose (close() never rejects). */
+async function closeRecorded(o: SessionOwner, session: Session): Promise<void> {
+  o.forget(session);
+  await recorded(`${client}.${job.incarnation}-${++seq}`, { op: 'sessionClose', session: session.id }, async () => {
+    await session.close();
+    return {};
+  });
+}
+
+/** Thaws the owner; an abandoned session no sweeper ended (none could write) is closed, recorded. */
+async function thaw(o: SessionOwner): Promise<void> {
+  for (const survivor of await o.thaw()) await closeRecorded(o, survivor);
+}
+
 async function workload(): Promise<void> {
   while (!quiescing) {
     if (!store) {
@@ -229,6 +321,11 @@ async function workload(): Promise<void> {
     }
     await runOne(store);
     await sleep(rng.int(job.thinkMs[0], job.thinkMs[1]));
+  }
+  // Close what is still open, recorded, so no key vanishes after the final read unexplained.
+  if (owner) {
+    if (owner.clock.frozen) await thaw(owner);
+    for (const live of [...owner.active()]) await closeRecorded(owner, live.session);
   }
 }
 
@@ -366,6 +463,9 @@ setInterval(writeStats, 1000).unref();
 async function openStore(): Promise<HarnessStore | undefined> {
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(job.kubeconfig);
+  if (job.store === 'kubekv' && job.role !== 'reader') {
+    owner = new SessionOwner({ name: job.bucket, namespace: job.namespace, kubeConfig, timeouts: job.timeouts, logger: countingLogger() });
+  }
   for (let attempt = 1; !quiescing; attempt++) {
     try {
       return await openHarnessStore(job.store, {

@@ -32,6 +32,7 @@ import { byTime, monotonicNow, readHistory, type FinalRecord, type HistoryRecord
 import { workloadKeys, type KeySet } from './keys.js';
 import { Nemesis, type FaultKind, type NemesisEvent } from './nemesis.js';
 import { Prng } from './prng.js';
+import { countSessions, listSessionLeases, type SessionCounters } from './session-counters.js';
 import { discardPassingRun, finalReadWithRetries, runControlPlane, runDir, runFaultWindow } from './run-steps.js';
 import { clientTimeouts, openHarnessStore, type StoreKind } from './stores.js';
 import { describeValue } from './values.js';
@@ -105,6 +106,8 @@ export interface RobustnessResult {
    * look: etcd's request limit used to end writes so.
    */
   unexplainedUnknown: { count: number; ids: string[] };
+  /** TTL and session figures (session-counters.ts); undefined if the run broke before. */
+  sessions: SessionCounters | undefined;
   /** Why the run broke, when it did. */
   error: string | undefined;
 }
@@ -128,6 +131,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     crashes: 0,
     lagging: [],
     bucket: undefined,
+    sessions: undefined,
     chunks: undefined,
     unexplainedUnknown: { count: 0, ids: [] },
     error: undefined,
@@ -260,6 +264,10 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const ended = await Promise.all(clients.map((c) => c.end(final.revision, 30_000)));
     result.lagging = clients.filter((_, i) => ended[i] && !ended[i].caughtUp).map((c) => c.index);
     if (result.lagging.length > 0) log(`clients ${result.lagging.join(', ')}: watcher did not reach the final revision within 30 s`);
+    const sessionLeases = await listSessionLeases(admin, namespace, bucket).catch((err: unknown) => {
+      log(`could not list the session Leases: ${String(err)}`);
+      return undefined;
+    });
     result.restarts = clients.reduce((n, c) => n + c.starts - 1, 0);
     result.crashes = clients.reduce((n, c) => n + c.crashes, 0);
 
@@ -272,6 +280,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
     const merged = byTime([...records, final]);
     await writeHistoryFile(join(outDir, 'history.jsonl'), merged);
     result.operations = countOutcomes(merged);
+    result.sessions = countSessions(merged, sessionLeases);
     result.unexplainedUnknown = unexplainedUnknowns(merged, readNemesisLog(nemesisLog));
     const atEnd = await chunkObserver.stop();
     result.chunks = chunkCounters(chunkObserver, atEnd, outDir, readNemesisLog(nemesisLog), withReader ? options.clients : undefined, foreignOwned);

@@ -18,8 +18,29 @@ export type Prev = number | 'absent';
  * (values.ts): `value` is the id at its head, `size` its length in bytes.
  */
 export type BatchOpRecord =
-  | { op: 'put'; key: string; value: string; size?: number; expect?: Prev }
+  | ({ op: 'put'; key: string; value: string; size?: number; expect?: Prev } & Lifetime)
   | { op: 'delete'; key: string; expect?: number };
+
+/**
+ * How long a put's key lives (issue 20): `ttlMs` (it expires that long
+ * after the write), or `session` (the id of the session it is bound to: it
+ * goes when the session is closed, or swept once its owner stopped
+ * renewing), or neither (until deleted). The checker lets such a key vanish
+ * from the put's invoke + ttlMs, or from its session's close invoke or open
+ * invoke + the session's ttlMs, never before.
+ */
+export type Lifetime = { ttlMs?: number; session?: never } | { session?: string; ttlMs?: never };
+
+/**
+ * A session operation of a client (session-owner.ts): `sessionOpen` (ok
+ * result `{ session: id }`), `sessionClose` and `sessionAbandon` (its owner
+ * stops renewing, without closing it; recorded as an invoke and an ok at
+ * once, for the summary and for people: the checker's bound does not use
+ * it). Not store operations: the checker takes them out of the history.
+ */
+export type SessionOpFields =
+  | { op: 'sessionOpen'; ttlMs: number }
+  | { op: 'sessionClose' | 'sessionAbandon'; session: string };
 
 /** Who deleted, created or edited the bucket: a kubekv store, or raw API calls as kubectl makes them. */
 export type BucketActor = 'kubekv' | 'hand';
@@ -33,12 +54,12 @@ export type BucketOpFields =
 /** The operation an invoke describes. */
 export type OpFields =
   | { op: 'get'; key: string; consistent: boolean }
-  /** `ttlMs`: the key expires that long after the write (issue 20); the checker allows it to vanish from then on, never before. */
-  | { op: 'put'; key: string; value: string; size?: number; ttlMs?: number }
+  | ({ op: 'put'; key: string; value: string; size?: number } & Lifetime)
   | { op: 'delete'; key: string }
-  | { op: 'atomicPut'; key: string; value: string; size?: number; prev: Prev }
+  | ({ op: 'atomicPut'; key: string; value: string; size?: number; prev: Prev } & Lifetime)
   | { op: 'atomicDelete'; key: string; prev: number }
   | { op: 'batch'; ops: BatchOpRecord[] }
+  | SessionOpFields
   | BucketOpFields;
 
 /** What an ok completion carries, by op (README table). */
@@ -48,6 +69,7 @@ export type OkResult =
   | { lastIndex: number }
   | { deleted: boolean }
   | { revision: number }
+  | { session: string }
   | Record<string, never>;
 
 /** A key with its value (the op id that wrote it) and per-key revision. */

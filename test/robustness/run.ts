@@ -134,6 +134,10 @@ function printSummary(r: RobustnessResult, ms: number): void {
     const b = r.bucket;
     console.log(`  bucket: deleted ${b.deletedByKubekv} by kubekv, ${b.deletedByHand} by hand; created ${b.createdByKubekv} by kubekv, ${b.createdByHand} by hand; ${b.edits} hand edits (${b.writersRemoved} removed kubekv.dev/writers, ${b.fills} long-key fills); ${b.failed} acts refused, ${b.unknown} unknown`);
   }
+  if (r.sessions) {
+    const x = r.sessions;
+    console.log(`  ttl and sessions: ${x.expiries} keys expired (a TTL or a session ended); sessions ${x.opened} opened, ${x.closed} closed, ${x.abandoned} abandoned (owner frozen; ${x.closedOnThaw} of them closed on thaw, no sweeper having ended them), ${x.lostOrKilled} lost or owner killed; of the ${x.unclosed} never closed, ${x.sweptAtEnd} with their Lease gone at the end; ${x.leasesLeft} session Leases left`);
+  }
   if (r.chunks) {
     const c = r.chunks;
     console.log(`  chunks: ${c.created} created (${c.manifests} manifest chunks), ${c.gone} gone (${c.collected} deletions by the stores' GC, counting a chunk another store deleted first, ${c.collectionsFailed} collections failed), ${c.atEnd} at the end; compactions ${c.compactions} landed, ${c.compactionsLost} lost their race, ${c.compactionsFailed} failed (${c.compactionsFailedLosingAnswers} while their answers were being lost)`);

@@ -73,6 +73,61 @@ type Mutation struct {
 	// TtlMs (puts only, 0 = none): the key expires that long after the
 	// write; a sweeper may delete it from the write's invoke + TtlMs on.
 	TtlMs int64
+	// Session (puts only, "" = none): the session the key is bound to; a
+	// sweeper may delete it from its session's VanishFrom on.
+	Session string
+	// ExpireAt (puts only, 0 = never) is the earliest time the key this
+	// put wrote may vanish with no operation of the history: invoke + TtlMs,
+	// or the session's VanishFrom. Set by ParseHistory.
+	ExpireAt int64
+}
+
+// Session is a session of the history (issue 20): opened by a client
+// (sessionOpen, ok with its id), then closed (sessionClose) or abandoned
+// (sessionAbandon: its owner stopped renewing without closing it; a
+// SIGKILLed owner abandons its sessions without a record).
+type Session struct {
+	ID     string
+	Client int
+	TtlMs  int64
+	Open   *Op // the sessionOpen that returned ok with this id
+	Close  *Op // the first sessionClose invoked, if any (its completion does not matter)
+	// Abandon is the sessionAbandon, if any: for people and the summary;
+	// the bound below does not use it (see VanishFrom).
+	Abandon *Op
+}
+
+// VanishFrom is the earliest time a key bound to the session may vanish
+// with no operation of the history: the close's invoke, or the open's
+// invoke + ttlMs, whichever comes first.
+//
+// Why these and nothing tighter. A correct store deletes a session's keys
+// (1) in the commit of close(), which follows its invoke; or (2) when a
+// sweeper has seen the session's Lease released or gone, which only
+// close() (after its invoke) or a sweeper (after (3)) does; or (3) when a
+// sweeper has seen the Lease's current version unchanged for ttlMs on its
+// own clock. In (3) the sweeper first saw that version after it landed,
+// and it landed no earlier than the invoke of the request that wrote it;
+// the first such request is the acquisition inside sessionOpen, so (3)
+// never happens before the open's invoke + ttlMs. A tighter bound for an
+// abandoned session, "the owner's last renewal + ttlMs", would need the
+// invoke of the last renewal that landed, which the history cannot know:
+// renewals are the session's own requests, unrecorded; a renewal can fail
+// for a while before the owner is killed or frozen (then a correct sweeper
+// ends the session ttlMs after an earlier renewal, and a bound taken from
+// the kill would call that early: a false violation); and a renewal held
+// by a black hole can land late. So the bound errs the only safe way:
+// never later than a correct store can delete (no false violation), at the
+// cost of not catching a sweeper that ends a live, renewed session
+// between open + ttlMs and its close. The harness keeps sessions' lives
+// shorter than their TTL (client.ts), so for a closed session the close
+// decides, and an early end of a live session is caught.
+func (s *Session) VanishFrom() int64 {
+	from := s.Open.Invoke + s.TtlMs*1_000_000
+	if s.Close != nil && s.Close.Invoke < from {
+		from = s.Close.Invoke
+	}
+	return from
 }
 
 // Op is one invoked operation with its completion.
@@ -179,6 +234,9 @@ type History struct {
 	Watches   map[int][]WatchRecord // per client, in time order
 	Final     *Final                // nil when the orchestrator wrote none
 	ClientEnd map[int]int64         // client -> time of its client-end
+	// Sessions by id. Session operations are not store operations: they
+	// are taken out of Ops once parsed, and only bound when keys may vanish.
+	Sessions map[string]*Session
 }
 
 // nanos is a CLOCK_MONOTONIC time: a decimal string per the README (a JSON
@@ -216,11 +274,13 @@ func (p *prev) UnmarshalJSON(b []byte) error {
 }
 
 type rawBatchOp struct {
-	Op     string  `json:"op"`
-	Key    *string `json:"key"`
-	Value  *string `json:"value"`
-	Size   *int64  `json:"size"`
-	Expect prev    `json:"expect"`
+	Op      string  `json:"op"`
+	Key     *string `json:"key"`
+	Value   *string `json:"value"`
+	Size    *int64  `json:"size"`
+	Expect  prev    `json:"expect"`
+	TtlMs   *int64  `json:"ttlMs"`
+	Session *string `json:"session"`
 }
 
 type rawResult struct {
@@ -230,6 +290,7 @@ type rawResult struct {
 	Deleted   *bool   `json:"deleted"`
 	Revision  *int64  `json:"revision"`
 	Size      *int64  `json:"size"`
+	Session   *string `json:"session"`
 }
 
 // rawRecord is the union of every line's fields.
@@ -255,13 +316,14 @@ type rawRecord struct {
 	Foreign    string       `json:"foreignPrefix"`
 	Cause      string       `json:"cause"`
 	TtlMs      *int64       `json:"ttlMs"`
+	Session    *string      `json:"session"`
 }
 
 // ParseHistory reads JSON lines. Records may come in any order across
 // clients; each client's watch records are put in time order (stable, so
 // records with equal times keep their file order).
 func ParseHistory(r io.Reader) (*History, error) {
-	h := &History{Watches: map[int][]WatchRecord{}, ClientEnd: map[int]int64{}}
+	h := &History{Watches: map[int][]WatchRecord{}, ClientEnd: map[int]int64{}, Sessions: map[string]*Session{}}
 	byID := map[string]*Op{}
 	completed := map[string]bool{}
 	type completion struct {
@@ -379,6 +441,9 @@ func ParseHistory(r io.Reader) (*History, error) {
 		}
 	}
 	sort.SliceStable(h.Ops, func(i, j int) bool { return h.Ops[i].Invoke < h.Ops[j].Invoke })
+	if err := h.bindExpiries(); err != nil {
+		return nil, err
+	}
 	for c, ws := range h.Watches {
 		sort.SliceStable(ws, func(i, j int) bool { return ws[i].At < ws[j].At })
 		h.Watches[c] = ws
@@ -473,11 +538,8 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 			return nil, fmt.Errorf("%s needs key and value", rec.Op)
 		}
 		m := Mutation{Key: k, Value: sized(*rec.Value, rec.Size)}
-		if rec.TtlMs != nil {
-			if *rec.TtlMs <= 0 {
-				return nil, fmt.Errorf("ttlMs must be positive")
-			}
-			m.TtlMs = *rec.TtlMs
+		if err := m.setLifetime(rec.TtlMs, rec.Session); err != nil {
+			return nil, err
 		}
 		if rec.Op == "atomicPut" {
 			if !rec.Prev.set {
@@ -510,6 +572,9 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 					return nil, fmt.Errorf("batch ops[%d] put needs value", i)
 				}
 				m.Value = sized(*b.Value, b.Size)
+				if err := m.setLifetime(b.TtlMs, b.Session); err != nil {
+					return nil, fmt.Errorf("batch ops[%d]: %v", i, err)
+				}
 			case "delete":
 				m.Delete = true
 				if b.Expect.e.Kind == ExpectAbsent {
@@ -520,10 +585,100 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 			}
 			op.Muts = append(op.Muts, m)
 		}
+	case "sessionOpen":
+		if rec.TtlMs == nil || *rec.TtlMs <= 0 {
+			return nil, fmt.Errorf("sessionOpen needs a positive ttlMs")
+		}
+		op.Muts = []Mutation{{TtlMs: *rec.TtlMs}}
+	case "sessionClose", "sessionAbandon":
+		if rec.Session == nil || *rec.Session == "" {
+			return nil, fmt.Errorf("%s needs session", rec.Op)
+		}
+		op.Key = *rec.Session
 	default:
 		return nil, fmt.Errorf("unknown op %q", rec.Op)
 	}
 	return op, nil
+}
+
+// setLifetime sets a put's ttlMs or session (not both: a session key
+// lives as long as its session).
+func (m *Mutation) setLifetime(ttlMs *int64, session *string) error {
+	if ttlMs != nil && session != nil {
+		return fmt.Errorf("a put has ttlMs or session, not both")
+	}
+	if ttlMs != nil {
+		if *ttlMs <= 0 {
+			return fmt.Errorf("ttlMs must be positive")
+		}
+		m.TtlMs = *ttlMs
+	}
+	if session != nil {
+		if *session == "" {
+			return fmt.Errorf("session must not be empty")
+		}
+		m.Session = *session
+	}
+	return nil
+}
+
+// isSessionOp reports whether the op opens, closes or abandons a session.
+func (o *Op) isSessionOp() bool {
+	return o.Kind == "sessionOpen" || o.Kind == "sessionClose" || o.Kind == "sessionAbandon"
+}
+
+// bindExpiries takes the session operations out of Ops into Sessions,
+// then sets every put's ExpireAt. A put naming a session no sessionOpen
+// returned is bad input: a client only binds keys to sessions it holds.
+func (h *History) bindExpiries() error {
+	var store []*Op
+	var ends []*Op
+	for _, op := range h.Ops {
+		switch {
+		case op.Kind == "sessionOpen":
+			if op.Status == StatusOK {
+				id := op.Key
+				if h.Sessions[id] != nil {
+					return fmt.Errorf("op %s: session %q opened twice", op.ID, id)
+				}
+				h.Sessions[id] = &Session{ID: id, Client: op.Client, TtlMs: op.Muts[0].TtlMs, Open: op}
+			}
+		case op.isSessionOp():
+			ends = append(ends, op)
+		default:
+			store = append(store, op)
+		}
+	}
+	for _, op := range ends { // in invoke order
+		s := h.Sessions[op.Key]
+		if s == nil {
+			return fmt.Errorf("op %s: %s of session %q, which no sessionOpen returned", op.ID, op.Kind, op.Key)
+		}
+		if op.Kind == "sessionClose" && s.Close == nil {
+			s.Close = op
+		}
+		if op.Kind == "sessionAbandon" && s.Abandon == nil {
+			s.Abandon = op
+		}
+	}
+	h.Ops = store
+	for _, op := range h.Ops {
+		for i := range op.Muts {
+			m := &op.Muts[i]
+			switch {
+			case m.Delete:
+			case m.Session != "":
+				s := h.Sessions[m.Session]
+				if s == nil {
+					return fmt.Errorf("op %s puts %q bound to session %q, which no sessionOpen returned", op.ID, m.Key, m.Session)
+				}
+				m.ExpireAt = s.VanishFrom()
+			case m.TtlMs > 0:
+				m.ExpireAt = op.Invoke + m.TtlMs*1_000_000
+			}
+		}
+	}
+	return nil
 }
 
 func complete(op *Op, rec *rawRecord) error {
@@ -573,6 +728,11 @@ func complete(op *Op, rec *rawRecord) error {
 			return fmt.Errorf("batch result needs revision")
 		}
 		op.Revision = *r.Revision
+	case "sessionOpen":
+		if r.Session == nil || *r.Session == "" {
+			return fmt.Errorf("sessionOpen result needs session")
+		}
+		op.Key = *r.Session
 	}
 	return nil
 }

@@ -37,7 +37,10 @@ package main
 // create that succeeded, a delete that found nothing) takes the key away
 // at that point; one that saw it present keeps it. An operation that
 // returned before the expiry time and saw it absent is a violation: the
-// key vanished early.
+// key vanished early. A put bound to a session (session ops, history.go
+// Session) is the same with the session's VanishFrom as the expiry time:
+// the close's invoke, or the open's invoke + ttlMs (why no later bound is
+// safe: Session.VanishFrom).
 
 import (
 	"fmt"
@@ -58,7 +61,8 @@ type keyState struct {
 	idx     int64
 	exact   bool
 	// expireAt (present keys only; 0 = none) is when the key may start to
-	// vanish by expiry: its put's invoke + ttlMs, in history time.
+	// vanish by expiry: its put's ExpireAt (invoke + ttlMs, or its
+	// session's VanishFrom), in history time.
 	expireAt int64
 }
 
@@ -286,10 +290,7 @@ func stepWrite(s state, in *input, acknowledged bool) (bool, state) {
 			continue
 		}
 		written[m.k] = true
-		var expireAt int64
-		if m.TtlMs > 0 && in.op != nil {
-			expireAt = in.op.Invoke + m.TtlMs*1_000_000
-		}
+		expireAt := m.ExpireAt
 		if acknowledged {
 			if in.putIndex <= floor {
 				return false, nil // lastIndex must strictly increase

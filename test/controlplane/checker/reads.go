@@ -41,15 +41,15 @@ type observations struct {
 	// delete every key.
 	keyDeletes    map[string][]*Op
 	bucketDeletes []*Op
-	// ttlPuts: per key, the puts with a TTL (not failed): each lets the
-	// key vanish by expiry from its invoke + ttlMs on.
+	// ttlPuts: per key, the puts with a TTL or a session (not failed):
+	// each lets the key vanish by expiry from its ExpireAt on.
 	ttlPuts map[string][]ttlPut
 }
 
-// ttlPut is a put with a TTL: its op and the TTL in ns.
+// ttlPut is a put that lets its key vanish: its op and the earliest time.
 type ttlPut struct {
-	op  *Op
-	ttl int64
+	op       *Op
+	expireAt int64
 }
 
 func newObservations(h *History) *observations {
@@ -72,8 +72,8 @@ func newObservations(h *History) *observations {
 			if m.Delete && !slices.Contains(o.keyDeletes[m.Key], op) {
 				o.keyDeletes[m.Key] = append(o.keyDeletes[m.Key], op)
 			}
-			if !m.Delete && m.TtlMs > 0 {
-				o.ttlPuts[m.Key] = append(o.ttlPuts[m.Key], ttlPut{op, m.TtlMs * 1_000_000})
+			if !m.Delete && m.ExpireAt != 0 {
+				o.ttlPuts[m.Key] = append(o.ttlPuts[m.Key], ttlPut{op, m.ExpireAt})
 			}
 		}
 	}
@@ -145,11 +145,12 @@ func (o *observations) writtenAt(key, value string) int64 {
 // it, or by a deletion of the bucket) after a version of it written no
 // earlier than `since` and before `at`: some deletion that did not fail was
 // invoked by `at` and had not returned before `since`; or it may have
-// expired: a put of it with a TTL that had not returned before `since`
-// reached its invoke + ttlMs by `at`.
+// expired: a put of it with a TTL or a session that had not returned
+// before `since` reached its ExpireAt (invoke + ttlMs, or the session's
+// VanishFrom) by `at`.
 func (o *observations) deletionBetween(key string, since, at int64) bool {
 	for _, p := range o.ttlPuts[key] {
-		if p.op.Return >= since && p.op.Invoke+p.ttl <= at {
+		if p.op.Return >= since && p.expireAt <= at {
 			return true
 		}
 	}

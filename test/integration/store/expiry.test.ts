@@ -80,4 +80,43 @@ describe('per-key TTL on the control plane', () => {
       await sweeper.close();
     }
   });
+
+  it('a session whose owner died before binding a key: the sweeper deletes its Lease once it listed it unchanged for the TTL, and not after a renewal', bounded, async () => {
+    // The owner's clock never moves: it renews never, as a SIGKILLed process.
+    const ownerClock = new ManualClock();
+    await using b = await openBucket('orphan-sessions', { sweep: false, clock: ownerClock });
+    const dead = await b.store.session({ ttlMs: 2000 });
+    const sweeperClock = new ManualClock();
+    const sweeper = await openPeer(b, { clock: sweeperClock });
+    const leases = adminClients().coordination;
+    const exists = async () => {
+      try {
+        await leases.readNamespacedLease({ name: dead.id, namespace: b.namespace });
+        return true;
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return false;
+        throw err;
+      }
+    };
+    try {
+      // Listed when the sweeper starts; timed from that answer, on its clock.
+      const due = await waitFor(async () => {
+        await sweeperClock.advance(0);
+        return sweeper[storeInternals].sessionLeaseDueAt(dead.id);
+      }, 'the sweeper to list the session Lease');
+      assert.equal(due, sweeperClock.monotonic() + 2000);
+      // A change (by hand, standing for a renewal: a new resourceVersion) before the TTL ran out: the next list times it afresh.
+      await leases.patchNamespacedLease({ name: dead.id, namespace: b.namespace, body: [{ op: 'add', path: '/metadata/labels/renewed-by-hand', value: 'yes' }] });
+      await sweeperClock.advance(2000);
+      await waitFor(() => sweeper[storeInternals].sessionLeaseDueAt(dead.id) === sweeperClock.monotonic() + 2000, 'the renewal to be timed afresh');
+      assert.equal(await exists(), true, 'a renewed session Lease stays');
+      await sweeperClock.advance(1999);
+      assert.equal(await exists(), true, 'not before the TTL since the renewal');
+      await sweeperClock.advance(1);
+      await waitFor(async () => !(await exists()), 'the unrenewed session Lease to be deleted');
+    } finally {
+      await sweeper.close();
+    }
+  });
 });
+

@@ -6,13 +6,17 @@
  * value in value chunks, compacts its head into chunks, collects the chunks
  * no head references and tears the bucket down; the authorizer grants
  * nothing beyond the verbs the layout needs; without `create` the error is
- * a ForbiddenError naming the verb and resource missing.
+ * a ForbiddenError naming the verb and resource missing. The optional
+ * deploy/rbac-sessions.yaml is enough for sessions (the owner's Lease, a
+ * sweeper's list and conditional delete of unrenewed session Leases) and
+ * grants no more on leases.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { AuthorizationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { AuthorizationV1Api, CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { ConfigMapStore, ForbiddenError, type BucketKind } from '../../../src/index.js';
+import { ManualClock } from '../../../src/testing/index.js';
 import { testControlPlane } from '../../controlplane/remote.js';
 import { expectApiStatus } from '../../support/kube.js';
 import { asServiceAccount } from '../../support/rbac.js';
@@ -81,7 +85,7 @@ async function chunkedLife(kc: KubeConfig, namespace: string, kind: BucketKind, 
 }
 
 /** What the API server's authorizer decides for the manifest's ServiceAccount. */
-function authorizer(namespace: string) {
+function authorizer(namespace: string, group = '') {
   const authz = cp.adminKubeConfig().makeApiClient(AuthorizationV1Api);
   return async (verb: string, resource: string, name?: string) =>
     (await authz.createSubjectAccessReview({
@@ -89,7 +93,7 @@ function authorizer(namespace: string) {
         spec: {
           user: `system:serviceaccount:${namespace}:my-app`,
           groups: ['system:serviceaccounts', `system:serviceaccounts:${namespace}`, 'system:authenticated'],
-          resourceAttributes: { namespace, verb, group: '', resource, ...(name ? { name } : {}) },
+          resourceAttributes: { namespace, verb, group, resource, ...(name ? { name } : {}) },
         },
       },
     })).status?.allowed === true;
@@ -160,5 +164,64 @@ describe('deploy/rbac-secrets.yaml (optional, for Secret buckets)', () => {
     const namespace = await cp.freshNamespace('rbac-secrets-exact');
     await asServiceAccount(cp, namespace, (m) => m, ['rbac.yaml', 'rbac-secrets.yaml']);
     await expectExactGrant(namespace, 'secrets', 'my-app-secrets');
+  });
+});
+
+describe('deploy/rbac-sessions.yaml (optional, for sessions)', () => {
+  it("with rbac.yaml, is enough for sessions: open, bind, close; a sweeper deletes a dead owner's keys, and the Lease of a dead owner that bound none", bounded, async () => {
+    const namespace = await cp.freshNamespace('rbac-sessions');
+    const kc = await asServiceAccount(cp, namespace, (m) => m, ['rbac.yaml', 'rbac-sessions.yaml']);
+    // Owners on clocks that never move renew never, as SIGKILLed processes.
+    const owner = await ConfigMapStore.open({ name: 'my-app-state', kubeConfig: kc, create: true, sweep: false, clock: new ManualClock() });
+    const sweeperClock = new ManualClock();
+    const sweeper = await ConfigMapStore.open({ name: 'my-app-state', kubeConfig: kc, clock: sweeperClock });
+    const leases = cp.adminKubeConfig().makeApiClient(CoordinationV1Api);
+    const leaseNames = async () => (await leases.listNamespacedLease({ namespace })).items.map((l) => l.metadata?.name);
+    try {
+      const closing = await owner.session({ ttlMs: 1000 });
+      await owner.put('members/a', 'a', { session: closing });
+      await closing.close();
+      assert.equal(await owner.get('members/a', { consistent: true }), undefined);
+      assert.ok(!(await leaseNames()).includes(closing.id), 'close() deleted its Lease');
+
+      const dying = await owner.session({ ttlMs: 1000 });
+      const keyless = await owner.session({ ttlMs: 1000 });
+      await owner.put('members/b', 'b', { session: dying });
+      await waitFor(async () => (await sweeper.get('members/b')) !== undefined, 'the sweeper to see the key');
+      await waitFor(async () => {
+        await sweeperClock.advance(500);
+        const names = await leaseNames();
+        return (await sweeper.get('members/b')) === undefined && !names.includes(dying.id) && !names.includes(keyless.id);
+      }, "the dead owner's key and both its Leases to go");
+    } finally {
+      await sweeper.close();
+      await owner.close();
+    }
+  });
+
+  it('grants exactly get, list, watch, update and delete on leases (create comes from rbac.yaml), nothing on other resources', bounded, async () => {
+    const namespace = await cp.freshNamespace('rbac-sessions-exact');
+    await asServiceAccount(cp, namespace, (m) => m, ['rbac.yaml', 'rbac-sessions.yaml']);
+    const allowed = authorizer(namespace, 'coordination.k8s.io');
+    for (const verb of ['get', 'list', 'watch', 'update', 'delete', 'create']) assert.equal(await allowed(verb, 'leases', 'my-app-state-session-0123456789abcdef'), true, `${verb} leases (session names are random)`);
+    for (const verb of ['patch', 'deletecollection']) assert.equal(await allowed(verb, 'leases', 'my-app-state-session-0123456789abcdef'), false, `${verb} leases is not granted (kubekv never uses it on a session)`);
+  });
+
+  it('without it, a sweeping store opens and expires keys; the list of session Leases is refused (logged once), and a session cannot be opened: ForbiddenError', bounded, async () => {
+    const namespace = await cp.freshNamespace('rbac-no-sessions');
+    const kc = await asServiceAccount(cp, namespace);
+    const messages: string[] = [];
+    const record = (obj: unknown, msg?: string) => void messages.push(typeof obj === 'string' ? obj : (msg ?? ''));
+    const logger = { debug: () => {}, info: record, warn: record, error: record, child: () => logger };
+    const store = await ConfigMapStore.open({ name: 'my-app-state', kubeConfig: kc, create: true, logger });
+    try {
+      await store.put('k', 'v', { ttlMs: 1000 });
+      await waitFor(async () => (await store.get('k')) === undefined, 'the key to expire');
+      await waitFor(() => messages.some((m) => m.startsWith('may not list session Leases')), 'the refused list to be logged');
+      await assert.rejects(store.session({ ttlMs: 1000 }), ForbiddenError);
+    } finally {
+      await store.close();
+    }
+    assert.equal(messages.filter((m) => m.startsWith('may not list session Leases')).length, 1);
   });
 });

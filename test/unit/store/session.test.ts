@@ -4,7 +4,9 @@
  * session's keys are deleted in one commit when it is closed, and when its
  * owner stops renewing, once a sweeper has seen the Lease unchanged for the
  * session's TTL on its own clock, never before; renewals write the Lease,
- * never the bucket; bad input is refused with nothing written.
+ * never the bucket; bad input is refused with nothing written. A session
+ * Lease no key names (its owner died before binding one) is deleted once a
+ * sweeper has listed it unchanged for its TTL, never a renewed one.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -170,5 +172,108 @@ describe('sessions, on a MemoryStore', () => {
     assert.equal(stored(cluster, 'k'), 'v', 'not tried again before 2 s more');
     await clock.advance(1);
     await waitFor(() => stored(cluster, 'k') === undefined, 'the third attempt to land');
+  });
+});
+
+describe('session Leases no key names, on a MemoryStore', () => {
+  it("a session whose owner died before binding a key: a sweeper deletes its Lease once it has seen it unrenewed for the TTL on its own clock, and never a renewed one", async () => {
+    const cluster = new MemoryCluster();
+    const deadClock = new ManualClock(); // never advanced: its owner never renews, as a SIGKILLed process
+    const liveClock = new ManualClock();
+    const sweeperClock = new ManualClock();
+    // A day ahead on the wall: no renewTime is ever compared with it.
+    sweeperClock.setWall(liveClock.now() + 86_400_000);
+    await using deadOwner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: deadClock, sweep: false });
+    await using liveOwner = await MemoryStore.open({ name: 'app', cluster, clock: liveClock, sweep: false });
+    await using otherBucket = await MemoryStore.open({ name: 'other', create: true, cluster, clock: deadClock, sweep: false });
+    const dead = await deadOwner.session({ ttlMs: TTL });
+    const live = await liveOwner.session({ ttlMs: TTL });
+    const foreign = await otherBucket.session({ ttlMs: TTL });
+
+    let lists = 0;
+    cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'list', async (next) => {
+      const answer = await next();
+      lists++;
+      return answer;
+    });
+    // The sweeper lists the bucket's session Leases when it starts: that answer starts their TTL on its clock.
+    await using _sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
+    await waitFor(async () => {
+      await sweeperClock.advance(0);
+      return lists === 1;
+    }, 'the sweeper to list the session Leases');
+
+    // The live owner renews every TTL/6; the sweeper's clock runs alongside.
+    for (let i = 0; i < 6; i++) {
+      await liveClock.advance(TTL / 6);
+      if (i < 5) await sweeperClock.advance(TTL / 6);
+      else await sweeperClock.advance(TTL / 6 - 1);
+    }
+    assert.ok(lease(cluster, dead.id), 'not a millisecond before the TTL');
+    await sweeperClock.advance(1);
+    await waitFor(() => lease(cluster, dead.id) === undefined, 'the dead session Lease to be deleted');
+    assert.equal(lists, 2, 'listed again when the Lease came due, not before');
+    assert.ok(lease(cluster, live.id), 'a renewed session Lease stays');
+    assert.ok(live.active);
+    assert.ok(lease(cluster, foreign.id), "another bucket's session Lease stays");
+    // The live session keeps renewing through further lists and is never deleted.
+    for (let i = 0; i < 18; i++) {
+      await liveClock.advance(TTL / 6);
+      await sweeperClock.advance(TTL / 6);
+    }
+    assert.ok(lease(cluster, live.id) && live.active, 'still held after three TTLs of lists');
+    await live.close();
+    await foreign.close();
+  });
+
+  it('a sweeper that may not list leases logs so once and goes on sweeping keys', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    const messages: string[] = [];
+    const record = (obj: unknown, msg?: string) => void messages.push(typeof obj === 'string' ? obj : (msg ?? ''));
+    const logger = { debug: () => {}, info: record, warn: record, error: record, child: () => logger };
+    // Once is enough: a sweeper refused the list never lists again.
+    cluster.fake.refuseNext(403, { match: { verb: 'list', resource: 'leases' } });
+    await using store = await MemoryStore.open({ name: 'app', create: true, cluster, clock, logger });
+    await store.put('k', 'v', { ttlMs: TTL });
+    await clock.advance(0);
+    await clock.advance(TTL);
+    await waitFor(() => stored(cluster, 'k') === undefined, 'the key to expire');
+    await clock.advance(10 * 60_000);
+    assert.equal(messages.filter((m) => m.startsWith('may not list session Leases')).length, 1, messages.join(' | '));
+  });
+});
+
+describe('a sweeper whose view of a session Lease is stale', () => {
+  it('reads the Lease before ending the session: a renewal its watch has not delivered keeps the keys', async () => {
+    const cluster = new MemoryCluster();
+    const ownerClock = new ManualClock();
+    const sweeperClock = new ManualClock();
+    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
+    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
+    const session = await owner.session({ ttlMs: TTL });
+    await owner.put('k', 'v', { session });
+    await waitFor(async () => (await sweeper.get('k')) !== undefined, 'the sweeper to see the key');
+    await sweeperClock.advance(0);
+    // Watch events stall (a watch that reconnects slowly, a lagging API server cache); requests still go through.
+    cluster.fake.pauseWatches();
+    try {
+      for (let i = 0; i < 12; i++) {
+        await ownerClock.advance(TTL / 6);
+        await sweeperClock.advance(TTL / 6);
+      }
+      assert.ok(session.active, 'the owner renews all along');
+      assert.equal(stored(cluster, 'k'), 'v', 'a renewed session keeps its keys, whatever the sweeper\'s watch missed');
+    } finally {
+      // Closing the stores needs their watches.
+      cluster.fake.resumeWatches();
+    }
+    // The owner dies: now the sweeper ends it, a TTL after it last saw a change.
+    await sweeperClock.advance(TTL);
+    await waitFor(async () => {
+      await sweeperClock.advance(100);
+      return stored(cluster, 'k') === undefined;
+    }, 'the keys of the dead owner to go');
+    assert.equal(await sweeper.get('k'), undefined);
   });
 });
