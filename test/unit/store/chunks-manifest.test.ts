@@ -49,6 +49,22 @@ function valueChunks(cluster: FakeCluster): number {
   return referenced(cluster).filter((ref) => (ref as { value?: true }).value).length;
 }
 
+/** Puts ten values of 1,500 random bytes (a value chunk each: more than a head lists) and waits for the list to move into a manifest chunk. */
+async function fillPastManifest(store: ConfigMapStore, cluster: FakeCluster): Promise<void> {
+  for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
+  await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+}
+
+/** Runs `check` on a store opened afresh on the bucket (it reads the head and every chunk), then closes it. */
+async function withReader(cluster: FakeCluster, check: (reader: ConfigMapStore) => Promise<void>): Promise<void> {
+  const reader = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
+  try {
+    await check(reader);
+  } finally {
+    await reader.close();
+  }
+}
+
 const asObject = (pairs: KVPair[]) => Object.fromEntries(pairs.map((p) => [p.key, [p.text, p.lastIndex]]));
 
 /** A store that keeps values over 1 KiB in value chunks, so each such put adds a chunk to the list. */
@@ -108,8 +124,7 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
     const cluster = new FakeCluster();
     const store = await open(cluster, true);
     try {
-      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
-      await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+      await fillPastManifest(store, cluster);
       const ref = manifestRef(cluster)!;
       await cluster.api.configMaps(NS).delete(ref.name, {});
       await assert.rejects(ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api }), (err: unknown) => {
@@ -121,13 +136,10 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
       // The writer holds the list: its next compaction writes a new manifest chunk.
       for (let i = 0; i < 20; i++) await store.put(`small/${i}`, 'y'.repeat(200));
       await until(() => manifestRef(cluster) !== undefined && manifestRef(cluster)!.name !== ref.name, 'a new manifest chunk');
-      const reader = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
-      try {
+      await withReader(cluster, async (reader) => {
         assert.equal((await reader.list('big/')).length, 10);
         assert.equal((await reader.list('small/')).length, 20);
-      } finally {
-        await reader.close();
-      }
+      });
     } finally {
       await store.close();
     }
@@ -150,12 +162,9 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
       const left = [...manifests].filter((name) => cluster.object('configmaps', NS, name) !== undefined);
       // Those of the last CHUNK_REUSE_REVISIONS (16) revisions may stay.
       assert.ok(left.length < manifests.size / 2, `old manifest chunks are collected (${left.length} of ${manifests.size} left)`);
-      const reader = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
-      try {
+      await withReader(cluster, async (reader) => {
         assert.deepEqual(asObject(await reader.list('')), asObject(await store.list('')));
-      } finally {
-        await reader.close();
-      }
+      });
     } finally {
       await store.close();
     }
@@ -170,19 +179,15 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
     const cluster = new FakeCluster();
     const store = await open(cluster, true);
     try {
-      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
-      await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+      await fillPastManifest(store, cluster);
       assert.throws(() => parseManifest(annotations(cluster)['kubekv.dev/chunks']), FormatError);
       // A commit that changes no chunk keeps it so.
       await store.put('small', 'x');
       assert.equal(annotations(cluster)['kubekv.dev/format'], '3');
       assert.throws(() => parseManifest(annotations(cluster)['kubekv.dev/chunks']), FormatError);
-      const reader = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
-      try {
+      await withReader(cluster, async (reader) => {
         assert.equal((await reader.list('big/')).length, 10);
-      } finally {
-        await reader.close();
-      }
+      });
     } finally {
       await store.close();
     }
@@ -192,8 +197,7 @@ describe('a manifest chunk holds a long chunk list (format 3)', () => {
     const cluster = new FakeCluster();
     const store = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api, create: true, compression: false, chunks: { largeValueBytes: 1024, compactBytes: 2048 } });
     try {
-      for (let i = 0; i < 10; i++) await store.put(`big/${i}`, randomBytes(1500).toString('hex'));
-      await until(() => manifestRef(cluster) !== undefined, 'a manifest chunk');
+      await fillPastManifest(store, cluster);
       const before = referenced(cluster);
       const follower = await ConfigMapStore.open({ name: BUCKET, namespace: NS, api: cluster.api });
       try {
