@@ -25,7 +25,10 @@
  * - `signal` aborts when the session is lost (no renewal succeeded within
  *   2/3 of ttlMs, so before any sweeper can end it; the Lease taken or
  *   deleted) or closed; from then on a write naming it is refused with
- *   SessionClosedError and nothing is written.
+ *   SessionClosedError and nothing is written. A lost session's Lease is
+ *   then released as soon as the owner reaches the API server (the lock's
+ *   release on loss), so a sweeper ends it at once: its keys may go before
+ *   ttlMs has passed since the last renewal, never before `signal` aborted.
  *
  * The Lease is named `<bucket>-session-<16 random hex digits>` (its name is
  * the session's `id`), labelled app.kubernetes.io/managed-by=kubekv,

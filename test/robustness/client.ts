@@ -38,7 +38,7 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubekvError, type Logger, type Session } from '../../src/index.js';
+import { ClosedError, KubekvError, type Logger, type Session } from '../../src/index.js';
 import type { ClientCommand, ClientEvent, ClientJob, ClientStats } from './client-protocol.js';
 import { HistoryWriter, monotonicNow, type BatchOpRecord, type Lifetime, type OkResult, type OpFields, type PairRecord } from './history.js';
 import { Prng } from './prng.js';
@@ -283,6 +283,7 @@ async function sessionStep(): Promise<boolean> {
     await recorded(`${client}.${job.incarnation}-${++seq}`, { op: 'sessionOpen', ttlMs }, async () => {
       const session = await ownerStore.session({ ttlMs, signal: AbortSignal.timeout(job.timeouts.timeoutMs * 2) });
       sessionsById.set(session.id, session);
+      recordLoss(session);
       o.live.push({ session, closeAfter: performance.now() + life });
       return { session: session.id };
     });
@@ -297,6 +298,25 @@ async function sessionStep(): Promise<boolean> {
     return true;
   }
   return false;
+}
+
+/**
+ * Records the loss of `session` as a `sessionLost` the moment its signal
+ * aborts for anything but a close: no renewal succeeded within the renew
+ * deadline (a partition, a pause, lost answers), or the Lease was taken or
+ * deleted. The owner then releases the Lease as soon as it reaches the API
+ * server (the lock's elector releases on close), and a sweeper that sees
+ * it released ends the session at once: its keys may vanish from the
+ * loss on, before the open's invoke + ttlMs. The abort listener runs
+ * before that release is sent, so the record comes first.
+ */
+function recordLoss(session: Session): void {
+  const lost = () => {
+    if (session.signal.reason instanceof ClosedError) return;
+    void recorded(`${client}.${job.incarnation}-${++seq}`, { op: 'sessionLost', session: session.id }, () => Promise.resolve({}));
+  };
+  if (session.signal.aborted) lost();
+  else session.signal.addEventListener('abort', lost, { once: true });
 }
 
 /** Closes `session` as a recorded sessionClose (close() never rejects). */

@@ -26,21 +26,24 @@ export type BatchOpRecord =
  * after the write), or `session` (the id of the session it is bound to: it
  * goes when the session is closed, or swept once its owner stopped
  * renewing), or neither (until deleted). The checker lets such a key vanish
- * from the put's invoke + ttlMs, or from its session's close invoke or open
- * invoke + the session's ttlMs, never before.
+ * from the put's invoke + ttlMs, or from its session's close invoke, loss
+ * (sessionLost) or open invoke + the session's ttlMs, never before.
  */
 export type Lifetime = { ttlMs?: number; session?: never } | { session?: string; ttlMs?: never };
 
 /**
  * A session operation of a client (session-owner.ts): `sessionOpen` (ok
- * result `{ session: id }`), `sessionClose` and `sessionAbandon` (its owner
+ * result `{ session: id }`), `sessionClose`, `sessionAbandon` (its owner
  * stops renewing, without closing it; recorded as an invoke and an ok at
  * once, for the summary and for people: the checker's bound does not use
- * it). Not store operations: the checker takes them out of the history.
+ * it) and `sessionLost` (its signal aborted for anything but a close: the
+ * owner releases the Lease when it can, so the keys may vanish from then
+ * on; an invoke and an ok at once). Not store operations: the checker
+ * takes them out of the history.
  */
 export type SessionOpFields =
   | { op: 'sessionOpen'; ttlMs: number }
-  | { op: 'sessionClose' | 'sessionAbandon'; session: string };
+  | { op: 'sessionClose' | 'sessionAbandon' | 'sessionLost'; session: string };
 
 /** Who deleted, created or edited the bucket: a kubekv store, or raw API calls as kubectl makes them. */
 export type BucketActor = 'kubekv' | 'hand';

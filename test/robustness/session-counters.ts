@@ -18,8 +18,10 @@ export interface SessionCounters {
   abandoned: number;
   /** Of the abandoned: those no sweeper had ended when their owner thawed, closed then (sessionClose). */
   closedOnThaw: number;
-  /** Sessions opened and neither closed nor abandoned: their owner was SIGKILLed, or lost them (a pause or partition past the renew deadline). */
-  lostOrKilled: number;
+  /** Sessions their owner lost (sessionLost: a pause, partition or lost answers past the renew deadline), whatever came after. */
+  lost: number;
+  /** Sessions opened and neither closed, abandoned nor lost: their owner was SIGKILLed. */
+  killed: number;
   /** Sessions opened and never closed (abandoned and not closed on thaw, lost, or owner killed). */
   unclosed: number;
   /** Of the unclosed: those whose Lease was gone at the end (a sweeper ended them and deleted it). */
@@ -34,11 +36,13 @@ export function countSessions(records: HistoryRecord[], leases: Set<string> | un
   const opened = new Set<string>();
   const closed = new Set<string>();
   const abandoned = new Set<string>();
+  const lost = new Set<string>();
   const expiries = new Set<string>();
   for (const r of records) {
     if (r.t === 'invoke' && r.op === 'sessionOpen') openIds.set(r.id, r.op);
     else if (r.t === 'invoke' && r.op === 'sessionClose') closed.add(r.session);
     else if (r.t === 'invoke' && r.op === 'sessionAbandon') abandoned.add(r.session);
+    else if (r.t === 'invoke' && r.op === 'sessionLost') lost.add(r.session);
     else if (r.t === 'ok' && openIds.has(r.id) && 'session' in r.result) opened.add(r.result.session);
     else if (r.t === 'watch' && r.type === 'delete' && r.reason === 'expired') expiries.add(`${JSON.stringify(r.key)}@${r.revision}`);
   }
@@ -50,7 +54,8 @@ export function countSessions(records: HistoryRecord[], leases: Set<string> | un
     abandoned: abandoned.size,
     closedOnThaw: [...abandoned].filter((id) => closed.has(id)).length,
     unclosed: unclosed.length,
-    lostOrKilled: unclosed.filter((id) => !abandoned.has(id)).length,
+    lost: lost.size,
+    killed: unclosed.filter((id) => !abandoned.has(id) && !lost.has(id)).length,
     sweptAtEnd: leases === undefined ? 0 : unclosed.filter((id) => !leases.has(id)).length,
     leasesLeft: leases?.size ?? 0,
   };

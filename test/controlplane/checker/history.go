@@ -83,9 +83,11 @@ type Mutation struct {
 }
 
 // Session is a session of the history (issue 20): opened by a client
-// (sessionOpen, ok with its id), then closed (sessionClose) or abandoned
+// (sessionOpen, ok with its id), then closed (sessionClose), abandoned
 // (sessionAbandon: its owner stopped renewing without closing it; a
-// SIGKILLed owner abandons its sessions without a record).
+// SIGKILLed owner abandons its sessions without a record) or lost
+// (sessionLost: its owner's renewals failed past the renew deadline, or
+// the Lease was taken or deleted).
 type Session struct {
 	ID     string
 	Client int
@@ -95,16 +97,22 @@ type Session struct {
 	// Abandon is the sessionAbandon, if any: for people and the summary;
 	// the bound below does not use it (see VanishFrom).
 	Abandon *Op
+	// Lost is the first sessionLost, if any: the owner knew then that it
+	// no longer held the session, and releases its Lease when it can.
+	Lost *Op
 }
 
 // VanishFrom is the earliest time a key bound to the session may vanish
-// with no operation of the history: the close's invoke, or the open's
-// invoke + ttlMs, whichever comes first.
+// with no operation of the history: the close's invoke, the loss's
+// invoke, or the open's invoke + ttlMs, whichever comes first.
 //
 // Why these and nothing tighter. A correct store deletes a session's keys
 // (1) in the commit of close(), which follows its invoke; or (2) when a
 // sweeper has seen the session's Lease released or gone, which only
-// close() (after its invoke) or a sweeper (after (3)) does; or (3) when a
+// close() (after its invoke), the owner after it lost the session (its
+// lock's elector releases the Lease once it reaches the API server again;
+// the loss is recorded before that release is sent) or a sweeper (after
+// (3)) does; or (3) when a
 // sweeper has seen the Lease's current version unchanged for ttlMs on its
 // own clock. In (3) the sweeper first saw that version after it landed,
 // and it landed no earlier than the invoke of the request that wrote it;
@@ -124,8 +132,10 @@ type Session struct {
 // decides, and an early end of a live session is caught.
 func (s *Session) VanishFrom() int64 {
 	from := s.Open.Invoke + s.TtlMs*1_000_000
-	if s.Close != nil && s.Close.Invoke < from {
-		from = s.Close.Invoke
+	for _, end := range []*Op{s.Close, s.Lost} {
+		if end != nil && end.Invoke < from {
+			from = end.Invoke
+		}
 	}
 	return from
 }
@@ -590,7 +600,7 @@ func parseInvoke(rec *rawRecord, at int64) (*Op, error) {
 			return nil, fmt.Errorf("sessionOpen needs a positive ttlMs")
 		}
 		op.Muts = []Mutation{{TtlMs: *rec.TtlMs}}
-	case "sessionClose", "sessionAbandon":
+	case "sessionClose", "sessionAbandon", "sessionLost":
 		if rec.Session == nil || *rec.Session == "" {
 			return nil, fmt.Errorf("%s needs session", rec.Op)
 		}
@@ -624,7 +634,7 @@ func (m *Mutation) setLifetime(ttlMs *int64, session *string) error {
 
 // isSessionOp reports whether the op opens, closes or abandons a session.
 func (o *Op) isSessionOp() bool {
-	return o.Kind == "sessionOpen" || o.Kind == "sessionClose" || o.Kind == "sessionAbandon"
+	return o.Kind == "sessionOpen" || o.Kind == "sessionClose" || o.Kind == "sessionAbandon" || o.Kind == "sessionLost"
 }
 
 // bindExpiries takes the session operations out of Ops into Sessions,
@@ -659,6 +669,9 @@ func (h *History) bindExpiries() error {
 		}
 		if op.Kind == "sessionAbandon" && s.Abandon == nil {
 			s.Abandon = op
+		}
+		if op.Kind == "sessionLost" && s.Lost == nil {
+			s.Lost = op
 		}
 	}
 	h.Ops = store

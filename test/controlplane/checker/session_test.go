@@ -2,7 +2,8 @@ package main
 
 // Sessions (issue 20): a key bound to a session may vanish with no
 // operation of the history from its session's VanishFrom on (the close's
-// invoke, or the open's invoke + ttlMs), never before, and never comes back.
+// invoke, the loss's invoke, or the open's invoke + ttlMs), never before,
+// and never comes back.
 
 import (
 	"strings"
@@ -16,6 +17,9 @@ func opened(id string, at int64, session string) string {
 func closeSession(session string) string { return `"op":"sessionClose","session":"` + session + `"` }
 func abandonSession(session string) string {
 	return `"op":"sessionAbandon","session":"` + session + `"`
+}
+func loseSession(session string) string {
+	return `"op":"sessionLost","session":"` + session + `"`
 }
 func putIn(key, value, session string) string {
 	return put(key, value) + `,"session":"` + session + `"`
@@ -85,6 +89,38 @@ func TestSessionKeyVanishingEarlyIsCaught(t *testing.T) {
 	)
 }
 
+// The owner lost the session (renewals failed past its renew deadline) and
+// released the Lease once it could, so a sweeper ended it before the open's
+// invoke + ttlMs: from the loss on that is allowed, before it is not.
+func TestLostSessionKeysVanishFromTheLossOn(t *testing.T) {
+	expectPass(t,
+		inv("1-1", 1, 10, openSession(5)), opened("1-1", 20, "s1"),
+		inv("1-2", 1, 30, putIn("k", "1-2", "s1")), ok("1-2", 40, at(1)),
+		inv("1-3", 1, 2*ms, loseSession("s1")), ok("1-3", 2*ms, `{}`),
+		inv("2-1", 2, 3*ms, get("k")), ok("2-1", 3*ms+10, notFound),
+	)
+	// Gone at 1 ms, before the loss at 2 ms (and before open + ttlMs): early.
+	expectLinViolation(t,
+		inv("1-1", 1, 10, openSession(5)), opened("1-1", 20, "s1"),
+		inv("1-2", 1, 30, putIn("k", "1-2", "s1")), ok("1-2", 40, at(1)),
+		inv("2-1", 2, ms, get("k")), ok("2-1", ms+10, notFound),
+		inv("1-3", 1, 2*ms, loseSession("s1")), ok("1-3", 2*ms, `{}`),
+	)
+	// The watches follow the same bound: a delete after the loss is explained.
+	s, code := check(t,
+		inv("1-1", 1, 10, openSession(5)), opened("1-1", 20, "s1"),
+		inv("1-2", 1, 30, putIn("w", "1-2", "s1")), ok("1-2", 40, at(1)),
+		watchStart(3, 5), snapshot(3, 6, 0, ""), watchPut(3, 45, "w", "1-2", 1),
+		inv("1-3", 1, ms, loseSession("s1")), ok("1-3", ms, `{}`),
+		watchDelete(3, ms+90, "w", 2),
+		clientEnd(3, 2*ms),
+		final(2*ms, "", 2),
+	)
+	if code != 0 || s.WatchViolations != 0 {
+		t.Fatalf("want a pass, got exit %d: %+v", code, s)
+	}
+}
+
 func TestSessionKeyComingBackIsCaught(t *testing.T) {
 	expectLinViolation(t,
 		inv("1-1", 1, 10, openSession(5)), opened("1-1", 20, "s1"),
@@ -116,6 +152,7 @@ func TestBadSessionInput(t *testing.T) {
 	for name, lines := range map[string][]string{
 		"put bound to a session never opened": {inv("1-1", 1, 10, putIn("k", "1-1", "nope")), ok("1-1", 20, at(1))},
 		"close of a session never opened":     {inv("1-1", 1, 10, closeSession("nope")), ok("1-1", 20, `{}`)},
+		"loss of a session never opened":      {inv("1-1", 1, 10, loseSession("nope")), ok("1-1", 20, `{}`)},
 		"open without ttlMs":                  {inv("1-1", 1, 10, `"op":"sessionOpen"`), opened("1-1", 20, "s1")},
 		"open ok without its id":              {inv("1-1", 1, 10, openSession(5)), ok("1-1", 20, `{}`)},
 		"ttlMs and session on one put":        {inv("1-1", 1, 10, openSession(5)), opened("1-1", 20, "s1"), inv("1-2", 1, 30, putTTL("k", "1-2", 1)+`,"session":"s1"`), ok("1-2", 40, at(1))},

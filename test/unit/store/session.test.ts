@@ -11,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ForbiddenError, InvalidOptionError, SessionClosedError, type TreeEvent } from '../../../src/index.js';
+import { networkError } from '../../../src/testing/fake-cluster.js';
 import { ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
 import { waitFor } from '../../support/wait.js';
 
@@ -117,6 +118,38 @@ describe('sessions, on a MemoryStore', () => {
       return stored(cluster, 'k') === undefined;
     }, 'the keys of a session whose Lease is gone');
     await waitFor(() => session.signal.aborted, 'the owner to see its session lost');
+  });
+
+  it('a session its owner lost is released once the owner reaches the API server: a sweeper ends it at once, before the TTL, never before the owner was told', async () => {
+    const cluster = new MemoryCluster();
+    const ownerClock = new ManualClock();
+    const sweeperClock = new ManualClock();
+    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
+    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
+    const session = await owner.session({ ttlMs: TTL });
+    await owner.put('k', 'v', { session });
+    await waitFor(async () => (await sweeper.get('k')) !== undefined, 'the sweeper to see the key');
+    // Every renewal fails (lost answers, a partition) until the owner gives up; then it reaches the server again.
+    const cutOff = cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'update', () => Promise.reject(networkError('ECONNRESET', 'the owner is cut off')));
+    let storedAtAbort: string | undefined;
+    session.signal.addEventListener('abort', () => {
+      storedAtAbort = stored(cluster, 'k');
+      cutOff();
+    });
+    let elapsed = 0;
+    while (!session.signal.aborted && elapsed < TTL) {
+      elapsed += 100;
+      await ownerClock.advance(100);
+      await sweeperClock.advance(100);
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(session.signal.aborted && elapsed <= (2 * TTL) / 3 + 100, `the owner gives up 2/3 of the TTL after its last renewal (${elapsed} ms)`);
+    assert.equal(storedAtAbort, 'v', 'the keys were there when the owner was told');
+    // No clock moves from here: the keys go at once, not TTL after the last renewal.
+    await waitFor(async () => {
+      await sweeperClock.advance(0);
+      return stored(cluster, 'k') === undefined;
+    }, 'the keys of the released session to be deleted without waiting for the TTL');
   });
 
   it('refuses bad input with a typed error and writes nothing', async () => {
