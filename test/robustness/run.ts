@@ -136,7 +136,7 @@ function printSummary(r: RobustnessResult, ms: number): void {
   }
   if (r.sessions) {
     const x = r.sessions;
-    console.log(`  ttl and sessions: ${x.expiries} keys expired (a TTL or a session ended); sessions ${x.opened} opened, ${x.closed} closed, ${x.abandoned} abandoned (owner frozen; ${x.closedOnThaw} of them closed on thaw, no sweeper having ended them), ${x.lost} lost by their owner (renewals failed past the renew deadline; their keys may go from the loss on), ${x.killed} more with their owner killed; of the ${x.unclosed} never closed, ${x.sweptAtEnd} with their Lease gone at the end; ${x.leasesLeft} session Leases left`);
+    console.log(`  ttl and sessions: ${x.expiries} keys expired (a TTL or a session ended); sessions ${x.opened} opened, ${x.closed} closed, ${x.abandoned} abandoned (owner frozen; ${x.closedOnThaw} of them closed on thaw, no sweeper having ended them), ${x.lost} lost (the owner's signal aborted: renewals failed past the renew deadline, or a sweeper ended it, abandoned ones included; their keys may go from the loss on), ${x.killed} more with their owner killed; of the ${x.unclosed} never closed, ${x.sweptAtEnd} with their Lease gone at the end; ${x.leasesLeft} session Leases left`);
   }
   if (r.chunks) {
     const c = r.chunks;

@@ -18,7 +18,7 @@ export interface SessionCounters {
   abandoned: number;
   /** Of the abandoned: those no sweeper had ended when their owner thawed, closed then (sessionClose). */
   closedOnThaw: number;
-  /** Sessions their owner lost (sessionLost: a pause, partition or lost answers past the renew deadline), whatever came after. */
+  /** Sessions their owner lost (sessionLost: renewals failed past the renew deadline, or a sweeper ended the session; abandoned ones included), whatever came after. */
   lost: number;
   /** Sessions opened and neither closed, abandoned nor lost: their owner was SIGKILLed. */
   killed: number;
