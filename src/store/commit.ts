@@ -301,6 +301,9 @@ export function planCommit(base: BucketState, writes: readonly (readonly WriteOp
     for (const [key, tomb] of stagedTombs) tombView.set(key, tomb);
     for (const [name, ref] of stagedRefs) refView.set(name, ref);
     for (const [key, record] of stagedExpiry) expiryView.set(key, record);
+    // A key an earlier write of this commit expired and this one writes
+    // again is not expired: only what the commit leaves deleted is.
+    for (const entry of staged.values()) if (entry) expiredKeys.delete(entry.cmKey);
     for (const cmKey of stagedExpired) expiredKeys.add(cmKey);
     if (raise) raised = raise;
     dataBytes = bytes;

@@ -60,6 +60,19 @@ describe('planCommit', () => {
     assert.equal(plan.patch?.data?.a, 'new');
   });
 
+  it('names as expired only the keys the commit leaves deleted by an expiry: one written again by a later write of the commit is not', () => {
+    const expire: WriteOp = { kind: 'delete', key: 'a', cmKey: 'a', expect: 3, expired: true };
+    const again = planCommit(base, [[expire], [put('a', 'again')], [del('a')]], ctx);
+    assert.ok(again.outcomes.every((o) => o.ok));
+    assert.equal(again.patch?.data?.a, null);
+    assert.equal(again.patch?.metadata.annotations?.['kubekv.dev/expired'], undefined, 'the last delete of a was an explicit one');
+    const rewritten = planCommit(base, [[expire], [put('a', 'again')]], ctx);
+    assert.equal(rewritten.patch?.data?.a, 'again');
+    assert.equal(rewritten.patch?.metadata.annotations?.['kubekv.dev/expired'], undefined, 'a stays, so nothing expired');
+    const expired = planCommit(base, [[put('n', '1')], [expire]], ctx);
+    assert.deepEqual(JSON.parse(expired.patch!.metadata.annotations!['kubekv.dev/expired']!), { revision: 8, keys: ['a'] });
+  });
+
   it('deleteTree removes every key under the prefix, foreign ones included, and counts them', () => {
     const plan = planCommit(base, [[{ kind: 'deleteTree', prefix: 'dir/' }], [{ kind: 'deleteTree', prefix: 'nothing/' }]], ctx);
     assert.deepEqual(plan.outcomes.map((o) => (o.ok ? o.result.counts : [])), [[1], [0]]);
