@@ -65,6 +65,8 @@ export interface RobustnessOptions {
   chunks?: ChunkMode;
   /** gcGraceMs of the tiny chunk profiles. Default chunk-profiles.ts SAFE_GC_GRACE_MS. */
   gcGraceMs?: number;
+  /** Time limit of the linearizability search; past it the verdict is inconclusive. Default 120000. */
+  checkTimeoutMs?: number;
   /**
    * Adds a reader client (index `clients`, only reads and watches) for the
    * `slow-reader` fault. Default: true for the kubekv store when the faults
@@ -301,7 +303,7 @@ export async function runRobustness(options: RobustnessOptions): Promise<Robustn
   // ---- check ----
   try {
     const { path: binary } = await checkerReady;
-    const checked = await runChecker({ history: join(outDir, 'history.jsonl'), out: outDir, timeoutMs: 120_000, binary });
+    const checked = await runChecker({ history: join(outDir, 'history.jsonl'), out: outDir, timeoutMs: options.checkTimeoutMs ?? 120_000, binary });
     result.summary = checked.summary;
     result.exitCode = verdict(checked.exitCode, checked.summary);
   } catch (err) {

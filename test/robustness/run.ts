@@ -1,11 +1,13 @@
 /**
- * `npm run robustness [-- --duration 90s --seed 7 --clients 4 --store kubekv|naive --chunks mixed|tiny|default|off --gc-grace 15s --faults none|all|a,b --out dir]`
+ * `npm run robustness [-- --duration 90s --seed 7 --clients 4 --store kubekv|naive --chunks mixed|tiny|default|off --gc-grace 15s --check-timeout 20m --faults none|all|a,b --out dir]`
  * `npm run robustness -- --workload state [--ha] [--replicas 3] [--clients 2] [--duration 90s --seed 7 --faults ... --out dir]`
  *
  * Runs the robustness harness once (see README.md; the store workload is
  * harness.ts, the state workload state-workload.ts) and prints a summary. Exit status: 0 the checker passed, 1 it found a violation, 2 the
  * check was inconclusive or the run itself broke (including the hard
- * timeout: duration + 10 minutes, counted once the binaries are built).
+ * timeout: duration + the check's time limit (--check-timeout, by default
+ * the duration and at least 2 minutes) + 8 minutes, counted once the
+ * binaries are built; the state workload's: duration + 10 minutes).
  */
 import { randomInt } from 'node:crypto';
 import { relative } from 'node:path';
@@ -20,7 +22,7 @@ import { haFaultKinds, stateFaultKinds } from './state-nemesis.js';
 
 function usage(message: string): never {
   console.error(`robustness: ${message}`);
-  console.error('usage: npm run robustness -- [--workload store|state] [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--keys adversarial|plain] [--chunks mixed|tiny|default|off] [--gc-grace 15s] [--faults none|all|kind,...] [--out DIR]');
+  console.error('usage: npm run robustness -- [--workload store|state] [--duration 60s|5m] [--seed N] [--clients 4] [--allow-fewer] [--store kubekv|naive] [--keys adversarial|plain] [--chunks mixed|tiny|default|off] [--gc-grace 15s] [--check-timeout 20m] [--faults none|all|kind,...] [--out DIR]');
   console.error('       state workload: [--replicas 3] [--clients 2] [--ha]');
   console.error(`fault kinds: ${faultKinds.join(', ')}`);
   console.error(`state workload fault kinds: ${stateFaultKinds.join(', ')}; with --ha also ${haFaultKinds.join(', ')}`);
@@ -50,6 +52,7 @@ const { values } = (() => {
         keys: { type: 'string', default: 'adversarial' },
         chunks: { type: 'string', default: 'mixed' },
         'gc-grace': { type: 'string' },
+        'check-timeout': { type: 'string' },
         faults: { type: 'string', default: 'all' },
         out: { type: 'string' },
       },
@@ -83,6 +86,11 @@ if (values.keys !== 'adversarial' && values.keys !== 'plain') usage(`--keys ${va
 if (!(chunkModes as readonly string[]).includes(values.chunks)) usage(`--chunks ${values.chunks}: ${chunkModes.join(', ')}`);
 const chunkMode = values.chunks as ChunkMode;
 const gcGraceMs = values['gc-grace'] === undefined ? undefined : parseDuration(values['gc-grace']);
+// A long run's history is one porcupine partition of tens of thousands of
+// operations (batches and bucket deletions tie every key together): two
+// minutes left a 15-minute run inconclusive. The search gets as long as the
+// run by default, and never less than two minutes.
+const checkTimeoutMs = values['check-timeout'] === undefined ? Math.max(120_000, durationMs) : parseDuration(values['check-timeout']);
 let faults;
 try {
   faults = parseFaults(values.faults);
@@ -96,7 +104,7 @@ if (!process.env[controlPlaneEnv]) await ensureBinary((line) => log(`[controlpla
 await ensureChecker(log);
 const started = Date.now();
 // The last resort: whatever hangs, the run ends (client-process.ts and the control plane kill their children on exit).
-const hardTimeoutMs = durationMs + 10 * 60_000;
+const hardTimeoutMs = durationMs + checkTimeoutMs + 8 * 60_000;
 setTimeout(() => {
   console.error(`robustness: hard timeout after ${Math.round(hardTimeoutMs / 1000)} s; aborting`);
   process.exit(2);
@@ -111,6 +119,7 @@ const result = await runRobustness({
   keySet: values.keys,
   chunks: chunkMode,
   ...(gcGraceMs === undefined ? {} : { gcGraceMs }),
+  checkTimeoutMs,
   faults,
   ...(values.out ? { out: values.out } : {}),
   log,
