@@ -18,7 +18,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigMapStore } from '../../../src/index.js';
 import { networkError } from '../../../src/testing/fake-cluster.js';
-import { FakeCluster, ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
+import { FakeCluster, ManualClock } from '../../../src/testing/index.js';
+import { sessionPair } from '../../support/session-pair.js';
 import { waitFor } from '../../support/wait.js';
 
 const STEP = 100;
@@ -61,14 +62,8 @@ describe('a sweeper whose clock runs fast in rate', () => {
     const TTL = 6000;
     const outcome: Record<number, { aborted: number; gone: number }> = {};
     for (const rate of [1, 1.4, 1.6]) {
-      const cluster = new MemoryCluster();
-      const ownerClock = new ManualClock();
-      const sweeperClock = new ManualClock();
-      await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
-      await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
-      const session = await owner.session({ ttlMs: TTL });
-      await owner.put('k', 'v', { session });
-      await waitFor(async () => (await sweeper.get('k')) !== undefined, 'the sweeper to see the key');
+      await using pair = await sessionPair(TTL);
+      const { cluster, ownerClock, sweeperClock, session } = pair;
       // Let the sweeper's watch of the session Lease deliver its first sight (no time passes).
       await sweeperClock.advance(0);
       for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));

@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { ForbiddenError, InvalidOptionError, SessionClosedError, type TreeEvent } from '../../../src/index.js';
 import { networkError } from '../../../src/testing/fake-cluster.js';
 import { ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
+import { sessionPair } from '../../support/session-pair.js';
 import { waitFor } from '../../support/wait.js';
 
 const TTL = 6000;
@@ -121,14 +122,8 @@ describe('sessions, on a MemoryStore', () => {
   });
 
   it('a session its owner lost is released once the owner reaches the API server: a sweeper ends it at once, before the TTL, never before the owner was told', async () => {
-    const cluster = new MemoryCluster();
-    const ownerClock = new ManualClock();
-    const sweeperClock = new ManualClock();
-    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
-    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
-    const session = await owner.session({ ttlMs: TTL });
-    await owner.put('k', 'v', { session });
-    await waitFor(async () => (await sweeper.get('k')) !== undefined, 'the sweeper to see the key');
+    await using pair = await sessionPair(TTL);
+    const { cluster, ownerClock, sweeperClock, session } = pair;
     // Every renewal fails (lost answers, a partition) until the owner gives up; then it reaches the server again.
     const cutOff = cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'update', () => Promise.reject(networkError('ECONNRESET', 'the owner is cut off')));
     let storedAtAbort: string | undefined;
@@ -279,14 +274,8 @@ describe('session Leases no key names, on a MemoryStore', () => {
 
 describe('a sweeper whose view of a session Lease is stale', () => {
   it('reads the Lease before ending the session: a renewal its watch has not delivered keeps the keys', async () => {
-    const cluster = new MemoryCluster();
-    const ownerClock = new ManualClock();
-    const sweeperClock = new ManualClock();
-    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
-    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
-    const session = await owner.session({ ttlMs: TTL });
-    await owner.put('k', 'v', { session });
-    await waitFor(async () => (await sweeper.get('k')) !== undefined, 'the sweeper to see the key');
+    await using pair = await sessionPair(TTL);
+    const { cluster, ownerClock, sweeperClock, session } = pair;
     await sweeperClock.advance(0);
     // Watch events stall (a watch that reconnects slowly, a lagging API server cache); requests still go through.
     cluster.fake.pauseWatches();
@@ -307,6 +296,6 @@ describe('a sweeper whose view of a session Lease is stale', () => {
       await sweeperClock.advance(100);
       return stored(cluster, 'k') === undefined;
     }, 'the keys of the dead owner to go');
-    assert.equal(await sweeper.get('k'), undefined);
+    assert.equal(await pair.sweeper.get('k'), undefined);
   });
 });
