@@ -67,7 +67,7 @@ func check(t *testing.T, lines ...string) (Summary, int) {
 	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, code := run(path, filepath.Join(dir, "out"), 10*time.Second)
+	s, code := runUnbounded(path, filepath.Join(dir, "out"), 10*time.Second)
 	return s, code
 }
 
@@ -377,7 +377,7 @@ func TestVisualisationWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	if _, code := run(path, out, 10*time.Second); code != 1 {
+	if _, code := runUnbounded(path, out, 10*time.Second); code != 1 {
 		t.Fatalf("exit %d", code)
 	}
 	for _, f := range []string{"linearizability.html", "violations.txt"} {

@@ -1,11 +1,12 @@
 // Command kubekv-check is the history checker of kubekv's robustness harness
 // (test/robustness/README.md is its contract):
 //
-//	kubekv-check --history <history.jsonl> --out <dir> [--timeout 120s]
+//	kubekv-check --history <history.jsonl> --out <dir> [--timeout 120s] [--max-memory-mib 8192]
 //
 // It prints one JSON summary line and exits 0 when every claim holds, 1 on
-// any violation, 2 when it cannot decide (porcupine timed out, or the
-// history is malformed). A timeout is never reported as a pass.
+// any violation, 2 when it cannot decide (porcupine timed out or passed its
+// memory limit, or the history is malformed). Neither limit is ever
+// reported as a pass.
 //
 // It lives in its own main package so the control-plane binary does not
 // link porcupine.
@@ -18,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -60,12 +62,22 @@ func main() {
 	historyPath := flag.String("history", "", "history file (JSON lines)")
 	outDir := flag.String("out", "", "directory for linearizability.html and violations.txt")
 	timeout := flag.Duration("timeout", 120*time.Second, "time limit of the linearizability search (exceeded: inconclusive)")
+	maxMemoryMiB := flag.Uint64("max-memory-mib", 8192, "heap limit of the linearizability search, in MiB (exceeded: inconclusive)")
 	flag.Parse()
 	if *historyPath == "" || *outDir == "" {
-		fmt.Fprintln(os.Stderr, "usage: kubekv-check --history <history.jsonl> --out <dir> [--timeout 120s]")
+		fmt.Fprintln(os.Stderr, "usage: kubekv-check --history <history.jsonl> --out <dir> [--timeout 120s] [--max-memory-mib 8192]")
 		os.Exit(2)
 	}
-	summary, code := run(*historyPath, *outDir, *timeout)
+	var once sync.Once
+	finish := func(summary Summary, code int) {
+		once.Do(func() { printSummary(summary, code) })
+	}
+	summary, code := run(*historyPath, *outDir, *timeout, *maxMemoryMiB<<20, finish)
+	finish(summary, code)
+}
+
+// printSummary prints the summary line and exits with code.
+func printSummary(summary Summary, code int) {
 	enc := json.NewEncoder(os.Stdout) // one line, ending in a newline
 	enc.SetEscapeHTML(false)          // keep "->" readable
 	if err := enc.Encode(summary); err != nil {
@@ -75,8 +87,11 @@ func main() {
 	os.Exit(code)
 }
 
-// run checks one history and returns the summary and the exit code.
-func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
+// run checks one history and returns the summary and the exit code. If the
+// linearizability search passes maxHeap bytes, it calls finish itself, from
+// another goroutine, with the other checks' verdicts and an inconclusive
+// linearizability (finish exits the process).
+func run(historyPath, outDir string, timeout time.Duration, maxHeap uint64, finish func(Summary, int)) (Summary, int) {
 	started := time.Now()
 	summary := Summary{Linearizable: "inconclusive", Violations: []string{}}
 	fail := func(err error) (Summary, int) {
@@ -113,13 +128,33 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 	}
 
 	obs := newObservations(h)
-	lin := checkLinearizability(h, obs, timeout)
+	// The cheap checks first: their verdicts stand if the search is cut short.
 	cache := checkCacheReads(h, obs)
 	watch := checkWatches(h, obs)
 	outcomes := checkOutcomes(h)
 	summary.CacheReadViolations = len(cache)
 	summary.WatchViolations = len(watch)
 	summary.OutcomeViolations = len(outcomes)
+	others := append(append(append([]string{}, cache...), watch...), outcomes...)
+
+	base := summary // what is known before the search; the closure must not read summary while run writes it
+	stop := watchMemory(maxHeap, 250*time.Millisecond, func(used uint64) {
+		cut := base
+		cut.Error = fmt.Sprintf("linearizability search passed its memory limit (%d MiB of heap, limit %d MiB) after %s: inconclusive", used>>20, maxHeap>>20, time.Since(started).Round(time.Second))
+		fmt.Fprintln(os.Stderr, "kubekv-check:", cut.Error)
+		code := 2
+		if len(others) > 0 {
+			code = 1
+		}
+		if err := writeViolations(outDir, others); err != nil {
+			fmt.Fprintln(os.Stderr, "kubekv-check:", err)
+		}
+		listViolations(&cut, others)
+		cut.CheckMs = time.Since(started).Milliseconds()
+		finish(cut, code)
+	})
+	lin := checkLinearizability(h, obs, timeout)
+	stop()
 
 	all := []string{} // [] rather than null in the summary
 	switch lin.result {
@@ -134,9 +169,7 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 		summary.Error = fmt.Sprintf("linearizability check timed out after %s (%d operations in %d partitions): inconclusive", timeout, lin.operations, lin.partitions)
 		fmt.Fprintln(os.Stderr, "kubekv-check:", summary.Error)
 	}
-	all = append(all, cache...)
-	all = append(all, watch...)
-	all = append(all, outcomes...)
+	all = append(all, others...)
 
 	// The visualisation needs a finished search; after a timeout the
 	// partial linearizations mean little.
@@ -145,19 +178,10 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 			return fail(fmt.Errorf("writing the visualisation: %w", err))
 		}
 	}
-	text := strings.Join(all, "\n")
-	if text != "" {
-		text += "\n"
-	}
-	if err := os.WriteFile(filepath.Join(outDir, "violations.txt"), []byte(text), 0o644); err != nil {
+	if err := writeViolations(outDir, all); err != nil {
 		return fail(err)
 	}
-
-	summary.Violations = all
-	summary.ViolationCount = len(all)
-	if len(all) > maxListed {
-		summary.Violations = append(append([]string{}, all[:maxListed]...), fmt.Sprintf("... and %d more in violations.txt", len(all)-maxListed))
-	}
+	listViolations(&summary, all)
 	summary.CheckMs = time.Since(started).Milliseconds()
 	switch {
 	case lin.result == porcupine.Illegal || len(cache) > 0 || len(watch) > 0 || len(outcomes) > 0:
@@ -166,4 +190,22 @@ func run(historyPath, outDir string, timeout time.Duration) (Summary, int) {
 		return summary, 2
 	}
 	return summary, 0
+}
+
+// writeViolations writes every violation, one per line, to <out>/violations.txt.
+func writeViolations(outDir string, all []string) error {
+	text := strings.Join(all, "\n")
+	if text != "" {
+		text += "\n"
+	}
+	return os.WriteFile(filepath.Join(outDir, "violations.txt"), []byte(text), 0o644)
+}
+
+// listViolations puts the first maxListed violations and their count into the summary.
+func listViolations(summary *Summary, all []string) {
+	summary.Violations = append([]string{}, all...)
+	summary.ViolationCount = len(all)
+	if len(all) > maxListed {
+		summary.Violations = append(append([]string{}, all[:maxListed]...), fmt.Sprintf("... and %d more in violations.txt", len(all)-maxListed))
+	}
 }
