@@ -1,19 +1,22 @@
 /**
- * Keeps one named object (a bucket's ConfigMap, an election's Lease) in view
- * with a list+watch loop that never silently stops.
+ * Keeps one named object (a bucket's ConfigMap, an election's Lease), or the
+ * objects with some labels (a bucket's session Leases), in view with a
+ * list+watch loop that never silently stops.
  *
  * Guarantees:
  * - Every change after the starting resourceVersion is delivered in order, or
- *   the loop relists and reports the full current state with `onSync` (after
- *   410 Gone); so a consumer that applies events and syncs never misses a final
- *   state. Events may repeat after a reconnect: dedupe by resourceVersion.
+ *   the loop relists and reports the full current state with `onSync` (or
+ *   `onList`) after 410 Gone; so a consumer that applies events and syncs
+ *   never misses a final state. Events may repeat after a reconnect: dedupe by resourceVersion.
  * - Bookmarks are requested, so an idle watch advances its resourceVersion and
  *   a reconnect rarely needs a relist.
  * - Connection loss, server restarts, 429/5xx and inactivity reconnect with
  *   jittered exponential backoff; persistent failures (403) are reported with
  *   `onError` and retried with the same backoff until `stop()`.
- * - It only lists and watches with fieldSelector metadata.name=<name>, so an
- *   RBAC Role restricted by resourceNames is enough.
+ * - Following one object, it only lists and watches with fieldSelector
+ *   metadata.name=<name>, so an RBAC Role restricted by resourceNames is
+ *   enough. Following labelled objects (a labelSelector) is one list and
+ *   one watch for all of them, and needs list and watch on the resource.
  *
  * Non-guarantees: delivery is as timely as the API server's watch; between a
  * disconnect and the reconnect nothing is delivered (see `lastContactAt`).
@@ -35,16 +38,31 @@ export type WatchRestartReason =
   /** The request or stream failed (network, 5xx, 403, inactivity): retried after a backoff. */
   | 'failed';
 
-/** Options of {@link ObjectWatcher}. */
-export interface ObjectWatcherOptions<T extends KubeObject> {
-  /** The resource the object is of (its namespace is the object's). */
-  api: ResourceClient<T>;
+/** Options of {@link ObjectWatcher}: what it follows (one object by name, or every object with some labels), and the rest. */
+export type ObjectWatcherOptions<T extends KubeObject> = ObjectWatcherCommon<T> & (FollowOne<T> | FollowLabelled<T>);
+
+/** Follow one object by name. */
+export interface FollowOne<T extends KubeObject> {
   /** Name of the object to follow. */
   name: string;
   /** Lists the collection with the given fieldSelector (a quorum read); default `api.list`. */
   list?: ((fieldSelector: string) => Promise<ObjectList<T>>) | undefined;
   /** Full state after a (re)list: the object, or undefined if it does not exist. */
   onSync: (object: T | undefined, resourceVersion: string) => void;
+}
+
+/** Follow every object with some labels (one watch, however many there are). */
+export interface FollowLabelled<T extends KubeObject> {
+  /** A label selector, e.g. `app.kubernetes.io/managed-by=kubekv`. */
+  labelSelector: string;
+  /** Full state after a (re)list: every object selected. */
+  onList: (objects: T[], resourceVersion: string) => void;
+}
+
+/** Options of {@link ObjectWatcher} whatever it follows. */
+export interface ObjectWatcherCommon<T extends KubeObject> {
+  /** The resource the object is of (its namespace is the object's). */
+  api: ResourceClient<T>;
   /** A change, in server order. */
   onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void;
   /**
@@ -70,7 +88,7 @@ export interface ObjectWatcherOptions<T extends KubeObject> {
   inactivityTimeoutMs?: number;
 }
 
-/** A running list+watch loop for one object. */
+/** A running list+watch loop for one object, or for the objects with some labels. */
 export class ObjectWatcher<T extends KubeObject> {
   readonly #o: ObjectWatcherOptions<T>;
   readonly #log: Logger;
@@ -124,24 +142,34 @@ export class ObjectWatcher<T extends KubeObject> {
   }
 
   async #run(): Promise<void> {
-    const { name, api } = this.#o;
+    const o = this.#o;
+    const { api } = o;
     const { namespace, resource } = api;
-    const list = this.#o.list ?? ((selector: string) => api.list({ fieldSelector: selector }));
-    const fieldSelector = `metadata.name=${name}`;
+    const what = 'labelSelector' in o ? `${resource} ${namespace} labelled ${o.labelSelector}` : `${resource} ${namespace}/${o.name}`;
+    const selector = 'labelSelector' in o ? { labelSelector: o.labelSelector } : { fieldSelector: `metadata.name=${o.name}` };
+    /** One (re)list: its resourceVersion, and the call that hands the full state to the consumer. */
+    const relist = async (): Promise<{ resourceVersion: string; deliver: () => void }> => {
+      if ('labelSelector' in o) {
+        const listed = await api.list({ labelSelector: o.labelSelector });
+        return { resourceVersion: listed.resourceVersion, deliver: () => o.onList(listed.items, listed.resourceVersion) };
+      }
+      const listed = await (o.list ?? ((fieldSelector: string) => api.list({ fieldSelector })))(`metadata.name=${o.name}`);
+      return { resourceVersion: listed.resourceVersion, deliver: () => o.onSync(listed.items.find((i) => i.metadata?.name === o.name), listed.resourceVersion) };
+    };
     const signal = this.#stop.signal;
     /** One list (when needed) and watch; resolves when it may reopen at once, throws to be retried after a pause. */
     const session = async (): Promise<void> => {
       try {
         if (this.#resourceVersion === undefined) {
-          const listed = await list(fieldSelector);
+          const listed = await relist();
           if (signal.aborted) return;
           this.#contact();
           this.#resourceVersion = listed.resourceVersion;
-          this.#o.onSync(listed.items.find((i) => i.metadata?.name === name), listed.resourceVersion);
+          listed.deliver();
         }
         const events = api.watch({
           resourceVersion: this.#resourceVersion,
-          fieldSelector,
+          ...selector,
           signal,
           inactivityTimeoutMs: this.#o.inactivityTimeoutMs,
           alreadyHeld: this.#o.alreadyHeld,
@@ -180,7 +208,7 @@ export class ObjectWatcher<T extends KubeObject> {
           return;
         }
         // The port maps every failure; anything else is a bug in a consumer callback, reported the same way.
-        throw err instanceof KubekvError ? err : new UnavailableError(`watch of ${resource} ${namespace}/${name} failed`, { cause: err });
+        throw err instanceof KubekvError ? err : new UnavailableError(`watch of ${what} failed`, { cause: err });
       }
     };
     while (!signal.aborted) {
