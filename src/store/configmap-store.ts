@@ -56,10 +56,10 @@ import {
   type ResolvedOptions,
 } from './inputs.js';
 import { WatchHub, diffStates } from './watch-hub.js';
-import { Session, sessionLeaseSelector, type SessionOptions } from './session.js';
+import { Session, type SessionOptions } from './session.js';
+import { sessionLeases } from './session-leases.js';
 import { Sweeper } from './sweeper.js';
 import { atomicDeleteOp, atomicPutOp, batchOps, checkTtl, deleteOp, putOp, type PutExpiry } from './write-ops.js';
-import { KubeLeaseLock, fromSpec } from '../election/lease-lock.js';
 import { WritePipeline, type PipelineHost } from './write-pipeline.js';
 import type {
   BatchOperation,
@@ -123,8 +123,8 @@ export interface StoreInternals {
   expiryDueAt(key: string): number | undefined;
   /**
    * Monotonic ms at which this store's sweeper may delete the session
-   * Lease `name`, which no key names; undefined until a list of the
-   * bucket's session Leases showed it.
+   * Lease `name`, which no key names; undefined until its list+watch of
+   * the bucket's session Leases showed it.
    */
   sessionLeaseDueAt(name: string): number | undefined;
 }
@@ -271,23 +271,7 @@ export class ConfigMapStore implements Store {
       logger: this.#log,
       bucket: this.name,
       write: (ops, signal) => this.#pipeline.submit(ops, signal),
-      watchSession: (name, observer) => new KubeLeaseLock({ api: kube, namespace: api.namespace, name, clock: this.#clock, logger: this.#log }).watch(observer),
-      deleteSession: async (name, resourceVersion, uid) => {
-        return (await kube.leases(api.namespace).delete(name, { resourceVersion, ...(uid === undefined ? {} : { uid }) })).ok;
-      },
-      readSession: async (name, signal) => {
-        const lease = await kube.leases(api.namespace).get(name, { signal });
-        return lease && { record: fromSpec(lease.spec), resourceVersion: lease.metadata?.resourceVersion ?? '' };
-      },
-      listSessions: async (signal) => {
-        const listed = await kube.leases(api.namespace).list({ labelSelector: sessionLeaseSelector(bucketLabel(this.name)), signal });
-        return listed.items.map((lease) => ({
-          name: lease.metadata?.name ?? '',
-          resourceVersion: lease.metadata?.resourceVersion ?? '',
-          uid: lease.metadata?.uid,
-          durationMs: Math.max(1, lease.spec?.leaseDurationSeconds ?? 1) * 1000,
-        }));
-      },
+      ...sessionLeases(kube, api.namespace, bucketLabel(this.name), this.#clock, this.#log),
     }, options.sweep);
     this.#sweeper.observe(initial);
     this.#watcher = new ObjectWatcher<ConfigMapObject>({

@@ -35,10 +35,10 @@
  * app.kubernetes.io/component=session and kubekv.dev/bucket=<bucket>.
  *
  * RBAC: get, list, watch, create, update and delete on leases (session
- * names are random, so the rule cannot name them). Sweepers list the
- * bucket's session Leases by label and delete those left unrenewed for
- * their TTL (a session whose owner died before binding a key), with a
- * precondition on resourceVersion and uid.
+ * names are random, so the rule cannot name them). Sweepers list and
+ * watch the bucket's session Leases by label (store/session-leases.ts) and
+ * delete those left unrenewed for their TTL (a session whose owner died
+ * before binding a key), with a precondition on resourceVersion and uid.
  *
  * @module
  */

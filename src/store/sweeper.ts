@@ -18,32 +18,31 @@
  *   sweeping (a new leader) deletes a key at most one TTL after it first
  *   saw it.
  *
- * - Sessions (store/session.ts): the keys of a session are deleted, all in
- *   one commit, once its Lease is released or gone, or once this store has
+ * - Sessions (store/session.ts): while the sweeper is enabled it follows
+ *   the bucket's session Leases with one list+watch by label (one watch
+ *   however many sessions there are; a store that starts sweeping is late
+ *   by at most one session TTL). A session's keys are deleted, all in one
+ *   commit, once its Lease is released or gone, or once this store has
  *   seen the Lease unchanged for its leaseDurationSeconds, timed from when
- *   it saw the last change (client-go's rule: a renewal moves the
- *   resourceVersion). While the sweeper is enabled, the Lease of every
- *   session a key names is watched (a store that starts sweeping is late
- *   by at most one session TTL). Before it ends a session it reads the
- *   Lease (a quorum read): a watch can lag (a slow reconnect, a lagging
- *   API server cache) while writes go through, and a renewal it has not
- *   delivered must not go unseen; a Lease at another resourceVersion is
- *   timed afresh from that read. The ending commit itself cannot be
- *   conditional on the Lease (another object), so a renewal landing
- *   between the read and the commit is not seen: one round trip, within
- *   the owner's margin (it gives up 2/3 of the TTL after its last
- *   successful renewal, so a renewal that lands a TTL after the previous
- *   one was already too late for it).
+ *   a list or an event first showed it at that resourceVersion (client-go's
+ *   rule: a renewal moves the resourceVersion). Before it ends a session
+ *   it reads the Lease (a quorum read): a watch can lag (a slow reconnect,
+ *   a lagging API server cache, a Lease created just before the key that
+ *   names it) while writes go through, and a renewal it has not delivered
+ *   must not go unseen; a Lease at another resourceVersion is timed afresh
+ *   from that read. The ending commit itself cannot be conditional on the
+ *   Lease (another object), so a renewal landing between the read and the
+ *   commit is not seen: one round trip, within the owner's margin (it
+ *   gives up 2/3 of the TTL after its last successful renewal, so a
+ *   renewal that lands a TTL after the previous one was already too late
+ *   for it).
  * - Session Leases nobody else ends (the owner died before binding a key,
- *   or every key it bound was written again or deleted): while enabled,
- *   the sweeper lists the bucket's session Leases (by label) when it starts
- *   and then as they come due (at least every {@link LEASE_SCAN_MS}), and
+ *   or every key it bound was written again or deleted): the sweeper
  *   deletes one it has seen at the same resourceVersion for its
- *   leaseDurationSeconds, timed on its own clock from the first list that
- *   returned that version, with a delete precondition on that
+ *   leaseDurationSeconds, with a delete precondition on that
  *   resourceVersion and uid: a Lease renewed meanwhile (a new
- *   resourceVersion) or recreated is never deleted. Sessions some key names
- *   are left to the path above, which deletes their keys first.
+ *   resourceVersion) or recreated is never deleted. Sessions some key
+ *   names are left to the path above, which deletes their keys first.
  *
  * Non-guarantees: a clock that runs fast (in rate, not in offset) by a
  * factor r makes its sweeper early by that rate: a key goes ttlMs / r after
@@ -55,14 +54,16 @@
  * unreachable, RBAC without `patch`) tries again after {@link RETRY_MS},
  * doubling with each failure in a row up to {@link MAX_RETRY_MS} (a store
  * that may not write should be opened with `sweep: false`). A sweeper
- * that may not list leases (deploy/rbac.yaml without
- * deploy/rbac-sessions.yaml) logs so once and leaves key-less session Leases behind.
+ * that may not list and watch leases (deploy/rbac.yaml without
+ * deploy/rbac-sessions.yaml) logs so once, tries again after
+ * {@link FORBIDDEN_RETRY_MS}, doubling up to {@link MAX_FORBIDDEN_RETRY_MS},
+ * and meanwhile ends no session: session keys and Leases stay.
  *
  * @module
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { ForbiddenError, KeyModifiedError, KeyNotFoundError, KubekvError } from '../errors.js';
-import type { LeaseObserver, LeaseSnapshot, LeaseWatch } from '../election/lease-lock.js';
+import type { LeaseWatch } from '../election/lease-lock.js';
 import type { Logger } from '../logger.js';
 import type { BucketState } from './bucket-state.js';
 import type { WriteOp } from './commit.js';
@@ -71,18 +72,30 @@ import type { WriteOp } from './commit.js';
 export const RETRY_MS = 1000;
 /** Longest pause between failed attempts. */
 export const MAX_RETRY_MS = 60_000;
-/** Longest pause between two lists of the bucket's session Leases (sooner when one comes due). */
-export const LEASE_SCAN_MS = 60_000;
-/** Pause before a failed list of session Leases is tried again. */
-export const LEASE_SCAN_RETRY_MS = 10_000;
+/** Pause before a sweeper that may not list and watch leases tries again (doubled per refusal in a row, up to {@link MAX_FORBIDDEN_RETRY_MS}). */
+export const FORBIDDEN_RETRY_MS = 60_000;
+/** Longest pause between two tries of a sweeper that may not list and watch leases. */
+export const MAX_FORBIDDEN_RETRY_MS = 15 * 60_000;
 
-/** A session Lease as a list returned it. */
+/** A session Lease as a list, a watch event or a read showed it. */
 export interface SessionLeaseInfo {
   readonly name: string;
   readonly resourceVersion: string;
   readonly uid: string | undefined;
   /** Its spec.leaseDurationSeconds, in ms (at least 1000). */
   readonly durationMs: number;
+  /** No holder: its owner closed or gave up the session. */
+  readonly released: boolean;
+}
+
+/** What the watch of the bucket's session Leases tells the sweeper. */
+export interface SessionLeaseObserver {
+  /** Every session Lease of the bucket, after a (re)list. */
+  onList(leases: SessionLeaseInfo[]): void;
+  /** One session Lease created or changed, or (`deleted`) gone. */
+  onChange(lease: SessionLeaseInfo, deleted: boolean): void;
+  /** A failure the list+watch retries by itself; ForbiddenError when RBAC does not allow it. */
+  onError(error: KubekvError): void;
 }
 
 /** What the sweeper needs from its store. */
@@ -93,34 +106,18 @@ export interface SweeperHost {
   readonly bucket: string;
   /** Submits one write (all of `ops` or none) through the store's pipeline. */
   write(ops: WriteOp[], signal: AbortSignal): Promise<unknown>;
-  /** Watches session `name`'s Lease. */
-  watchSession(name: string, observer: LeaseObserver): LeaseWatch;
+  /** Follows the bucket's session Leases (one list+watch by label) until stopped. */
+  watchSessions(observer: SessionLeaseObserver): LeaseWatch;
   /** Deletes session `name`'s Lease if still at `resourceVersion` (and `uid`, when given): true if it did, false if a precondition failed or it was gone. */
   deleteSession(name: string, resourceVersion: string, uid?: string): Promise<boolean>;
   /** Reads session `name`'s Lease (a quorum read): undefined when it is gone. */
-  readSession(name: string, signal: AbortSignal): Promise<LeaseSnapshot | undefined>;
-  /** Lists the bucket's session Leases (a quorum list by label); ForbiddenError when RBAC does not allow it. */
-  listSessions(signal: AbortSignal): Promise<SessionLeaseInfo[]>;
+  readSession(name: string, signal: AbortSignal): Promise<SessionLeaseInfo | undefined>;
 }
 
-/** A session Lease no key names, as this sweeper's lists saw it. */
-interface ScannedLease extends SessionLeaseInfo {
-  /** Monotonic ms at which a list answer first carried this resourceVersion. */
+/** A session Lease as this sweeper last saw it. */
+interface SeenLease extends SessionLeaseInfo {
+  /** Monotonic ms at which a list, an event or a read first showed this resourceVersion. */
   readonly seenAt: number;
-}
-
-/** A session some key names, as its Lease was last seen. */
-interface TrackedSession {
-  readonly name: string;
-  readonly watch: LeaseWatch;
-  /** The Lease has been seen (or seen absent) at least once. */
-  observed: boolean;
-  /** Released (empty holder) or gone: its keys go at once. */
-  ended: boolean;
-  resourceVersion: string;
-  /** Monotonic ms at which the current resourceVersion was first seen. */
-  seenAt: number;
-  durationMs: number;
 }
 
 /** A key being timed: the revision seen, and when (monotonic ms). */
@@ -136,7 +133,6 @@ export class Sweeper {
   readonly #host: SweeperHost;
   readonly #stopping = new AbortController();
   #keys = new Map<string, Timed>();
-  readonly #sessions = new Map<string, TrackedSession>();
   /** The sessions the keys of the last state name. */
   #named = new Set<string>();
   #enabled: boolean;
@@ -147,18 +143,22 @@ export class Sweeper {
   #retryAt = 0;
   /** Sweeps in a row with a failure. */
   #failures = 0;
-  /** Session Leases no key names, by name, from the last list. */
-  #leases = new Map<string, ScannedLease>();
-  #scanTimer: TimerHandle | undefined;
-  #scanning = false;
-  /** RBAC refused the list: no more lists (logged once). */
-  #scanForbidden = false;
+  /** The bucket's session Leases, by name, as the watch (or a read) last showed them. */
+  #leases = new Map<string, SeenLease>();
+  /** The list+watch of the session Leases, while enabled. */
+  #leaseWatch: LeaseWatch | undefined;
+  /** Whether the current watch has listed: until then no session is due. */
+  #listed = false;
+  /** Restarts a watch RBAC refused (see {@link FORBIDDEN_RETRY_MS}). */
+  #forbiddenTimer: TimerHandle | undefined;
+  /** Refusals by RBAC in a row (the first is logged, later ones are not). */
+  #refusals = 0;
 
   /** @param enabled - whether it deletes from the start (it times keys either way) */
   constructor(host: SweeperHost, enabled: boolean) {
     this.#host = host;
     this.#enabled = enabled;
-    this.#scheduleScan(0);
+    this.#followLeases();
   }
 
   /** Whether this sweeper deletes expired keys (it always times them). */
@@ -168,17 +168,9 @@ export class Sweeper {
 
   /** Turns deleting on or off; timing goes on either way. */
   setEnabled(enabled: boolean): void {
-    const was = this.#enabled;
     this.#enabled = enabled;
-    this.#followSessions();
+    this.#followLeases();
     this.#schedule();
-    if (enabled && !was) this.#scheduleScan(0);
-    if (!enabled) {
-      this.#scanTimer?.cancel();
-      this.#scanTimer = undefined;
-      // A sweeper that starts again times every Lease from its own next sight of it.
-      this.#leases.clear();
-    }
   }
 
   /** A new state of the bucket, as the cache applied it: keys at a new revision start their TTL now. */
@@ -199,59 +191,73 @@ export class Sweeper {
     }
     this.#keys = next;
     this.#named = named;
-    this.#followSessions();
     this.#schedule();
   }
 
   /**
-   * Watches the Lease of every session a key names while this sweeper is
-   * enabled, and none otherwise: Lease watches cost the API server, and a
-   * store that starts sweeping times a session from its first sight of
-   * the Lease (late by at most one TTL, never early).
+   * Follows the bucket's session Leases (one list+watch by label) while
+   * this sweeper is enabled, and not otherwise: a watch costs the API
+   * server, and a store that starts sweeping times every Lease from its
+   * own first sight of it (late by at most one TTL, never early).
    */
-  #followSessions(): void {
-    const wanted = this.#enabled && !this.#stopping.signal.aborted ? this.#named : new Set<string>();
-    for (const name of wanted) if (!this.#sessions.has(name)) this.#track(name);
-    for (const [name, session] of this.#sessions) {
-      if (wanted.has(name)) continue;
-      this.#sessions.delete(name);
-      void session.watch.stop();
-    }
+  #followLeases(): void {
+    const wanted = this.#enabled && !this.#stopping.signal.aborted;
+    if (wanted === (this.#leaseWatch !== undefined || this.#forbiddenTimer !== undefined)) return;
+    if (!wanted) return this.#unfollowLeases();
+    const watch = this.#host.watchSessions({
+      onList: (leases) => {
+        if (this.#leaseWatch !== watch) return;
+        this.#refusals = 0;
+        const before = this.#leases;
+        this.#leases = new Map();
+        for (const lease of leases) this.#see(lease, before.get(lease.name));
+        this.#listed = true;
+        this.#schedule();
+      },
+      onChange: (lease, deleted) => {
+        if (this.#leaseWatch !== watch) return;
+        if (deleted) this.#leases.delete(lease.name);
+        else this.#see(lease, this.#leases.get(lease.name));
+        this.#schedule();
+      },
+      onError: (error) => {
+        if (this.#leaseWatch !== watch || !(error instanceof ForbiddenError)) return;
+        // Not a retry every few seconds with a warning each (an app without sessions need not grant this):
+        // one message, then quiet tries, further and further apart.
+        if (this.#refusals === 0) this.#host.logger.info({ bucket: this.#host.bucket, code: error.code }, 'may not list and watch session Leases: no session ends (grant list, watch and delete on leases: deploy/rbac-sessions.yaml); trying again in a minute, then less often');
+        const delay = Math.min(MAX_FORBIDDEN_RETRY_MS, FORBIDDEN_RETRY_MS * 2 ** this.#refusals++);
+        this.#unfollowLeases();
+        this.#forbiddenTimer = this.#host.clock.setTimer(() => {
+          this.#forbiddenTimer = undefined;
+          this.#followLeases();
+        }, delay);
+      },
+    });
+    this.#leaseWatch = watch;
   }
 
-  /** Monotonic ms at which this sweeper may end session `name`; undefined while it has not seen its Lease (or tracks no such session). */
+  #unfollowLeases(): void {
+    this.#forbiddenTimer?.cancel();
+    this.#forbiddenTimer = undefined;
+    void this.#leaseWatch?.stop();
+    this.#leaseWatch = undefined;
+    this.#listed = false;
+    // A sweeper that follows again times every Lease from its own next sight of it.
+    this.#leases.clear();
+  }
+
+  /** Records `lease` as seen now, unless `before` already showed this version of it (then its timing stands). */
+  #see(lease: SessionLeaseInfo, before: SeenLease | undefined): void {
+    const same = before && before.resourceVersion === lease.resourceVersion && before.uid === lease.uid;
+    this.#leases.set(lease.name, same ? before : { ...lease, seenAt: this.#host.clock.monotonic() });
+  }
+
+  /** Monotonic ms at which this sweeper may end session `name`; undefined while it does not follow the session Leases (or has not listed them yet). */
   sessionDueAt(name: string): number | undefined {
-    const session = this.#sessions.get(name);
-    if (!session?.observed) return undefined;
-    return session.ended ? -Infinity : session.seenAt + session.durationMs;
-  }
-
-  #track(name: string): void {
-    const session: TrackedSession = {
-      name,
-      observed: false,
-      ended: false,
-      resourceVersion: '',
-      seenAt: 0,
-      durationMs: 0,
-      watch: this.#host.watchSession(name, { onLease: (lease) => this.#onLease(session, lease) }),
-    };
-    this.#sessions.set(name, session);
-  }
-
-  #onLease(session: TrackedSession, lease: LeaseSnapshot | undefined): void {
-    session.observed = true;
-    if (!lease || lease.record.holderIdentity === '') {
-      session.ended = true;
-      session.resourceVersion = lease?.resourceVersion ?? '';
-    } else if (lease.resourceVersion !== session.resourceVersion) {
-      // A renewal (any change): the TTL starts again, on this clock, now.
-      session.ended = false;
-      session.resourceVersion = lease.resourceVersion;
-      session.seenAt = this.#host.clock.monotonic();
-      session.durationMs = Math.max(1, lease.record.leaseDurationSeconds) * 1000;
-    }
-    this.#schedule();
+    if (!this.#listed) return undefined;
+    const lease = this.#leases.get(name);
+    // Released or gone: at once (after the read that #stillUnrenewed makes).
+    return !lease || lease.released ? -Infinity : lease.seenAt + lease.durationMs;
   }
 
   /**
@@ -259,12 +265,10 @@ export class Sweeper {
    * version this sweeper timed (or released, or gone); otherwise the
    * version read is timed from now, as a renewal the watch will deliver.
    */
-  async #stillUnrenewed(session: TrackedSession): Promise<boolean> {
-    const lease = await this.#host.readSession(session.name, this.#stopping.signal);
-    if (!lease || lease.record.holderIdentity === '' || lease.resourceVersion === session.resourceVersion) return true;
-    session.resourceVersion = lease.resourceVersion;
-    session.seenAt = this.#host.clock.monotonic();
-    session.durationMs = Math.max(1, lease.record.leaseDurationSeconds) * 1000;
+  async #stillUnrenewed(name: string, seen: SeenLease | undefined): Promise<boolean> {
+    const lease = await this.#host.readSession(name, this.#stopping.signal);
+    if (!lease || lease.released || (seen && lease.resourceVersion === seen.resourceVersion && lease.uid === seen.uid)) return true;
+    if (this.#leaseWatch) this.#see(lease, undefined);
     return false;
   }
 
@@ -279,76 +283,14 @@ export class Sweeper {
     this.#stopping.abort();
     this.#timer?.cancel();
     this.#timer = undefined;
-    this.#scanTimer?.cancel();
-    this.#scanTimer = undefined;
-    this.#leases.clear();
+    this.#unfollowLeases();
     this.#keys.clear();
-    for (const session of this.#sessions.values()) void session.watch.stop();
-    this.#sessions.clear();
   }
 
-  /** Monotonic ms at which this sweeper may delete the key-less session Lease `name`; undefined when it has not listed it. For tests and diagnostics. */
+  /** Monotonic ms at which this sweeper may delete the session Lease `name` if no key names it; undefined when it has not seen it. For tests and diagnostics. */
   leaseDueAt(name: string): number | undefined {
     const lease = this.#leases.get(name);
     return lease && lease.seenAt + lease.durationMs;
-  }
-
-  #scheduleScan(ms: number): void {
-    this.#scanTimer?.cancel();
-    this.#scanTimer = undefined;
-    if (!this.#enabled || this.#scanForbidden || this.#stopping.signal.aborted) return;
-    this.#scanTimer = this.#host.clock.setTimer(() => {
-      this.#scanTimer = undefined;
-      void this.#scan();
-    }, ms);
-  }
-
-  /**
-   * Lists the bucket's session Leases and deletes those no key names that
-   * it has seen at one resourceVersion for their leaseDurationSeconds.
-   * A version is timed from when the list that first carried it returned:
-   * it landed before that answer, so the Lease has gone unrenewed for at
-   * least as long as this clock measures from then (never early).
-   */
-  async #scan(): Promise<void> {
-    if (this.#scanning || !this.#enabled || this.#stopping.signal.aborted) return;
-    this.#scanning = true;
-    let next = LEASE_SCAN_MS;
-    try {
-      const listed = await this.#host.listSessions(this.#stopping.signal);
-      const now = this.#host.clock.monotonic();
-      const leases = new Map<string, ScannedLease>();
-      const due: ScannedLease[] = [];
-      for (const info of listed) {
-        // Named by a key: the session path ends it (its keys first, then its Lease).
-        if (this.#sessions.has(info.name)) continue;
-        const before = this.#leases.get(info.name);
-        const lease = before && before.resourceVersion === info.resourceVersion && before.uid === info.uid ? before : { ...info, seenAt: now };
-        if (now - lease.seenAt >= lease.durationMs) due.push(lease);
-        else {
-          leases.set(info.name, lease);
-          next = Math.min(next, lease.seenAt + lease.durationMs - now);
-        }
-      }
-      this.#leases = leases;
-      for (const lease of due) {
-        // A renewal or a recreation since the list fails the precondition: that Lease stays.
-        const deleted = await this.#host.deleteSession(lease.name, lease.resourceVersion, lease.uid).catch(() => false);
-        if (deleted) this.#host.logger.debug({ bucket: this.#host.bucket, session: lease.name }, 'deleted a session Lease left unrenewed for its TTL');
-      }
-    } catch (err) {
-      if (this.#stopping.signal.aborted) return;
-      if (err instanceof ForbiddenError) {
-        this.#scanForbidden = true;
-        this.#host.logger.info({ bucket: this.#host.bucket, code: err.code }, 'may not list session Leases: the Leases of sessions whose owner died before binding a key stay (grant list and delete on leases: deploy/rbac-sessions.yaml)');
-        return;
-      }
-      next = LEASE_SCAN_RETRY_MS;
-      this.#host.logger.debug({ bucket: this.#host.bucket, code: err instanceof KubekvError ? err.code : 'UNKNOWN' }, 'listing session Leases failed; trying again');
-    } finally {
-      this.#scanning = false;
-    }
-    this.#scheduleScan(Math.max(0, next));
   }
 
   #schedule(): void {
@@ -360,7 +302,8 @@ export class Sweeper {
     }
     let due = Infinity;
     for (const timed of this.#keys.values()) due = Math.min(due, timed.seenAt + timed.ttlMs);
-    for (const name of this.#sessions.keys()) due = Math.min(due, this.sessionDueAt(name) ?? Infinity);
+    for (const name of this.#named) due = Math.min(due, this.sessionDueAt(name) ?? Infinity);
+    for (const lease of this.#leases.values()) if (!this.#named.has(lease.name)) due = Math.min(due, lease.seenAt + lease.durationMs);
     due = Math.max(due, this.#retryAt);
     if (due === this.#timerDue && this.#timer) return;
     this.#timer?.cancel();
@@ -374,21 +317,25 @@ export class Sweeper {
     }, Math.max(0, due - this.#host.clock.monotonic()));
   }
 
-  /** Deletes every key due now, each with its own conditional delete (one failure does not hold up the others). */
+  /**
+   * Deletes every key due now, each with its own conditional delete, ends
+   * every session due (its keys in one commit, then its Lease), and deletes
+   * the key-less session Leases due: one failure does not hold up the others.
+   */
   async #sweep(): Promise<void> {
     if (!this.#enabled || this.#running || this.#stopping.signal.aborted) return;
     const now = this.#host.clock.monotonic();
     const due = [...this.#keys].filter(([, timed]) => now - timed.seenAt >= timed.ttlMs);
-    const ended = [...this.#sessions.keys()].filter((name) => (this.sessionDueAt(name) ?? Infinity) <= now);
-    if (due.length === 0 && ended.length === 0) return this.#schedule();
+    const ended = [...this.#named].filter((name) => (this.sessionDueAt(name) ?? Infinity) <= now);
+    const unnamed = [...this.#leases.values()].filter((lease) => !this.#named.has(lease.name) && now - lease.seenAt >= lease.durationMs);
+    if (due.length === 0 && ended.length === 0 && unnamed.length === 0) return this.#schedule();
     this.#running = true;
     let failed = 0;
     try {
       const endings = ended.map(async (name) => {
-        const seen = this.#sessions.get(name)!;
-        const resourceVersion = seen.resourceVersion;
+        const seen = this.#leases.get(name);
         try {
-          if (!seen.ended && !(await this.#stillUnrenewed(seen))) return;
+          if (!(await this.#stillUnrenewed(name, seen))) return;
           await this.#host.write([{ kind: 'endSession', session: name }], this.#stopping.signal);
         } catch (err) {
           failed++;
@@ -396,9 +343,16 @@ export class Sweeper {
           return;
         }
         // Its keys are gone; an expired or released Lease is clutter now.
-        if (resourceVersion !== '') await this.#host.deleteSession(name, resourceVersion).catch(() => {});
+        if (seen) await this.#host.deleteSession(name, seen.resourceVersion, seen.uid).catch(() => {});
       });
-      await Promise.all([...endings, ...due.map(async ([key, timed]) => {
+      const deletions = unnamed.map(async (lease) => {
+        // A renewal or a recreation since it was seen fails the precondition: that Lease stays, and the watch brings its new version.
+        const deleted = await this.#host.deleteSession(lease.name, lease.resourceVersion, lease.uid).catch(() => undefined);
+        if (deleted === undefined) failed++;
+        else if (this.#leases.get(lease.name) === lease) this.#leases.delete(lease.name);
+        if (deleted) this.#host.logger.debug({ bucket: this.#host.bucket, session: lease.name }, 'deleted a session Lease left unrenewed for its TTL');
+      });
+      await Promise.all([...endings, ...deletions, ...due.map(async ([key, timed]) => {
         try {
           await this.#host.write([{ kind: 'delete', key, cmKey: timed.cmKey, expect: timed.lastIndex, expired: true }], this.#stopping.signal);
         } catch (err) {

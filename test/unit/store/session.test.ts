@@ -10,8 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ForbiddenError, InvalidOptionError, SessionClosedError, type TreeEvent } from '../../../src/index.js';
-import { networkError } from '../../../src/testing/fake-cluster.js';
+import { ConfigMapStore, ForbiddenError, InvalidOptionError, SessionClosedError, type TreeEvent } from '../../../src/index.js';
+import { networkError, type Parsed } from '../../../src/testing/fake-cluster.js';
 import { ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
 import { sessionPair } from '../../support/session-pair.js';
 import { waitFor } from '../../support/wait.js';
@@ -224,7 +224,7 @@ describe('session Leases no key names, on a MemoryStore', () => {
       lists++;
       return answer;
     });
-    // The sweeper lists the bucket's session Leases when it starts: that answer starts their TTL on its clock.
+    // The sweeper lists the bucket's session Leases when it starts (that answer starts their TTL on its clock), then watches them.
     await using _sweeper = await MemoryStore.open({ name: 'app', cluster, clock: sweeperClock });
     await waitFor(async () => {
       await sweeperClock.advance(0);
@@ -240,7 +240,7 @@ describe('session Leases no key names, on a MemoryStore', () => {
     assert.ok(lease(cluster, dead.id), 'not a millisecond before the TTL');
     await sweeperClock.advance(1);
     await waitFor(() => lease(cluster, dead.id) === undefined, 'the dead session Lease to be deleted');
-    assert.equal(lists, 2, 'listed again when the Lease came due, not before');
+    assert.equal(lists, 1, 'listed once: the watch brings every renewal, nothing polls');
     assert.ok(lease(cluster, live.id), 'a renewed session Lease stays');
     assert.ok(live.active);
     assert.ok(lease(cluster, foreign.id), "another bucket's session Lease stays");
@@ -249,18 +249,21 @@ describe('session Leases no key names, on a MemoryStore', () => {
       await liveClock.advance(TTL / 6);
       await sweeperClock.advance(TTL / 6);
     }
-    assert.ok(lease(cluster, live.id) && live.active, 'still held after three TTLs of lists');
+    assert.ok(lease(cluster, live.id) && live.active, 'still held after three TTLs');
+    assert.equal(lists, 1, 'still one list');
     await live.close();
     await foreign.close();
   });
 
-  it('a sweeper that may not list leases logs so once and goes on sweeping keys', async () => {
+  it('a sweeper that may not list leases logs so once, goes on sweeping keys, and tries again a minute later', async () => {
     const cluster = new MemoryCluster();
     const clock = new ManualClock();
     const messages: string[] = [];
     const record = (obj: unknown, msg?: string) => void messages.push(typeof obj === 'string' ? obj : (msg ?? ''));
     const logger = { debug: () => {}, info: record, warn: record, error: record, child: () => logger };
-    // Once is enough: a sweeper refused the list never lists again.
+    let lists = 0;
+    cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'list', (next) => (lists++, next()));
+    // Refused once: RBAC granted a minute later.
     cluster.fake.refuseNext(403, { match: { verb: 'list', resource: 'leases' } });
     await using store = await MemoryStore.open({ name: 'app', create: true, cluster, clock, logger });
     await store.put('k', 'v', { ttlMs: TTL });
@@ -268,11 +271,71 @@ describe('session Leases no key names, on a MemoryStore', () => {
     await clock.advance(TTL);
     await waitFor(() => stored(cluster, 'k') === undefined, 'the key to expire');
     await clock.advance(10 * 60_000);
-    assert.equal(messages.filter((m) => m.startsWith('may not list session Leases')).length, 1, messages.join(' | '));
+    assert.equal(messages.filter((m) => m.startsWith('may not list and watch session Leases')).length, 1, messages.join(' | '));
+    assert.equal(lists, 2, 'tried again a minute later, then watched: no more lists');
+  });
+});
+
+describe('what a sweeper asks of the API server', () => {
+  it('one watch for every session Lease of the bucket, however many, and one list: nothing per session, nothing periodic', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock, sweep: false });
+    const sessions = await Promise.all(Array.from({ length: 5 }, () => owner.session({ ttlMs: TTL })));
+    for (const [i, session] of sessions.entries()) await owner.put(`k${i}`, 'v', { session });
+    // The sweeper on a port of its own, so its requests can be told from the owner's.
+    const port = cluster.fake.connect(clock);
+    const watches = new Set<Parsed>();
+    let lists = 0;
+    const release = cluster.fake.hold((watch) => {
+      if (watch.port === port && watch.resource === 'leases') watches.add(watch);
+      return false;
+    });
+    cluster.fake.react((request) => request.port === port && request.resource === 'leases' && request.verb === 'list', (next) => (lists++, next()));
+    try {
+      await using _sweeper = await ConfigMapStore.open({ name: 'app', api: port, clock });
+      // Two TTLs of renewals, each a watch event for the sweeper.
+      for (let i = 0; i < 12; i++) await clock.advance(TTL / 6);
+      assert.equal(watches.size, 1, 'one Lease watch');
+      assert.equal(lists, 1, 'one list, when it started');
+      assert.ok(sessions.every((session) => session.active));
+      for (let i = 0; i < 5; i++) assert.equal(stored(cluster, `k${i}`), 'v', 'renewed sessions keep their keys');
+    } finally {
+      release();
+      await Promise.all(sessions.map((session) => session.close()));
+    }
   });
 });
 
 describe('a sweeper whose view of a session Lease is stale', () => {
+  it('a key naming a session its Lease watch has not shown yet: the sweeper reads the Lease and keeps the keys; they go a TTL after the owner dies', async () => {
+    const cluster = new MemoryCluster();
+    const ownerClock = new ManualClock();
+    const sweeperClock = new ManualClock();
+    const port = cluster.fake.connect(sweeperClock);
+    await using owner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: ownerClock, sweep: false });
+    await using sweeper = await ConfigMapStore.open({ name: 'app', api: port, clock: sweeperClock });
+    await sweeperClock.advance(0);
+    // The sweeper's Lease watch stalls; its bucket watch does not: it sees the key before the Lease it names.
+    const resume = cluster.fake.hold((watch) => watch.port === port && watch.resource === 'leases');
+    const session = await owner.session({ ttlMs: TTL });
+    await owner.put('k', 'v', { session });
+    await waitFor(async () => (await sweeper.get('k'))?.value !== undefined, 'the sweeper to see the key');
+    for (let i = 0; i < 3; i++) {
+      await ownerClock.advance(TTL / 6);
+      await sweeperClock.advance(TTL / 6);
+    }
+    assert.equal(stored(cluster, 'k'), 'v', 'a session the watch has not shown is read, not taken for gone');
+    resume();
+    // The owner dies (its clock stops): its keys go a TTL after the sweeper last saw a renewal, not before.
+    await sweeperClock.advance(TTL - 100);
+    assert.equal(stored(cluster, 'k'), 'v', 'not before the TTL');
+    await waitFor(async () => {
+      await sweeperClock.advance(100);
+      return stored(cluster, 'k') === undefined;
+    }, 'the keys of the dead owner to go');
+    await session.close();
+  });
   it('reads the Lease before ending the session: a renewal its watch has not delivered keeps the keys', async () => {
     await using pair = await sessionPair(TTL);
     const { cluster, ownerClock, sweeperClock, session } = pair;
