@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- <name> ...] [--option value ...]`: starts a real
  * control plane and prints figures; with names (controlplane, store,
- * contention, election, transport, capacity, follower, ttl; steer: only
+ * contention, election, transport, capacity, follower, ttl, sessions; steer: only
  * election's resign / handoff part) only those benchmarks run, without
  * names all of them. Options with values (args.ts, e.g.
  * `--sustained 300` for capacity) are read by the benchmark they belong to.
@@ -18,6 +18,7 @@ import { benchTransport } from './transport.bench.js';
 import { benchCapacity } from './capacity.bench.js';
 import { benchFollower } from './follower.bench.js';
 import { benchTtl } from './ttl.bench.js';
+import { benchSessionCost } from './session-cost.bench.js';
 import { parseBenchArgs } from './args.js';
 
 const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
@@ -30,6 +31,7 @@ const benches: Record<string, (cp: ControlPlane) => Promise<void>> = {
   capacity: benchCapacity,
   follower: benchFollower,
   ttl: benchTtl,
+  sessions: benchSessionCost,
 };
 let wanted: string[];
 try {
