@@ -27,9 +27,14 @@ export function sessionLeaseInfo(lease: LeaseObject): SessionLeaseInfo {
 /** The sweeper's calls on the session Leases of the bucket labelled `bucketLabel` in `namespace`. */
 export function sessionLeases(kube: KubeApi, namespace: string, bucketLabel: string, clock: Clock, logger: Logger): Pick<SweeperHost, 'watchSessions' | 'readSession' | 'deleteSession'> {
   const leases = kube.leases(namespace);
-  // The loop's own retry warnings go to debug: the sweeper says once what a refusal means, and a
-  // network failure shows on the bucket's watch of the same server anyway.
-  const quiet: Logger = { debug: logger.debug.bind(logger), info: logger.info.bind(logger), warn: logger.debug.bind(logger), error: logger.error.bind(logger), child: (bindings) => logger.child(bindings) };
+  // The loop's warnings about a refusal by RBAC go to debug: the sweeper says once what it means (an app
+  // without sessions need not grant it), and is not told every few seconds. Other failures warn as usual.
+  const warn = (obj: Record<string, unknown> | string, msg?: string) => {
+    if (typeof obj === 'string') return logger.warn(obj);
+    if (obj['code'] === 'FORBIDDEN') return logger.debug(obj, msg);
+    return logger.warn(obj, msg);
+  };
+  const quiet: Logger = { debug: logger.debug.bind(logger), info: logger.info.bind(logger), warn, error: logger.error.bind(logger), child: (bindings) => logger.child(bindings) };
   return {
     watchSessions: (observer) => {
       const watcher = new ObjectWatcher<LeaseObject>({

@@ -207,7 +207,6 @@ export class Sweeper {
     const watch = this.#host.watchSessions({
       onList: (leases) => {
         if (this.#leaseWatch !== watch) return;
-        this.#refusals = 0;
         const before = this.#leases;
         this.#leases = new Map();
         for (const lease of leases) this.#see(lease, before.get(lease.name));
@@ -216,8 +215,12 @@ export class Sweeper {
       },
       onChange: (lease, deleted) => {
         if (this.#leaseWatch !== watch) return;
-        if (deleted) this.#leases.delete(lease.name);
-        else this.#see(lease, this.#leases.get(lease.name));
+        // An event: the watch is allowed (a list alone can be, with the watch refused).
+        this.#refusals = 0;
+        // A late DELETED of an older object under the name does not drop the one seen since.
+        if (deleted) {
+          if (this.#leases.get(lease.name)?.uid === lease.uid) this.#leases.delete(lease.name);
+        } else this.#see(lease, this.#leases.get(lease.name));
         this.#schedule();
       },
       onError: (error) => {
@@ -268,7 +271,8 @@ export class Sweeper {
   async #stillUnrenewed(name: string, seen: SeenLease | undefined): Promise<boolean> {
     const lease = await this.#host.readSession(name, this.#stopping.signal);
     if (!lease || lease.released || (seen && lease.resourceVersion === seen.resourceVersion && lease.uid === seen.uid)) return true;
-    if (this.#leaseWatch) this.#see(lease, undefined);
+    // Timed from this read, unless the watch brought another version while it was in flight.
+    if (this.#leaseWatch && this.#leases.get(name) === seen) this.#see(lease, undefined);
     return false;
   }
 
@@ -347,9 +351,15 @@ export class Sweeper {
       });
       const deletions = unnamed.map(async (lease) => {
         // A renewal or a recreation since it was seen fails the precondition: that Lease stays, and the watch brings its new version.
-        const deleted = await this.#host.deleteSession(lease.name, lease.resourceVersion, lease.uid).catch(() => undefined);
-        if (deleted === undefined) failed++;
-        else if (this.#leases.get(lease.name) === lease) this.#leases.delete(lease.name);
+        const deleted = await this.#host.deleteSession(lease.name, lease.resourceVersion, lease.uid).catch((err: unknown) => {
+          this.#host.logger.debug({ bucket: this.#host.bucket, session: lease.name, code: err instanceof KubekvError ? err.code : 'UNKNOWN' }, 'deleting a session Lease failed; trying again');
+          return undefined;
+        });
+        if (this.#leases.get(lease.name) !== lease) return;
+        // Failed (no `delete` on leases, the API server unreachable): tried again in a minute, on its own, so
+        // key expiry is not held back. Timed later, never earlier: safe should a key come to name it.
+        if (deleted === undefined) this.#leases.set(lease.name, { ...lease, seenAt: now - lease.durationMs + MAX_RETRY_MS });
+        else this.#leases.delete(lease.name);
         if (deleted) this.#host.logger.debug({ bucket: this.#host.bucket, session: lease.name }, 'deleted a session Lease left unrenewed for its TTL');
       });
       await Promise.all([...endings, ...deletions, ...due.map(async ([key, timed]) => {

@@ -307,6 +307,50 @@ describe('what a sweeper asks of the API server', () => {
   });
 });
 
+describe('a sweeper refused by the API server', () => {
+  it('may list but not watch leases: says so once, and tries again further and further apart (1, 2, 4 minutes)', async () => {
+    const cluster = new MemoryCluster();
+    const clock = new ManualClock();
+    const messages: string[] = [];
+    const record = (obj: unknown, msg?: string) => void messages.push(typeof obj === 'string' ? obj : (msg ?? ''));
+    const logger = { debug: () => {}, info: record, warn: record, error: record, child: () => logger };
+    let lists = 0;
+    cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'list', (next) => (lists++, next()));
+    for (let i = 0; i < 20; i++) cluster.fake.refuseNext(403, { match: { verb: 'watch', resource: 'leases' } });
+    await using _store = await MemoryStore.open({ name: 'app', create: true, cluster, clock, logger });
+    for (let minute = 0; minute < 10; minute++) await clock.advance(60_000);
+    assert.equal(lists, 4, 'tried at 0, 1, 3 and 7 minutes');
+    assert.equal(messages.filter((m) => m.startsWith('may not list and watch session Leases')).length, 1, messages.join(' | '));
+  });
+
+  it('may not delete a key-less session Lease: key expiry is not held back, and the delete is tried again a minute later', async () => {
+    const cluster = new MemoryCluster();
+    const deadClock = new ManualClock(); // never advanced: the owner never renews
+    const clock = new ManualClock();
+    await using deadOwner = await MemoryStore.open({ name: 'app', create: true, cluster, clock: deadClock, sweep: false });
+    const dead = await deadOwner.session({ ttlMs: TTL });
+    let refusing = true;
+    let deletes = 0;
+    cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'delete' && request.about === dead.id, (next) => {
+      deletes++;
+      return refusing ? Promise.reject(networkError('ECONNREFUSED', 'no delete on leases')) : next();
+    });
+    await using sweeper = await MemoryStore.open({ name: 'app', cluster, clock });
+    await clock.advance(0);
+    await clock.advance(TTL);
+    await waitFor(() => deletes > 0, 'the first delete of the dead Lease');
+    // A key written now expires on time, not after a backoff the refused deletes built up.
+    await sweeper.put('k', 'v', { ttlMs: TTL });
+    await clock.advance(TTL);
+    await waitFor(() => stored(cluster, 'k') === undefined, 'the key to expire on time');
+    const refused = deletes;
+    refusing = false;
+    await clock.advance(60_000);
+    await waitFor(() => lease(cluster, dead.id) === undefined, 'the Lease to go once the delete is allowed');
+    assert.ok(deletes > refused);
+  });
+});
+
 describe('a sweeper whose view of a session Lease is stale', () => {
   it('a key naming a session its Lease watch has not shown yet: the sweeper reads the Lease and keeps the keys; they go a TTL after the owner dies', async () => {
     const cluster = new MemoryCluster();
