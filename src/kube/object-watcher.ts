@@ -49,6 +49,8 @@ export interface FollowOne<T extends KubeObject> {
   list?: ((fieldSelector: string) => Promise<ObjectList<T>>) | undefined;
   /** Full state after a (re)list: the object, or undefined if it does not exist. */
   onSync: (object: T | undefined, resourceVersion: string) => void;
+  /** Not with `name`: one or the other. */
+  labelSelector?: never;
 }
 
 /** Follow every object with some labels (one watch, however many there are). */
@@ -57,6 +59,8 @@ export interface FollowLabelled<T extends KubeObject> {
   labelSelector: string;
   /** Full state after a (re)list: every object selected. */
   onList: (objects: T[], resourceVersion: string) => void;
+  /** Not with `labelSelector`: one or the other. */
+  name?: never;
 }
 
 /** Options of {@link ObjectWatcher} whatever it follows. */
@@ -145,11 +149,11 @@ export class ObjectWatcher<T extends KubeObject> {
     const o = this.#o;
     const { api } = o;
     const { namespace, resource } = api;
-    const what = 'labelSelector' in o ? `${resource} ${namespace} labelled ${o.labelSelector}` : `${resource} ${namespace}/${o.name}`;
-    const selector = 'labelSelector' in o ? { labelSelector: o.labelSelector } : { fieldSelector: `metadata.name=${o.name}` };
+    const what = o.labelSelector !== undefined ? `${resource} ${namespace} labelled ${o.labelSelector}` : `${resource} ${namespace}/${o.name}`;
+    const selector = o.labelSelector !== undefined ? { labelSelector: o.labelSelector } : { fieldSelector: `metadata.name=${o.name}` };
     /** One (re)list: its resourceVersion, and the call that hands the full state to the consumer. */
     const relist = async (): Promise<{ resourceVersion: string; deliver: () => void }> => {
-      if ('labelSelector' in o) {
+      if (o.labelSelector !== undefined) {
         const listed = await api.list({ labelSelector: o.labelSelector });
         return { resourceVersion: listed.resourceVersion, deliver: () => o.onList(listed.items, listed.resourceVersion) };
       }
