@@ -21,6 +21,7 @@ import { testControlPlane } from '../../controlplane/remote.js';
 import { expectApiStatus } from '../../support/kube.js';
 import { asServiceAccount } from '../../support/rbac.js';
 import { waitFor } from '../../support/wait.js';
+import { messageLogger } from '../../support/message-logger.js';
 
 const cp = testControlPlane();
 const bounded = { timeout: 180_000 };
@@ -210,9 +211,7 @@ describe('deploy/rbac-sessions.yaml (optional, for sessions)', () => {
   it('without it, a sweeping store opens and expires keys; the list of session Leases is refused (logged once), and a session cannot be opened: ForbiddenError', bounded, async () => {
     const namespace = await cp.freshNamespace('rbac-no-sessions');
     const kc = await asServiceAccount(cp, namespace);
-    const messages: string[] = [];
-    const record = (obj: unknown, msg?: string) => void messages.push(typeof obj === 'string' ? obj : (msg ?? ''));
-    const logger = { debug: () => {}, info: record, warn: record, error: record, child: () => logger };
+    const { logger, messages } = messageLogger();
     const store = await ConfigMapStore.open({ name: 'my-app-state', kubeConfig: kc, create: true, logger });
     try {
       await store.put('k', 'v', { ttlMs: 1000 });

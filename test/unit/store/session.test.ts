@@ -15,6 +15,7 @@ import { networkError, type Parsed } from '../../../src/testing/fake-cluster.js'
 import { ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
 import { sessionPair } from '../../support/session-pair.js';
 import { waitFor } from '../../support/wait.js';
+import { messageLogger } from '../../support/message-logger.js';
 
 const TTL = 6000;
 
@@ -258,9 +259,7 @@ describe('session Leases no key names, on a MemoryStore', () => {
   it('a sweeper that may not list leases logs so once, goes on sweeping keys, and tries again a minute later', async () => {
     const cluster = new MemoryCluster();
     const clock = new ManualClock();
-    const messages: string[] = [];
-    const record = (obj: unknown, msg?: string) => void messages.push(typeof obj === 'string' ? obj : (msg ?? ''));
-    const logger = { debug: () => {}, info: record, warn: record, error: record, child: () => logger };
+    const { logger, messages } = messageLogger();
     let lists = 0;
     cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'list', (next) => (lists++, next()));
     // Refused once: RBAC granted a minute later.
@@ -311,9 +310,7 @@ describe('a sweeper refused by the API server', () => {
   it('may list but not watch leases: says so once, and tries again further and further apart (1, 2, 4 minutes)', async () => {
     const cluster = new MemoryCluster();
     const clock = new ManualClock();
-    const messages: string[] = [];
-    const record = (obj: unknown, msg?: string) => void messages.push(typeof obj === 'string' ? obj : (msg ?? ''));
-    const logger = { debug: () => {}, info: record, warn: record, error: record, child: () => logger };
+    const { logger, messages } = messageLogger();
     let lists = 0;
     cluster.fake.react((request) => request.resource === 'leases' && request.verb === 'list', (next) => (lists++, next()));
     for (let i = 0; i < 20; i++) cluster.fake.refuseNext(403, { match: { verb: 'watch', resource: 'leases' } });
