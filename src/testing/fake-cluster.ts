@@ -1,6 +1,5 @@
 /**
- * FakeCluster, an in-memory Kubernetes API behind kubekv's KubeApi port;
- * its guarantees and faults are in the class doc, which the API docs show.
+ * FakeCluster: an in-memory Kubernetes API behind kubekv's KubeApi port.
  *
  * @module
  */
@@ -46,36 +45,16 @@ export type Reactor = (next: () => Promise<string>, request: Parsed) => Promise<
 interface Fault { applies: (request: Parsed) => boolean; act: Reactor }
 
 /**
- * An in-memory Kubernetes API for kubekv's {@link KubeApi} port, so the
- * real ConfigMapStore, LeaseElector, Lock and StateManager run in unit tests
- * with nothing swapped but the wire (as npm etcd3's mock swaps only its
- * connection pool, and client-go's fake clientset only the server). Give
- * {@link FakeCluster.api} as the `api` option.
- *
- * Guarantees (pinned to the real kube-apiserver by the api-facts suite,
- * test/support/api-facts.ts, which runs against both):
- * - ConfigMaps, Secrets, Leases and Events by namespace and name, with one
- *   resourceVersion counter across all (as etcd's revision) and a uid each.
- * - create: 409 AlreadyExists; update (PUT): 409 on a stale
- *   metadata.resourceVersion, 404 when gone; merge patch (RFC 7386, null
- *   deletes): 409 when it carries a stale resourceVersion; delete: 409 when a
- *   resourceVersion or uid precondition fails, 404 when gone; a ConfigMap
- *   or Secret over 1 MiB of values, a change to an immutable one's data,
- *   a Secret value that is not base64 or a change of a Secret's type: 422.
- *   A Secret's write-only `stringData` is merged into `data` (base64) and
- *   never stored; its `type` defaults to Opaque.
- * - Watches by field (metadata.name=) or label selector, from a
- *   resourceVersion (history replayed in order) or from now (ADDED for what
- *   exists); 410 Gone for a version older than the last {@link compact};
- *   BOOKMARK events on {@link bookmark}.
- * - Faults, each for the next matching request: {@link loseNextAnswer}
- *   (applied or not, the caller sees a reset connection), {@link refuseNext}
- *   (an error status, nothing applied), {@link delayNext}; and for watches
- *   {@link pauseWatches} / {@link resumeWatches} and {@link expireWatches}
- *   (410 in the stream, as after a long outage).
- *
- * Non-guarantees: no RBAC, no namespaces to create, no admission, no
- * managedFields; selectors are equality and existence (`k`, `!k`) only.
+ * An in-memory Kubernetes API behind kubekv's {@link KubeApi} port: give
+ * {@link FakeCluster.api} as the `api` option, and the real ConfigMapStore,
+ * LeaseElector, Lock and StateManager run on it with nothing swapped but
+ * the wire (as client-go's fake clientset swaps only the server).
+ * ConfigMaps, Secrets, Leases and Events with real resourceVersions, the
+ * API server's 404 / 409 / 410 / 422 answers, merge patches, preconditions
+ * and ordered watches, each pinned to the real kube-apiserver by the
+ * api-facts suite; faults for the next matching request, and stalled or
+ * expired watches. The [testing guide](../../docs/testing.md) lists every
+ * guarantee, fault and non-guarantee.
  */
 export class FakeCluster {
   /** The port over this cluster: pass it as the `api` option of ConfigMapStore.open, StateManager.start, LeaseElector. */
@@ -379,11 +358,8 @@ function mergePatch(target: unknown, patch: unknown): unknown {
 
 /** Drops empty maps, as the API server omits them. */
 function prune<T extends Record<string, unknown>>(fields: T): T {
-  const out = Object.assign(Object.create(null) as Record<string, unknown>, fields);
-  for (const [key, value] of Object.entries(out)) {
-    if (value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) delete out[key];
-  }
-  return { ...out };
+  const empty = (value: unknown) => value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0);
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => !empty(value))) as T;
 }
 
 /** A Secret as the API server stores it: `stringData` merged into `data` (base64) and dropped, `type` Opaque when unset. */
