@@ -159,8 +159,9 @@ export class MemoryStateManager extends StateManager {
     this.#pause();
     if (this.#fencer?.identity !== leader) {
       await this.#fencer?.close();
-      // Its own port, on a clock that follows this replica's; it contends only when elected.
-      this.#fencer = await MemoryStateManager.start({ ...this.#options, api: undefined, signal: undefined, cluster: this.cluster, clock: this.#replica.clock, identity: leader, elect: false, events: false });
+      // Its own port, on a clock that follows this replica's; it contends only once elected, and reports to nobody the app set up.
+      const quiet = { api: undefined, signal: undefined, logger: undefined, metrics: undefined, events: false };
+      this.#fencer = await MemoryStateManager.start({ ...this.#options, ...quiet, cluster: this.cluster, clock: this.#replica.clock, identity: leader, elect: false });
     }
     await this.#fencer.elect({ notifyPrevious: false });
   }
