@@ -1,7 +1,7 @@
 /**
  * MemoryStateManager: the real StateManager on a {@link MemoryCluster}; its
- * controls write the Lease (and, for fence, the buckets) as another replica
- * would, and the real election, fencing and handover do the rest.
+ * controls write the Lease as another replica would (fence elects one), and
+ * the real election, fencing and handover do the rest.
  *
  * @module
  */
@@ -158,10 +158,15 @@ export class MemoryStateManager extends StateManager {
     const leader = options?.leader === undefined ? 'another-replica' : checkOtherIdentity('leader', options.leader, this.identity);
     this.#pause();
     if (this.#fencer?.identity !== leader) {
-      await this.#fencer?.close();
+      const previous = this.#fencer;
+      this.#fencer = undefined;
+      await previous?.close();
       // Its own port, on a clock that follows this replica's; it contends only once elected, and reports to nobody the app set up.
       const quiet = { api: undefined, signal: undefined, logger: undefined, metrics: undefined, events: false };
-      this.#fencer = await MemoryStateManager.start({ ...this.#options, ...quiet, cluster: this.cluster, clock: this.#replica.clock, identity: leader, elect: false });
+      const fencer = await MemoryStateManager.start({ ...this.#options, ...quiet, cluster: this.cluster, clock: this.#replica.clock, identity: leader, elect: false });
+      // A close() that ran meanwhile did not see it: it would renew on.
+      if (this.closed) await fencer.close().then(() => { throw new ClosedError('state manager'); });
+      this.#fencer = fencer;
     }
     await this.#fencer.elect({ notifyPrevious: false });
   }
