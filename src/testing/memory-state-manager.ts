@@ -1,15 +1,17 @@
 /**
  * MemoryStateManager: the real StateManager on a {@link MemoryCluster}; its
- * controls write the Lease as another replica would (fence elects one), and
- * the real election, fencing and handover do the rest.
+ * controls write the Lease (and, for fence, the buckets) as another replica
+ * would, and the real election, fencing and handover do the rest.
  *
  * @module
  */
+import { bucketForm } from '../codec/bucket-kind.js';
+import { EPOCH_ANNOTATION } from '../codec/index.js';
 import { ClosedError, InvalidOptionError } from '../errors.js';
 import { KubeLeaseLock } from '../election/lease-lock.js';
 import { checkOtherIdentity, type LeaseElector } from '../election/lease-elector.js';
 import { StateManager, type StateManagerOptions } from '../state/state-manager.js';
-import type { ConfigMapStore } from '../store/configmap-store.js';
+import { ConfigMapStore, storeInternals } from '../store/configmap-store.js';
 import type { OpenStoreOptions } from '../store/types.js';
 import { HttpStatusError } from '../kube/errors.js';
 import type { Parsed } from './fake-cluster.js';
@@ -54,9 +56,7 @@ export interface FenceOptions {
 export class MemoryStateManager extends StateManager {
   readonly #replica: Replica;
   readonly #leaseName: string;
-  readonly #options: MemoryStateManagerOptions;
-  /** The replica that fence() made leader (it renews the Lease until it loses it, or this one closes). */
-  #fencer: MemoryStateManager | undefined;
+  readonly #retryMs: number;
   /** The replicas that are not closed, of every cluster. */
   static readonly #live = new Set<MemoryStateManager>();
   #followed = 0;
@@ -72,7 +72,7 @@ export class MemoryStateManager extends StateManager {
     this.#replica = openReplica(options);
     this.#losing = options.elect === false;
     this.#leaseName = options.leaseName ?? `${options.name}-leader`;
-    this.#options = options;
+    this.#retryMs = options.retryPeriodMs ?? 2_000;
     this.#unreact = this.cluster.fake.react((request) => this.#isLease(request), (send, request) => {
       // A paused process that makes a request again is awake: it sees what it missed.
       this.#wakeUp();
@@ -122,7 +122,6 @@ export class MemoryStateManager extends StateManager {
     this.#wakeUp();
     await super.close();
     this.#unreact();
-    await this.#fencer?.close();
   }
 
   /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced. */
@@ -137,8 +136,7 @@ export class MemoryStateManager extends StateManager {
     const lastError = this.status().lastError;
     const done = () => this.isLeader || this.status().lastError !== lastError;
     if (this.cluster.fake.object('leases', this.namespace, this.#leaseName)) await this.#writeLease(this.identity, (term) => term);
-    // The elector's next attempt is at most 2.2 retry periods away, under 2 Lease durations.
-    else await this.#replica.clock.leap(2 * this.status().leaseDurationMs, done);
+    else await this.#replica.clock.leap(2.2 * this.#retryMs, done);
     await until(done);
   }
 
@@ -152,23 +150,19 @@ export class MemoryStateManager extends StateManager {
     await until(() => this.#followed > followed);
   }
 
-  /** Another replica, `leader`, started on the cluster, is elected while this one is paused: it raises every bucket's epoch, and this one's next write rejects with FencedError. Resolves once raised. */
+  /** Another leader takes the Lease and raises every bucket's epoch while this replica is paused: its next write rejects with FencedError. Resolves once raised. */
   async fence(options: FenceOptions = {}): Promise<void> {
     if (this.closed) throw new ClosedError('state manager');
     const leader = options?.leader === undefined ? 'another-replica' : checkOtherIdentity('leader', options.leader, this.identity);
     this.#pause();
-    if (this.#fencer?.identity !== leader) {
-      const previous = this.#fencer;
-      this.#fencer = undefined;
-      await previous?.close();
-      // Its own port, on a clock that follows this replica's; it contends only once elected, and reports to nobody the app set up.
-      const quiet = { api: undefined, signal: undefined, logger: undefined, metrics: undefined, events: false };
-      const fencer = await MemoryStateManager.start({ ...this.#options, ...quiet, cluster: this.cluster, clock: this.#replica.clock, identity: leader, elect: false });
-      // A close() that ran meanwhile did not see it: it would renew on.
-      if (this.closed) await fencer.close().then(() => { throw new ClosedError('state manager'); });
-      this.#fencer = fencer;
+    const buckets = Object.keys(this.status().buckets).map((name) => this.bucket(name));
+    const epochs = buckets.map((b) => Number(this.cluster.fake.object(bucketForm(b.kind).resource, this.namespace, b.name)?.metadata?.annotations?.[EPOCH_ANNOTATION] ?? 0));
+    // Above the Lease's term and every bucket's epoch, so the raises land.
+    const term = await this.#writeLease(leader, (transitions) => Math.max(transitions, ...epochs) + 1);
+    for (const { name, kind } of buckets) {
+      const other = await ConfigMapStore.open({ name, kind, namespace: this.namespace, api: this.cluster.fake.api, events: false });
+      await other[storeInternals].raiseEpoch(term, leader, new AbortController().signal).finally(() => other.close());
     }
-    await this.#fencer.elect({ notifyPrevious: false });
   }
 
   /** Holds this replica's Lease watch back, as a paused process's, until its next Lease request. */

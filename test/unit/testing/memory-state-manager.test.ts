@@ -179,26 +179,6 @@ describe('leadership controls', () => {
     assert.equal((await state.store.get('k', { consistent: true }))?.text, 'v');
   });
 
-  it('fence(): the new leader is a real replica that keeps renewing the Lease until elect(), and closes with this one', async () => {
-    const clock = new ManualClock();
-    const state = await MemoryStateManager.start({ name: 'app', identity: 'pod-a', clock, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 });
-    const lease = () => state.cluster.fake.object('leases', 'default', 'app-leader') as { metadata: { resourceVersion: string }; spec: { holderIdentity: string } };
-    await state.fence({ leader: 'pod-z' });
-    await expectKubekvError(state.store.put('k', 'v'), FencedError, 'FENCED');
-    // Three Lease durations: a Lease written once would have lapsed, and this replica would have taken it back.
-    await clock.advance(9000);
-    assert.deepEqual([lease().spec.holderIdentity, state.isLeader], ['pod-z', false]);
-    await state.elect();
-    await state.store.put('k', 'v');
-    // The same fencer again.
-    await state.fence({ leader: 'pod-z' });
-    await expectKubekvError(state.store.put('k', 'w'), FencedError, 'FENCED');
-    await state.close();
-    const closedAt = lease().metadata.resourceVersion;
-    await clock.advance(9000);
-    assert.equal(lease().metadata.resourceVersion, closedAt, 'the Lease was written after close(): the fencer outlived its replica');
-  });
-
   it('two replicas on one cluster: the other\'s elect() deposes the leader, which then writes nothing', async () => {
     const cluster = new MemoryCluster();
     await using a = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a' });
