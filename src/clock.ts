@@ -3,6 +3,7 @@
  * renew deadlines) reads time and sets timers only through a {@link Clock},
  * so tests can drive it with a fake clock instead of sleeping.
  */
+import { InvalidOptionError } from './errors.js';
 
 /** A cancellable timer handle. */
 export interface TimerHandle {
@@ -69,4 +70,17 @@ export async function keepingProcessAlive<T>(work: () => Promise<T>): Promise<T>
   } finally {
     clearInterval(keepAlive);
   }
+}
+
+/** Largest timeout Node's timers honour. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Validates a timeout option (`timeoutMs` unless named): undefined, or a positive finite number of ms. */
+export function checkTimeout(value: unknown, option = 'timeoutMs'): number | undefined {
+  if (value === undefined) return undefined;
+  // Node's timers clamp anything above 2^31 - 1 ms to 1 ms: refuse it rather than time out at once.
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
+    throw new InvalidOptionError(option, value, `a positive number of milliseconds, at most ${MAX_TIMEOUT_MS} (about 24.8 days)`);
+  }
+  return value;
 }

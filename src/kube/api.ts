@@ -26,7 +26,7 @@
  * (timeout, reset, 5xx) may have been applied; callers read to find out
  * (see certainlyNotApplied in errors.ts).
  */
-import { systemClock, type Clock } from '../clock.js';
+import { checkTimeout, systemClock, type Clock } from '../clock.js';
 import { InvalidOptionError, UnavailableError } from '../errors.js';
 import { loadKubeConfig, resolveNamespace, validateName, type KubeConfigSource } from './config.js';
 import { isConflict, isNotFound, toKubekvError, isAbort, isGone, parseJsonAnswer } from './errors.js';
@@ -272,10 +272,11 @@ export class WireKubeApi implements KubeApi {
   /**
    * @param wire - what requests travel over
    * @param options - default request timeout and namespace
+   * @throws InvalidOptionError for a `requestTimeoutMs` that is not a positive number of ms
    */
   constructor(wire: KubeWire, options: KubeApiOptions = {}) {
     this.#wire = wire;
-    this.#timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.#timeoutMs = checkTimeout(options.requestTimeoutMs, 'requestTimeoutMs') ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.#clock = options.clock ?? systemClock;
     this.#defaultNamespace = options.defaultNamespace ?? 'default';
   }

@@ -26,7 +26,7 @@
  */
 import type { ConfigMapObject } from '../kube/types.js';
 import { resolveAccess, type KubeApi } from '../kube/api.js';
-import { sleep, type Clock } from '../clock.js';
+import { checkTimeout, sleep, type Clock } from '../clock.js';
 import { CHUNKS_ANNOTATION, MANIFEST_ANNOTATION, MAX_CHUNKED_VALUE_BYTES, MAX_DATA_BYTES, parseHeadChunks, type BucketKind, type ChunkRef, type CompressionOptions, type HeadChunks } from '../codec/index.js';
 import { AbortedError, ApiError, BucketNotFoundError, ChunkMissingError, ClosedError, DeadlineExceededError, FormatError, InvalidOptionError, KubekvError } from '../errors.js';
 import { Backoff, retryWithBackoff } from '../kube/backoff.js';
@@ -48,7 +48,6 @@ import {
   bucketLabel,
   checkKey,
   checkPrefix,
-  checkTimeout,
   newBucket,
   pairOf,
   raceAbort,

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ConfigMapObject } from '../kube/types.js';
-import { systemClock, type Clock } from '../clock.js';
+import { MAX_TIMEOUT_MS, checkTimeout, systemClock, type Clock } from '../clock.js';
 import {
   APP_NAME_LABEL,
   BUCKET_KINDS,
@@ -81,18 +81,6 @@ export function resolveChunkOptions(value: unknown): Required<ChunkOptions> | un
 /** Default deadline of a write (OpenStoreOptions.timeoutMs). */
 export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
-/** Largest timeout Node's timers honour. */
-export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-/** Validates a `timeoutMs` option: undefined, or a positive finite number of ms. */
-export function checkTimeout(value: unknown, option = 'timeoutMs'): number | undefined {
-  if (value === undefined) return undefined;
-  // Node's timers clamp anything above 2^31 - 1 ms to 1 ms: refuse it rather than time out at once.
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
-    throw new InvalidOptionError(option, value, `a positive number of milliseconds, at most ${MAX_TIMEOUT_MS} (about 24.8 days)`);
-  }
-  return value;
-}
 
 export function resolveOptions(options: OpenStoreOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', options, 'an object with at least `name`');
