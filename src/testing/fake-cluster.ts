@@ -7,6 +7,7 @@ import { EventEmitter, on } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
 import { keepingProcessAlive, systemClock, sleep, type Clock } from '../clock.js';
 import { MAX_DATA_BYTES, dataSize } from '../codec/index.js';
+import { InvalidOptionError } from '../errors.js';
 import { RESOURCE_TYPES, WireKubeApi, type KubeApi } from '../kube/api.js';
 import { HttpStatusError } from '../kube/errors.js';
 import type { KubeRequest, KubeStream } from '../kube/transport.js';
@@ -24,7 +25,7 @@ export interface RequestMatcher {
 
 /** Options of {@link FakeCluster}. */
 export interface FakeClusterOptions {
-  /** Time for {@link FakeCluster.delayNext} and for the request deadlines of {@link FakeCluster.api}. @default the system clock */
+  /** Time for the requests of {@link FakeCluster.api}: their deadlines, and {@link FakeCluster.delayNext}'s delays. @default the system clock */
   clock?: Clock | undefined;
   /** Most ms a request may take before the port gives up on it. @default 10000 */
   requestTimeoutMs?: number | undefined;
@@ -38,8 +39,8 @@ type Resource = keyof typeof RESOURCE_TYPES;
 interface Change { type: 'ADDED' | 'MODIFIED' | 'DELETED'; collection: string; object: Obj; rv: number }
 /** What watches are sent: a change, or (to every watch) a BOOKMARK or an ERROR. */
 type WatchEvent = Change | { type: 'BOOKMARK' | 'ERROR'; collection?: undefined; object: unknown };
-/** @internal A request as the cluster sees it: what its path and verb say, the object it is about (named in its path, field selector or body) and the port it came through. */
-export interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']>; about: string; port: KubeApi }
+/** @internal A request as the cluster sees it: what its path and verb say, the object it is about (named in its path, field selector or body), the port it came through, that port's clock, and its caller's signal. */
+export interface Parsed { collection: string; resource: Resource; namespace: string; name: string | undefined; verb: NonNullable<RequestMatcher['verb']>; about: string; port: KubeApi; clock: Clock; signal: AbortSignal | undefined }
 /** @internal Answers a request; `next` sends it on (through the faults that follow, to the store). */
 export type Reactor = (next: () => Promise<string>, request: Parsed) => Promise<string>;
 interface Fault { applies: (request: Parsed) => boolean; act: Reactor }
@@ -59,6 +60,8 @@ interface Fault { applies: (request: Parsed) => boolean; act: Reactor }
 export class FakeCluster {
   /** The port over this cluster: pass it as the `api` option of ConfigMapStore.open, StateManager.start, LeaseElector. */
   readonly api: KubeApi;
+  /** @internal A port no fault touches: test controls (MemoryStateManager.elect, ...) write through it, so a fault laid for the code under test is not theirs. */
+  readonly controls: KubeApi;
   readonly #clock: Clock;
   #rv = 1000;
   #compactedAt = 0;
@@ -79,6 +82,7 @@ export class FakeCluster {
     this.#clock = options.clock ?? systemClock;
     // Deadlines on the cluster's clock: a held request times out when a ManualClock is advanced.
     this.api = this.connect(this.#clock, options.requestTimeoutMs);
+    this.controls = this.connect(this.#clock, undefined, false);
   }
 
   /** The newest resourceVersion of the cluster. */
@@ -92,23 +96,27 @@ export class FakeCluster {
     return object && structuredClone(object);
   }
 
-  /** The next matching write is applied (unless `landed: false`) and its caller sees a reset connection: outcome unknown. */
+  /** The next matching write (any request, if `match.verb` names one) is applied (unless `landed: false`) and its caller sees a reset connection: outcome unknown. */
   loseNextAnswer(options: { landed?: boolean; match?: RequestMatcher } = {}): void {
-    this.#faults.push({ applies: matcher(options.match), act: async (next) => {
+    const matches = matcher(options.match);
+    const applies = (p: Parsed) => matches(p) && (options.match?.verb !== undefined || !['get', 'list', 'watch'].includes(p.verb));
+    this.#faults.push({ applies, act: async (next) => {
       if (options.landed !== false) await next();
       throw networkError('ECONNRESET', 'answer lost by FakeCluster.loseNextAnswer');
     } });
   }
 
-  /** The next matching request is answered with `status` (default 503) and nothing is applied. */
+  /** The next matching request is answered with `status` (an error status, default 503) and nothing is applied. */
   refuseNext(status = 503, options: { match?: RequestMatcher; message?: string } = {}): void {
+    if (!Number.isInteger(status) || status < 400 || status > 599) throw new InvalidOptionError('status', status, 'an HTTP error status, 400 to 599');
     this.#faults.push({ applies: matcher(options.match), act: () => Promise.reject(statusError(status, options.message ?? 'refused by FakeCluster.refuseNext')) });
   }
 
-  /** The next matching request waits `ms` on the cluster's clock before it is applied and answered. */
+  /** The next matching request waits `ms` on its port's clock (a MemoryStore's: the store's) before it is applied and answered; not at all once its caller gave up. */
   delayNext(ms: number, options: { match?: RequestMatcher } = {}): void {
-    // As a real request's socket would, a delayed one keeps the process alive (the clock's timers do not).
-    this.#faults.push({ applies: matcher(options.match), act: (next) => keepingProcessAlive(() => sleep(this.#clock, ms).then(next)) });
+    if (typeof ms !== 'number' || !(ms >= 0 && ms < Infinity)) throw new InvalidOptionError('ms', ms, 'a non-negative number of milliseconds');
+    // As a real request's socket would, a delayed one keeps the process alive (the clock's timers do not), until its caller gives up.
+    this.#faults.push({ applies: matcher(options.match), act: (next, p) => keepingProcessAlive(() => sleep(p.clock, ms, p.signal).then(next)) });
   }
 
   /** Holds every watch event back (watchers see nothing, as over a stalled connection) until {@link resumeWatches}. */
@@ -140,9 +148,9 @@ export class FakeCluster {
     this.#watches.emit('expire');
   }
 
-  /** @internal A port of its own on `clock`, as a replica's connection: {@link react} and {@link hold} can single out its requests (`port`). */
-  connect(clock: Clock, requestTimeoutMs?: number): KubeApi {
-    const port: KubeApi = new WireKubeApi({ sendText: (r) => this.#send(r, port), open: (r) => this.#open(r, port) }, { requestTimeoutMs, defaultNamespace: 'default', clock });
+  /** @internal A port of its own on `clock`, as a replica's connection: {@link react} and {@link hold} can single out its requests (`port`); faults skip them unless `faulted`. */
+  connect(clock: Clock, requestTimeoutMs?: number, faulted = true): KubeApi {
+    const port: KubeApi = new WireKubeApi({ sendText: (r) => this.#send(r, port, clock, faulted), open: (r) => this.#open(r, port, clock) }, { requestTimeoutMs, defaultNamespace: 'default', clock });
     return port;
   }
 
@@ -163,14 +171,14 @@ export class FakeCluster {
     };
   }
 
-  async #send(request: KubeRequest, port: KubeApi): Promise<string> {
-    const p = await accept(request, port);
-    const apply = () => new Promise<string>((resolve) => resolve(this.#apply(p, request)));
-    const server = () => {
-      // What a reactor held back on its way reaches the server only if its caller still waits for it.
-      if (request.signal?.aborted) return Promise.reject(request.signal.reason as Error);
-      return this.#faulted(p, apply);
-    };
+  async #send(request: KubeRequest, port: KubeApi, clock: Clock, faulted: boolean): Promise<string> {
+    const p = await accept(request, port, clock);
+    // What a reactor or fault held back on its way reaches the server only if its caller still waits for it.
+    const apply = () => new Promise<string>((resolve) => {
+      request.signal?.throwIfAborted();
+      resolve(this.#apply(p, request));
+    });
+    const server = () => (faulted ? this.#faulted(p, apply) : apply());
     // The reactors in order, then the request's fault, if any, then the store.
     return [...this.#reactors].filter((r) => r.applies(p)).reduceRight((next: () => Promise<string>, r) => () => r.act(next, p), server)();
   }
@@ -249,6 +257,9 @@ export class FakeCluster {
     const { kind: _k, apiVersion: _a, metadata: _m, ...rest } = object;
     const stored = { kind, apiVersion, metadata: { name, namespace: p.namespace, uid, resourceVersion: String(this.#rv + 1), ...prune(meta) }, ...prune(rest) } as Obj;
     if (holdsData(stored)) validateData(stored);
+    // As etcd's GuaranteedUpdate: a write that changes nothing stores nothing, and is answered with the object as it is.
+    const current = this.#objects.get(`${p.collection}/${name}`);
+    if (type === 'MODIFIED' && current && sameJson({ ...stored, metadata: { ...stored.metadata, resourceVersion: current.metadata.resourceVersion } }, current)) return JSON.stringify(current);
     this.#rv++;
     this.#objects.set(`${p.collection}/${name}`, stored);
     this.#record({ type, collection: p.collection, object: stored, rv: this.#rv });
@@ -264,8 +275,8 @@ export class FakeCluster {
     return [...this.#objects].filter(([key]) => key.startsWith(`${collection}/`)).map(([, object]) => object);
   }
 
-  async #open(request: KubeRequest, port: KubeApi): Promise<KubeStream> {
-    const p = await accept(request, port);
+  async #open(request: KubeRequest, port: KubeApi, clock: Clock): Promise<KubeStream> {
+    const p = await accept(request, port, clock);
     await this.#faulted(p, () => Promise.resolve(''));
     const from = Number(request.query?.['resourceVersion'] || 0);
     if (from > 0 && from < this.#compactedAt) {
@@ -306,8 +317,8 @@ export function networkError(code: 'ECONNREFUSED' | 'ECONNRESET', why: string): 
   return Object.assign(new Error(`${code} (${why})`), { code });
 }
 
-/** `request` through `port`, parsed, once it has reached the cluster (a tick later, as over a connection) unaborted; 404 for a resource not served. */
-async function accept(request: KubeRequest, port: KubeApi): Promise<Parsed> {
+/** `request` through `port` (on `clock`), parsed, once it has reached the cluster (a tick later, as over a connection) unaborted; 404 for a resource not served. */
+async function accept(request: KubeRequest, port: KubeApi, clock: Clock): Promise<Parsed> {
   await Promise.resolve();
   request.signal?.throwIfAborted();
   const [, prefix, namespace, resource, name] = /^(.*)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/.exec(request.path) ?? [];
@@ -320,11 +331,14 @@ async function accept(request: KubeRequest, port: KubeApi): Promise<Parsed> {
   const named = name && decodeURIComponent(name);
   const selectedName = /metadata\.name=([^,]+)/.exec(String(request.query?.['fieldSelector']))?.[1];
   const about = named ?? selectedName ?? (request.body as Obj | undefined)?.metadata?.name ?? '';
-  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: named, verb: verbs[request.method], about, port };
+  return { collection, resource: resource as Resource, namespace: decodeURIComponent(namespace!), name: named, verb: verbs[request.method], about, port, clock, signal: request.signal };
 }
 
-/** Whether a request is one `match` names. */
+/** Whether a request is one `match` names (InvalidOptionError for a field no request has). */
 function matcher(match: RequestMatcher = {}): (p: Parsed) => boolean {
+  const verbs = ['get', 'list', 'create', 'update', 'patch', 'delete', 'watch', undefined];
+  if (!verbs.includes(match.verb)) throw new InvalidOptionError('match.verb', match.verb, `one of ${verbs.slice(0, -1).join(', ')}`);
+  if (match.resource !== undefined && !['configmaps', 'secrets', 'leases', 'events'].includes(match.resource)) throw new InvalidOptionError('match.resource', match.resource, 'configmaps, secrets, leases or events');
   return (p) => (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
 }
 
@@ -336,6 +350,11 @@ function selected(object: Obj, query: KubeRequest['query']): boolean {
   const labels = object.metadata.labels ?? {};
   return pairs(field).every(([k, v]) => k === 'metadata.name' ? object.metadata.name === v : k === 'metadata.namespace' ? object.metadata.namespace === v : false)
     && pairs(label).every(([k, v]) => v !== undefined ? labels[k] === v : k.startsWith('!') ? !Object.hasOwn(labels, k.slice(1)) : Object.hasOwn(labels, k));
+}
+
+/** True when `a` and `b` are the same JSON, whatever their keys' order. */
+function sameJson(a: unknown, b: unknown): boolean {
+  return isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
 }
 
 /** True when two objects hold the same data, binaryData and immutability (what an immutable one may not change). */

@@ -80,6 +80,28 @@ export function apiFactsOf(backend: ApiFactsBackend): ApiFact[] {
     assert.ok(BigInt(patched.object.metadata.resourceVersion!) > BigInt(rv));
   });
 
+  fact('an update or merge patch that changes nothing keeps the resourceVersion and sends no watch event', async () => {
+    const { api, namespace } = await backend.space();
+    const cms = api.configMaps(namespace);
+    const created = await cms.create({ metadata: { name: 'same', labels: { l: 'x' } }, data: { a: '1', b: '2' } });
+    assert.ok(created.ok);
+    const rv = created.object.metadata!.resourceVersion!;
+    const updated = await cms.update({ ...created.object, data: { b: '2', a: '1' } });
+    assert.ok(updated.ok && updated.object);
+    assert.equal(updated.object.metadata?.resourceVersion, rv);
+    const patched = await cms.patch('same', { metadata: { resourceVersion: rv, labels: { l: 'x' } }, data: { a: '1' } });
+    assert.ok(patched.ok && patched.object);
+    assert.equal(patched.object.metadata?.resourceVersion, rv);
+    const changed = await cms.patch('same', { metadata: { resourceVersion: rv }, data: { a: '3' } });
+    assert.ok(changed.ok && changed.object);
+    const again = await cms.patch('same', { metadata: { resourceVersion: changed.object.metadata!.resourceVersion! }, data: { a: '4' } });
+    assert.ok(again.ok && again.object);
+    // Ended by its signal too: a watch that holds an event back never reaches the yield collect's return waits for.
+    const events = await collect(cms.watch({ resourceVersion: rv, fieldSelector: 'metadata.name=same', signal: AbortSignal.timeout(20_000) }), (e) => e.length >= 2);
+    const seen = events.map((e) => [e.type, e.object.data?.['a'], e.object.metadata?.resourceVersion]);
+    assert.deepEqual(seen, [['MODIFIED', '3', changed.object.metadata?.resourceVersion], ['MODIFIED', '4', again.object.metadata?.resourceVersion]]);
+  });
+
   fact('a watch from a resourceVersion delivers every later change in order, DELETED last', async () => {
     const { api, namespace } = await backend.space();
     const cms = api.configMaps(namespace);

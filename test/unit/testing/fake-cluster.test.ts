@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { AbortedError, UnavailableError } from '../../../src/errors.js';
 import { ConfigMapStore } from '../../../src/index.js';
-import { FakeCluster, ManualClock } from '../../../src/testing/index.js';
+import { FakeCluster, ManualClock, MemoryCluster, MemoryStore } from '../../../src/testing/index.js';
 import { apiFacts } from '../../support/api-facts.js';
 
 let fake = new FakeCluster();
@@ -67,6 +67,53 @@ describe('FakeCluster faults', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('loseNextAnswer() without a verb passes reads and watches by: the next write is the one whose answer is lost', async () => {
+    const cluster = new FakeCluster();
+    const cms = cluster.api.configMaps('ns');
+    const created = await cms.create({ metadata: { name: 'x' }, data: { a: '1' } });
+    assert.ok(created.ok);
+    cluster.loseNextAnswer();
+    assert.deepEqual((await cms.get('x'))?.data, { a: '1' });
+    await assert.rejects(cms.patch('x', { metadata: { resourceVersion: created.object.metadata!.resourceVersion! }, data: { a: '2' } }), UnavailableError);
+    assert.deepEqual((cluster.object('configmaps', 'ns', 'x') as { data?: unknown }).data, { a: '2' });
+  });
+
+  it('delayNext waits on the clock of the request\'s port: a MemoryStore\'s write on a ManualClock lands when the test advances it', async () => {
+    const clock = new ManualClock();
+    const cluster = new MemoryCluster();
+    await using store = await MemoryStore.open({ name: 'b', create: true, cluster, clock });
+    cluster.fake.delayNext(1_000, { match: { verb: 'patch' } });
+    const put = store.put('k', 'v').then(() => 'stored', (err: unknown) => err);
+    await clock.advance(999);
+    assert.equal(await Promise.race([put, Promise.resolve('pending')]), 'pending');
+    await clock.advance(1);
+    assert.equal(await put, 'stored');
+  });
+
+  it('a delayed request whose caller gave up is never applied, and keeps the process alive no longer', async () => {
+    const clock = new ManualClock();
+    const cluster = new FakeCluster({ clock, requestTimeoutMs: 1_000 });
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    cluster.delayNext(60_000);
+    const created = cluster.api.configMaps('ns').create({ metadata: { name: 'late' } }).catch((err: unknown) => err);
+    await clock.advance(1_000);
+    assert.ok((await created) instanceof UnavailableError);
+    assert.equal(timers(), before);
+    await clock.advance(60_000);
+    assert.equal(cluster.object('configmaps', 'ns', 'late'), undefined);
+  });
+
+  it('refuses fault arguments no request could match or no server would give, with InvalidOptionError', () => {
+    const cluster = new FakeCluster();
+    const invalid = (option: string) => ({ code: 'INVALID_OPTION', option });
+    assert.throws(() => cluster.refuseNext(200), invalid('status'));
+    assert.throws(() => cluster.delayNext('100' as unknown as number), invalid('ms'));
+    assert.throws(() => cluster.loseNextAnswer({ match: { verb: 'PATCH' as 'patch' } }), invalid('match.verb'));
+    assert.throws(() => cluster.refuseNext(503, { match: { resource: 'configmap' as 'configmaps' } }), invalid('match.resource'));
+    assert.throws(() => new FakeCluster({ requestTimeoutMs: -1 }), invalid('requestTimeoutMs'));
   });
 
   it('a refused request is the error class the server\'s status maps to, nothing applied', async () => {
