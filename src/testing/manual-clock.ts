@@ -7,7 +7,7 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 
-interface Timer { due: number; fn: () => void; base: TimerHandle }
+interface Timer { due: number; fn: () => void; base?: TimerHandle }
 
 /** A plain ManualClock's base: time that never moves by itself. */
 const frozen: Clock = { now: () => 0, monotonic: () => 0, setTimer: () => ({ cancel() {} }) };
@@ -35,10 +35,12 @@ export class ManualClock implements Clock {
   #ahead = 0;
   #wall: number;
   readonly #timers = new Set<Timer>();
+  /** The advance() calls before the latest one: each starts once they are done. */
+  #advanced = Promise.resolve();
 
   /** @param wallStart - initial wall time in ms since the epoch; default 2030-01-01T00:00:00Z */
   constructor(wallStart = Date.UTC(2030, 0, 1)) {
-    this.#wall = wallStart;
+    this.#wall = checkFinite('wallStart', wallStart);
   }
 
   /** @internal A clock that runs with `base`, and that leap() moves ahead (a MemoryStore fault reaches a deadline so). */
@@ -60,15 +62,15 @@ export class ManualClock implements Clock {
 
   /** Calls `fn` once time has moved `ms` forward. */
   setTimer(fn: () => void, ms: number): TimerHandle {
-    const timer = { due: this.monotonic() + Math.max(0, ms), fn } as Timer;
-    timer.base = this.#base.setTimer(() => this.#timers.delete(timer) && fn(), ms);
+    const timer: Timer = { due: this.monotonic() + Math.max(0, ms), fn };
+    this.#arm(timer);
     this.#timers.add(timer);
-    return { cancel: () => (this.#timers.delete(timer), timer.base.cancel()) };
+    return { cancel: () => (this.#timers.delete(timer), timer.base?.cancel()) };
   }
 
   /** Jumps the wall clock (an NTP step, a skewed node); monotonic time is unaffected. */
   setWall(ms: number): void {
-    this.#wall += ms - this.now();
+    this.#wall += checkFinite('ms', ms) - this.now();
   }
 
   /** Timers set and not yet fired or cancelled. */
@@ -76,10 +78,12 @@ export class ManualClock implements Clock {
     return this.#timers.size;
   }
 
-  /** Moves time forward by `ms`, firing every timer that falls due on the way; resolves when they and what they started have settled. */
+  /** Moves time forward by `ms` (after the advances not yet done), firing every timer that falls due on the way; resolves when they and what they started have settled. */
   async advance(ms: number): Promise<void> {
-    if (typeof ms !== 'number' || !(Number.isFinite(ms) && ms >= 0)) throw new InvalidOptionError('ms', ms, 'a non-negative number of milliseconds');
-    await this.leap(ms);
+    if (checkFinite('ms', ms) < 0) throw new InvalidOptionError('ms', ms, 'a non-negative number of milliseconds');
+    const advance = this.#advanced.then(() => this.leap(ms));
+    this.#advanced = advance.catch(() => {});
+    await advance;
   }
 
   /** @internal advance(), ending early once `done()` holds. */
@@ -90,12 +94,26 @@ export class ManualClock implements Clock {
       if (!next || next.due > end) break;
       this.#ahead += Math.max(0, next.due - this.monotonic());
       this.#timers.delete(next);
-      next.base.cancel();
+      next.base?.cancel();
       next.fn();
     }
     if (!done()) this.#ahead += Math.max(0, end - this.monotonic());
+    // Time leapt past the base clock: what is still due fires at its time on this clock, not as late as the leap.
+    for (const timer of this.#timers) this.#arm(timer);
     await settle();
   }
+
+  /** Books `timer` on the base clock (a following clock's system clock) for when it falls due, as time stands now. */
+  #arm(timer: Timer): void {
+    timer.base?.cancel();
+    timer.base = this.#base.setTimer(() => this.#timers.delete(timer) && timer.fn(), Math.max(0, timer.due - this.monotonic()));
+  }
+}
+
+/** `value` if it is a finite number, else InvalidOptionError naming `option`. */
+function checkFinite(option: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidOptionError(option, value, 'a finite number of milliseconds');
+  return value;
 }
 
 /** Lets promise chains that wait on no timer run: a few macrotask turns, each draining the microtask queue. */
