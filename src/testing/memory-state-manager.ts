@@ -7,7 +7,7 @@
  */
 import { bucketForm } from '../codec/bucket-kind.js';
 import { EPOCH_ANNOTATION } from '../codec/index.js';
-import { ClosedError, InvalidOptionError } from '../errors.js';
+import { ClosedError, ConflictError, InvalidOptionError } from '../errors.js';
 import { KubeLeaseLock } from '../election/lease-lock.js';
 import { checkOtherIdentity, type LeaseElector } from '../election/lease-elector.js';
 import { StateManager, type StateManagerOptions } from '../state/state-manager.js';
@@ -124,12 +124,15 @@ export class MemoryStateManager extends StateManager {
     this.#unreact();
   }
 
-  /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced. */
+  /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced, rejects with ConflictError if another replica took the Lease first. */
   async elect(options: ElectOptions = {}): Promise<void> {
     if (this.closed) throw new ClosedError('state manager');
     const notify = options?.notifyPrevious;
     if (notify !== undefined && typeof notify !== 'boolean') throw new InvalidOptionError('notifyPrevious', notify, 'a boolean');
-    if (this.status().holdsLease) return until(() => this.isLeader);
+    if (this.status().holdsLease) {
+      await until(() => this.isLeader);
+      return;
+    }
     this.#losing = false;
     if (notify === false) for (const other of MemoryStateManager.#live) if (other.cluster === this.cluster && other.isLeader) other.#pause();
     // Leading, its onLeader handlers have started (the StateManager runs them as it takes the lead).
@@ -137,14 +140,14 @@ export class MemoryStateManager extends StateManager {
     const done = () => this.isLeader || this.status().lastError !== lastError;
     if (this.cluster.fake.object('leases', this.namespace, this.#leaseName)) await this.#writeLease(this.identity, (term) => term);
     else await this.#replica.clock.leap(2.2 * this.#retryMs, done);
-    await until(done);
+    if (!(await until(done))) throw new ConflictError(`elect(): ${this.identity} did not lead: another replica took the Lease (was elect() called for two at once?)`);
   }
 
   /** Writes the Lease naming `leader` (or released): leadership ends as on losing it; resolves once onFollower ran. This replica then loses every race until elect(). */
   async depose(options: DeposeOptions = {}): Promise<void> {
     const leader = options?.leader === undefined ? undefined : checkOtherIdentity('leader', options.leader, this.identity);
-    if (!this.status().holdsLease) return;
     this.#losing = true;
+    if (!this.status().holdsLease) return;
     const followed = this.#followed;
     await this.#writeLease(leader ?? '', (term) => term + (leader ? 1 : 0));
     await until(() => this.#followed > followed);
@@ -160,7 +163,7 @@ export class MemoryStateManager extends StateManager {
     // Above the Lease's term and every bucket's epoch, so the raises land.
     const term = await this.#writeLease(leader, (transitions) => Math.max(transitions, ...epochs) + 1);
     for (const { name, kind } of buckets) {
-      const other = await ConfigMapStore.open({ name, kind, namespace: this.namespace, api: this.cluster.fake.api, events: false });
+      const other = await ConfigMapStore.open({ name, kind, namespace: this.namespace, api: this.cluster.fake.controls, events: false });
       await other[storeInternals].raiseEpoch(term, leader, new AbortController().signal).finally(() => other.close());
     }
   }
@@ -187,7 +190,7 @@ export class MemoryStateManager extends StateManager {
 
   /** Writes the Lease as another replica would: held by `holder` ('': released), at leaseTransitions `term(current)`, which it returns. */
   async #writeLease(holder: string, term: (transitions: number) => number): Promise<number> {
-    const lock = new KubeLeaseLock({ api: this.cluster.fake.api, namespace: this.namespace, name: this.#leaseName });
+    const lock = new KubeLeaseLock({ api: this.cluster.fake.controls, namespace: this.namespace, name: this.#leaseName });
     for (;;) {
       const current = await lock.get();
       const now = new Date(this.#replica.clock.now());

@@ -104,7 +104,7 @@ export class MemoryStore extends ConfigMapStore {
     await this.#other?.then((store) => store.close(), () => {});
   }
 
-  /** The answer to this store's next write request is lost, the write stored or not; it rejects with OutcomeUnknownError at its deadline, which the store's clock leaps to. */
+  /** The answer to this store's next write request (kubekv's own, as an epoch raise, included) is lost, the write stored or not; it rejects with OutcomeUnknownError at its deadline, which the store's clock leaps to. */
   loseNextAnswer(options: LostAnswerOptions): void {
     if (typeof options?.landed !== 'boolean') throw new InvalidOptionError('landed', (options as Partial<LostAnswerOptions> | null)?.landed, 'a boolean: whether the write is stored');
     this.#faults.push(async (send) => {
@@ -134,7 +134,8 @@ export class MemoryStore extends ConfigMapStore {
     this.#cancels.add(done.reject);
     this.#faults.push(async (send) => {
       this.#cancels.delete(done.reject);
-      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.kind, cluster: this.cluster });
+      // Another writer, not another sweeper: on this store's clock, deleting no expired key itself.
+      this.#other ??= MemoryStore.open({ name: this.name, namespace: this.namespace, kind: this.kind, cluster: this.cluster, clock: this.#replica.clock, sweep: false });
       await this.#other.then(action).then(() => done.resolve(), done.reject);
       return send();
     });
@@ -203,7 +204,8 @@ export function openReplica(options: { cluster?: MemoryCluster | undefined; cloc
   return replica;
 }
 
-/** Waits (in real time, at most about 5 s) until `check()` holds; the caller asserts what it needs. */
-export async function until(check: () => boolean): Promise<void> {
+/** Waits (in real time, at most about 5 s) until `check()` holds; whether it does. */
+export async function until(check: () => boolean): Promise<boolean> {
   for (let i = 0; i < 1000 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, i < 50 ? 0 : 5));
+  return check();
 }

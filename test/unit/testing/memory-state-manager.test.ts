@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   ClosedError,
+  ConflictError,
   FencedError,
   NotLeaderError,
   type FollowerContext,
@@ -208,6 +209,43 @@ describe('leadership controls', () => {
     assert.equal((await b.store.get('owner', { consistent: true }))?.text, 'pod-b');
     await settle();
     assert.deepEqual([a.isLeader, a.leader], [false, 'pod-b']);
+  });
+});
+
+describe('leadership controls, edges', () => {
+  it('depose() on a follower: it loses every race until elect(), even for a Lease its leader released', async () => {
+    const cluster = new MemoryCluster();
+    const a = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a' });
+    await using b = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-b' });
+    await b.depose();
+    await a.close();
+    // The release reaches b at once; a b that contended would lead within these turns.
+    await settle();
+    assert.equal(b.isLeader, false);
+    await b.elect();
+    assert.equal(b.isLeader, true);
+  });
+
+  it('elect() for two replicas at once: the later one leads, the other\'s elect() rejects with ConflictError', async () => {
+    const cluster = new MemoryCluster();
+    await using a = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a' });
+    await using b = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-b' });
+    await using c = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-c' });
+    const outcomes = await Promise.allSettled([b.elect(), c.elect()]);
+    const rejected = outcomes.filter((o) => o.status === 'rejected').map((o) => o.reason as unknown);
+    assert.equal(rejected.length, 1);
+    assert.ok(rejected[0] instanceof ConflictError && rejected[0].code === 'CONFLICT', String(rejected[0]));
+    assert.equal([a, b, c].filter((r) => r.isLeader).length, 1);
+  });
+
+  it('the controls write past FakeCluster faults, which stay laid for the replicas\' own requests', async () => {
+    const cluster = new MemoryCluster();
+    await using a = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a', retryPeriodMs: 200 });
+    await using b = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-b', retryPeriodMs: 200 });
+    cluster.fake.refuseNext(503, { match: { resource: 'leases', verb: 'update' } });
+    // The control's own Lease write passes; b's takeover (its own update) meets the 503 and retries.
+    await b.elect();
+    assert.deepEqual([a.isLeader, b.isLeader], [false, true]);
   });
 });
 
