@@ -150,7 +150,7 @@ export class FakeCluster {
 
   /** @internal A port of its own on `clock`, as a replica's connection: {@link react} and {@link hold} can single out its requests (`port`); faults skip them unless `faulted`. */
   connect(clock: Clock, requestTimeoutMs?: number, faulted = true): KubeApi {
-    const port: KubeApi = new WireKubeApi({ sendText: (r) => this.#send(r, port, clock, faulted), open: (r) => this.#open(r, port, clock) }, { requestTimeoutMs, defaultNamespace: 'default', clock });
+    const port: KubeApi = new WireKubeApi({ sendText: (r) => this.#send(r, port, clock, faulted), open: (r) => this.#open(r, port, clock, faulted) }, { requestTimeoutMs, defaultNamespace: 'default', clock });
     return port;
   }
 
@@ -275,9 +275,9 @@ export class FakeCluster {
     return [...this.#objects].filter(([key]) => key.startsWith(`${collection}/`)).map(([, object]) => object);
   }
 
-  async #open(request: KubeRequest, port: KubeApi, clock: Clock): Promise<KubeStream> {
+  async #open(request: KubeRequest, port: KubeApi, clock: Clock, faulted: boolean): Promise<KubeStream> {
     const p = await accept(request, port, clock);
-    await this.#faulted(p, () => Promise.resolve(''));
+    if (faulted) await this.#faulted(p, () => Promise.resolve(''));
     const from = Number(request.query?.['resourceVersion'] || 0);
     if (from > 0 && from < this.#compactedAt) {
       const text = JSON.stringify(status(410, `too old resource version: ${from} (${this.#compactedAt})`));
@@ -336,9 +336,10 @@ async function accept(request: KubeRequest, port: KubeApi, clock: Clock): Promis
 
 /** Whether a request is one `match` names (InvalidOptionError for a field no request has). */
 function matcher(match: RequestMatcher = {}): (p: Parsed) => boolean {
+  if (typeof match !== 'object' || match === null) throw new InvalidOptionError('match', match, 'an object: { verb?, resource?, name? }');
   const verbs = ['get', 'list', 'create', 'update', 'patch', 'delete', 'watch', undefined];
   if (!verbs.includes(match.verb)) throw new InvalidOptionError('match.verb', match.verb, `one of ${verbs.slice(0, -1).join(', ')}`);
-  if (match.resource !== undefined && !['configmaps', 'secrets', 'leases', 'events'].includes(match.resource)) throw new InvalidOptionError('match.resource', match.resource, 'configmaps, secrets, leases or events');
+  if (match.resource !== undefined && !Object.hasOwn(RESOURCE_TYPES, match.resource)) throw new InvalidOptionError('match.resource', match.resource, `one of ${Object.keys(RESOURCE_TYPES).join(', ')}`);
   return (p) => (match.verb === undefined || match.verb === p.verb) && (match.resource === undefined || match.resource === p.resource) && (match.name === undefined || match.name === p.name);
 }
 

@@ -88,18 +88,21 @@ export class ManualClock implements Clock {
 
   /** @internal advance(), ending early once `done()` holds. */
   async leap(ms: number, done: () => boolean = () => false): Promise<void> {
-    const end = this.monotonic() + ms;
-    for (await settle(); !done(); await settle()) {
-      const next = [...this.#timers].reduce<Timer | undefined>((a, t) => (!a || t.due < a.due ? t : a), undefined);
-      if (!next || next.due > end) break;
-      this.#ahead += Math.max(0, next.due - this.monotonic());
-      this.#timers.delete(next);
-      next.base?.cancel();
-      next.fn();
+    const [end, ahead] = [this.monotonic() + ms, this.#ahead];
+    try {
+      for (await settle(); !done(); await settle()) {
+        const next = [...this.#timers].reduce<Timer | undefined>((a, t) => (!a || t.due < a.due ? t : a), undefined);
+        if (!next || next.due > end) break;
+        this.#ahead += Math.max(0, next.due - this.monotonic());
+        this.#timers.delete(next);
+        next.base?.cancel();
+        next.fn();
+      }
+      if (!done()) this.#ahead += Math.max(0, end - this.monotonic());
+    } finally {
+      // Time leapt past the base clock: what is still due fires at its time on this clock, not as late as the leap.
+      if (this.#ahead !== ahead) for (const timer of this.#timers) this.#arm(timer);
     }
-    if (!done()) this.#ahead += Math.max(0, end - this.monotonic());
-    // Time leapt past the base clock: what is still due fires at its time on this clock, not as late as the leap.
-    for (const timer of this.#timers) this.#arm(timer);
     await settle();
   }
 

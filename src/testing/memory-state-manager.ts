@@ -7,7 +7,7 @@
  */
 import { bucketForm } from '../codec/bucket-kind.js';
 import { EPOCH_ANNOTATION } from '../codec/index.js';
-import { ClosedError, ConflictError, InvalidOptionError } from '../errors.js';
+import { ClosedError, ConflictError, InvalidOptionError, UnavailableError } from '../errors.js';
 import { KubeLeaseLock } from '../election/lease-lock.js';
 import { checkOtherIdentity, type LeaseElector } from '../election/lease-elector.js';
 import { StateManager, type StateManagerOptions } from '../state/state-manager.js';
@@ -124,7 +124,7 @@ export class MemoryStateManager extends StateManager {
     this.#unreact();
   }
 
-  /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced, rejects with ConflictError if another replica took the Lease first. */
+  /** Makes this replica leader with the next term: the Lease is written naming it (or, with none yet, its clock leaps to its next attempt); resolves once it leads or was fenced; rejects with ConflictError if another replica took the Lease first, UnavailableError if this one does not see it. */
   async elect(options: ElectOptions = {}): Promise<void> {
     if (this.closed) throw new ClosedError('state manager');
     const notify = options?.notifyPrevious;
@@ -140,7 +140,10 @@ export class MemoryStateManager extends StateManager {
     const done = () => this.isLeader || this.status().lastError !== lastError;
     if (this.cluster.fake.object('leases', this.namespace, this.#leaseName)) await this.#writeLease(this.identity, (term) => term);
     else await this.#replica.clock.leap(2.2 * this.#retryMs, done);
-    if (!(await until(done))) throw new ConflictError(`elect(): ${this.identity} did not lead: another replica took the Lease (was elect() called for two at once?)`);
+    if (await until(done)) return;
+    const holder = (this.cluster.fake.object('leases', this.namespace, this.#leaseName) as { spec?: { holderIdentity?: string } } | undefined)?.spec?.holderIdentity;
+    if (holder !== this.identity) throw new ConflictError(`elect(): ${holder ?? 'another replica'} took the Lease before ${this.identity} led (was elect() called for two at once?)`);
+    throw new UnavailableError(`elect(): the Lease names ${this.identity}, which has not seen it (are its watches paused?)`);
   }
 
   /** Writes the Lease naming `leader` (or released): leadership ends as on losing it; resolves once onFollower ran. This replica then loses every race until elect(). */

@@ -114,6 +114,8 @@ describe('FakeCluster faults', () => {
     assert.throws(() => cluster.loseNextAnswer({ match: { verb: 'PATCH' as 'patch' } }), invalid('match.verb'));
     assert.throws(() => cluster.refuseNext(503, { match: { resource: 'configmap' as 'configmaps' } }), invalid('match.resource'));
     assert.throws(() => new FakeCluster({ requestTimeoutMs: -1 }), invalid('requestTimeoutMs'));
+    assert.throws(() => cluster.refuseNext(503, { match: 'leases' as never }), invalid('match'));
+    cluster.refuseNext(503, { match: { resource: 'leasecandidates' as 'leases' } });
   });
 
   it('a refused request is the error class the server\'s status maps to, nothing applied', async () => {

@@ -32,6 +32,22 @@ describe('ManualClock', () => {
     assert.equal(clock.pendingTimers, 0);
   });
 
+  it('re-books its pending timers after a leap even when a timer fired on the way throws', async () => {
+    const base = new ManualClock();
+    const clock = ManualClock.following(base);
+    let fired = false;
+    clock.setTimer(() => {
+      throw new Error('boom');
+    }, 10);
+    clock.setTimer(() => (fired = true), 200);
+    // The leap ends where the throwing timer fell due: 10 ms ahead of the base clock.
+    await assert.rejects(clock.leap(150), /boom/);
+    await base.advance(189);
+    assert.equal(fired, false);
+    await base.advance(1);
+    assert.equal(fired, true);
+  });
+
   it('refuses a wall time or a step that is not a finite number of ms', async () => {
     assert.throws(() => new ManualClock('2030-01-01' as unknown as number), { code: 'INVALID_OPTION', option: 'wallStart' });
     const clock = new ManualClock();

@@ -13,6 +13,7 @@ import {
   ConflictError,
   FencedError,
   NotLeaderError,
+  UnavailableError,
   type FollowerContext,
   type LeaderContext,
   type Logger,
@@ -246,6 +247,14 @@ describe('leadership controls, edges', () => {
     // The control's own Lease write passes; b's takeover (its own update) meets the 503 and retries.
     await b.elect();
     assert.deepEqual([a.isLeader, b.isLeader], [false, true]);
+  });
+
+  it('fence() takes no fault either, its bucket watch included: the fault stays for the next request of the code under test', async () => {
+    const cluster = new MemoryCluster();
+    await using a = await MemoryStateManager.start({ name: 'app', cluster, identity: 'pod-a' });
+    cluster.fake.refuseNext(503);
+    await a.fence();
+    await assert.rejects(cluster.fake.api.configMaps('default').get('app'), UnavailableError);
   });
 });
 
