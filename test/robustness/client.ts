@@ -391,10 +391,13 @@ async function watcher(s: HarnessStore): Promise<void> {
 }
 
 /**
- * Resolves true once the watcher delivered `revision`, or once the store's
- * cache holds it (whole) and the watcher has been quiet for 500 ms: a
- * commit that only compacts the head (chunks) raises the revision and
- * changes no key, so no event carries it.
+ * Resolves true once the watcher delivered all of `revision`: an event of a
+ * later one, or one of it and then 500 ms of quiet (one commit's events come
+ * as a burst, a delete per key a closed session held: ending at the first
+ * of them would leave the rest for after client-end, a final state "not
+ * delivered"). Or once the store's cache holds it (whole) and the watcher
+ * has been quiet for 500 ms: a commit that only compacts the head (chunks)
+ * raises the revision and changes no key, so no event carries it.
  */
 function waitForRevision(revision: number, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -405,9 +408,10 @@ function waitForRevision(revision: number, ms: number): Promise<boolean> {
       resolve(ok);
     };
     const check = () => {
-      if (watchedRevision >= revision) return done(true);
+      const quiet = Date.now() - lastWatchEventAt > 500;
+      if (watchedRevision > revision || (watchedRevision === revision && quiet)) return done(true);
       const status = store?.status();
-      if (status && status.revision >= revision && status.synced !== false && Date.now() - lastWatchEventAt > 500) done(true);
+      if (status && status.revision >= revision && status.synced !== false && quiet) done(true);
     };
     const timer = setTimeout(() => done(false), ms);
     const poll = setInterval(check, 100);
